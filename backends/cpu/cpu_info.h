@@ -1,0 +1,52 @@
+// Identity of the host CPU: model, cores, ISA features, measured clock, caches, theoretical peaks.
+#pragma once
+
+#include <suanli/backend.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace suanli::cpu {
+
+struct IsaFeatures {
+  bool fma = false, avx2 = false, avx512f = false, avx512bw = false, avx512vl = false;
+  bool avx512_vnni = false, avx_vnni = false, avx512_bf16 = false, avx512_fp16 = false;
+  bool amx_tile = false, amx_bf16 = false, amx_int8 = false, amx_fp16 = false;
+};
+
+struct PeakFigure {
+  suanli_dtype dtype;      // fp64, fp32, bf16, int8 (fp16 only where native)
+  double ops_per_second;   // FLOP/s or OPS (int8)
+  double per_cycle_per_core;
+  std::string derivation;  // "2 cores x 4120 MHz (measured) x 32 FLOP/cycle (Zen 5, 2x512-bit FMA)"
+};
+
+struct CpuInfo {
+  std::string vendor;           // "AuthenticAMD" / "GenuineIntel"
+  std::string model;            // brand string, trimmed
+  std::string uarch;            // "Zen 5", "Sapphire Rapids", "unknown x86-64"
+  int family = 0, model_id = 0, stepping = 0;
+  int cores = 0;                // physical cores available to this process
+  int logical = 0;              // logical CPUs available to this process
+  int threads = 0;              // threads the backend uses
+  double measured_mhz = 0;      // measured now by a dependent-add loop
+  double max_mhz = 0;           // nominal max from sysfs/cpuinfo, 0 if unknown
+  uint64_t memory_bytes = 0;    // physical memory
+  uint64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;  // per core / per core / total
+  IsaFeatures isa;
+  std::string features;         // space-separated list of the flags above that are present
+  std::string microcode;
+  std::vector<PeakFigure> peaks;
+};
+
+// Detects everything above; `threads` is what the backend will use (peaks
+// count min(threads, cores) cores). Measures the clock (about 50 ms).
+CpuInfo detect_cpu(int threads);
+
+// Current core clock in MHz, measured with a chain of dependent integer adds
+// (1 cycle each) timed against the monotonic clock, on `threads` threads at
+// once (so turbo under all-core load is what is measured); returns the mean.
+double measure_clock_mhz(int threads);
+
+}  // namespace suanli::cpu

@@ -1,0 +1,309 @@
+/* suanli backend plugin ABI: the only header a backend (built-in or vendor) needs.
+ *
+ * A backend is a shared library that exports one symbol, `suanli_backend_get`,
+ * returning a table of plain C functions. The harness owns policy (what to
+ * run, how long, statistics, verification); the backend owns the device
+ * (memory, kernels, device-side timing).
+ *
+ * Versioning (after PJRT's C API): SUANLI_ABI_MAJOR changes break the ABI;
+ * SUANLI_ABI_MINOR grows when fields are appended to structs. Every struct
+ * opens with `size_t struct_size`, which the writer sets to
+ * SUANLI_STRUCT_SIZE(type, last_field known to it); a reader checks it before
+ * touching a field that may lie beyond it (SUANLI_HAS_FIELD).
+ *
+ * Errors: every call returns a suanli_status. On failure the backend keeps a
+ * message that `last_error` returns; it stays valid until the next call on
+ * the same backend context from the same thread. No C++ exception may cross
+ * this boundary.
+ *
+ * Threading: the harness calls one context from one thread at a time. A
+ * backend may use as many threads internally as it likes.
+ *
+ * Strings: `const char*` fields returned by a backend are UTF-8, NUL
+ * terminated, owned by the backend, and live as long as the object they
+ * describe (the context, device or plan) unless a field says otherwise.
+ */
+#ifndef SUANLI_BACKEND_H
+#define SUANLI_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SUANLI_ABI_MAJOR 1
+#define SUANLI_ABI_MINOR 0
+
+/* Size of `type` up to and including `last_field`: what a writer that knows
+ * fields up to `last_field` puts in struct_size. */
+#define SUANLI_STRUCT_SIZE(type, last_field) \
+  (offsetof(type, last_field) + sizeof(((type*)0)->last_field))
+
+/* True when a struct written by the other side carries `field`. */
+#define SUANLI_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= SUANLI_STRUCT_SIZE(type, field))
+
+#if defined(_WIN32)
+#define SUANLI_EXPORT __declspec(dllexport)
+#else
+#define SUANLI_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef enum suanli_status {
+  SUANLI_OK = 0,
+  SUANLI_UNSUPPORTED = 1,      /* the device cannot do this op/dtype: an honest answer */
+  SUANLI_INVALID_ARGUMENT = 2, /* a descriptor or handle the backend refuses */
+  SUANLI_OUT_OF_MEMORY = 3,
+  SUANLI_DEVICE_ERROR = 4,     /* the device or its driver failed */
+  SUANLI_NO_DEVICE = 5,        /* the backend found no usable device (create may still succeed) */
+  SUANLI_INTERNAL = 6          /* a bug or an unexpected exception inside the backend */
+} suanli_status;
+
+/* Element types. Names in reports: fp64 fp32 tf32 fp16 bf16 fp8_e4m3 fp8_e5m2
+ * int8 uint8 int32. tf32 is fp32 storage computed on TF32 units. */
+typedef enum suanli_dtype {
+  SUANLI_DTYPE_INVALID = 0,
+  SUANLI_DTYPE_FP64 = 1,
+  SUANLI_DTYPE_FP32 = 2,
+  SUANLI_DTYPE_TF32 = 3,
+  SUANLI_DTYPE_FP16 = 4,
+  SUANLI_DTYPE_BF16 = 5,
+  SUANLI_DTYPE_FP8_E4M3 = 6,
+  SUANLI_DTYPE_FP8_E5M2 = 7,
+  SUANLI_DTYPE_INT8 = 8,
+  SUANLI_DTYPE_UINT8 = 9,
+  SUANLI_DTYPE_INT32 = 10
+} suanli_dtype;
+
+typedef enum suanli_op_kind {
+  SUANLI_OP_INVALID = 0,
+  SUANLI_OP_GEMM = 1,
+  SUANLI_OP_CONV2D = 2,
+  SUANLI_OP_PEAK = 3,
+  SUANLI_OP_STREAM = 4
+} suanli_op_kind;
+
+/* ---- op descriptors ------------------------------------------------------
+ * All matrices and tensors are dense and packed, in the layouts stated. The
+ * harness fills inputs, the backend must leave inputs unchanged. */
+
+/* C[b] (m x n) = op(A[b]) (m x k) * op(B[b]) (k x n), row-major, for b < batch.
+ * A is m x k (k x m when trans_a), B is k x n (n x k when trans_b); batches
+ * are stored one after another. alpha = 1, beta = 0.
+ * Types: fp64/fp32/tf32: a=b=c=that type (tf32: fp32 storage).
+ * fp16/bf16: a=b=fp16/bf16, c=fp32 (compute fp32) or c=fp16/bf16 (compute_type
+ * says which accumulation). int8: a=uint8, b=int8, c=int32, compute int32. */
+typedef struct suanli_gemm_desc {
+  size_t struct_size;
+  int64_t m, n, k;
+  int64_t batch;          /* >= 1 */
+  int32_t trans_a;        /* 0 or 1 */
+  int32_t trans_b;        /* 0 or 1 */
+  suanli_dtype a_type;
+  suanli_dtype b_type;
+  suanli_dtype c_type;
+  suanli_dtype compute_type; /* accumulation type */
+} suanli_gemm_desc;
+
+/* Direct 2-D convolution (cross-correlation, like every DL framework).
+ * src: NHWC (n, h, w, c) in src_type; weights: KCRS (k, c/groups, r, s) in
+ * weight_type; dst: NHWC (n, p, q, k) in dst_type with
+ *   p = (h + 2*pad_h - dil_h*(r-1) - 1) / stride_h + 1 (q likewise).
+ * fp32: all fp32. bf16: src/weights bf16, dst fp32. int8: src uint8, weights
+ * int8, dst int32, no scales. No bias. */
+typedef struct suanli_conv2d_desc {
+  size_t struct_size;
+  int64_t n, c, h, w;     /* input */
+  int64_t k, r, s;        /* output channels, filter height, width */
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  int64_t dil_h, dil_w;   /* 1 = dense */
+  int64_t groups;         /* 1 = ordinary convolution */
+  suanli_dtype src_type;
+  suanli_dtype weight_type;
+  suanli_dtype dst_type;
+} suanli_conv2d_desc;
+
+/* Peak: the arithmetic ceiling. For each of `elements` outputs e:
+ *   x = A[e] (acc_type); repeat `depth` times: x = x + alpha * beta
+ * where each step is one multiply-accumulate whose multiply inputs are of
+ * in_type (alpha and beta converted to in_type) and whose accumulator is of
+ * acc_type; then C[e] = x (acc_type). The steps of one element are a
+ * dependent chain; a backend spreads elements over its units and must execute
+ * every step as real multiply-accumulates (FMA / dot-product instructions).
+ * Dot-product instructions that fold g products into one accumulator lane
+ * (vdpbf16ps g=2, vpdpbusd g=4) count as g steps: depth is a multiple of 4.
+ * Types: fp64->fp64, fp32->fp32, fp16->fp16, bf16->fp32, int8: in uint8 x
+ * int8 -> int32. FLOPs (or OPS) = 2 * elements * depth. */
+typedef struct suanli_peak_desc {
+  size_t struct_size;
+  int64_t elements;       /* multiple of 4096 */
+  int64_t depth;          /* multiple of 64 */
+  suanli_dtype in_type;
+  suanli_dtype acc_type;
+  double alpha, beta;
+} suanli_peak_desc;
+
+typedef enum suanli_stream_kind {
+  SUANLI_STREAM_COPY = 0,  /* C = A          */
+  SUANLI_STREAM_SCALE = 1, /* C = s * A      */
+  SUANLI_STREAM_ADD = 2,   /* C = A + B      */
+  SUANLI_STREAM_TRIAD = 3  /* C = A + s * B  */
+} suanli_stream_kind;
+
+/* Stream: memory bandwidth over arrays of `n` elements of `type`. */
+typedef struct suanli_stream_desc {
+  size_t struct_size;
+  suanli_stream_kind kind;
+  int64_t n;
+  suanli_dtype type;      /* fp64 for the classic STREAM */
+  double scalar;          /* s */
+} suanli_stream_desc;
+
+/* One op. Exactly the pointer matching `kind` is set; the others are NULL.
+ * New ops append new pointers (ABI minor bump). */
+typedef struct suanli_op_desc {
+  size_t struct_size;
+  suanli_op_kind kind;
+  const suanli_gemm_desc* gemm;
+  const suanli_conv2d_desc* conv2d;
+  const suanli_peak_desc* peak;
+  const suanli_stream_desc* stream;
+} suanli_op_desc;
+
+/* ---- devices ------------------------------------------------------------- */
+
+/* Theoretical peak of a device for one dtype, as the backend derives it. */
+typedef struct suanli_peak_entry {
+  size_t struct_size;
+  suanli_dtype dtype;
+  double ops_per_second;   /* FLOP/s, or OPS for integer types; dense */
+  const char* derivation;  /* e.g. "2 cores x 4.12 GHz (measured) x 64 FLOP/cycle (AVX-512, 2 FMA pipes)" */
+} suanli_peak_entry;
+
+/* A key/value pair; used for library versions, features and extra identity. */
+typedef struct suanli_kv {
+  size_t struct_size;
+  const char* key;
+  const char* value;
+} suanli_kv;
+
+/* Identity of one device. All pointers owned by the backend, valid until the
+ * context is destroyed. Unknown numbers are 0, unknown strings "". */
+typedef struct suanli_device_info {
+  size_t struct_size;
+  const char* name;           /* "AMD EPYC 9B45", "NVIDIA H100 80GB HBM3" */
+  const char* vendor;
+  const char* kind;           /* "cpu", "gpu", "accelerator" */
+  const char* uuid;           /* serial or UUID where the device has one */
+  const char* driver;         /* driver / runtime / microcode version */
+  uint64_t memory_bytes;      /* memory usable for buffers */
+  int32_t compute_units;      /* cores, SMs, CUs */
+  int32_t threads;            /* hardware threads used by this backend */
+  double clock_mhz;           /* clock the peaks below are derived at */
+  double max_clock_mhz;       /* nominal maximum clock, 0 if unknown */
+  const char* features;       /* space-separated ISA / capability list */
+  const suanli_peak_entry* peaks;
+  size_t peak_count;
+  const suanli_kv* extra;     /* further identity (caches, topology, ...) */
+  size_t extra_count;
+} suanli_device_info;
+
+/* Telemetry snapshot. A field the device cannot report is NaN. */
+typedef struct suanli_telemetry {
+  size_t struct_size;
+  double power_w;
+  double energy_j;            /* monotonically increasing counter */
+  double temperature_c;
+  double clock_mhz;
+} suanli_telemetry;
+
+/* ---- backend ------------------------------------------------------------- */
+
+typedef struct suanli_context_s* suanli_context;   /* one loaded, created backend */
+typedef struct suanli_buffer_s* suanli_buffer;     /* device memory */
+typedef struct suanli_plan_s* suanli_plan;         /* one prepared op */
+
+/* Options for create: key/value strings. Keys every backend should accept:
+ *   "threads"  host threads to use ("0" or absent = all cores)
+ * Unknown keys are ignored (and may be reported through last_error as OK). */
+typedef struct suanli_create_args {
+  size_t struct_size;
+  const suanli_kv* options;
+  size_t option_count;
+} suanli_create_args;
+
+/* What plan returns besides the handle. */
+typedef struct suanli_plan_info {
+  size_t struct_size;
+  const char* library;        /* "openblas 0.3.21", "onednn 2.6.3", "suanli" */
+  const char* implementation; /* kernel/ISA that runs it, e.g. "sgemm SkylakeX kernels" */
+} suanli_plan_info;
+
+typedef struct suanli_backend_api {
+  size_t struct_size;
+  uint32_t abi_major;         /* SUANLI_ABI_MAJOR the backend was built with */
+  uint32_t abi_minor;
+  const char* name;           /* short, lowercase: "cpu", "cuda", "opencl" */
+  const char* version;        /* backend's own version */
+
+  /* Create a context. A backend with no usable device may either fail with
+   * SUANLI_NO_DEVICE (message says why) or succeed and report 0 devices. */
+  suanli_status (*create)(const suanli_create_args* args, suanli_context* out);
+  void (*destroy)(suanli_context ctx);
+  /* Message of the last failed call on this context (or of the last failed
+   * create when ctx is NULL). Never NULL. */
+  const char* (*last_error)(suanli_context ctx);
+
+  /* Libraries the backend uses, with versions (valid until destroy). */
+  suanli_status (*libraries)(suanli_context ctx, const suanli_kv** out, size_t* count);
+
+  suanli_status (*device_count)(suanli_context ctx, int32_t* count);
+  /* out->struct_size must be set by the caller; the backend fills what fits. */
+  suanli_status (*device_info)(suanli_context ctx, int32_t device, suanli_device_info* out);
+
+  /* SUANLI_OK when the device can run the op natively, SUANLI_UNSUPPORTED
+   * (with *reason set, valid until the next call) when it cannot. */
+  suanli_status (*supports)(suanli_context ctx, int32_t device, const suanli_op_desc* op,
+                            const char** reason);
+
+  suanli_status (*buffer_alloc)(suanli_context ctx, int32_t device, uint64_t bytes,
+                                suanli_buffer* out);
+  void (*buffer_free)(suanli_context ctx, suanli_buffer buf);
+  suanli_status (*buffer_upload)(suanli_context ctx, suanli_buffer dst, uint64_t offset,
+                                 const void* src, uint64_t bytes);
+  suanli_status (*buffer_download)(suanli_context ctx, suanli_buffer src, uint64_t offset,
+                                   void* dst, uint64_t bytes);
+
+  /* Prepare one op over buffers (gemm: A, B, C; conv2d: src, weights, dst;
+   * peak: A (initial values), C; stream: A, B, C — B unused by copy/scale).
+   * May select algorithms and run the op to do so; may not keep results of
+   * such runs in C. info is filled when non-NULL (strings live with the plan). */
+  suanli_status (*plan)(suanli_context ctx, int32_t device, const suanli_op_desc* op,
+                        const suanli_buffer* buffers, size_t buffer_count, suanli_plan* out,
+                        suanli_plan_info* info);
+  void (*plan_destroy)(suanli_context ctx, suanli_plan plan);
+
+  /* Run plans[0..count) in order, `iterations` times, and return the device
+   * time of all of it in seconds (the device's own clock: events on a GPU, a
+   * monotonic clock around the work on a CPU). Blocks until the work is done. */
+  suanli_status (*execute)(suanli_context ctx, const suanli_plan* plans, size_t count,
+                           int64_t iterations, double* seconds);
+
+  /* Telemetry of a device now; fields it cannot read are NaN. May be called
+   * from another thread than the one running execute. */
+  suanli_status (*telemetry)(suanli_context ctx, int32_t device, suanli_telemetry* out);
+} suanli_backend_api;
+
+/* The one exported entry point. Returns NULL when the backend cannot serve
+ * the requested major version. */
+typedef const suanli_backend_api* (*suanli_backend_get_fn)(uint32_t abi_major);
+#define SUANLI_BACKEND_ENTRY "suanli_backend_get"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SUANLI_BACKEND_H */
