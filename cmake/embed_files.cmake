@@ -1,4 +1,5 @@
 # Embeds FILES into OUT as a table {file name, contents} named SYMBOL (default: builtin_schemas).
+string(REPLACE "|" ";" FILES "${FILES}")
 if(NOT SYMBOL)
   set(SYMBOL builtin_schemas)
 endif()

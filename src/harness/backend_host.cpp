@@ -1,0 +1,372 @@
+// Loading backend plugins (dlopen) and a C++ face over their C ABI.
+#include "harness/backend_host.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace suanli {
+
+static_assert(static_cast<int>(Dtype::fp64) == SUANLI_DTYPE_FP64 &&
+                  static_cast<int>(Dtype::fp32) == SUANLI_DTYPE_FP32 &&
+                  static_cast<int>(Dtype::tf32) == SUANLI_DTYPE_TF32 &&
+                  static_cast<int>(Dtype::fp16) == SUANLI_DTYPE_FP16 &&
+                  static_cast<int>(Dtype::bf16) == SUANLI_DTYPE_BF16 &&
+                  static_cast<int>(Dtype::fp8_e4m3) == SUANLI_DTYPE_FP8_E4M3 &&
+                  static_cast<int>(Dtype::fp8_e5m2) == SUANLI_DTYPE_FP8_E5M2 &&
+                  static_cast<int>(Dtype::int8) == SUANLI_DTYPE_INT8 &&
+                  static_cast<int>(Dtype::uint8) == SUANLI_DTYPE_UINT8 &&
+                  static_cast<int>(Dtype::int32) == SUANLI_DTYPE_INT32,
+              "core Dtype must mirror suanli_dtype");
+
+namespace {
+
+suanli_dtype abi(Dtype d) { return static_cast<suanli_dtype>(static_cast<int>(d)); }
+
+std::string str_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
+
+bool is_dir(const std::string& p) {
+  struct stat st {};
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string& p) {
+  struct stat st {};
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string exe_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  std::string p(buf, static_cast<size_t>(n));
+  const auto slash = p.rfind('/');
+  return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+bool is_plugin_name(const std::string& f) {
+  const std::string prefix = "libsuanli_backend_";
+  return f.size() > prefix.size() + 3 && f.compare(0, prefix.size(), prefix) == 0 &&
+         f.compare(f.size() - 3, 3, ".so") == 0;
+}
+
+std::vector<std::string> plugins_in(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    const std::string f = e->d_name;
+    if (is_plugin_name(f)) out.push_back(dir + "/" + f);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string_view status_name(suanli_status s) {
+  switch (s) {
+    case SUANLI_OK: return "ok";
+    case SUANLI_UNSUPPORTED: return "unsupported";
+    case SUANLI_INVALID_ARGUMENT: return "invalid argument";
+    case SUANLI_OUT_OF_MEMORY: return "out of memory";
+    case SUANLI_DEVICE_ERROR: return "device error";
+    case SUANLI_NO_DEVICE: return "no device";
+    case SUANLI_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+const PeakInfo* DeviceInfo::peak(Dtype d) const {
+  for (const auto& p : peaks)
+    if (p.dtype == d) return &p;
+  return nullptr;
+}
+
+AbiOp::AbiOp(const OpDesc& op) {
+  desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
+  const OperandTypes t = operand_types(op);
+  switch (op.kind) {
+    case OpKind::gemm: {
+      const GemmShape& g = op.gemm();
+      gemm = {SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type),
+              g.m, g.n, g.k, g.batch, g.trans_a ? 1 : 0, g.trans_b ? 1 : 0,
+              op.dtype == Dtype::tf32 ? SUANLI_DTYPE_TF32 : abi(t.a),
+              op.dtype == Dtype::tf32 ? SUANLI_DTYPE_TF32 : abi(t.b),
+              abi(t.c), abi(t.compute)};
+      desc.kind = SUANLI_OP_GEMM;
+      desc.gemm = &gemm;
+      break;
+    }
+    case OpKind::conv2d: {
+      const Conv2dShape& c = op.conv2d();
+      conv2d = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+                c.n, c.c, c.h, c.w, c.k, c.r, c.s, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
+                c.dil_h, c.dil_w, c.groups, abi(t.a), abi(t.b), abi(t.c)};
+      desc.kind = SUANLI_OP_CONV2D;
+      desc.conv2d = &conv2d;
+      break;
+    }
+    case OpKind::peak: {
+      const PeakShape& p = op.peak();
+      peak = {SUANLI_STRUCT_SIZE(suanli_peak_desc, beta), p.elements, p.depth,
+              op.dtype == Dtype::int8 ? SUANLI_DTYPE_INT8 : abi(op.dtype), abi(t.c), kPeakAlpha,
+              kPeakBeta};
+      desc.kind = SUANLI_OP_PEAK;
+      desc.peak = &peak;
+      break;
+    }
+    case OpKind::stream: {
+      const StreamShape& s = op.stream();
+      stream = {SUANLI_STRUCT_SIZE(suanli_stream_desc, scalar),
+                static_cast<suanli_stream_kind>(static_cast<int>(s.kind)), s.n, abi(op.dtype),
+                kStreamScalar};
+      desc.kind = SUANLI_OP_STREAM;
+      desc.stream = &stream;
+      break;
+    }
+  }
+}
+
+DeviceBuffer::~DeviceBuffer() { backend_->api()->buffer_free(backend_->context(), handle_); }
+
+void DeviceBuffer::upload(const void* src) {
+  backend_->check(backend_->api()->buffer_upload(backend_->context(), handle_, 0, src, bytes_),
+                  "buffer upload");
+}
+
+void DeviceBuffer::download(void* dst) {
+  backend_->check(backend_->api()->buffer_download(backend_->context(), handle_, 0, dst, bytes_),
+                  "buffer download");
+}
+
+DevicePlan::~DevicePlan() { backend_->api()->plan_destroy(backend_->context(), handle_); }
+
+Backend::Backend(std::string path, void* dl, const suanli_backend_api* api, suanli_context ctx)
+    : path_(std::move(path)), name_(str_or_empty(api->name)), version_(str_or_empty(api->version)),
+      dl_(dl), api_(api), ctx_(ctx) {
+  const suanli_kv* libs = nullptr;
+  size_t nlibs = 0;
+  check(api_->libraries(ctx_, &libs, &nlibs), "libraries");
+  for (size_t i = 0; i < nlibs; ++i)
+    libraries_.emplace_back(str_or_empty(libs[i].key), str_or_empty(libs[i].value));
+  int32_t n = 0;
+  check(api_->device_count(ctx_, &n), "device_count");
+  for (int32_t d = 0; d < n; ++d) {
+    suanli_device_info di{};
+    di.struct_size = SUANLI_STRUCT_SIZE(suanli_device_info, extra_count);
+    check(api_->device_info(ctx_, d, &di), "device_info");
+    DeviceInfo info;
+    info.index = d;
+    info.name = str_or_empty(di.name);
+    info.vendor = str_or_empty(di.vendor);
+    info.kind = str_or_empty(di.kind);
+    info.uuid = str_or_empty(di.uuid);
+    info.driver = str_or_empty(di.driver);
+    info.features = str_or_empty(di.features);
+    info.memory_bytes = di.memory_bytes;
+    info.compute_units = di.compute_units;
+    info.threads = di.threads;
+    info.clock_mhz = di.clock_mhz;
+    info.max_clock_mhz = di.max_clock_mhz;
+    for (size_t i = 0; di.peaks && i < di.peak_count; ++i)
+      info.peaks.push_back({static_cast<Dtype>(di.peaks[i].dtype), di.peaks[i].ops_per_second,
+                            str_or_empty(di.peaks[i].derivation)});
+    for (size_t i = 0; di.extra && i < di.extra_count; ++i)
+      info.extra.emplace_back(str_or_empty(di.extra[i].key), str_or_empty(di.extra[i].value));
+    devices_.push_back(std::move(info));
+  }
+}
+
+Backend::~Backend() {
+  if (ctx_) api_->destroy(ctx_);
+  // Plugins stay mapped: libraries such as OpenMP runtimes keep threads that
+  // would crash if their code were unmapped at exit.
+  (void)dl_;
+}
+
+void Backend::check(suanli_status s, const char* what) {
+  if (s == SUANLI_OK) return;
+  const char* msg = api_->last_error(ctx_);
+  throw BackendCallError(s, fmt::format("{} backend: {} failed ({}): {}", name_, what,
+                                        status_name(s), msg && *msg ? msg : "no message"));
+}
+
+std::optional<std::string> Backend::unsupported_reason(int device, const OpDesc& op) {
+  AbiOp a(op);
+  const char* reason = nullptr;
+  const suanli_status s = api_->supports(ctx_, device, &a.desc, &reason);
+  if (s == SUANLI_OK) return std::nullopt;
+  if (s == SUANLI_UNSUPPORTED) return reason && *reason ? std::string(reason) : "unsupported";
+  check(s, "supports");
+  return std::nullopt;
+}
+
+std::unique_ptr<DeviceBuffer> Backend::alloc(int device, uint64_t bytes) {
+  suanli_buffer h = nullptr;
+  check(api_->buffer_alloc(ctx_, device, bytes, &h), "buffer alloc");
+  return std::make_unique<DeviceBuffer>(this, h, bytes);
+}
+
+std::unique_ptr<DevicePlan> Backend::plan(int device, const OpDesc& op,
+                                          const std::vector<DeviceBuffer*>& buffers) {
+  AbiOp a(op);
+  std::vector<suanli_buffer> handles;
+  for (DeviceBuffer* b : buffers) handles.push_back(b->handle());
+  suanli_plan h = nullptr;
+  suanli_plan_info info{};
+  info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+  check(api_->plan(ctx_, device, &a.desc, handles.data(), handles.size(), &h, &info), "plan");
+  return std::make_unique<DevicePlan>(this, h, str_or_empty(info.library),
+                                      str_or_empty(info.implementation));
+}
+
+double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iterations) {
+  std::vector<suanli_plan> handles;
+  for (DevicePlan* p : plans) handles.push_back(p->handle());
+  double seconds = 0;
+  check(api_->execute(ctx_, handles.data(), handles.size(), iterations, &seconds), "execute");
+  if (!(seconds > 0) || !std::isfinite(seconds))
+    throw BackendCallError(SUANLI_INTERNAL,
+                           fmt::format("{} backend: execute reported a device time of {} s",
+                                       name_, seconds));
+  return seconds;
+}
+
+suanli_telemetry Backend::telemetry(int device) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  suanli_telemetry t{SUANLI_STRUCT_SIZE(suanli_telemetry, clock_mhz), nan, nan, nan, nan};
+  if (api_->telemetry && api_->telemetry(ctx_, device, &t) != SUANLI_OK)
+    t = {t.struct_size, nan, nan, nan, nan};
+  return t;
+}
+
+std::vector<std::string> default_backend_search_path() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("SUANLI_BACKEND_PATH")) {
+    std::string s = env;
+    size_t start = 0;
+    while (start <= s.size()) {
+      const size_t colon = s.find(':', start);
+      const std::string item = s.substr(start, colon == std::string::npos ? colon : colon - start);
+      if (!item.empty()) dirs.push_back(item);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+  const std::string exe = exe_dir();
+  dirs.push_back(exe + "/backends");
+  dirs.push_back(exe + "/../lib/suanli/backends");
+#ifdef SUANLI_BACKEND_BUILD_DIR
+  dirs.push_back(SUANLI_BACKEND_BUILD_DIR);
+#endif
+  return dirs;
+}
+
+std::unique_ptr<Backend> load_backend_file(
+    const std::string& path, const std::vector<std::pair<std::string, std::string>>& options) {
+  void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!dl) throw std::runtime_error(fmt::format("cannot load: {}", dlerror()));
+  auto get = reinterpret_cast<suanli_backend_get_fn>(dlsym(dl, SUANLI_BACKEND_ENTRY));
+  if (!get) {
+    dlclose(dl);
+    throw std::runtime_error(fmt::format("not a suanli backend: no exported symbol '{}'",
+                                         SUANLI_BACKEND_ENTRY));
+  }
+  const suanli_backend_api* api = get(SUANLI_ABI_MAJOR);
+  if (!api) {
+    dlclose(dl);
+    throw std::runtime_error(fmt::format(
+        "the plugin does not serve ABI major version {} (it returned no function table)",
+        SUANLI_ABI_MAJOR));
+  }
+  if (api->abi_major != SUANLI_ABI_MAJOR) {
+    const uint32_t major = api->abi_major;
+    dlclose(dl);
+    throw std::runtime_error(fmt::format(
+        "ABI version mismatch: plugin built for ABI {}, this suanli speaks ABI {}", major,
+        SUANLI_ABI_MAJOR));
+  }
+  if (api->struct_size < SUANLI_STRUCT_SIZE(suanli_backend_api, execute) || !api->create ||
+      !api->destroy || !api->last_error || !api->libraries || !api->device_count ||
+      !api->device_info || !api->supports || !api->buffer_alloc || !api->buffer_free ||
+      !api->buffer_upload || !api->buffer_download || !api->plan || !api->plan_destroy ||
+      !api->execute) {
+    dlclose(dl);
+    throw std::runtime_error("the plugin's function table is incomplete");
+  }
+  std::vector<suanli_kv> kvs;
+  for (const auto& [k, v] : options) kvs.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
+  const suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), kvs.data(),
+                                kvs.size()};
+  suanli_context ctx = nullptr;
+  const suanli_status s = api->create(&args, &ctx);
+  if (s != SUANLI_OK) {
+    const char* msg = api->last_error(nullptr);
+    throw std::runtime_error(fmt::format("backend '{}' create failed ({}): {}",
+                                         str_or_empty(api->name), status_name(s),
+                                         msg && *msg ? msg : "no message"));
+  }
+  // Backend's constructor queries devices; a failure there is a load failure too.
+  try {
+    return std::make_unique<Backend>(path, dl, api, ctx);
+  } catch (const BackendCallError& e) {
+    api->destroy(ctx);
+    throw std::runtime_error(e.what());
+  }
+}
+
+LoadResult load_backends(const LoadOptions& opts) {
+  LoadResult r;
+  const std::vector<std::string> search =
+      opts.search.empty() ? default_backend_search_path() : opts.search;
+  std::vector<std::string> files;
+  std::set<std::string> seen_real;
+  for (const std::string& item : search) {
+    std::vector<std::string> found;
+    if (is_dir(item))
+      found = plugins_in(item);
+    else if (is_file(item))
+      found = {item};
+    for (const std::string& f : found) {
+      char* real = realpath(f.c_str(), nullptr);
+      const std::string key = real ? real : f;
+      std::free(real);
+      if (seen_real.insert(key).second) files.push_back(f);
+    }
+  }
+  std::set<std::string> names;
+  for (const std::string& f : files) {
+    try {
+      std::unique_ptr<Backend> b = load_backend_file(f, opts.create_options);
+      if (!opts.only.empty() &&
+          std::find(opts.only.begin(), opts.only.end(), b->name()) == opts.only.end())
+        continue;
+      if (!names.insert(b->name()).second) {
+        r.issues.push_back({f, fmt::format("duplicate backend '{}': an earlier one on the search "
+                                           "path is used",
+                                           b->name())});
+        continue;
+      }
+      if (b->devices().empty())
+        r.issues.push_back({f, fmt::format("backend '{}' loaded but reports no devices",
+                                           b->name())});
+      r.backends.push_back(std::move(b));
+    } catch (const std::exception& e) {
+      r.issues.push_back({f, e.what()});
+    }
+  }
+  return r;
+}
+
+}  // namespace suanli

@@ -1,0 +1,29 @@
+// JSON Schema validation (valijson) against the schemas embedded from reports/schema/.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace suanli {
+
+struct SchemaError {
+  std::string path;     // JSON pointer, "/workloads/3/dtype"
+  std::string message;  // what was expected
+};
+
+// Validates doc against the embedded schema file `schema_file` (e.g.
+// "suite.schema.json"). Returns the errors, most specific first; empty = valid.
+std::vector<SchemaError> validate_against_schema(const nlohmann::json& doc,
+                                                 const std::string& schema_file);
+
+// The embedded schema text; throws std::out_of_range for an unknown name.
+const std::string& schema_text(const std::string& schema_file);
+
+// Reads a JSON file; throws InputError naming the file and line:column of a syntax error.
+nlohmann::json read_json_file(const std::string& path);
+// Parses JSON text that came from `origin`; same errors as read_json_file.
+nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
+
+}  // namespace suanli

@@ -1,0 +1,58 @@
+// Suite files: read, validate against suite.schema.json, and expand their axes into workloads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/op.h"
+
+namespace suanli {
+
+// How long and how often a workload is measured (suite "settings", a
+// workload's own overrides, then the command line).
+struct MeasureSettings {
+  double min_time = 0.1;     // seconds of device time per sample (Google Benchmark's MinTime)
+  int repetitions = 5;       // samples in the first round
+  double max_noise = 0.02;   // stop when the samples' CV is at or below this ...
+  double max_time = 5.0;     // ... or when this many seconds of sampling have passed
+  double warmup_time = 0.05; // discarded runs before sampling
+  uint64_t seed = 1;         // input data seed
+};
+
+struct Workload {
+  std::string id;           // unique in the suite: "gemm.fp32.4096x4096x4096"
+  std::string name;         // the workload's "name", or the op name
+  std::string source;       // where it came from: "suites/standard.json:/workloads/2"
+  OpDesc op;
+  MeasureSettings settings;
+};
+
+struct Suite {
+  std::string name;
+  std::string description;
+  std::string origin;       // file path, or "builtin:quick"
+  std::string sha256;       // of the file's bytes
+  MeasureSettings settings;
+  std::vector<Workload> workloads;
+};
+
+// Parses and validates suite text. Throws InputError naming `origin`, the
+// JSON path and what was expected.
+Suite parse_suite(const std::string& text, const std::string& origin);
+
+// NAME (a built-in suite: quick, standard, kernels) or PATH (a .json file).
+Suite load_suite(const std::string& name_or_path);
+
+struct SuiteEntry {
+  std::string name, description;
+  size_t workloads = 0;
+};
+// The built-in suites.
+std::vector<SuiteEntry> builtin_suite_list();
+
+// Keeps the workloads whose dtype is in `dtypes` (all when empty).
+void filter_dtypes(Suite& suite, const std::vector<Dtype>& dtypes);
+
+}  // namespace suanli
