@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages suanli builds against, only those that are missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libbenchmark-dev libgtest-dev
+  nlohmann-json3-dev libvalijson-dev libcli11-dev libfmt-dev
+  libopenblas-dev libdnnl-dev libsodium-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

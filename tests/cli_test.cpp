@@ -1,0 +1,167 @@
+// End-to-end tests of the `suanli` command: exit statuses, reports, bad input, the quick suite on the CPU.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/error.h"
+#include "report/json_schema.h"
+#include "report/report.h"
+
+namespace suanli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Run run(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + " " + SUANLI_BINARY + " " + args + " 2>&1";
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("suanli_cli_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+TEST(Cli, HelpOnEverySubcommand) {
+  for (const char* sub : {"", "info", "list", "run"}) {
+    const Run r = run(std::string(sub) + " --help");
+    EXPECT_EQ(r.status, 0) << sub << r.out;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
+  }
+}
+
+TEST(Cli, BadUsageExitsTwo) {
+  EXPECT_EQ(run("").status, kExitUsage);
+  EXPECT_EQ(run("frobnicate").status, kExitUsage);
+  EXPECT_EQ(run("run --repetitions 0").status, kExitUsage);
+  EXPECT_EQ(run("run --dtype fp7 --suite quick").status, kExitUsage);
+  const Run r = run("run --backend nosuch --suite quick");
+  EXPECT_EQ(r.status, kExitUsage);
+  EXPECT_NE(r.out.find("nosuch"), std::string::npos) << r.out;
+}
+
+TEST(Cli, InfoShowsPeaksAndDerivation) {
+  const Run r = run("info --threads 1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("backend cpu"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("theoretical peak"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FLOP/cycle"), std::string::npos) << r.out;
+  const Run j = run("info --json --threads 1");
+  ASSERT_EQ(j.status, 0);
+  const auto doc = nlohmann::json::parse(j.out);
+  EXPECT_FALSE(doc["backends"].empty());
+}
+
+TEST(Cli, ListSuitesAndWorkloads) {
+  const Run s = run("list suites");
+  EXPECT_EQ(s.status, 0);
+  for (const char* name : {"quick", "standard", "kernels"})
+    EXPECT_NE(s.out.find(name), std::string::npos) << name;
+  const Run w = run("list workloads --suite quick --dtype int8");
+  EXPECT_EQ(w.status, 0);
+  EXPECT_NE(w.out.find("gemm.int8.256x256x256"), std::string::npos) << w.out;
+  EXPECT_EQ(w.out.find(".fp32."), std::string::npos) << w.out;
+}
+
+// Each malformed suite: exit 2, the file named in the message, and no report written.
+TEST(Cli, MalformedSuitesExitTwoAndWriteNothing) {
+  const fs::path d = scratch("bad");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"bad_json.json", "{\"suanli_suite\": 1, \"name\": \"x\" \"workloads\": []}"},
+      {"unknown_op.json",
+       R"({"suanli_suite": 1, "name": "x", "workloads": [{"op": "fft", "size": 8}]})"},
+      {"unknown_dtype.json",
+       R"({"suanli_suite": 1, "name": "x", "workloads": [{"op": "gemm", "size": 8, "dtype": "fp12"}]})"},
+      {"negative.json",
+       R"({"suanli_suite": 1, "name": "x", "workloads": [{"op": "gemm", "m": 8, "n": -8, "k": 8}]})"},
+      {"too_large.json",
+       R"({"suanli_suite": 1, "name": "x", "workloads": [{"op": "gemm", "size": 8},
+           {"op": "gemm", "dtype": "fp64", "size": 1000000}]})"},
+  };
+  for (const auto& [file, text] : cases) {
+    write(d / file, text);
+    const fs::path out = d / (file + ".report.json");
+    const Run r = run("run --backend cpu --suite " + (d / file).string() + " --out " + out.string());
+    EXPECT_EQ(r.status, kExitUsage) << file << ": " << r.out;
+    EXPECT_NE(r.out.find(file), std::string::npos) << file << ": " << r.out;
+    EXPECT_FALSE(fs::exists(out)) << file;
+  }
+  fs::remove_all(d);
+}
+
+TEST(Cli, RuntimeErrorsAreRecordedWithExitOne) {
+  const fs::path d = scratch("errors");
+  write(d / "s.json",
+        R"({"suanli_suite": 1, "name": "s", "settings": {"min_time": 0.001, "repetitions": 2},
+            "workloads": [{"op": "gemm", "dtype": "fp32", "size": [8, 16]}]})");
+  const fs::path out = d / "r.json";
+  const Run r = run("run --backend test_errors --suite " + (d / "s.json").string() + " --out " +
+                        out.string(),
+                    std::string("SUANLI_BACKEND_PATH=") + SUANLI_TEST_PLUGIN_DIR);
+  EXPECT_EQ(r.status, kExitFailed) << r.out;
+  EXPECT_NE(r.out.find("error: 2"), std::string::npos) << r.out;
+  ASSERT_TRUE(fs::exists(out));
+  const nlohmann::json rep = read_json_file(out.string());
+  EXPECT_NO_THROW(check_report(rep, out.string()));
+  ASSERT_EQ(rep["results"].size(), 2u);
+  EXPECT_EQ(rep["results"][1]["status"], "error");
+  fs::remove_all(d);
+}
+
+// The quick suite on the real CPU backend: every result ok or honestly
+// unsupported, each ok one verified, the report valid and sealed.
+TEST(Cli, QuickSuiteOnTheCpu) {
+  const fs::path d = scratch("quick");
+  const fs::path out = d / "quick.json";
+  const Run r = run("run --suite quick --backend cpu --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("results: "), std::string::npos);
+  EXPECT_NE(r.out.find("report: " + out.string()), std::string::npos) << r.out;
+  const nlohmann::json rep = read_json_file(out.string());
+  ASSERT_NO_THROW(check_report(rep, out.string()));
+  size_t ok = 0;
+  for (const auto& res : rep["results"]) {
+    const std::string status = res["status"];
+    EXPECT_TRUE(status == "ok" || status == "unsupported") << res.dump();
+    if (status == "ok") {
+      ++ok;
+      EXPECT_TRUE(res["verification"]["passed"].get<bool>());
+      EXPECT_FALSE(res["implementation"].get<std::string>().empty());
+    } else {
+      EXPECT_FALSE(res["reason"].get<std::string>().empty());
+    }
+    // fp16 has no native arithmetic on CPUs without AVX512_FP16: it must not run in another precision.
+    if (res["dtype"] == "fp16" && rep["backends"][0]["devices"][0]["features"]
+                                          .get<std::string>()
+                                          .find("avx512_fp16") == std::string::npos)
+      EXPECT_EQ(status, "unsupported") << res.dump();
+  }
+  EXPECT_GE(ok, 15u);
+  fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace suanli

@@ -1,0 +1,175 @@
+// Tests of src/report: statistics, atomic writes, hashing, schema and version checks of reports.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "report/hash.h"
+#include "report/json_schema.h"
+#include "report/report.h"
+
+namespace suanli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+TEST(Stats, MatchesHandComputedValues) {
+  const TimeStats t = compute_stats({4.0, 1.0, 3.0, 2.0});
+  EXPECT_EQ(t.samples, 4);
+  EXPECT_DOUBLE_EQ(t.mean, 2.5);
+  EXPECT_DOUBLE_EQ(t.median, 2.5);
+  EXPECT_DOUBLE_EQ(t.min, 1.0);
+  EXPECT_DOUBLE_EQ(t.max, 4.0);
+  EXPECT_NEAR(t.stddev, 1.2909944487358056, 1e-12);  // sample stddev
+  EXPECT_NEAR(t.cv, 1.2909944487358056 / 2.5, 1e-12);
+  EXPECT_DOUBLE_EQ(compute_stats({5.0}).cv, 0.0);
+}
+
+TEST(Hash, Sha256KnownVector) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(AtomicWrite, CreatesDirectoriesAndLeavesNoTemporaries) {
+  const fs::path dir = fs::temp_directory_path() / "suanli_atomic" / "a" / "b";
+  fs::remove_all(fs::temp_directory_path() / "suanli_atomic");
+  const std::string path = (dir / "r.json").string();
+  write_file_atomic(path, "first");
+  write_file_atomic(path, "second");
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str(), "second");
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  fs::remove_all(fs::temp_directory_path() / "suanli_atomic");
+}
+
+TEST(AtomicWrite, UnwritableDirectoryNamesThePath) {
+  try {
+    write_file_atomic("/proc/suanli/x.json", "x");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/proc/suanli/x.json"), std::string::npos) << e.what();
+  }
+}
+
+Result ok_result() {
+  Result r;
+  r.workload = "gemm.fp32.8x8x8";
+  r.name = "gemm";
+  r.backend = "cpu";
+  r.op.kind = OpKind::gemm;
+  r.op.dtype = Dtype::fp32;
+  r.op.shape = GemmShape{8, 8, 8};
+  r.status = Status::ok;
+  r.library = "lib";
+  r.implementation = "impl";
+  r.samples = {1e-6, 1.1e-6};
+  r.time = compute_stats(r.samples);
+  r.iterations = 100;
+  r.iterations_per_sample = 50;
+  r.flops = 1024;
+  r.flops_per_second = 1e9;
+  r.flops_per_second_best = 1.1e9;
+  r.bytes = 768;
+  r.bytes_per_second = 7e8;
+  r.rounds = 1;
+  r.stop_reason = "noise target reached";
+  r.verified = true;
+  r.verification = {"freivalds", true, 0.5, 16, "ok"};
+  return r;
+}
+
+json minimal_report(const std::vector<Result>& results) {
+  json j;
+  j["schema_version"] = "1.0";
+  j["suanli"] = {{"version", "0.1.0"}, {"git_revision", "abc"}, {"git_dirty", false}};
+  j["started_utc"] = "2026-01-01T00:00:00Z";
+  j["host"] = {{"hostname", "h"}, {"os", "o"}, {"kernel", "k"}, {"cpu_model", "c"},
+               {"logical_cpus", 2}, {"memory_bytes", 1}};
+  j["backends"] = json::array();
+  j["suite"] = {{"name", "t"}, {"origin", "t.json"}, {"sha256", std::string(64, 'a')},
+                {"settings", json::object()}};
+  j["results"] = json::array();
+  for (const Result& r : results) j["results"].push_back(result_to_json(r));
+  j["tally"] = {{"results", 1}, {"ok", 1}, {"unsupported", 0}, {"skipped", 0}, {"failed", 0},
+                {"error", 0}};
+  seal_report(j);
+  return j;
+}
+
+TEST(Report, SealedReportValidatesAndAnEditBreaksTheHash) {
+  json j = minimal_report({ok_result()});
+  EXPECT_NO_THROW(check_report(j, "r.json"));
+  j["results"][0]["flops_per_second"] = 2e9;
+  try {
+    check_report(j, "r.json");
+    FAIL() << "expected a hash mismatch";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("hash mismatch"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Report, UnknownMajorVersionIsRefusedClearly) {
+  json j = minimal_report({ok_result()});
+  j["schema_version"] = "2.0";
+  seal_report(j);
+  try {
+    check_report(j, "future.json");
+    FAIL() << "expected a version error";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("future.json"), std::string::npos) << m;
+    EXPECT_NE(m.find("schema version 2.0"), std::string::npos) << m;
+  }
+}
+
+TEST(Report, SchemaRequiresReasonWhenNotOk) {
+  Result r = ok_result();
+  r.status = Status::unsupported;
+  r.reason = "";
+  r.samples.clear();
+  r.verified = false;
+  json j = minimal_report({r});
+  const auto errors = validate_against_schema(j, "report.schema.json");
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors.front().path.rfind("/results/0", 0), 0u) << errors.front().path;
+}
+
+TEST(Report, OkWithFailedVerificationIsRejectedBySchema) {
+  Result r = ok_result();
+  r.verification.passed = false;
+  const json j = minimal_report({r});
+  EXPECT_FALSE(validate_against_schema(j, "report.schema.json").empty());
+}
+
+TEST(Report, UnsupportedResultCarriesReasonAndNoThroughput) {
+  Result r = ok_result();
+  r.status = Status::unsupported;
+  r.reason = "CPU lacks AVX512_FP16";
+  r.samples.clear();
+  r.verified = false;
+  const json j = result_to_json(r);
+  EXPECT_EQ(j["status"], "unsupported");
+  EXPECT_EQ(j["reason"], "CPU lacks AVX512_FP16");
+  EXPECT_FALSE(j.contains("flops_per_second"));
+  EXPECT_TRUE(validate_against_schema(minimal_report({r}), "report.schema.json").empty());
+}
+
+TEST(Report, TallyLine) {
+  Result a = ok_result(), b = ok_result(), c = ok_result();
+  b.status = Status::failed;
+  c.status = Status::unsupported;
+  EXPECT_EQ(tally_line(tally({a, b, c})),
+            "results: 3  ok: 1  unsupported: 1  skipped: 0  failed: 1  error: 0");
+}
+
+}  // namespace
+}  // namespace suanli

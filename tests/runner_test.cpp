@@ -1,0 +1,150 @@
+// Tests of the runner: measurement, stopping rule, verification outcomes, errors that do not stop a run.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "harness/backend_host.h"
+#include "harness/run_report.h"
+#include "harness/runner.h"
+#include "report/json_schema.h"
+
+namespace suanli {
+namespace {
+
+std::unique_ptr<Backend> test_plugin(const std::string& mode) {
+  return load_backend_file(
+      std::string(SUANLI_TEST_PLUGIN_DIR) + "/libsuanli_backend_test_" + mode + ".so", {});
+}
+
+Suite small_suite(const std::string& workloads, const std::string& settings =
+                                                    R"({"min_time": 0.002, "repetitions": 3,
+                                                        "max_noise": 1.0, "max_time": 0.5,
+                                                        "warmup_time": 0})") {
+  return parse_suite(R"({"suanli_suite": 1, "name": "t", "settings": )" + settings +
+                         R"(, "workloads": )" + workloads + "}",
+                     "t.json");
+}
+
+TEST(Runner, GoodBackendGivesVerifiedTimedResults) {
+  auto b = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": ["fp32", "fp64"], "m": 40, "n": 24, "k": 56}])");
+  const std::vector<Result> rs = run_suite(s, {b.get()}, {});
+  ASSERT_EQ(rs.size(), 2u);
+  for (const Result& r : rs) {
+    EXPECT_EQ(r.status, Status::ok) << r.reason;
+    EXPECT_TRUE(r.verification.passed) << r.verification.detail;
+    EXPECT_EQ(r.verification.method, "freivalds");
+    EXPECT_GE(r.time.samples, 3);
+    EXPECT_GT(r.time.median, 0);
+    EXPECT_GE(r.iterations, r.time.samples);
+    EXPECT_NEAR(r.flops_per_second, 2.0 * 40 * 24 * 56 / r.time.median, 1e-6 * r.flops_per_second);
+    EXPECT_EQ(r.library, "naive");
+    EXPECT_EQ(r.stop_reason, "noise target reached");
+    EXPECT_GT(r.telemetry.samples, 0);
+  }
+  // The fp32 peak the test device declares gives a peak fraction; fp64 has none.
+  EXPECT_GT(rs[0].peak_fraction, 0);
+  EXPECT_LT(rs[1].peak_fraction, 0);
+}
+
+TEST(Runner, ReportOfARunValidatesAgainstTheSchema) {
+  auto b = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": ["fp32", "bf16"], "size": 16}])");
+  const std::vector<Result> rs = run_suite(s, {b.get()}, {});
+  const nlohmann::json j = make_run_report(s, {b.get()}, {}, rs, RunMeta{});
+  const auto errors = validate_against_schema(j, "report.schema.json");
+  EXPECT_TRUE(errors.empty()) << errors.front().path << ": " << errors.front().message;
+  EXPECT_NO_THROW(check_report(j, "mem"));
+  EXPECT_EQ(j["results"][1]["status"], "unsupported");
+  EXPECT_EQ(j["tally"]["ok"], 1);
+}
+
+TEST(Runner, WrongAnswerIsRecordedAsFailed) {
+  auto b = test_plugin("wrong");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp32", "size": 32}])");
+  const std::vector<Result> rs = run_suite(s, {b.get()}, {});
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, Status::failed);
+  EXPECT_FALSE(rs[0].verification.passed);
+  EXPECT_NE(rs[0].reason.find("verification failed"), std::string::npos) << rs[0].reason;
+}
+
+TEST(Runner, ErrorsAreRecordedAndTheRunGoesOn) {
+  auto bad = test_plugin("errors");
+  auto good = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp32", "size": [8, 16]}])");
+  const std::vector<Result> rs = run_suite(s, {bad.get(), good.get()}, {});
+  ASSERT_EQ(rs.size(), 4u);
+  EXPECT_EQ(rs[0].status, Status::error);
+  EXPECT_NE(rs[0].reason.find("injected"), std::string::npos) << rs[0].reason;
+  EXPECT_EQ(rs[1].status, Status::error);
+  EXPECT_EQ(rs[2].status, Status::ok) << rs[2].reason;
+  EXPECT_EQ(rs[3].status, Status::ok) << rs[3].reason;
+}
+
+TEST(Runner, UnsupportedCarriesTheBackendsReason) {
+  auto b = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "stream", "kind": "copy", "n": 1024, "dtype": "fp64"}])");
+  const std::vector<Result> rs = run_suite(s, {b.get()}, {});
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, Status::unsupported);
+  EXPECT_NE(rs[0].reason.find("only plain fp32/fp64 gemm"), std::string::npos) << rs[0].reason;
+}
+
+TEST(Runner, NoiseRuleStopsOnTheTimeLimitWhenTheTargetIsUnreachable) {
+  auto b = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp32", "size": 24}])",
+                              R"({"min_time": 0.002, "repetitions": 2, "max_noise": 0.0,
+                                  "max_time": 0.1, "warmup_time": 0})");
+  const std::vector<Result> rs = run_suite(s, {b.get()}, {});
+  ASSERT_EQ(rs[0].status, Status::ok) << rs[0].reason;
+  EXPECT_EQ(rs[0].stop_reason, "time limit reached");
+  EXPECT_GT(rs[0].rounds, 1);  // it kept sampling before giving up
+  EXPECT_EQ(static_cast<int>(rs[0].samples.size()), 2 * rs[0].rounds);
+  EXPECT_LT(rs[0].sampling_seconds, 2.0);
+}
+
+TEST(Runner, CommandLineOverridesTheSuite) {
+  auto b = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp32", "size": 8}])");
+  RunOptions o;
+  o.repetitions = 6;
+  const std::vector<Result> rs = run_suite(s, {b.get()}, o);
+  EXPECT_EQ(rs[0].time.samples, 6);
+}
+
+TEST(Runner, InjectedCorruptionOfARealCpuResultFailsVerification) {
+  auto cpu = load_backend_file(std::string(SUANLI_BACKEND_DIR) + "/libsuanli_backend_cpu.so",
+                               {{"threads", "1"}});
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": ["fp32", "int8"], "size": 96}])");
+  RunOptions o;
+  o.corrupt_output = [](const Result& r, void* out, uint64_t) {
+    if (r.op.dtype == Dtype::fp32)
+      static_cast<float*>(out)[96 * 50 + 7] *= 1.05f;
+    else
+      static_cast<int32_t*>(out)[96 * 3 + 90] += 1;
+  };
+  const std::vector<Result> rs = run_suite(s, {cpu.get()}, o);
+  ASSERT_EQ(rs.size(), 2u);
+  for (const Result& r : rs) {
+    EXPECT_EQ(r.status, Status::failed) << r.reason;
+    EXPECT_FALSE(r.verification.passed);
+  }
+}
+
+TEST(Runner, SuiteTooLargeForTheDeviceIsAnInputError) {
+  auto b = test_plugin("good");  // declares 1 GiB
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp64", "size": 16384}])");
+  try {
+    check_suite_fits(s, {b.get()});
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("t.json: /workloads/0"), std::string::npos) << m;
+    EXPECT_NE(m.find("test device"), std::string::npos) << m;
+  }
+}
+
+}  // namespace
+}  // namespace suanli
