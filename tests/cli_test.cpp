@@ -1,4 +1,5 @@
-// End-to-end tests of the `suanli` command: exit statuses, reports, bad input, the quick suite on the CPU.
+// End-to-end tests of the `suanli` command: exit statuses, reports, bad input, the quick suite on
+// the CPU.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -43,7 +44,9 @@ fs::path scratch(const std::string& name) {
   return d;
 }
 
-void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+void write(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
 
 TEST(Cli, HelpOnEverySubcommand) {
   for (const char* sub : {"", "info", "list", "run"}) {
@@ -104,7 +107,8 @@ TEST(Cli, MalformedSuitesExitTwoAndWriteNothing) {
   for (const auto& [file, text] : cases) {
     write(d / file, text);
     const fs::path out = d / (file + ".report.json");
-    const Run r = run("run --backend cpu --suite " + (d / file).string() + " --out " + out.string());
+    const Run r =
+        run("run --backend cpu --suite " + (d / file).string() + " --out " + out.string());
     EXPECT_EQ(r.status, kExitUsage) << file << ": " << r.out;
     EXPECT_NE(r.out.find(file), std::string::npos) << file << ": " << r.out;
     EXPECT_FALSE(fs::exists(out)) << file;
@@ -118,9 +122,9 @@ TEST(Cli, RuntimeErrorsAreRecordedWithExitOne) {
         R"({"suanli_suite": 1, "name": "s", "settings": {"min_time": 0.001, "repetitions": 2},
             "workloads": [{"op": "gemm", "dtype": "fp32", "size": [8, 16]}]})");
   const fs::path out = d / "r.json";
-  const Run r = run("run --backend test_errors --suite " + (d / "s.json").string() + " --out " +
-                        out.string(),
-                    std::string("SUANLI_BACKEND_PATH=") + SUANLI_TEST_PLUGIN_DIR);
+  const Run r =
+      run("run --backend test_errors --suite " + (d / "s.json").string() + " --out " + out.string(),
+          std::string("SUANLI_BACKEND_PATH=") + SUANLI_TEST_PLUGIN_DIR);
   EXPECT_EQ(r.status, kExitFailed) << r.out;
   EXPECT_NE(r.out.find("error: 2"), std::string::npos) << r.out;
   ASSERT_TRUE(fs::exists(out));
@@ -153,10 +157,11 @@ TEST(Cli, QuickSuiteOnTheCpu) {
     } else {
       EXPECT_FALSE(res["reason"].get<std::string>().empty());
     }
-    // fp16 has no native arithmetic on CPUs without AVX512_FP16: it must not run in another precision.
-    if (res["dtype"] == "fp16" && rep["backends"][0]["devices"][0]["features"]
-                                          .get<std::string>()
-                                          .find("avx512_fp16") == std::string::npos)
+    // fp16 has no native arithmetic on CPUs without AVX512_FP16: it must not run in another
+    // precision.
+    if (res["dtype"] == "fp16" &&
+        rep["backends"][0]["devices"][0]["features"].get<std::string>().find("avx512_fp16") ==
+            std::string::npos)
       EXPECT_EQ(status, "unsupported") << res.dump();
   }
   EXPECT_GE(ok, 15u);

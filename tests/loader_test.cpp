@@ -1,4 +1,5 @@
-// Tests of the plugin loader: the real CPU plugin, and test plugins that break the contract in each way.
+// Tests of the plugin loader: the real CPU plugin, and test plugins that break the contract in each
+// way.
 #include <gtest/gtest.h>
 
 #include <cstdlib>

@@ -92,15 +92,17 @@ json minimal_report(const std::vector<Result>& results) {
   j["schema_version"] = "1.0";
   j["suanli"] = {{"version", "0.1.0"}, {"git_revision", "abc"}, {"git_dirty", false}};
   j["started_utc"] = "2026-01-01T00:00:00Z";
-  j["host"] = {{"hostname", "h"}, {"os", "o"}, {"kernel", "k"}, {"cpu_model", "c"},
-               {"logical_cpus", 2}, {"memory_bytes", 1}};
+  j["host"] = {{"hostname", "h"},  {"os", "o"},         {"kernel", "k"},
+               {"cpu_model", "c"}, {"logical_cpus", 2}, {"memory_bytes", 1}};
   j["backends"] = json::array();
-  j["suite"] = {{"name", "t"}, {"origin", "t.json"}, {"sha256", std::string(64, 'a')},
+  j["suite"] = {{"name", "t"},
+                {"origin", "t.json"},
+                {"sha256", std::string(64, 'a')},
                 {"settings", json::object()}};
   j["results"] = json::array();
   for (const Result& r : results) j["results"].push_back(result_to_json(r));
-  j["tally"] = {{"results", 1}, {"ok", 1}, {"unsupported", 0}, {"skipped", 0}, {"failed", 0},
-                {"error", 0}};
+  j["tally"] = {{"results", 1}, {"ok", 1},     {"unsupported", 0},
+                {"skipped", 0}, {"failed", 0}, {"error", 0}};
   seal_report(j);
   return j;
 }

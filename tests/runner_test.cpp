@@ -1,4 +1,5 @@
-// Tests of the runner: measurement, stopping rule, verification outcomes, errors that do not stop a run.
+// Tests of the runner: measurement, stopping rule, verification outcomes, errors that do not stop a
+// run.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -28,7 +29,8 @@ Suite small_suite(const std::string& workloads, const std::string& settings =
 
 TEST(Runner, GoodBackendGivesVerifiedTimedResults) {
   auto b = test_plugin("good");
-  const Suite s = small_suite(R"([{"op": "gemm", "dtype": ["fp32", "fp64"], "m": 40, "n": 24, "k": 56}])");
+  const Suite s =
+      small_suite(R"([{"op": "gemm", "dtype": ["fp32", "fp64"], "m": 40, "n": 24, "k": 56}])");
   const std::vector<Result> rs = run_suite(s, {b.get()}, {});
   ASSERT_EQ(rs.size(), 2u);
   for (const Result& r : rs) {

@@ -1,4 +1,5 @@
-// Tests of src/suite: parsing, schema validation with located errors, axis expansion, built-in suites.
+// Tests of src/suite: parsing, schema validation with located errors, axis expansion, built-in
+// suites.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -75,8 +76,8 @@ TEST(Suite, UnknownDtypeNamesThePath) {
 }
 
 TEST(Suite, NegativeShapeNamesThePath) {
-  const std::string e =
-      error_of(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "gemm", "m": -4, "n": 8, "k": 8}]})");
+  const std::string e = error_of(
+      R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "gemm", "m": -4, "n": 8, "k": 8}]})");
   EXPECT_NE(e.find("/workloads/0/m"), std::string::npos) << e;
 }
 
@@ -87,8 +88,8 @@ TEST(Suite, MisspelledFieldIsRejected) {
 }
 
 TEST(Suite, MissingShapeFieldsAreNamed) {
-  const std::string e =
-      error_of(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "conv2d", "c": 3, "h": 8, "w": 8, "k": 4, "r": 3}]})");
+  const std::string e = error_of(
+      R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "conv2d", "c": 3, "h": 8, "w": 8, "k": 4, "r": 3}]})");
   EXPECT_NE(e.find("/workloads/0"), std::string::npos) << e;
   EXPECT_NE(e.find("'s'"), std::string::npos) << e;
 }
@@ -100,7 +101,8 @@ TEST(Suite, PeakGranularityIsChecked) {
 }
 
 TEST(Suite, WrongVersionIsRejected) {
-  const std::string e = error_of(R"({"suanli_suite": 2, "name": "t", "workloads": [{"op": "gemm", "size": 8}]})");
+  const std::string e =
+      error_of(R"({"suanli_suite": 2, "name": "t", "workloads": [{"op": "gemm", "size": 8}]})");
   EXPECT_NE(e.find("/suanli_suite"), std::string::npos) << e;
 }
 

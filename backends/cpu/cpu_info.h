@@ -16,26 +16,26 @@ struct IsaFeatures {
 };
 
 struct PeakFigure {
-  suanli_dtype dtype;      // fp64, fp32, bf16, int8 (fp16 only where native)
-  double ops_per_second;   // FLOP/s or OPS (int8)
+  suanli_dtype dtype;     // fp64, fp32, bf16, int8 (fp16 only where native)
+  double ops_per_second;  // FLOP/s or OPS (int8)
   double per_cycle_per_core;
   std::string derivation;  // "2 cores x 4120 MHz (measured) x 32 FLOP/cycle (Zen 5, 2x512-bit FMA)"
 };
 
 struct CpuInfo {
-  std::string vendor;           // "AuthenticAMD" / "GenuineIntel"
-  std::string model;            // brand string, trimmed
-  std::string uarch;            // "Zen 5", "Sapphire Rapids", "unknown x86-64"
+  std::string vendor;  // "AuthenticAMD" / "GenuineIntel"
+  std::string model;   // brand string, trimmed
+  std::string uarch;   // "Zen 5", "Sapphire Rapids", "unknown x86-64"
   int family = 0, model_id = 0, stepping = 0;
-  int cores = 0;                // physical cores available to this process
-  int logical = 0;              // logical CPUs available to this process
-  int threads = 0;              // threads the backend uses
-  double measured_mhz = 0;      // measured now by a dependent-add loop
-  double max_mhz = 0;           // nominal max from sysfs/cpuinfo, 0 if unknown
-  uint64_t memory_bytes = 0;    // physical memory
+  int cores = 0;              // physical cores available to this process
+  int logical = 0;            // logical CPUs available to this process
+  int threads = 0;            // threads the backend uses
+  double measured_mhz = 0;    // measured now by a dependent-add loop
+  double max_mhz = 0;         // nominal max from sysfs/cpuinfo, 0 if unknown
+  uint64_t memory_bytes = 0;  // physical memory
   uint64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;  // per core / per core / total
   IsaFeatures isa;
-  std::string features;         // space-separated list of the flags above that are present
+  std::string features;  // space-separated list of the flags above that are present
   std::string microcode;
   std::vector<PeakFigure> peaks;
 };

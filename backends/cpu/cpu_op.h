@@ -18,8 +18,8 @@ struct BackendError : std::runtime_error {
 
 // Settings of one backend context that every part needs.
 struct CpuConfig {
-  int threads = 1;                  // threads to use (all cores by default, resolved by plugin.cpp)
-  std::string gemm_library = "auto"; // "auto" | "openblas" | "onednn"
+  int threads = 1;  // threads to use (all cores by default, resolved by plugin.cpp)
+  std::string gemm_library = "auto";  // "auto" | "openblas" | "onednn"
 };
 
 // A prepared op. run() executes it once, synchronously, on `threads` threads.
@@ -29,7 +29,8 @@ class CpuOp {
   virtual ~CpuOp() = default;
   virtual void run() = 0;
   std::string library;         // e.g. "openblas 0.3.21 (SkylakeX)", "onednn 2.6.3"
-  std::string implementation;  // e.g. "cblas_sgemm", "brg:avx512_core_bf16", "avx512 vfmadd231ps x24 chains"
+  std::string implementation;  // e.g. "cblas_sgemm", "brg:avx512_core_bf16", "avx512 vfmadd231ps
+                               // x24 chains"
 };
 
 // Each returns nullptr and sets *reason when the op/dtype is not supported

@@ -1,4 +1,5 @@
-// The CPU backend's C ABI: context, device identity, buffers, plans and timing over the parts in cpu_op.h.
+// The CPU backend's C ABI: context, device identity, buffers, plans and timing over the parts in
+// cpu_op.h.
 #include <suanli/backend.h>
 
 #include <chrono>
@@ -67,7 +68,9 @@ struct suanli_context_s {
 namespace suanli::cpu {
 namespace {
 
-suanli_context_s* as_ctx(suanli_context c) { return reinterpret_cast<suanli_context_s*>(c); }
+suanli_context_s* as_ctx(suanli_context c) {
+  return reinterpret_cast<suanli_context_s*>(c);
+}
 
 // Runs f, turning exceptions into a status and the context's message.
 template <typename F>
@@ -113,7 +116,8 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
           threads = static_cast<int>(v);
         } else if (key == "gemm_library") {
           if (value != "auto" && value != "openblas" && value != "onednn") {
-            g_create_error = "option gemm_library='" + value + "': expected auto, openblas or onednn";
+            g_create_error =
+                "option gemm_library='" + value + "': expected auto, openblas or onednn";
             return SUANLI_INVALID_ARGUMENT;
           }
           ctx->cfg.gemm_library = value;
@@ -133,7 +137,9 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
   }
 }
 
-void destroy(suanli_context ctx) noexcept { delete as_ctx(ctx); }
+void destroy(suanli_context ctx) noexcept {
+  delete as_ctx(ctx);
+}
 
 const char* last_error(suanli_context ctx) noexcept {
   return ctx ? as_ctx(ctx)->error.c_str() : g_create_error.c_str();
@@ -148,8 +154,8 @@ suanli_status libraries(suanli_context c, const suanli_kv** out, size_t* count) 
       ctx->libs.push_back({sizeof(suanli_kv), "openblas",
                            ctx->openblas.empty() ? "not loaded" : ctx->openblas.c_str()});
       ctx->libs.push_back({sizeof(suanli_kv), "onednn", ctx->onednn.c_str()});
-      ctx->threads_str = std::to_string(ctx->cfg.threads) + " (OpenMP " +
-                         std::to_string(_OPENMP) + ")";
+      ctx->threads_str =
+          std::to_string(ctx->cfg.threads) + " (OpenMP " + std::to_string(_OPENMP) + ")";
       ctx->libs.push_back({sizeof(suanli_kv), "threads", ctx->threads_str.c_str()});
     }
     *out = ctx->libs.data();
@@ -172,8 +178,8 @@ suanli_status device_info(suanli_context c, int32_t device, suanli_device_info* 
     const CpuInfo& ci = ctx->info;
     if (ctx->peaks.empty()) {
       for (const PeakFigure& p : ci.peaks)
-        ctx->peaks.push_back({sizeof(suanli_peak_entry), p.dtype, p.ops_per_second,
-                              p.derivation.c_str()});
+        ctx->peaks.push_back(
+            {sizeof(suanli_peak_entry), p.dtype, p.ops_per_second, p.derivation.c_str()});
       auto keep = [&](std::string s) -> const char* {
         ctx->strings.push_back(std::move(s));
         return ctx->strings.back().c_str();
@@ -210,14 +216,14 @@ suanli_status device_info(suanli_context c, int32_t device, suanli_device_info* 
 }
 
 // Builds the op; with null buffers it only checks support.
-std::unique_ptr<CpuOp> make_op(suanli_context_s* ctx, const suanli_op_desc* op,
-                               void* const* bufs, size_t nbufs, std::string* reason) {
+std::unique_ptr<CpuOp> make_op(suanli_context_s* ctx, const suanli_op_desc* op, void* const* bufs,
+                               size_t nbufs, std::string* reason) {
   if (!op || op->struct_size < SUANLI_STRUCT_SIZE(suanli_op_desc, stream))
     throw BackendError(SUANLI_INVALID_ARGUMENT, "op descriptor missing or struct_size too small");
   auto need = [&](size_t n) {
     if (bufs && nbufs < n)
-      throw BackendError(SUANLI_INVALID_ARGUMENT,
-                         "op needs " + std::to_string(n) + " buffers, got " + std::to_string(nbufs));
+      throw BackendError(SUANLI_INVALID_ARGUMENT, "op needs " + std::to_string(n) +
+                                                      " buffers, got " + std::to_string(nbufs));
   };
   auto buf = [&](size_t i) -> void* { return bufs ? bufs[i] : nullptr; };
   switch (op->kind) {
@@ -329,14 +335,17 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
   });
 }
 
-void plan_destroy(suanli_context, suanli_plan p) noexcept { delete reinterpret_cast<Plan*>(p); }
+void plan_destroy(suanli_context, suanli_plan p) noexcept {
+  delete reinterpret_cast<Plan*>(p);
+}
 
 suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, int64_t iterations,
                       double* seconds) noexcept {
   return guarded(c, [&] {
     if (iterations < 1) return fail(c, SUANLI_INVALID_ARGUMENT, "iterations must be >= 1");
     for (size_t i = 0; i < count; ++i)
-      if (!plans[i]) return fail(c, SUANLI_INVALID_ARGUMENT, "plan " + std::to_string(i) + " is null");
+      if (!plans[i])
+        return fail(c, SUANLI_INVALID_ARGUMENT, "plan " + std::to_string(i) + " is null");
     // On a CPU the device clock is the host's monotonic clock around the work itself.
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t it = 0; it < iterations; ++it)

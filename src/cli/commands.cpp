@@ -26,9 +26,10 @@ std::vector<Dtype> parse_dtypes(const std::vector<std::string>& names) {
   for (const std::string& n : names) {
     const auto d = dtype_from_name(n);
     if (!d || *d == Dtype::uint8 || *d == Dtype::int32)
-      throw InputError(fmt::format("--dtype: unknown dtype '{}' (expected fp64, fp32, tf32, fp16, "
-                                   "bf16, fp8_e4m3, fp8_e5m2 or int8)",
-                                   n));
+      throw InputError(
+          fmt::format("--dtype: unknown dtype '{}' (expected fp64, fp32, tf32, fp16, "
+                      "bf16, fp8_e4m3, fp8_e5m2 or int8)",
+                      n));
     out.push_back(*d);
   }
   return out;
@@ -52,9 +53,9 @@ LoadResult load(const std::vector<std::string>& only, int threads,
     if (!found) {
       std::string why;
       for (const LoadIssue& i : r.issues) why += fmt::format("\n  {}: {}", i.path, i.reason);
-      throw InputError(fmt::format("--backend {}: no such backend could be loaded{}", name,
-                                   why.empty() ? " (none found on the search path; see suanli info)"
-                                               : why));
+      throw InputError(
+          fmt::format("--backend {}: no such backend could be loaded{}", name,
+                      why.empty() ? " (none found on the search path; see suanli info)" : why));
     }
   }
   return r;
@@ -88,8 +89,8 @@ int cmd_info(const InfoOptions& o) {
   }
   const HostInfo h = host_info();
   fmt::print("{}\n", version_string());
-  fmt::print("host: {}  {}  {}  {} logical CPUs  {}\n", h.hostname, h.os, h.kernel,
-             h.logical_cpus, format_bytes(static_cast<double>(h.memory_bytes)));
+  fmt::print("host: {}  {}  {}  {} logical CPUs  {}\n", h.hostname, h.os, h.kernel, h.logical_cpus,
+             format_bytes(static_cast<double>(h.memory_bytes)));
   if (r.backends.empty()) fmt::print("no backends loaded\n");
   for (const auto& b : r.backends) {
     fmt::print("\nbackend {} {}  ({})\n", b->name(), b->version(), b->path());
@@ -97,8 +98,8 @@ int cmd_info(const InfoOptions& o) {
     if (b->devices().empty()) fmt::print("  no devices\n");
     for (const DeviceInfo& d : b->devices()) {
       fmt::print("  device {}: {} ({}, {})\n", d.index, d.name, d.vendor, d.kind);
-      fmt::print("    compute units {}, threads used {}, clock {:.0f} MHz measured", d.compute_units,
-                 d.threads, d.clock_mhz);
+      fmt::print("    compute units {}, threads used {}, clock {:.0f} MHz measured",
+                 d.compute_units, d.threads, d.clock_mhz);
       if (d.max_clock_mhz > 0) fmt::print(" (max {:.0f} MHz)", d.max_clock_mhz);
       fmt::print(", memory {}\n", format_bytes(static_cast<double>(d.memory_bytes)));
       if (!d.driver.empty()) fmt::print("    driver/microcode {}\n", d.driver);
@@ -126,7 +127,8 @@ int cmd_list(const ListOptions& o) {
   filter_dtypes(s, parse_dtypes(o.dtypes));
   for (const Workload& w : s.workloads)
     fmt::print("{:<60} {:>12}\n", w.id,
-               op_is_compute_bound(w.op) ? format_si(op_flops(w.op), "FLOP") : format_si(op_bytes(w.op), "B"));
+               op_is_compute_bound(w.op) ? format_si(op_flops(w.op), "FLOP")
+                                         : format_si(op_bytes(w.op), "B"));
   fmt::print("{} workloads in suite {} ({})\n", s.workloads.size(), s.name, s.origin);
   return kExitOk;
 }

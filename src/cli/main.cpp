@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
 
   InfoOptions info;
   CLI::App* info_cmd = app.add_subcommand(
-      "info", "Show the backends found, their devices (identity, ISA features, clock, memory), "
-              "library versions and theoretical peak per dtype with its derivation.");
+      "info",
+      "Show the backends found, their devices (identity, ISA features, clock, memory), "
+      "library versions and theoretical peak per dtype with its derivation.");
   info_cmd->add_flag("--json", info.json, "Print JSON instead of text");
   info_cmd->add_option("--backend", info.backends, "Only these backends (comma-separated)")
       ->delimiter(',');
@@ -52,28 +53,33 @@ int main(int argc, char** argv) {
       "Run a suite on every device of the chosen backends, verify every output, write a JSON "
       "report and print a summary.\nExit status: 0 when every result is ok or unsupported, 1 when "
       "any failed verification or errored, 2 for bad usage or bad input files.");
-  run_cmd->add_option("--suite", run.suite,
-                      "Built-in suite name (quick, standard, kernels) or path to a suite .json")
+  run_cmd
+      ->add_option("--suite", run.suite,
+                   "Built-in suite name (quick, standard, kernels) or path to a suite .json")
       ->default_str("standard");
   run_cmd->add_option("--backend", run.backends, "Only these backends (comma-separated)")
       ->delimiter(',');
-  run_cmd->add_option("--dtype", run.dtypes,
-                      "Only these dtypes (comma-separated: fp64,fp32,tf32,fp16,bf16,fp8_e4m3,"
-                      "fp8_e5m2,int8)")
+  run_cmd
+      ->add_option("--dtype", run.dtypes,
+                   "Only these dtypes (comma-separated: fp64,fp32,tf32,fp16,bf16,fp8_e4m3,"
+                   "fp8_e5m2,int8)")
       ->delimiter(',');
   run_cmd->add_option("--out", run.out,
                       "Report file (default: ./suanli-reports/HOST-UTCTIME.json)");
   run_cmd->add_option("--threads", run.threads, "Host threads a CPU backend uses (0 = all cores)")
       ->check(CLI::Range(0, 4096));
-  run_cmd->add_option("--min-time", run.min_time,
-                      "Seconds of device time per sample (overrides the suite)")
+  run_cmd
+      ->add_option("--min-time", run.min_time,
+                   "Seconds of device time per sample (overrides the suite)")
       ->check(CLI::Range(1e-6, 3600.0));
-  run_cmd->add_option("--repetitions", run.repetitions,
-                      "Samples in the first round (overrides the suite)")
+  run_cmd
+      ->add_option("--repetitions", run.repetitions,
+                   "Samples in the first round (overrides the suite)")
       ->check(CLI::Range(1, 1000));
-  run_cmd->add_option("--max-time", run.max_time,
-                      "Seconds of sampling per workload before the noise target is given up "
-                      "(overrides the suite)")
+  run_cmd
+      ->add_option("--max-time", run.max_time,
+                   "Seconds of sampling per workload before the noise target is given up "
+                   "(overrides the suite)")
       ->check(CLI::Range(0.0, 86400.0));
   run_cmd->add_option("--backend-option", run.backend_options,
                       "KEY=VALUE passed to every backend (e.g. gemm_library=onednn for cpu)");

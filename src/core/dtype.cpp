@@ -68,8 +68,8 @@ uint16_t float_to_fp16(float f) {
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t absx = x & 0x7fffffffu;
-  if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
-  if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u); // overflow -> inf
+  if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
+  if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (absx < 0x38800000u) {
     // Subnormal or zero in fp16: scale so that rounding happens at the right bit.
     float a;
@@ -116,15 +116,23 @@ float round_to_tf32(float f) {
 
 double load_as_double(const void* data, Dtype t, std::size_t i) {
   switch (t) {
-    case Dtype::fp64: return static_cast<const double*>(data)[i];
+    case Dtype::fp64:
+      return static_cast<const double*>(data)[i];
     case Dtype::fp32:
-    case Dtype::tf32: return static_cast<const float*>(data)[i];
-    case Dtype::fp16: return fp16_to_float(static_cast<const uint16_t*>(data)[i]);
-    case Dtype::bf16: return bf16_to_float(static_cast<const uint16_t*>(data)[i]);
-    case Dtype::int8: return static_cast<const int8_t*>(data)[i];
-    case Dtype::uint8: return static_cast<const uint8_t*>(data)[i];
-    case Dtype::int32: return static_cast<const int32_t*>(data)[i];
-    default: return std::numeric_limits<double>::quiet_NaN();
+    case Dtype::tf32:
+      return static_cast<const float*>(data)[i];
+    case Dtype::fp16:
+      return fp16_to_float(static_cast<const uint16_t*>(data)[i]);
+    case Dtype::bf16:
+      return bf16_to_float(static_cast<const uint16_t*>(data)[i]);
+    case Dtype::int8:
+      return static_cast<const int8_t*>(data)[i];
+    case Dtype::uint8:
+      return static_cast<const uint8_t*>(data)[i];
+    case Dtype::int32:
+      return static_cast<const int32_t*>(data)[i];
+    default:
+      return std::numeric_limits<double>::quiet_NaN();
   }
 }
 
@@ -140,15 +148,32 @@ I saturate(double v) {
 
 void store_from_double(void* data, Dtype t, std::size_t i, double v) {
   switch (t) {
-    case Dtype::fp64: static_cast<double*>(data)[i] = v; break;
-    case Dtype::fp32: static_cast<float*>(data)[i] = static_cast<float>(v); break;
-    case Dtype::tf32: static_cast<float*>(data)[i] = round_to_tf32(static_cast<float>(v)); break;
-    case Dtype::fp16: static_cast<uint16_t*>(data)[i] = float_to_fp16(static_cast<float>(v)); break;
-    case Dtype::bf16: static_cast<uint16_t*>(data)[i] = float_to_bf16(static_cast<float>(v)); break;
-    case Dtype::int8: static_cast<int8_t*>(data)[i] = saturate<int8_t>(v); break;
-    case Dtype::uint8: static_cast<uint8_t*>(data)[i] = saturate<uint8_t>(v); break;
-    case Dtype::int32: static_cast<int32_t*>(data)[i] = saturate<int32_t>(v); break;
-    default: break;
+    case Dtype::fp64:
+      static_cast<double*>(data)[i] = v;
+      break;
+    case Dtype::fp32:
+      static_cast<float*>(data)[i] = static_cast<float>(v);
+      break;
+    case Dtype::tf32:
+      static_cast<float*>(data)[i] = round_to_tf32(static_cast<float>(v));
+      break;
+    case Dtype::fp16:
+      static_cast<uint16_t*>(data)[i] = float_to_fp16(static_cast<float>(v));
+      break;
+    case Dtype::bf16:
+      static_cast<uint16_t*>(data)[i] = float_to_bf16(static_cast<float>(v));
+      break;
+    case Dtype::int8:
+      static_cast<int8_t*>(data)[i] = saturate<int8_t>(v);
+      break;
+    case Dtype::uint8:
+      static_cast<uint8_t*>(data)[i] = saturate<uint8_t>(v);
+      break;
+    case Dtype::int32:
+      static_cast<int32_t*>(data)[i] = saturate<int32_t>(v);
+      break;
+    default:
+      break;
   }
 }
 

@@ -25,9 +25,9 @@ enum class Dtype : int {
   int32 = 10,
 };
 
-std::string_view dtype_name(Dtype t);                  // "fp32", ...
+std::string_view dtype_name(Dtype t);  // "fp32", ...
 std::optional<Dtype> dtype_from_name(std::string_view name);
-std::size_t dtype_size(Dtype t);                       // bytes per element in storage
+std::size_t dtype_size(Dtype t);  // bytes per element in storage
 bool dtype_is_integer(Dtype t);
 // Unit roundoff u = 2^-(p) for a type with p significand bits (incl. implicit);
 // 0 for integer types (exact arithmetic).

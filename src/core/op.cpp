@@ -7,20 +7,28 @@ namespace suanli {
 
 std::string_view op_kind_name(OpKind k) {
   switch (k) {
-    case OpKind::gemm: return "gemm";
-    case OpKind::conv2d: return "conv2d";
-    case OpKind::peak: return "peak";
-    case OpKind::stream: return "stream";
+    case OpKind::gemm:
+      return "gemm";
+    case OpKind::conv2d:
+      return "conv2d";
+    case OpKind::peak:
+      return "peak";
+    case OpKind::stream:
+      return "stream";
   }
   return "invalid";
 }
 
 std::string_view stream_kind_name(StreamKind k) {
   switch (k) {
-    case StreamKind::copy: return "copy";
-    case StreamKind::scale: return "scale";
-    case StreamKind::add: return "add";
-    case StreamKind::triad: return "triad";
+    case StreamKind::copy:
+      return "copy";
+    case StreamKind::scale:
+      return "scale";
+    case StreamKind::add:
+      return "add";
+    case StreamKind::triad:
+      return "triad";
   }
   return "invalid";
 }
@@ -83,10 +91,14 @@ double op_flops(const OpDesc& op) {
       const auto& s = op.stream();
       const double n = static_cast<double>(s.n);
       switch (s.kind) {
-        case StreamKind::copy: return 0.0;
-        case StreamKind::scale: return n;
-        case StreamKind::add: return n;
-        case StreamKind::triad: return 2.0 * n;
+        case StreamKind::copy:
+          return 0.0;
+        case StreamKind::scale:
+          return n;
+        case StreamKind::add:
+          return n;
+        case StreamKind::triad:
+          return 2.0 * n;
       }
     }
   }
@@ -146,7 +158,8 @@ std::string shape_string(const OpDesc& op) {
       const auto& g = op.gemm();
       std::string s = fmt::format("{}x{}x{}", g.m, g.n, g.k);
       if (g.batch > 1) s = fmt::format("{}x{}", g.batch, s);
-      if (g.trans_a || g.trans_b) s += fmt::format(" {}{}", g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N');
+      if (g.trans_a || g.trans_b)
+        s += fmt::format(" {}{}", g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N');
       return s;
     }
     case OpKind::conv2d: {
@@ -166,6 +179,8 @@ std::string shape_string(const OpDesc& op) {
   return "";
 }
 
-bool op_is_compute_bound(const OpDesc& op) { return op.kind != OpKind::stream; }
+bool op_is_compute_bound(const OpDesc& op) {
+  return op.kind != OpKind::stream;
+}
 
 }  // namespace suanli

@@ -1,4 +1,5 @@
-// Op descriptors of the harness (gemm, conv2d, peak, stream) and the one place FLOPs and bytes are counted.
+// Op descriptors of the harness (gemm, conv2d, peak, stream) and the one place FLOPs and bytes are
+// counted.
 #pragma once
 
 #include <cstdint>
@@ -75,7 +76,8 @@ double op_bytes(const OpDesc& op);
 std::vector<int64_t> op_buffer_elements(const OpDesc& op);
 // Bytes of each buffer (element count x storage size).
 std::vector<uint64_t> op_buffer_bytes(const OpDesc& op);
-// "4096x4096x4096", "n1 c64 h56 w56 k64 r3 s3 /1 p1", "elements 65536 depth 4096", "triad n 67108864"
+// "4096x4096x4096", "n1 c64 h56 w56 k64 r3 s3 /1 p1", "elements 65536 depth 4096", "triad n
+// 67108864"
 std::string shape_string(const OpDesc& op);
 // Whether FLOPs (true) or bytes (false) are the op's headline throughput.
 bool op_is_compute_bound(const OpDesc& op);

@@ -30,9 +30,13 @@ static_assert(static_cast<int>(Dtype::fp64) == SUANLI_DTYPE_FP64 &&
 
 namespace {
 
-suanli_dtype abi(Dtype d) { return static_cast<suanli_dtype>(static_cast<int>(d)); }
+suanli_dtype abi(Dtype d) {
+  return static_cast<suanli_dtype>(static_cast<int>(d));
+}
 
-std::string str_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
+std::string str_or_empty(const char* s) {
+  return s ? std::string(s) : std::string();
+}
 
 bool is_dir(const std::string& p) {
   struct stat st {};
@@ -76,13 +80,20 @@ std::vector<std::string> plugins_in(const std::string& dir) {
 
 std::string_view status_name(suanli_status s) {
   switch (s) {
-    case SUANLI_OK: return "ok";
-    case SUANLI_UNSUPPORTED: return "unsupported";
-    case SUANLI_INVALID_ARGUMENT: return "invalid argument";
-    case SUANLI_OUT_OF_MEMORY: return "out of memory";
-    case SUANLI_DEVICE_ERROR: return "device error";
-    case SUANLI_NO_DEVICE: return "no device";
-    case SUANLI_INTERNAL: return "internal error";
+    case SUANLI_OK:
+      return "ok";
+    case SUANLI_UNSUPPORTED:
+      return "unsupported";
+    case SUANLI_INVALID_ARGUMENT:
+      return "invalid argument";
+    case SUANLI_OUT_OF_MEMORY:
+      return "out of memory";
+    case SUANLI_DEVICE_ERROR:
+      return "device error";
+    case SUANLI_NO_DEVICE:
+      return "no device";
+    case SUANLI_INTERNAL:
+      return "internal error";
   }
   return "unknown status";
 }
@@ -100,10 +111,16 @@ AbiOp::AbiOp(const OpDesc& op) {
     case OpKind::gemm: {
       const GemmShape& g = op.gemm();
       gemm = {SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type),
-              g.m, g.n, g.k, g.batch, g.trans_a ? 1 : 0, g.trans_b ? 1 : 0,
+              g.m,
+              g.n,
+              g.k,
+              g.batch,
+              g.trans_a ? 1 : 0,
+              g.trans_b ? 1 : 0,
               op.dtype == Dtype::tf32 ? SUANLI_DTYPE_TF32 : abi(t.a),
               op.dtype == Dtype::tf32 ? SUANLI_DTYPE_TF32 : abi(t.b),
-              abi(t.c), abi(t.compute)};
+              abi(t.c),
+              abi(t.compute)};
       desc.kind = SUANLI_OP_GEMM;
       desc.gemm = &gemm;
       break;
@@ -111,16 +128,35 @@ AbiOp::AbiOp(const OpDesc& op) {
     case OpKind::conv2d: {
       const Conv2dShape& c = op.conv2d();
       conv2d = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
-                c.n, c.c, c.h, c.w, c.k, c.r, c.s, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
-                c.dil_h, c.dil_w, c.groups, abi(t.a), abi(t.b), abi(t.c)};
+                c.n,
+                c.c,
+                c.h,
+                c.w,
+                c.k,
+                c.r,
+                c.s,
+                c.stride_h,
+                c.stride_w,
+                c.pad_h,
+                c.pad_w,
+                c.dil_h,
+                c.dil_w,
+                c.groups,
+                abi(t.a),
+                abi(t.b),
+                abi(t.c)};
       desc.kind = SUANLI_OP_CONV2D;
       desc.conv2d = &conv2d;
       break;
     }
     case OpKind::peak: {
       const PeakShape& p = op.peak();
-      peak = {SUANLI_STRUCT_SIZE(suanli_peak_desc, beta), p.elements, p.depth,
-              op.dtype == Dtype::int8 ? SUANLI_DTYPE_INT8 : abi(op.dtype), abi(t.c), kPeakAlpha,
+      peak = {SUANLI_STRUCT_SIZE(suanli_peak_desc, beta),
+              p.elements,
+              p.depth,
+              op.dtype == Dtype::int8 ? SUANLI_DTYPE_INT8 : abi(op.dtype),
+              abi(t.c),
+              kPeakAlpha,
               kPeakBeta};
       desc.kind = SUANLI_OP_PEAK;
       desc.peak = &peak;
@@ -138,7 +174,9 @@ AbiOp::AbiOp(const OpDesc& op) {
   }
 }
 
-DeviceBuffer::~DeviceBuffer() { backend_->api()->buffer_free(backend_->context(), handle_); }
+DeviceBuffer::~DeviceBuffer() {
+  backend_->api()->buffer_free(backend_->context(), handle_);
+}
 
 void DeviceBuffer::upload(const void* src) {
   backend_->check(backend_->api()->buffer_upload(backend_->context(), handle_, 0, src, bytes_),
@@ -150,11 +188,17 @@ void DeviceBuffer::download(void* dst) {
                   "buffer download");
 }
 
-DevicePlan::~DevicePlan() { backend_->api()->plan_destroy(backend_->context(), handle_); }
+DevicePlan::~DevicePlan() {
+  backend_->api()->plan_destroy(backend_->context(), handle_);
+}
 
 Backend::Backend(std::string path, void* dl, const suanli_backend_api* api, suanli_context ctx)
-    : path_(std::move(path)), name_(str_or_empty(api->name)), version_(str_or_empty(api->version)),
-      dl_(dl), api_(api), ctx_(ctx) {
+    : path_(std::move(path)),
+      name_(str_or_empty(api->name)),
+      version_(str_or_empty(api->version)),
+      dl_(dl),
+      api_(api),
+      ctx_(ctx) {
   const suanli_kv* libs = nullptr;
   size_t nlibs = 0;
   check(api_->libraries(ctx_, &libs, &nlibs), "libraries");
@@ -237,9 +281,9 @@ double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iteration
   double seconds = 0;
   check(api_->execute(ctx_, handles.data(), handles.size(), iterations, &seconds), "execute");
   if (!(seconds > 0) || !std::isfinite(seconds))
-    throw BackendCallError(SUANLI_INTERNAL,
-                           fmt::format("{} backend: execute reported a device time of {} s",
-                                       name_, seconds));
+    throw BackendCallError(
+        SUANLI_INTERNAL,
+        fmt::format("{} backend: execute reported a device time of {} s", name_, seconds));
   return seconds;
 }
 
@@ -280,8 +324,8 @@ std::unique_ptr<Backend> load_backend_file(
   auto get = reinterpret_cast<suanli_backend_get_fn>(dlsym(dl, SUANLI_BACKEND_ENTRY));
   if (!get) {
     dlclose(dl);
-    throw std::runtime_error(fmt::format("not a suanli backend: no exported symbol '{}'",
-                                         SUANLI_BACKEND_ENTRY));
+    throw std::runtime_error(
+        fmt::format("not a suanli backend: no exported symbol '{}'", SUANLI_BACKEND_ENTRY));
   }
   const suanli_backend_api* api = get(SUANLI_ABI_MAJOR);
   if (!api) {
@@ -293,9 +337,9 @@ std::unique_ptr<Backend> load_backend_file(
   if (api->abi_major != SUANLI_ABI_MAJOR) {
     const uint32_t major = api->abi_major;
     dlclose(dl);
-    throw std::runtime_error(fmt::format(
-        "ABI version mismatch: plugin built for ABI {}, this suanli speaks ABI {}", major,
-        SUANLI_ABI_MAJOR));
+    throw std::runtime_error(
+        fmt::format("ABI version mismatch: plugin built for ABI {}, this suanli speaks ABI {}",
+                    major, SUANLI_ABI_MAJOR));
   }
   if (api->struct_size < SUANLI_STRUCT_SIZE(suanli_backend_api, execute) || !api->create ||
       !api->destroy || !api->last_error || !api->libraries || !api->device_count ||
@@ -359,8 +403,8 @@ LoadResult load_backends(const LoadOptions& opts) {
         continue;
       }
       if (b->devices().empty())
-        r.issues.push_back({f, fmt::format("backend '{}' loaded but reports no devices",
-                                           b->name())});
+        r.issues.push_back(
+            {f, fmt::format("backend '{}' loaded but reports no devices", b->name())});
       r.backends.push_back(std::move(b));
     } catch (const std::exception& e) {
       r.issues.push_back({f, e.what()});

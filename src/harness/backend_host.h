@@ -64,7 +64,8 @@ class Backend;
 // RAII device buffer.
 class DeviceBuffer {
  public:
-  DeviceBuffer(Backend* b, suanli_buffer h, uint64_t bytes) : backend_(b), handle_(h), bytes_(bytes) {}
+  DeviceBuffer(Backend* b, suanli_buffer h, uint64_t bytes)
+      : backend_(b), handle_(h), bytes_(bytes) {}
   ~DeviceBuffer();
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -143,8 +144,8 @@ struct LoadIssue {
 };
 
 struct LoadOptions {
-  std::vector<std::string> search;   // dirs or .so files; empty = default_backend_search_path()
-  std::vector<std::string> only;     // backend names to keep; empty = all
+  std::vector<std::string> search;  // dirs or .so files; empty = default_backend_search_path()
+  std::vector<std::string> only;    // backend names to keep; empty = all
   std::vector<std::pair<std::string, std::string>> create_options;  // e.g. {"threads", "2"}
 };
 
@@ -165,6 +166,7 @@ LoadResult load_backends(const LoadOptions& opts);
 
 // Loads one plugin file; throws std::runtime_error with the reason.
 std::unique_ptr<Backend> load_backend_file(
-    const std::string& path, const std::vector<std::pair<std::string, std::string>>& create_options);
+    const std::string& path,
+    const std::vector<std::pair<std::string, std::string>>& create_options);
 
 }  // namespace suanli

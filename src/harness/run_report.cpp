@@ -1,4 +1,5 @@
-// Assembles the JSON report of a run: provenance, host, backends and devices, suite, results, tally.
+// Assembles the JSON report of a run: provenance, host, backends and devices, suite, results,
+// tally.
 #include "harness/run_report.h"
 
 #include <fmt/format.h>
@@ -52,8 +53,8 @@ json backend_json(const Backend& b) {
   } catch (const std::exception&) {
     plugin_hash = "";
   }
-  return {{"name", b.name()},       {"version", b.version()}, {"path", b.path()},
-          {"sha256", plugin_hash},  {"libraries", libs},      {"devices", devices}};
+  return {{"name", b.name()},      {"version", b.version()}, {"path", b.path()},
+          {"sha256", plugin_hash}, {"libraries", libs},      {"devices", devices}};
 }
 
 json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
@@ -72,7 +73,8 @@ json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
   j["backends"] = json::array();
   for (const Backend* b : backends) j["backends"].push_back(backend_json(*b));
   j["load_issues"] = json::array();
-  for (const LoadIssue& i : issues) j["load_issues"].push_back({{"path", i.path}, {"reason", i.reason}});
+  for (const LoadIssue& i : issues)
+    j["load_issues"].push_back({{"path", i.path}, {"reason", i.reason}});
   const MeasureSettings& s = suite.settings;
   j["suite"] = {{"name", suite.name},
                 {"origin", suite.origin},

@@ -1,4 +1,5 @@
-// Assembles the JSON report of a run: provenance, host, backends and devices, suite, results, tally.
+// Assembles the JSON report of a run: provenance, host, backends and devices, suite, results,
+// tally.
 #pragma once
 
 #include <string>

@@ -1,4 +1,5 @@
-// Runs suites on backends: plan, measure under Google Benchmark with a noise-based stopping rule, verify, record.
+// Runs suites on backends: plan, measure under Google Benchmark with a noise-based stopping rule,
+// verify, record.
 #include "harness/runner.h"
 
 #include <benchmark/benchmark.h>
@@ -224,8 +225,8 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
           throw InputError(fmt::format(
               "{}: {} {} {} needs {} of memory, more than 85% of the {} of device {}:{} ({})",
               w.source, op_kind_name(w.op.kind), dtype_name(w.op.dtype), shape_string(w.op),
-              human_bytes(static_cast<double>(need)), human_bytes(static_cast<double>(d.memory_bytes)),
-              b->name(), d.index, d.name));
+              human_bytes(static_cast<double>(need)),
+              human_bytes(static_cast<double>(d.memory_bytes)), b->name(), d.index, d.name));
       }
     }
 }
@@ -294,8 +295,8 @@ Result run_workload(Backend& backend, int device, const Workload& w, const RunOp
     const auto t0 = Clock::now();
     std::string error;
     while (true) {
-      Round round = measure_round(backend, plans, inner, min_time, reps,
-                                  r.rounds == 0 ? s.warmup_time : 0.0);
+      Round round =
+          measure_round(backend, plans, inner, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0);
       ++r.rounds;
       if (!round.error.empty()) {
         error = round.error;
@@ -374,11 +375,12 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       Progress p;
       p.index = i;
       p.total = jobs.size();
-      p.label = fmt::format("{}:{} {} {} {}", j.backend->name(), j.device,
-                            op_kind_name(j.w->op.kind), dtype_name(j.w->op.dtype),
-                            shape_string(j.w->op));
+      p.label =
+          fmt::format("{}:{} {} {} {}", j.backend->name(), j.device, op_kind_name(j.w->op.kind),
+                      dtype_name(j.w->op.dtype), shape_string(j.w->op));
       p.elapsed_s = seconds_since(t0);
-      if (i > 0) p.eta_s = p.elapsed_s / static_cast<double>(i) * static_cast<double>(jobs.size() - i);
+      if (i > 0)
+        p.eta_s = p.elapsed_s / static_cast<double>(i) * static_cast<double>(jobs.size() - i);
       opts.on_progress(p);
     }
     results.push_back(run_workload(*j.backend, j.device, *j.w, opts));

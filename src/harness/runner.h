@@ -1,4 +1,5 @@
-// Runs suites on backends: plan, measure under Google Benchmark with a noise-based stopping rule, verify, record.
+// Runs suites on backends: plan, measure under Google Benchmark with a noise-based stopping rule,
+// verify, record.
 #pragma once
 
 #include <functional>
@@ -15,17 +16,17 @@ namespace suanli {
 struct Progress {
   size_t index = 0;  // 0-based index of the workload starting now
   size_t total = 0;
-  std::string label;      // "cpu:0 gemm fp32 4096x4096x4096"
-  double elapsed_s = 0;   // since the run began
-  double eta_s = -1;      // < 0: unknown
+  std::string label;     // "cpu:0 gemm fp32 4096x4096x4096"
+  double elapsed_s = 0;  // since the run began
+  double eta_s = -1;     // < 0: unknown
 };
 
 struct RunOptions {
-  std::optional<double> min_time;   // command-line overrides of the suite's settings
+  std::optional<double> min_time;  // command-line overrides of the suite's settings
   std::optional<int> repetitions;
   std::optional<double> max_time;
-  std::function<void(const Progress&)> on_progress;     // before each workload
-  std::function<void(const Result&)> on_result;         // after each workload
+  std::function<void(const Progress&)> on_progress;  // before each workload
+  std::function<void(const Result&)> on_result;      // after each workload
   // Test hook: runs on the downloaded output before verification (fault injection).
   std::function<void(const Result&, void* output, uint64_t bytes)> corrupt_output;
 };

@@ -1,4 +1,5 @@
-// JSON Schema validation with valijson over nlohmann_json, and JSON file reading with located errors.
+// JSON Schema validation with valijson over nlohmann_json, and JSON file reading with located
+// errors.
 #include "report/json_schema.h"
 
 #include <fstream>
@@ -88,7 +89,8 @@ std::vector<SchemaError> validate_against_schema(const nlohmann::json& doc,
     SchemaError err{pointer_from_context(e.context), e.description};
     // Say what was found, so "not one of the allowed values" reads as an answer.
     try {
-      const nlohmann::json& v = doc.at(nlohmann::json::json_pointer(err.path == "/" ? "" : err.path));
+      const nlohmann::json& v =
+          doc.at(nlohmann::json::json_pointer(err.path == "/" ? "" : err.path));
       std::string shown = v.dump();
       if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
       err.message += " (found " + shown + ")";

@@ -23,11 +23,16 @@ using nlohmann::json;
 
 std::string_view status_name(Status s) {
   switch (s) {
-    case Status::ok: return "ok";
-    case Status::unsupported: return "unsupported";
-    case Status::skipped: return "skipped";
-    case Status::failed: return "failed";
-    case Status::error: return "error";
+    case Status::ok:
+      return "ok";
+    case Status::unsupported:
+      return "unsupported";
+    case Status::skipped:
+      return "skipped";
+    case Status::failed:
+      return "failed";
+    case Status::error:
+      return "error";
   }
   return "error";
 }
@@ -58,11 +63,21 @@ Tally tally(const std::vector<Result>& results) {
   t.results = results.size();
   for (const Result& r : results) {
     switch (r.status) {
-      case Status::ok: ++t.ok; break;
-      case Status::unsupported: ++t.unsupported; break;
-      case Status::skipped: ++t.skipped; break;
-      case Status::failed: ++t.failed; break;
-      case Status::error: ++t.error; break;
+      case Status::ok:
+        ++t.ok;
+        break;
+      case Status::unsupported:
+        ++t.unsupported;
+        break;
+      case Status::skipped:
+        ++t.skipped;
+        break;
+      case Status::failed:
+        ++t.failed;
+        break;
+      case Status::error:
+        ++t.error;
+        break;
     }
   }
   return t;
@@ -77,14 +92,28 @@ json op_shape_json(const OpDesc& op) {
   switch (op.kind) {
     case OpKind::gemm: {
       const GemmShape& g = op.gemm();
-      return {{"m", g.m}, {"n", g.n}, {"k", g.k}, {"batch", g.batch},
-              {"trans_a", g.trans_a}, {"trans_b", g.trans_b}};
+      return {{"m", g.m},
+              {"n", g.n},
+              {"k", g.k},
+              {"batch", g.batch},
+              {"trans_a", g.trans_a},
+              {"trans_b", g.trans_b}};
     }
     case OpKind::conv2d: {
       const Conv2dShape& c = op.conv2d();
-      return {{"n", c.n}, {"c", c.c}, {"h", c.h}, {"w", c.w}, {"k", c.k}, {"r", c.r},
-              {"s", c.s}, {"stride", {c.stride_h, c.stride_w}}, {"pad", {c.pad_h, c.pad_w}},
-              {"dilation", {c.dil_h, c.dil_w}}, {"groups", c.groups}, {"p", c.p()}, {"q", c.q()}};
+      return {{"n", c.n},
+              {"c", c.c},
+              {"h", c.h},
+              {"w", c.w},
+              {"k", c.k},
+              {"r", c.r},
+              {"s", c.s},
+              {"stride", {c.stride_h, c.stride_w}},
+              {"pad", {c.pad_h, c.pad_w}},
+              {"dilation", {c.dil_h, c.dil_w}},
+              {"groups", c.groups},
+              {"p", c.p()},
+              {"q", c.q()}};
     }
     case OpKind::peak:
       return {{"elements", op.peak().elements}, {"depth", op.peak().depth}};
@@ -115,11 +144,10 @@ json result_to_json(const Result& r) {
     j["iterations"] = r.iterations;
     j["iterations_per_sample"] = r.iterations_per_sample;
     j["samples_s"] = r.samples;
-    j["time_s"] = {{"samples", r.time.samples}, {"mean", r.time.mean},
-                   {"median", r.time.median}, {"stddev", r.time.stddev},
-                   {"cv", r.time.cv},          {"min", r.time.min},
+    j["time_s"] = {{"samples", r.time.samples}, {"mean", r.time.mean}, {"median", r.time.median},
+                   {"stddev", r.time.stddev},   {"cv", r.time.cv},     {"min", r.time.min},
                    {"max", r.time.max}};
-    j["throughput_unit"] = !op_is_compute_bound(r.op)      ? "B/s"
+    j["throughput_unit"] = !op_is_compute_bound(r.op)     ? "B/s"
                            : dtype_is_integer(r.op.dtype) ? "OP/s"
                                                           : "FLOP/s";
     if (op_is_compute_bound(r.op)) {
@@ -128,13 +156,17 @@ json result_to_json(const Result& r) {
       if (r.peak_fraction >= 0) j["peak_fraction"] = r.peak_fraction;
     }
     if (r.bytes > 0) j["bytes_per_second"] = r.bytes_per_second;
-    j["noise"] = {{"target_cv", r.noise_target}, {"reached_cv", r.noise_reached},
-                  {"rounds", r.rounds},          {"stop_reason", r.stop_reason},
+    j["noise"] = {{"target_cv", r.noise_target},
+                  {"reached_cv", r.noise_reached},
+                  {"rounds", r.rounds},
+                  {"stop_reason", r.stop_reason},
                   {"seconds", r.sampling_seconds}};
   }
   if (r.verified)
-    j["verification"] = {{"method", r.verification.method}, {"passed", r.verification.passed},
-                         {"error", r.verification.error},   {"bound", r.verification.bound},
+    j["verification"] = {{"method", r.verification.method},
+                         {"passed", r.verification.passed},
+                         {"error", r.verification.error},
+                         {"bound", r.verification.bound},
                          {"detail", r.verification.detail}};
   if (r.telemetry.samples > 0) {
     json t = {{"samples", r.telemetry.samples}};
@@ -154,7 +186,9 @@ std::string report_sha256(const json& report) {
   return sha256_hex(copy.dump());
 }
 
-void seal_report(json& report) { report["sha256"] = report_sha256(report); }
+void seal_report(json& report) {
+  report["sha256"] = report_sha256(report);
+}
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   const auto slash = path.rfind('/');
@@ -173,8 +207,8 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = mkstemp(tmp.data());
   if (fd < 0)
-    throw std::runtime_error(fmt::format("{}: cannot create a temporary file: {}", path,
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("{}: cannot create a temporary file: {}", path, std::strerror(errno)));
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = write(fd, text.data() + done, text.size() - done);
@@ -196,30 +230,32 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: cannot rename into place: {}", path,
-                                         std::strerror(err)));
+    throw std::runtime_error(
+        fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
   }
 }
 
 void check_report(const json& report, const std::string& origin) {
   if (!report.is_object() || !report.contains("schema_version") ||
       !report["schema_version"].is_string())
-    throw InputError(fmt::format("{}: not a suanli report (no \"schema_version\" string at /)",
-                                 origin));
+    throw InputError(
+        fmt::format("{}: not a suanli report (no \"schema_version\" string at /)", origin));
   const std::string v = report["schema_version"].get<std::string>();
   const int major = std::atoi(v.c_str());
   if (major != kReportSchemaMajor)
-    throw InputError(fmt::format("{}: report schema version {} is not readable by this suanli, "
-                                 "which reads major version {} (at /schema_version)",
-                                 origin, v, kReportSchemaMajor));
+    throw InputError(
+        fmt::format("{}: report schema version {} is not readable by this suanli, "
+                    "which reads major version {} (at /schema_version)",
+                    origin, v, kReportSchemaMajor));
   const std::vector<SchemaError> errors = validate_against_schema(report, "report.schema.json");
   if (!errors.empty())
-    throw InputError(fmt::format("{}: not a valid report: at {}: {}", origin,
-                                 errors.front().path, errors.front().message));
+    throw InputError(fmt::format("{}: not a valid report: at {}: {}", origin, errors.front().path,
+                                 errors.front().message));
   if (!report.contains("sha256") || report["sha256"] != report_sha256(report))
-    throw InputError(fmt::format("{}: report hash mismatch at /sha256: the file was edited after "
-                                 "it was written",
-                                 origin));
+    throw InputError(
+        fmt::format("{}: report hash mismatch at /sha256: the file was edited after "
+                    "it was written",
+                    origin));
 }
 
 }  // namespace suanli

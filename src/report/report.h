@@ -1,4 +1,5 @@
-// The report model: one run's host, backends, devices, suite and verified results, as schema-versioned JSON.
+// The report model: one run's host, backends, devices, suite and verified results, as
+// schema-versioned JSON.
 #pragma once
 
 #include <cstdint>
@@ -31,35 +32,35 @@ TimeStats compute_stats(const std::vector<double>& samples);
 
 struct TelemetrySummary {
   int samples = 0;
-  double power_w_mean = -1;       // < 0: not available
+  double power_w_mean = -1;  // < 0: not available
   double energy_j = -1;
   double temperature_c_max = -1;
   double clock_mhz_mean = -1;
 };
 
 struct Result {
-  std::string workload;     // workload id
+  std::string workload;  // workload id
   std::string name;
   std::string backend;
   int device = 0;
   OpDesc op;
   Status status = Status::error;
-  std::string reason;       // set whenever status != ok
+  std::string reason;  // set whenever status != ok
   std::string library, implementation;
   int64_t iterations_per_sample = 0;  // ops per Google Benchmark iteration ...
   int64_t iterations = 0;             // ... and ops timed in all
   std::vector<double> samples;        // seconds per op, one per repetition, in order
   TimeStats time;
-  double flops = 0, bytes = 0;        // per op, from src/core
-  double flops_per_second = 0;        // at the median time
-  double flops_per_second_best = 0;   // at the minimum time
+  double flops = 0, bytes = 0;       // per op, from src/core
+  double flops_per_second = 0;       // at the median time
+  double flops_per_second_best = 0;  // at the minimum time
   double bytes_per_second = 0;
-  double peak_fraction = -1;          // flops_per_second / device peak of the dtype; < 0: unknown
+  double peak_fraction = -1;  // flops_per_second / device peak of the dtype; < 0: unknown
   // The stopping rule: target CV, CV reached, rounds, why sampling stopped.
   double noise_target = 0, noise_reached = 0, sampling_seconds = 0;
   int rounds = 0;
   std::string stop_reason;
-  bool verified = false;              // verification ran
+  bool verified = false;  // verification ran
   verify::Verification verification;
   TelemetrySummary telemetry;
 };

@@ -1,4 +1,5 @@
-// Text summary of a report: one table row per result (shape, time, throughput, % of peak, verified).
+// Text summary of a report: one table row per result (shape, time, throughput, % of peak,
+// verified).
 #include "report/summary.h"
 
 #include <algorithm>
@@ -29,7 +30,8 @@ std::string render(const std::vector<std::string>& header, const std::vector<Row
     for (size_t c = 0; c < cells.size(); ++c) {
       // Numbers right-aligned (time, throughput, % peak, CV), text left-aligned.
       const bool right = c >= 4 && c <= 7;
-      s += right ? fmt::format("{:>{}}", cells[c], width[c]) : fmt::format("{:<{}}", cells[c], width[c]);
+      s += right ? fmt::format("{:>{}}", cells[c], width[c])
+                 : fmt::format("{:<{}}", cells[c], width[c]);
       if (c + 1 < cells.size()) s += "  ";
     }
     while (!s.empty() && s.back() == ' ') s.pop_back();

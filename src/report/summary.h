@@ -1,4 +1,5 @@
-// Text summary of a report: one table row per result (shape, time, throughput, % of peak, verified).
+// Text summary of a report: one table row per result (shape, time, throughput, % of peak,
+// verified).
 #pragma once
 
 #include <string>

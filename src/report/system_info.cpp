@@ -69,12 +69,20 @@ HostInfo host_info() {
 }
 
 nlohmann::json host_info_json(const HostInfo& h) {
-  return {{"hostname", h.hostname}, {"os", h.os},         {"kernel", h.kernel},
-          {"arch", h.arch},         {"cpu_model", h.cpu_model},
-          {"logical_cpus", h.logical_cpus}, {"memory_bytes", h.memory_bytes}};
+  return {{"hostname", h.hostname},
+          {"os", h.os},
+          {"kernel", h.kernel},
+          {"arch", h.arch},
+          {"cpu_model", h.cpu_model},
+          {"logical_cpus", h.logical_cpus},
+          {"memory_bytes", h.memory_bytes}};
 }
 
-std::string utc_timestamp() { return format_time("%Y-%m-%dT%H:%M:%SZ"); }
-std::string utc_compact_timestamp() { return format_time("%Y%m%dT%H%M%SZ"); }
+std::string utc_timestamp() {
+  return format_time("%Y-%m-%dT%H:%M:%SZ");
+}
+std::string utc_compact_timestamp() {
+  return format_time("%Y%m%dT%H%M%SZ");
+}
 
 }  // namespace suanli

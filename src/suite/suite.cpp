@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,7 +25,7 @@ namespace {
 using nlohmann::json;
 
 // Fields of a workload that are not axes of its shape.
-const std::set<std::string> kNonAxisFields = {"op", "name", "min_time", "repetitions",
+const std::set<std::string> kNonAxisFields = {"op",        "name",     "min_time",   "repetitions",
                                               "max_noise", "max_time", "warmup_time"};
 
 MeasureSettings read_settings(const json& j, MeasureSettings s) {
@@ -74,7 +74,8 @@ std::pair<int64_t, int64_t> pair_field(const json& w, const char* key, int64_t d
 
 int64_t need(const json& w, const char* key, const std::string& where, const char* op) {
   if (!w.contains(key))
-    throw InputError(fmt::format("{}: {} workload needs '{}' (a positive integer)", where, op, key));
+    throw InputError(
+        fmt::format("{}: {} workload needs '{}' (a positive integer)", where, op, key));
   return w[key].get<int64_t>();
 }
 
@@ -83,7 +84,8 @@ OpDesc make_op(const json& w, const std::string& where) {
   const std::string kind = w["op"].get<std::string>();
   const std::string dtype = w.value("dtype", "fp32");
   op.dtype = *dtype_from_name(dtype);  // the schema's enum guarantees a known name
-  if (w.contains("accumulate")) op.accumulate = *dtype_from_name(w["accumulate"].get<std::string>());
+  if (w.contains("accumulate"))
+    op.accumulate = *dtype_from_name(w["accumulate"].get<std::string>());
   if (kind == "gemm") {
     op.kind = OpKind::gemm;
     GemmShape g;
@@ -92,7 +94,8 @@ OpDesc make_op(const json& w, const std::string& where) {
     if (w.contains("n")) g.n = w["n"].get<int64_t>();
     if (w.contains("k")) g.k = w["k"].get<int64_t>();
     if (!g.m || !g.n || !g.k)
-      throw InputError(fmt::format("{}: gemm workload needs 'size' or all of 'm', 'n', 'k'", where));
+      throw InputError(
+          fmt::format("{}: gemm workload needs 'size' or all of 'm', 'n', 'k'", where));
     g.batch = w.value("batch", int64_t{1});
     g.trans_a = w.value("trans_a", false);
     g.trans_b = w.value("trans_b", false);
@@ -112,22 +115,23 @@ OpDesc make_op(const json& w, const std::string& where) {
     std::tie(c.dil_h, c.dil_w) = pair_field(w, "dilation", 1);
     c.groups = w.value("groups", int64_t{1});
     if (c.c % c.groups || c.k % c.groups)
-      throw InputError(fmt::format("{}: conv2d groups={} must divide c={} and k={}", where,
-                                   c.groups, c.c, c.k));
+      throw InputError(
+          fmt::format("{}: conv2d groups={} must divide c={} and k={}", where, c.groups, c.c, c.k));
     if (c.p() < 1 || c.q() < 1)
-      throw InputError(fmt::format("{}: conv2d filter {}x{} (dilation {}) does not fit the "
-                                   "padded {}x{} input",
-                                   where, c.r, c.s, c.dil_h, c.h, c.w));
+      throw InputError(
+          fmt::format("{}: conv2d filter {}x{} (dilation {}) does not fit the "
+                      "padded {}x{} input",
+                      where, c.r, c.s, c.dil_h, c.h, c.w));
     op.shape = c;
   } else if (kind == "peak") {
     op.kind = OpKind::peak;
     PeakShape p{need(w, "elements", where, "peak"), need(w, "depth", where, "peak")};
     if (p.elements % 4096)
-      throw InputError(fmt::format("{}: peak 'elements' = {} must be a multiple of 4096", where,
-                                   p.elements));
+      throw InputError(
+          fmt::format("{}: peak 'elements' = {} must be a multiple of 4096", where, p.elements));
     if (p.depth % 64)
-      throw InputError(fmt::format("{}: peak 'depth' = {} must be a multiple of 64", where,
-                                   p.depth));
+      throw InputError(
+          fmt::format("{}: peak 'depth' = {} must be a multiple of 64", where, p.depth));
     op.shape = p;
   } else {  // stream (the schema allows nothing else)
     op.kind = OpKind::stream;
@@ -145,9 +149,10 @@ OpDesc make_op(const json& w, const std::string& where) {
   // they fit a given device is checked against that device before a run.
   for (const int64_t e : op_buffer_elements(op))
     if (e <= 0 || e > (int64_t{1} << 40))
-      throw InputError(fmt::format("{}: {} shape {} gives a buffer of {} elements (expected 1 to "
-                                   "2^40)",
-                                   where, kind, shape_string(op), e));
+      throw InputError(
+          fmt::format("{}: {} shape {} gives a buffer of {} elements (expected 1 to "
+                      "2^40)",
+                      where, kind, shape_string(op), e));
   return op;
 }
 
@@ -208,9 +213,9 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
 }
 
 Suite load_suite(const std::string& name_or_path) {
-  const bool looks_like_path = name_or_path.find('/') != std::string::npos ||
-                               (name_or_path.size() > 5 &&
-                                name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
+  const bool looks_like_path =
+      name_or_path.find('/') != std::string::npos ||
+      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
   if (!looks_like_path) {
     for (const auto& [file, text] : builtin_suites())
       if (file == name_or_path + ".json") {
@@ -219,9 +224,10 @@ Suite load_suite(const std::string& name_or_path) {
       }
     std::vector<std::string> names;
     for (const auto& e : builtin_suite_list()) names.push_back(e.name);
-    throw InputError(fmt::format("no built-in suite named '{}' (built-in: {}); give a path to a "
-                                 ".json file for your own",
-                                 name_or_path, fmt::join(names, ", ")));
+    throw InputError(
+        fmt::format("no built-in suite named '{}' (built-in: {}); give a path to a "
+                    ".json file for your own",
+                    name_or_path, fmt::join(names, ", ")));
   }
   std::ifstream f(name_or_path, std::ios::binary);
   if (!f) throw InputError(fmt::format("{}: cannot open suite file", name_or_path));
@@ -244,10 +250,9 @@ void filter_dtypes(Suite& suite, const std::vector<Dtype>& dtypes) {
   auto keep = [&](const Workload& w) {
     return std::find(dtypes.begin(), dtypes.end(), w.op.dtype) != dtypes.end();
   };
-  suite.workloads.erase(
-      std::remove_if(suite.workloads.begin(), suite.workloads.end(),
-                     [&](const Workload& w) { return !keep(w); }),
-      suite.workloads.end());
+  suite.workloads.erase(std::remove_if(suite.workloads.begin(), suite.workloads.end(),
+                                       [&](const Workload& w) { return !keep(w); }),
+                        suite.workloads.end());
 }
 
 }  // namespace suanli

@@ -13,18 +13,18 @@ namespace suanli {
 // How long and how often a workload is measured (suite "settings", a
 // workload's own overrides, then the command line).
 struct MeasureSettings {
-  double min_time = 0.1;     // seconds of device time per sample (Google Benchmark's MinTime)
-  int repetitions = 5;       // samples in the first round
-  double max_noise = 0.02;   // stop when the samples' CV is at or below this ...
-  double max_time = 5.0;     // ... or when this many seconds of sampling have passed
-  double warmup_time = 0.05; // discarded runs before sampling
-  uint64_t seed = 1;         // input data seed
+  double min_time = 0.1;      // seconds of device time per sample (Google Benchmark's MinTime)
+  int repetitions = 5;        // samples in the first round
+  double max_noise = 0.02;    // stop when the samples' CV is at or below this ...
+  double max_time = 5.0;      // ... or when this many seconds of sampling have passed
+  double warmup_time = 0.05;  // discarded runs before sampling
+  uint64_t seed = 1;          // input data seed
 };
 
 struct Workload {
-  std::string id;           // unique in the suite: "gemm.fp32.4096x4096x4096"
-  std::string name;         // the workload's "name", or the op name
-  std::string source;       // where it came from: "suites/standard.json:/workloads/2"
+  std::string id;      // unique in the suite: "gemm.fp32.4096x4096x4096"
+  std::string name;    // the workload's "name", or the op name
+  std::string source;  // where it came from: "suites/standard.json:/workloads/2"
   OpDesc op;
   MeasureSettings settings;
 };
@@ -32,8 +32,8 @@ struct Workload {
 struct Suite {
   std::string name;
   std::string description;
-  std::string origin;       // file path, or "builtin:quick"
-  std::string sha256;       // of the file's bytes
+  std::string origin;  // file path, or "builtin:quick"
+  std::string sha256;  // of the file's bytes
   MeasureSettings settings;
   std::vector<Workload> workloads;
 };

@@ -1,4 +1,5 @@
-// Output verification: Freivalds for GEMM, host reference for conv2d, closed forms for peak and stream.
+// Output verification: Freivalds for GEMM, host reference for conv2d, closed forms for peak and
+// stream.
 #pragma once
 
 #include <cstdint>
@@ -37,13 +38,12 @@ Verification verify_gemm(const OpDesc& op, const void* a, const void* b, const v
 // seed (every image, every output channel and the borders included).
 // error = max |y - ref| / tol, tol per point as for gemm with K = C/g*R*S;
 // integer types exact.
-Verification verify_conv2d(const OpDesc& op, const void* src, const void* weights,
-                           const void* dst, uint64_t seed, int64_t max_points = 1 << 16);
+Verification verify_conv2d(const OpDesc& op, const void* src, const void* weights, const void* dst,
+                           uint64_t seed, int64_t max_points = 1 << 16);
 
 // Peak: C[e] must equal A[e] + depth*alpha*beta evaluated as the chain of
 // the ABI (x = x + alpha*beta, depth times, in the accumulate type).
-Verification verify_peak(const OpDesc& op, const void* a, const void* c, double alpha,
-                         double beta);
+Verification verify_peak(const OpDesc& op, const void* a, const void* c, double alpha, double beta);
 
 // Stream: C against copy/scale/add/triad of A, B computed on the host.
 Verification verify_stream(const OpDesc& op, const void* a, const void* b, const void* c,

@@ -1,4 +1,5 @@
-// A small backend plugin for the loader's and runner's tests; SUANLI_TEST_MODE picks how it misbehaves.
+// A small backend plugin for the loader's and runner's tests; SUANLI_TEST_MODE picks how it
+// misbehaves.
 //
 // Modes: good (naive host gemm fp32/fp64, correct), wrong_abi (claims another
 // ABI major), no_entry (exports no entry point), create_fails, zero_devices,
@@ -56,7 +57,9 @@ suanli_status create(const suanli_create_args*, suanli_context* out) noexcept {
   *out = new suanli_context_s;
   return SUANLI_OK;
 }
-void destroy(suanli_context c) noexcept { delete c; }
+void destroy(suanli_context c) noexcept {
+  delete c;
+}
 const char* last_error(suanli_context c) noexcept {
   return c ? c->error.c_str() : g_create_error.c_str();
 }
@@ -108,7 +111,9 @@ suanli_status buffer_alloc(suanli_context, int32_t, uint64_t bytes, suanli_buffe
   *out = reinterpret_cast<suanli_buffer>(b);
   return SUANLI_OK;
 }
-void buffer_free(suanli_context, suanli_buffer b) noexcept { delete reinterpret_cast<Buf*>(b); }
+void buffer_free(suanli_context, suanli_buffer b) noexcept {
+  delete reinterpret_cast<Buf*>(b);
+}
 suanli_status upload(suanli_context, suanli_buffer b, uint64_t off, const void* src,
                      uint64_t n) noexcept {
   std::memcpy(reinterpret_cast<Buf*>(b)->data.data() + off, src, n);
@@ -134,7 +139,9 @@ suanli_status plan(suanli_context c, int32_t, const suanli_op_desc* op, const su
   *out = reinterpret_cast<suanli_plan>(p);
   return SUANLI_OK;
 }
-void plan_destroy(suanli_context, suanli_plan p) noexcept { delete reinterpret_cast<Plan*>(p); }
+void plan_destroy(suanli_context, suanli_plan p) noexcept {
+  delete reinterpret_cast<Plan*>(p);
+}
 
 template <typename T>
 void gemm(const Plan& p) {
@@ -203,7 +210,11 @@ const suanli_backend_api kApi = {
 }  // namespace
 
 #if SUANLI_TEST_MODE != MODE_NO_ENTRY
-extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t) { return &kApi; }
+extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t) {
+  return &kApi;
+}
 #else
-extern "C" SUANLI_EXPORT int suanli_backend_get_typo(void) { return 0; }
+extern "C" SUANLI_EXPORT int suanli_backend_get_typo(void) {
+  return 0;
+}
 #endif
