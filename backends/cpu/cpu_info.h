@@ -49,4 +49,12 @@ CpuInfo detect_cpu(int threads);
 // once (so turbo under all-core load is what is measured); returns the mean.
 double measure_clock_mhz(int threads);
 
+// ISA features of this CPU that the OS enables (cpuid + xgetbv only: cheap, no clock measurement).
+IsaFeatures detect_isa();
+
+// The features our own kernels (peak, stream) may use: detect_isa(), capped by the environment
+// variable SUANLI_CPU_MAX_ISA ("avx2" hides AVX-512 and AMX; "avx512" or unset: no cap), so the
+// fallback paths can be tested and compared on a bigger CPU. Throws BackendError on other values.
+IsaFeatures kernel_isa();
+
 }  // namespace suanli::cpu

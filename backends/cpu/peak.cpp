@@ -1,0 +1,361 @@
+// Peak op: dependent FMA / dot-product chains per dtype that keep every vector FMA pipe busy.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "cpu_info.h"
+#include "cpu_op.h"
+
+// The kernels are compiled for their ISA only (the file has no -march), so the plugin loads on any
+// x86-64 and picks a path at run time. Each step is inline asm: the compiler can neither fold the
+// chain nor replace the instruction, and the asm needs only the register file of the ISA.
+#define SUANLI_TARGET_AVX512 __attribute__((target("avx512f")))
+#define SUANLI_TARGET_AVX2 __attribute__((target("avx2")))
+
+namespace suanli::cpu {
+namespace {
+
+// Accumulator registers per block. The longest chain latency is vdpbf16ps at 6 cycles on two
+// pipes (Zen 5; FMA: 4), so 12 in flight fill the pipes and 16 leave slack. With 16 ymm
+// registers the AVX2 path has room for 12 besides alpha and beta.
+constexpr int kZmmAccumulators = 16;
+constexpr int kYmmAccumulators = 12;
+// Work is split in granules of this many registers; a thread's remainder after whole blocks runs
+// in blocks of 8 and 4.
+constexpr int64_t kGranule = 4;
+// Instructions per chain per loop iteration: depth is a multiple of 64, so depth/4 (int8) is a
+// multiple of 16 and every step count divides by this.
+constexpr int64_t kUnroll = 4;
+
+// acc += alpha * beta in the lanes of a zmm register, one instruction per call.
+struct Vfmadd231pdZmm {
+  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
+    asm("vfmadd231pd %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
+  }
+};
+struct Vfmadd231psZmm {
+  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
+    asm("vfmadd231ps %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
+  }
+};
+struct Vdpbf16psZmm {
+  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
+    asm("vdpbf16ps %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
+  }
+};
+// AT&T order: the unsigned bytes (alpha) are the middle operand, the signed ones (beta) the first.
+struct VpdpbusdZmm {
+  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
+    asm("vpdpbusd %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
+  }
+};
+
+struct Vfmadd231pdYmm {
+  SUANLI_TARGET_AVX2 static void step(__m256i& x, __m256i a, __m256i b) {
+    asm("vfmadd231pd %2, %1, %0" : "+x"(x) : "x"(a), "x"(b));
+  }
+};
+struct Vfmadd231psYmm {
+  SUANLI_TARGET_AVX2 static void step(__m256i& x, __m256i a, __m256i b) {
+    asm("vfmadd231ps %2, %1, %0" : "+x"(x) : "x"(a), "x"(b));
+  }
+};
+// The VEX form, which AVX-VNNI CPUs without AVX-512 (Alder Lake and later clients) execute.
+struct VpdpbusdYmm {
+  SUANLI_TARGET_AVX2 static void step(__m256i& x, __m256i a, __m256i b) {
+    asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(x) : "x"(a), "x"(b));
+  }
+};
+
+// One block: kAcc registers of chains loaded from A, `steps` instructions each, stored to C.
+template <class Step, int kAcc>
+SUANLI_TARGET_AVX512 void block_zmm(const char* a, char* c, int64_t steps, __m512i va, __m512i vb) {
+  __m512i x[kAcc];
+#pragma GCC unroll 32
+  for (int i = 0; i < kAcc; ++i) x[i] = _mm512_loadu_si512(a + 64 * i);
+  for (int64_t s = 0; s < steps; s += kUnroll) {
+#pragma GCC unroll 4
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma GCC unroll 32
+      for (int i = 0; i < kAcc; ++i) Step::step(x[i], va, vb);
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < kAcc; ++i) _mm512_storeu_si512(c + 64 * i, x[i]);
+}
+
+template <class Step, int kAcc>
+SUANLI_TARGET_AVX2 void block_ymm(const char* a, char* c, int64_t steps, __m256i va, __m256i vb) {
+  __m256i x[kAcc];
+#pragma GCC unroll 32
+  for (int i = 0; i < kAcc; ++i)
+    x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * i));
+  for (int64_t s = 0; s < steps; s += kUnroll) {
+#pragma GCC unroll 4
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma GCC unroll 32
+      for (int i = 0; i < kAcc; ++i) Step::step(x[i], va, vb);
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < kAcc; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 32 * i), x[i]);
+}
+
+// Registers [r0, r1) of the element arrays: whole blocks, then the remainder in smaller blocks.
+// alpha and beta are 64-bit lane patterns of the multiplicands.
+using RangeFn = void (*)(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
+                         uint64_t alpha, uint64_t beta);
+
+template <class Step>
+SUANLI_TARGET_AVX512 void range_zmm(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
+                                    uint64_t alpha, uint64_t beta) {
+  const __m512i va = _mm512_set1_epi64(static_cast<long long>(alpha));
+  const __m512i vb = _mm512_set1_epi64(static_cast<long long>(beta));
+  const char* pa = static_cast<const char*>(a) + 64 * r0;
+  char* pc = static_cast<char*>(c) + 64 * r0;
+  int64_t left = r1 - r0;
+  for (; left >= kZmmAccumulators; left -= kZmmAccumulators) {
+    block_zmm<Step, kZmmAccumulators>(pa, pc, steps, va, vb);
+    pa += 64 * kZmmAccumulators;
+    pc += 64 * kZmmAccumulators;
+  }
+  for (; left >= 8; left -= 8, pa += 64 * 8, pc += 64 * 8)
+    block_zmm<Step, 8>(pa, pc, steps, va, vb);
+  for (; left >= 4; left -= 4, pa += 64 * 4, pc += 64 * 4)
+    block_zmm<Step, 4>(pa, pc, steps, va, vb);
+}
+
+template <class Step>
+SUANLI_TARGET_AVX2 void range_ymm(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
+                                  uint64_t alpha, uint64_t beta) {
+  const __m256i va = _mm256_set1_epi64x(static_cast<long long>(alpha));
+  const __m256i vb = _mm256_set1_epi64x(static_cast<long long>(beta));
+  const char* pa = static_cast<const char*>(a) + 32 * r0;
+  char* pc = static_cast<char*>(c) + 32 * r0;
+  int64_t left = r1 - r0;
+  for (; left >= kYmmAccumulators; left -= kYmmAccumulators) {
+    block_ymm<Step, kYmmAccumulators>(pa, pc, steps, va, vb);
+    pa += 32 * kYmmAccumulators;
+    pc += 32 * kYmmAccumulators;
+  }
+  for (; left >= 8; left -= 8, pa += 32 * 8, pc += 32 * 8)
+    block_ymm<Step, 8>(pa, pc, steps, va, vb);
+  for (; left >= 4; left -= 4, pa += 32 * 4, pc += 32 * 4)
+    block_ymm<Step, 4>(pa, pc, steps, va, vb);
+}
+
+struct Kernel {
+  RangeFn range = nullptr;
+  int register_bytes = 0;  // 64 (zmm) or 32 (ymm)
+  int accumulators = 0;
+  const char* name = "";  // ISA and instruction, for the report
+};
+
+class PeakOp : public CpuOp {
+ public:
+  PeakOp(const Kernel& k, const void* a, void* c, int64_t registers, int64_t steps, uint64_t alpha,
+         uint64_t beta, int threads)
+      : kernel_(k),
+        a_(a),
+        c_(c),
+        registers_(registers),
+        steps_(steps),
+        alpha_(alpha),
+        beta_(beta),
+        threads_(threads) {}
+
+  void run() override {
+    const int64_t granules = registers_ / kGranule;
+#pragma omp parallel num_threads(threads_)
+    {
+      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t g0 = granules * t / n, g1 = granules * (t + 1) / n;
+      kernel_.range(a_, c_, g0 * kGranule, g1 * kGranule, steps_, alpha_, beta_);
+    }
+  }
+
+ private:
+  Kernel kernel_;
+  const void* a_;
+  void* c_;
+  int64_t registers_, steps_;
+  uint64_t alpha_, beta_;
+  int threads_;
+};
+
+// The descriptor comes from C, where an enum field may hold any int; loading a value outside the
+// enumerators' range as the C++ enum would be undefined, so it is read as an int first.
+int32_t raw_enum(const suanli_dtype& e) {
+  static_assert(sizeof(suanli_dtype) == sizeof(int32_t), "C enums are int-sized");
+  int32_t v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+const char* dtype_name(int32_t t) {
+  switch (t) {
+    case SUANLI_DTYPE_FP64:
+      return "fp64";
+    case SUANLI_DTYPE_FP32:
+      return "fp32";
+    case SUANLI_DTYPE_TF32:
+      return "tf32";
+    case SUANLI_DTYPE_FP16:
+      return "fp16";
+    case SUANLI_DTYPE_BF16:
+      return "bf16";
+    case SUANLI_DTYPE_FP8_E4M3:
+      return "fp8_e4m3";
+    case SUANLI_DTYPE_FP8_E5M2:
+      return "fp8_e5m2";
+    case SUANLI_DTYPE_INT8:
+      return "int8";
+    case SUANLI_DTYPE_UINT8:
+      return "uint8";
+    case SUANLI_DTYPE_INT32:
+      return "int32";
+    default:
+      return nullptr;
+  }
+}
+
+uint64_t pattern32(uint32_t v) {
+  return (static_cast<uint64_t>(v) << 32) | v;
+}
+
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+// Round to nearest even, as vcvtneps2bf16 does.
+uint16_t to_bf16(double d) {
+  const uint32_t u = float_bits(static_cast<float>(d));
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// An integer multiplicand of vpdpbusd must be exact: a rounded one would make the closed form lie.
+int64_t exact_integer(double v, double lo, double hi, const char* what) {
+  if (!(v >= lo && v <= hi) || std::floor(v) != v)
+    throw BackendError(SUANLI_INVALID_ARGUMENT, std::string("peak int8: ") + what + " = " +
+                                                    std::to_string(v) + " is not an integer in [" +
+                                                    std::to_string(static_cast<int>(lo)) + ", " +
+                                                    std::to_string(static_cast<int>(hi)) + "]");
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
+std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void* c,
+                                 const CpuConfig& cfg, std::string* reason) {
+  if (!SUANLI_HAS_FIELD(&d, suanli_peak_desc, beta))
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "peak descriptor: struct_size too small");
+  if (d.elements <= 0 || d.elements % 4096 != 0)
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "peak: elements = " + std::to_string(d.elements) +
+                                                    " is not a positive multiple of 4096");
+  if (d.depth <= 0 || d.depth % 64 != 0)
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "peak: depth = " + std::to_string(d.depth) +
+                                                    " is not a positive multiple of 64");
+  if ((a == nullptr) != (c == nullptr))
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "peak: buffers A and C must both be given");
+  const int32_t in_raw = raw_enum(d.in_type), acc_raw = raw_enum(d.acc_type);
+  const char* in = dtype_name(in_raw);
+  const char* acc = dtype_name(acc_raw);
+  if (!in || !acc)
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "peak: in_type " + std::to_string(in_raw) +
+                                                    " / acc_type " + std::to_string(acc_raw) +
+                                                    " is not a known dtype");
+  const std::string types = std::string(in) + " -> " + acc;
+  auto unsupported = [&](const std::string& why) -> std::unique_ptr<CpuOp> {
+    *reason = "peak " + types + ": " + why;
+    return nullptr;
+  };
+
+  const IsaFeatures isa = kernel_isa();
+  const IsaFeatures real = detect_isa();
+  const bool capped = real.avx512f && !isa.avx512f;
+  const std::string cap_note = capped ? " (AVX-512 hidden by SUANLI_CPU_MAX_ISA=avx2)" : "";
+  const bool zmm = isa.avx512f;
+  const bool ymm = isa.avx2 && isa.fma;
+
+  Kernel k;
+  int fold = 1;
+  uint64_t alpha = 0, beta = 0;
+  const auto it = static_cast<suanli_dtype>(in_raw);
+  const auto at = static_cast<suanli_dtype>(acc_raw);
+  if (it == SUANLI_DTYPE_FP64 && at == SUANLI_DTYPE_FP64) {
+    if (zmm)
+      k = {range_zmm<Vfmadd231pdZmm>, 64, kZmmAccumulators, "avx512 vfmadd231pd zmm"};
+    else if (ymm)
+      k = {range_ymm<Vfmadd231pdYmm>, 32, kYmmAccumulators, "avx2 vfmadd231pd ymm"};
+    else
+      return unsupported("CPU lacks AVX2/FMA: no native fused multiply-add");
+    std::memcpy(&alpha, &d.alpha, sizeof alpha);
+    std::memcpy(&beta, &d.beta, sizeof beta);
+  } else if (it == SUANLI_DTYPE_FP32 && at == SUANLI_DTYPE_FP32) {
+    if (zmm)
+      k = {range_zmm<Vfmadd231psZmm>, 64, kZmmAccumulators, "avx512 vfmadd231ps zmm"};
+    else if (ymm)
+      k = {range_ymm<Vfmadd231psYmm>, 32, kYmmAccumulators, "avx2 vfmadd231ps ymm"};
+    else
+      return unsupported("CPU lacks AVX2/FMA: no native fused multiply-add");
+    alpha = pattern32(float_bits(static_cast<float>(d.alpha)));
+    beta = pattern32(float_bits(static_cast<float>(d.beta)));
+  } else if (it == SUANLI_DTYPE_BF16 && at == SUANLI_DTYPE_FP32) {
+    if (!isa.avx512_bf16)
+      return unsupported("CPU lacks AVX512_BF16" + cap_note +
+                         ": no native bf16 dot-product instruction");
+    k = {range_zmm<Vdpbf16psZmm>, 64, kZmmAccumulators, "avx512_bf16 vdpbf16ps zmm"};
+    fold = 2;
+    const uint32_t a16 = to_bf16(d.alpha), b16 = to_bf16(d.beta);
+    alpha = pattern32(a16 | (a16 << 16));
+    beta = pattern32(b16 | (b16 << 16));
+  } else if ((it == SUANLI_DTYPE_INT8 || it == SUANLI_DTYPE_UINT8) && at == SUANLI_DTYPE_INT32) {
+    if (zmm && isa.avx512_vnni)
+      k = {range_zmm<VpdpbusdZmm>, 64, kZmmAccumulators, "avx512_vnni vpdpbusd zmm"};
+    else if (isa.avx2 && isa.avx_vnni)
+      k = {range_ymm<VpdpbusdYmm>, 32, kYmmAccumulators, "avx_vnni vpdpbusd ymm (VEX)"};
+    else
+      return unsupported("CPU lacks AVX512_VNNI and AVX_VNNI" + cap_note +
+                         ": no native int8 dot-product instruction");
+    fold = 4;
+    // uint8 x int8: alpha is the unsigned operand, beta the signed one.
+    const auto ua = static_cast<uint32_t>(exact_integer(d.alpha, 0, 255, "alpha"));
+    const auto sb =
+        static_cast<uint8_t>(static_cast<int8_t>(exact_integer(d.beta, -128, 127, "beta")));
+    alpha = pattern32(ua * 0x01010101u);
+    beta = pattern32(static_cast<uint32_t>(sb) * 0x01010101u);
+  } else if (it == SUANLI_DTYPE_FP16) {
+    if (!real.avx512_fp16)
+      return unsupported("CPU lacks AVX512_FP16: no native fp16 FMA instruction");
+    return unsupported("the cpu backend has no fp16 peak kernel yet (the CPU has AVX512_FP16)");
+  } else if (it == SUANLI_DTYPE_TF32) {
+    return unsupported("CPUs have no TF32 arithmetic");
+  } else if (it == SUANLI_DTYPE_FP8_E4M3 || it == SUANLI_DTYPE_FP8_E5M2) {
+    return unsupported("CPU has no native FP8 arithmetic");
+  } else {
+    return unsupported(
+        "not a combination the peak op defines (fp64 -> fp64, fp32 -> fp32, "
+        "bf16 -> fp32, int8 -> int32)");
+  }
+
+  const int threads = cfg.threads > 0 ? cfg.threads : 1;
+  const int64_t lanes = k.register_bytes / 4 / (at == SUANLI_DTYPE_FP64 ? 2 : 1);
+  auto op =
+      std::make_unique<PeakOp>(k, a, c, d.elements / lanes, d.depth / fold, alpha, beta, threads);
+  op->library = "suanli";
+  op->implementation = std::string(k.name) + ", " + std::to_string(k.accumulators) +
+                       " accumulator registers (" + std::to_string(k.accumulators * lanes) +
+                       " chains) per block, " + std::to_string(threads) +
+                       (threads == 1 ? " thread" : " threads") + cap_note;
+  return op;
+}
+
+}  // namespace suanli::cpu
