@@ -19,14 +19,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct Result {
   int status = -1;
   std::string out;  // stdout and stderr together
 };
 
-Run run(const std::string& args, const std::string& env = "") {
+Result run(const std::string& args, const std::string& env = "") {
   const std::string cmd = env + " " + SUANLI_BINARY + " " + args + " 2>&1";
-  Run r;
+  Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -50,7 +50,7 @@ void write(const fs::path& p, const std::string& text) {
 
 TEST(Cli, HelpOnEverySubcommand) {
   for (const char* sub : {"", "info", "list", "run"}) {
-    const Run r = run(std::string(sub) + " --help");
+    const Result r = run(std::string(sub) + " --help");
     EXPECT_EQ(r.status, 0) << sub << r.out;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
   }
@@ -61,29 +61,29 @@ TEST(Cli, BadUsageExitsTwo) {
   EXPECT_EQ(run("frobnicate").status, kExitUsage);
   EXPECT_EQ(run("run --repetitions 0").status, kExitUsage);
   EXPECT_EQ(run("run --dtype fp7 --suite quick").status, kExitUsage);
-  const Run r = run("run --backend nosuch --suite quick");
+  const Result r = run("run --backend nosuch --suite quick");
   EXPECT_EQ(r.status, kExitUsage);
   EXPECT_NE(r.out.find("nosuch"), std::string::npos) << r.out;
 }
 
 TEST(Cli, InfoShowsPeaksAndDerivation) {
-  const Run r = run("info --threads 1");
+  const Result r = run("info --threads 1");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("backend cpu"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("theoretical peak"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("FLOP/cycle"), std::string::npos) << r.out;
-  const Run j = run("info --json --threads 1");
+  const Result j = run("info --json --threads 1");
   ASSERT_EQ(j.status, 0);
   const auto doc = nlohmann::json::parse(j.out);
   EXPECT_FALSE(doc["backends"].empty());
 }
 
 TEST(Cli, ListSuitesAndWorkloads) {
-  const Run s = run("list suites");
+  const Result s = run("list suites");
   EXPECT_EQ(s.status, 0);
   for (const char* name : {"quick", "standard", "kernels"})
     EXPECT_NE(s.out.find(name), std::string::npos) << name;
-  const Run w = run("list workloads --suite quick --dtype int8");
+  const Result w = run("list workloads --suite quick --dtype int8");
   EXPECT_EQ(w.status, 0);
   EXPECT_NE(w.out.find("gemm.int8.256x256x256"), std::string::npos) << w.out;
   EXPECT_EQ(w.out.find(".fp32."), std::string::npos) << w.out;
@@ -107,7 +107,7 @@ TEST(Cli, MalformedSuitesExitTwoAndWriteNothing) {
   for (const auto& [file, text] : cases) {
     write(d / file, text);
     const fs::path out = d / (file + ".report.json");
-    const Run r =
+    const Result r =
         run("run --backend cpu --suite " + (d / file).string() + " --out " + out.string());
     EXPECT_EQ(r.status, kExitUsage) << file << ": " << r.out;
     EXPECT_NE(r.out.find(file), std::string::npos) << file << ": " << r.out;
@@ -122,7 +122,7 @@ TEST(Cli, RuntimeErrorsAreRecordedWithExitOne) {
         R"({"suanli_suite": 1, "name": "s", "settings": {"min_time": 0.001, "repetitions": 2},
             "workloads": [{"op": "gemm", "dtype": "fp32", "size": [8, 16]}]})");
   const fs::path out = d / "r.json";
-  const Run r =
+  const Result r =
       run("run --backend test_errors --suite " + (d / "s.json").string() + " --out " + out.string(),
           std::string("SUANLI_BACKEND_PATH=") + SUANLI_TEST_PLUGIN_DIR);
   EXPECT_EQ(r.status, kExitFailed) << r.out;
@@ -140,7 +140,7 @@ TEST(Cli, RuntimeErrorsAreRecordedWithExitOne) {
 TEST(Cli, QuickSuiteOnTheCpu) {
   const fs::path d = scratch("quick");
   const fs::path out = d / "quick.json";
-  const Run r = run("run --suite quick --backend cpu --out " + out.string());
+  const Result r = run("run --suite quick --backend cpu --out " + out.string());
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("results: "), std::string::npos);
   EXPECT_NE(r.out.find("report: " + out.string()), std::string::npos) << r.out;
@@ -161,8 +161,9 @@ TEST(Cli, QuickSuiteOnTheCpu) {
     // precision.
     if (res["dtype"] == "fp16" &&
         rep["backends"][0]["devices"][0]["features"].get<std::string>().find("avx512_fp16") ==
-            std::string::npos)
+            std::string::npos) {
       EXPECT_EQ(status, "unsupported") << res.dump();
+    }
   }
   EXPECT_GE(ok, 15u);
   fs::remove_all(d);

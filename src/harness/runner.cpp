@@ -96,7 +96,8 @@ Round measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int
       ->Unit(benchmark::kSecond);
   if (warmup > 0) b->MinWarmUpTime(warmup);
   CollectingReporter rep;
-  benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_workload$");
+  // The name Google Benchmark matches carries its settings: suanli_workload/min_time:.../repeats:...
+  benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_workload(/|$)");
   benchmark::ClearRegisteredBenchmarks();
   Round r;
   r.error = rep.error;
