@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
                    "Only these dtypes (comma-separated: fp64,fp32,tf32,fp16,bf16,fp8_e4m3,"
                    "fp8_e5m2,int8)")
       ->delimiter(',');
-  run_cmd->add_option("--out", run.out,
+  run_cmd->add_option("-o,--out", run.out,
                       "Report file (default: ./suanli-reports/HOST-UTCTIME.json)");
   run_cmd->add_option("--threads", run.threads, "Host threads a CPU backend uses (0 = all cores)")
       ->check(CLI::Range(0, 4096));
