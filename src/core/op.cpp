@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace suanli {
 
 std::string_view op_kind_name(OpKind k) {
@@ -71,6 +73,25 @@ OperandTypes operand_types(const OpDesc& op) {
   return t;
 }
 
+namespace {
+// Pairs (output index, filter tap) of one spatial dimension whose input index lies inside
+// [0, in): sum over taps of the outputs that read a real input element through that tap.
+int64_t valid_taps(int64_t in, int64_t out, int64_t taps, int64_t stride, int64_t pad,
+                   int64_t dil) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < taps; ++t) {
+    const int64_t off = t * dil - pad;  // input index = o * stride + off
+    // smallest o with o*stride + off >= 0, largest with o*stride + off <= in - 1
+    const int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    const int64_t hi_num = in - 1 - off;
+    if (hi_num < 0) continue;
+    const int64_t hi = std::min(out - 1, hi_num / stride);
+    if (hi >= lo) n += hi - lo + 1;
+  }
+  return n;
+}
+}  // namespace
+
 double op_flops(const OpDesc& op) {
   switch (op.kind) {
     case OpKind::gemm: {
@@ -79,11 +100,16 @@ double op_flops(const OpDesc& op) {
              static_cast<double>(g.batch);
     }
     case OpKind::conv2d: {
+      // Only filter taps that land on the input count: a tap on padding multiplies by a zero
+      // that a good implementation skips (benchdnn counts the same way). Rows and columns are
+      // independent, so the count is the product of the two 1-D counts.
       const auto& c = op.conv2d();
+      const double taps_h =
+          static_cast<double>(valid_taps(c.h, c.p(), c.r, c.stride_h, c.pad_h, c.dil_h));
+      const double taps_w =
+          static_cast<double>(valid_taps(c.w, c.q(), c.s, c.stride_w, c.pad_w, c.dil_w));
       return 2.0 * static_cast<double>(c.n) * static_cast<double>(c.k) *
-             static_cast<double>(c.p()) * static_cast<double>(c.q()) *
-             static_cast<double>(c.c / c.groups) * static_cast<double>(c.r) *
-             static_cast<double>(c.s);
+             static_cast<double>(c.c / c.groups) * taps_h * taps_w;
     }
     case OpKind::peak:
       return 2.0 * static_cast<double>(op.peak().elements) * static_cast<double>(op.peak().depth);

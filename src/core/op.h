@@ -64,7 +64,8 @@ OperandTypes operand_types(const OpDesc& op);
 
 // Work of one execution of the op:
 //  gemm:   2*m*n*k*batch                    (a multiply-add is 2 FLOPs; int8 counts OPS)
-//  conv2d: 2*n*k*p*q*(c/groups)*r*s
+//  conv2d: 2*n*k*(c/groups) x (output, filter tap) pairs that read the input, not padding
+//          (= 2*n*k*p*q*(c/groups)*r*s without padding; benchdnn's count)
 //  peak:   2*elements*depth
 //  stream: copy 0, scale n, add n, triad 2n
 double op_flops(const OpDesc& op);
