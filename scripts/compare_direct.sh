@@ -16,8 +16,9 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   elif grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
   fi
 fi
-threads=$(grep -c '^core id' /proc/cpuinfo 2>/dev/null || nproc)
-threads=$(lscpu -p=core 2>/dev/null | grep -v '^#' | sort -u | wc -l || echo "$threads")
+# Physical cores, as the CPU backend uses by default.
+threads=$(lscpu -p=core 2>/dev/null | grep -v '^#' | sort -u | wc -l)
+[ "${threads:-0}" -gt 0 ] || threads=$(nproc)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -5,4 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build
+# An OPENBLAS_CORETYPE inherited from a shell profile (some images pin Haswell) would make
+# OpenBLAS leave AVX-512 idle and the rating under-report the machine; left unset, the CPU
+# backend picks the best kernels itself and reports its choice. Set SUANLI_KEEP_OPENBLAS_CORETYPE=1
+# to keep yours.
+[ -n "${SUANLI_KEEP_OPENBLAS_CORETYPE:-}" ] || unset OPENBLAS_CORETYPE
 exec build/suanli run --backend cpu "$@"

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "report/claims.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
 #include "report/report.h"
@@ -174,4 +175,33 @@ TEST(Report, TallyLine) {
 }
 
 }  // namespace
+TEST(Claims, ExampleLoadsAndTheLongestMatchWins) {
+  const Claims c = load_claims(std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json");
+  const auto fp16 = c.find("NVIDIA H100 80GB HBM3", Dtype::fp16);
+  ASSERT_TRUE(fp16.has_value());
+  EXPECT_DOUBLE_EQ(fp16->flops_per_second, 9.895e14);
+  const auto sparse = c.find("nvidia h100 80gb hbm3", Dtype::fp16, true);
+  ASSERT_TRUE(sparse.has_value());
+  EXPECT_DOUBLE_EQ(sparse->flops_per_second, 1.979e15);
+  EXPECT_FALSE(c.find("NVIDIA A100-SXM4-80GB", Dtype::fp16).has_value());
+  EXPECT_FALSE(c.find("NVIDIA H100 80GB HBM3", Dtype::fp32).has_value());
+}
+
+TEST(Claims, BadFileNamesThePlace) {
+  const auto dir = std::filesystem::temp_directory_path() / "suanli_claims_test";
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "bad.json").string();
+  std::ofstream(path) << R"({"suanli_claims": 1, "claims": [{"device": "X", "dtype": "fp17",
+      "flops_per_second": 1, "source": "s"}]})";
+  try {
+    load_claims(path);
+    FAIL() << "a bad dtype was accepted";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path), std::string::npos) << m;
+    EXPECT_NE(m.find("/claims/0/dtype"), std::string::npos) << m;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace suanli

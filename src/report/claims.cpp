@@ -1,0 +1,56 @@
+#include "report/claims.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "report/json_schema.h"
+
+namespace suanli {
+
+namespace {
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+}  // namespace
+
+std::optional<Claim> Claims::find(const std::string& device_model, Dtype dtype,
+                                  bool sparse) const {
+  const std::string model = lower(device_model);
+  const Claim* best = nullptr;
+  for (const Claim& c : claims) {
+    if (c.dtype != dtype || c.sparse != sparse) continue;
+    if (model.find(lower(c.device)) == std::string::npos) continue;
+    if (!best || c.device.size() > best->device.size()) best = &c;
+  }
+  if (!best) return std::nullopt;
+  return *best;
+}
+
+Claims load_claims(const std::string& path) {
+  const nlohmann::json doc = read_json_file(path);
+  const auto errors = validate_against_schema(doc, "claims.schema.json");
+  if (!errors.empty())
+    throw InputError(fmt::format("{}: at {}: {} (claims files follow reports/schema/claims.schema.json)",
+                                 path, errors.front().path.empty() ? "/" : errors.front().path,
+                                 errors.front().message));
+  Claims out;
+  out.origin = path;
+  out.vendor = doc.value("vendor", "");
+  for (const auto& c : doc["claims"]) {
+    Claim claim;
+    claim.device = c["device"].get<std::string>();
+    claim.dtype = *dtype_from_name(c["dtype"].get<std::string>());
+    claim.flops_per_second = c["flops_per_second"].get<double>();
+    claim.sparse = c.value("sparse", false);
+    claim.source = c["source"].get<std::string>();
+    out.claims.push_back(std::move(claim));
+  }
+  return out;
+}
+
+}  // namespace suanli
