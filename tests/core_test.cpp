@@ -115,6 +115,12 @@ TEST(OpCounts, PeakAndStream) {
   p.shape = PeakShape{4096, 128};
   EXPECT_DOUBLE_EQ(op_flops(p), 2.0 * 4096 * 128);
   EXPECT_EQ(op_buffer_bytes(p), (std::vector<uint64_t>{4096 * 4, 4096 * 4}));  // fp32 accumulators
+  // The fp16 peak is an fp16 -> fp16 FMA chain (backend.h); fp32 accumulation only on request.
+  p.dtype = Dtype::fp16;
+  EXPECT_EQ(operand_types(p).compute, Dtype::fp16);
+  EXPECT_EQ(op_buffer_bytes(p), (std::vector<uint64_t>{4096 * 2, 4096 * 2}));
+  p.accumulate = Dtype::fp32;
+  EXPECT_EQ(operand_types(p).compute, Dtype::fp32);
   OpDesc s;
   s.kind = OpKind::stream;
   s.dtype = Dtype::fp64;

@@ -665,7 +665,7 @@ INSTANTIATE_TEST_SUITE_P(
                       PeakParam{Dtype::fp64, Dtype::invalid, 0.1, 0.3},  // simulated chain
                       PeakParam{Dtype::fp32, Dtype::invalid, 1, 1},
                       PeakParam{Dtype::fp32, Dtype::invalid, 0.1, 0.3},
-                      PeakParam{Dtype::fp16, Dtype::invalid, 1, 1},  // fp32 accumulator
+                      PeakParam{Dtype::fp16, Dtype::fp32, 1, 1},     // fp32 accumulator on request
                       PeakParam{Dtype::fp16, Dtype::fp16, 1, 1},     // stalls at 2048
                       PeakParam{Dtype::fp16, Dtype::fp16, 0.1, 0.3},
                       PeakParam{Dtype::bf16, Dtype::invalid, 1, 1},

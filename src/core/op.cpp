@@ -59,6 +59,9 @@ OperandTypes operand_types(const OpDesc& op) {
       t = {d, d, d, d};
       break;
   }
+  // The fp16 peak is the half-precision FMA chain (fp16 -> fp16, as AVX512_FP16 vfmadd*ph and
+  // CUDA's hfma2 run it); a suite asks for fp32 accumulation explicitly.
+  if (op.kind == OpKind::peak && d == Dtype::fp16) t.c = t.compute = Dtype::fp16;
   if (op.accumulate != Dtype::invalid) {
     t.compute = op.accumulate;
     if (!dtype_is_integer(d)) t.c = op.accumulate;  // e.g. fp16 with fp16 accumulation
