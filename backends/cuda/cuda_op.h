@@ -1,0 +1,84 @@
+// Internal interface of the CUDA backend: errors, per-device state, one prepared op, and the
+// factories each part provides. Host C++ only (no device code), so every .cpp compiles with g++.
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <suanli/backend.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+typedef struct cublasLtContext* cublasLtHandle_t;
+typedef struct cudnnContext* cudnnHandle_t;
+
+namespace suanli::cuda {
+
+// Thrown inside the backend; plugin.cpp turns it into a status + message.
+struct BackendError : std::runtime_error {
+  BackendError(suanli_status s, const std::string& msg) : std::runtime_error(msg), status(s) {}
+  suanli_status status;
+};
+
+// Turns a CUDA runtime error into a BackendError naming the call and the runtime's message.
+// Out-of-memory becomes SUANLI_OUT_OF_MEMORY, everything else SUANLI_DEVICE_ERROR.
+void check_cuda(cudaError_t e, const char* call);
+#define SUANLI_CUDA_CHECK(call) ::suanli::cuda::check_cuda((call), #call)
+
+// One GPU as the context uses it. Handles are created lazily, on the device's first plan.
+struct Device {
+  int ordinal = 0;
+  int cc_major = 0, cc_minor = 0;
+  int sm_count = 0;
+  uint64_t l2_bytes = 0;
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  cudnnHandle_t dnn = nullptr;
+  void* workspace = nullptr;  // cuBLASLt / cuDNN workspace, shared by the device's plans
+  uint64_t workspace_bytes = 0;
+  void* flush = nullptr;  // buffer written between timed runs when cold_l2 is on
+  uint64_t flush_bytes = 0;
+  int cc() const { return cc_major * 10 + cc_minor; }
+};
+
+// Settings of one backend context.
+struct CudaConfig {
+  bool cold_l2 = false;                   // "cold_l2=1": flush L2 before every timed iteration
+  uint64_t workspace_bytes = 0;           // "workspace_mib": 0 = by architecture
+};
+
+// A prepared op. enqueue() issues it once on the device's stream, without synchronising.
+// Buffers are device memory owned by the context; they outlive the op.
+class CudaOp {
+ public:
+  virtual ~CudaOp() = default;
+  virtual void enqueue() = 0;
+  Device* device = nullptr;
+  std::string library;         // e.g. "cublasLt 13.0.0"
+  std::string implementation;  // e.g. "cuBLASLt algo 21 tile 128x256 stages 3"
+};
+
+// Each returns nullptr and sets *reason when the op/dtype is not supported on this device;
+// throws BackendError on invalid descriptors or failures. With all buffer pointers null the
+// factory only answers "supported?": it returns an op that is never run, or nullptr.
+std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, void* c,
+                                  Device& dev, std::string* reason);
+std::unique_ptr<CudaOp> make_conv2d(const suanli_conv2d_desc& d, void* src, void* wei, void* dst,
+                                    Device& dev, std::string* reason);
+std::unique_ptr<CudaOp> make_peak(const suanli_peak_desc& d, const void* a, void* c, Device& dev,
+                                  std::string* reason);
+std::unique_ptr<CudaOp> make_stream(const suanli_stream_desc& d, const void* a, const void* b,
+                                    void* c, Device& dev, std::string* reason);
+
+// Library versions for the report ("" when the library is absent).
+std::string cublaslt_version();
+std::string cudnn_version();
+
+// Creates the device's cuBLASLt / cuDNN handles and workspace on first use.
+void ensure_blas(Device& dev, const CudaConfig& cfg);
+void ensure_dnn(Device& dev);
+void release_blas(Device& dev);  // frees the cuBLASLt handle and the workspace
+void release_dnn(Device& dev);
+
+}  // namespace suanli::cuda

@@ -1,0 +1,53 @@
+// Launchers of the CUDA backend's own kernels (kernels.cu). Plain host functions: they enqueue on
+// `stream` and return the launch status; callers check it with SUANLI_CUDA_CHECK.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace suanli::cuda {
+
+// Peak chains: C[e] = A[e] after `depth` steps x = x + alpha*beta (see suanli_peak_desc).
+enum class PeakKernel {
+  fma_f64,         // fma.rn.f64, CUDA cores
+  fma_f32,         // fma.rn.f32, CUDA cores (alpha/beta already rounded to the input type)
+  hfma2_f16,       // fma.rn.f16x2, CUDA cores, fp16 accumulators
+  mma_f64,         // mma.sync m8n8k4 f64 (DMMA), 4 steps per instruction
+  mma_f16_f32,     // mma.sync m16n8k16 f16 x f16 + f32, 16 steps
+  mma_bf16_f32,    // mma.sync m16n8k16 bf16 x bf16 + f32, 16 steps
+  mma_tf32_f32,    // mma.sync m16n8k8 tf32 x tf32 + f32, 8 steps
+  mma_u8s8_s32,    // mma.sync m16n8k32 u8 x s8 + s32, 32 steps
+};
+
+// Steps one instruction contributes to each element (g in backend.h's terms).
+int peak_steps_per_instruction(PeakKernel k);
+// Elements handled by one block; `elements` must be a multiple of it.
+int64_t peak_elements_per_block(PeakKernel k);
+// alpha_bits/beta_bits: the multiplicands in the input type, as raw bits in the low bytes
+// (f64: 8 bytes, f32/tf32: 4, f16/bf16: 2, u8/s8: 1).
+cudaError_t launch_peak(PeakKernel k, const void* a, void* c, int64_t elements, int64_t depth,
+                        uint64_t alpha_bits, uint64_t beta_bits, cudaStream_t stream);
+
+// STREAM: 0 copy, 1 scale, 2 add, 3 triad (suanli_stream_kind); element size 8 (fp64) or 4 (fp32).
+cudaError_t launch_stream_f64(int kind, const double* a, const double* b, double* c, int64_t n,
+                              double s, int sm_count, cudaStream_t stream);
+cudaError_t launch_stream_f32(int kind, const float* a, const float* b, float* c, int64_t n,
+                              float s, int sm_count, cudaStream_t stream);
+
+// Bytes of a rows x cols row-major matrix, per batch, copied to dst: transposed (dst is cols x
+// rows) when `transpose`, each byte XORed with `xor_mask` (0x80 turns uint8 u into int8 u-128).
+cudaError_t launch_stage_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
+                               int64_t cols, bool transpose, uint8_t xor_mask, cudaStream_t stream);
+// colsum[b][j] = factor * (sum over i of B[b](i, j)) for an int8 matrix of rows x cols
+// (row-major), or of its transpose when `transposed` (stored cols x rows); int32, wrapping.
+cudaError_t launch_colsum_s8(const int8_t* b, int32_t* colsum, int64_t batch, int64_t rows,
+                             int64_t cols, bool transposed, int32_t factor, cudaStream_t stream);
+// C[b](i, j) += colsum[b][j], int32 wrapping arithmetic, C of m x n row-major.
+cudaError_t launch_add_colsum(int32_t* c, const int32_t* colsum, int64_t batch, int64_t m,
+                              int64_t n, cudaStream_t stream);
+// Weights (k, c, r, s) -> (k, r, s, c), 4-byte elements.
+cudaError_t launch_kcrs_to_krsc_4b(const uint32_t* src, uint32_t* dst, int64_t k, int64_t c,
+                                   int64_t r, int64_t s, cudaStream_t stream);
+
+}  // namespace suanli::cuda
