@@ -221,8 +221,10 @@ TEST(CudaCli, InfoShowsTheCudaBackendOrWhyItHasNoDevice) {
 
 TEST(CudaCli, RunGoesOnWithTheOtherBackends) {
   const std::string out = std::string(::testing::TempDir()) + "/cuda_test_run.json";
-  const CliRun r = run("run --suite quick --dtype fp64 --backend-option cold_l2=1 --max-time 0.05 "
-                    "--repetitions 1 --min-time 0.001 -q -o " + out);
+  const CliRun r =
+      run("run --suite quick --dtype fp64 --backend-option cold_l2=1 --max-time 0.05 "
+          "--repetitions 1 --min-time 0.001 -q -o " +
+          out);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("report: " + out), std::string::npos) << r.out;
   if (!has_gpu()) {

@@ -38,10 +38,10 @@ class ConvOp : public CudaOp {
   void enqueue() override {
     // The ABI's weights are KCRS; cuDNN's NHWC convolutions want KRSC. The reorder is part of
     // the timed op (it is small next to the convolution).
-    check_cuda(launch_kcrs_to_krsc_4b(static_cast<const uint32_t*>(wei),
-                                      static_cast<uint32_t*>(wei_krsc), d.k, d.c / d.groups, d.r,
-                                      d.s, device->stream),
-               "weight reorder kernel launch");
+    check_cuda(
+        launch_kcrs_to_krsc_4b(static_cast<const uint32_t*>(wei), static_cast<uint32_t*>(wei_krsc),
+                               d.k, d.c / d.groups, d.r, d.s, device->stream),
+        "weight reorder kernel launch");
     const float one = 1.0f, zero = 0.0f;
     void* ws = own_ws ? own_ws : device->workspace;
     SUANLI_DNN_CHECK(cudnnConvolutionForward(device->dnn, &one, xdesc, src, wdesc, wei_krsc, conv,
@@ -146,15 +146,15 @@ std::unique_ptr<CudaOp> make_conv2d(const suanli_conv2d_desc& d, void* src, void
   op->src = src;
   op->wei = wei;
   op->dst = dst;
-  const int n = narrow(d.n, "n"), c = narrow(d.c, "c"), h = narrow(d.h, "h"),
-            w = narrow(d.w, "w"), k = narrow(d.k, "k"), r = narrow(d.r, "r"),
-            s = narrow(d.s, "s"), g = narrow(d.groups, "groups");
+  const int n = narrow(d.n, "n"), c = narrow(d.c, "c"), h = narrow(d.h, "h"), w = narrow(d.w, "w"),
+            k = narrow(d.k, "k"), r = narrow(d.r, "r"), s = narrow(d.s, "s"),
+            g = narrow(d.groups, "groups");
   SUANLI_DNN_CHECK(cudnnCreateTensorDescriptor(&op->xdesc));
-  SUANLI_DNN_CHECK(cudnnSetTensor4dDescriptor(op->xdesc, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n,
-                                              c, h, w));
+  SUANLI_DNN_CHECK(
+      cudnnSetTensor4dDescriptor(op->xdesc, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, c, h, w));
   SUANLI_DNN_CHECK(cudnnCreateFilterDescriptor(&op->wdesc));
-  SUANLI_DNN_CHECK(cudnnSetFilter4dDescriptor(op->wdesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, k,
-                                              c / g, r, s));
+  SUANLI_DNN_CHECK(
+      cudnnSetFilter4dDescriptor(op->wdesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, k, c / g, r, s));
   SUANLI_DNN_CHECK(cudnnCreateConvolutionDescriptor(&op->conv));
   SUANLI_DNN_CHECK(cudnnSetConvolution2dDescriptor(
       op->conv, static_cast<int>(d.pad_h), static_cast<int>(d.pad_w),
@@ -176,10 +176,9 @@ std::unique_ptr<CudaOp> make_conv2d(const suanli_conv2d_desc& d, void* src, void
 
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int returned = 0;
-  SUANLI_DNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(dev.dnn, op->xdesc, op->wdesc, op->conv,
-                                                          op->ydesc,
-                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                          &returned, perf));
+  SUANLI_DNN_CHECK(
+      cudnnGetConvolutionForwardAlgorithm_v7(dev.dnn, op->xdesc, op->wdesc, op->conv, op->ydesc,
+                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
   const cudnnConvolutionFwdAlgoPerf_t* best = nullptr;
   for (int i = 0; i < returned && !best; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].mathType == CUDNN_FMA_MATH)
@@ -192,8 +191,8 @@ std::unique_ptr<CudaOp> make_conv2d(const suanli_conv2d_desc& d, void* src, void
   op->ws_bytes = best->memory;
   if (src) {  // a real plan: scratch for the reordered weights and, if needed, workspace
     SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
-    SUANLI_CUDA_CHECK(cudaMalloc(&op->wei_krsc, static_cast<size_t>(d.k * (d.c / d.groups) *
-                                                                    d.r * d.s * 4)));
+    SUANLI_CUDA_CHECK(
+        cudaMalloc(&op->wei_krsc, static_cast<size_t>(d.k * (d.c / d.groups) * d.r * d.s * 4)));
     if (op->ws_bytes > dev.workspace_bytes)
       SUANLI_CUDA_CHECK(cudaMalloc(&op->own_ws, op->ws_bytes));
   }

@@ -44,8 +44,8 @@ struct Device {
 
 // Settings of one backend context.
 struct CudaConfig {
-  bool cold_l2 = false;                   // "cold_l2=1": flush L2 before every timed iteration
-  uint64_t workspace_bytes = 0;           // "workspace_mib": 0 = by architecture
+  bool cold_l2 = false;          // "cold_l2=1": flush L2 before every timed iteration
+  uint64_t workspace_bytes = 0;  // "workspace_mib": 0 = by architecture
 };
 
 // A prepared op. enqueue() issues it once on the device's stream, without synchronising.
@@ -62,8 +62,8 @@ class CudaOp {
 // Each returns nullptr and sets *reason when the op/dtype is not supported on this device;
 // throws BackendError on invalid descriptors or failures. With all buffer pointers null the
 // factory only answers "supported?": it returns an op that is never run, or nullptr.
-std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, void* c,
-                                  Device& dev, std::string* reason);
+std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, void* c, Device& dev,
+                                  std::string* reason);
 std::unique_ptr<CudaOp> make_conv2d(const suanli_conv2d_desc& d, void* src, void* wei, void* dst,
                                     Device& dev, std::string* reason);
 std::unique_ptr<CudaOp> make_peak(const suanli_peak_desc& d, const void* a, void* c, Device& dev,

@@ -86,37 +86,36 @@ class GemmOp : public CudaOp {
     const void* lt_a = b_;  // cuBLASLt's A: our B, maybe staged
     const void* lt_b = a_;  // cuBLASLt's B: our A, maybe staged
     if (stage_b_) {
-      check_cuda(launch_stage_bytes(static_cast<const uint8_t*>(b_),
-                                    static_cast<uint8_t*>(b_staged_.ptr), d_.batch, d_.k, d_.n,
-                                    true, 0, st),
-                 "stage B kernel launch");
+      check_cuda(
+          launch_stage_bytes(static_cast<const uint8_t*>(b_), static_cast<uint8_t*>(b_staged_.ptr),
+                             d_.batch, d_.k, d_.n, true, 0, st),
+          "stage B kernel launch");
       lt_a = b_staged_.ptr;
     }
     if (shift_a_) {
       // To m x k; uint8 u becomes int8 u-128 (XOR 0x80), exactly.
       const bool t = d_.trans_a != 0;
-      check_cuda(launch_stage_bytes(static_cast<const uint8_t*>(a_),
-                                    static_cast<uint8_t*>(a_staged_.ptr), d_.batch,
-                                    t ? d_.k : d_.m, t ? d_.m : d_.k, t,
-                                    uint8_t{0x80}, st),
-                 "stage A kernel launch");
+      check_cuda(
+          launch_stage_bytes(static_cast<const uint8_t*>(a_), static_cast<uint8_t*>(a_staged_.ptr),
+                             d_.batch, t ? d_.k : d_.m, t ? d_.m : d_.k, t, uint8_t{0x80}, st),
+          "stage A kernel launch");
       lt_b = a_staged_.ptr;
     }
     if (shift_a_) {
       // A B = (A - 128) B + 1 (128 colsum(B)): the column sums of B, times 128, added to each row.
-      check_cuda(launch_colsum_s8(static_cast<const int8_t*>(b_),
-                                  static_cast<int32_t*>(colsum_.ptr), d_.batch, d_.k, d_.n,
-                                  d_.trans_b != 0, 128, st),
-                 "colsum kernel launch");
+      check_cuda(
+          launch_colsum_s8(static_cast<const int8_t*>(b_), static_cast<int32_t*>(colsum_.ptr),
+                           d_.batch, d_.k, d_.n, d_.trans_b != 0, 128, st),
+          "colsum kernel launch");
     }
     SUANLI_LT_CHECK(cublasLtMatmul(device->lt, desc_->op, alpha_, lt_a, desc_->a, lt_b, desc_->b,
                                    beta_, c_, desc_->c, c_, desc_->c, &algo_, device->workspace,
                                    device->workspace_bytes, st));
     if (shift_a_) {
-      check_cuda(launch_add_colsum(static_cast<int32_t*>(c_),
-                                   static_cast<const int32_t*>(colsum_.ptr), d_.batch, d_.m, d_.n,
-                                   st),
-                 "colsum fixup kernel launch");
+      check_cuda(
+          launch_add_colsum(static_cast<int32_t*>(c_), static_cast<const int32_t*>(colsum_.ptr),
+                            d_.batch, d_.m, d_.n, st),
+          "colsum fixup kernel launch");
     }
   }
 
@@ -160,15 +159,15 @@ bool try_attempt(Device& dev, const suanli_gemm_desc& d, const LtTypes& t, const
   // cuBLASLt's B = our A: m x k row-major (not transposed) is k x m column-major, op N.
   const bool a_mk = a_as_mk || !d.trans_a;
   const cublasOperation_t op_b = a_mk ? CUBLAS_OP_N : CUBLAS_OP_T;
-  SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
-                                                 sizeof op_a));
-  SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
-                                                 sizeof op_b));
+  SUANLI_LT_CHECK(
+      cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
+  SUANLI_LT_CHECK(
+      cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
   // Column-major shapes as stored: (rows, cols, ld).
-  SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.a, t.b, b_nk ? k : n, b_nk ? n : k,
-                                             b_nk ? k : n));
-  SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.b, t.a, a_mk ? k : m, a_mk ? m : k,
-                                             a_mk ? k : m));
+  SUANLI_LT_CHECK(
+      cublasLtMatrixLayoutCreate(&desc.a, t.b, b_nk ? k : n, b_nk ? n : k, b_nk ? k : n));
+  SUANLI_LT_CHECK(
+      cublasLtMatrixLayoutCreate(&desc.b, t.a, a_mk ? k : m, a_mk ? m : k, a_mk ? k : m));
   SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.c, t.c, n, m, n));
   if (d.batch > 1) {
     const int32_t count = static_cast<int32_t>(d.batch);
@@ -188,10 +187,9 @@ bool try_attempt(Device& dev, const suanli_gemm_desc& d, const LtTypes& t, const
   SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
   int found = 0;
-  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(
-      dev.lt, desc.op, desc.a, desc.b, desc.c, desc.c, desc.pref, 1, &result, &found);
-  if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0))
-    return false;
+  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(dev.lt, desc.op, desc.a, desc.b, desc.c,
+                                                          desc.c, desc.pref, 1, &result, &found);
+  if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0)) return false;
   check_lt(s, "cublasLtMatmulAlgoGetHeuristic");
   return found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
 }
@@ -254,8 +252,8 @@ void release_blas(Device& dev) {
   dev.workspace_bytes = 0;
 }
 
-std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, void* c,
-                                  Device& dev, std::string* reason) {
+std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, void* c, Device& dev,
+                                  std::string* reason) {
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type))
     throw BackendError(SUANLI_INVALID_ARGUMENT, "gemm descriptor: struct_size too small");
   if (d.m <= 0 || d.n <= 0 || d.k <= 0 || d.batch <= 0)
@@ -272,23 +270,29 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
     t = {CUDA_R_32F, CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F, "fp32 (no TF32)"};
   } else if (at == SUANLI_DTYPE_TF32 && bt == at && (ct == SUANLI_DTYPE_FP32 || ct == at)) {
     if (dev.cc() < 80) return unsupported(reason, "TF32 tensor cores need sm_80 or later");
-    t = {CUDA_R_32F, CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUDA_R_32F,
-         "tf32 tensor cores, fp32 storage and accumulation"};
+    t = {CUDA_R_32F, CUDA_R_32F,
+         CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32,
+         CUDA_R_32F, "tf32 tensor cores, fp32 storage and accumulation"};
   } else if ((at == SUANLI_DTYPE_FP16 || at == SUANLI_DTYPE_BF16) && bt == at) {
     const cudaDataType_t in = at == SUANLI_DTYPE_FP16 ? CUDA_R_16F : CUDA_R_16BF;
     if (at == SUANLI_DTYPE_BF16 && dev.cc() < 80)
       return unsupported(reason, "bf16 tensor cores need sm_80 or later");
     if (ct == SUANLI_DTYPE_FP32 && comp == SUANLI_DTYPE_FP32) {
-      t = {in, in, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F,
+      t = {in,
+           in,
+           CUDA_R_32F,
+           CUBLAS_COMPUTE_32F,
+           CUDA_R_32F,
            at == SUANLI_DTYPE_FP16 ? "fp16 in, fp32 accumulation and output"
                                    : "bf16 in, fp32 accumulation and output"};
-    } else if (at == SUANLI_DTYPE_FP16 && ct == SUANLI_DTYPE_FP16 &&
-               comp == SUANLI_DTYPE_FP16) {
-      t = {in, in, CUDA_R_16F, CUBLAS_COMPUTE_16F, CUDA_R_16F,
-           "fp16 in, fp16 accumulation and output"};
+    } else if (at == SUANLI_DTYPE_FP16 && ct == SUANLI_DTYPE_FP16 && comp == SUANLI_DTYPE_FP16) {
+      t = {in,         in,
+           CUDA_R_16F, CUBLAS_COMPUTE_16F,
+           CUDA_R_16F, "fp16 in, fp16 accumulation and output"};
     } else if (at == SUANLI_DTYPE_BF16 && comp == SUANLI_DTYPE_BF16) {
-      return unsupported(reason, "cuBLASLt has no bf16 accumulation (bf16 GEMMs accumulate in "
-                                 "fp32 only)");
+      return unsupported(reason,
+                         "cuBLASLt has no bf16 accumulation (bf16 GEMMs accumulate in "
+                         "fp32 only)");
     } else {
       return unsupported(reason, "gemm: unsupported output/accumulation types for fp16/bf16");
     }
@@ -304,8 +308,8 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
   } else if ((at == SUANLI_DTYPE_UINT8 || at == SUANLI_DTYPE_INT8) && bt == SUANLI_DTYPE_INT8 &&
              ct == SUANLI_DTYPE_INT32) {
     if (dev.cc() < 75) return unsupported(reason, "int8 tensor cores need sm_75 or later");
-    t = {CUDA_R_8I, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I, CUDA_R_32I,
-         "s8 x s8, s32 accumulation"};
+    t = {CUDA_R_8I,          CUDA_R_8I,  CUDA_R_32I,
+         CUBLAS_COMPUTE_32I, CUDA_R_32I, "s8 x s8, s32 accumulation"};
     shift_a = at == SUANLI_DTYPE_UINT8;
     needs_tn = true;
   } else {
@@ -333,11 +337,10 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
     }
   }
   if (!chosen) {
-    return unsupported(reason, std::string("cuBLASLt found no algorithm for ") + t.text +
-                                   " (m " + std::to_string(d.m) + ", n " + std::to_string(d.n) +
-                                   ", k " + std::to_string(d.k) + ", trans_a " +
-                                   std::to_string(d.trans_a) + ", trans_b " +
-                                   std::to_string(d.trans_b) + ") on sm_" +
+    return unsupported(reason, std::string("cuBLASLt found no algorithm for ") + t.text + " (m " +
+                                   std::to_string(d.m) + ", n " + std::to_string(d.n) + ", k " +
+                                   std::to_string(d.k) + ", trans_a " + std::to_string(d.trans_a) +
+                                   ", trans_b " + std::to_string(d.trans_b) + ") on sm_" +
                                    std::to_string(dev.cc()));
   }
   op->device = &dev;

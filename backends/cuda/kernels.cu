@@ -176,8 +176,8 @@ cudaError_t launch_mma(const void* a, void* c, int64_t elements, int64_t depth,
 }
 
 template <class Op>
-cudaError_t launch_core(const void* a, void* c, int64_t values, int64_t depth,
-                        typename Op::T alpha, typename Op::T beta, cudaStream_t stream) {
+cudaError_t launch_core(const void* a, void* c, int64_t values, int64_t depth, typename Op::T alpha,
+                        typename Op::T beta, cudaStream_t stream) {
   using T = typename Op::T;
   const int64_t blocks = values / (kThreads * kRegs);
   peak_core<Op><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
@@ -230,8 +230,9 @@ cudaError_t launch_stream(int kind, const T* a, const T* b, T* c, int64_t n, T s
   // Enough blocks to fill every SM several times over; a grid-stride loop covers the rest.
   const int64_t want = (n + kThreads - 1) / kThreads;
   const int64_t cap = static_cast<int64_t>(sm_count > 0 ? sm_count : 1) * 16;
-  const auto blocks = static_cast<unsigned>(want < cap ? want : cap);
-  stream_kernel<T><<<blocks > 0 ? blocks : 1, kThreads, 0, stream>>>(kind, a, b, c, n, s);
+  const int64_t chosen = want < cap ? want : cap;
+  const auto blocks = static_cast<unsigned>(chosen > 0 ? chosen : 1);
+  stream_kernel<T><<<blocks, kThreads, 0, stream>>>(kind, a, b, c, n, s);
   return cudaGetLastError();
 }
 
@@ -266,8 +267,8 @@ __global__ void colsum_s8_kernel(const int8_t* __restrict__ b, int32_t* __restri
     const int8_t* m = b + bi * rows * cols;
     uint32_t sum = 0;  // unsigned: wraps modulo 2^32 like the int32 accumulation it completes
     for (int64_t i = 0; i < rows; ++i)
-      sum += static_cast<uint32_t>(static_cast<int32_t>(transposed ? m[j * rows + i]
-                                                                   : m[i * cols + j]));
+      sum += static_cast<uint32_t>(
+          static_cast<int32_t>(transposed ? m[j * rows + i] : m[i * cols + j]));
     colsum[o] = static_cast<int32_t>(sum * static_cast<uint32_t>(factor));
   }
 }

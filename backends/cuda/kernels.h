@@ -10,14 +10,14 @@ namespace suanli::cuda {
 
 // Peak chains: C[e] = A[e] after `depth` steps x = x + alpha*beta (see suanli_peak_desc).
 enum class PeakKernel {
-  fma_f64,         // fma.rn.f64, CUDA cores
-  fma_f32,         // fma.rn.f32, CUDA cores (alpha/beta already rounded to the input type)
-  hfma2_f16,       // fma.rn.f16x2, CUDA cores, fp16 accumulators
-  mma_f64,         // mma.sync m8n8k4 f64 (DMMA), 4 steps per instruction
-  mma_f16_f32,     // mma.sync m16n8k16 f16 x f16 + f32, 16 steps
-  mma_bf16_f32,    // mma.sync m16n8k16 bf16 x bf16 + f32, 16 steps
-  mma_tf32_f32,    // mma.sync m16n8k8 tf32 x tf32 + f32, 8 steps
-  mma_u8s8_s32,    // mma.sync m16n8k32 u8 x s8 + s32, 32 steps
+  fma_f64,       // fma.rn.f64, CUDA cores
+  fma_f32,       // fma.rn.f32, CUDA cores (alpha/beta already rounded to the input type)
+  hfma2_f16,     // fma.rn.f16x2, CUDA cores, fp16 accumulators
+  mma_f64,       // mma.sync m8n8k4 f64 (DMMA), 4 steps per instruction
+  mma_f16_f32,   // mma.sync m16n8k16 f16 x f16 + f32, 16 steps
+  mma_bf16_f32,  // mma.sync m16n8k16 bf16 x bf16 + f32, 16 steps
+  mma_tf32_f32,  // mma.sync m16n8k8 tf32 x tf32 + f32, 8 steps
+  mma_u8s8_s32,  // mma.sync m16n8k32 u8 x s8 + s32, 32 steps
 };
 
 // Steps one instruction contributes to each element (g in backend.h's terms).

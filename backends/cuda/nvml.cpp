@@ -92,8 +92,7 @@ NvmlReading Nvml::read(void* dev) const {
   if (power_ && power_(dev, &u) == kNvmlSuccess) r.power_w = u / 1000.0;  // milliwatts
   if (energy_ && energy_(dev, &ull) == kNvmlSuccess)
     r.energy_j = static_cast<double>(ull) / 1000.0;  // millijoules
-  if (temperature_ && temperature_(dev, kTemperatureGpu, &u) == kNvmlSuccess)
-    r.temperature_c = u;
+  if (temperature_ && temperature_(dev, kTemperatureGpu, &u) == kNvmlSuccess) r.temperature_c = u;
   if (clock_ && clock_(dev, kClockSm, &u) == kNvmlSuccess) r.sm_clock_mhz = u;
   if (throttle_ && throttle_(dev, &ull) == kNvmlSuccess) {
     r.throttle_reasons = ull;
@@ -106,10 +105,14 @@ std::string throttle_reason_names(uint64_t mask) {
   static const struct {
     uint64_t bit;
     const char* name;
-  } kNames[] = {{0x1, "gpu_idle"},           {0x2, "applications_clocks"},
-                {0x4, "sw_power_cap"},       {0x8, "hw_slowdown"},
-                {0x10, "sync_boost"},        {0x20, "sw_thermal_slowdown"},
-                {0x40, "hw_thermal_slowdown"}, {0x80, "hw_power_brake"},
+  } kNames[] = {{0x1, "gpu_idle"},
+                {0x2, "applications_clocks"},
+                {0x4, "sw_power_cap"},
+                {0x8, "hw_slowdown"},
+                {0x10, "sync_boost"},
+                {0x20, "sw_thermal_slowdown"},
+                {0x40, "hw_thermal_slowdown"},
+                {0x80, "hw_power_brake"},
                 {0x100, "display_clocks"}};
   std::string out;
   uint64_t known = 0;

@@ -8,8 +8,8 @@
 namespace suanli::cuda {
 
 struct NvmlReading {
-  double power_w;        // NaN when unavailable
-  double energy_j;       // total energy counter since driver load; NaN when unavailable
+  double power_w;   // NaN when unavailable
+  double energy_j;  // total energy counter since driver load; NaN when unavailable
   double temperature_c;
   double sm_clock_mhz;
   uint64_t throttle_reasons;  // nvmlClocksEventReasons bit mask; 0 when unavailable

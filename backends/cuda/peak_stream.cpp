@@ -11,7 +11,8 @@
 namespace suanli::cuda {
 namespace {
 
-const char* const kBuiltFor = "suanli's CUDA kernels are built for sm_80 and sm_90 (compute_90 PTX)";
+const char* const kBuiltFor =
+    "suanli's CUDA kernels are built for sm_80 and sm_90 (compute_90 PTX)";
 
 // x rounded to nearest-even with `precision` significand bits and normal exponents down to
 // `min_exp` (gradual underflow below); +-inf past max_finite.
@@ -152,9 +153,9 @@ class StreamOp : public CudaOp {
   void enqueue() override {
     const cudaError_t e =
         type == SUANLI_DTYPE_FP64
-            ? launch_stream_f64(kind, static_cast<const double*>(a),
-                                static_cast<const double*>(b), static_cast<double*>(c), n, scalar,
-                                device->sm_count, device->stream)
+            ? launch_stream_f64(kind, static_cast<const double*>(a), static_cast<const double*>(b),
+                                static_cast<double*>(c), n, scalar, device->sm_count,
+                                device->stream)
             : launch_stream_f32(kind, static_cast<const float*>(a), static_cast<const float*>(b),
                                 static_cast<float*>(c), n, static_cast<float>(scalar),
                                 device->sm_count, device->stream);

@@ -20,8 +20,8 @@ namespace suanli::cuda {
 void check_cuda(cudaError_t e, const char* call) {
   if (e == cudaSuccess) return;
   cudaGetLastError();  // clear a non-sticky error so the next call starts clean
-  const std::string msg = std::string(call) + ": " + cudaGetErrorName(e) + " (" +
-                          cudaGetErrorString(e) + ")";
+  const std::string msg =
+      std::string(call) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
   throw BackendError(e == cudaErrorMemoryAllocation ? SUANLI_OUT_OF_MEMORY : SUANLI_DEVICE_ERROR,
                      msg);
 }
@@ -142,9 +142,9 @@ suanli_status fail(suanli_context ctx, suanli_status s, std::string msg) {
 
 Device& device_at(suanli_context_s* ctx, int32_t device) {
   if (device < 0 || device >= static_cast<int32_t>(ctx->devices.size()))
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       "device " + std::to_string(device) + " out of range (the cuda backend has " +
-                           std::to_string(ctx->devices.size()) + ")");
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "device " + std::to_string(device) +
+                                                    " out of range (the cuda backend has " +
+                                                    std::to_string(ctx->devices.size()) + ")");
   return ctx->devices[static_cast<size_t>(device)];
 }
 
@@ -215,7 +215,8 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
                               : nvml.error());
   const double limit = nvml.power_limit_w(id.nvml_device);
   if (limit > 0) kv("power_limit_w", std::to_string(static_cast<int>(limit)));
-  if (now.throttle_known) kv("clock_event_reasons_at_start", throttle_reason_names(now.throttle_reasons));
+  if (now.throttle_known)
+    kv("clock_event_reasons_at_start", throttle_reason_names(now.throttle_reasons));
   return id;
 }
 
@@ -303,10 +304,10 @@ suanli_status libraries(suanli_context c, const suanli_kv** out, size_t* count) 
         ctx->libs.push_back({sizeof(suanli_kv), k, ctx->keep(std::move(v))});
       };
       add("cudart", cuda_version_text(ctx->runtime_version) + " (static)");
-      add("driver", "CUDA " + cuda_version_text(ctx->driver_version) +
-                        (ctx->nvml->driver_version().empty()
-                             ? std::string()
-                             : ", NVIDIA " + ctx->nvml->driver_version()));
+      add("driver",
+          "CUDA " + cuda_version_text(ctx->driver_version) +
+              (ctx->nvml->driver_version().empty() ? std::string()
+                                                   : ", NVIDIA " + ctx->nvml->driver_version()));
       add("cublasLt", cublaslt_version());
       const std::string dnn = cudnn_version();
       add("cudnn", dnn.empty() ? "not built in" : dnn);
@@ -542,8 +543,8 @@ suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, 
       // events, so every iteration starts from DRAM.
       EventPair ev;
       for (int64_t it = 0; it < iterations; ++it) {
-        SUANLI_CUDA_CHECK(cudaMemsetAsync(dev.flush, static_cast<int>(it & 0xff), dev.flush_bytes,
-                                          dev.stream));
+        SUANLI_CUDA_CHECK(
+            cudaMemsetAsync(dev.flush, static_cast<int>(it & 0xff), dev.flush_bytes, dev.stream));
         SUANLI_CUDA_CHECK(cudaEventRecord(ev.start, dev.stream));
         for (Plan* p : ps) p->op->enqueue();
         SUANLI_CUDA_CHECK(cudaEventRecord(ev.stop, dev.stream));
