@@ -91,7 +91,26 @@ TEST(Runner, UnsupportedCarriesTheBackendsReason) {
   const std::vector<Result> rs = run_suite(s, {b.get()}, {});
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status, Status::unsupported);
-  EXPECT_NE(rs[0].reason.find("only plain fp32/fp64 gemm"), std::string::npos) << rs[0].reason;
+  EXPECT_NE(rs[0].reason.find("only plain fp32/fp64"), std::string::npos) << rs[0].reason;
+}
+
+TEST(Runner, Int8FallsBackToSignedInputsWhenTheBackendHasOnlyThose) {
+  // The test backend multiplies s8 x s8 only (like cuBLASLt); the CPU backend takes u8 x s8.
+  auto b = test_plugin("good");
+  const Suite s = small_suite(R"([{"op": "gemm", "dtype": "int8", "m": 24, "n": 40, "k": 64}])");
+  const std::vector<Result> rs = run_suite(s, {b.get()}, {});
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, Status::ok) << rs[0].reason;
+  EXPECT_TRUE(rs[0].op.int8_signed_a);
+  EXPECT_TRUE(rs[0].verification.passed) << rs[0].verification.detail;
+  EXPECT_EQ(operand_types(rs[0].op).a, Dtype::int8);
+
+  auto cpu = load_backend_file(std::string(SUANLI_BACKEND_DIR) + "/libsuanli_backend_cpu.so",
+                               {{"threads", "1"}});
+  const std::vector<Result> on_cpu = run_suite(s, {cpu.get()}, {});
+  ASSERT_EQ(on_cpu.size(), 1u);
+  EXPECT_EQ(on_cpu[0].status, Status::ok) << on_cpu[0].reason;
+  EXPECT_FALSE(on_cpu[0].op.int8_signed_a);
 }
 
 TEST(Runner, NoiseRuleStopsOnTheTimeLimitWhenTheTargetIsUnreachable) {

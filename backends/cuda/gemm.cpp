@@ -1,5 +1,6 @@
 // GEMM through cuBLASLt: row-major suanli GEMMs mapped onto column-major cuBLASLt calls, the
-// algorithm from cuBLASLt's heuristics, and an exact staging path for int8 (u8 x s8) and fp8.
+// algorithm from cuBLASLt's heuristics, and B staged to the "TN" layout for int8 and fp8 where
+// cuBLASLt needs it. int8 is s8 x s8 (the harness falls back to it from x86's u8 x s8).
 #include <cublasLt.h>
 
 #include <cstring>
@@ -84,7 +85,7 @@ class GemmOp : public CudaOp {
   void enqueue() override {
     cudaStream_t st = device->stream;
     const void* lt_a = b_;  // cuBLASLt's A: our B, maybe staged
-    const void* lt_b = a_;  // cuBLASLt's B: our A, maybe staged
+    const void* lt_b = a_;  // cuBLASLt's B: our A
     if (stage_b_) {
       check_cuda(
           launch_stage_bytes(static_cast<const uint8_t*>(b_), static_cast<uint8_t*>(b_staged_.ptr),
@@ -92,39 +93,17 @@ class GemmOp : public CudaOp {
           "stage B kernel launch");
       lt_a = b_staged_.ptr;
     }
-    if (shift_a_) {
-      // To m x k; uint8 u becomes int8 u-128 (XOR 0x80), exactly.
-      const bool t = d_.trans_a != 0;
-      check_cuda(
-          launch_stage_bytes(static_cast<const uint8_t*>(a_), static_cast<uint8_t*>(a_staged_.ptr),
-                             d_.batch, t ? d_.k : d_.m, t ? d_.m : d_.k, t, uint8_t{0x80}, st),
-          "stage A kernel launch");
-      lt_b = a_staged_.ptr;
-    }
-    if (shift_a_) {
-      // A B = (A - 128) B + 1 (128 colsum(B)): the column sums of B, times 128, added to each row.
-      check_cuda(
-          launch_colsum_s8(static_cast<const int8_t*>(b_), static_cast<int32_t*>(colsum_.ptr),
-                           d_.batch, d_.k, d_.n, d_.trans_b != 0, 128, st),
-          "colsum kernel launch");
-    }
     SUANLI_LT_CHECK(cublasLtMatmul(device->lt, desc_->op, alpha_, lt_a, desc_->a, lt_b, desc_->b,
                                    beta_, c_, desc_->c, c_, desc_->c, &algo_, device->workspace,
                                    device->workspace_bytes, st));
-    if (shift_a_) {
-      check_cuda(
-          launch_add_colsum(static_cast<int32_t*>(c_), static_cast<const int32_t*>(colsum_.ptr),
-                            d_.batch, d_.m, d_.n, st),
-          "colsum fixup kernel launch");
-    }
   }
 
   suanli_gemm_desc d_{};
   void *a_ = nullptr, *b_ = nullptr, *c_ = nullptr;
   std::unique_ptr<LtDesc> desc_;
   cublasLtMatmulAlgo_t algo_{};
-  bool stage_b_ = false, shift_a_ = false;
-  DeviceMemory a_staged_, b_staged_, colsum_;
+  bool stage_b_ = false;
+  DeviceMemory b_staged_;
   // alpha = 1, beta = 0 in the scale type (at most 8 bytes).
   alignas(8) unsigned char alpha_[8] = {}, beta_[8] = {};
 };
@@ -150,14 +129,14 @@ void set_scalars(cudaDataType_t scale, unsigned char* alpha, unsigned char* beta
 // Builds the descriptors of one attempt and asks the heuristics; true with algo filled when
 // cuBLASLt has an algorithm.
 bool try_attempt(Device& dev, const suanli_gemm_desc& d, const LtTypes& t, const Attempt& at,
-                 bool a_as_mk, LtDesc& desc, cublasLtMatmulHeuristicResult_t& result) {
+                 LtDesc& desc, cublasLtMatmulHeuristicResult_t& result) {
   const int64_t m = d.m, n = d.n, k = d.k;
   SUANLI_LT_CHECK(cublasLtMatmulDescCreate(&desc.op, t.compute, t.scale));
   // cuBLASLt's A = our B: n x k when transposed (trans_b, or staged), else k x n read as n x k.
   const bool b_nk = d.trans_b || at.stage_b_transposed;
   const cublasOperation_t op_a = b_nk ? CUBLAS_OP_T : CUBLAS_OP_N;
   // cuBLASLt's B = our A: m x k row-major (not transposed) is k x m column-major, op N.
-  const bool a_mk = a_as_mk || !d.trans_a;
+  const bool a_mk = !d.trans_a;
   const cublasOperation_t op_b = a_mk ? CUBLAS_OP_N : CUBLAS_OP_T;
   SUANLI_LT_CHECK(
       cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
@@ -262,7 +241,6 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
     throw BackendError(SUANLI_INVALID_ARGUMENT, "gemm: batch exceeds cuBLASLt's int32 count");
   const suanli_dtype at = d.a_type, bt = d.b_type, ct = d.c_type, comp = d.compute_type;
   LtTypes t{};
-  bool shift_a = false;   // uint8 A, run as int8 with the exact colsum correction
   bool needs_tn = false;  // fp8 / int8: cuBLASLt may want the "TN" layout
   if (at == SUANLI_DTYPE_FP64 && bt == at && ct == at) {
     t = {CUDA_R_64F, CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F, CUDA_R_64F, "fp64"};
@@ -305,12 +283,14 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
     const cudaDataType_t tb = bt == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
     t = {ta, tb, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F, "fp8 in, fp32 accumulation"};
     needs_tn = true;
-  } else if ((at == SUANLI_DTYPE_UINT8 || at == SUANLI_DTYPE_INT8) && bt == SUANLI_DTYPE_INT8 &&
-             ct == SUANLI_DTYPE_INT32) {
+  } else if (at == SUANLI_DTYPE_UINT8 && bt == SUANLI_DTYPE_INT8) {
+    // The harness then asks for s8 x s8, which the tensor cores run natively.
+    return unsupported(reason,
+                       "gemm: cuBLASLt multiplies s8 x s8 only, not the u8 x s8 form of x86 VNNI");
+  } else if (at == SUANLI_DTYPE_INT8 && bt == SUANLI_DTYPE_INT8 && ct == SUANLI_DTYPE_INT32) {
     if (dev.cc() < 75) return unsupported(reason, "int8 tensor cores need sm_75 or later");
     t = {CUDA_R_8I,          CUDA_R_8I,  CUDA_R_32I,
          CUBLAS_COMPUTE_32I, CUDA_R_32I, "s8 x s8, s32 accumulation"};
-    shift_a = at == SUANLI_DTYPE_UINT8;
     needs_tn = true;
   } else {
     return unsupported(reason, "gemm: no cuBLASLt mapping for a_type " + std::to_string(at) +
@@ -330,8 +310,7 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
   const Attempt* chosen = nullptr;
   for (const Attempt& at_ : attempts) {
     op->desc_ = std::make_unique<LtDesc>();
-    // int8 from uint8: A is staged anyway, so it is always laid out m x k.
-    if (try_attempt(dev, d, t, at_, shift_a, *op->desc_, result)) {
+    if (try_attempt(dev, d, t, at_, *op->desc_, result)) {
       chosen = &at_;
       break;
     }
@@ -350,17 +329,11 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
   op->c_ = c;
   op->algo_ = result.algo;
   op->stage_b_ = chosen->stage_b_transposed;
-  op->shift_a_ = shift_a;
   set_scalars(t.scale, op->alpha_, op->beta_);
   if (a) {  // a real plan, not a support probe: scratch for the staged operands
     SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
-    const auto mk = static_cast<size_t>(d.batch * d.m * d.k);
     const auto kn = static_cast<size_t>(d.batch * d.k * d.n);
-    if (op->shift_a_) op->a_staged_.alloc(mk * type_bytes(t.a));
     if (op->stage_b_) op->b_staged_.alloc(kn * type_bytes(t.b));
-    if (op->shift_a_) {
-      op->colsum_.alloc(static_cast<size_t>(d.batch * d.n) * sizeof(int32_t));
-    }
   }
   op->library = "cublasLt " + cublaslt_version();
   op->implementation = std::string("cublasLtMatmul ") + t.text + ", " +
@@ -368,10 +341,6 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
                        std::to_string(dev.workspace_bytes >> 20) + " MiB";
   if (op->stage_b_)
     op->implementation += "; B copied to n x k first (cuBLASLt wants the TN layout here, timed)";
-  if (op->shift_a_)
-    op->implementation +=
-        "; the ABI's uint8 A runs exactly as int8 A-128, plus 128*colsum(B) added to C by a kernel "
-        "(both timed)";
   return op;
 }
 

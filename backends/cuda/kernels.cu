@@ -256,35 +256,6 @@ __global__ void stage_bytes_kernel(const uint8_t* __restrict__ src, uint8_t* __r
   }
 }
 
-__global__ void colsum_s8_kernel(const int8_t* __restrict__ b, int32_t* __restrict__ colsum,
-                                 int64_t batch, int64_t rows, int64_t cols, bool transposed,
-                                 int32_t factor) {
-  const int64_t total = batch * cols;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
-       o += stride) {
-    const int64_t bi = o / cols, j = o % cols;
-    const int8_t* m = b + bi * rows * cols;
-    uint32_t sum = 0;  // unsigned: wraps modulo 2^32 like the int32 accumulation it completes
-    for (int64_t i = 0; i < rows; ++i)
-      sum += static_cast<uint32_t>(
-          static_cast<int32_t>(transposed ? m[j * rows + i] : m[i * cols + j]));
-    colsum[o] = static_cast<int32_t>(sum * static_cast<uint32_t>(factor));
-  }
-}
-
-__global__ void add_colsum_kernel(int32_t* __restrict__ c, const int32_t* __restrict__ colsum,
-                                  int64_t total, int64_t m, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
-       o += stride) {
-    const int64_t bi = o / (m * n), j = o % n;
-    // Unsigned arithmetic: wraps modulo 2^32 like the int32 accumulation it completes.
-    c[o] = static_cast<int32_t>(static_cast<uint32_t>(c[o]) +
-                                static_cast<uint32_t>(colsum[bi * n + j]));
-  }
-}
-
 __global__ void kcrs_to_krsc_kernel(const uint32_t* __restrict__ src, uint32_t* __restrict__ dst,
                                     int64_t k, int64_t c, int64_t r, int64_t s) {
   const int64_t total = k * c * r * s;
@@ -383,20 +354,6 @@ cudaError_t launch_stage_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, 
   const int64_t total = batch * rows * cols;
   stage_bytes_kernel<<<grid_for(total), kThreads, 0, stream>>>(src, dst, total, rows, cols,
                                                                transpose, xor_mask);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_colsum_s8(const int8_t* b, int32_t* colsum, int64_t batch, int64_t rows,
-                             int64_t cols, bool transposed, int32_t factor, cudaStream_t stream) {
-  colsum_s8_kernel<<<grid_for(batch * cols), kThreads, 0, stream>>>(b, colsum, batch, rows, cols,
-                                                                    transposed, factor);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_add_colsum(int32_t* c, const int32_t* colsum, int64_t batch, int64_t m,
-                              int64_t n, cudaStream_t stream) {
-  const int64_t total = batch * m * n;
-  add_colsum_kernel<<<grid_for(total), kThreads, 0, stream>>>(c, colsum, total, m, n);
   return cudaGetLastError();
 }
 

@@ -36,16 +36,9 @@ cudaError_t launch_stream_f32(int kind, const float* a, const float* b, float* c
                               float s, int sm_count, cudaStream_t stream);
 
 // Bytes of a rows x cols row-major matrix, per batch, copied to dst: transposed (dst is cols x
-// rows) when `transpose`, each byte XORed with `xor_mask` (0x80 turns uint8 u into int8 u-128).
+// rows) when `transpose`, each byte XORed with `xor_mask`.
 cudaError_t launch_stage_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
                                int64_t cols, bool transpose, uint8_t xor_mask, cudaStream_t stream);
-// colsum[b][j] = factor * (sum over i of B[b](i, j)) for an int8 matrix of rows x cols
-// (row-major), or of its transpose when `transposed` (stored cols x rows); int32, wrapping.
-cudaError_t launch_colsum_s8(const int8_t* b, int32_t* colsum, int64_t batch, int64_t rows,
-                             int64_t cols, bool transposed, int32_t factor, cudaStream_t stream);
-// C[b](i, j) += colsum[b][j], int32 wrapping arithmetic, C of m x n row-major.
-cudaError_t launch_add_colsum(int32_t* c, const int32_t* colsum, int64_t batch, int64_t m,
-                              int64_t n, cudaStream_t stream);
 // Weights (k, c, r, s) -> (k, r, s, c), 4-byte elements.
 cudaError_t launch_kcrs_to_krsc_4b(const uint32_t* src, uint32_t* dst, int64_t k, int64_t c,
                                    int64_t r, int64_t s, cudaStream_t stream);

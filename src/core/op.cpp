@@ -53,7 +53,7 @@ OperandTypes operand_types(const OpDesc& op) {
       t = {d, d, Dtype::fp32, Dtype::fp32};
       break;
     case Dtype::int8:
-      t = {Dtype::uint8, Dtype::int8, Dtype::int32, Dtype::int32};
+      t = {op.int8_signed_a ? Dtype::int8 : Dtype::uint8, Dtype::int8, Dtype::int32, Dtype::int32};
       break;
     default:
       t = {d, d, d, d};

@@ -47,6 +47,9 @@ struct OpDesc {
   OpKind kind = OpKind::gemm;
   Dtype dtype = Dtype::fp32;
   Dtype accumulate = Dtype::invalid;  // invalid = default for dtype
+  // int8 gemm/conv: s8 x s8 instead of u8 x s8 (x86 VNNI's native form). The runner asks for
+  // u8 x s8 first and falls back to s8 x s8 when the backend cannot (cuBLASLt, for one).
+  bool int8_signed_a = false;
   std::variant<GemmShape, Conv2dShape, PeakShape, StreamShape> shape;
 
   const GemmShape& gemm() const { return std::get<GemmShape>(shape); }

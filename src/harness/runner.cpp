@@ -96,7 +96,8 @@ Round measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int
       ->Unit(benchmark::kSecond);
   if (warmup > 0) b->MinWarmUpTime(warmup);
   CollectingReporter rep;
-  // The name Google Benchmark matches carries its settings: suanli_workload/min_time:.../repeats:...
+  // Google Benchmark matches the filter against names that carry the settings:
+  // suanli_workload/min_time:.../repeats:...
   benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_workload(/|$)");
   benchmark::ClearRegisteredBenchmarks();
   Round r;
@@ -232,7 +233,21 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
     }
 }
 
-Result run_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts) {
+// int8 comes as u8 x s8 (x86 VNNI's form) or s8 x s8 (GPU tensor cores' form): ask for the
+// first and fall back to the second when the backend has only that. Other ops pass unchanged.
+Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
+  Workload out = w;
+  if (w.op.dtype != Dtype::int8 || w.op.kind == OpKind::peak || w.op.kind == OpKind::stream)
+    return out;
+  if (!backend.unsupported_reason(device, w.op)) return out;
+  out.op.int8_signed_a = true;
+  if (!backend.unsupported_reason(device, out.op)) return out;
+  return w;  // neither: report the u8 x s8 reason
+}
+
+Result run_workload(Backend& backend, int device, const Workload& requested,
+                    const RunOptions& opts) {
+  const Workload w = negotiate_int8(backend, device, requested);
   Result r;
   r.workload = w.id;
   r.name = w.name;

@@ -137,6 +137,10 @@ json result_to_json(const Result& r) {
             {"status", std::string(status_name(r.status))},
             {"flops", r.flops},
             {"bytes", r.bytes}};
+  json operands = json::object();  // the storage types, where the op has that operand
+  for (const auto& [name, t] : {std::pair{"a", types.a}, {"b", types.b}, {"c", types.c}})
+    if (t != Dtype::invalid) operands[name] = std::string(dtype_name(t));
+  j["operands"] = operands;
   if (r.status != Status::ok) j["reason"] = r.reason;
   if (!r.library.empty()) j["library"] = r.library;
   if (!r.implementation.empty()) j["implementation"] = r.implementation;

@@ -93,15 +93,20 @@ suanli_status device_info(suanli_context, int32_t, suanli_device_info* d) noexce
   d->extra_count = 0;
   return SUANLI_OK;
 }
+// fp32, fp64, and int8 only as s8 x s8 -> s32 (a GPU's form: the harness must fall back to it
+// from u8 x s8).
 bool gemm_ok(const suanli_op_desc* op) {
-  return op->kind == SUANLI_OP_GEMM && op->gemm &&
-         (op->gemm->a_type == SUANLI_DTYPE_FP32 || op->gemm->a_type == SUANLI_DTYPE_FP64) &&
-         !op->gemm->trans_a && !op->gemm->trans_b && op->gemm->batch == 1;
+  if (op->kind != SUANLI_OP_GEMM || !op->gemm) return false;
+  const suanli_gemm_desc& g = *op->gemm;
+  const bool types = g.a_type == SUANLI_DTYPE_FP32 || g.a_type == SUANLI_DTYPE_FP64 ||
+                     (g.a_type == SUANLI_DTYPE_INT8 && g.b_type == SUANLI_DTYPE_INT8 &&
+                      g.c_type == SUANLI_DTYPE_INT32);
+  return types && !g.trans_a && !g.trans_b && g.batch == 1;
 }
 suanli_status supports(suanli_context c, int32_t, const suanli_op_desc* op,
                        const char** reason) noexcept {
   if (gemm_ok(op)) return SUANLI_OK;
-  c->reason = "test backend: only plain fp32/fp64 gemm";
+  c->reason = "test backend: only plain fp32/fp64 and s8 x s8 int8 gemm";
   *reason = c->reason.c_str();
   return SUANLI_UNSUPPORTED;
 }
@@ -143,10 +148,10 @@ void plan_destroy(suanli_context, suanli_plan p) noexcept {
   delete reinterpret_cast<Plan*>(p);
 }
 
-template <typename T>
+template <typename T, typename In = T>
 void gemm(const Plan& p) {
-  const auto* a = reinterpret_cast<const T*>(p.a->data.data());
-  const auto* b = reinterpret_cast<const T*>(p.b->data.data());
+  const auto* a = reinterpret_cast<const In*>(p.a->data.data());
+  const auto* b = reinterpret_cast<const In*>(p.b->data.data());
   auto* c = reinterpret_cast<T*>(p.c->data.data());
   const int64_t m = p.g.m, n = p.g.n, k = p.g.k;
   for (int64_t i = 0; i < m; ++i) {
@@ -169,6 +174,8 @@ suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, 
       const Plan& p = *reinterpret_cast<const Plan*>(plans[i]);
       if (p.g.a_type == SUANLI_DTYPE_FP64)
         gemm<double>(p);
+      else if (p.g.a_type == SUANLI_DTYPE_INT8)
+        gemm<int32_t, int8_t>(p);
       else
         gemm<float>(p);
     }
