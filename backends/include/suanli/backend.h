@@ -94,7 +94,9 @@ typedef enum suanli_op_kind {
  * are stored one after another. alpha = 1, beta = 0.
  * Types: fp64/fp32/tf32: a=b=c=that type (tf32: fp32 storage).
  * fp16/bf16: a=b=fp16/bf16, c=fp32 (compute fp32) or c=fp16/bf16 (compute_type
- * says which accumulation). int8: a=uint8, b=int8, c=int32, compute int32. */
+ * says which accumulation). int8: a=uint8 (x86 VNNI's form) or a=int8 (GPU
+ * tensor cores' form), b=int8, c=int32, compute int32; the harness asks for
+ * uint8 first and, when supports() says UNSUPPORTED, for int8. */
 typedef struct suanli_gemm_desc {
   size_t struct_size;
   int64_t m, n, k;
@@ -111,8 +113,8 @@ typedef struct suanli_gemm_desc {
  * src: NHWC (n, h, w, c) in src_type; weights: KCRS (k, c/groups, r, s) in
  * weight_type; dst: NHWC (n, p, q, k) in dst_type with
  *   p = (h + 2*pad_h - dil_h*(r-1) - 1) / stride_h + 1 (q likewise).
- * fp32: all fp32. bf16: src/weights bf16, dst fp32. int8: src uint8, weights
- * int8, dst int32, no scales. No bias. */
+ * fp32: all fp32. bf16: src/weights bf16, dst fp32. int8: src uint8 (or int8,
+ * as for gemm), weights int8, dst int32, no scales. No bias. */
 typedef struct suanli_conv2d_desc {
   size_t struct_size;
   int64_t n, c, h, w;     /* input */
