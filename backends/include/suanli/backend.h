@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define SUANLI_ABI_MAJOR 1
-#define SUANLI_ABI_MINOR 0
+#define SUANLI_ABI_MINOR 1
 
 /* Size of `type` up to and including `last_field`: what a writer that knows
  * fields up to `last_field` puts in struct_size. */
@@ -82,7 +82,16 @@ typedef enum suanli_op_kind {
   SUANLI_OP_GEMM = 1,
   SUANLI_OP_CONV2D = 2,
   SUANLI_OP_PEAK = 3,
-  SUANLI_OP_STREAM = 4
+  SUANLI_OP_STREAM = 4,
+  /* ABI minor 1: the ops of whole models (suites/models/ files). A model is a
+   * list of plans over shared buffers: one layer's dst buffer is the next
+   * layer's src buffer. Descriptors below. */
+  SUANLI_OP_MATMUL = 5,       /* suanli_matmul_desc: strided batched matmul + epilogue */
+  SUANLI_OP_CONV2D_LAYER = 6, /* suanli_conv2d_layer_desc: conv + epilogue, and its backward */
+  SUANLI_OP_POOL = 7,         /* suanli_pool_desc: max / average pooling, and backward */
+  SUANLI_OP_NORM = 8,         /* suanli_norm_desc: batch / layer / RMS normalization */
+  SUANLI_OP_SOFTMAX = 9,      /* suanli_softmax_desc: softmax over the last dimension */
+  SUANLI_OP_ELTWISE = 10      /* suanli_eltwise_desc: relu/gelu/silu/add/mul, relu backward */
 } suanli_op_kind;
 
 /* ---- op descriptors ------------------------------------------------------
@@ -164,6 +173,186 @@ typedef struct suanli_stream_desc {
   double scalar;          /* s */
 } suanli_stream_desc;
 
+/* ---- model ops (ABI minor 1) ----------------------------------------------
+ * Common rules:
+ * - fp32: every tensor fp32. bf16 / fp16: activations and weights bf16 / fp16,
+ *   accumulation fp32; dst as dst_type says (bf16/fp16 or fp32). int8: see
+ *   suanli_quant below. Bias, normalization parameters and statistics are fp32
+ *   in every dtype.
+ * - Buffers are passed to plan() in the order each descriptor lists; an
+ *   optional buffer that the descriptor does not use is left out of the list
+ *   (no NULL placeholders).
+ * - A backend must leave its inputs unchanged and may not read dst before
+ *   writing it, except where a descriptor says so.
+ * - supports() answers per descriptor; a backend that lacks an op kind answers
+ *   SUANLI_UNSUPPORTED for it, which the harness records for the whole model. */
+
+/* Activation applied by an epilogue or by eltwise. */
+typedef enum suanli_activation {
+  SUANLI_ACT_NONE = 0,
+  SUANLI_ACT_RELU = 1,      /* max(x, 0) */
+  SUANLI_ACT_GELU_TANH = 2, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+  SUANLI_ACT_GELU_ERF = 3,  /* 0.5 x (1 + erf(x / sqrt(2))) */
+  SUANLI_ACT_SILU = 4       /* x / (1 + exp(-x)) */
+} suanli_activation;
+
+/* Quantization of int8 tensors, per tensor: real value = scale * stored
+ * integer (zero point 0). Ignored (all 1) unless a tensor is int8/uint8.
+ * Output: stored = saturate(round_nearest_even(real / dst_scale)) in dst_type;
+ * for a float or int32 dst, dst_scale must be 1 and dst holds the real value
+ * (int32: the raw accumulator, no bias/epilogue allowed). */
+typedef struct suanli_quant {
+  size_t struct_size;
+  float src_scale;   /* A / src */
+  float wei_scale;   /* B / weights */
+  float dst_scale;   /* dst, and the residual (which has dst's type and scale) */
+} suanli_quant;
+
+/* Epilogue applied to the accumulator, in this order:
+ *   y = acc * alpha + bias[col] + residual[...]; y = act(y); dst = convert(y)
+ * bias: fp32, one per output column / output channel (n for matmul, k for conv).
+ * residual: a tensor of dst's type and shape (for matmul it may broadcast over
+ * the batch dimensions: residual_broadcast = 1 means one m x n tensor, dense,
+ * row-major, for every batch — used for attention masks). */
+typedef struct suanli_epilogue {
+  size_t struct_size;
+  double alpha;                  /* 1 = none (matmul: e.g. 1/sqrt(d_head)); conv: must be 1 */
+  int32_t bias;                  /* 1: a bias buffer follows the op's tensors */
+  int32_t residual;              /* 1: a residual buffer follows (after bias if any) */
+  int32_t residual_broadcast;    /* matmul only: see above */
+  suanli_activation activation;
+} suanli_epilogue;
+
+/* Strided batched matmul, for linear layers and attention:
+ *   for b0 < batch0, b1 < batch1, i < m, j < n:
+ *     C[b0,b1](i,j) = epilogue(sum_l A[b0,b1](i,l) * B[b0,b1](l,j))
+ * Element (i,l) of A[b0,b1] lies at element offset
+ *   b0*a_stride[0] + b1*a_stride[1] + i*a_stride[2] + l*a_stride[3]
+ * of the A buffer (B: (l,j) with b_stride; C: (i,j) with c_stride), in
+ * elements of the tensor's type. So a plain row-major linear layer (tokens x
+ * in) x (in x out) is batch0=batch1=1, a_stride={0,0,k,1},
+ * b_stride={0,0,n,1}, c_stride={0,0,n,1}; B^T (weights stored out x in) is
+ * b_stride={0,0,1,k}; attention heads read Q/K/V in place from [tokens, heads,
+ * d_head] with batch1 = heads and stride d_head. A stride may be 0 on a batch
+ * dimension (broadcast). C's strides must not make two (b0,b1,i,j) alias.
+ * Types: fp32: all fp32; bf16/fp16: a=b=bf16/fp16, c bf16/fp16 or fp32;
+ * int8: a uint8 or int8, b int8, c int8/uint8/fp32 with quant (or int32 with
+ * no epilogue). Buffers: A, B, C, [bias], [residual]. */
+typedef struct suanli_matmul_desc {
+  size_t struct_size;
+  int64_t batch0, batch1;   /* >= 1 */
+  int64_t m, n, k;
+  int64_t a_stride[4];      /* b0, b1, row, column */
+  int64_t b_stride[4];
+  int64_t c_stride[4];
+  suanli_dtype a_type;
+  suanli_dtype b_type;
+  suanli_dtype c_type;
+  suanli_epilogue epilogue;
+  suanli_quant quant;
+} suanli_matmul_desc;
+
+/* Propagation of a layer: inference, training forward (which may keep what
+ * backward needs; for norm: batch statistics), or a backward pass. */
+typedef enum suanli_prop {
+  SUANLI_PROP_FORWARD_INFERENCE = 0,
+  SUANLI_PROP_FORWARD_TRAINING = 1,
+  SUANLI_PROP_BACKWARD_DATA = 2,    /* diff_src from diff_dst (and weights / forward tensors) */
+  SUANLI_PROP_BACKWARD_WEIGHTS = 3  /* diff_weights (and diff_bias) from src and diff_dst */
+} suanli_prop;
+
+/* A convolution layer: conv2d's shape and layouts (src/dst NHWC, weights
+ * KCRS) with an epilogue and int8 quantization. fp32: all fp32; bf16: src and
+ * weights bf16, dst bf16 or fp32; int8: src uint8 or int8, weights int8, dst
+ * uint8/int8/fp32 with quant.
+ * Buffers by prop:
+ *   FORWARD_*:         src, weights, dst, [bias], [residual]  (residual NHWC like dst)
+ *   BACKWARD_DATA:     diff_dst (NHWC n,p,q,k), weights, diff_src (NHWC n,h,w,c); no epilogue
+ *   BACKWARD_WEIGHTS:  src, diff_dst, diff_weights (KCRS), [diff_bias (fp32, k) when
+ *                      epilogue.bias]; fp32/bf16 only (bf16: diff_weights fp32) */
+typedef struct suanli_conv2d_layer_desc {
+  size_t struct_size;
+  suanli_conv2d_desc conv;  /* shape and types (dst_type may be any allowed above) */
+  suanli_prop prop;
+  suanli_epilogue epilogue; /* forward only; activation NONE or RELU for int8 */
+  suanli_quant quant;
+} suanli_conv2d_layer_desc;
+
+typedef enum suanli_pool_kind {
+  SUANLI_POOL_MAX = 0,
+  SUANLI_POOL_AVG = 1   /* average over the taps inside the input (padding excluded) */
+} suanli_pool_kind;
+
+/* Pooling, NHWC: src (n,h,w,c) -> dst (n,p,q,c), p and q as for conv2d
+ * (dilation 1). Types: fp32, bf16, uint8, int8 (same type in and out; int8
+ * average rounds to nearest). Buffers: FORWARD_*: src, dst.
+ * BACKWARD_DATA: diff_dst, src (the forward input, for max: the argmax is
+ * recomputed from it), diff_src; fp32/bf16. */
+typedef struct suanli_pool_desc {
+  size_t struct_size;
+  suanli_pool_kind kind;
+  int64_t n, c, h, w;
+  int64_t r, s;                 /* window */
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  suanli_dtype type;
+  suanli_prop prop;             /* FORWARD_INFERENCE, FORWARD_TRAINING or BACKWARD_DATA */
+} suanli_pool_desc;
+
+typedef enum suanli_norm_kind {
+  SUANLI_NORM_BATCH = 0,  /* per channel over rows: y = gamma (x - mean) / sqrt(var + eps) + beta */
+  SUANLI_NORM_LAYER = 1,  /* per row over channels, gamma/beta per channel */
+  SUANLI_NORM_RMS = 2     /* per row: y = gamma x / sqrt(mean(x^2) + eps); no beta */
+} suanli_norm_kind;
+
+/* Normalization of a rows x channels tensor, dense row-major (NHWC
+ * activations are rows = n*h*w). Types: src/dst fp32, or bf16 (statistics in
+ * fp32). Buffers:
+ *   FORWARD_INFERENCE:  src, dst, gamma, [beta (not RMS)], [mean, var (BATCH: given)]
+ *   FORWARD_TRAINING:   src, dst, gamma, [beta], mean, var (BATCH/LAYER: computed,
+ *                       per channel for BATCH, per row for LAYER; RMS: not allowed)
+ *   BACKWARD_DATA:      BATCH only: src, diff_dst, gamma, mean, var, diff_src,
+ *                       diff_gamma, diff_beta (all computed: oneDNN's backward)
+ * Optional fused activation: epilogue-like relu after the normalization
+ * (FORWARD_* only; used by batch norm + relu in training). */
+typedef struct suanli_norm_desc {
+  size_t struct_size;
+  suanli_norm_kind kind;
+  int64_t rows, channels;
+  double epsilon;
+  suanli_dtype type;
+  suanli_prop prop;
+  suanli_activation activation; /* NONE or RELU */
+} suanli_norm_desc;
+
+/* Softmax over the last dimension of a rows x cols tensor, dense row-major:
+ * dst(i,j) = exp(src(i,j) - max_j src(i,.)) / sum_j exp(...). src/dst fp32 or
+ * bf16. Buffers: src, dst. */
+typedef struct suanli_softmax_desc {
+  size_t struct_size;
+  int64_t rows, cols;
+  suanli_dtype type;
+} suanli_softmax_desc;
+
+typedef enum suanli_eltwise_kind {
+  SUANLI_ELTWISE_ACTIVATION = 0, /* dst = act(src)                       buffers: src, dst */
+  SUANLI_ELTWISE_ADD = 1,        /* dst = src + src2                     buffers: src, src2, dst */
+  SUANLI_ELTWISE_MUL = 2,        /* dst = src * src2                     buffers: src, src2, dst */
+  SUANLI_ELTWISE_ACT_MUL = 3,    /* dst = act(src) * src2 (SwiGLU: silu) buffers: src, src2, dst */
+  SUANLI_ELTWISE_RELU_BACKWARD = 4 /* dst = src2 > 0 ? src : 0, src = diff_dst, src2 = forward
+                                      relu input or output; buffers: src, src2, dst */
+} suanli_eltwise_kind;
+
+/* Element-wise op over n elements, dense; all tensors of `type` (fp32, bf16;
+ * ACTIVATION also uint8/int8 for relu). */
+typedef struct suanli_eltwise_desc {
+  size_t struct_size;
+  suanli_eltwise_kind kind;
+  suanli_activation activation; /* ACTIVATION, ACT_MUL */
+  int64_t n;
+  suanli_dtype type;
+} suanli_eltwise_desc;
+
 /* One op. Exactly the pointer matching `kind` is set; the others are NULL.
  * New ops append new pointers (ABI minor bump). */
 typedef struct suanli_op_desc {
@@ -173,6 +362,13 @@ typedef struct suanli_op_desc {
   const suanli_conv2d_desc* conv2d;
   const suanli_peak_desc* peak;
   const suanli_stream_desc* stream;
+  /* ABI minor 1 (struct_size covers them only when the writer knows them). */
+  const suanli_matmul_desc* matmul;
+  const suanli_conv2d_layer_desc* conv2d_layer;
+  const suanli_pool_desc* pool;
+  const suanli_norm_desc* norm;
+  const suanli_softmax_desc* softmax;
+  const suanli_eltwise_desc* eltwise;
 } suanli_op_desc;
 
 /* ---- devices ------------------------------------------------------------- */
@@ -280,7 +476,8 @@ typedef struct suanli_backend_api {
                                    void* dst, uint64_t bytes);
 
   /* Prepare one op over buffers (gemm: A, B, C; conv2d: src, weights, dst;
-   * peak: A (initial values), C; stream: A, B, C — B unused by copy/scale).
+   * peak: A (initial values), C; stream: A, B, C — B unused by copy/scale;
+   * model ops: as their descriptors list). Plans of one model share buffers.
    * May select algorithms and run the op to do so; may not keep results of
    * such runs in C. info is filled when non-NULL (strings live with the plan). */
   suanli_status (*plan)(suanli_context ctx, int32_t device, const suanli_op_desc* op,
