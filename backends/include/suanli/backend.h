@@ -183,7 +183,7 @@ typedef struct suanli_stream_desc {
  *   optional buffer that the descriptor does not use is left out of the list
  *   (no NULL placeholders).
  * - A backend must leave its inputs unchanged and may not read dst before
- *   writing it, except where a descriptor says so.
+ *   writing it, except for an epilogue's in-place residual.
  * - supports() answers per descriptor; a backend that lacks an op kind answers
  *   SUANLI_UNSUPPORTED for it, which the harness records for the whole model. */
 
@@ -203,23 +203,30 @@ typedef enum suanli_activation {
  * (int32: the raw accumulator, no bias/epilogue allowed). */
 typedef struct suanli_quant {
   size_t struct_size;
-  float src_scale;   /* A / src */
-  float wei_scale;   /* B / weights */
-  float dst_scale;   /* dst, and the residual (which has dst's type and scale) */
+  float src_scale;      /* A / src */
+  float wei_scale;      /* B / weights */
+  float dst_scale;      /* dst */
+  float residual_scale; /* the residual that dst holds on entry (epilogue.residual) */
 } suanli_quant;
 
-/* Epilogue applied to the accumulator, in this order:
- *   y = acc * alpha + bias[col] + residual[...]; y = act(y); dst = convert(y)
- * bias: fp32, one per output column / output channel (n for matmul, k for conv).
- * residual: a tensor of dst's type and shape (for matmul it may broadcast over
- * the batch dimensions: residual_broadcast = 1 means one m x n tensor, dense,
- * row-major, for every batch — used for attention masks). */
+/* Epilogue applied to the accumulator (real values), in this order:
+ *   y = acc * alpha + bias[col] + mask(i,j) + residual; y = act(y); dst = convert(y)
+ * bias: fp32 buffer, one per output column / output channel (n for matmul, k
+ *   for conv).
+ * mask (matmul only): fp32 buffer, one dense row-major m x n tensor added to
+ *   every batch (attention masks: 0 or -1e30 for causal attention).
+ * residual: accumulated IN PLACE: on entry dst already holds the residual
+ *   (same type and layout as dst; real value = quant.residual_scale * stored
+ *   for int8), and the op adds it before the activation (oneDNN's sum
+ *   post-op, cuDNN's z/beta). This is the only case in which an op reads dst.
+ *   A residual convolution or matmul therefore writes into the buffer of its
+ *   shortcut tensor. */
 typedef struct suanli_epilogue {
   size_t struct_size;
   double alpha;                  /* 1 = none (matmul: e.g. 1/sqrt(d_head)); conv: must be 1 */
   int32_t bias;                  /* 1: a bias buffer follows the op's tensors */
-  int32_t residual;              /* 1: a residual buffer follows (after bias if any) */
-  int32_t residual_broadcast;    /* matmul only: see above */
+  int32_t mask;                  /* 1: a mask buffer follows (after bias if any); matmul only */
+  int32_t residual;              /* 1: dst holds a residual on entry, added in place */
   suanli_activation activation;
 } suanli_epilogue;
 
@@ -237,7 +244,7 @@ typedef struct suanli_epilogue {
  * dimension (broadcast). C's strides must not make two (b0,b1,i,j) alias.
  * Types: fp32: all fp32; bf16/fp16: a=b=bf16/fp16, c bf16/fp16 or fp32;
  * int8: a uint8 or int8, b int8, c int8/uint8/fp32 with quant (or int32 with
- * no epilogue). Buffers: A, B, C, [bias], [residual]. */
+ * no epilogue). Buffers: A, B, C, [bias], [mask]. */
 typedef struct suanli_matmul_desc {
   size_t struct_size;
   int64_t batch0, batch1;   /* >= 1 */
@@ -266,7 +273,7 @@ typedef enum suanli_prop {
  * weights bf16, dst bf16 or fp32; int8: src uint8 or int8, weights int8, dst
  * uint8/int8/fp32 with quant.
  * Buffers by prop:
- *   FORWARD_*:         src, weights, dst, [bias], [residual]  (residual NHWC like dst)
+ *   FORWARD_*:         src, weights, dst, [bias]  (residual: in dst on entry)
  *   BACKWARD_DATA:     diff_dst (NHWC n,p,q,k), weights, diff_src (NHWC n,h,w,c); no epilogue
  *   BACKWARD_WEIGHTS:  src, diff_dst, diff_weights (KCRS), [diff_bias (fp32, k) when
  *                      epilogue.bias]; fp32/bf16 only (bf16: diff_weights fp32) */
