@@ -15,6 +15,7 @@
 
 #include "cpu_info.h"
 #include "cpu_op.h"
+#include "model_ops.h"
 
 namespace suanli::cpu {
 namespace {
@@ -243,6 +244,13 @@ std::unique_ptr<CpuOp> make_op(suanli_context_s* ctx, const suanli_op_desc* op, 
       if (!op->stream) break;
       need(3);
       return make_stream(*op->stream, buf(0), buf(1), buf(2), ctx->cfg, reason);
+    case SUANLI_OP_MATMUL:  // the model ops of ABI 1.1: model_ops.cpp
+    case SUANLI_OP_CONV2D_LAYER:
+    case SUANLI_OP_POOL:
+    case SUANLI_OP_NORM:
+    case SUANLI_OP_SOFTMAX:
+    case SUANLI_OP_ELTWISE:
+      return make_model_op(*op, bufs, nbufs, ctx->cfg, reason);
     default:
       *reason = "op kind " + std::to_string(static_cast<int>(op->kind)) +
                 " is not known to the cpu backend";

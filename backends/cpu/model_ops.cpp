@@ -1,0 +1,730 @@
+// Model ops on the CPU through oneDNN primitives: strided batched matmul and convolution with
+// their epilogues (output scale, bias, attention mask, in-place residual via the sum post-op,
+// activation), pooling, batch/layer normalization, softmax and element-wise ops; RMS norm and
+// act(a)*b (SwiGLU), which oneDNN 2.6 lacks, are plain OpenMP loops.
+//
+// Every primitive is created once at plan time over the harness's buffers (weights of a
+// convolution reordered once into the primitive's blocked layout, like every inference engine
+// does); run() only executes it. Backward propagation (the training step) is not implemented
+// here yet: it is answered UNSUPPORTED with that reason.
+#include "model_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "abi_names.h"
+#include "onednn.h"
+
+namespace suanli::cpu {
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+[[noreturn]] void invalid(const char* op, const std::string& msg) {
+  throw BackendError(SUANLI_INVALID_ARGUMENT, std::string(op) + ": " + msg);
+}
+
+const char* tname(suanli_dtype t) {
+  const char* n = abi_dtype_name(t);
+  return n ? n : "invalid";
+}
+
+// oneDNN type of an ABI type; false with *reason when this CPU cannot compute in it natively.
+bool to_dnnl(suanli_dtype t, dt* out, std::string* reason) {
+  switch (t) {
+    case SUANLI_DTYPE_FP32:
+      *out = dt::f32;
+      return true;
+    case SUANLI_DTYPE_BF16:
+      if (!cpu_has_native_bf16()) {
+        *reason = bf16_refusal("");
+        return false;
+      }
+      *out = dt::bf16;
+      return true;
+    case SUANLI_DTYPE_UINT8:
+      *out = dt::u8;
+      return true;
+    case SUANLI_DTYPE_INT8:
+      *out = dt::s8;
+      return true;
+    case SUANLI_DTYPE_INT32:
+      *out = dt::s32;
+      return true;
+    case SUANLI_DTYPE_FP16:
+      *reason = fp16_refusal();
+      return false;
+    default:
+      *reason = std::string("the CPU backend's model ops have no ") + tname(t) + " path";
+      return false;
+  }
+}
+
+dnnl::algorithm act_alg(suanli_activation a, const char* op) {
+  switch (a) {
+    case SUANLI_ACT_RELU:
+      return dnnl::algorithm::eltwise_relu;
+    case SUANLI_ACT_GELU_TANH:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case SUANLI_ACT_GELU_ERF:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case SUANLI_ACT_SILU:
+      return dnnl::algorithm::eltwise_swish;  // swish with alpha 1 = silu
+    default:
+      invalid(op, "unknown activation " + std::to_string(static_cast<int>(a)));
+  }
+}
+
+// A never-run op for supports().
+class ProbeOp : public CpuOp {
+ public:
+  void run() override { throw BackendError(SUANLI_INTERNAL, "model op: a probe op was run"); }
+};
+
+// One oneDNN primitive with its arguments bound to the harness's buffers.
+class PrimOp : public CpuOp {
+ public:
+  PrimOp(dnnl::primitive p, std::unordered_map<int, dnnl::memory> args, int threads)
+      : prim_(std::move(p)), args_(std::move(args)), threads_(threads) {}
+  void run() override {
+    set_omp_threads(threads_);
+    prim_.execute(dnnl_stream(), args_);
+    dnnl_stream().wait();
+  }
+
+ private:
+  dnnl::primitive prim_;
+  std::unordered_map<int, dnnl::memory> args_;
+  int threads_;
+};
+
+// Checks the implementation oneDNN chose: no reference kernels, real bf16 for bf16.
+bool acceptable_impl(const std::string& impl, bool bf16, const char* what, std::string* reason) {
+  if (is_reference_impl(impl)) {
+    *reason = onednn_library() + " has only a reference implementation (" + impl + ") for this " +
+              what + "; suanli does not measure reference kernels";
+    return false;
+  }
+  if (bf16) {
+    const std::string why = bf16_refusal(impl);
+    // Pooling, normalization, softmax and eltwise move data: their bf16 kernels are the AVX-512
+    // ones that load/store bf16 ("jit:avx512_core"), not dot-product kernels.
+    if (!why.empty() && !cpu_has_native_bf16()) {
+      *reason = why;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<CpuOp> finish(std::unique_ptr<CpuOp> op, const std::string& impl,
+                              const std::string& note) {
+  op->library = onednn_library();
+  op->implementation = impl + note;
+  return op;
+}
+
+dnnl::memory mem(const dnnl::memory::desc& md, void* p) {
+  return dnnl::memory(md, dnnl_engine(), p);
+}
+
+// The output scale and post-ops of an epilogue (backend.h's order): acc * os + bias' -> + mask
+// -> + residual (sum) -> act.
+struct Epi {
+  dnnl::primitive_attr attr = strict_attr();
+  float bias_factor = 1;  // oneDNN adds bias before the output scale: bias' = bias / (os*ds)
+};
+
+Epi make_epi(const suanli_epilogue& e, const suanli_quant& q, bool quantized, bool has_mask_md,
+             const dnnl::memory::desc& mask_md, const char* op) {
+  Epi r;
+  const float ss = quantized ? q.src_scale : 1.f, ws = quantized ? q.wei_scale : 1.f;
+  const float ds = quantized ? q.dst_scale : 1.f;
+  if (!(ss > 0) || !(ws > 0) || !(ds > 0)) invalid(op, "quant scales must be > 0");
+  const float os = static_cast<float>(e.alpha) * ss * ws / ds;
+  if (os != 1.f) r.attr.set_output_scales(0, {os});
+  r.bias_factor = 1.f / (os * ds);
+  dnnl::post_ops po;
+  if (has_mask_md) po.append_binary(dnnl::algorithm::binary_add, mask_md);
+  if (e.residual) {
+    const float rs = quantized ? q.residual_scale : 1.f;
+    if (!(rs > 0)) invalid(op, "quant.residual_scale must be > 0");
+    po.append_sum(rs / ds);
+  }
+  if (e.activation != SUANLI_ACT_NONE) po.append_eltwise(1.f, act_alg(e.activation, op), 1.f, 0.f);
+  r.attr.set_post_ops(po);
+  return r;
+}
+
+// ---- matmul ---------------------------------------------------------------------------------
+
+std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
+                                   const CpuConfig& cfg, std::string* reason) {
+  const char* op = "matmul";
+  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant))
+    invalid(op, "struct_size too small");
+  if (d.batch0 < 1 || d.batch1 < 1 || d.m < 1 || d.n < 1 || d.k < 1)
+    invalid(op, "batch0, batch1, m, n, k must be >= 1");
+  dt ta, tb, tc;
+  if (!to_dnnl(d.a_type, &ta, reason) || !to_dnnl(d.b_type, &tb, reason) ||
+      !to_dnnl(d.c_type, &tc, reason))
+    return nullptr;
+  const bool quant = ta == dt::u8 || ta == dt::s8;
+  if (quant != (tb == dt::s8)) invalid(op, "int8 matmul takes a uint8/int8 A and an int8 B");
+  if (!quant && ta != tb) invalid(op, "A and B must have one type");
+  const suanli_epilogue& e = d.epilogue;
+  const size_t need = 3 + (e.bias ? 1 : 0) + (e.mask ? 1 : 0);
+  if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+  const dnnl::memory::desc a_md({d.batch0, d.batch1, d.m, d.k}, ta,
+                                dims(d.a_stride, d.a_stride + 4));
+  const dnnl::memory::desc b_md({d.batch0, d.batch1, d.k, d.n}, tb,
+                                dims(d.b_stride, d.b_stride + 4));
+  const dnnl::memory::desc c_md({d.batch0, d.batch1, d.m, d.n}, tc,
+                                dims(d.c_stride, d.c_stride + 4));
+  const dnnl::memory::desc bias_md({1, 1, 1, d.n}, dt::f32, tag::abcd);
+  const dnnl::memory::desc mask_md({1, 1, d.m, d.n}, dt::f32, tag::abcd);
+  Epi epi = make_epi(e, d.quant, quant, e.mask != 0, mask_md, op);
+  const int threads = std::max(1, cfg.threads);
+  set_omp_threads(threads);
+  dnnl::matmul::primitive_desc pd;
+  try {
+    const dnnl::matmul::desc md = e.bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
+                                         : dnnl::matmul::desc(a_md, b_md, c_md);
+    pd = dnnl::matmul::primitive_desc(md, epi.attr, dnnl_engine());
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "matmul: primitive descriptor");
+    *reason = onednn_library() + " has no matmul for these types/strides on this CPU";
+    return nullptr;
+  }
+  const std::string impl = pd.impl_info_str();
+  if (!acceptable_impl(impl, ta == dt::bf16, "matmul", reason)) return nullptr;
+  if (!bufs) return std::make_unique<ProbeOp>();
+  size_t next = 3;
+  // Bias is handed over in real units; oneDNN adds it before the output scale.
+  class MatmulOp : public CpuOp {
+   public:
+    std::unique_ptr<PrimOp> prim;
+    std::vector<float> bias;
+    void run() override { prim->run(); }
+  };
+  auto m = std::make_unique<MatmulOp>();
+  std::unordered_map<int, dnnl::memory> extra;
+  if (e.bias) {
+    const float* b = static_cast<const float*>(bufs[next++]);
+    m->bias.assign(b, b + d.n);
+    if (epi.bias_factor != 1.f)
+      for (float& x : m->bias) x *= epi.bias_factor;
+    extra[DNNL_ARG_BIAS] = mem(bias_md, m->bias.data());
+  }
+  if (e.mask) extra[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = mem(mask_md, bufs[next++]);
+  std::unordered_map<int, dnnl::memory> all = {{DNNL_ARG_SRC, mem(a_md, bufs[0])},
+                                               {DNNL_ARG_WEIGHTS, mem(b_md, bufs[1])},
+                                               {DNNL_ARG_DST, mem(c_md, bufs[2])}};
+  for (auto& kv : extra) all.insert(kv);
+  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+  all[DNNL_ARG_SCRATCHPAD] = scratch;
+  m->prim = std::make_unique<PrimOp>(dnnl::matmul(pd), std::move(all), threads);
+  return finish(std::move(m), "matmul " + impl, "");
+}
+
+// ---- conv2d layer ---------------------------------------------------------------------------
+
+class ConvLayerOp : public CpuOp {
+ public:
+  std::unique_ptr<PrimOp> prim;
+  dnnl::memory wei, scratch;
+  std::vector<float> bias;
+  void run() override { prim->run(); }
+};
+
+std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
+                                       size_t nbufs, const CpuConfig& cfg, std::string* reason) {
+  const char* op = "conv2d_layer";
+  if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
+    invalid(op, "struct_size too small");
+  const suanli_conv2d_desc& d = L.conv;
+  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 ||
+      d.stride_h < 1 || d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 ||
+      d.dil_w < 1 || d.groups < 1 || d.c % d.groups || d.k % d.groups)
+    invalid(op, "bad shape");
+  if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING) {
+    *reason = "the CPU backend does not implement convolution backward passes yet";
+    return nullptr;
+  }
+  dt ts, tw, td;
+  if (!to_dnnl(d.src_type, &ts, reason) || !to_dnnl(d.weight_type, &tw, reason) ||
+      !to_dnnl(d.dst_type, &td, reason))
+    return nullptr;
+  const bool quant = ts == dt::u8 || ts == dt::s8;
+  if (quant != (tw == dt::s8)) invalid(op, "int8 conv takes uint8/int8 src and int8 weights");
+  const suanli_epilogue& e = L.epilogue;
+  if (e.mask) invalid(op, "a convolution has no mask");
+  if (e.alpha != 1.0) invalid(op, "epilogue.alpha must be 1 for a convolution");
+  const size_t need = 3 + (e.bias ? 1 : 0);
+  if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
+  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, ts, tag::nhwc);
+  const dnnl::memory::desc dst_md({d.n, d.k, p, q}, td, tag::nhwc);
+  const dnnl::memory::desc wei_md =
+      d.groups == 1 ? dnnl::memory::desc({d.k, d.c, d.r, d.s}, tw, tag::oihw)
+                    : dnnl::memory::desc({d.groups, d.k / d.groups, d.c / d.groups, d.r, d.s},
+                                         tw, tag::goihw);
+  const dnnl::memory::desc wei_any(wei_md.dims(), tw, tag::any);
+  const dnnl::memory::desc bias_md({d.k}, dt::f32, tag::a);
+  Epi epi = make_epi(e, L.quant, quant, false, bias_md, op);
+  const int threads = std::max(1, cfg.threads);
+  set_omp_threads(threads);
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    const auto prop = dnnl::prop_kind::forward_inference;
+    const dnnl::convolution_forward::desc cd =
+        e.bias ? dnnl::convolution_forward::desc(
+                     prop, dnnl::algorithm::convolution_direct, src_md, wei_any, bias_md, dst_md,
+                     {d.stride_h, d.stride_w}, {d.dil_h - 1, d.dil_w - 1}, {d.pad_h, d.pad_w},
+                     {d.pad_h, d.pad_w})
+               : dnnl::convolution_forward::desc(
+                     prop, dnnl::algorithm::convolution_direct, src_md, wei_any, dst_md,
+                     {d.stride_h, d.stride_w}, {d.dil_h - 1, d.dil_w - 1}, {d.pad_h, d.pad_w},
+                     {d.pad_h, d.pad_w});
+    pd = dnnl::convolution_forward::primitive_desc(cd, epi.attr, dnnl_engine());
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "conv2d_layer: primitive descriptor");
+    *reason = onednn_library() + " has no convolution for these types on this CPU";
+    return nullptr;
+  }
+  const std::string impl = pd.impl_info_str();
+  if (is_reference_impl(impl)) {
+    *reason = onednn_library() + " has only a reference implementation (" + impl +
+              ") for this convolution; suanli does not measure reference kernels";
+    return nullptr;
+  }
+  if (ts == dt::bf16) {
+    const std::string why = bf16_refusal(impl);
+    if (!why.empty()) {
+      *reason = why;
+      return nullptr;
+    }
+  }
+  if (!bufs) return std::make_unique<ProbeOp>();
+  auto c = std::make_unique<ConvLayerOp>();
+  try {
+    dnnl::memory user_wei = mem(wei_md, bufs[1]);
+    if (pd.weights_desc() == wei_md) {
+      c->wei = user_wei;
+    } else {  // once, at plan time
+      c->wei = dnnl::memory(pd.weights_desc(), dnnl_engine());
+      dnnl::reorder(user_wei, c->wei).execute(dnnl_stream(), user_wei, c->wei);
+      dnnl_stream().wait();
+    }
+    c->scratch = dnnl::memory(pd.scratchpad_desc(), dnnl_engine());
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, mem(src_md, bufs[0])},
+                                                  {DNNL_ARG_WEIGHTS, c->wei},
+                                                  {DNNL_ARG_DST, mem(dst_md, bufs[2])},
+                                                  {DNNL_ARG_SCRATCHPAD, c->scratch}};
+    if (e.bias) {
+      const float* b = static_cast<const float*>(bufs[3]);
+      c->bias.assign(b, b + d.k);
+      for (float& x : c->bias) x *= epi.bias_factor;
+      args[DNNL_ARG_BIAS] = mem(bias_md, c->bias.data());
+    }
+    c->prim = std::make_unique<PrimOp>(dnnl::convolution_forward(pd), std::move(args), threads);
+  } catch (const dnnl::error& ex) {
+    throw_dnnl(ex, "conv2d_layer: primitive");
+  }
+  return finish(std::move(c), "convolution_direct " + impl, " (NHWC, weights packed at plan)");
+}
+
+// ---- pooling --------------------------------------------------------------------------------
+
+std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
+                                 const CpuConfig& cfg, std::string* reason) {
+  const char* op = "pool";
+  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_pool_desc, prop)) invalid(op, "struct_size");
+  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
+      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0)
+    invalid(op, "bad shape");
+  if (d.prop == SUANLI_PROP_BACKWARD_DATA || d.prop == SUANLI_PROP_BACKWARD_WEIGHTS) {
+    *reason = "the CPU backend does not implement pooling backward yet";
+    return nullptr;
+  }
+  dt t;
+  if (!to_dnnl(d.type, &t, reason)) return nullptr;
+  if (bufs && nbufs < 2) invalid(op, "needs 2 buffers");
+  const int64_t p = (d.h + 2 * d.pad_h - d.r) / d.stride_h + 1;
+  const int64_t q = (d.w + 2 * d.pad_w - d.s) / d.stride_w + 1;
+  const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, t, tag::nhwc);
+  const dnnl::memory::desc dst_md({d.n, d.c, p, q}, t, tag::nhwc);
+  const int threads = std::max(1, cfg.threads);
+  set_omp_threads(threads);
+  dnnl::pooling_forward::primitive_desc pd;
+  try {
+    const dnnl::pooling_forward::desc pdsc(
+        dnnl::prop_kind::forward_inference,
+        d.kind == SUANLI_POOL_MAX ? dnnl::algorithm::pooling_max
+                                  : dnnl::algorithm::pooling_avg_exclude_padding,
+        src_md, dst_md, {d.stride_h, d.stride_w}, {d.r, d.s}, {d.pad_h, d.pad_w},
+        {d.pad_h, d.pad_w});
+    pd = dnnl::pooling_forward::primitive_desc(pdsc, strict_attr(), dnnl_engine());
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "pool: primitive descriptor");
+    *reason = onednn_library() + " has no pooling for this type on this CPU";
+    return nullptr;
+  }
+  const std::string impl = pd.impl_info_str();
+  if (!acceptable_impl(impl, t == dt::bf16, "pooling", reason)) return nullptr;
+  if (!bufs) return std::make_unique<ProbeOp>();
+  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+  return finish(std::make_unique<PrimOp>(dnnl::pooling_forward(pd),
+                                         std::unordered_map<int, dnnl::memory>{
+                                             {DNNL_ARG_SRC, mem(src_md, bufs[0])},
+                                             {DNNL_ARG_DST, mem(dst_md, bufs[1])},
+                                             {DNNL_ARG_SCRATCHPAD, scratch}},
+                                         threads),
+                "pooling " + impl, " (NHWC)");
+}
+
+// ---- softmax --------------------------------------------------------------------------------
+
+std::unique_ptr<CpuOp> make_softmax(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
+                                    const CpuConfig& cfg, std::string* reason) {
+  const char* op = "softmax";
+  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_softmax_desc, type)) invalid(op, "struct_size");
+  if (d.rows < 1 || d.cols < 1) invalid(op, "rows and cols must be >= 1");
+  dt t;
+  if (!to_dnnl(d.type, &t, reason)) return nullptr;
+  if (t != dt::f32 && t != dt::bf16) invalid(op, "softmax takes fp32 or bf16");
+  if (bufs && nbufs < 2) invalid(op, "needs 2 buffers");
+  const dnnl::memory::desc md({d.rows, d.cols}, t, tag::ab);
+  const int threads = std::max(1, cfg.threads);
+  set_omp_threads(threads);
+  dnnl::softmax_forward::primitive_desc pd;
+  try {
+    const dnnl::softmax_forward::desc sd(dnnl::prop_kind::forward_inference, md, 1);
+    pd = dnnl::softmax_forward::primitive_desc(sd, strict_attr(), dnnl_engine());
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "softmax: primitive descriptor");
+    *reason = onednn_library() + " has no softmax for this type on this CPU";
+    return nullptr;
+  }
+  const std::string impl = pd.impl_info_str();
+  if (!acceptable_impl(impl, t == dt::bf16, "softmax", reason)) return nullptr;
+  if (!bufs) return std::make_unique<ProbeOp>();
+  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+  return finish(std::make_unique<PrimOp>(dnnl::softmax_forward(pd),
+                                         std::unordered_map<int, dnnl::memory>{
+                                             {DNNL_ARG_SRC, mem(md, bufs[0])},
+                                             {DNNL_ARG_DST, mem(md, bufs[1])},
+                                             {DNNL_ARG_SCRATCHPAD, scratch}},
+                                         threads),
+                "softmax " + impl, "");
+}
+
+// ---- element access for the loops oneDNN 2.6 lacks --------------------------------------------
+
+inline float load(const void* p, int64_t i, bool bf16) {
+  if (!bf16) return static_cast<const float*>(p)[i];
+  const uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(p)[i]) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline void store(void* p, int64_t i, float v, bool bf16) {
+  if (!bf16) {
+    static_cast<float*>(p)[i] = v;
+    return;
+  }
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even (finite values)
+  static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(bits >> 16);
+}
+
+class RmsNormOp : public CpuOp {
+ public:
+  const void* src;
+  void* dst;
+  const float* gamma;
+  int64_t rows, cols;
+  double eps;
+  bool bf16;
+  int threads;
+  void run() override {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      float ss = 0;
+      for (int64_t j = 0; j < cols; ++j) {
+        const float x = load(src, i * cols + j, bf16);
+        ss += x * x;
+      }
+      const float inv = 1.f / std::sqrt(ss / static_cast<float>(cols) + static_cast<float>(eps));
+      for (int64_t j = 0; j < cols; ++j)
+        store(dst, i * cols + j, load(src, i * cols + j, bf16) * inv * gamma[j], bf16);
+    }
+  }
+};
+
+class ActMulOp : public CpuOp {
+ public:
+  const void* a;
+  const void* b;
+  void* c;
+  int64_t n;
+  suanli_activation act;
+  bool bf16;
+  int threads;
+  void run() override {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = load(a, i, bf16);
+      float y = x;
+      switch (act) {
+        case SUANLI_ACT_RELU:
+          y = x > 0 ? x : 0;
+          break;
+        case SUANLI_ACT_SILU:
+          y = x / (1.f + std::exp(-x));
+          break;
+        case SUANLI_ACT_GELU_TANH:
+          y = 0.5f * x * (1.f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
+          break;
+        case SUANLI_ACT_GELU_ERF:
+          y = 0.5f * x * (1.f + std::erf(x * 0.70710678f));
+          break;
+        default:
+          break;
+      }
+      store(c, i, y * load(b, i, bf16), bf16);
+    }
+  }
+};
+
+// ---- normalization --------------------------------------------------------------------------
+
+std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
+                                 const CpuConfig& cfg, std::string* reason) {
+  const char* op = "norm";
+  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)) invalid(op, "struct_size");
+  if (d.rows < 1 || d.channels < 1 || !(d.epsilon >= 0)) invalid(op, "bad shape or epsilon");
+  if (d.prop != SUANLI_PROP_FORWARD_INFERENCE) {
+    *reason = "the CPU backend implements normalization for inference only (no training/backward "
+              "yet)";
+    return nullptr;
+  }
+  dt t;
+  if (!to_dnnl(d.type, &t, reason)) return nullptr;
+  if (t != dt::f32 && t != dt::bf16) invalid(op, "norm takes fp32 or bf16");
+  const int threads = std::max(1, cfg.threads);
+  if (d.kind == SUANLI_NORM_RMS) {
+    if (d.activation != SUANLI_ACT_NONE) invalid(op, "RMS norm takes no activation");
+    if (bufs && nbufs < 3) invalid(op, "RMS norm needs src, dst, gamma");
+    auto o = std::make_unique<RmsNormOp>();
+    if (bufs) {
+      o->src = bufs[0];
+      o->dst = bufs[1];
+      o->gamma = static_cast<const float*>(bufs[2]);
+    }
+    o->rows = d.rows;
+    o->cols = d.channels;
+    o->eps = d.epsilon;
+    o->bf16 = t == dt::bf16;
+    o->threads = threads;
+    o->library = "suanli";
+    o->implementation = "rms norm, OpenMP loop (fp32 arithmetic)";
+    return o;
+  }
+  const bool batch = d.kind == SUANLI_NORM_BATCH;
+  const size_t need = batch ? 6 : 4;
+  if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+  const dnnl::memory::desc md({d.rows, d.channels}, t, tag::ab);
+  const dnnl::memory::desc pmd({d.channels}, dt::f32, tag::a);
+  dnnl::primitive_attr attr = strict_attr();
+  if (d.activation == SUANLI_ACT_RELU) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  } else if (d.activation != SUANLI_ACT_NONE) {
+    invalid(op, "norm takes activation NONE or RELU");
+  }
+  set_omp_threads(threads);
+  const auto flags = batch ? (dnnl::normalization_flags::use_scale |
+                              dnnl::normalization_flags::use_shift |
+                              dnnl::normalization_flags::use_global_stats)
+                           : (dnnl::normalization_flags::use_scale |
+                              dnnl::normalization_flags::use_shift);
+  try {
+    dnnl::primitive prim;
+    std::string impl;
+    dnnl::memory::desc scratch_md;
+    if (batch) {
+      // NHWC activations: rows x channels is (n*h*w, 1, 1) x c for oneDNN.
+      const dnnl::memory::desc bmd({d.rows, d.channels, 1, 1}, t, tag::nhwc);
+      const dnnl::batch_normalization_forward::desc bd(dnnl::prop_kind::forward_inference, bmd,
+                                                       static_cast<float>(d.epsilon), flags);
+      dnnl::batch_normalization_forward::primitive_desc pd(bd, attr, dnnl_engine());
+      impl = pd.impl_info_str();
+      scratch_md = pd.scratchpad_desc();
+      prim = dnnl::batch_normalization_forward(pd);
+      if (!acceptable_impl(impl, t == dt::bf16, "batch norm", reason)) return nullptr;
+      if (!bufs) return std::make_unique<ProbeOp>();
+      dnnl::memory scratch(scratch_md, dnnl_engine());
+      return finish(std::make_unique<PrimOp>(prim,
+                                             std::unordered_map<int, dnnl::memory>{
+                                                 {DNNL_ARG_SRC, mem(bmd, bufs[0])},
+                                                 {DNNL_ARG_DST, mem(bmd, bufs[1])},
+                                                 {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                                 {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
+                                                 {DNNL_ARG_MEAN, mem(pmd, bufs[4])},
+                                                 {DNNL_ARG_VARIANCE, mem(pmd, bufs[5])},
+                                                 {DNNL_ARG_SCRATCHPAD, scratch}},
+                                             threads),
+                    "batch_normalization " + impl, "");
+    }
+    const dnnl::layer_normalization_forward::desc ld(dnnl::prop_kind::forward_inference, md,
+                                                     static_cast<float>(d.epsilon), flags);
+    dnnl::layer_normalization_forward::primitive_desc pd(ld, attr, dnnl_engine());
+    impl = pd.impl_info_str();
+    if (!acceptable_impl(impl, t == dt::bf16, "layer norm", reason)) return nullptr;
+    if (!bufs) return std::make_unique<ProbeOp>();
+    dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+    return finish(std::make_unique<PrimOp>(dnnl::layer_normalization_forward(pd),
+                                           std::unordered_map<int, dnnl::memory>{
+                                               {DNNL_ARG_SRC, mem(md, bufs[0])},
+                                               {DNNL_ARG_DST, mem(md, bufs[1])},
+                                               {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                               {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
+                                               {DNNL_ARG_SCRATCHPAD, scratch}},
+                                           threads),
+                  "layer_normalization " + impl, "");
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "norm: primitive");
+    *reason = onednn_library() + " has no normalization for this type on this CPU";
+    return nullptr;
+  }
+}
+
+// ---- eltwise --------------------------------------------------------------------------------
+
+std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
+                                    const CpuConfig& cfg, std::string* reason) {
+  const char* op = "eltwise";
+  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type)) invalid(op, "struct_size");
+  if (d.n < 1) invalid(op, "n must be >= 1");
+  dt t;
+  if (!to_dnnl(d.type, &t, reason)) return nullptr;
+  const int threads = std::max(1, cfg.threads);
+  const dnnl::memory::desc md({d.n}, t, tag::a);
+  set_omp_threads(threads);
+  try {
+    switch (d.kind) {
+      case SUANLI_ELTWISE_ACTIVATION: {
+        if (bufs && nbufs < 2) invalid(op, "needs 2 buffers");
+        const dnnl::eltwise_forward::desc ed(dnnl::prop_kind::forward_inference,
+                                             act_alg(d.activation, op), md, 1.f, 0.f);
+        dnnl::eltwise_forward::primitive_desc pd(ed, strict_attr(), dnnl_engine());
+        const std::string impl = pd.impl_info_str();
+        if (!acceptable_impl(impl, t == dt::bf16, "eltwise", reason)) return nullptr;
+        if (!bufs) return std::make_unique<ProbeOp>();
+        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+        return finish(std::make_unique<PrimOp>(dnnl::eltwise_forward(pd),
+                                               std::unordered_map<int, dnnl::memory>{
+                                                   {DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                   {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
+                                               threads),
+                      "eltwise " + impl, "");
+      }
+      case SUANLI_ELTWISE_ADD:
+      case SUANLI_ELTWISE_MUL: {
+        if (bufs && nbufs < 3) invalid(op, "needs 3 buffers");
+        const dnnl::binary::desc bd(d.kind == SUANLI_ELTWISE_ADD ? dnnl::algorithm::binary_add
+                                                                  : dnnl::algorithm::binary_mul,
+                                    md, md, md);
+        dnnl::binary::primitive_desc pd(bd, strict_attr(), dnnl_engine());
+        const std::string impl = pd.impl_info_str();
+        if (!acceptable_impl(impl, t == dt::bf16, "binary", reason)) return nullptr;
+        if (!bufs) return std::make_unique<ProbeOp>();
+        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+        return finish(std::make_unique<PrimOp>(dnnl::binary(pd),
+                                               std::unordered_map<int, dnnl::memory>{
+                                                   {DNNL_ARG_SRC_0, mem(md, bufs[0])},
+                                                   {DNNL_ARG_SRC_1, mem(md, bufs[1])},
+                                                   {DNNL_ARG_DST, mem(md, bufs[2])},
+                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
+                                               threads),
+                      "binary " + impl, "");
+      }
+      case SUANLI_ELTWISE_ACT_MUL: {
+        if (t != dt::f32 && t != dt::bf16) invalid(op, "act_mul takes fp32 or bf16");
+        if (bufs && nbufs < 3) invalid(op, "needs 3 buffers");
+        act_alg(d.activation, op);  // validates
+        auto o = std::make_unique<ActMulOp>();
+        if (bufs) {
+          o->a = bufs[0];
+          o->b = bufs[1];
+          o->c = bufs[2];
+        }
+        o->n = d.n;
+        o->act = d.activation;
+        o->bf16 = t == dt::bf16;
+        o->threads = threads;
+        o->library = "suanli";
+        o->implementation = "act(a)*b, OpenMP loop (fp32 arithmetic)";
+        return o;
+      }
+      case SUANLI_ELTWISE_RELU_BACKWARD:
+        *reason = "the CPU backend does not implement relu backward yet";
+        return nullptr;
+      default:
+        invalid(op, "unknown eltwise kind");
+    }
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "eltwise: primitive");
+    *reason = onednn_library() + " has no eltwise/binary for this type on this CPU";
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<CpuOp> make_model_op(const suanli_op_desc& op, void* const* bufs, size_t nbufs,
+                                     const CpuConfig& cfg, std::string* reason) {
+  auto has = [&](size_t end) { return op.struct_size >= end; };
+  switch (op.kind) {
+    case SUANLI_OP_MATMUL:
+      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, matmul)) && op.matmul)
+        return make_matmul(*op.matmul, bufs, nbufs, cfg, reason);
+      break;
+    case SUANLI_OP_CONV2D_LAYER:
+      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, conv2d_layer)) && op.conv2d_layer)
+        return make_conv_layer(*op.conv2d_layer, bufs, nbufs, cfg, reason);
+      break;
+    case SUANLI_OP_POOL:
+      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, pool)) && op.pool)
+        return make_pool(*op.pool, bufs, nbufs, cfg, reason);
+      break;
+    case SUANLI_OP_NORM:
+      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, norm)) && op.norm)
+        return make_norm(*op.norm, bufs, nbufs, cfg, reason);
+      break;
+    case SUANLI_OP_SOFTMAX:
+      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, softmax)) && op.softmax)
+        return make_softmax(*op.softmax, bufs, nbufs, cfg, reason);
+      break;
+    case SUANLI_OP_ELTWISE:
+      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise)) && op.eltwise)
+        return make_eltwise(*op.eltwise, bufs, nbufs, cfg, reason);
+      break;
+    default:
+      break;
+  }
+  throw BackendError(SUANLI_INVALID_ARGUMENT, "op descriptor lacks the parameters of its kind");
+}
+
+}  // namespace suanli::cpu
