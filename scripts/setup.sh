@@ -7,7 +7,7 @@ packages=(
   libbenchmark-dev libgtest-dev
   nlohmann-json3-dev libvalijson-dev libcli11-dev libfmt-dev
   libopenblas-dev libdnnl-dev libsodium-dev
-  ocl-icd-opencl-dev opencl-headers
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clpeak
 )
 
 missing=()

@@ -1,0 +1,105 @@
+// suanli OpenCL GEMM: C[b] = op(A[b]) * op(B[b]), row-major (backends/include/suanli/backend.h).
+//
+// Two packing kernels copy A into MR-row panels and B into NR-column panels (zero padded to
+// whole panels, converted to the compute type P), so the micro-kernel streams both
+// contiguously; each work-item then keeps an MR x NR tile of C in registers as MR x NRV
+// vectors of VW lanes (NR = VW * NRV), one multiply-add per lane and k. MR, VW and NRV are
+// chosen per device by the backend's auto-tune. Built with:
+//   TA, TB   storage types of A and B     P  compute type (also C's storage type)
+//   MR, VW, NRV  the tile                  SUANLI_INT  integer multiply-add instead of fma
+#ifdef SUANLI_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+#ifdef SUANLI_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+
+#define CAT(a, b) a##b
+#define XCAT(a, b) CAT(a, b)
+#define PV XCAT(P, VW)
+#define VLOAD XCAT(vload, VW)
+#define VSTORE XCAT(vstore, VW)
+#ifdef SUANLI_INT
+#define MAD(a, b, c) ((a) * (b) + (c))
+#else
+#define MAD(a, b, c) fma(a, b, c)
+#endif
+#define NR (VW * NRV)
+
+// Ap[b][mb][k][r] = A[b](mb*MR + r, k) (zero beyond M). Global size: (K, Mp, batch).
+__kernel void pack_a(__global const TA* restrict a, __global P* restrict ap, int m, int k,
+                     int trans_a, long a_batch, long ap_batch) {
+  const int kk = (int)get_global_id(0);
+  const int row = (int)get_global_id(1);
+  const long b = (long)get_global_id(2);
+  const int mb = row / MR, r = row % MR;
+  P v = (P)0;
+  if (row < m) {
+    const long idx = trans_a ? (long)kk * m + row : (long)row * k + kk;
+    v = (P)a[b * a_batch + idx];
+  }
+  ap[b * ap_batch + ((long)mb * k + kk) * MR + r] = v;
+}
+
+// Bp[b][nb][k][c] = B[b](k, nb*NR + c) (zero beyond N). Global size: (Np, K, batch).
+__kernel void pack_b(__global const TB* restrict bm, __global P* restrict bp, int n, int k,
+                     int trans_b, long b_batch, long bp_batch) {
+  const int col = (int)get_global_id(0);
+  const int kk = (int)get_global_id(1);
+  const long b = (long)get_global_id(2);
+  const int nb = col / NR, c = col % NR;
+  P v = (P)0;
+  if (col < n) {
+    const long idx = trans_b ? (long)col * k + kk : (long)kk * n + col;
+    v = (P)bm[b * b_batch + idx];
+  }
+  bp[b * bp_batch + ((long)nb * k + kk) * NR + c] = v;
+}
+
+// One MR x NR tile of C per work-item. Global size: (Mp / MR, Np / NR, batch); work-items
+// next to each other in dimension 0 share their B panel (it stays in cache).
+__kernel void gemm_tile(__global const P* restrict ap, __global const P* restrict bp,
+                        __global P* restrict c, int m, int n, int k, long ap_batch,
+                        long bp_batch, long c_batch) {
+  const int mb = (int)get_global_id(0);
+  const int nb = (int)get_global_id(1);
+  const long b = (long)get_global_id(2);
+  __global const P* pa = ap + b * ap_batch + (long)mb * k * MR;
+  __global const P* pb = bp + b * bp_batch + (long)nb * k * NR;
+  PV acc[MR][NRV];
+#pragma unroll
+  for (int r = 0; r < MR; ++r)
+#pragma unroll
+    for (int v = 0; v < NRV; ++v) acc[r][v] = (PV)0;
+  for (int kk = 0; kk < k; ++kk) {
+    PV bv[NRV];
+#pragma unroll
+    for (int v = 0; v < NRV; ++v) bv[v] = VLOAD(v, pb);
+#pragma unroll
+    for (int r = 0; r < MR; ++r) {
+      const PV av = (PV)pa[r];
+#pragma unroll
+      for (int v = 0; v < NRV; ++v) acc[r][v] = MAD(av, bv[v], acc[r][v]);
+    }
+    pa += MR;
+    pb += NR;
+  }
+  __global P* pc = c + b * c_batch;
+  const int row0 = mb * MR, col0 = nb * NR;
+#pragma unroll
+  for (int r = 0; r < MR; ++r) {
+    const int row = row0 + r;
+    if (row >= m) break;
+#pragma unroll
+    for (int v = 0; v < NRV; ++v) {
+      const int col = col0 + v * VW;
+      if (col + VW <= n) {
+        VSTORE(acc[r][v], 0, pc + (long)row * n + col);
+      } else {
+        P tmp[VW];
+        VSTORE(acc[r][v], 0, tmp);
+        for (int l = 0; l < VW && col + l < n; ++l) pc[(long)row * n + col + l] = tmp[l];
+      }
+    }
+  }
+}
