@@ -31,9 +31,33 @@ struct RunOptionsCli {
   std::vector<std::string> argv;
 };
 
+// `suanli rate` (src/cli/rate_cmd.cpp).
+struct RateOptionsCli {
+  std::vector<std::string> reports;
+  std::string inventory, claims, target, total, format, out;
+  bool include_hosts = false;
+};
+
+// `suanli compare` (src/cli/compare_cmd.cpp).
+struct CompareOptionsCli {
+  std::string old_report, new_report;
+  double threshold = 0.05, noise_sigmas = 2;
+  std::string format = "text", out;
+};
+
+struct ConformanceOptionsCli {
+  std::string backend;  // plugin path or backend name
+  std::vector<std::string> backend_options;
+  bool no_fork = false;
+  double timeout_s = 120;
+};
+
 std::string version_string();
 int cmd_info(const InfoOptions& o);
 int cmd_list(const ListOptions& o);
 int cmd_run(const RunOptionsCli& o);
+int cmd_conformance(const ConformanceOptionsCli& o);  // conformance_cmd.cpp
+int cmd_rate(const RateOptionsCli& o);
+int cmd_compare(const CompareOptionsCli& o);
 
 }  // namespace suanli::cli

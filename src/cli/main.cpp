@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/certify_cmd.h"
 #include "cli/commands.h"
 #include "core/error.h"
 
@@ -85,6 +86,138 @@ int main(int argc, char** argv) {
                       "KEY=VALUE passed to every backend (e.g. gemm_library=onednn for cpu)");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress line and no summary table");
 
+  suanli::cli::ConformanceOptionsCli conf;
+  CLI::App* conf_cmd = app.add_subcommand(
+      "conformance",
+      "Check a backend plugin against the ABI contract (backends/README.md): ABI version and "
+      "struct sizes, device enumeration and identity, buffer round trips, every supported op and "
+      "dtype verified at small shapes, unsupported answered as UNSUPPORTED with a reason, device "
+      "time positive and growing with iterations, errors (not crashes) on bad descriptors. Each "
+      "check runs in a forked child, so a crash fails that check only.\nExit status: 0 all "
+      "passed, 1 any failed, 2 bad usage.");
+  conf_cmd
+      ->add_option("--backend", conf.backend,
+                   "Plugin file (libsuanli_backend_NAME.so) or a backend name found on the search "
+                   "path")
+      ->required();
+  conf_cmd->add_option("--backend-option", conf.backend_options,
+                       "KEY=VALUE passed to the plugin's create");
+  conf_cmd->add_flag("--no-fork", conf.no_fork,
+                     "Run the checks in this process (debugging; a crash ends the tool)");
+  conf_cmd->add_option("--timeout", conf.timeout_s, "Seconds one check may take (default 120)")
+      ->check(CLI::Range(1.0, 86400.0));
+
+  suanli::cli::RateOptionsCli rate;
+  CLI::App* rate_cmd = app.add_subcommand(
+      "rate",
+      "Turn reports into a capacity rating (EFLOPS style) per device, node, node type, category "
+      "and site.\n"
+      "Per device and precision: Rpeak (dense; from --claims, else the report's device peak: "
+      "vendor table = 'spec', cores x clock x FLOP/cycle = 'formula'), Rmax (best GEMM result "
+      "with status ok and verification passed, at the median time = 'measured'), the measured "
+      "peak-kernel ceiling, Rmax/Rpeak, stream-triad bandwidth, GFLOPS/W where telemetry has "
+      "power.\n"
+      "Categories: general (CPU nodes, FP32), intelligent (accelerators, FP16/BF16 dense), super "
+      "(node types tagged hpc, FP64); host CPUs of accelerator nodes on their own line. INT8 is "
+      "OPS and never summed with FLOPS; sparse figures are notes only; no cross-precision total "
+      "unless --total asks for one.\n"
+      "Without --inventory every report is one node. Exit status: 0 ok, 2 bad input.");
+  rate_cmd->add_option("reports", rate.reports, "Report files from `suanli run` (one per node)");
+  rate_cmd->add_option("--inventory", rate.inventory,
+                       "Fleet file (reports/schema/inventory.schema.json): node types, their "
+                       "reports, counts, nodes per rack, power per node, PUE, hpc tag");
+  rate_cmd->add_option("--claims", rate.claims,
+                       "Vendor claims file (reports/schema/claims.schema.json) used as Rpeak "
+                       "(basis spec) where a device matches");
+  rate_cmd->add_option("--target", rate.target,
+                       "VALUE[UNIT]:DTYPE, e.g. 45EFLOPS:fp16: nodes of each type needed to "
+                       "reach it, on Rmax and on Rpeak, and their power");
+  rate_cmd->add_option("--total", rate.total,
+                       "Add a labelled cross-precision total: nominal (plain sum of the "
+                       "categories, CAICT-style), fp32-native (every device's own FP32), or "
+                       "factors:FILE ({\"suanli_factors\":1,\"to\":\"fp32\",\"factors\":{...}}; "
+                       "every factor is printed and stored)");
+  rate_cmd->add_flag("--include-hosts", rate.include_hosts,
+                     "Count host CPUs of accelerator nodes in the general total");
+  rate_cmd->add_option("--format", rate.format, "text, json, md or html (default: from --out's "
+                                                "extension, else text)")
+      ->check(CLI::IsMember({"text", "json", "md", "html"}));
+  rate_cmd->add_option("-o,--out", rate.out,
+                       "Write the rating here (atomically); the text summary still goes to "
+                       "stdout");
+
+  suanli::cli::CompareOptionsCli compare;
+  CLI::App* compare_cmd = app.add_subcommand(
+      "compare",
+      "Compare two reports workload by workload (matched by backend, device and workload id): "
+      "old and new median throughput, new/old, and whether the change is beyond the noise both "
+      "runs measured.\nA regression is a verified result that got slower by more than "
+      "--threshold and by more than --noise-sigmas x sqrt(cv_old^2 + cv_new^2), or one that "
+      "verified before and now fails or errors.\nExit status: 0 no regression, 1 regression, 2 "
+      "bad input.");
+  compare_cmd->add_option("old", compare.old_report, "The baseline report")->required();
+  compare_cmd->add_option("new", compare.new_report, "The report to check")->required();
+  compare_cmd
+      ->add_option("--threshold", compare.threshold,
+                   "Relative slowdown that counts as a regression (default 0.05 = 5 %)")
+      ->check(CLI::Range(0.0, 1.0));
+  compare_cmd
+      ->add_option("--noise-sigmas", compare.noise_sigmas,
+                   "Width of the noise band in combined CVs (default 2)")
+      ->check(CLI::Range(0.0, 100.0));
+  compare_cmd->add_option("--format", compare.format, "text, json or md")
+      ->check(CLI::IsMember({"text", "json", "md"}));
+  compare_cmd->add_option("-o,--out", compare.out, "Write the comparison here (atomically)");
+
+  suanli::cli::CertifyOptionsCli certify;
+  CLI::App* certify_cmd = app.add_subcommand(
+      "certify",
+      "Run a certification profile (sustained workloads, every output verified, a caching check, "
+      "throttling windows), write the report and a certificate signed with Ed25519 (JSON, plus "
+      "Markdown and HTML beside it). The input seed is drawn at run time. Refuses a build with "
+      "uncommitted changes or a modified profile unless --unofficial.\nExit status: 0 PASS, 1 "
+      "FAIL (the certificate is still written: a failed criterion is a result), 2 bad input.");
+  certify_cmd
+      ->add_option("--profile", certify.profile,
+                   "Shipped profile (quick, standard, datacenter) or path to a profile .json")
+      ->default_str("standard");
+  certify_cmd->add_option("--claims", certify.claims,
+                          "Vendor claims file (reports/schema/claims.schema.json); without it "
+                          "the criteria against claims are recorded as not evaluated");
+  certify_cmd->add_option("--key", certify.key, "Secret key file from `suanli keygen`")
+      ->required();
+  certify_cmd->add_option("-o,--out", certify.out,
+                          "Certificate file (default: ./suanli-certificates/HOST-UTCTIME.json)");
+  certify_cmd->add_option("--report", certify.report,
+                          "Report file (default: the certificate's name with .report.json)");
+  certify_cmd->add_option("--backend", certify.backends, "Only these backends (comma-separated)")
+      ->delimiter(',');
+  certify_cmd
+      ->add_option("--threads", certify.threads, "Host threads a CPU backend uses (0 = all cores)")
+      ->check(CLI::Range(0, 4096));
+  certify_cmd->add_flag("--unofficial", certify.unofficial,
+                        "Allow a dirty build or a modified profile; the certificate says "
+                        "UNOFFICIAL");
+  certify_cmd->add_flag("--quiet,-q", certify.quiet, "No progress lines");
+
+  suanli::cli::KeygenOptions keygen;
+  CLI::App* keygen_cmd = app.add_subcommand(
+      "keygen", "Write an Ed25519 key pair for certificates: DIR/suanli-certify.secret (mode 0600) "
+                "and DIR/suanli-certify.pub. Never overwrites a key.");
+  keygen_cmd->add_option("--out", keygen.out, "Directory for the key pair")->required();
+
+  suanli::cli::VerifyOptions verify;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify",
+      "Verify a certificate: the signer's key, the Ed25519 signature, the profile (hash, shipped "
+      "or not), every criterion's limit and verdict re-derived from its numbers, the overall "
+      "verdict; with --report also the report's hash and every measured value re-derived from "
+      "the report's samples. Prints each check.\nExit status: 0 authentic and PASS, 1 authentic "
+      "and FAIL, 2 bad input (unreadable or malformed files), 3 not authentic or inconsistent.");
+  verify_cmd->add_option("certificate", verify.certificate, "Certificate .json")->required();
+  verify_cmd->add_option("--pubkey", verify.pubkey, "Public key file of the issuer")->required();
+  verify_cmd->add_option("--report", verify.report, "The report the certificate names");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -97,6 +230,15 @@ int main(int argc, char** argv) {
   try {
     if (*info_cmd) return suanli::cli::cmd_info(info);
     if (*list_cmd) return suanli::cli::cmd_list(list);
+    if (*conf_cmd) return suanli::cli::cmd_conformance(conf);
+    if (*rate_cmd) return suanli::cli::cmd_rate(rate);
+    if (*compare_cmd) return suanli::cli::cmd_compare(compare);
+    if (*keygen_cmd) return suanli::cli::cmd_keygen(keygen);
+    if (*verify_cmd) return suanli::cli::cmd_verify(verify);
+    if (*certify_cmd) {
+      certify.argv.assign(argv, argv + argc);
+      return suanli::cli::cmd_certify(certify);
+    }
     if (*run_cmd) {
       run.argv.assign(argv, argv + argc);
       return suanli::cli::cmd_run(run);

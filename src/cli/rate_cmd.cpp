@@ -1,0 +1,69 @@
+// `suanli rate`: reports (and optionally an inventory and vendor claims) into a capacity rating.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "rate/rating.h"
+#include "rate/render.h"
+#include "report/json_schema.h"
+#include "report/report.h"
+
+namespace suanli::cli {
+
+namespace {
+
+std::string format_for(const RateOptionsCli& o) {
+  if (!o.format.empty()) return o.format;
+  auto ends = [&](const char* ext) {
+    const std::string e(ext);
+    return o.out.size() >= e.size() && o.out.compare(o.out.size() - e.size(), e.size(), e) == 0;
+  };
+  if (ends(".json")) return "json";
+  if (ends(".md")) return "md";
+  if (ends(".html") || ends(".htm")) return "html";
+  return "text";
+}
+
+}  // namespace
+
+int cmd_rate(const RateOptionsCli& o) {
+  if (o.reports.empty() && o.inventory.empty())
+    throw InputError("rate: give at least one report, or --inventory FILE");
+  rate::RateOptions ro;
+  if (!o.claims.empty()) ro.claims = load_claims(o.claims);
+  ro.total = rate::parse_total(o.total);
+  if (!o.target.empty()) ro.target = rate::parse_target(o.target);
+  ro.include_hosts = o.include_hosts;
+  std::optional<rate::Inventory> inv;
+  if (!o.inventory.empty()) inv = rate::load_inventory(o.inventory);
+  const rate::Rating r = rate::rate(o.reports, inv, ro);
+
+  const std::string format = format_for(o);
+  std::string text;
+  if (format == "json") {
+    const nlohmann::json j = rate::rating_to_json(r, version_string());
+    const auto errors = validate_against_schema(j, "rating.schema.json");
+    if (!errors.empty())  // our own output must follow our own schema; a bug, not bad input
+      throw std::runtime_error(fmt::format("rating JSON does not match rating.schema.json: at {}: {}",
+                                           errors.front().path, errors.front().message));
+    text = j.dump(2) + "\n";
+  } else if (format == "md") {
+    text = rate::render_markdown(r);
+  } else if (format == "html") {
+    text = rate::render_html(r, version_string());
+  } else {
+    text = rate::render_text(r);
+  }
+  if (o.out.empty()) {
+    std::cout << text;
+  } else {
+    write_file_atomic(o.out, text);
+    if (format != "text") std::cout << rate::render_text(r);
+    std::cout << "\nrating: " << o.out << " (" << format << ")\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace suanli::cli

@@ -1,0 +1,718 @@
+// Capacity ratings: device figures from verified results, node and fleet sums, categories,
+// cross-precision totals and capacity targets (methodology section 6).
+#include "rate/rating.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "report/json_schema.h"
+#include "report/report.h"
+
+namespace suanli::rate {
+
+using nlohmann::json;
+
+namespace {
+
+// The precisions a rating shows, in order.
+constexpr Dtype kDtypes[] = {Dtype::fp64, Dtype::fp32,     Dtype::tf32,     Dtype::fp16,
+                             Dtype::bf16, Dtype::fp8_e4m3, Dtype::fp8_e5m2, Dtype::int8};
+
+bool counts(const json& r) {
+  // Only results that ran, finished and whose output was checked and found right count.
+  return r.value("status", "") == "ok" && r.contains("verification") &&
+         r["verification"].value("passed", false);
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// A device peak's derivation names where it came from: the CUDA backend's table says "spec",
+// the CPU backend and the CUDA fallback give cores x clock x ops/cycle.
+Basis peak_basis(const std::string& derivation) {
+  const std::string d = lower(derivation);
+  if (d.find("formula") != std::string::npos) return Basis::formula;
+  if (d.find("spec") != std::string::npos || d.find("datasheet") != std::string::npos)
+    return Basis::spec;
+  return Basis::formula;
+}
+
+std::string dirname_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+}
+
+double power_of(const json& r) {
+  if (!r.contains("telemetry")) return -1;
+  return r["telemetry"].value("power_w_mean", -1.0);
+}
+
+// The category's reference precision for one device (methodology 6.2).
+Dtype reference_dtype(const DeviceRating& d, Category c) {
+  switch (c) {
+    case Category::general:
+    case Category::general_hosts:
+      return Dtype::fp32;
+    case Category::super:
+      return Dtype::fp64;
+    case Category::intelligent: {
+      // FP16 or BF16 dense, whichever verified higher; without a verified Rmax, the higher Rpeak.
+      const PrecisionRating* f16 = d.at(Dtype::fp16);
+      const PrecisionRating* b16 = d.at(Dtype::bf16);
+      const double m16 = f16 ? f16->rmax.value : -1, mb16 = b16 ? b16->rmax.value : -1;
+      if (m16 >= 0 || mb16 >= 0) return m16 >= mb16 ? Dtype::fp16 : Dtype::bf16;
+      const double p16 = f16 ? f16->rpeak.value : -1, pb16 = b16 ? b16->rpeak.value : -1;
+      return p16 >= pb16 ? Dtype::fp16 : Dtype::bf16;
+    }
+  }
+  return Dtype::fp32;
+}
+
+// A device's share of the fleet: node type, category, and how many of it stand behind one
+// measured instance (per node, and in the fleet).
+struct Contribution {
+  size_t type = 0;
+  const DeviceRating* device = nullptr;
+  Category category = Category::general;
+  Dtype dtype = Dtype::invalid;  // its category's reference precision
+  double per_node = 1;           // devices per node this measured device stands for
+  double fleet = 1;              // devices in the fleet it stands for
+};
+
+double add_or_start(double acc, double v) { return v < 0 ? acc : (acc < 0 ? v : acc + v); }
+
+}  // namespace
+
+std::string_view basis_name(Basis b) {
+  switch (b) {
+    case Basis::spec:
+      return "spec";
+    case Basis::formula:
+      return "formula";
+    case Basis::measured:
+      return "measured";
+  }
+  return "measured";
+}
+
+std::string_view scope_name(Scope s) {
+  switch (s) {
+    case Scope::device:
+      return "device";
+    case Scope::node:
+      return "node";
+    case Scope::node_type:
+      return "node_type";
+    case Scope::category:
+      return "category";
+    case Scope::site:
+      return "site";
+  }
+  return "device";
+}
+
+std::string_view category_name(Category c) {
+  switch (c) {
+    case Category::general:
+      return "general";
+    case Category::general_hosts:
+      return "general_hosts";
+    case Category::intelligent:
+      return "intelligent";
+    case Category::super:
+      return "super";
+  }
+  return "general";
+}
+
+std::string_view category_label(Category c) {
+  switch (c) {
+    case Category::general:
+      return "general computing (CPU nodes)";
+    case Category::general_hosts:
+      return "general computing (accelerator hosts)";
+    case Category::intelligent:
+      return "intelligent computing (accelerators)";
+    case Category::super:
+      return "super computing (hpc-tagged)";
+  }
+  return "";
+}
+
+std::string_view rate_unit(Dtype d) { return dtype_is_integer(d) ? "OPS" : "FLOPS"; }
+
+std::string format_rate(double v, bool ops) {
+  static const char* kPrefixes[] = {"G", "T", "P", "E"};
+  const char* unit = ops ? "OPS" : "FLOPS";
+  if (v < 0) return "-";
+  double x = v / 1e9;
+  int p = 0;
+  while (x >= 1000.0 && p < 3) {
+    x /= 1000.0;
+    ++p;
+  }
+  const int decimals = x >= 100 ? 0 : x >= 10 ? 1 : x >= 1 ? 2 : 3;
+  return fmt::format("{:.{}f} {}{}", x, decimals, kPrefixes[p], unit);
+}
+
+const PrecisionRating* DeviceRating::at(Dtype d) const {
+  for (const PrecisionRating& p : precisions)
+    if (p.dtype == d) return &p;
+  return nullptr;
+}
+
+bool NodeRating::has_accelerators() const {
+  return std::any_of(devices.begin(), devices.end(),
+                     [](const DeviceRating& d) { return d.accelerator(); });
+}
+
+bool NodeType::coverage_sufficient() const {
+  const long needed = std::max<long>(1, (count + 9) / 10);
+  return static_cast<long>(measured.size()) >= needed;
+}
+
+const PrecisionSum* NodeType::node_at(Dtype d) const {
+  for (const PrecisionSum& p : per_node)
+    if (p.dtype == d) return &p;
+  return nullptr;
+}
+
+double NodeType::node_power_w() const { return power_w; }
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+NodeRating rate_report(const json& report, const std::string& origin,
+                       const std::optional<Claims>& claims) {
+  check_report(report, origin);
+  NodeRating node;
+  node.report = origin;
+  node.hostname = report["host"].value("hostname", "");
+  node.sha256 = report.value("sha256", "");
+  const json& results = report["results"];
+  for (const json& b : report["backends"]) {
+    const std::string backend = b["name"].get<std::string>();
+    for (const json& d : b["devices"]) {
+      DeviceRating dev;
+      dev.report = origin;
+      dev.backend = backend;
+      dev.index = d["index"].get<int>();
+      dev.name = d["name"].get<std::string>();
+      dev.kind = d["kind"].get<std::string>();
+      dev.category = dev.accelerator() ? Category::intelligent : Category::general;
+      for (Dtype dt : kDtypes) {
+        PrecisionRating pr;
+        pr.dtype = dt;
+        const std::string dn(dtype_name(dt));
+        const std::optional<Claim> claim =
+            claims ? claims->find(dev.name, dt, false) : std::nullopt;
+        if (claim) {
+          pr.rpeak = {claim->flops_per_second, Basis::spec,
+                      fmt::format("claims {}: {}", claims->origin, claim->source)};
+        } else {
+          for (const json& p : d["peaks"])
+            if (p["dtype"] == dn)
+              pr.rpeak = {p["ops_per_second"].get<double>(),
+                          peak_basis(p["derivation"].get<std::string>()),
+                          p["derivation"].get<std::string>()};
+        }
+        if (const auto sparse = claims ? claims->find(dev.name, dt, true) : std::nullopt)
+          pr.rpeak_sparse = {sparse->flops_per_second, Basis::spec,
+                             fmt::format("claims {}: {}", claims->origin, sparse->source)};
+        for (const json& r : results) {
+          if (r["backend"] != backend || r["device"] != dev.index || r["dtype"] != dn) continue;
+          const std::string op = r["op"].get<std::string>();
+          if (op != "gemm" && op != "peak") continue;
+          const std::string st = r["status"].get<std::string>();
+          if (!counts(r)) {
+            if (op == "gemm" && st != "unsupported" && st != "skipped") ++pr.not_counted;
+            continue;
+          }
+          const double v = r.value("flops_per_second", -1.0);
+          Figure& f = op == "gemm" ? pr.rmax : pr.ceiling;
+          if (v > f.value) {
+            f = {v, Basis::measured,
+                 fmt::format("{} {} (median of {} samples, verified by {})",
+                             r["workload"].get<std::string>(), r.value("shape_text", ""),
+                             r.contains("time_s") ? r["time_s"].value("samples", 0) : 0,
+                             r["verification"].value("method", ""))};
+            if (op == "gemm") pr.power_w = power_of(r);
+          }
+        }
+        if (pr.rpeak.present() || pr.rmax.present() || pr.ceiling.present() ||
+            pr.rpeak_sparse.present() || pr.not_counted > 0)
+          dev.precisions.push_back(std::move(pr));
+      }
+      for (const json& r : results) {
+        if (r["backend"] != backend || r["device"] != dev.index || !counts(r)) continue;
+        const std::string op = r["op"].get<std::string>();
+        if (op == "stream") {
+          if (!r.contains("shape") || r["shape"].value("kind", "") != "triad") continue;
+          const double v = r.value("bytes_per_second", -1.0);
+          if (v > dev.memory_bandwidth.value)
+            dev.memory_bandwidth = {v, Basis::measured,
+                                    fmt::format("{} (stream triad, median)",
+                                                r["workload"].get<std::string>())};
+        } else if (op == "gemm" || op == "conv2d") {
+          Point p;
+          p.op = op;
+          p.dtype = *dtype_from_name(r["dtype"].get<std::string>());
+          p.shape = r.value("shape_text", "");
+          p.flops = r.value("flops", 0.0);
+          const double bytes = r.value("bytes", 0.0);
+          p.intensity = bytes > 0 ? p.flops / bytes : 0;
+          p.rate = r.value("flops_per_second", 0.0);
+          if (p.rate > 0 && p.intensity > 0) dev.points.push_back(p);
+        }
+      }
+      node.devices.push_back(std::move(dev));
+    }
+  }
+  // The runner measures devices one after another; a report may say otherwise in its options.
+  node.concurrent = report.contains("options") && report["options"].is_object() &&
+                    report["options"].value("concurrent_devices", std::string()) == "true";
+  return node;
+}
+
+NodeRating load_and_rate_report(const std::string& path, const std::optional<Claims>& claims) {
+  return rate_report(read_json_file(path), path, claims);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory, totals, targets
+
+Inventory load_inventory(const std::string& path) {
+  const json doc = read_json_file(path);
+  const auto errors = validate_against_schema(doc, "inventory.schema.json");
+  if (!errors.empty())
+    throw InputError(fmt::format(
+        "{}: not a valid inventory: at {}: {} (inventories follow "
+        "reports/schema/inventory.schema.json)",
+        path, errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
+  Inventory inv;
+  inv.origin = path;
+  inv.site = doc.value("site", "");
+  inv.pue = doc.value("pue", -1.0);
+  const std::string base = dirname_of(path);
+  std::map<std::string, size_t> names;
+  size_t i = 0;
+  for (const json& t : doc["node_types"]) {
+    Inventory::Entry e;
+    e.name = t["name"].get<std::string>();
+    if (!names.emplace(e.name, i).second)
+      throw InputError(fmt::format("{}: at /node_types/{}/name: node type '{}' is listed twice",
+                                   path, i, e.name));
+    for (const json& r : t["reports"]) {
+      const std::string p = r.get<std::string>();
+      e.reports.push_back(!p.empty() && p[0] == '/' ? p : base + p);
+    }
+    e.count = t["count"].get<long>();
+    if (static_cast<long>(e.reports.size()) > e.count)
+      throw InputError(fmt::format(
+          "{}: at /node_types/{}/count: {} nodes, but {} reports measured this type (each "
+          "report is one measured node)",
+          path, i, e.count, e.reports.size()));
+    e.nodes_per_rack = t.value("nodes_per_rack", 0L);
+    e.power_w = t.value("power_per_node_w", -1.0);
+    e.power_tag = t.value("power_tag", std::string("P0"));
+    e.hpc = t.value("category", "") == "hpc";
+    e.accelerators_per_node = t.value("accelerators_per_node", 0);
+    inv.node_types.push_back(std::move(e));
+    ++i;
+  }
+  return inv;
+}
+
+TotalMethod parse_total(const std::string& spec) {
+  TotalMethod m;
+  if (spec.empty() || spec == "none") return m;
+  if (spec == "nominal") {
+    m.kind = TotalMethod::nominal;
+    return m;
+  }
+  if (spec == "fp32-native") {
+    m.kind = TotalMethod::fp32_native;
+    return m;
+  }
+  if (spec.rfind("factors:", 0) != 0)
+    throw InputError(fmt::format(
+        "--total {}: expected nominal, fp32-native or factors:FILE", spec));
+  m.kind = TotalMethod::with_factors;
+  m.factors_file = spec.substr(8);
+  const json doc = read_json_file(m.factors_file);
+  const std::string& f = m.factors_file;
+  if (!doc.is_object() || doc.value("suanli_factors", 0) != 1)
+    throw InputError(fmt::format(
+        "{}: at /suanli_factors: expected 1 (a factors file is "
+        "{{\"suanli_factors\": 1, \"to\": \"fp32\", \"factors\": {{\"fp16\": 0.5, ...}}, "
+        "\"note\": \"...\"}})",
+        f));
+  if (doc.value("to", "") != "fp32")
+    throw InputError(fmt::format("{}: at /to: expected \"fp32\" (factors convert to FP32)", f));
+  if (!doc.contains("factors") || !doc["factors"].is_object() || doc["factors"].empty())
+    throw InputError(
+        fmt::format("{}: at /factors: expected an object of dtype -> number, e.g. "
+                    "{{\"fp16\": 0.5, \"fp64\": 2}}",
+                    f));
+  for (const auto& [k, v] : doc["factors"].items()) {
+    const auto d = dtype_from_name(k);
+    if (!d || *d == Dtype::uint8 || *d == Dtype::int32)
+      throw InputError(fmt::format("{}: at /factors/{}: unknown dtype (expected fp64, fp32, "
+                                   "tf32, fp16, bf16, fp8_e4m3, fp8_e5m2)",
+                                   f, k));
+    if (dtype_is_integer(*d))
+      throw InputError(fmt::format(
+          "{}: at /factors/{}: INT8 is counted in OPS and is never converted to FLOPS", f, k));
+    if (!v.is_number() || v.get<double>() <= 0)
+      throw InputError(fmt::format("{}: at /factors/{}: expected a number > 0", f, k));
+    m.factors.emplace_back(*d, v.get<double>());
+  }
+  if (doc.contains("note") && !doc["note"].is_string())
+    throw InputError(fmt::format("{}: at /note: expected a string", f));
+  m.factors_note = doc.value("note", "");
+  return m;
+}
+
+Target parse_target(const std::string& spec) {
+  static const std::regex re(
+      R"(^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGTPE]?)\s*(FLOPS|FLOP/s|OPS|OP/s)?\s*:\s*([a-z0-9_]+)\s*$)");
+  std::smatch m;
+  if (!std::regex_match(spec, m, re))
+    throw InputError(fmt::format(
+        "--target {}: expected VALUE[UNIT]:DTYPE, e.g. 45EFLOPS:fp16, 2.5PFLOPS:fp64, "
+        "100POPS:int8 or 1e18:fp32",
+        spec));
+  Target t;
+  t.text = spec;
+  t.value = std::stod(m[1]);
+  static const std::map<std::string, double> kScale = {{"", 1},     {"k", 1e3},  {"K", 1e3},
+                                                       {"M", 1e6},  {"G", 1e9},  {"T", 1e12},
+                                                       {"P", 1e15}, {"E", 1e18}};
+  t.value *= kScale.at(m[2]);
+  const auto d = dtype_from_name(m[4].str());
+  if (!d || *d == Dtype::uint8 || *d == Dtype::int32)
+    throw InputError(fmt::format("--target {}: unknown dtype '{}'", spec, m[4].str()));
+  t.dtype = *d;
+  const std::string unit = m[3];
+  const bool ops_unit = unit.rfind("OP", 0) == 0;
+  if (!unit.empty() && ops_unit != dtype_is_integer(t.dtype))
+    throw InputError(fmt::format("--target {}: {} is counted in {}, not {}", spec, m[4].str(),
+                                 rate_unit(t.dtype), unit));
+  if (t.value <= 0) throw InputError(fmt::format("--target {}: expected a value > 0", spec));
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet
+
+Rating rate(const std::vector<std::string>& reports, const std::optional<Inventory>& inventory,
+            const RateOptions& options) {
+  Rating out;
+  out.claims = options.claims ? options.claims->origin : "";
+  out.target = options.target;
+  // Node types: from the inventory, or one per report, one node each.
+  std::vector<Inventory::Entry> entries;
+  if (inventory) {
+    out.inventory = inventory->origin;
+    out.site = inventory->site;
+    out.pue = inventory->pue;
+    entries = inventory->node_types;
+  }
+  for (const std::string& r : reports) {
+    Inventory::Entry e;
+    e.reports = {r};
+    e.name = r.substr(r.rfind('/') == std::string::npos ? 0 : r.rfind('/') + 1);
+    if (e.name.size() > 5 && e.name.substr(e.name.size() - 5) == ".json")
+      e.name.resize(e.name.size() - 5);
+    e.power_tag.clear();
+    entries.push_back(std::move(e));
+  }
+  std::map<std::string, NodeRating> cache;  // a report used by several node types is read once
+  for (const Inventory::Entry& e : entries) {
+    NodeType t;
+    t.name = e.name;
+    t.count = e.count;
+    t.nodes_per_rack = e.nodes_per_rack;
+    t.power_w = e.power_w;
+    t.power_tag = e.power_w >= 0 ? e.power_tag : "";
+    t.hpc = e.hpc;
+    t.accelerators_per_node = e.accelerators_per_node;
+    for (const std::string& path : e.reports) {
+      auto it = cache.find(path);
+      if (it == cache.end()) it = cache.emplace(path, load_and_rate_report(path, options.claims)).first;
+      out.inputs.push_back(path);
+      t.measured.push_back(it->second);
+    }
+    out.node_types.push_back(std::move(t));
+  }
+  std::sort(out.inputs.begin(), out.inputs.end());
+  out.inputs.erase(std::unique(out.inputs.begin(), out.inputs.end()), out.inputs.end());
+
+  // Categories and each measured device's weight.
+  std::vector<Contribution> contributions;
+  for (size_t ti = 0; ti < out.node_types.size(); ++ti) {
+    NodeType& t = out.node_types[ti];
+    const double k = static_cast<double>(t.measured.size());
+    for (NodeRating& n : t.measured) {
+      const bool accel_node = n.has_accelerators();
+      int accels = 0, mains = 0;
+      for (const DeviceRating& d : n.devices) accels += d.accelerator() ? 1 : 0;
+      for (DeviceRating& d : n.devices) {
+        if (accel_node && !d.accelerator())
+          d.category = Category::general_hosts;
+        else
+          d.category = t.hpc ? Category::super : accel_node ? Category::intelligent
+                                                            : Category::general;
+        mains += d.category != Category::general_hosts ? 1 : 0;
+      }
+      double scale = 1;
+      if (accel_node && t.accelerators_per_node > 0 && t.accelerators_per_node != accels) {
+        scale = static_cast<double>(t.accelerators_per_node) / accels;
+        t.extrapolated = true;
+        t.extrapolation_reasons.push_back(fmt::format(
+            "{}: {} of {} accelerators per node measured; the node figure scales their mean",
+            n.report, accels, t.accelerators_per_node));
+      } else if (mains > 1 && !n.concurrent) {
+        t.extrapolated = true;
+        t.extrapolation_reasons.push_back(
+            fmt::format("{}: {} devices measured one at a time, not concurrently "
+                        "(extrapolated_from_single_device); the node figure is their sum",
+                        n.report, mains));
+      }
+      for (const DeviceRating& d : n.devices) {
+        Contribution c;
+        c.type = ti;
+        c.device = &d;
+        c.category = d.category;
+        c.dtype = reference_dtype(d, d.category);
+        c.per_node = (d.accelerator() ? scale : 1.0) / k;
+        c.fleet = c.per_node * static_cast<double>(t.count);
+        contributions.push_back(c);
+      }
+    }
+    // Per-precision sums over the node's main devices.
+    for (Dtype dt : kDtypes) {
+      PrecisionSum s;
+      s.dtype = dt;
+      bool all_power = true;
+      int with_rmax = 0;
+      for (const Contribution& c : contributions) {
+        if (c.type != ti || c.category == Category::general_hosts) continue;
+        const PrecisionRating* p = c.device->at(dt);
+        if (!p) {
+          all_power = false;
+          continue;
+        }
+        s.rpeak = add_or_start(s.rpeak, p->rpeak.present() ? p->rpeak.value * c.per_node : -1);
+        s.rmax = add_or_start(s.rmax, p->rmax.present() ? p->rmax.value * c.per_node : -1);
+        s.ceiling =
+            add_or_start(s.ceiling, p->ceiling.present() ? p->ceiling.value * c.per_node : -1);
+        s.rpeak_sparse = add_or_start(
+            s.rpeak_sparse, p->rpeak_sparse.present() ? p->rpeak_sparse.value * c.per_node : -1);
+        if (p->rmax.present()) ++with_rmax;
+        if (p->power_w > 0)
+          s.power_w = add_or_start(s.power_w, p->power_w * c.per_node);
+        else
+          all_power = false;
+      }
+      if (!all_power || with_rmax == 0) s.power_w = -1;
+      if (s.rpeak >= 0 || s.rmax >= 0 || s.ceiling >= 0 || s.rpeak_sparse >= 0)
+        t.per_node.push_back(s);
+    }
+  }
+
+  // Category figures: per node type (per node) and for the fleet.
+  constexpr Category kCats[] = {Category::general, Category::intelligent, Category::super,
+                                Category::general_hosts};
+  auto sum_category = [&](Category cat, std::optional<size_t> type, bool fleet) {
+    CategoryFigure f;
+    f.category = cat;
+    f.included_in_total = cat != Category::general_hosts || options.include_hosts;
+    bool spec = false, formula = false, f16 = false, b16 = false;
+    for (const Contribution& c : contributions) {
+      if (c.category != cat || (type && c.type != *type)) continue;
+      const double w = fleet ? c.fleet : c.per_node;
+      const PrecisionRating* p = c.device->at(c.dtype);
+      f.devices += static_cast<int>(std::lround(w));
+      (c.dtype == Dtype::fp16 ? f16 : b16) |= cat == Category::intelligent;
+      if (!p || !p->rmax.present()) f.devices_without_rmax += static_cast<int>(std::lround(w));
+      if (!p) continue;
+      if (p->rpeak.present()) {
+        f.rpeak = add_or_start(f.rpeak, p->rpeak.value * w);
+        (p->rpeak.basis == Basis::spec ? spec : formula) = true;
+      }
+      if (p->rmax.present()) f.rmax = add_or_start(f.rmax, p->rmax.value * w);
+      if (p->rpeak_sparse.present())
+        f.rpeak_sparse = add_or_start(f.rpeak_sparse, p->rpeak_sparse.value * w);
+      const NodeType& t = out.node_types[c.type];
+      if (t.extrapolated) f.extrapolated = true;
+      if (fleet && !t.coverage_sufficient()) f.extrapolated = true;
+    }
+    f.precision = cat == Category::super     ? "fp64"
+                  : cat != Category::intelligent ? "fp32"
+                  : f16 && b16               ? "fp16/bf16"
+                  : b16                      ? "bf16"
+                                             : "fp16";
+    f.rpeak_basis = spec && formula ? "spec+formula" : spec ? "spec" : formula ? "formula" : "";
+    return f;
+  };
+  for (size_t ti = 0; ti < out.node_types.size(); ++ti)
+    for (Category cat : kCats) {
+      CategoryFigure f = sum_category(cat, ti, false);
+      if (f.devices > 0) out.node_types[ti].node_categories.push_back(f);
+    }
+  for (Category cat : kCats) {
+    CategoryFigure f = sum_category(cat, std::nullopt, true);
+    if (f.devices == 0) continue;
+    for (const NodeType& t : out.node_types) {
+      bool in = false;
+      for (const CategoryFigure& nf : t.node_categories) in = in || nf.category == cat;
+      if (!in) continue;
+      for (const std::string& r : t.extrapolation_reasons) f.extrapolation_reasons.push_back(r);
+      if (!t.coverage_sufficient())
+        f.extrapolation_reasons.push_back(fmt::format(
+            "{}: {} of {} nodes measured ({:.2g} %), below max(10 %, 1 node)", t.name,
+            t.measured.size(), t.count, 100.0 * t.coverage()));
+    }
+    out.categories.push_back(f);
+  }
+
+  // Site power.
+  bool all_power = !out.node_types.empty();
+  double it = 0;
+  for (const NodeType& t : out.node_types) {
+    if (t.power_w < 0) all_power = false;
+    it += t.power_w * static_cast<double>(t.count);
+  }
+  if (all_power) {
+    out.it_power_w = it;
+    if (out.pue > 0) out.facility_power_w = it * out.pue;
+  }
+
+  // Cross-precision totals, only on request, each term labelled.
+  if (options.total.kind != TotalMethod::none) {
+    Total tot;
+    tot.method = options.total;
+    if (options.total.kind == TotalMethod::nominal) {
+      tot.label = "mixed-precision sum (CAICT-style headline): each category at its own precision";
+      for (const CategoryFigure& f : out.categories) {
+        if (!f.included_in_total) {
+          tot.terms.push_back(fmt::format("{} ({}): not included", category_label(f.category),
+                                          f.precision));
+          continue;
+        }
+        tot.rpeak = add_or_start(tot.rpeak, f.rpeak);
+        tot.rmax = add_or_start(tot.rmax, f.rmax);
+        tot.terms.push_back(fmt::format("+ {} {} Rpeak {} / Rmax {}", category_label(f.category),
+                                        f.precision, format_rate(f.rpeak, false),
+                                        format_rate(f.rmax, false)));
+      }
+    } else if (options.total.kind == TotalMethod::fp32_native) {
+      tot.label =
+          "FP32-native: every device's own FP32 figure, accelerator hosts included (no "
+          "conversion factor)";
+      for (const Contribution& c : contributions) {
+        const PrecisionRating* p = c.device->at(Dtype::fp32);
+        const std::string who = fmt::format("{} x {} ({})", c.fleet, c.device->name,
+                                            out.node_types[c.type].name);
+        if (!p || !p->rpeak.present() || !p->rmax.present())
+          tot.terms.push_back(fmt::format("{}: no {} FP32 figure, left out", who,
+                                          !p || !p->rpeak.present() ? "Rpeak" : "verified Rmax"));
+        if (!p) continue;
+        if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet);
+        if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet);
+        if (p->rpeak.present() && p->rmax.present())
+          tot.terms.push_back(fmt::format("+ {}: Rpeak {} / Rmax {} each", who,
+                                          format_rate(p->rpeak.value, false),
+                                          format_rate(p->rmax.value, false)));
+      }
+    } else {
+      tot.label = fmt::format("FP32-equivalent with user-supplied factors from {}",
+                              options.total.factors_file);
+      auto factor = [&](Dtype d) -> double {
+        for (const auto& [dt, v] : options.total.factors)
+          if (dt == d) return v;
+        if (d == Dtype::fp32) return 1.0;
+        throw InputError(fmt::format(
+            "{}: at /factors/{}: no factor for {}, which the {} figures use (every precision "
+            "summed needs a stated factor)",
+            options.total.factors_file, dtype_name(d), dtype_name(d), "category"));
+      };
+      for (const Contribution& c : contributions) {
+        const CategoryFigure* cf = nullptr;
+        for (const CategoryFigure& f : out.categories)
+          if (f.category == c.category) cf = &f;
+        if (!cf || !cf->included_in_total) continue;
+        const PrecisionRating* p = c.device->at(c.dtype);
+        if (!p) continue;
+        const double fac = factor(c.dtype);
+        if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet * fac);
+        if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet * fac);
+        tot.terms.push_back(fmt::format(
+            "+ {} x {} ({}, {}) {} x factor {} -> FP32", c.fleet, c.device->name,
+            category_name(c.category), out.node_types[c.type].name, dtype_name(c.dtype), fac));
+      }
+      for (const auto& [d, v] : options.total.factors)
+        tot.terms.push_back(fmt::format("factor {} -> fp32: {}", dtype_name(d), v));
+      if (!options.total.factors_note.empty())
+        tot.terms.push_back("factors note: " + options.total.factors_note);
+    }
+    out.total = tot;
+  }
+
+  // Capacity target: nodes of each measured type, on Rmax and on Rpeak.
+  if (options.target) {
+    const Target& tg = *options.target;
+    for (const NodeType& t : out.node_types) {
+      TargetAnswer a;
+      a.node_type = t.name;
+      a.extrapolated = t.extrapolated;
+      const PrecisionSum* s = t.node_at(tg.dtype);
+      if (s) {
+        a.node_rmax = s->rmax;
+        a.node_rpeak = s->rpeak;
+      }
+      if (a.node_rmax > 0) a.nodes_on_rmax = static_cast<long>(std::ceil(tg.value / a.node_rmax));
+      if (a.node_rpeak > 0)
+        a.nodes_on_rpeak = static_cast<long>(std::ceil(tg.value / a.node_rpeak));
+      double pw = -1;
+      if (t.power_w >= 0) {
+        pw = t.power_w;
+        a.power_basis = fmt::format("inventory power per node ({})", t.power_tag);
+      } else if (s && s->power_w > 0) {
+        pw = s->power_w;
+        a.power_basis = "device telemetry during Rmax (P1), devices only, not the whole node";
+      }
+      if (pw > 0 && a.nodes_on_rmax > 0) a.power_w_on_rmax = pw * a.nodes_on_rmax;
+      if (pw > 0 && a.nodes_on_rpeak > 0) a.power_w_on_rpeak = pw * a.nodes_on_rpeak;
+      out.target_answers.push_back(a);
+    }
+  }
+
+  // Notes that keep the figures honest.
+  for (const NodeType& t : out.node_types)
+    for (const NodeRating& n : t.measured)
+      for (const DeviceRating& d : n.devices)
+        for (const PrecisionRating& p : d.precisions)
+          if (p.not_counted > 0)
+            out.notes.push_back(fmt::format(
+                "{} {} {}: {} GEMM result(s) not counted (status not ok or verification not "
+                "passed)",
+                n.report, d.name, dtype_name(p.dtype), p.not_counted));
+  out.notes.push_back(
+      "INT8 is counted in OPS and never summed with FLOPS; FP8 and TF32 are shown per device "
+      "and enter no category.");
+  out.notes.push_back(
+      "Sparse (2:4) peaks are notes only and never enter Rpeak or a total.");
+  return out;
+}
+
+}  // namespace suanli::rate

@@ -1,0 +1,474 @@
+// Rating outputs other than HTML: the JSON document, the terminal tables and Markdown.
+#include "rate/render.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/units.h"
+#include "rate/render_internal.h"
+
+namespace suanli::rate {
+
+using nlohmann::json;
+
+namespace {
+
+bool is_ops(Dtype d) { return dtype_is_integer(d); }
+
+// Every figure in the JSON carries its precision, dense/sparse, basis and scope (methodology
+// 6.1); an absent figure is null.
+json figure_json(double value, const std::string& precision, bool ops, std::string_view basis,
+                 Scope scope, const std::string& source = "", bool sparse = false) {
+  if (value < 0) return nullptr;
+  json j = {{"value", value},
+            {"unit", ops ? "OP/s" : "FLOP/s"},
+            {"precision", precision},
+            {"sparsity", sparse ? "sparse" : "dense"},
+            {"basis", std::string(basis)},
+            {"scope", std::string(scope_name(scope))}};
+  if (!source.empty()) j["source"] = source;
+  return j;
+}
+
+json figure_json(const Figure& f, Dtype d, Scope scope, bool sparse = false) {
+  return figure_json(f.value, std::string(dtype_name(d)), is_ops(d), basis_name(f.basis), scope,
+                     f.source, sparse);
+}
+
+std::string pct(double x) { return x < 0 ? "-" : fmt::format("{:.1f}%", 100.0 * x); }
+std::string watts(double w) {
+  if (w < 0) return "-";
+  if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
+  if (w >= 1e3) return fmt::format("{:.1f} kW", w / 1e3);
+  return fmt::format("{:.0f} W", w);
+}
+std::string gflops_per_w(double flops_per_w, bool ops) {
+  return flops_per_w < 0 ? "-"
+                         : fmt::format("{:.1f} {}/W", flops_per_w / 1e9, ops ? "GOPS" : "GFLOPS");
+}
+std::string with_basis(const Figure& f, bool ops) {
+  return f.present() ? fmt::format("{} ({})", format_rate(f.value, ops), basis_name(f.basis))
+                     : "-";
+}
+
+bool looks_numeric(const std::string& s) {
+  return !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s == "-" ||
+                        (s.size() > 1 && s[0] == '-' && std::isdigit(static_cast<unsigned char>(s[1]))));
+}
+
+}  // namespace
+
+std::string Table::text(const std::string& indent) const {
+  std::vector<size_t> w(header.size(), 0);
+  // Display width: count UTF-8 code points, not bytes.
+  auto width = [](const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  };
+  for (size_t i = 0; i < header.size(); ++i) w[i] = width(header[i]);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+  std::vector<bool> right(header.size(), true);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < right.size(); ++i)
+      right[i] = right[i] && looks_numeric(r[i]);
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out = indent;
+    for (size_t i = 0; i < w.size(); ++i) {
+      const std::string c = i < cells.size() ? cells[i] : "";
+      const std::string pad(w[i] - width(c), ' ');
+      out += right[i] ? pad + c : c + (i + 1 < w.size() ? pad : "");
+      if (i + 1 < w.size()) out += "  ";
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(header);
+  size_t total = 0;
+  for (size_t x : w) total += x + 2;
+  out += indent + std::string(total > 2 ? total - 2 : 0, '-') + "\n";
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
+std::string Table::markdown() const {
+  auto esc = [](std::string s) {
+    std::string o;
+    for (char c : s) o += c == '|' ? std::string("\\|") : std::string(1, c);
+    return o;
+  };
+  std::string out = "|";
+  for (const auto& h : header) out += " " + esc(h) + " |";
+  out += "\n|";
+  for (size_t i = 0; i < header.size(); ++i) out += "---|";
+  out += "\n";
+  for (const auto& r : rows) {
+    out += "|";
+    for (const auto& c : r) out += " " + esc(c) + " |";
+    out += "\n";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+json rating_to_json(const Rating& r, const std::string& tool_version) {
+  json j;
+  j["suanli_rating"] = 1;
+  j["suanli"] = tool_version;
+  j["inputs"] = {{"reports", r.inputs},
+                 {"inventory", r.inventory.empty() ? json(nullptr) : json(r.inventory)},
+                 {"claims", r.claims.empty() ? json(nullptr) : json(r.claims)}};
+  if (!r.site.empty()) j["site"] = r.site;
+  json devices = json::array();
+  json types = json::array();
+  for (const NodeType& t : r.node_types) {
+    for (const NodeRating& n : t.measured)
+      for (const DeviceRating& d : n.devices) {
+        json precs = json::array();
+        for (const PrecisionRating& p : d.precisions) {
+          json pj = {{"precision", std::string(dtype_name(p.dtype))},
+                     {"unit", is_ops(p.dtype) ? "OP/s" : "FLOP/s"},
+                     {"rpeak", figure_json(p.rpeak, p.dtype, Scope::device)},
+                     {"rpeak_sparse_note", figure_json(p.rpeak_sparse, p.dtype, Scope::device,
+                                                       true)},
+                     {"rmax", figure_json(p.rmax, p.dtype, Scope::device)},
+                     {"peak_kernel", figure_json(p.ceiling, p.dtype, Scope::device)},
+                     {"efficiency", p.efficiency() < 0 ? json(nullptr) : json(p.efficiency())},
+                     {"power_w", p.power_w < 0 ? json(nullptr) : json(p.power_w)},
+                     {"gflops_per_w", p.flops_per_watt() < 0 ? json(nullptr)
+                                                             : json(p.flops_per_watt() / 1e9)},
+                     {"results_not_counted", p.not_counted}};
+          if (p.power_w >= 0) pj["power_tag"] = "P1";
+          precs.push_back(pj);
+        }
+        json mb = nullptr;
+        if (d.memory_bandwidth.present())
+          mb = {{"value", d.memory_bandwidth.value},
+                {"unit", "B/s"},
+                {"basis", "measured"},
+                {"scope", "device"},
+                {"source", d.memory_bandwidth.source}};
+        devices.push_back({{"report", d.report},
+                           {"node_type", t.name},
+                           {"backend", d.backend},
+                           {"index", d.index},
+                           {"name", d.name},
+                           {"kind", d.kind},
+                           {"category", std::string(category_name(d.category))},
+                           {"precisions", precs},
+                           {"memory_bandwidth", mb}});
+      }
+    json per_node = json::array();
+    for (const PrecisionSum& s : t.per_node) {
+      const std::string p(dtype_name(s.dtype));
+      const bool ops = is_ops(s.dtype);
+      json e = {{"precision", p},
+                {"rpeak", figure_json(s.rpeak, p, ops, "spec/formula", Scope::node)},
+                {"rmax", figure_json(s.rmax, p, ops, "measured", Scope::node)},
+                {"rpeak_sparse_note", figure_json(s.rpeak_sparse, p, ops, "spec", Scope::node, "",
+                                                  true)}};
+      if (t.nodes_per_rack > 0) {
+        const double n = static_cast<double>(t.nodes_per_rack);
+        e["per_rack"] = {{"rpeak", figure_json(s.rpeak < 0 ? -1 : s.rpeak * n, p, ops,
+                                               "spec/formula", Scope::node_type)},
+                         {"rmax", figure_json(s.rmax < 0 ? -1 : s.rmax * n, p, ops, "measured",
+                                              Scope::node_type)}};
+      }
+      if (t.power_w > 0 && s.rmax >= 0) e["gflops_per_w"] = s.rmax / t.power_w / 1e9;
+      per_node.push_back(e);
+    }
+    json cats = json::array();
+    for (const CategoryFigure& f : t.node_categories)
+      cats.push_back({{"category", std::string(category_name(f.category))},
+                      {"precision", f.precision},
+                      {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis,
+                                            Scope::node)},
+                      {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::node)},
+                      {"devices", f.devices}});
+    json tj = {{"name", t.name},
+               {"reports", json::array()},
+               {"count", t.count},
+               {"measured_nodes", t.measured.size()},
+               {"coverage", t.coverage()},
+               {"coverage_sufficient", t.coverage_sufficient()},
+               {"hpc", t.hpc},
+               {"extrapolated", t.extrapolated},
+               {"extrapolation_reasons", t.extrapolation_reasons},
+               {"per_node", per_node},
+               {"node_categories", cats}};
+    for (const NodeRating& n : t.measured) tj["reports"].push_back(n.report);
+    if (t.nodes_per_rack > 0) {
+      tj["nodes_per_rack"] = t.nodes_per_rack;
+      tj["racks"] = t.racks();
+      if (t.power_w > 0) tj["power_per_rack_w"] = t.power_w * static_cast<double>(t.nodes_per_rack);
+    }
+    if (t.power_w > 0) {
+      tj["power_per_node_w"] = t.power_w;
+      tj["power_tag"] = t.power_tag;
+    }
+    if (t.accelerators_per_node > 0) tj["accelerators_per_node"] = t.accelerators_per_node;
+    types.push_back(tj);
+  }
+  j["devices"] = devices;
+  j["node_types"] = types;
+  json cats = json::array();
+  for (const CategoryFigure& f : r.categories) {
+    json c = {{"category", std::string(category_name(f.category))},
+              {"label", std::string(category_label(f.category))},
+              {"precision", f.precision},
+              {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis, Scope::category)},
+              {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::category)},
+              {"rpeak_sparse_note",
+               figure_json(f.rpeak_sparse, f.precision, false, "spec", Scope::category, "", true)},
+              {"efficiency", f.rpeak > 0 && f.rmax >= 0 ? json(f.rmax / f.rpeak) : json(nullptr)},
+              {"devices", f.devices},
+              {"devices_without_rmax", f.devices_without_rmax},
+              {"included_in_total", f.included_in_total},
+              {"extrapolated", f.extrapolated},
+              {"extrapolation_reasons", f.extrapolation_reasons}};
+    cats.push_back(c);
+  }
+  j["categories"] = cats;
+  j["site_power"] = {{"it_power_w", r.it_power_w < 0 ? json(nullptr) : json(r.it_power_w)},
+                     {"pue", r.pue < 0 ? json(nullptr) : json(r.pue)},
+                     {"facility_power_w",
+                      r.facility_power_w < 0 ? json(nullptr) : json(r.facility_power_w)}};
+  if (r.total) {
+    const Total& t = *r.total;
+    static const char* kNames[] = {"none", "nominal", "fp32-native", "factors"};
+    json tj = {{"method", kNames[t.method.kind]},
+               {"label", t.label},
+               {"rpeak", t.rpeak < 0 ? json(nullptr) : json(t.rpeak)},
+               {"rmax", t.rmax < 0 ? json(nullptr) : json(t.rmax)},
+               {"terms", t.terms}};
+    if (t.method.kind == TotalMethod::with_factors) {
+      json f = json::object();
+      for (const auto& [d, v] : t.method.factors) f[std::string(dtype_name(d))] = v;
+      tj["factors"] = f;
+      tj["factors_file"] = t.method.factors_file;
+      if (!t.method.factors_note.empty()) tj["factors_note"] = t.method.factors_note;
+    }
+    j["total"] = tj;
+  }
+  if (r.target) {
+    json answers = json::array();
+    for (const TargetAnswer& a : r.target_answers) {
+      auto num = [](double v) { return v < 0 ? json(nullptr) : json(v); };
+      auto cnt = [](long v) { return v < 0 ? json(nullptr) : json(v); };
+      answers.push_back({{"node_type", a.node_type},
+                         {"node_rmax", num(a.node_rmax)},
+                         {"node_rpeak", num(a.node_rpeak)},
+                         {"nodes_on_rmax", cnt(a.nodes_on_rmax)},
+                         {"nodes_on_rpeak", cnt(a.nodes_on_rpeak)},
+                         {"power_w_on_rmax", num(a.power_w_on_rmax)},
+                         {"power_w_on_rpeak", num(a.power_w_on_rpeak)},
+                         {"power_basis", a.power_basis},
+                         {"extrapolated", a.extrapolated}});
+    }
+    j["target"] = {{"text", r.target->text},
+                   {"value", r.target->value},
+                   {"precision", std::string(dtype_name(r.target->dtype))},
+                   {"unit", is_ops(r.target->dtype) ? "OP/s" : "FLOP/s"},
+                   {"answers", answers}};
+  }
+  j["notes"] = r.notes;
+  return j;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text and Markdown share the tables.
+
+namespace {
+
+std::string headline_of(const CategoryFigure& f) {
+  static const std::map<Category, const char*> kShort = {
+      {Category::general, "general"},
+      {Category::general_hosts, "general (accelerator hosts)"},
+      {Category::intelligent, "intelligent"},
+      {Category::super, "super"}};
+  std::string p = f.precision;
+  std::transform(p.begin(), p.end(), p.begin(), ::toupper);
+  return fmt::format("{} {} Rmax / {} Rpeak ({}{}){}", kShort.at(f.category),
+                     format_rate(f.rmax, false), format_rate(f.rpeak, false), p,
+                     f.category == Category::intelligent ? " dense" : "",
+                     f.extrapolated ? " [extrapolated]" : "");
+}
+
+}  // namespace
+
+Sections build_sections(const Rating& r) {
+  Sections s;
+  s.title = r.site.empty() ? "suanli capacity rating" : "suanli capacity rating: " + r.site;
+  std::string reps;
+  for (const std::string& p : r.inputs) reps += (reps.empty() ? "" : ", ") + p;
+  s.intro.emplace_back("reports", reps);
+  s.intro.emplace_back("inventory", r.inventory.empty() ? "none (each report is one node)"
+                                                        : r.inventory);
+  s.intro.emplace_back("claims", r.claims.empty() ? "none (Rpeak from the reports' device peaks)"
+                                                  : r.claims);
+
+  // Headline: one figure per category, each at its own precision; no cross-precision sum.
+  for (const CategoryFigure& f : r.categories) s.headline.push_back(headline_of(f));
+
+  Table dev;
+  dev.header = {"node type", "device",    "category",   "precision", "Rpeak (basis)",
+                "Rmax",      "Rmax/Rpeak", "peak kernel", "sparse (note)", "GFLOPS/W",
+                "not counted"};
+  std::vector<std::string> derivations, bandwidths;
+  for (const NodeType& t : r.node_types)
+    for (const NodeRating& n : t.measured)
+      for (const DeviceRating& d : n.devices) {
+        const std::string who = fmt::format("{}:{} {}", d.backend, d.index, d.name);
+        for (const PrecisionRating& p : d.precisions) {
+          const bool ops = is_ops(p.dtype);
+          dev.rows.push_back({t.name, who, std::string(category_name(d.category)),
+                              std::string(dtype_name(p.dtype)), with_basis(p.rpeak, ops),
+                              format_rate(p.rmax.value, ops), pct(p.efficiency()),
+                              format_rate(p.ceiling.value, ops),
+                              format_rate(p.rpeak_sparse.value, ops),
+                              gflops_per_w(p.flops_per_watt(), ops),
+                              p.not_counted ? std::to_string(p.not_counted) : "-"});
+          if (p.rpeak.present())
+            derivations.push_back(fmt::format("{} {} Rpeak: {}", who, dtype_name(p.dtype),
+                                              p.rpeak.source));
+          if (p.rmax.present())
+            derivations.push_back(
+                fmt::format("{} {} Rmax: {}", who, dtype_name(p.dtype), p.rmax.source));
+        }
+        bandwidths.push_back(fmt::format(
+            "{}: {}", who,
+            d.memory_bandwidth.present()
+                ? format_si(d.memory_bandwidth.value, "B/s") + " (" + d.memory_bandwidth.source +
+                      ")"
+                : std::string("no verified stream triad")));
+      }
+  s.tables.emplace_back("Devices (scope: device, dense; Rmax = best verified GEMM, median time)",
+                        dev);
+  s.lists.emplace_back("Memory bandwidth (measured, stream triad)", bandwidths);
+
+  Table nt;
+  nt.header = {"node type", "nodes", "measured", "coverage", "racks", "power/node", "kW/rack",
+               "extrapolated"};
+  Table np;
+  np.header = {"node type", "precision", "Rpeak/node", "Rmax/node", "Rmax/Rpeak",
+               "Rmax/rack", "GFLOPS/W (node)"};
+  for (const NodeType& t : r.node_types) {
+    nt.rows.push_back(
+        {t.name, std::to_string(t.count), std::to_string(t.measured.size()),
+         fmt::format("{:.3g}%{}", 100.0 * t.coverage(), t.coverage_sufficient() ? "" : " (low)"),
+         t.racks() ? std::to_string(t.racks()) : "-",
+         t.power_w > 0 ? watts(t.power_w) + " " + t.power_tag : "-",
+         t.power_w > 0 && t.nodes_per_rack > 0
+             ? fmt::format("{:.1f}", t.power_w * static_cast<double>(t.nodes_per_rack) / 1e3)
+             : "-",
+         t.extrapolated ? "yes" : "no"});
+    for (const PrecisionSum& p : t.per_node) {
+      const bool ops = is_ops(p.dtype);
+      np.rows.push_back(
+          {t.name, std::string(dtype_name(p.dtype)), format_rate(p.rpeak, ops),
+           format_rate(p.rmax, ops), pct(p.rpeak > 0 && p.rmax >= 0 ? p.rmax / p.rpeak : -1),
+           t.nodes_per_rack > 0 && p.rmax >= 0
+               ? format_rate(p.rmax * static_cast<double>(t.nodes_per_rack), ops)
+               : "-",
+           t.power_w > 0 && p.rmax >= 0 ? gflops_per_w(p.rmax / t.power_w, ops) : "-"});
+    }
+  }
+  s.tables.emplace_back("Node types (scope: node type)", nt);
+  s.tables.emplace_back("Per node, main devices (accelerators, or the CPUs of a CPU node)", np);
+
+  Table cat;
+  cat.header = {"category", "precision", "Rpeak (basis)", "Rmax", "Rmax/Rpeak", "sparse (note)",
+                "devices", "in total", "extrapolated"};
+  std::vector<std::string> reasons;
+  for (const CategoryFigure& f : r.categories) {
+    cat.rows.push_back(
+        {std::string(category_label(f.category)), f.precision,
+         f.rpeak < 0 ? "-" : format_rate(f.rpeak, false) + " (" + f.rpeak_basis + ")",
+         format_rate(f.rmax, false), pct(f.rpeak > 0 && f.rmax >= 0 ? f.rmax / f.rpeak : -1),
+         format_rate(f.rpeak_sparse, false),
+         f.devices_without_rmax ? fmt::format("{} ({} without Rmax)", f.devices,
+                                              f.devices_without_rmax)
+                                : std::to_string(f.devices),
+         f.included_in_total ? "yes" : "no (--include-hosts)", f.extrapolated ? "yes" : "no"});
+    for (const std::string& x : f.extrapolation_reasons)
+      if (std::find(reasons.begin(), reasons.end(), x) == reasons.end()) reasons.push_back(x);
+  }
+  s.tables.emplace_back("Categories (scope: fleet; each device in exactly one)", cat);
+  if (!reasons.empty()) s.lists.emplace_back("Extrapolation", reasons);
+
+  std::vector<std::string> site;
+  if (r.it_power_w >= 0) {
+    site.push_back("IT power: " + watts(r.it_power_w) + " (inventory power per node x count)");
+    if (r.facility_power_w >= 0)
+      site.push_back(fmt::format("facility power: {} (IT x PUE {:.2f}, PUE as given)",
+                                 watts(r.facility_power_w), r.pue));
+    else
+      site.push_back("facility power: not shown (no PUE in the inventory)");
+  }
+  if (!site.empty()) s.lists.emplace_back("Site power", site);
+
+  if (r.total) {
+    std::vector<std::string> lines;
+    lines.push_back(fmt::format("{}: Rpeak {} / Rmax {}", r.total->label,
+                                format_rate(r.total->rpeak, false),
+                                format_rate(r.total->rmax, false)));
+    for (const std::string& t : r.total->terms) lines.push_back("  " + t);
+    s.lists.emplace_back("Total (--total)", lines);
+  }
+  if (r.target) {
+    const bool ops = is_ops(r.target->dtype);
+    Table tg;
+    tg.header = {"node type", "Rmax/node", "nodes on Rmax", "power on Rmax", "Rpeak/node",
+                 "nodes on Rpeak", "power on Rpeak", "power basis"};
+    auto cnt = [](long n) { return n < 0 ? std::string("-") : fmt::format("{}", n); };
+    for (const TargetAnswer& a : r.target_answers)
+      tg.rows.push_back({a.node_type + (a.extrapolated ? " (extrapolated)" : ""),
+                         format_rate(a.node_rmax, ops), cnt(a.nodes_on_rmax),
+                         watts(a.power_w_on_rmax), format_rate(a.node_rpeak, ops),
+                         cnt(a.nodes_on_rpeak), watts(a.power_w_on_rpeak),
+                         a.power_basis.empty() ? "no power figure" : a.power_basis});
+    s.tables.emplace_back(fmt::format("Target {} = {} {} (nodes = ceil(target / node figure))",
+                                      r.target->text, format_rate(r.target->value, ops),
+                                      dtype_name(r.target->dtype)),
+                          tg);
+  }
+  s.lists.emplace_back("Figure sources", derivations);
+  s.lists.emplace_back("Notes", r.notes);
+  return s;
+}
+
+std::string render_text(const Rating& r) {
+  const Sections s = build_sections(r);
+  std::string out = s.title + "\n";
+  for (const auto& [k, v] : s.intro) out += fmt::format("  {}: {}\n", k, v);
+  out += "\nHeadline (each category at its own precision; no cross-precision sum):\n";
+  for (const std::string& h : s.headline) out += "  " + h + "\n";
+  for (const auto& [h, t] : s.tables) out += "\n" + h + "\n" + t.text("  ");
+  for (const auto& [h, lines] : s.lists) {
+    out += "\n" + h + ":\n";
+    for (const std::string& l : lines) out += "  " + l + "\n";
+  }
+  return out;
+}
+
+std::string render_markdown(const Rating& r) {
+  const Sections s = build_sections(r);
+  std::string out = "# " + s.title + "\n\n";
+  for (const auto& [k, v] : s.intro) out += fmt::format("- **{}**: {}\n", k, v);
+  out += "\n## Headline\n\nEach category at its own precision; no cross-precision sum.\n\n";
+  for (const std::string& h : s.headline) out += "- " + h + "\n";
+  for (const auto& [h, t] : s.tables) out += "\n## " + h + "\n\n" + t.markdown();
+  for (const auto& [h, lines] : s.lists) {
+    out += "\n## " + h + "\n\n";
+    for (const std::string& l : lines) out += "- " + l + "\n";
+  }
+  return out;
+}
+
+}  // namespace suanli::rate
