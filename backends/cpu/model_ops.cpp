@@ -156,7 +156,10 @@ Epi make_epi(const suanli_epilogue& e, const suanli_quant& q, bool quantized, bo
     if (!(rs > 0)) invalid(op, "quant.residual_scale must be > 0");
     po.append_sum(rs / ds);
   }
-  if (e.activation != SUANLI_ACT_NONE) po.append_eltwise(1.f, act_alg(e.activation, op), 1.f, 0.f);
+  // eltwise alpha: relu's negative slope (0), swish's beta (1 = silu); gelu ignores it.
+  if (e.activation != SUANLI_ACT_NONE)
+    po.append_eltwise(1.f, act_alg(e.activation, op), e.activation == SUANLI_ACT_RELU ? 0.f : 1.f,
+                      0.f);
   r.attr.set_post_ops(po);
   return r;
 }
@@ -180,14 +183,24 @@ std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* buf
   const suanli_epilogue& e = d.epilogue;
   const size_t need = 3 + (e.bias ? 1 : 0) + (e.mask ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const dnnl::memory::desc a_md({d.batch0, d.batch1, d.m, d.k}, ta,
-                                dims(d.a_stride, d.a_stride + 4));
-  const dnnl::memory::desc b_md({d.batch0, d.batch1, d.k, d.n}, tb,
-                                dims(d.b_stride, d.b_stride + 4));
-  const dnnl::memory::desc c_md({d.batch0, d.batch1, d.m, d.n}, tc,
-                                dims(d.c_stride, d.c_stride + 4));
-  const dnnl::memory::desc bias_md({1, 1, 1, d.n}, dt::f32, tag::abcd);
-  const dnnl::memory::desc mask_md({1, 1, d.m, d.n}, dt::f32, tag::abcd);
+  // One batch: plain 2-D operands (oneDNN's fast kernels take those); batched: 4-D with the
+  // strides given (a stride on a dimension of size 1 is irrelevant and set to a dense value).
+  const bool flat = d.batch0 == 1 && d.batch1 == 1;
+  auto md_of = [&](int64_t rows, int64_t cols, const int64_t* st, dt t) {
+    if (flat) return dnnl::memory::desc({rows, cols}, t, dims{st[2], st[3]});
+    dims strides(st, st + 4);
+    const int64_t extent = std::max(st[2] * rows, st[3] * cols);
+    if (d.batch1 == 1) strides[1] = extent;
+    if (d.batch0 == 1) strides[0] = extent * d.batch1;
+    return dnnl::memory::desc({d.batch0, d.batch1, rows, cols}, t, strides);
+  };
+  const dnnl::memory::desc a_md = md_of(d.m, d.k, d.a_stride, ta);
+  const dnnl::memory::desc b_md = md_of(d.k, d.n, d.b_stride, tb);
+  const dnnl::memory::desc c_md = md_of(d.m, d.n, d.c_stride, tc);
+  const dnnl::memory::desc bias_md = flat ? dnnl::memory::desc({1, d.n}, dt::f32, tag::ab)
+                                           : dnnl::memory::desc({1, 1, 1, d.n}, dt::f32, tag::abcd);
+  const dnnl::memory::desc mask_md = flat ? dnnl::memory::desc({d.m, d.n}, dt::f32, tag::ab)
+                                          : dnnl::memory::desc({1, 1, d.m, d.n}, dt::f32, tag::abcd);
   Epi epi = make_epi(e, d.quant, quant, e.mask != 0, mask_md, op);
   const int threads = std::max(1, cfg.threads);
   set_omp_threads(threads);
@@ -626,7 +639,8 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
       case SUANLI_ELTWISE_ACTIVATION: {
         if (bufs && nbufs < 2) invalid(op, "needs 2 buffers");
         const dnnl::eltwise_forward::desc ed(dnnl::prop_kind::forward_inference,
-                                             act_alg(d.activation, op), md, 1.f, 0.f);
+                                             act_alg(d.activation, op), md,
+                                             d.activation == SUANLI_ACT_RELU ? 0.f : 1.f, 0.f);
         dnnl::eltwise_forward::primitive_desc pd(ed, strict_attr(), dnnl_engine());
         const std::string impl = pd.impl_info_str();
         if (!acceptable_impl(impl, t == dt::bf16, "eltwise", reason)) return nullptr;

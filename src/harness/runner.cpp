@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "model/model_run.h"
 #include "report/hash.h"
 #include "verify/verify.h"
 
@@ -399,7 +400,9 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
         p.eta_s = p.elapsed_s / static_cast<double>(i) * static_cast<double>(jobs.size() - i);
       opts.on_progress(p);
     }
-    results.push_back(run_workload(*j.backend, j.device, *j.w, opts));
+    results.push_back(j.w->model.empty()
+                          ? run_workload(*j.backend, j.device, *j.w, opts)
+                          : model::run_model_workload(*j.backend, j.device, *j.w, opts));
     if (opts.on_result) opts.on_result(results.back());
   }
   return results;

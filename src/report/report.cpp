@@ -180,6 +180,14 @@ json result_to_json(const Result& r) {
     if (r.telemetry.clock_mhz_mean >= 0) t["clock_mhz_mean"] = r.telemetry.clock_mhz_mean;
     j["telemetry"] = t;
   }
+  if (!r.model.is_null()) {  // a whole network (src/model): its own op, shape and figures
+    j["op"] = "model";
+    j["operands"] = json::object();
+    j["accumulate"] = std::string(dtype_name(types.compute));
+    j["shape"] = {{"model", r.model.value("model", "")}, {"batch", r.model.value("batch", 0)}};
+    j["shape_text"] = fmt::format("batch {}", r.model.value("batch", 0));
+    j["model"] = r.model;
+  }
   return j;
 }
 

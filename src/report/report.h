@@ -63,6 +63,9 @@ struct Result {
   bool verified = false;  // verification ran
   verify::Verification verification;
   TelemetrySummary telemetry;
+  // Model workloads: model, batch, samples/s, latency percentiles, ... (null for kernels);
+  // result_to_json writes it as "model" and reports the op as "model".
+  nlohmann::json model;
 };
 
 struct Tally {

@@ -26,7 +26,7 @@ using nlohmann::json;
 
 // Fields of a workload that are not axes of its shape.
 const std::set<std::string> kNonAxisFields = {"op",        "name",     "min_time",   "repetitions",
-                                              "max_noise", "max_time", "warmup_time"};
+                                              "max_noise", "max_time", "warmup_time", "model"};
 
 MeasureSettings read_settings(const json& j, MeasureSettings s) {
   if (j.contains("min_time")) s.min_time = j["min_time"].get<double>();
@@ -168,7 +168,7 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
   if (!errors.empty()) {
     // For the enumerated fields, say what is accepted.
     static const std::map<std::string, std::string> kExpected = {
-        {"op", "gemm, conv2d, peak or stream"},
+        {"op", "gemm, conv2d, peak, stream or model"},
         {"dtype", "fp64, fp32, tf32, fp16, bf16, fp8_e4m3, fp8_e5m2 or int8"},
         {"kind", "copy, scale, add or triad"},
         {"accumulate", "fp64, fp32, fp16, bf16 or int32"}};
@@ -202,6 +202,21 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
       Workload w;
       w.source = where;
       w.name = one.value("name", one["op"].get<std::string>());
+      if (one["op"] == "model") {  // a whole network: src/model
+        if (!one.contains("model"))
+          throw InputError(fmt::format("{}: model workload needs 'model' (a built-in model name "
+                                       "or a path to a model .json)",
+                                       where));
+        w.model = one["model"].get<std::string>();
+        if (!one.contains("name")) w.name = w.model;
+        w.op.dtype = *dtype_from_name(one.value("dtype", "fp32"));
+        w.model_batch = one.value("batch", int64_t{1});
+        w.model_verify_batch = std::min(w.model_batch, one.value("verify_batch", int64_t{1}));
+        w.settings = settings;
+        w.id = fmt::format("{}.{}.batch{}", w.name, dtype_name(w.op.dtype), w.model_batch);
+        if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
+        continue;
+      }
       w.op = make_op(one, where);
       w.settings = settings;
       w.id = workload_id(w);

@@ -27,6 +27,12 @@ struct Workload {
   std::string source;  // where it came from: "suites/standard.json:/workloads/2"
   OpDesc op;
   MeasureSettings settings;
+  // A model workload ("op": "model"): the model (built-in name or path), its batch and the
+  // reduced batch its output is verified at against the host reference. Empty for kernels;
+  // op.dtype carries the dtype.
+  std::string model;
+  int64_t model_batch = 1;
+  int64_t model_verify_batch = 1;
 };
 
 struct Suite {

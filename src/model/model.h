@@ -1,0 +1,82 @@
+// Model workloads: a model description (suites/models/*.json) resolved at a batch and dtype into
+// tensors and layers, its FLOP count, seeded weights, and a host reference of the whole graph
+// with fp64 accumulation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/op.h"
+
+namespace suanli::model {
+
+// One named activation buffer; layers read and write it by index. Its size is the largest use.
+struct Tensor {
+  std::string name;
+  uint64_t bytes = 0;
+  bool input = false;  // the model's input: filled with seeded data, never written by a layer
+};
+
+enum class LayerKind { conv, maxpool, avgpool, linear };
+std::string_view layer_kind_name(LayerKind k);
+
+struct Layer {
+  std::string name;
+  LayerKind kind = LayerKind::conv;
+  int in = -1, out = -1;  // tensor indices
+  Conv2dShape conv;       // conv, and the window of pools (k = c)
+  int64_t rows = 0, n = 0, k = 0;  // linear: rows x k times k x n
+  bool bias = false, residual = false, relu = false;
+  Dtype src_t = Dtype::fp32, wei_t = Dtype::fp32, dst_t = Dtype::fp32;  // storage types
+  std::vector<float> weights;  // conv: KCRS; linear: k x n row-major (real values)
+  std::vector<float> bias_v;   // k or n
+  // int8: real = scale * stored; filled by calibration in reference().
+  float src_scale = 1, wei_scale = 1, dst_scale = 1, res_scale = 1;
+  double flops = 0;       // src/core's count (conv: taps on padding not counted)
+  double macs_dense = 0;  // multiply-adds counting every tap (what model-zoo tables publish)
+  uint64_t out_bytes = 0;
+};
+
+struct Model {
+  std::string name, description, sample;  // sample: "image", ...
+  std::string origin;                     // "builtin:resnet50" or a path
+  Dtype dtype = Dtype::fp32;
+  int64_t batch = 1;
+  std::vector<Tensor> tensors;
+  std::vector<Layer> layers;
+  int input = -1, output = -1;
+  std::vector<int64_t> input_shape;  // per sample
+  double flops = 0;       // per batch, sum over layers
+  double macs_dense = 0;  // per batch
+  uint64_t weight_bytes = 0;  // weights + biases as stored on the device
+  float input_scale = 1;      // int8: the input's scale (set by reference())
+};
+
+// Loads model NAME (built in: suites/models/NAME.json) or a .json path, validated against
+// reports/schema/model.schema.json, and resolves it at `batch` for `dtype` (fp32, bf16, fp16,
+// int8) with weights drawn from `seed`. Throws InputError naming the file and JSON path.
+Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, uint64_t seed);
+
+// Names of the built-in models.
+std::vector<std::string> builtin_model_names();
+
+// The model's input at its batch, in real values (seeded).
+std::vector<float> make_input(const Model& m, uint64_t seed);
+
+// Runs the graph on the host: every multiply-add accumulated in fp64, every tensor rounded to
+// its storage type after each layer as the device stores it. For int8 it first calibrates
+// (sets each layer's activation scales from the real values it computes: max |x| / 127 or
+// 255) -- call it before planning the device graph. Returns the output tensor (real values).
+// trace, when given, receives every layer's output (real values) in layer order.
+std::vector<double> reference(Model& m, const std::vector<float>& input,
+                              std::vector<std::vector<double>>* trace = nullptr);
+
+// Per-dtype tolerance of the relative L2 error ||device - reference|| / ||reference|| of the
+// model's output (see model.cpp for why each value).
+double output_tolerance(Dtype dtype);
+
+// Device bytes of tensor t holding values stored as `type` (for the upload of inputs/weights).
+std::vector<char> encode(const std::vector<float>& real, Dtype type, float scale);
+
+}  // namespace suanli::model

@@ -1,0 +1,421 @@
+// A model through a backend: plans over shared buffers, verification at a reduced batch, timing
+// of the whole plan list under Google Benchmark, samples/s and batch-1 latency percentiles.
+#include "model/model_run.h"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "model/model.h"
+
+namespace suanli::model {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+suanli_dtype abi(Dtype d) {
+  return static_cast<suanli_dtype>(static_cast<int>(d));
+}
+
+// The ABI descriptor of one layer (owns the structs the op_desc points at).
+struct LayerOp {
+  suanli_op_desc desc{};
+  suanli_conv2d_layer_desc conv{};
+  suanli_pool_desc pool{};
+  suanli_matmul_desc mm{};
+
+  explicit LayerOp(const Layer& L) {
+    desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+    suanli_epilogue e{};
+    e.struct_size = SUANLI_STRUCT_SIZE(suanli_epilogue, activation);
+    e.alpha = 1.0;
+    e.bias = L.bias ? 1 : 0;
+    e.residual = L.residual ? 1 : 0;
+    e.activation = L.relu ? SUANLI_ACT_RELU : SUANLI_ACT_NONE;
+    suanli_quant q{SUANLI_STRUCT_SIZE(suanli_quant, residual_scale), L.src_scale, L.wei_scale,
+                   L.dst_scale, L.res_scale};
+    const Conv2dShape& c = L.conv;
+    switch (L.kind) {
+      case LayerKind::conv:
+        conv.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
+        conv.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+                     c.n, c.c, c.h, c.w, c.k, c.r, c.s, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
+                     1, 1, 1, abi(L.src_t), abi(L.wei_t), abi(L.dst_t)};
+        conv.prop = SUANLI_PROP_FORWARD_INFERENCE;
+        conv.epilogue = e;
+        conv.quant = q;
+        desc.kind = SUANLI_OP_CONV2D_LAYER;
+        desc.conv2d_layer = &conv;
+        break;
+      case LayerKind::maxpool:
+      case LayerKind::avgpool:
+        pool = {SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+                L.kind == LayerKind::maxpool ? SUANLI_POOL_MAX : SUANLI_POOL_AVG,
+                c.n, c.c, c.h, c.w, c.r, c.s, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
+                abi(L.src_t), SUANLI_PROP_FORWARD_INFERENCE};
+        desc.kind = SUANLI_OP_POOL;
+        desc.pool = &pool;
+        break;
+      case LayerKind::linear:
+        mm.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+        mm.batch0 = mm.batch1 = 1;
+        mm.m = L.rows;
+        mm.n = L.n;
+        mm.k = L.k;
+        mm.a_stride[2] = L.k;
+        mm.a_stride[3] = 1;
+        mm.b_stride[2] = L.n;
+        mm.b_stride[3] = 1;
+        mm.c_stride[2] = L.n;
+        mm.c_stride[3] = 1;
+        mm.a_type = abi(L.src_t);
+        mm.b_type = abi(L.wei_t);
+        mm.c_type = abi(L.dst_t);
+        mm.epilogue = e;
+        mm.quant = q;
+        desc.kind = SUANLI_OP_MATMUL;
+        desc.matmul = &mm;
+        break;
+    }
+  }
+};
+
+// The model on a device: one buffer per tensor, weights and biases per layer, one plan per layer.
+struct Graph {
+  std::vector<std::unique_ptr<DeviceBuffer>> tensors, params;
+  std::vector<std::vector<DeviceBuffer*>> layer_bufs;
+  std::vector<std::unique_ptr<DevicePlan>> plans;
+  std::vector<DevicePlan*> raw;
+};
+
+// nullopt-like: "" when every layer is supported, else "layer NAME (op): reason".
+std::string unsupported(Backend& b, int device, const Model& m) {
+  for (const Layer& L : m.layers) {
+    LayerOp op(L);
+    const char* reason = nullptr;
+    const suanli_status s = b.api()->supports(b.context(), device, &op.desc, &reason);
+    if (s == SUANLI_UNSUPPORTED)
+      return fmt::format("layer {} ({}): {}", L.name, layer_kind_name(L.kind),
+                         reason ? reason : "unsupported");
+    b.check(s, "supports");
+  }
+  return "";
+}
+
+Graph make_graph(Backend& b, int device, const Model& m, const std::vector<float>& input) {
+  Graph g;
+  for (const Tensor& t : m.tensors) g.tensors.push_back(b.alloc(device, std::max<uint64_t>(t.bytes, 1)));
+  const std::vector<char> in = encode(input, m.layers.front().src_t, m.input_scale);
+  g.tensors[static_cast<size_t>(m.input)]->upload(in.data());
+  for (const Layer& L : m.layers) {
+    std::vector<DeviceBuffer*> bufs{g.tensors[static_cast<size_t>(L.in)].get()};
+    if (!L.weights.empty()) {
+      const std::vector<char> w = encode(L.weights, L.wei_t, L.wei_scale);
+      g.params.push_back(b.alloc(device, w.size()));
+      g.params.back()->upload(w.data());
+      bufs.push_back(g.params.back().get());
+    }
+    bufs.push_back(g.tensors[static_cast<size_t>(L.out)].get());
+    if (L.bias) {
+      g.params.push_back(b.alloc(device, L.bias_v.size() * sizeof(float)));
+      g.params.back()->upload(L.bias_v.data());
+      bufs.push_back(g.params.back().get());
+    }
+    LayerOp op(L);
+    std::vector<suanli_buffer> handles;
+    for (DeviceBuffer* d : bufs) handles.push_back(d->handle());
+    suanli_plan h = nullptr;
+    suanli_plan_info info{};
+    info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+    b.check(b.api()->plan(b.context(), device, &op.desc, handles.data(), handles.size(), &h, &info),
+            "plan");
+    g.plans.push_back(std::make_unique<DevicePlan>(&b, h, info.library ? info.library : "",
+                                                   info.implementation ? info.implementation : ""));
+    g.raw.push_back(g.plans.back().get());
+    g.layer_bufs.push_back(std::move(bufs));
+  }
+  return g;
+}
+
+std::vector<float> download_output(const Model& m, Graph& g) {
+  const Layer& last = m.layers.back();
+  std::vector<char> bytes(g.tensors[static_cast<size_t>(m.output)]->bytes());
+  g.tensors[static_cast<size_t>(m.output)]->download(bytes.data());
+  std::vector<float> out(static_cast<size_t>(last.out_bytes / dtype_size(last.dst_t)));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<float>(load_as_double(bytes.data(), last.dst_t, i));
+  return out;
+}
+
+void ensure_benchmark_initialized() {
+  static const bool once = [] {
+    int argc = 1;
+    char arg0[] = "suanli";
+    char* argv[] = {arg0, nullptr};
+    benchmark::Initialize(&argc, argv);
+    return true;
+  }();
+  (void)once;
+}
+
+class Collect : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.error_occurred)
+        error = r.error_message.empty() ? "the workload reported an error" : r.error_message;
+      else if (r.run_type == Run::RT_Iteration && r.iterations > 0)
+        samples.push_back(r.real_accumulated_time / static_cast<double>(r.iterations));
+    }
+  }
+  std::vector<double> samples;
+  std::string error;
+};
+
+// One round of Google Benchmark repetitions; each iteration executes the whole plan list once.
+std::vector<double> measure_round(Backend& b, const std::vector<DevicePlan*>& plans,
+                                  double min_time, int reps, double warmup, std::string* error) {
+  ensure_benchmark_initialized();
+  benchmark::ClearRegisteredBenchmarks();
+  auto body = [&](benchmark::State& st) {
+    for (auto _ : st) {
+      try {
+        st.SetIterationTime(b.execute(plans, 1));
+      } catch (const std::exception& e) {
+        st.SkipWithError(e.what());
+        break;
+      }
+    }
+  };
+  benchmark::internal::Benchmark* bm = benchmark::RegisterBenchmark("suanli_model", body);
+  bm->UseManualTime()->MinTime(min_time)->Repetitions(reps)->Unit(benchmark::kSecond);
+  if (warmup > 0) bm->MinWarmUpTime(warmup);
+  Collect rep;
+  benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_model(/|$)");
+  benchmark::ClearRegisteredBenchmarks();
+  *error = rep.error;
+  if (error->empty() && rep.samples.empty()) *error = "Google Benchmark produced no samples";
+  return rep.samples;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+}  // namespace
+
+Result run_model_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
+                          const ModelHooks& hooks) {
+  Result r;
+  r.workload = w.id;
+  r.name = w.name;
+  r.backend = backend.name();
+  r.device = device;
+  r.op = w.op;
+  const MeasureSettings& s = w.settings;
+  r.noise_target = s.max_noise;
+  try {
+    // Reference and int8 calibration at the reduced batch; the same seed gives the same weights.
+    Model vm = build_model(w.model, w.op.dtype, w.model_verify_batch, s.seed);
+    Model fm = build_model(w.model, w.op.dtype, w.model_batch, s.seed);
+    r.flops = fm.flops;
+    const std::vector<float> vin = make_input(vm, s.seed);
+    std::vector<std::vector<double>> trace;
+    const std::vector<double> ref = reference(vm, vin, &trace);
+    for (size_t i = 0; i < fm.layers.size(); ++i) {
+      Layer& L = fm.layers[i];
+      const Layer& V = vm.layers[i];
+      L.src_scale = V.src_scale;
+      L.wei_scale = V.wei_scale;
+      L.dst_scale = V.dst_scale;
+      L.res_scale = V.res_scale;
+    }
+    fm.input_scale = vm.input_scale;
+    uint64_t act_bytes = 0;
+    for (const Tensor& t : fm.tensors) act_bytes += t.bytes;
+    r.bytes = static_cast<double>(fm.weight_bytes + act_bytes);  // compulsory traffic, lower bound
+    nlohmann::json mj = {{"model", fm.name},
+                         {"origin", fm.origin},
+                         {"batch", fm.batch},
+                         {"layers", fm.layers.size()},
+                         {"sample_unit", fm.sample + "s"},
+                         {"flops_per_sample", fm.flops / static_cast<double>(fm.batch)},
+                         {"macs_dense_per_sample", fm.macs_dense / static_cast<double>(fm.batch)},
+                         {"weight_bytes", fm.weight_bytes},
+                         {"verify_batch", vm.batch}};
+    r.model = mj;
+    if (std::string why = unsupported(backend, device, fm); !why.empty()) {
+      r.status = Status::unsupported;
+      r.reason = why;
+      return r;
+    }
+
+    // Verification: the whole graph at the reduced batch, layer by layer when a hook corrupts.
+    {
+      Graph g = make_graph(backend, device, vm, vin);
+      if (hooks.corrupt) {
+        for (size_t i = 0; i < g.raw.size(); ++i) {
+          backend.execute({g.raw[i]}, 1);
+          if (vm.layers[i].name == hooks.corrupt_layer) {
+            DeviceBuffer* out = g.tensors[static_cast<size_t>(vm.layers[i].out)].get();
+            std::vector<char> bytes(out->bytes());
+            out->download(bytes.data());
+            hooks.corrupt(bytes.data(), vm.layers[i].out_bytes);
+            out->upload(bytes.data());
+          }
+        }
+      } else {
+        backend.execute(g.raw, 1);
+      }
+      std::vector<float> got = download_output(vm, g);
+      if (opts.corrupt_output) opts.corrupt_output(r, got.data(), got.size() * sizeof(float));
+      double num = 0, den = 0, worst = 0;
+      size_t worst_i = 0;
+      bool finite = got.size() == ref.size();
+      for (size_t i = 0; finite && i < got.size(); ++i) {
+        if (!std::isfinite(got[i])) finite = false;
+        const double d = static_cast<double>(got[i]) - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+        if (std::fabs(d) > worst) worst = std::fabs(d), worst_i = i;
+      }
+      verify::Verification& v = r.verification;
+      v.method = "model reference";
+      v.error = finite ? (den > 0 ? std::sqrt(num / den) : std::sqrt(num)) : HUGE_VAL;
+      v.bound = output_tolerance(w.op.dtype);
+      v.passed = finite && v.error <= v.bound;
+      v.detail = fmt::format(
+          "whole graph ({} layers) at batch {} against the host reference (fp64 accumulation, "
+          "tensors rounded to their storage types{}); relative L2 error of the {} outputs; "
+          "largest difference {:.3g} at output {}",
+          vm.layers.size(), vm.batch, w.op.dtype == Dtype::int8 ? ", int8 scales calibrated" : "",
+          got.size(), worst, worst_i);
+      r.verified = true;
+      if (!v.passed) {
+        // Name the first layer whose output departs from the reference (run again layer by
+        // layer; the hook, if any, corrupts again).
+        Graph g2 = make_graph(backend, device, vm, vin);
+        for (size_t i = 0; i < g2.raw.size(); ++i) {
+          backend.execute({g2.raw[i]}, 1);
+          const Layer& L = vm.layers[i];
+          DeviceBuffer* out = g2.tensors[static_cast<size_t>(L.out)].get();
+          std::vector<char> bytes(out->bytes());
+          out->download(bytes.data());
+          if (hooks.corrupt && L.name == hooks.corrupt_layer) {
+            hooks.corrupt(bytes.data(), L.out_bytes);
+            out->upload(bytes.data());
+          }
+          double n2 = 0, d2 = 0;
+          const std::vector<double>& t = trace[i];
+          for (size_t k = 0; k < t.size(); ++k) {
+            const double dv = load_as_double(bytes.data(), L.dst_t, k) *
+                              ((L.dst_t == Dtype::int8 || L.dst_t == Dtype::uint8) ? L.dst_scale : 1.0);
+            n2 += (dv - t[k]) * (dv - t[k]);
+            d2 += t[k] * t[k];
+          }
+          const double e = d2 > 0 ? std::sqrt(n2 / d2) : std::sqrt(n2);
+          if (e > v.bound) {
+            v.detail += fmt::format("; first layer off the reference: {} ({}), relative error {:.3g}",
+                                    L.name, layer_kind_name(L.kind), e);
+            break;
+          }
+        }
+      }
+    }
+
+    // Timing at the full batch: the whole plan list, one execute per iteration.
+    Graph g = make_graph(backend, device, fm, make_input(fm, s.seed));
+    std::string lib = g.plans.front()->library;
+    r.library = lib;
+    r.implementation = g.plans.front()->implementation;
+    for (const auto& p : g.plans)
+      if (p->library != lib) r.library = "mixed";
+    if (r.library == "mixed") {
+      std::vector<std::string> libs;
+      for (const auto& p : g.plans)
+        if (std::find(libs.begin(), libs.end(), p->library) == libs.end())
+          libs.push_back(p->library);
+      r.library = fmt::format("{}", fmt::join(libs, " + "));
+    }
+    r.implementation = fmt::format("{} plans; first: {}", g.plans.size(), r.implementation);
+    backend.execute(g.raw, 1);  // first run discarded
+    const double min_time = opts.min_time.value_or(s.min_time);
+    const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
+    const double max_time = opts.max_time.value_or(s.max_time);
+    r.iterations_per_sample = 1;
+    const auto t0 = Clock::now();
+    std::string error;
+    while (true) {
+      std::vector<double> smp =
+          measure_round(backend, g.raw, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0,
+                        &error);
+      ++r.rounds;
+      if (!error.empty()) break;
+      r.samples.insert(r.samples.end(), smp.begin(), smp.end());
+      const TimeStats st = compute_stats(r.samples);
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
+        r.stop_reason = "noise target reached";
+        break;
+      }
+      if (elapsed + elapsed / r.rounds > max_time || r.samples.size() >= 1000) {
+        r.stop_reason = "time limit reached";
+        break;
+      }
+    }
+    r.sampling_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!error.empty()) {
+      r.status = Status::error;
+      r.reason = error;
+      return r;
+    }
+    r.time = compute_stats(r.samples);
+    r.iterations = static_cast<int64_t>(std::llround(r.sampling_seconds / r.time.mean));
+    r.noise_reached = r.time.cv;
+    r.flops_per_second = r.flops / r.time.median;
+    r.flops_per_second_best = r.flops / r.time.min;
+    r.bytes_per_second = r.bytes / r.time.median;
+    const DeviceInfo& dev = backend.devices().at(static_cast<size_t>(device));
+    if (const PeakInfo* p = dev.peak(w.op.dtype); p && p->ops_per_second > 0)
+      r.peak_fraction = r.flops_per_second / p->ops_per_second;
+    r.model["samples_per_second"] = static_cast<double>(fm.batch) / r.time.median;
+    r.model["samples_per_second_best"] = static_cast<double>(fm.batch) / r.time.min;
+    if (fm.batch == 1) {
+      // Single-stream latency (MLPerf's scenario): one execute per query, many queries.
+      std::vector<double> lat;
+      const auto l0 = Clock::now();
+      while (lat.size() < 1000 &&
+             (lat.size() < 20 ||
+              std::chrono::duration<double>(Clock::now() - l0).count() < std::min(2.0, max_time)))
+        lat.push_back(backend.execute(g.raw, 1));
+      r.model["latency_s"] = {{"queries", lat.size()},
+                              {"p50", percentile(lat, 0.50)},
+                              {"p90", percentile(lat, 0.90)},
+                              {"p99", percentile(lat, 0.99)}};
+    }
+    r.status = r.verification.passed ? Status::ok : Status::failed;
+    if (!r.verification.passed)
+      r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
+                             r.verification.method, r.verification.error, r.verification.bound,
+                             r.verification.detail);
+  } catch (const BackendCallError& e) {
+    r.status = e.status == SUANLI_UNSUPPORTED ? Status::unsupported : Status::error;
+    r.reason = e.what();
+  } catch (const std::exception& e) {
+    r.status = Status::error;
+    r.reason = e.what();
+  }
+  return r;
+}
+
+}  // namespace suanli::model

@@ -1,0 +1,28 @@
+// Running a model workload through a backend: every layer planned as one op over shared device
+// buffers, the whole list executed with device time, the output verified at a reduced batch
+// against the fp64 host reference.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "harness/backend_host.h"
+#include "harness/runner.h"
+#include "report/report.h"
+#include "suite/suite.h"
+
+namespace suanli::model {
+
+struct ModelHooks {
+  // Test hook: called in the verification run after the layer named `layer` wrote its output,
+  // with that output (device bytes, downloaded); what it changes is uploaded back before the
+  // next layer runs. Fault injection for tests/model_test.cpp.
+  std::string corrupt_layer;
+  std::function<void(void* data, uint64_t bytes)> corrupt;
+};
+
+Result run_model_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
+                          const ModelHooks& hooks = {});
+
+}  // namespace suanli::model
