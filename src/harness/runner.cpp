@@ -75,12 +75,14 @@ struct Round {
 // One round of `reps` Google Benchmark repetitions, each at least min_time of
 // device time; each benchmark iteration is one execute of `inner` ops.
 Round measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int64_t inner,
-                    double min_time, int reps, double warmup) {
+                    double min_time, int reps, double warmup,
+                    const std::function<void()>& before_execute = {}) {
   ensure_benchmark_initialized();
   benchmark::ClearRegisteredBenchmarks();
   auto body = [&](benchmark::State& st) {
     for (auto _ : st) {
       try {
+        if (before_execute) before_execute();  // untimed: the iteration time is device time
         st.SetIterationTime(backend.execute(plans, inner));
       } catch (const std::exception& e) {
         st.SkipWithError(e.what());
@@ -308,12 +310,23 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     const int64_t inner = std::clamp<int64_t>(static_cast<int64_t>(1e-3 / first), 1, 1000000);
     r.iterations_per_sample = inner;
 
+    // Certification's caching check: new input data before every timed execute.
+    uint64_t data_seed = seed, refills = 0;
+    std::function<void()> refill;
+    if (opts.fresh_inputs)
+      refill = [&] {
+        data_seed = seed ^ (0x9e3779b97f4a7c15ULL * ++refills);
+        verify::fill_inputs(w.op, host_ptrs.data(), data_seed);
+        for (size_t i = 0; i < out; ++i) raw[i]->upload(host[i].data());
+      };
+
     TelemetrySampler sampler(backend, device);
+    if (opts.on_sampling) opts.on_sampling(true);
     const auto t0 = Clock::now();
     std::string error;
     while (true) {
-      Round round =
-          measure_round(backend, plans, inner, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0);
+      Round round = measure_round(backend, plans, inner, min_time, reps,
+                                  r.rounds == 0 ? s.warmup_time : 0.0, refill);
       ++r.rounds;
       if (!round.error.empty()) {
         error = round.error;
@@ -323,11 +336,16 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
       r.iterations += round.ops;
       const TimeStats st = compute_stats(r.samples);
       const double elapsed = seconds_since(t0);
-      if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
+      if (opts.sustain_s) {
+        if (elapsed >= *opts.sustain_s) {
+          r.stop_reason = "sustained duration reached";
+          break;
+        }
+      } else if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
         r.stop_reason = "noise target reached";
         break;
       }
-      if (elapsed + elapsed / r.rounds > max_time) {
+      if (!opts.sustain_s && elapsed + elapsed / r.rounds > max_time) {
         r.stop_reason = "time limit reached";
         break;
       }
@@ -337,6 +355,7 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
       }
     }
     r.sampling_seconds = seconds_since(t0);
+    if (opts.on_sampling) opts.on_sampling(false);
     r.telemetry = sampler.stop();
     if (!error.empty()) {
       r.status = Status::error;
@@ -356,7 +375,7 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     // Verify what the timed runs left in the output buffer.
     raw[out]->download(host[out].data());
     if (opts.corrupt_output) opts.corrupt_output(r, host[out].data(), sizes[out]);
-    r.verification = verify_output(w.op, host, seed);
+    r.verification = verify_output(w.op, host, data_seed);
     r.verified = true;
     if (r.verification.passed) {
       r.status = Status::ok;

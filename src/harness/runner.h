@@ -29,6 +29,16 @@ struct RunOptions {
   std::function<void(const Result&)> on_result;      // after each workload
   // Test hook: runs on the downloaded output before verification (fault injection).
   std::function<void(const Result&, void* output, uint64_t bytes)> corrupt_output;
+  // Certification (src/certify). Unset/false/empty: the usual behaviour.
+  // sustain_s: sample for at least this many seconds, whatever the noise reached, then stop
+  // (max_time and the noise target are not consulted; the 1000-sample limit still holds).
+  std::optional<double> sustain_s;
+  // fresh_inputs: before every timed execute, refill the inputs from a new seed derived from
+  // the workload's and upload them (untimed); the output is verified against the last inputs.
+  bool fresh_inputs = false;
+  // Called with true when timed sampling starts (after planning and the first run) and with
+  // false when it ends (before verification), e.g. to window telemetry.
+  std::function<void(bool sampling)> on_sampling;
 };
 
 // Checks every workload's buffers fit each device that would run it (with

@@ -1,0 +1,144 @@
+// `suanli certify`, `suanli keygen` and `suanli verify`: argument handling and output around
+// src/certify.
+#include "cli/certify_cmd.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "certify/certificate.h"
+#include "certify/run.h"
+#include "core/error.h"
+#include "core/units.h"
+#include "report/json_schema.h"
+#include "report/report.h"
+#include "report/system_info.h"
+
+namespace suanli::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// cert.json -> cert + suffix (cert.report.json, cert.md, cert.html).
+std::string sibling(const std::string& out, const std::string& suffix) {
+  fs::path p(out);
+  if (p.extension() == ".json") p.replace_extension("");
+  return p.string() + suffix;
+}
+
+}  // namespace
+
+int cmd_certify(const CertifyOptionsCli& o) {
+  // Everything that can be wrong with the input is checked before anything runs.
+  const certify::Profile profile = certify::load_profile(o.profile);
+  const certify::SecretKey sk = certify::load_secret_key(o.key);
+  certify::CertifyInput in;
+  in.profile = profile;
+  if (!o.claims.empty()) {
+    in.claims = load_claims(o.claims);
+    in.claims_document = read_json_file(o.claims);
+  }
+  in.unofficial_reasons = certify::unofficial_reasons(profile);
+  if (!in.unofficial_reasons.empty() && !o.unofficial) {
+    std::string why;
+    for (const std::string& r : in.unofficial_reasons) why += "\n  " + r;
+    throw InputError(fmt::format(
+        "refusing to certify:{}\nan official certificate needs a clean build of a commit and a "
+        "shipped profile; pass --unofficial to issue one marked UNOFFICIAL",
+        why));
+  }
+  LoadOptions lo;
+  lo.only = o.backends;
+  if (o.threads > 0) lo.create_options.emplace_back("threads", std::to_string(o.threads));
+  LoadResult loaded = load_backends(lo);
+  for (const auto& b : loaded.backends) in.backends.push_back(b.get());
+  for (const std::string& name : o.backends) {
+    bool found = false;
+    for (const Backend* b : in.backends) found = found || b->name() == name;
+    if (!found) throw InputError(fmt::format("--backend {}: no such backend could be loaded", name));
+  }
+  size_t devices = 0;
+  for (const Backend* b : in.backends) devices += b->devices().size();
+  if (devices == 0) throw InputError("no device to certify (see `suanli info`)");
+  in.issues = loaded.issues;
+
+  const std::string out =
+      o.out.empty() ? fmt::format("suanli-certificates/{}-{}.json", host_info().hostname,
+                                  utc_compact_timestamp())
+                    : o.out;
+  const std::string report_path = o.report.empty() ? sibling(out, ".report.json") : o.report;
+  in.report_file = fs::path(report_path).filename().string();
+  in.meta.command = o.argv;
+  in.meta.started_utc = utc_timestamp();
+  in.meta.options = {{"profile", o.profile}, {"out", out}, {"report", report_path}};
+  if (!o.claims.empty()) in.meta.options.emplace_back("claims", o.claims);
+  if (o.threads) in.meta.options.emplace_back("threads", std::to_string(o.threads));
+  if (o.unofficial) in.meta.options.emplace_back("unofficial", "true");
+
+  const bool tty = isatty(STDERR_FILENO) && !o.quiet;
+  if (!o.quiet)
+    for (const LoadIssue& i : loaded.issues)
+      fmt::print(stderr, "note: backend {}: {}\n", i.path, i.reason);
+  if (!o.quiet) {
+    in.on_progress = [tty](const Progress& p) {
+      std::string line = fmt::format("[{}/{}] {}  elapsed {}", p.index + 1, p.total, p.label,
+                                     format_clock(p.elapsed_s));
+      if (p.eta_s >= 0) line += fmt::format("  ETA {}", format_clock(p.eta_s));
+      if (tty)
+        fmt::print(stderr, "\r\033[K{}", line);
+      else
+        fmt::print(stderr, "{}\n", line);
+      std::fflush(stderr);
+    };
+  }
+  certify::CertifyOutput result = certify::run_certification(in);
+  if (tty) fmt::print(stderr, "\r\033[K");
+  certify::sign_certificate(result.certificate, sk);
+
+  write_file_atomic(report_path, result.report.dump(2) + "\n");
+  write_file_atomic(out, result.certificate.dump(2) + "\n");
+  write_file_atomic(sibling(out, ".md"), certify::certificate_markdown(result.certificate));
+  write_file_atomic(sibling(out, ".html"), certify::certificate_html(result.certificate));
+  std::cout << certify::certificate_text(result.certificate);
+  fmt::print("certificate: {}\nreport: {}\nreadable: {} {}\n", out, report_path,
+             sibling(out, ".md"), sibling(out, ".html"));
+  // A FAIL is a result, not an error of the command: the certificate says it.
+  return result.certificate["verdict"] == "PASS" ? kExitOk : kExitFailed;
+}
+
+int cmd_keygen(const KeygenOptions& o) {
+  const certify::KeyPair kp = certify::generate_keypair();
+  const auto [secret, pub] = certify::write_keypair(kp, o.out);
+  fmt::print("key id: {}\nsecret key: {} (mode 0600: keep it private)\npublic key: {} (give it "
+             "to whoever verifies your certificates)\n",
+             certify::key_id(kp.public_key), secret, pub);
+  return kExitOk;
+}
+
+int cmd_verify(const VerifyOptions& o) {
+  const nlohmann::json cert = read_json_file(o.certificate);
+  certify::check_certificate_shape(cert, o.certificate);
+  const certify::PublicKey pk = certify::load_public_key(o.pubkey);
+  nlohmann::json report;
+  if (!o.report.empty()) report = read_json_file(o.report);
+  const certify::VerifyResult v =
+      certify::verify_certificate(cert, pk, o.report.empty() ? nullptr : &report, o.report);
+  for (const certify::Check& c : v.checks)
+    fmt::print("{:<4} {:<22} {}\n", c.ok ? "ok" : "BAD", c.what, c.detail);
+  if (o.report.empty())
+    fmt::print("note: no --report given: the report's hash and the measured values were not "
+               "checked against it\n");
+  if (!v.authentic()) {
+    fmt::print("NOT AUTHENTIC or INCONSISTENT: {} is not to be trusted\n", o.certificate);
+    return certify::kExitNotAuthentic;
+  }
+  fmt::print("authentic: verdict {}{}\n", v.verdict,
+             cert["official"].get<bool>() ? "" : " (UNOFFICIAL)");
+  return v.verdict == "PASS" ? kExitOk : kExitFailed;
+}
+
+}  // namespace suanli::cli
