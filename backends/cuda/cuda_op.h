@@ -71,6 +71,11 @@ std::unique_ptr<CudaOp> make_peak(const suanli_peak_desc& d, const void* a, void
 std::unique_ptr<CudaOp> make_stream(const suanli_stream_desc& d, const void* a, const void* b,
                                     void* c, Device& dev, std::string* reason);
 
+// Model ops of ABI minor 1 (matmul, conv2d layer, pool, norm, softmax, eltwise; model_ops.cpp).
+// bufs is null for a support probe; otherwise nbufs pointers in the order the descriptor lists.
+std::unique_ptr<CudaOp> make_model_op(const suanli_op_desc& op, void* const* bufs, size_t nbufs,
+                                      Device& dev, std::string* reason);
+
 // Library versions for the report ("" when the library is absent).
 std::string cublaslt_version();
 std::string cudnn_version();

@@ -387,6 +387,13 @@ std::unique_ptr<CudaOp> make_op(Device& dev, const suanli_op_desc* op, void* con
       if (!op->stream) break;
       need(3);
       return make_stream(*op->stream, buf(0), buf(1), buf(2), dev, reason);
+    case SUANLI_OP_MATMUL:
+    case SUANLI_OP_CONV2D_LAYER:
+    case SUANLI_OP_POOL:
+    case SUANLI_OP_NORM:
+    case SUANLI_OP_SOFTMAX:
+    case SUANLI_OP_ELTWISE:
+      return make_model_op(*op, bufs, nbufs, dev, reason);
     default:
       *reason = "op kind " + std::to_string(static_cast<int>(op->kind)) +
                 " is not implemented by the cuda backend";
@@ -467,6 +474,8 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
   return guarded(c, [&] {
     auto* ctx = as_ctx(c);
     Device& dev = ready(ctx, device);
+    if (buffer_count == 0 || !buffers)
+      return fail(c, SUANLI_INVALID_ARGUMENT, "plan: every op needs buffers");
     std::vector<void*> ptrs(buffer_count);
     for (size_t i = 0; i < buffer_count; ++i) {
       auto* b = reinterpret_cast<Buffer*>(buffers[i]);
