@@ -256,12 +256,18 @@ std::string chart_roofline(const DeviceRating& d) {
   c.title(fmt::format("Roofline: {}:{} {}", d.backend, d.index, d.name));
   c.axes("arithmetic intensity (FLOP or OP per byte of compulsory traffic)", "FLOP/s (int8: OP/s)");
   std::vector<std::pair<std::string, std::string>> items;
+  std::sort(ceilings.begin(), ceilings.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  double last_label_y = -1e9;
   for (const auto& [dt, v] : ceilings) {
     const double ridge = bw > 0 ? v / bw : c.x0;
     const double xs = std::max(c.x0, ridge);
     c.line(c.px(xs), c.py(v), c.px(c.x1), c.py(v), color_of(dt), 1.5);
-    c.text(c.px(c.x1) + 4, c.py(v) + 3,
-           fmt::format("{} {}", dtype_name(dt), short_rate(v)), "start", 10, color_of(dt));
+    // labels right of the plot, pushed down so that close ceilings stay readable
+    const double ly = std::max(c.py(v) + 3, last_label_y + 12);
+    last_label_y = ly;
+    c.text(c.px(c.x1) + 4, ly, fmt::format("{} {}", dtype_name(dt), short_rate(v)), "start", 10,
+           color_of(dt));
     if (bw > 0 && ridge > c.x0) {
       // the memory slope up to this ceiling's ridge point
       const double xa = std::max(c.x0, c.y0 / bw);
@@ -355,7 +361,7 @@ std::string chart_categories(const Rating& r) {
   c.right = 150;
   c.x0 = 0;
   c.x1 = mx * 1.05;
-  c.title("Fleet by category (each at its own precision; never summed by default)");
+  c.title("Fleet by category, each at its own precision (not summed)");
   const double raw = c.x1 / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag
                                                                                           : 10 * mag;
