@@ -1,0 +1,163 @@
+// Model workloads: FLOP counts against the published ones, the host reference, per-dtype
+// tolerances, whole-graph verification through the CPU backend, and fault injection.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+#include "harness/backend_host.h"
+#include "model/model.h"
+#include "model/model_run.h"
+#include "report/report.h"
+#include "suite/suite.h"
+
+using namespace suanli;
+
+namespace {
+
+std::unique_ptr<Backend> cpu() {
+  return load_backend_file(std::string(SUANLI_BACKEND_DIR) + "/libsuanli_backend_cpu.so",
+                           {{"threads", "2"}});
+}
+
+Workload tiny(Dtype d, int64_t batch) {
+  Suite s = parse_suite(R"({"suanli_suite": 1, "name": "t", "settings": {"min_time": 0.005,
+      "repetitions": 2, "max_noise": 0.5, "max_time": 0.1, "warmup_time": 0, "seed": 3},
+      "workloads": [{"op": "model", "model": "resnet_tiny", "dtype": ")" +
+                            std::string(dtype_name(d)) + R"(", "batch": )" +
+                            std::to_string(batch) + "}]}",
+                        "test");
+  return s.workloads.at(0);
+}
+
+}  // namespace
+
+// ResNet-50 v1.5 at 224x224: published 4.09-4.11 GMACs per image forward (torchvision/fvcore
+// count every filter tap and the FC layer). Our dense count is exactly 4,089,184,256 MACs:
+// 53 convolutions + the 2048x1000 FC. src/core's FLOPs skip taps that fall on padding
+// (benchdnn's convention): 7,896,503,808 FLOP = 3.948 GMAC-equivalents, 3.4% fewer.
+TEST(Model, ResNet50FlopsMatchPublishedCounts) {
+  const model::Model m = model::build_model("resnet50", Dtype::fp32, 2, 1);
+  EXPECT_EQ(m.macs_dense / 2, 4089184256.0);
+  EXPECT_EQ(m.flops / 2, 7896503808.0);
+  EXPECT_NEAR(m.macs_dense / 2 / 1e9, 4.1, 0.02);
+  EXPECT_EQ(m.layers.size(), 56u);  // 53 conv + max pool + avg pool + fc
+  int convs = 0;
+  for (const auto& L : m.layers) convs += L.kind == model::LayerKind::conv;
+  EXPECT_EQ(convs, 53);
+  // ~25.6 M parameters (weights + biases, fp32).
+  EXPECT_NEAR(static_cast<double>(m.weight_bytes) / 4 / 1e6, 25.5, 0.2);
+  // FLOPs scale with the batch.
+  const model::Model m8 = model::build_model("resnet50", Dtype::fp32, 8, 1);
+  EXPECT_DOUBLE_EQ(m8.flops, 4 * m.flops);
+}
+
+TEST(Model, TolerancesPerDtypeAreDocumentedValues) {
+  EXPECT_DOUBLE_EQ(model::output_tolerance(Dtype::fp32), 1e-4);
+  EXPECT_DOUBLE_EQ(model::output_tolerance(Dtype::bf16), 5e-2);
+  EXPECT_DOUBLE_EQ(model::output_tolerance(Dtype::int8), 1e-1);
+}
+
+TEST(Model, ReferenceIsDeterministicAndCalibratesInt8) {
+  model::Model a = model::build_model("resnet_tiny", Dtype::int8, 1, 7);
+  model::Model b = model::build_model("resnet_tiny", Dtype::int8, 1, 7);
+  const auto in = model::make_input(a, 7);
+  const auto ra = model::reference(a, in), rb = model::reference(b, in);
+  ASSERT_EQ(ra.size(), 10u);
+  EXPECT_EQ(ra, rb);
+  for (const auto& L : a.layers) {
+    EXPECT_GT(L.dst_scale, 0.f) << L.name;
+    if (L.kind == model::LayerKind::conv) {
+      EXPECT_NE(L.dst_scale, 1.f) << L.name;
+    }
+  }
+}
+
+TEST(Model, BadModelFileIsAnInputError) {
+  const std::string path = ::testing::TempDir() + "/bad_model.json";
+  std::ofstream(path) << R"({"suanli_model": 1, "name": "x", "input": {"name": "i", "shape": [4]},
+    "output": "o", "layers": [{"name": "l", "op": "transpose", "in": "i", "out": "o"}]})";
+  try {
+    model::build_model(path, Dtype::fp32, 1, 1);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/layers/0/op"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(model::build_model("no_such_model", Dtype::fp32, 1, 1), InputError);
+}
+
+TEST(Model, TinyResNetVerifiesThroughCpuBackend) {
+  auto b = cpu();
+  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::int8}) {
+    const Result r = model::run_model_workload(*b, 0, tiny(d, 4), RunOptions{});
+    if (d == Dtype::bf16 && r.status == Status::unsupported) continue;  // CPU without bf16
+    ASSERT_EQ(r.status, Status::ok) << dtype_name(d) << ": " << r.reason;
+    EXPECT_TRUE(r.verification.passed);
+    EXPECT_LE(r.verification.error, model::output_tolerance(d));
+    EXPECT_GT(r.model.at("samples_per_second").get<double>(), 0);
+    EXPECT_EQ(r.model.at("batch").get<int>(), 4);
+    EXPECT_GT(r.flops_per_second, 0);
+  }
+}
+
+TEST(Model, Batch1ReportsLatencyPercentiles) {
+  auto b = cpu();
+  const Result r = model::run_model_workload(*b, 0, tiny(Dtype::fp32, 1), RunOptions{});
+  ASSERT_EQ(r.status, Status::ok) << r.reason;
+  const auto& lat = r.model.at("latency_s");
+  EXPECT_GE(lat.at("queries").get<int>(), 20);
+  EXPECT_LE(lat.at("p50").get<double>(), lat.at("p90").get<double>());
+  EXPECT_LE(lat.at("p90").get<double>(), lat.at("p99").get<double>());
+}
+
+// The CPU backend has no native fp16 kernel (none at all without AVX512_FP16): recorded honestly.
+TEST(Model, Fp16IsRecordedUnsupported) {
+  auto b = cpu();
+  const Result r = model::run_model_workload(*b, 0, tiny(Dtype::fp16, 1), RunOptions{});
+  EXPECT_EQ(r.status, Status::unsupported);
+  EXPECT_NE(r.reason.find("fp16"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("layer conv1"), std::string::npos) << r.reason;
+}
+
+// A corrupted intermediate layer output must fail verification, for every dtype, and the
+// detail names the layer.
+TEST(Model, CorruptedLayerOutputFailsVerification) {
+  auto b = cpu();
+  for (Dtype d : {Dtype::fp32, Dtype::int8}) {
+    model::ModelHooks h;
+    h.corrupt_layer = "s3b1.conv2";
+    h.corrupt = [d](void* data, uint64_t bytes) {
+      // Overwrite the first eighth of the tensor with a large value of its type.
+      if (d == Dtype::fp32) {
+        float* f = static_cast<float*>(data);
+        for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 50.f;
+      } else {
+        std::memset(data, 200, bytes / 8 + 1);
+      }
+    };
+    const Result r = model::run_model_workload(*b, 0, tiny(d, 2), RunOptions{}, h);
+    EXPECT_EQ(r.status, Status::failed) << dtype_name(d);
+    EXPECT_FALSE(r.verification.passed);
+    EXPECT_GT(r.verification.error, r.verification.bound);
+    EXPECT_NE(r.verification.detail.find("first layer off the reference: s3b1.conv2"),
+              std::string::npos)
+        << r.verification.detail;
+  }
+}
+
+TEST(Model, SuiteModelWorkloadsParseAndReportJson) {
+  const Workload w = tiny(Dtype::fp32, 4);
+  EXPECT_EQ(w.model, "resnet_tiny");
+  EXPECT_EQ(w.model_batch, 4);
+  EXPECT_EQ(w.model_verify_batch, 1);
+  EXPECT_THROW(parse_suite(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "model"}]})",
+                           "t"),
+               InputError);
+  Result r;
+  r.model = {{"model", "m"}, {"batch", 4}};
+  const auto j = result_to_json(r);
+  EXPECT_EQ(j.at("op"), "model");
+  EXPECT_EQ(j.at("shape_text"), "batch 4");
+}
