@@ -143,6 +143,17 @@ TEST(CudaPlugin, LoadsWithoutDriverAndReportsAbiVersion) {
   EXPECT_NE(api->telemetry, nullptr);
 }
 
+// ABI 1.1 appended the model ops (matmul, conv2d layer, pool, norm, softmax, eltwise): the plugin
+// must say it knows them, or the harness would not hand it those descriptors.
+TEST(CudaPlugin, ReportsAbiMinorOneWithModelOps) {
+  const suanli_backend_api* api = load_api();
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ(api->abi_major, 1u);
+  EXPECT_EQ(api->abi_minor, 1u);
+  EXPECT_NE(api->supports, nullptr);
+  EXPECT_NE(api->plan, nullptr);
+}
+
 TEST(CudaPlugin, CreateSaysWhyWhenThereIsNoGpu) {
   const suanli_backend_api* api = load_api();
   ASSERT_NE(api, nullptr);
