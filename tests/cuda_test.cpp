@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "matmul_layout.h"
 #include "peak_table.h"
 
 namespace suanli::cuda {
@@ -112,6 +113,84 @@ TEST(CudaPeakFormula, UnknownArchitectureOrClockGivesNothing) {
   EXPECT_TRUE(gpu_peaks({"NVIDIA Future", 12, 0, 100, 2000}).empty());
   EXPECT_TRUE(gpu_peaks({"NVIDIA Hypothetical", 9, 0, 132, 0}).empty());
   EXPECT_TRUE(gpu_peaks({"NVIDIA Hypothetical", 9, 0, 0, 1980}).empty());
+}
+
+// ---- the model matmul's mapping onto cuBLASLt (matmul_layout.h) ---------------------------
+
+TEST(CudaMatmulLayout, RowMajorTransposedAndAttentionOperands) {
+  MatLayout l;
+  // A linear layer: A tokens x in (row-major), B in x out (row-major), B^T stored out x in.
+  ASSERT_TRUE(layout_of(4, 8, 8, 1, &l));
+  EXPECT_TRUE(l.row_major);
+  EXPECT_EQ(l.ld, 8);
+  ASSERT_TRUE(layout_of(8, 16, 1, 8, &l));  // k x n read from n x k storage
+  EXPECT_FALSE(l.row_major);
+  EXPECT_EQ(l.ld, 8);
+  // Attention: Q read in place from [tokens, heads=2, d=4]: row stride heads*d, unit column.
+  ASSERT_TRUE(layout_of(5, 4, 8, 1, &l));
+  EXPECT_TRUE(l.row_major);
+  EXPECT_EQ(l.ld, 8);
+  // K^T: element (l, j) = K[j, h, l]: unit row stride, column stride heads*d.
+  ASSERT_TRUE(layout_of(4, 5, 1, 8, &l));
+  EXPECT_FALSE(l.row_major);
+  EXPECT_EQ(l.ld, 8);
+  // A single row takes any row stride; its leading dimension is its length.
+  ASSERT_TRUE(layout_of(1, 6, 0, 1, &l));
+  EXPECT_TRUE(l.row_major);
+  EXPECT_EQ(l.ld, 6);
+}
+
+TEST(CudaMatmulLayout, RefusesWhatCublasLtCannotAddress) {
+  MatLayout l;
+  EXPECT_FALSE(layout_of(4, 8, 16, 2, &l));  // no unit stride
+  EXPECT_FALSE(layout_of(4, 8, 4, 1, &l));   // rows overlap: leading dimension < columns
+  EXPECT_FALSE(layout_of(4, 8, 1, 2, &l));   // columns overlap
+  EXPECT_FALSE(layout_of(4, 8, 0, 1, &l));   // broadcast rows
+}
+
+suanli_matmul_desc attention(int64_t batch0, int64_t heads, int64_t tokens, int64_t d) {
+  suanli_matmul_desc m{};
+  m.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+  m.batch0 = batch0;
+  m.batch1 = heads;
+  m.m = m.n = tokens;
+  m.k = d;
+  const int64_t a[4] = {tokens * heads * d, d, heads * d, 1};  // Q [b][tokens][heads][d]
+  const int64_t b[4] = {tokens * heads * d, d, 1, heads * d};  // K^T
+  const int64_t c[4] = {heads * tokens * tokens, tokens * tokens, tokens, 1};
+  for (int i = 0; i < 4; ++i) m.a_stride[i] = a[i], m.b_stride[i] = b[i], m.c_stride[i] = c[i];
+  return m;
+}
+
+TEST(CudaMatmulLayout, BatchesFoldIntoOneStridedBatchOrLoopOverBatch0) {
+  // One sequence: heads are the strided batch.
+  BatchPlan p = plan_batches(attention(1, 16, 384, 64), 0, 384 * 384);
+  EXPECT_EQ(p.loops, 1);
+  EXPECT_EQ(p.count, 16);
+  EXPECT_EQ(p.a, 64);
+  EXPECT_EQ(p.b, 64);
+  EXPECT_EQ(p.c, 384 * 384);
+  // Several sequences: Q's sequence stride is not heads x its head stride, so batch0 loops.
+  const suanli_matmul_desc m = attention(3, 16, 384, 64);
+  p = plan_batches(m, m.c_stride[0], m.c_stride[1]);
+  EXPECT_EQ(p.loops, 3);
+  EXPECT_EQ(p.count, 16);
+  EXPECT_EQ(p.loop_a, 384 * 16 * 64);
+  EXPECT_EQ(p.loop_c, 16 * 384 * 384);
+  // Packed batches fold into one call of batch0 x batch1.
+  suanli_matmul_desc packed = m;
+  packed.a_stride[0] = 16 * packed.a_stride[1];
+  packed.b_stride[0] = 16 * packed.b_stride[1];
+  p = plan_batches(packed, 16 * 384 * 384, 384 * 384);
+  EXPECT_EQ(p.loops, 1);
+  EXPECT_EQ(p.count, 48);
+}
+
+TEST(CudaMatmulLayout, AlignmentCoversPointerAndBatchOffsets) {
+  EXPECT_EQ(alignment(nullptr, 2, 0, 0), 256u);
+  EXPECT_EQ(alignment(reinterpret_cast<const void*>(uintptr_t{0x10000}), 2, 64, 0), 128u);
+  EXPECT_EQ(alignment(reinterpret_cast<const void*>(uintptr_t{0x10000}), 2, 3, 0), 2u);
+  EXPECT_EQ(alignment(reinterpret_cast<const void*>(uintptr_t{0x10010}), 4, 1024, 64), 16u);
 }
 
 // ---- the plugin, loaded like the harness loads it -------------------------------------------
