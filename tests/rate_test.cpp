@@ -340,6 +340,10 @@ TEST(Rate, SitePowerUsesPueOnlyWhenGiven) {
   const Rating r = rate({}, load_inventory(write("inv-site.json", inv)), {});
   EXPECT_DOUBLE_EQ(r.it_power_w, 100 * 500.0 + 64 * 10200.0);
   EXPECT_DOUBLE_EQ(r.facility_power_w, 1.3 * (100 * 500.0 + 64 * 10200.0));
+  // Per category: the node types whose main devices are in it.
+  EXPECT_DOUBLE_EQ(category(r, Category::general)->it_power_w, 100 * 500.0);
+  EXPECT_DOUBLE_EQ(category(r, Category::intelligent)->it_power_w, 64 * 10200.0);
+  EXPECT_LT(category(r, Category::general_hosts)->it_power_w, 0) << "hosts share their node's";
   inv.erase("pue");
   const Rating r2 = rate({}, load_inventory(write("inv-site2.json", inv)), {});
   EXPECT_DOUBLE_EQ(r2.it_power_w, 100 * 500.0 + 64 * 10200.0);

@@ -67,7 +67,10 @@ std::string short_rate(double v) {
     v /= 1000;
     ++p;
   }
-  return fmt::format("{:g}{}", std::round(v * 100) / 100, kP[p]);
+  // three significant digits at most: 82.9G, 989T, 1.98P
+  const double r = std::fabs(v) >= 100 ? std::round(v) : std::fabs(v) >= 10 ? std::round(v * 10) / 10
+                                                                             : std::round(v * 100) / 100;
+  return fmt::format("{:g}{}", r, kP[p]);
 }
 
 // A chart canvas: plot area inside margins, linear or log10 axes.
@@ -236,11 +239,16 @@ std::string chart_roofline(const DeviceRating& d) {
     rmin = std::min(rmin, p.rate);
     rmax = std::max(rmax, p.rate);
   }
-  std::vector<std::pair<Dtype, double>> ceilings;  // measured peak kernel, else Rpeak
+  struct Ceiling {
+    Dtype dtype;
+    double value;
+    bool measured;  // the peak kernel; else Rpeak (spec/formula), drawn dashed
+  };
+  std::vector<Ceiling> ceilings;
   for (const PrecisionRating& p : d.precisions) {
     const double v = p.ceiling.present() ? p.ceiling.value : p.rpeak.value;
     if (v > 0) {
-      ceilings.emplace_back(p.dtype, v);
+      ceilings.push_back({p.dtype, v, p.ceiling.present()});
       rmax = std::max(rmax, v);
       if (bw > 0) imax = std::max(imax, 2 * v / bw);
     }
@@ -257,17 +265,20 @@ std::string chart_roofline(const DeviceRating& d) {
   c.axes("arithmetic intensity (FLOP or OP per byte of compulsory traffic)", "FLOP/s (int8: OP/s)");
   std::vector<std::pair<std::string, std::string>> items;
   std::sort(ceilings.begin(), ceilings.end(),
-            [](const auto& a, const auto& b) { return a.second > b.second; });
+            [](const Ceiling& a, const Ceiling& b) { return a.value > b.value; });
   double last_label_y = -1e9;
-  for (const auto& [dt, v] : ceilings) {
+  for (const Ceiling& ce : ceilings) {
+    const Dtype dt = ce.dtype;
+    const double v = ce.value;
     const double ridge = bw > 0 ? v / bw : c.x0;
     const double xs = std::max(c.x0, ridge);
-    c.line(c.px(xs), c.py(v), c.px(c.x1), c.py(v), color_of(dt), 1.5);
+    c.line(c.px(xs), c.py(v), c.px(c.x1), c.py(v), color_of(dt), 1.5, ce.measured ? "" : "6 3");
     // labels right of the plot, pushed down so that close ceilings stay readable
     const double ly = std::max(c.py(v) + 3, last_label_y + 12);
     last_label_y = ly;
-    c.text(c.px(c.x1) + 4, ly, fmt::format("{} {}", dtype_name(dt), short_rate(v)), "start", 10,
-           color_of(dt));
+    c.text(c.px(c.x1) + 4, ly,
+           fmt::format("{} {}{}", dtype_name(dt), short_rate(v), ce.measured ? "" : " Rpeak"),
+           "start", 10, color_of(dt));
     if (bw > 0 && ridge > c.x0) {
       // the memory slope up to this ceiling's ridge point
       const double xa = std::max(c.x0, c.y0 / bw);
@@ -275,11 +286,14 @@ std::string chart_roofline(const DeviceRating& d) {
     }
   }
   if (bw > 0) {
+    // the label runs along the memory slope, just under it
     const double xa = std::max(c.x0, c.y0 / bw);
-    double xt = xa * 1.6;
+    double xt = xa * 1.5;
     if (bw * xt > c.y1) xt = c.y1 / bw / 2;
-    c.text(c.px(xt), c.py(bw * xt) - 6,
-           fmt::format("stream triad {}", format_si(bw, "B/s")), "start", 10, "#555");
+    const double x = c.px(xt), y = c.py(bw * xt);
+    const double angle = std::atan2(c.py(bw * xt * 10) - y, c.px(xt * 10) - x) * 180 / M_PI;
+    c.text(x + 4, y + 13, fmt::format("stream triad {}", format_si(bw, "B/s")), "start", 10,
+           "#555", fmt::format(R"svg( transform="rotate({:.1f} {:.1f} {:.1f})")svg", angle, x, y));
   }
   std::map<Dtype, bool> seen;
   for (const Point& p : d.points) {
@@ -301,6 +315,8 @@ std::string chart_roofline(const DeviceRating& d) {
   for (const auto& [dt, _] : seen) items.emplace_back(std::string(dtype_name(dt)), color_of(dt));
   legend(c, items, c.left + 10);
   c.text(c.left + 80, c.top + 12, "circle: GEMM   diamond: conv2d", "start", 10, "#333");
+  c.text(c.left + 80, c.top + 26, "solid ceiling: peak kernel   dashed: Rpeak", "start", 10,
+         "#333");
   return c.svg();
 }
 
@@ -441,9 +457,13 @@ std::string render_html(const Rating& r, const std::string& tool_version) {
   for (const std::string& h : s.headline) o += esc(h) + "<br>\n";
   o += "</div>\n";
   o += "<h2>Fleet by category</h2>\n<div class=\"charts\">" + chart_categories(r) + "</div>\n";
+  std::vector<std::string> drawn;  // a report used by several node types is drawn once
   for (const NodeType& t : r.node_types)
     for (const NodeRating& n : t.measured)
       for (const DeviceRating& d : n.devices) {
+        const std::string key = fmt::format("{} {}:{}", n.report, d.backend, d.index);
+        if (std::find(drawn.begin(), drawn.end(), key) != drawn.end()) continue;
+        drawn.push_back(key);
         o += fmt::format("<h2>{}: {}:{} {} ({})</h2>\n<div class=\"charts\">", esc(t.name),
                          esc(d.backend), d.index, esc(d.name),
                          esc(std::string(category_name(d.category))));

@@ -240,8 +240,8 @@ NodeRating rate_report(const json& report, const std::string& origin,
           Figure& f = op == "gemm" ? pr.rmax : pr.ceiling;
           if (v > f.value) {
             f = {v, Basis::measured,
-                 fmt::format("{} {} (median of {} samples, verified by {})",
-                             r["workload"].get<std::string>(), r.value("shape_text", ""),
+                 fmt::format("{} (median of {} samples, verified by {})",
+                             r["workload"].get<std::string>(),
                              r.contains("time_s") ? r["time_s"].value("samples", 0) : 0,
                              r["verification"].value("method", ""))};
             if (op == "gemm") pr.power_w = power_of(r);
@@ -583,6 +583,20 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
             t.measured.size(), t.count, 100.0 * t.coverage()));
     }
     out.categories.push_back(f);
+  }
+
+  // Power per category: the node types whose main devices are in it (hosts share their node's).
+  for (CategoryFigure& f : out.categories) {
+    if (f.category == Category::general_hosts) continue;
+    double w = 0;
+    bool all = true;
+    for (const NodeType& t : out.node_types)
+      for (const CategoryFigure& nf : t.node_categories)
+        if (nf.category == f.category) {
+          if (t.power_w < 0) all = false;
+          w += t.power_w * static_cast<double>(t.count);
+        }
+    if (all) f.it_power_w = w;
   }
 
   // Site power.

@@ -97,6 +97,7 @@ struct CategoryFigure {
   bool included_in_total = true;
   std::string rpeak_basis;  // "spec", "formula", "spec+formula"
   std::vector<std::string> extrapolation_reasons;
+  double it_power_w = -1;  // fleet: inventory power of the node types in this category
 };
 
 // Per-precision sums over a node's main devices (accelerators, or the CPUs of a CPU node).

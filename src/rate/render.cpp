@@ -41,13 +41,16 @@ json figure_json(const Figure& f, Dtype d, Scope scope, bool sparse = false) {
 std::string pct(double x) { return x < 0 ? "-" : fmt::format("{:.1f}%", 100.0 * x); }
 std::string watts(double w) {
   if (w < 0) return "-";
+  if (w >= 1e9) return fmt::format("{:.2f} GW", w / 1e9);
   if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
   if (w >= 1e3) return fmt::format("{:.1f} kW", w / 1e3);
   return fmt::format("{:.0f} W", w);
 }
 std::string gflops_per_w(double flops_per_w, bool ops) {
-  return flops_per_w < 0 ? "-"
-                         : fmt::format("{:.1f} {}/W", flops_per_w / 1e9, ops ? "GOPS" : "GFLOPS");
+  if (flops_per_w < 0) return "-";
+  const double g = flops_per_w / 1e9;
+  return fmt::format("{:.{}f} {}/W", g, g >= 100 ? 0 : g >= 10 ? 1 : g >= 1 ? 2 : 3,
+                     ops ? "GOPS" : "GFLOPS");
 }
 std::string with_basis(const Figure& f, bool ops) {
   return f.present() ? fmt::format("{} ({})", format_rate(f.value, ops), basis_name(f.basis))
@@ -229,6 +232,13 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
               {"efficiency", f.rpeak > 0 && f.rmax >= 0 ? json(f.rmax / f.rpeak) : json(nullptr)},
               {"devices", f.devices},
               {"devices_without_rmax", f.devices_without_rmax},
+              {"it_power_w", f.it_power_w < 0 ? json(nullptr) : json(f.it_power_w)},
+              {"gflops_per_w_it", f.it_power_w > 0 && f.rmax >= 0
+                                      ? json(f.rmax / f.it_power_w / 1e9)
+                                      : json(nullptr)},
+              {"gflops_per_w_facility", f.it_power_w > 0 && f.rmax >= 0 && r.pue > 0
+                                            ? json(f.rmax / (f.it_power_w * r.pue) / 1e9)
+                                            : json(nullptr)},
               {"included_in_total", f.included_in_total},
               {"extrapolated", f.extrapolated},
               {"extrapolation_reasons", f.extrapolation_reasons}};
@@ -321,10 +331,14 @@ Sections build_sections(const Rating& r) {
                 "Rmax",      "Rmax/Rpeak", "peak kernel", "sparse (note)", "GFLOPS/W",
                 "not counted"};
   std::vector<std::string> derivations, bandwidths;
+  std::vector<std::string> described;  // report + device, each described once
   for (const NodeType& t : r.node_types)
     for (const NodeRating& n : t.measured)
       for (const DeviceRating& d : n.devices) {
         const std::string who = fmt::format("{}:{} {}", d.backend, d.index, d.name);
+        const std::string key = n.report + " " + who;
+        const bool describe = std::find(described.begin(), described.end(), key) == described.end();
+        if (describe) described.push_back(key);
         for (const PrecisionRating& p : d.precisions) {
           const bool ops = is_ops(p.dtype);
           dev.rows.push_back({t.name, who, std::string(category_name(d.category)),
@@ -334,15 +348,16 @@ Sections build_sections(const Rating& r) {
                               format_rate(p.rpeak_sparse.value, ops),
                               gflops_per_w(p.flops_per_watt(), ops),
                               p.not_counted ? std::to_string(p.not_counted) : "-"});
-          if (p.rpeak.present())
-            derivations.push_back(fmt::format("{} {} Rpeak: {}", who, dtype_name(p.dtype),
-                                              p.rpeak.source));
-          if (p.rmax.present())
-            derivations.push_back(
-                fmt::format("{} {} Rmax: {}", who, dtype_name(p.dtype), p.rmax.source));
+          if (describe && p.rpeak.present())
+            derivations.push_back(fmt::format("{} ({}) {} Rpeak: {}", who, n.report,
+                                              dtype_name(p.dtype), p.rpeak.source));
+          if (describe && p.rmax.present())
+            derivations.push_back(fmt::format("{} ({}) {} Rmax: {}", who, n.report,
+                                              dtype_name(p.dtype), p.rmax.source));
         }
+        if (!describe) continue;
         bandwidths.push_back(fmt::format(
-            "{}: {}", who,
+            "{} ({}): {}", who, n.report,
             d.memory_bandwidth.present()
                 ? format_si(d.memory_bandwidth.value, "B/s") + " (" + d.memory_bandwidth.source +
                       ")"
@@ -354,7 +369,7 @@ Sections build_sections(const Rating& r) {
 
   Table nt;
   nt.header = {"node type", "nodes", "measured", "coverage", "racks", "power/node", "kW/rack",
-               "extrapolated"};
+               "node figure extrapolated"};
   Table np;
   np.header = {"node type", "precision", "Rpeak/node", "Rmax/node", "Rmax/Rpeak",
                "Rmax/rack", "GFLOPS/W (node)"};
@@ -384,7 +399,8 @@ Sections build_sections(const Rating& r) {
 
   Table cat;
   cat.header = {"category", "precision", "Rpeak (basis)", "Rmax", "Rmax/Rpeak", "sparse (note)",
-                "devices", "in total", "extrapolated"};
+                "devices", "IT power", "GFLOPS/W IT", "GFLOPS/W facility", "in total",
+                "extrapolated"};
   std::vector<std::string> reasons;
   for (const CategoryFigure& f : r.categories) {
     cat.rows.push_back(
@@ -395,6 +411,11 @@ Sections build_sections(const Rating& r) {
          f.devices_without_rmax ? fmt::format("{} ({} without Rmax)", f.devices,
                                               f.devices_without_rmax)
                                 : std::to_string(f.devices),
+         watts(f.it_power_w),
+         gflops_per_w(f.it_power_w > 0 && f.rmax >= 0 ? f.rmax / f.it_power_w : -1, false),
+         gflops_per_w(f.it_power_w > 0 && f.rmax >= 0 && r.pue > 0 ? f.rmax / (f.it_power_w * r.pue)
+                                                                   : -1,
+                      false),
          f.included_in_total ? "yes" : "no (--include-hosts)", f.extrapolated ? "yes" : "no"});
     for (const std::string& x : f.extrapolation_reasons)
       if (std::find(reasons.begin(), reasons.end(), x) == reasons.end()) reasons.push_back(x);
