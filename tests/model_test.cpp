@@ -26,8 +26,8 @@ Workload tiny(Dtype d, int64_t batch) {
   Suite s = parse_suite(R"({"suanli_suite": 1, "name": "t", "settings": {"min_time": 0.005,
       "repetitions": 2, "max_noise": 0.5, "max_time": 0.1, "warmup_time": 0, "seed": 3},
       "workloads": [{"op": "model", "model": "resnet_tiny", "dtype": ")" +
-                            std::string(dtype_name(d)) + R"(", "batch": )" +
-                            std::to_string(batch) + "}]}",
+                            std::string(dtype_name(d)) + R"(", "batch": )" + std::to_string(batch) +
+                            "}]}",
                         "test");
   return s.workloads.at(0);
 }
@@ -152,9 +152,9 @@ TEST(Model, SuiteModelWorkloadsParseAndReportJson) {
   EXPECT_EQ(w.model, "resnet_tiny");
   EXPECT_EQ(w.model_batch, 4);
   EXPECT_EQ(w.model_verify_batch, 1);
-  EXPECT_THROW(parse_suite(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "model"}]})",
-                           "t"),
-               InputError);
+  EXPECT_THROW(
+      parse_suite(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "model"}]})", "t"),
+      InputError);
   Result r;
   r.model = {{"model", "m"}, {"batch", 4}};
   const auto j = result_to_json(r);

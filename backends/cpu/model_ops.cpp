@@ -198,9 +198,10 @@ std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* buf
   const dnnl::memory::desc b_md = md_of(d.k, d.n, d.b_stride, tb);
   const dnnl::memory::desc c_md = md_of(d.m, d.n, d.c_stride, tc);
   const dnnl::memory::desc bias_md = flat ? dnnl::memory::desc({1, d.n}, dt::f32, tag::ab)
-                                           : dnnl::memory::desc({1, 1, 1, d.n}, dt::f32, tag::abcd);
-  const dnnl::memory::desc mask_md = flat ? dnnl::memory::desc({d.m, d.n}, dt::f32, tag::ab)
-                                          : dnnl::memory::desc({1, 1, d.m, d.n}, dt::f32, tag::abcd);
+                                          : dnnl::memory::desc({1, 1, 1, d.n}, dt::f32, tag::abcd);
+  const dnnl::memory::desc mask_md = flat
+                                         ? dnnl::memory::desc({d.m, d.n}, dt::f32, tag::ab)
+                                         : dnnl::memory::desc({1, 1, d.m, d.n}, dt::f32, tag::abcd);
   Epi epi = make_epi(e, d.quant, quant, e.mask != 0, mask_md, op);
   const int threads = std::max(1, cfg.threads);
   set_omp_threads(threads);
@@ -234,7 +235,8 @@ std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* buf
       for (float& x : m->bias) x *= epi.bias_factor;
     extra[DNNL_ARG_BIAS] = mem(bias_md, m->bias.data());
   }
-  if (e.mask) extra[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = mem(mask_md, bufs[next++]);
+  if (e.mask)
+    extra[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = mem(mask_md, bufs[next++]);
   std::unordered_map<int, dnnl::memory> all = {{DNNL_ARG_SRC, mem(a_md, bufs[0])},
                                                {DNNL_ARG_WEIGHTS, mem(b_md, bufs[1])},
                                                {DNNL_ARG_DST, mem(c_md, bufs[2])}};
@@ -261,9 +263,9 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
   if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
     invalid(op, "struct_size too small");
   const suanli_conv2d_desc& d = L.conv;
-  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 ||
-      d.stride_h < 1 || d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 ||
-      d.dil_w < 1 || d.groups < 1 || d.c % d.groups || d.k % d.groups)
+  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
+      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
+      d.c % d.groups || d.k % d.groups)
     invalid(op, "bad shape");
   if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING) {
     *reason = "the CPU backend does not implement convolution backward passes yet";
@@ -286,8 +288,8 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
   const dnnl::memory::desc dst_md({d.n, d.k, p, q}, td, tag::nhwc);
   const dnnl::memory::desc wei_md =
       d.groups == 1 ? dnnl::memory::desc({d.k, d.c, d.r, d.s}, tw, tag::oihw)
-                    : dnnl::memory::desc({d.groups, d.k / d.groups, d.c / d.groups, d.r, d.s},
-                                         tw, tag::goihw);
+                    : dnnl::memory::desc({d.groups, d.k / d.groups, d.c / d.groups, d.r, d.s}, tw,
+                                         tag::goihw);
   const dnnl::memory::desc wei_any(wei_md.dims(), tw, tag::any);
   const dnnl::memory::desc bias_md({d.k}, dt::f32, tag::a);
   Epi epi = make_epi(e, L.quant, quant, false, bias_md, op);
@@ -297,14 +299,14 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
   try {
     const auto prop = dnnl::prop_kind::forward_inference;
     const dnnl::convolution_forward::desc cd =
-        e.bias ? dnnl::convolution_forward::desc(
-                     prop, dnnl::algorithm::convolution_direct, src_md, wei_any, bias_md, dst_md,
-                     {d.stride_h, d.stride_w}, {d.dil_h - 1, d.dil_w - 1}, {d.pad_h, d.pad_w},
-                     {d.pad_h, d.pad_w})
-               : dnnl::convolution_forward::desc(
-                     prop, dnnl::algorithm::convolution_direct, src_md, wei_any, dst_md,
-                     {d.stride_h, d.stride_w}, {d.dil_h - 1, d.dil_w - 1}, {d.pad_h, d.pad_w},
-                     {d.pad_h, d.pad_w});
+        e.bias ? dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, src_md,
+                                                 wei_any, bias_md, dst_md, {d.stride_h, d.stride_w},
+                                                 {d.dil_h - 1, d.dil_w - 1}, {d.pad_h, d.pad_w},
+                                                 {d.pad_h, d.pad_w})
+               : dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, src_md,
+                                                 wei_any, dst_md, {d.stride_h, d.stride_w},
+                                                 {d.dil_h - 1, d.dil_w - 1}, {d.pad_h, d.pad_w},
+                                                 {d.pad_h, d.pad_w});
     pd = dnnl::convolution_forward::primitive_desc(cd, epi.attr, dnnl_engine());
   } catch (const dnnl::error& ex) {
     if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "conv2d_layer: primitive descriptor");
@@ -377,12 +379,12 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
   set_omp_threads(threads);
   dnnl::pooling_forward::primitive_desc pd;
   try {
-    const dnnl::pooling_forward::desc pdsc(
-        dnnl::prop_kind::forward_inference,
-        d.kind == SUANLI_POOL_MAX ? dnnl::algorithm::pooling_max
-                                  : dnnl::algorithm::pooling_avg_exclude_padding,
-        src_md, dst_md, {d.stride_h, d.stride_w}, {d.r, d.s}, {d.pad_h, d.pad_w},
-        {d.pad_h, d.pad_w});
+    const dnnl::pooling_forward::desc pdsc(dnnl::prop_kind::forward_inference,
+                                           d.kind == SUANLI_POOL_MAX
+                                               ? dnnl::algorithm::pooling_max
+                                               : dnnl::algorithm::pooling_avg_exclude_padding,
+                                           src_md, dst_md, {d.stride_h, d.stride_w}, {d.r, d.s},
+                                           {d.pad_h, d.pad_w}, {d.pad_h, d.pad_w});
     pd = dnnl::pooling_forward::primitive_desc(pdsc, strict_attr(), dnnl_engine());
   } catch (const dnnl::error& ex) {
     if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "pool: primitive descriptor");
@@ -393,12 +395,12 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
   if (!acceptable_impl(impl, t == dt::bf16, "pooling", reason)) return nullptr;
   if (!bufs) return std::make_unique<ProbeOp>();
   dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-  return finish(std::make_unique<PrimOp>(dnnl::pooling_forward(pd),
-                                         std::unordered_map<int, dnnl::memory>{
-                                             {DNNL_ARG_SRC, mem(src_md, bufs[0])},
-                                             {DNNL_ARG_DST, mem(dst_md, bufs[1])},
-                                             {DNNL_ARG_SCRATCHPAD, scratch}},
-                                         threads),
+  return finish(std::make_unique<PrimOp>(
+                    dnnl::pooling_forward(pd),
+                    std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(src_md, bufs[0])},
+                                                          {DNNL_ARG_DST, mem(dst_md, bufs[1])},
+                                                          {DNNL_ARG_SCRATCHPAD, scratch}},
+                    threads),
                 "pooling " + impl, " (NHWC)");
 }
 
@@ -429,12 +431,12 @@ std::unique_ptr<CpuOp> make_softmax(const suanli_softmax_desc& d, void* const* b
   if (!acceptable_impl(impl, t == dt::bf16, "softmax", reason)) return nullptr;
   if (!bufs) return std::make_unique<ProbeOp>();
   dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-  return finish(std::make_unique<PrimOp>(dnnl::softmax_forward(pd),
-                                         std::unordered_map<int, dnnl::memory>{
-                                             {DNNL_ARG_SRC, mem(md, bufs[0])},
-                                             {DNNL_ARG_DST, mem(md, bufs[1])},
-                                             {DNNL_ARG_SCRATCHPAD, scratch}},
-                                         threads),
+  return finish(std::make_unique<PrimOp>(
+                    dnnl::softmax_forward(pd),
+                    std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                          {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                          {DNNL_ARG_SCRATCHPAD, scratch}},
+                    threads),
                 "softmax " + impl, "");
 }
 
@@ -526,8 +528,9 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)) invalid(op, "struct_size");
   if (d.rows < 1 || d.channels < 1 || !(d.epsilon >= 0)) invalid(op, "bad shape or epsilon");
   if (d.prop != SUANLI_PROP_FORWARD_INFERENCE) {
-    *reason = "the CPU backend implements normalization for inference only (no training/backward "
-              "yet)";
+    *reason =
+        "the CPU backend implements normalization for inference only (no training/backward "
+        "yet)";
     return nullptr;
   }
   dt t;
@@ -566,11 +569,10 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
     invalid(op, "norm takes activation NONE or RELU");
   }
   set_omp_threads(threads);
-  const auto flags = batch ? (dnnl::normalization_flags::use_scale |
-                              dnnl::normalization_flags::use_shift |
-                              dnnl::normalization_flags::use_global_stats)
-                           : (dnnl::normalization_flags::use_scale |
-                              dnnl::normalization_flags::use_shift);
+  const auto flags =
+      batch ? (dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift |
+               dnnl::normalization_flags::use_global_stats)
+            : (dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
   try {
     dnnl::primitive prim;
     std::string impl;
@@ -606,14 +608,14 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
     if (!acceptable_impl(impl, t == dt::bf16, "layer norm", reason)) return nullptr;
     if (!bufs) return std::make_unique<ProbeOp>();
     dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-    return finish(std::make_unique<PrimOp>(dnnl::layer_normalization_forward(pd),
-                                           std::unordered_map<int, dnnl::memory>{
-                                               {DNNL_ARG_SRC, mem(md, bufs[0])},
-                                               {DNNL_ARG_DST, mem(md, bufs[1])},
-                                               {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
-                                               {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
-                                               {DNNL_ARG_SCRATCHPAD, scratch}},
-                                           threads),
+    return finish(std::make_unique<PrimOp>(
+                      dnnl::layer_normalization_forward(pd),
+                      std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                            {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                            {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                                            {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
+                                                            {DNNL_ARG_SCRATCHPAD, scratch}},
+                      threads),
                   "layer_normalization " + impl, "");
   } catch (const dnnl::error& ex) {
     if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "norm: primitive");
@@ -646,32 +648,32 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
         if (!acceptable_impl(impl, t == dt::bf16, "eltwise", reason)) return nullptr;
         if (!bufs) return std::make_unique<ProbeOp>();
         dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(dnnl::eltwise_forward(pd),
-                                               std::unordered_map<int, dnnl::memory>{
-                                                   {DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                   {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
-                                               threads),
+        return finish(std::make_unique<PrimOp>(
+                          dnnl::eltwise_forward(pd),
+                          std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                                {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                                {DNNL_ARG_SCRATCHPAD, scratch}},
+                          threads),
                       "eltwise " + impl, "");
       }
       case SUANLI_ELTWISE_ADD:
       case SUANLI_ELTWISE_MUL: {
         if (bufs && nbufs < 3) invalid(op, "needs 3 buffers");
         const dnnl::binary::desc bd(d.kind == SUANLI_ELTWISE_ADD ? dnnl::algorithm::binary_add
-                                                                  : dnnl::algorithm::binary_mul,
+                                                                 : dnnl::algorithm::binary_mul,
                                     md, md, md);
         dnnl::binary::primitive_desc pd(bd, strict_attr(), dnnl_engine());
         const std::string impl = pd.impl_info_str();
         if (!acceptable_impl(impl, t == dt::bf16, "binary", reason)) return nullptr;
         if (!bufs) return std::make_unique<ProbeOp>();
         dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(dnnl::binary(pd),
-                                               std::unordered_map<int, dnnl::memory>{
-                                                   {DNNL_ARG_SRC_0, mem(md, bufs[0])},
-                                                   {DNNL_ARG_SRC_1, mem(md, bufs[1])},
-                                                   {DNNL_ARG_DST, mem(md, bufs[2])},
-                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
-                                               threads),
+        return finish(std::make_unique<PrimOp>(
+                          dnnl::binary(pd),
+                          std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC_0, mem(md, bufs[0])},
+                                                                {DNNL_ARG_SRC_1, mem(md, bufs[1])},
+                                                                {DNNL_ARG_DST, mem(md, bufs[2])},
+                                                                {DNNL_ARG_SCRATCHPAD, scratch}},
+                          threads),
                       "binary " + impl, "");
       }
       case SUANLI_ELTWISE_ACT_MUL: {

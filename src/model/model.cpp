@@ -73,9 +73,9 @@ double output_tolerance(Dtype dtype) {
 namespace {
 
 std::string read_model_text(const std::string& name_or_path, std::string* origin) {
-  const bool path = name_or_path.find('/') != std::string::npos ||
-                    (name_or_path.size() > 5 &&
-                     name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
+  const bool path =
+      name_or_path.find('/') != std::string::npos ||
+      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
   if (!path) {
     for (const auto& [file, text] : builtin_models())
       if (file == name_or_path + ".json") {
@@ -184,8 +184,8 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
     s.c = m.input_shape.back();
     shape[m.input] = s;
     type[m.input] = act_type(dtype, false);
-    m.tensors[m.input].bytes = static_cast<uint64_t>(batch * s.elements()) *
-                               dtype_size(type[m.input]);
+    m.tensors[m.input].bytes =
+        static_cast<uint64_t>(batch * s.elements()) * dtype_size(type[m.input]);
   }
   const std::string output = doc["output"].get<std::string>();
   std::mt19937_64 rng(seed);
@@ -198,19 +198,21 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
     const std::string op = j["op"].get<std::string>();
     const std::string in_name = j["in"].get<std::string>();
     if (!index.count(in_name))
-      throw InputError(fmt::format("{}: layer '{}' reads tensor '{}', which no earlier layer "
-                                   "writes",
-                                   where, L.name, in_name));
+      throw InputError(
+          fmt::format("{}: layer '{}' reads tensor '{}', which no earlier layer "
+                      "writes",
+                      where, L.name, in_name));
     L.in = index[in_name];
     const std::string out_name = j["out"].get<std::string>();
     if (out_name == in_name || out_name == m.tensors[m.input].name)
-      throw InputError(fmt::format("{}: layer '{}' may not write its input or the model input",
-                                   where, L.name));
+      throw InputError(
+          fmt::format("{}: layer '{}' may not write its input or the model input", where, L.name));
     L.residual = j.value("residual", false);
     if (L.residual && !index.count(out_name))
-      throw InputError(fmt::format("{}: layer '{}' adds a residual in place into '{}', which no "
-                                   "earlier layer writes",
-                                   where, L.name, out_name));
+      throw InputError(
+          fmt::format("{}: layer '{}' adds a residual in place into '{}', which no "
+                      "earlier layer writes",
+                      where, L.name, out_name));
     L.out = tensor(out_name);
     L.relu = j.value("act", "none") == "relu";
     const Shape s = shape[L.in];
@@ -265,8 +267,7 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
         c.pad_h = c.pad_w = j.value("pad", int64_t{0});
       }
       if (c.p() < 1 || c.q() < 1)
-        throw InputError(fmt::format("{}: pool '{}' window does not fit its input", where,
-                                     L.name));
+        throw InputError(fmt::format("{}: pool '{}' window does not fit its input", where, L.name));
       o = {c.p(), c.q(), c.c};
     } else if (op == "linear") {
       L.kind = LayerKind::linear;
@@ -298,8 +299,8 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
     } else if (L.residual) {
       L.dst_t = type[L.out];  // in place: the residual's type
       if (shape[L.out].elements() != o.elements())
-        throw InputError(fmt::format("{}: layer '{}' residual '{}' has another shape", where,
-                                     L.name, out_name));
+        throw InputError(
+            fmt::format("{}: layer '{}' residual '{}' has another shape", where, L.name, out_name));
     } else if (L.kind == LayerKind::maxpool || L.kind == LayerKind::avgpool) {
       L.dst_t = L.src_t;  // pooling keeps the type (and, for int8, the scale)
     } else {

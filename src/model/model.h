@@ -24,8 +24,8 @@ std::string_view layer_kind_name(LayerKind k);
 struct Layer {
   std::string name;
   LayerKind kind = LayerKind::conv;
-  int in = -1, out = -1;  // tensor indices
-  Conv2dShape conv;       // conv, and the window of pools (k = c)
+  int in = -1, out = -1;           // tensor indices
+  Conv2dShape conv;                // conv, and the window of pools (k = c)
   int64_t rows = 0, n = 0, k = 0;  // linear: rows x k times k x n
   bool bias = false, residual = false, relu = false;
   Dtype src_t = Dtype::fp32, wei_t = Dtype::fp32, dst_t = Dtype::fp32;  // storage types
@@ -47,10 +47,10 @@ struct Model {
   std::vector<Layer> layers;
   int input = -1, output = -1;
   std::vector<int64_t> input_shape;  // per sample
-  double flops = 0;       // per batch, sum over layers
-  double macs_dense = 0;  // per batch
-  uint64_t weight_bytes = 0;  // weights + biases as stored on the device
-  float input_scale = 1;      // int8: the input's scale (set by reference())
+  double flops = 0;                  // per batch, sum over layers
+  double macs_dense = 0;             // per batch
+  uint64_t weight_bytes = 0;         // weights + biases as stored on the device
+  float input_scale = 1;             // int8: the input's scale (set by reference())
 };
 
 // Loads model NAME (built in: suites/models/NAME.json) or a .json path, validated against

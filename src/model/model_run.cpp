@@ -44,8 +44,23 @@ struct LayerOp {
       case LayerKind::conv:
         conv.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
         conv.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
-                     c.n, c.c, c.h, c.w, c.k, c.r, c.s, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
-                     1, 1, 1, abi(L.src_t), abi(L.wei_t), abi(L.dst_t)};
+                     c.n,
+                     c.c,
+                     c.h,
+                     c.w,
+                     c.k,
+                     c.r,
+                     c.s,
+                     c.stride_h,
+                     c.stride_w,
+                     c.pad_h,
+                     c.pad_w,
+                     1,
+                     1,
+                     1,
+                     abi(L.src_t),
+                     abi(L.wei_t),
+                     abi(L.dst_t)};
         conv.prop = SUANLI_PROP_FORWARD_INFERENCE;
         conv.epilogue = e;
         conv.quant = q;
@@ -56,8 +71,18 @@ struct LayerOp {
       case LayerKind::avgpool:
         pool = {SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
                 L.kind == LayerKind::maxpool ? SUANLI_POOL_MAX : SUANLI_POOL_AVG,
-                c.n, c.c, c.h, c.w, c.r, c.s, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
-                abi(L.src_t), SUANLI_PROP_FORWARD_INFERENCE};
+                c.n,
+                c.c,
+                c.h,
+                c.w,
+                c.r,
+                c.s,
+                c.stride_h,
+                c.stride_w,
+                c.pad_h,
+                c.pad_w,
+                abi(L.src_t),
+                SUANLI_PROP_FORWARD_INFERENCE};
         desc.kind = SUANLI_OP_POOL;
         desc.pool = &pool;
         break;
@@ -109,7 +134,8 @@ std::string unsupported(Backend& b, int device, const Model& m) {
 
 Graph make_graph(Backend& b, int device, const Model& m, const std::vector<float>& input) {
   Graph g;
-  for (const Tensor& t : m.tensors) g.tensors.push_back(b.alloc(device, std::max<uint64_t>(t.bytes, 1)));
+  for (const Tensor& t : m.tensors)
+    g.tensors.push_back(b.alloc(device, std::max<uint64_t>(t.bytes, 1)));
   const std::vector<char> in = encode(input, m.layers.front().src_t, m.input_scale);
   g.tensors[static_cast<size_t>(m.input)]->upload(in.data());
   for (const Layer& L : m.layers) {
@@ -318,15 +344,17 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
           double n2 = 0, d2 = 0;
           const std::vector<double>& t = trace[i];
           for (size_t k = 0; k < t.size(); ++k) {
-            const double dv = load_as_double(bytes.data(), L.dst_t, k) *
-                              ((L.dst_t == Dtype::int8 || L.dst_t == Dtype::uint8) ? L.dst_scale : 1.0);
+            const double dv =
+                load_as_double(bytes.data(), L.dst_t, k) *
+                ((L.dst_t == Dtype::int8 || L.dst_t == Dtype::uint8) ? L.dst_scale : 1.0);
             n2 += (dv - t[k]) * (dv - t[k]);
             d2 += t[k] * t[k];
           }
           const double e = d2 > 0 ? std::sqrt(n2 / d2) : std::sqrt(n2);
           if (e > v.bound) {
-            v.detail += fmt::format("; first layer off the reference: {} ({}), relative error {:.3g}",
-                                    L.name, layer_kind_name(L.kind), e);
+            v.detail +=
+                fmt::format("; first layer off the reference: {} ({}), relative error {:.3g}",
+                            L.name, layer_kind_name(L.kind), e);
             break;
           }
         }
@@ -356,9 +384,8 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
     const auto t0 = Clock::now();
     std::string error;
     while (true) {
-      std::vector<double> smp =
-          measure_round(backend, g.raw, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0,
-                        &error);
+      std::vector<double> smp = measure_round(backend, g.raw, min_time, reps,
+                                              r.rounds == 0 ? s.warmup_time : 0.0, &error);
       ++r.rounds;
       if (!error.empty()) break;
       r.samples.insert(r.samples.end(), smp.begin(), smp.end());
