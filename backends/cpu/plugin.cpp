@@ -318,16 +318,70 @@ suanli_status buffer_download(suanli_context c, suanli_buffer src, uint64_t offs
   return s;
 }
 
+// Bytes each buffer of a gemm/conv2d/peak/stream op needs (empty for other kinds or malformed
+// descriptors, which make_op refuses), so a too-small buffer is refused before anything runs.
+std::vector<uint64_t> base_op_bytes(const suanli_op_desc* op) {
+  auto size = [](suanli_dtype t) -> uint64_t {
+    switch (t) {
+      case SUANLI_DTYPE_FP64:
+        return 8;
+      case SUANLI_DTYPE_FP32:
+      case SUANLI_DTYPE_TF32:
+      case SUANLI_DTYPE_INT32:
+        return 4;
+      case SUANLI_DTYPE_FP16:
+      case SUANLI_DTYPE_BF16:
+        return 2;
+      default:
+        return 1;
+    }
+  };
+  auto u = [](int64_t v) { return v > 0 ? static_cast<uint64_t>(v) : 0; };
+  if (!op || op->struct_size < SUANLI_STRUCT_SIZE(suanli_op_desc, stream)) return {};
+  if (op->kind == SUANLI_OP_GEMM && op->gemm) {
+    const suanli_gemm_desc& g = *op->gemm;
+    const uint64_t b = u(g.batch);
+    return {b * u(g.m) * u(g.k) * size(g.a_type), b * u(g.k) * u(g.n) * size(g.b_type),
+            b * u(g.m) * u(g.n) * size(g.c_type)};
+  }
+  if (op->kind == SUANLI_OP_PEAK && op->peak)
+    return {u(op->peak->elements) * size(op->peak->acc_type),
+            u(op->peak->elements) * size(op->peak->acc_type)};
+  if (op->kind == SUANLI_OP_STREAM && op->stream) {
+    const uint64_t n = u(op->stream->n) * size(op->stream->type);
+    const bool reads_b =
+        op->stream->kind == SUANLI_STREAM_ADD || op->stream->kind == SUANLI_STREAM_TRIAD;
+    return {n, reads_b ? n : 0, n};
+  }
+  if (op->kind == SUANLI_OP_CONV2D && op->conv2d) {
+    const suanli_conv2d_desc& d = *op->conv2d;
+    if (d.stride_h < 1 || d.stride_w < 1 || d.groups < 1) return {};
+    const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
+    const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+    return {u(d.n) * u(d.h) * u(d.w) * u(d.c) * size(d.src_type),
+            u(d.k) * u(d.c / d.groups) * u(d.r) * u(d.s) * size(d.weight_type),
+            u(d.n) * u(p) * u(q) * u(d.k) * size(d.dst_type)};
+  }
+  return {};
+}
+
 suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
                    const suanli_buffer* buffers, size_t buffer_count, suanli_plan* out,
                    suanli_plan_info* info) noexcept {
   return guarded(c, [&] {
     auto* ctx = as_ctx(c);
     if (device != 0) return fail(c, SUANLI_INVALID_ARGUMENT, "cpu backend has one device (0)");
+    if (buffer_count == 0 || !buffers)
+      return fail(c, SUANLI_INVALID_ARGUMENT, "plan: no buffers given");
     std::vector<void*> ptrs(buffer_count);
+    const std::vector<uint64_t> need = base_op_bytes(op);
     for (size_t i = 0; i < buffer_count; ++i) {
       auto* b = reinterpret_cast<Buffer*>(buffers[i]);
       if (!b) return fail(c, SUANLI_INVALID_ARGUMENT, "buffer " + std::to_string(i) + " is null");
+      if (i < need.size() && b->bytes < need[i])
+        return fail(c, SUANLI_INVALID_ARGUMENT,
+                    "buffer " + std::to_string(i) + " holds " + std::to_string(b->bytes) +
+                        " bytes; the op needs " + std::to_string(need[i]));
       ptrs[i] = b->data;
     }
     ctx->reason.clear();

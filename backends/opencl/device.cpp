@@ -125,7 +125,9 @@ const std::string& kernel_source(const std::string& file) {
 }
 
 cl_program Device::program(const std::string& file, const std::string& options) {
-  const std::string key = file + "\n" + options;
+  const std::string all =
+      extra_build_options.empty() ? options : options + " " + extra_build_options;
+  const std::string key = file + "\n" + all;
   if (auto it = programs.find(key); it != programs.end()) return it->second;
   const std::string& src = kernel_source(file);
   const char* text = src.c_str();
@@ -133,7 +135,7 @@ cl_program Device::program(const std::string& file, const std::string& options) 
   cl_int err = CL_SUCCESS;
   cl_program p = clCreateProgramWithSource(context, 1, &text, &len, &err);
   check_cl(err, "clCreateProgramWithSource");
-  err = clBuildProgram(p, 1, &id, options.c_str(), nullptr, nullptr);
+  err = clBuildProgram(p, 1, &id, all.c_str(), nullptr, nullptr);
   if (err != CL_SUCCESS) {
     size_t n = 0;
     clGetProgramBuildInfo(p, id, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
@@ -142,7 +144,7 @@ cl_program Device::program(const std::string& file, const std::string& options) 
     while (!log.empty() && (log.back() == '\0' || log.back() == '\n')) log.pop_back();
     clReleaseProgram(p);
     throw BackendError(SUANLI_DEVICE_ERROR, "opencl: building " + file + " for " + name +
-                                                " with '" + options + "' failed: " +
+                                                " with '" + all + "' failed: " +
                                                 cl_error_name(err) + "; build log:\n" + log);
   }
   programs.emplace(key, p);

@@ -239,7 +239,10 @@ std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* cons
   // The tile: from the cache, else tuned now and stored.
   Tile tile = tile_candidates(d, t.p_bytes).front();
   std::string how = "default tile";
-  if (cfg.tune) {
+  if (cfg.force_tile) {
+    tile = cfg.tile;
+    how = "tile set by the gemm_tile option";
+  } else if (cfg.tune) {
     TuneCache cache(cfg.cache_path);
     const std::string key = d.cache_key() + " | gemm " + t.label + " | src " + source_tag();
     if (cache.lookup(key, &tile)) {

@@ -42,6 +42,7 @@ struct Device {
            pref_vec_half = 0, pref_vec_int = 0;
   size_t max_work_group = 0;
   bool fp64 = false, fp16 = false, int_dot = false;
+  std::string extra_build_options;  // appended to every build (create option build_options)
   // Compiled programs by (file, options); built once per context.
   std::map<std::string, cl_program> programs;
 
@@ -77,10 +78,17 @@ struct Buffer {
   }
 };
 
+struct Tile {
+  int mr = 8, vw = 16, nrv = 1;  // MR rows x (VW lanes x NRV vectors) columns per work-item
+  bool operator==(const Tile& o) const { return mr == o.mr && vw == o.vw && nrv == o.nrv; }
+};
+
 // Settings of one backend context that the ops need.
 struct Config {
-  bool tune = true;        // auto-tune gemm tiles (else the default tile)
-  std::string cache_path;  // tuning cache file ("" = no cache)
+  bool tune = true;         // auto-tune gemm tiles (else the default tile)
+  std::string cache_path;   // tuning cache file ("" = no cache)
+  bool force_tile = false;  // use `tile` for every gemm (create option gemm_tile)
+  Tile tile;
 };
 
 // A prepared op: enqueue() puts one execution on the device's queue. The first and last
@@ -144,10 +152,6 @@ double run_timed(Device& d, const std::vector<Op*>& ops, int64_t iterations);
 
 // ---- gemm tile tuning (tune.cpp) ---------------------------------------------------------------
 
-struct Tile {
-  int mr = 8, vw = 16, nrv = 1;  // MR rows x (VW lanes x NRV vectors) columns per work-item
-  bool operator==(const Tile& o) const { return mr == o.mr && vw == o.vw && nrv == o.nrv; }
-};
 std::string tile_string(const Tile& t);  // "8x16 (1 x float16)" style: "8x(1x16)"
 // Candidate tiles for a device and compute-element size in bytes.
 std::vector<Tile> tile_candidates(const Device& d, int elem_bytes);

@@ -3,6 +3,7 @@
 #include <suanli/backend.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -95,6 +96,7 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
     }
     auto ctx = std::make_unique<suanli_context_s>();
     ctx->cfg.cache_path = default_cache_path();
+    std::string build_options;
     if (args && args->options) {
       for (size_t i = 0; i < args->option_count; ++i) {
         const suanli_kv& kv = args->options[i];
@@ -108,10 +110,25 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
           ctx->cfg.tune = value == "on";
         } else if (key == "tune_cache") {
           ctx->cfg.cache_path = value;  // "" disables the cache
+        } else if (key == "gemm_tile") {
+          Tile t;
+          char tail = 0;
+          if (std::sscanf(value.c_str(), "%d,%d,%d%c", &t.mr, &t.vw, &t.nrv, &tail) != 3 ||
+              t.mr < 1 || t.mr > 32 || t.nrv < 1 || t.nrv > 4 ||
+              (t.vw != 2 && t.vw != 4 && t.vw != 8 && t.vw != 16)) {
+            g_create_error = "opencl: option gemm_tile='" + value +
+                             "': expected MR,VW,NRV (MR 1-32, VW 2/4/8/16, NRV 1-4)";
+            return SUANLI_INVALID_ARGUMENT;
+          }
+          ctx->cfg.force_tile = true;
+          ctx->cfg.tile = t;
+        } else if (key == "build_options") {
+          build_options = value;
         }
       }
     }
     ctx->devices = enumerate_devices(&ctx->notes);
+    for (auto& d : ctx->devices) d->extra_build_options = build_options;
     ctx->tables.resize(ctx->devices.size());
     *out = reinterpret_cast<suanli_context>(ctx.release());
     return SUANLI_OK;

@@ -1,0 +1,844 @@
+// Conformance checks of a backend plugin. Every check runs in a forked child that loads the
+// plugin itself (the parent never loads it), so a crash or a hang fails that one check; the
+// next child resumes after it.
+#include "conformance/conformance.h"
+
+#include <dlfcn.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <suanli/backend.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/op.h"
+#include "harness/backend_host.h"
+#include "verify/verify.h"
+
+namespace suanli::conformance {
+namespace {
+
+struct CheckFailed {
+  std::string why;
+};
+[[noreturn]] void fail(std::string why) { throw CheckFailed{std::move(why)}; }
+
+std::string str(const char* s) { return s ? s : "(null)"; }
+
+// The plugin as the child sees it.
+struct Plugin {
+  void* dl = nullptr;
+  const suanli_backend_api* api = nullptr;
+  suanli_context ctx = nullptr;
+  int32_t devices = 0;
+  std::string last_error() const {
+    const char* e = api->last_error(ctx);
+    return e ? e : "(last_error returned NULL)";
+  }
+};
+
+// The ops checked on every device: every op kind and dtype of the harness at small shapes,
+// transposes and batches, odd sizes that do not fill a tile.
+std::vector<OpDesc> op_list() {
+  std::vector<OpDesc> ops;
+  auto gemm = [&](Dtype d, GemmShape s, bool signed_a = false) {
+    OpDesc o;
+    o.kind = OpKind::gemm;
+    o.dtype = d;
+    o.int8_signed_a = signed_a;
+    o.shape = s;
+    ops.push_back(o);
+  };
+  for (Dtype d : {Dtype::fp64, Dtype::fp32, Dtype::tf32, Dtype::fp16, Dtype::bf16,
+                  Dtype::fp8_e4m3, Dtype::int8})
+    gemm(d, {64, 48, 80, 1, false, false});
+  gemm(Dtype::int8, {64, 48, 80, 1, false, false}, true);
+  gemm(Dtype::fp32, {33, 17, 29, 1, true, false});
+  gemm(Dtype::fp32, {24, 40, 16, 3, false, true});
+  gemm(Dtype::fp64, {7, 9, 11, 2, true, true});
+  gemm(Dtype::int8, {19, 21, 35, 2, false, true});
+  auto conv = [&](Dtype d, Conv2dShape s) {
+    OpDesc o;
+    o.kind = OpKind::conv2d;
+    o.dtype = d;
+    o.shape = s;
+    ops.push_back(o);
+  };
+  Conv2dShape c;
+  c.n = 1, c.c = 8, c.h = 10, c.w = 10, c.k = 16, c.r = 3, c.s = 3, c.pad_h = c.pad_w = 1;
+  for (Dtype d : {Dtype::fp32, Dtype::fp16, Dtype::bf16, Dtype::int8}) conv(d, c);
+  Conv2dShape g = c;
+  g.n = 2, g.groups = 4, g.stride_h = g.stride_w = 2;
+  conv(Dtype::fp32, g);
+  for (Dtype d : {Dtype::fp64, Dtype::fp32, Dtype::fp16, Dtype::bf16, Dtype::int8}) {
+    OpDesc o;
+    o.kind = OpKind::peak;
+    o.dtype = d;
+    o.shape = PeakShape{4096, 128};
+    ops.push_back(o);
+  }
+  for (StreamKind k : {StreamKind::copy, StreamKind::scale, StreamKind::add, StreamKind::triad}) {
+    OpDesc o;
+    o.kind = OpKind::stream;
+    o.dtype = Dtype::fp64;
+    o.shape = StreamShape{k, 10007};
+    ops.push_back(o);
+  }
+  OpDesc s;
+  s.kind = OpKind::stream;
+  s.dtype = Dtype::fp32;
+  s.shape = StreamShape{StreamKind::triad, 4099};
+  ops.push_back(s);
+  return ops;
+}
+
+std::string op_label(const OpDesc& op) {
+  std::string shape = shape_string(op);
+  for (char& ch : shape)
+    if (ch == ' ') ch = '_';
+  std::string dt(dtype_name(op.dtype));
+  if (op.dtype == Dtype::int8 && (op.kind == OpKind::gemm || op.kind == OpKind::conv2d))
+    dt += op.int8_signed_a ? "_s8s8" : "_u8s8";
+  return fmt::format("op.{}.{}.{}", op_kind_name(op.kind), dt, shape);
+}
+
+verify::Verification verify_output(const OpDesc& op, const std::vector<std::vector<char>>& host,
+                                   uint64_t seed) {
+  switch (op.kind) {
+    case OpKind::gemm:
+      return verify::verify_gemm(op, host[0].data(), host[1].data(), host[2].data(), seed);
+    case OpKind::conv2d:
+      return verify::verify_conv2d(op, host[0].data(), host[1].data(), host[2].data(), seed);
+    case OpKind::peak:
+      return verify::verify_peak(op, host[0].data(), host[1].data(), kPeakAlpha, kPeakBeta);
+    case OpKind::stream:
+      return verify::verify_stream(op, host[0].data(), host[1].data(), host[2].data(),
+                                   kStreamScalar);
+  }
+  return {};
+}
+
+// Buffers of one op on one device, freed on scope exit.
+struct Buffers {
+  const Plugin& p;
+  std::vector<suanli_buffer> h;
+  explicit Buffers(const Plugin& pl) : p(pl) {}
+  ~Buffers() {
+    for (suanli_buffer b : h)
+      if (b) p.api->buffer_free(p.ctx, b);
+  }
+  suanli_buffer alloc(int32_t dev, uint64_t bytes) {
+    suanli_buffer b = nullptr;
+    const suanli_status s = p.api->buffer_alloc(p.ctx, dev, bytes, &b);
+    if (s != SUANLI_OK || !b)
+      fail(fmt::format("buffer_alloc({} bytes): {} {}", bytes, status_name(s), p.last_error()));
+    h.push_back(b);
+    return b;
+  }
+};
+
+struct PlanGuard {
+  const Plugin& p;
+  suanli_plan plan = nullptr;
+  ~PlanGuard() {
+    if (plan) p.api->plan_destroy(p.ctx, plan);
+  }
+};
+
+// Allocates and fills the op's buffers (output poisoned) and keeps the host copies.
+struct Staged {
+  std::vector<std::vector<char>> host;
+  std::vector<suanli_buffer> bufs;
+  uint64_t seed = 12345;
+};
+Staged stage(const Plugin& p, Buffers& b, int32_t dev, const OpDesc& op) {
+  Staged st;
+  const std::vector<uint64_t> sizes = op_buffer_bytes(op);
+  std::vector<void*> ptrs;
+  for (uint64_t n : sizes) {
+    st.host.emplace_back(n);
+    ptrs.push_back(st.host.back().data());
+  }
+  verify::fill_inputs(op, ptrs.data(), st.seed);
+  std::fill(st.host.back().begin(), st.host.back().end(), static_cast<char>(0x7f));
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    st.bufs.push_back(b.alloc(dev, sizes[i]));
+    const suanli_status s = p.api->buffer_upload(p.ctx, st.bufs[i], 0, st.host[i].data(), sizes[i]);
+    if (s != SUANLI_OK)
+      fail(fmt::format("buffer_upload: {} {}", status_name(s), p.last_error()));
+  }
+  return st;
+}
+
+double execute(const Plugin& p, suanli_plan plan, int64_t iterations) {
+  double secs = -1;
+  const suanli_status s = p.api->execute(p.ctx, &plan, 1, iterations, &secs);
+  if (s != SUANLI_OK) fail(fmt::format("execute: {} {}", status_name(s), p.last_error()));
+  return secs;
+}
+
+// Expects a failed call: not OK, and (for calls that keep one) a message.
+void expect_error(const Plugin& p, suanli_status s, const std::string& what) {
+  if (s == SUANLI_OK) fail(what + " returned OK; expected an error status");
+  if (std::string(p.last_error()).empty() && s != SUANLI_UNSUPPORTED)
+    fail(what + " returned " + std::string(status_name(s)) + " with an empty last_error");
+}
+
+// Emits checks in order; checks before `start` are not run (setup steps always are).
+class Sequence {
+ public:
+  std::function<void(size_t, const std::string&)> on_begin;
+  std::function<void(size_t, const Check&)> on_result;
+  size_t start = 0;
+
+  // Returns false when the check failed (so dependent steps can stop).
+  bool check(const std::string& name, const std::function<std::string()>& body,
+             bool setup = false) {
+    const size_t i = index_++;
+    if (i < start) {
+      if (!setup) return true;
+      try {
+        body();
+        return true;
+      } catch (...) {
+        return false;
+      }
+    }
+    on_begin(i, name);
+    Check c;
+    c.name = name;
+    try {
+      c.reason = body();
+      c.passed = true;
+    } catch (const CheckFailed& f) {
+      c.reason = f.why;
+    } catch (const std::exception& e) {
+      c.reason = std::string("exception: ") + e.what();
+    }
+    on_result(i, c);
+    return c.passed;
+  }
+
+ private:
+  size_t index_ = 0;
+};
+
+// The checks, in order. Runs inside the child (or in process when not isolated).
+void run_checks(const Options& opts, Sequence& seq) {
+  Plugin p;
+  suanli_backend_get_fn get = nullptr;
+  if (!seq.check(
+          "load",
+          [&] {
+            p.dl = dlopen(opts.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (!p.dl) fail(std::string("dlopen: ") + dlerror());
+            get = reinterpret_cast<suanli_backend_get_fn>(dlsym(p.dl, SUANLI_BACKEND_ENTRY));
+            if (!get) fail(std::string("no exported symbol ") + SUANLI_BACKEND_ENTRY);
+            return std::string("entry point ") + SUANLI_BACKEND_ENTRY + " found";
+          },
+          true))
+    return;
+  if (!seq.check(
+          "abi.version",
+          [&] {
+            p.api = get(SUANLI_ABI_MAJOR);
+            if (!p.api) fail(fmt::format("suanli_backend_get({}) returned NULL", SUANLI_ABI_MAJOR));
+            if (p.api->abi_major != SUANLI_ABI_MAJOR)
+              fail(fmt::format("abi_major {} (the harness speaks {})", p.api->abi_major,
+                               SUANLI_ABI_MAJOR));
+            if (get(SUANLI_ABI_MAJOR + 1) != nullptr)
+              fail(fmt::format("suanli_backend_get({}) (an unknown major) did not return NULL",
+                               SUANLI_ABI_MAJOR + 1));
+            return fmt::format("ABI {}.{} (harness {}.{}); unknown major refused",
+                               p.api->abi_major, p.api->abi_minor, SUANLI_ABI_MAJOR,
+                               SUANLI_ABI_MINOR);
+          },
+          true))
+    return;
+  if (!seq.check(
+          "abi.struct_sizes",
+          [&] {
+            const size_t need = SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry);
+            if (p.api->struct_size < need)
+              fail(fmt::format("suanli_backend_api.struct_size {} < {} (through telemetry)",
+                               p.api->struct_size, need));
+            const void* fns[] = {
+                reinterpret_cast<const void*>(p.api->create),
+                reinterpret_cast<const void*>(p.api->destroy),
+                reinterpret_cast<const void*>(p.api->last_error),
+                reinterpret_cast<const void*>(p.api->libraries),
+                reinterpret_cast<const void*>(p.api->device_count),
+                reinterpret_cast<const void*>(p.api->device_info),
+                reinterpret_cast<const void*>(p.api->supports),
+                reinterpret_cast<const void*>(p.api->buffer_alloc),
+                reinterpret_cast<const void*>(p.api->buffer_free),
+                reinterpret_cast<const void*>(p.api->buffer_upload),
+                reinterpret_cast<const void*>(p.api->buffer_download),
+                reinterpret_cast<const void*>(p.api->plan),
+                reinterpret_cast<const void*>(p.api->plan_destroy),
+                reinterpret_cast<const void*>(p.api->execute),
+                reinterpret_cast<const void*>(p.api->telemetry)};
+            for (size_t i = 0; i < sizeof fns / sizeof fns[0]; ++i)
+              if (!fns[i]) fail(fmt::format("function pointer {} of the table is NULL", i));
+            const std::string name = p.api->name ? p.api->name : "";
+            if (name.empty() || !std::all_of(name.begin(), name.end(), [](char ch) {
+                  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+                }))
+              fail("name '" + name + "' is not short lowercase [a-z0-9_]");
+            if (!p.api->version) fail("version is NULL");
+            return fmt::format("table of {} bytes (needs {}), name '{}', version '{}'",
+                               p.api->struct_size, need, name, p.api->version);
+          },
+          true))
+    return;
+  if (!seq.check(
+          "create",
+          [&] {
+            std::vector<suanli_kv> kv;
+            for (const auto& [k, v] : opts.create_options)
+              kv.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
+            suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count),
+                                    kv.data(), kv.size()};
+            const suanli_status s = p.api->create(&args, &p.ctx);
+            if (s != SUANLI_OK) {
+              const char* e = p.api->last_error(nullptr);
+              fail(fmt::format("create: {} {}", status_name(s), e ? e : "(last_error NULL)"));
+            }
+            if (!p.ctx) fail("create returned OK and a NULL context");
+            const suanli_status c = p.api->device_count(p.ctx, &p.devices);
+            if (c != SUANLI_OK)
+              fail(fmt::format("device_count: {} {}", status_name(c), p.last_error()));
+            if (p.devices < 0) fail(fmt::format("device_count gave {}", p.devices));
+            return fmt::format("context created, {} device(s)", p.devices);
+          },
+          true))
+    return;
+
+  seq.check("libraries", [&] {
+    const suanli_kv* libs = nullptr;
+    size_t n = 0;
+    const suanli_status s = p.api->libraries(p.ctx, &libs, &n);
+    if (s != SUANLI_OK) fail(fmt::format("libraries: {} {}", status_name(s), p.last_error()));
+    if (n > 0 && !libs) fail("libraries: count > 0 and a NULL table");
+    for (size_t i = 0; i < n; ++i)
+      if (!libs[i].key || !libs[i].value) fail(fmt::format("libraries[{}]: NULL key or value", i));
+    return fmt::format("{} entr{}", n, n == 1 ? "y" : "ies");
+  });
+
+  seq.check("devices.enumeration", [&] {
+    if (p.devices == 0) fail("no devices: nothing else can be checked");
+    suanli_device_info info{};
+    info.struct_size = sizeof info;
+    expect_error(p, p.api->device_info(p.ctx, p.devices, &info),
+                 fmt::format("device_info({}) (one past the last device)", p.devices));
+    expect_error(p, p.api->device_info(p.ctx, -1, &info), "device_info(-1)");
+    return fmt::format("{} device(s); out-of-range indices refused", p.devices);
+  });
+
+  const std::vector<OpDesc> ops = op_list();
+  for (int32_t dev = 0; dev < std::min<int32_t>(p.devices, opts.max_devices); ++dev) {
+    const std::string at = fmt::format("[{}]", dev);
+    seq.check("devices.info" + at, [&] {
+      suanli_device_info d{};
+      d.struct_size = sizeof d;
+      const suanli_status s = p.api->device_info(p.ctx, dev, &d);
+      if (s != SUANLI_OK) fail(fmt::format("device_info: {} {}", status_name(s), p.last_error()));
+      if (!d.name || !*d.name) fail("name is NULL or empty");
+      for (auto [f, v] : {std::pair{"vendor", d.vendor}, {"kind", d.kind}, {"uuid", d.uuid},
+                          {"driver", d.driver}, {"features", d.features}})
+        if (!v) fail(std::string(f) + " is NULL (unknown strings are \"\")");
+      const std::string kind = d.kind;
+      if (kind != "cpu" && kind != "gpu" && kind != "accelerator")
+        fail("kind '" + kind + "': expected cpu, gpu or accelerator");
+      if (d.memory_bytes == 0) fail("memory_bytes is 0");
+      if (d.compute_units < 1) fail(fmt::format("compute_units {}", d.compute_units));
+      if (d.threads < 0) fail(fmt::format("threads {}", d.threads));
+      if (!(d.clock_mhz >= 0 && d.clock_mhz < 1e5) || !(d.max_clock_mhz >= 0 && d.max_clock_mhz < 1e5))
+        fail(fmt::format("clock {} MHz / max {} MHz out of range", d.clock_mhz, d.max_clock_mhz));
+      if (d.peak_count > 0 && !d.peaks) fail("peak_count > 0 and peaks NULL");
+      for (size_t i = 0; i < d.peak_count; ++i) {
+        const suanli_peak_entry& e = d.peaks[i];
+        if (e.struct_size < SUANLI_STRUCT_SIZE(suanli_peak_entry, derivation))
+          fail(fmt::format("peaks[{}].struct_size {}", i, e.struct_size));
+        if (e.dtype <= SUANLI_DTYPE_INVALID || e.dtype > SUANLI_DTYPE_INT32)
+          fail(fmt::format("peaks[{}].dtype {}", i, static_cast<int>(e.dtype)));
+        if (!(e.ops_per_second >= 0) || !std::isfinite(e.ops_per_second) || e.ops_per_second > 1e19)
+          fail(fmt::format("peaks[{}].ops_per_second {}", i, e.ops_per_second));
+        if (!e.derivation) fail(fmt::format("peaks[{}].derivation is NULL", i));
+      }
+      if (d.extra_count > 0 && !d.extra) fail("extra_count > 0 and extra NULL");
+      for (size_t i = 0; i < d.extra_count; ++i)
+        if (!d.extra[i].key || !d.extra[i].value) fail(fmt::format("extra[{}]: NULL key or value", i));
+      return fmt::format("'{}' ({}), {} compute units, {:.0f} MiB, {} peak entr{}", d.name, kind,
+                         d.compute_units, static_cast<double>(d.memory_bytes) / 1048576.0,
+                         d.peak_count, d.peak_count == 1 ? "y" : "ies");
+    });
+
+    seq.check("telemetry" + at, [&] {
+      suanli_telemetry t{};
+      t.struct_size = sizeof t;
+      const suanli_status s = p.api->telemetry(p.ctx, dev, &t);
+      if (s != SUANLI_OK) fail(fmt::format("telemetry: {} {}", status_name(s), p.last_error()));
+      for (auto [f, v] : {std::pair{"power_w", t.power_w}, {"energy_j", t.energy_j},
+                          {"clock_mhz", t.clock_mhz}})
+        if (!std::isnan(v) && !(v >= 0 && std::isfinite(v)))
+          fail(fmt::format("{} = {} (expected NaN or a finite value >= 0)", f, v));
+      return std::string("fields are NaN or finite");
+    });
+
+    seq.check("buffers.round_trip" + at, [&] {
+      Buffers b(p);
+      const uint64_t n = (1 << 20) + 13;
+      suanli_buffer buf = b.alloc(dev, n);
+      std::vector<unsigned char> src(n), back(n), part(1000), part_back(1000);
+      std::mt19937 rng(7);
+      for (auto& c : src) c = static_cast<unsigned char>(rng());
+      for (auto& c : part) c = static_cast<unsigned char>(rng());
+      suanli_status s = p.api->buffer_upload(p.ctx, buf, 0, src.data(), n);
+      if (s != SUANLI_OK) fail(fmt::format("upload: {} {}", status_name(s), p.last_error()));
+      s = p.api->buffer_download(p.ctx, buf, 0, back.data(), n);
+      if (s != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(s), p.last_error()));
+      if (back != src) fail("downloaded bytes differ from the uploaded ones");
+      const uint64_t off = 4097;
+      s = p.api->buffer_upload(p.ctx, buf, off, part.data(), part.size());
+      if (s != SUANLI_OK) fail(fmt::format("upload at offset: {} {}", status_name(s), p.last_error()));
+      s = p.api->buffer_download(p.ctx, buf, off, part_back.data(), part.size());
+      if (s != SUANLI_OK)
+        fail(fmt::format("download at offset: {} {}", status_name(s), p.last_error()));
+      if (part_back != part) fail("bytes uploaded at offset 4097 came back different");
+      std::copy(part.begin(), part.end(), src.begin() + off);
+      s = p.api->buffer_download(p.ctx, buf, 0, back.data(), n);
+      if (s != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(s), p.last_error()));
+      if (back != src) fail("an upload at an offset changed bytes outside its range");
+      return std::string("1 MiB + 13 bytes whole and at offset 4097");
+    });
+
+    seq.check("buffers.bounds" + at, [&] {
+      Buffers b(p);
+      suanli_buffer buf = b.alloc(dev, 4096);
+      std::vector<char> host(8192);
+      expect_error(p, p.api->buffer_upload(p.ctx, buf, 4090, host.data(), 16),
+                   "upload of 16 bytes at 4090 into 4096");
+      expect_error(p, p.api->buffer_download(p.ctx, buf, 0, host.data(), 4097),
+                   "download of 4097 bytes from 4096");
+      expect_error(p, p.api->buffer_download(p.ctx, buf, 5000, host.data(), 1),
+                   "download at offset 5000 of 4096");
+      expect_error(p, p.api->buffer_upload(p.ctx, buf, UINT64_MAX - 2, host.data(), 8),
+                   "upload at an offset that wraps around");
+      return std::string("out-of-range transfers refused");
+    });
+
+    // The first supported op, for the timing and error checks (a setup step: it runs again,
+    // quietly, when a child resumes after a crash).
+    std::optional<OpDesc> usable;
+    seq.check(
+        "ops.supported" + at,
+        [&] {
+          int n = 0;
+          for (const OpDesc& op : ops) {
+            AbiOp abi(op);
+            const char* reason = nullptr;
+            if (p.api->supports(p.ctx, dev, &abi.desc, &reason) != SUANLI_OK) continue;
+            ++n;
+            if (!usable) usable = op;
+          }
+          return fmt::format("{} of {} ops supported{}", n, ops.size(),
+                             usable ? "; first: " + op_label(*usable) : "");
+        },
+        true);
+    for (const OpDesc& op : ops) {
+      seq.check(op_label(op) + at, [&] {
+        AbiOp abi(op);
+        const char* reason = nullptr;
+        const suanli_status s = p.api->supports(p.ctx, dev, &abi.desc, &reason);
+        if (s == SUANLI_UNSUPPORTED) {
+          if (!reason || !*reason) fail("supports: UNSUPPORTED without a reason");
+          const std::string why = reason;
+          // plan must agree: UNSUPPORTED too, never a plan.
+          Buffers b(p);
+          Staged st = stage(p, b, dev, op);
+          PlanGuard g{p};
+          const suanli_status ps =
+              p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
+          if (ps != SUANLI_UNSUPPORTED)
+            fail(fmt::format("supports said UNSUPPORTED ({}) but plan returned {}", why,
+                             status_name(ps)));
+          return "unsupported: " + why;
+        }
+        if (s != SUANLI_OK)
+          fail(fmt::format("supports: {} {} (expected OK or UNSUPPORTED)", status_name(s),
+                           p.last_error()));
+        Buffers b(p);
+        Staged st = stage(p, b, dev, op);
+        PlanGuard g{p};
+        suanli_plan_info info{};
+        info.struct_size = sizeof info;
+        const suanli_status ps =
+            p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, &info);
+        if (ps != SUANLI_OK || !g.plan)
+          fail(fmt::format("supports said OK but plan returned {}: {}", status_name(ps),
+                           p.last_error()));
+        const double secs = execute(p, g.plan, 1);
+        if (!(secs > 0) || !std::isfinite(secs))
+          fail(fmt::format("execute: device time {} s", secs));
+        const size_t out = st.bufs.size() - 1;
+        std::vector<std::vector<char>> got = st.host;
+        for (size_t i = 0; i < st.bufs.size(); ++i) {
+          const suanli_status ds =
+              p.api->buffer_download(p.ctx, st.bufs[i], 0, got[i].data(), got[i].size());
+          if (ds != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(ds), p.last_error()));
+          if (i != out && got[i] != st.host[i])
+            fail(fmt::format("input buffer {} was changed by the op", i));
+        }
+        const verify::Verification v = verify_output(op, got, st.seed);
+        if (!v.passed)
+          fail(fmt::format("wrong answer ({}): error {:.3g} > bound {:.3g}; {}", v.method, v.error,
+                           v.bound, v.detail));
+        return fmt::format("verified ({}, error {:.3g} <= {:.3g}); {} / {}", v.method, v.error,
+                           v.bound, str(info.library), str(info.implementation));
+      });
+    }
+
+    seq.check("unsupported.unknown_kind" + at, [&] {
+      suanli_op_desc d{};
+      d.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
+      d.kind = static_cast<suanli_op_kind>(9999);
+      const char* reason = nullptr;
+      const suanli_status s = p.api->supports(p.ctx, dev, &d, &reason);
+      if (s != SUANLI_UNSUPPORTED)
+        fail(fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
+                         "know must be UNSUPPORTED",
+                         status_name(s)));
+      if (!reason || !*reason) fail("UNSUPPORTED without a reason");
+      return std::string("unsupported: ") + reason;
+    });
+
+    seq.check("timing" + at, [&] {
+      if (!usable) fail("no supported op to time");
+      const OpDesc& op = *usable;
+      AbiOp abi(op);
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      PlanGuard g{p};
+      const suanli_status ps =
+          p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
+      if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
+      execute(p, g.plan, 1);  // warm-up
+      double t1 = std::numeric_limits<double>::infinity();
+      for (int i = 0; i < 3; ++i) {
+        const double t = execute(p, g.plan, 1);
+        if (!(t > 0) || !std::isfinite(t)) fail(fmt::format("device time {} s for 1 iteration", t));
+        t1 = std::min(t1, t);
+      }
+      // n iterations against 4n: both long enough that a launch overhead is amortized.
+      const int64_t n = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(0.01 / t1)), 2, 1000);
+      double tn = std::numeric_limits<double>::infinity(), t4n = tn;
+      for (int i = 0; i < 3; ++i) {
+        tn = std::min(tn, execute(p, g.plan, n));
+        t4n = std::min(t4n, execute(p, g.plan, 4 * n));
+      }
+      const double ratio = t4n / tn;
+      // Shared machines are noisy (best of 3, a loose band around 4), but a time that stays
+      // flat or shrinks, or one that grows far faster than the work, fails.
+      if (!(ratio >= 2.0) || !(ratio <= 16.0))
+        fail(fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, "
+                         "expected about 4 (1 iteration: {:.3g} s)",
+                         n, tn, 4 * n, t4n, ratio, t1));
+      return fmt::format("{}: 1 iteration {:.3g} s, {} iterations {:.3g} s, {} iterations {:.3g} s "
+                         "(ratio {:.3g})",
+                         op_label(op), t1, n, tn, 4 * n, t4n, ratio);
+    });
+
+    // Error paths: bad descriptors get an error status, not a crash.
+    auto with_usable = [&](const std::function<std::string(const OpDesc&)>& f) {
+      return [&, f] {
+        if (!usable) fail("no supported op to derive bad descriptors from");
+        return f(*usable);
+      };
+    };
+    seq.check("errors.null_op" + at, with_usable([&](const OpDesc& op) {
+      const char* reason = nullptr;
+      expect_error(p, p.api->supports(p.ctx, dev, nullptr, &reason), "supports(NULL op)");
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      PlanGuard g{p};
+      expect_error(p, p.api->plan(p.ctx, dev, nullptr, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
+                   "plan(NULL op)");
+      AbiOp abi(op);
+      abi.desc.gemm = nullptr, abi.desc.conv2d = nullptr, abi.desc.peak = nullptr,
+      abi.desc.stream = nullptr;
+      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
+                   "plan(op whose kind's parameters are NULL)");
+      return std::string("refused");
+    }));
+    seq.check("errors.negative_sizes" + at, with_usable([&](const OpDesc& op) {
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      AbiOp abi(op);
+      abi.gemm.m = -abi.gemm.m;
+      abi.peak.elements = -abi.peak.elements;
+      abi.stream.n = -abi.stream.n;
+      abi.conv2d.h = -abi.conv2d.h;
+      const char* reason = nullptr;
+      expect_error(p, p.api->supports(p.ctx, dev, &abi.desc, &reason), "supports(negative size)");
+      PlanGuard g{p};
+      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
+                   "plan(negative size)");
+      return op_label(op) + " with a negated size refused";
+    }));
+    seq.check("errors.buffer_count" + at, with_usable([&](const OpDesc& op) {
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      AbiOp abi(op);
+      PlanGuard g{p};
+      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size() - 1, &g.plan, nullptr),
+                   fmt::format("plan with {} of {} buffers", st.bufs.size() - 1, st.bufs.size()));
+      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, nullptr, 0, &g.plan, nullptr),
+                   "plan with no buffers");
+      return std::string("refused");
+    }));
+    seq.check("errors.null_buffer" + at, with_usable([&](const OpDesc& op) {
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      AbiOp abi(op);
+      std::vector<suanli_buffer> bufs = st.bufs;
+      bufs[0] = nullptr;
+      PlanGuard g{p};
+      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
+                   "plan with a NULL buffer");
+      return std::string("refused");
+    }));
+    seq.check("errors.small_buffer" + at, with_usable([&](const OpDesc& op) {
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      AbiOp abi(op);
+      for (size_t i = 0; i < st.bufs.size(); ++i) {
+        // Buffer i one element short of what the op needs (stream copy/scale do not read B).
+        if (op.kind == OpKind::stream && i == 1 &&
+            (op.stream().kind == StreamKind::copy || op.stream().kind == StreamKind::scale))
+          continue;
+        std::vector<suanli_buffer> bufs = st.bufs;
+        const uint64_t need = op_buffer_bytes(op)[i];
+        bufs[i] = b.alloc(dev, need / 2);
+        PlanGuard g{p};
+        expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
+                     fmt::format("plan with buffer {} of {} bytes (needs {})", i, need / 2, need));
+      }
+      return std::string("every too-small buffer refused");
+    }));
+    seq.check("errors.bad_device" + at, with_usable([&](const OpDesc& op) {
+      AbiOp abi(op);
+      const char* reason = nullptr;
+      expect_error(p, p.api->supports(p.ctx, p.devices, &abi.desc, &reason),
+                   "supports on a device that does not exist");
+      suanli_buffer buf = nullptr;
+      expect_error(p, p.api->buffer_alloc(p.ctx, -1, 64, &buf), "buffer_alloc on device -1");
+      if (buf) p.api->buffer_free(p.ctx, buf);
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      PlanGuard g{p};
+      expect_error(p, p.api->plan(p.ctx, p.devices, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
+                   "plan on a device that does not exist");
+      return std::string("refused");
+    }));
+    seq.check("errors.execute_args" + at, with_usable([&](const OpDesc& op) {
+      AbiOp abi(op);
+      Buffers b(p);
+      Staged st = stage(p, b, dev, op);
+      PlanGuard g{p};
+      const suanli_status ps =
+          p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
+      if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
+      double secs = 0;
+      expect_error(p, p.api->execute(p.ctx, &g.plan, 1, 0, &secs), "execute with 0 iterations");
+      expect_error(p, p.api->execute(p.ctx, &g.plan, 1, -5, &secs), "execute with -5 iterations");
+      suanli_plan none = nullptr;
+      expect_error(p, p.api->execute(p.ctx, &none, 1, 1, &secs), "execute of a NULL plan");
+      return std::string("refused");
+    }));
+  }
+
+  seq.check("destroy", [&] {
+    p.api->destroy(p.ctx);
+    p.ctx = nullptr;
+    return std::string("context destroyed");
+  });
+}
+
+// ---- isolation ---------------------------------------------------------------------------------
+
+std::string escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\t') o += "\\t";
+    else o += c;
+  }
+  return o;
+}
+std::string unescape(const std::string& s) {
+  std::string o;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      const char n = s[++i];
+      o += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+    } else {
+      o += s[i];
+    }
+  }
+  return o;
+}
+
+void write_all(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  while (true) {
+    const size_t t = line.find('\t', start);
+    f.push_back(line.substr(start, t == std::string::npos ? std::string::npos : t - start));
+    if (t == std::string::npos) break;
+    start = t + 1;
+  }
+  return f;
+}
+
+std::vector<Check> run_isolated(const Options& opts) {
+  std::vector<Check> out;
+  size_t start = 0;
+  for (int round = 0; round < 1000; ++round) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("conformance: pipe failed");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("conformance: fork failed");
+    if (pid == 0) {
+      ::close(fds[0]);
+      Sequence seq;
+      seq.start = start;
+      seq.on_begin = [&](size_t i, const std::string& name) {
+        write_all(fds[1], fmt::format("B\t{}\t{}\n", i, escape(name)));
+      };
+      seq.on_result = [&](size_t i, const Check& c) {
+        write_all(fds[1], fmt::format("R\t{}\t{}\t{}\t{}\n", i, c.passed ? 1 : 0, escape(c.name),
+                                      escape(c.reason)));
+      };
+      try {
+        run_checks(opts, seq);
+      } catch (...) {
+      }
+      write_all(fds[1], "E\n");
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string buf;
+    std::optional<std::pair<size_t, std::string>> in_flight;
+    bool ended = false, timed_out = false;
+    auto last = std::chrono::steady_clock::now();
+    while (true) {
+      pollfd pfd{fds[0], POLLIN, 0};
+      const int r = ::poll(&pfd, 1, 200);
+      if (r > 0) {
+        char tmp[4096];
+        const ssize_t n = ::read(fds[0], tmp, sizeof tmp);
+        if (n <= 0) break;
+        buf.append(tmp, static_cast<size_t>(n));
+        size_t nl;
+        while ((nl = buf.find('\n')) != std::string::npos) {
+          const std::string line = buf.substr(0, nl);
+          buf.erase(0, nl + 1);
+          const std::vector<std::string> f = split_tabs(line);
+          if (f[0] == "B" && f.size() >= 3) {
+            in_flight = std::pair{std::stoul(f[1]), unescape(f[2])};
+            last = std::chrono::steady_clock::now();
+          } else if (f[0] == "R" && f.size() >= 5) {
+            Check c;
+            c.passed = f[2] == "1";
+            c.name = unescape(f[3]);
+            c.reason = unescape(f[4]);
+            out.push_back(c);
+            start = std::stoul(f[1]) + 1;
+            in_flight.reset();
+          } else if (f[0] == "E") {
+            ended = true;
+          }
+        }
+      } else if (r < 0 && errno != EINTR) {
+        break;
+      }
+      if (in_flight && std::chrono::duration<double>(std::chrono::steady_clock::now() - last)
+                               .count() > opts.check_timeout_s) {
+        ::kill(pid, SIGKILL);
+        timed_out = true;
+        break;
+      }
+    }
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (ended) return out;
+    if (!in_flight) {
+      out.push_back({"harness", false,
+                     "the checking process died outside any check (while loading the plugin "
+                     "again?): " + std::string(WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+                                                                     : "exited")});
+      return out;
+    }
+    std::string why;
+    if (timed_out)
+      why = fmt::format("hung: no answer within {} s (killed)", opts.check_timeout_s);
+    else if (WIFSIGNALED(status))
+      why = fmt::format("crashed: {} (signal {})", strsignal(WTERMSIG(status)), WTERMSIG(status));
+    else
+      why = fmt::format("the plugin ended the process (exit status {})",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    out.push_back({in_flight->second, false, why});
+    start = in_flight->first + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Check> run(const Options& opts) {
+  struct stat st {};
+  if (::stat(opts.plugin.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    throw InputError(opts.plugin + ": no such plugin file (expected a libsuanli_backend_*.so)");
+  if (opts.isolate) return run_isolated(opts);
+  std::vector<Check> out;
+  Sequence seq;
+  seq.on_begin = [](size_t, const std::string&) {};
+  seq.on_result = [&](size_t, const Check& c) { out.push_back(c); };
+  run_checks(opts, seq);
+  return out;
+}
+
+std::string tally(const std::vector<Check>& checks) {
+  const size_t passed = static_cast<size_t>(
+      std::count_if(checks.begin(), checks.end(), [](const Check& c) { return c.passed; }));
+  return fmt::format("checks: {}  passed: {}  failed: {}", checks.size(), passed,
+                     checks.size() - passed);
+}
+
+}  // namespace suanli::conformance
