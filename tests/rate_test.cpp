@@ -1,5 +1,6 @@
 // Tests of src/rate: ratings from reports/examples/ and from accelerator reports built here on
 // top of it, checked against figures computed by hand from the inputs.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -21,8 +22,10 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kExample = std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
-const std::string kClaims = std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
+const std::string kExample =
+    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
+const std::string kClaims =
+    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
 
 // A scratch folder per test program run.
 std::string scratch() {
@@ -40,7 +43,9 @@ std::string write(const std::string& name, const json& j) {
   return p;
 }
 
-json example() { return read_json_file(kExample); }
+json example() {
+  return read_json_file(kExample);
+}
 
 // Best verified (status ok, verification passed) GEMM flops_per_second of a dtype, by hand.
 double best_gemm(const json& report, const std::string& dtype) {
@@ -80,9 +85,15 @@ json ok_result(const std::string& op, const std::string& dtype, int device, doub
             {"iterations_per_sample", 1},
             {"samples_s", {t, t, t}},
             {"time_s",
-             {{"samples", 3}, {"mean", t}, {"median", t}, {"stddev", 0.0}, {"cv", 0.0},
-              {"min", t}, {"max", t}}},
-            {"verification", {{"method", "freivalds"}, {"passed", true}, {"error", 0.1}, {"bound", 16.0}}}};
+             {{"samples", 3},
+              {"mean", t},
+              {"median", t},
+              {"stddev", 0.0},
+              {"cv", 0.0},
+              {"min", t},
+              {"max", t}}},
+            {"verification",
+             {{"method", "freivalds"}, {"passed", true}, {"error", 0.1}, {"bound", 16.0}}}};
   if (op == "stream")
     r["bytes_per_second"] = rate;
   else {
@@ -112,9 +123,15 @@ json gpu_node(int gpus) {
          {"peaks",
           {{{"dtype", "fp64"}, {"ops_per_second", 6.69e13}, {"derivation", "H100 SXM spec, dense"}},
            {{"dtype", "fp32"}, {"ops_per_second", 6.69e13}, {"derivation", "H100 SXM spec, dense"}},
-           {{"dtype", "fp16"}, {"ops_per_second", 9.894e14}, {"derivation", "H100 SXM spec, dense"}},
-           {{"dtype", "bf16"}, {"ops_per_second", 9.894e14}, {"derivation", "H100 SXM spec, dense"}},
-           {{"dtype", "int8"}, {"ops_per_second", 1.979e15}, {"derivation", "H100 SXM spec, dense"}}}}});
+           {{"dtype", "fp16"},
+            {"ops_per_second", 9.894e14},
+            {"derivation", "H100 SXM spec, dense"}},
+           {{"dtype", "bf16"},
+            {"ops_per_second", 9.894e14},
+            {"derivation", "H100 SXM spec, dense"}},
+           {{"dtype", "int8"},
+            {"ops_per_second", 1.979e15},
+            {"derivation", "H100 SXM spec, dense"}}}}});
     json& res = rep["results"];
     const std::string s = std::to_string(g);
     res.push_back(ok_result("gemm", "fp16", g, 7e14, "gemm.fp16.a" + s, 600));
@@ -325,8 +342,8 @@ TEST(Rate, FleetFromInventoryMultipliesCountsRacksAndPower) {
   // Target: 45 EFLOPS fp16 on the GPU type: ceil(45e18 / (8 x 7e14)) and on Rpeak.
   ASSERT_EQ(r.target_answers.size(), 3u);
   const TargetAnswer& a = r.target_answers[1];
-  EXPECT_EQ(a.nodes_on_rmax, 8036);    // 45e18 / 5.6e15 = 8035.7
-  EXPECT_EQ(a.nodes_on_rpeak, 5686);   // 45e18 / 7.9152e15 = 5685.2
+  EXPECT_EQ(a.nodes_on_rmax, 8036);   // 45e18 / 5.6e15 = 8035.7
+  EXPECT_EQ(a.nodes_on_rpeak, 5686);  // 45e18 / 7.9152e15 = 5685.2
   EXPECT_DOUBLE_EQ(a.power_w_on_rmax, 8036 * 10200.0);
   EXPECT_DOUBLE_EQ(a.power_w_on_rpeak, 5686 * 10200.0);
   // The CPU types have no fp16 figure (the CPU has no native fp16): no answer, not a guess.
@@ -387,15 +404,15 @@ TEST(Rate, TotalAlternativesStateTheirFactors) {
   EXPECT_TRUE(printed);
   EXPECT_NE(render_text(r).find("factor fp16 -> fp32: 0.5"), std::string::npos);
   // A precision summed without a factor is refused, naming the file and the pointer.
-  const std::string f2 = write("factors2.json",
-                               {{"suanli_factors", 1}, {"to", "fp32"}, {"factors", {{"fp64", 2}}}});
+  const std::string f2 =
+      write("factors2.json", {{"suanli_factors", 1}, {"to", "fp32"}, {"factors", {{"fp64", 2}}}});
   o.total = parse_total("factors:" + f2);
   const std::string e = input_error([&] { rate({p}, std::nullopt, o); });
   EXPECT_NE(e.find(f2), std::string::npos) << e;
   EXPECT_NE(e.find("/factors/fp16"), std::string::npos) << e;
   // INT8 cannot get a FLOPS factor.
-  const std::string f3 = write("factors3.json",
-                               {{"suanli_factors", 1}, {"to", "fp32"}, {"factors", {{"int8", 1}}}});
+  const std::string f3 =
+      write("factors3.json", {{"suanli_factors", 1}, {"to", "fp32"}, {"factors", {{"int8", 1}}}});
   EXPECT_NE(input_error([&] { parse_total("factors:" + f3); }).find("/factors/int8"),
             std::string::npos);
   EXPECT_NE(input_error([] { parse_total("average"); }).find("nominal"), std::string::npos);
@@ -424,7 +441,8 @@ TEST(Rate, JsonOutputValidatesAgainstTheSchema) {
                           rate({kExample, gpu}, std::nullopt, o)}) {
     const json j = rating_to_json(r, "test");
     const auto errors = validate_against_schema(j, "rating.schema.json");
-    EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors[0].path + ": " + errors[0].message);
+    EXPECT_TRUE(errors.empty()) << (errors.empty() ? ""
+                                                   : errors[0].path + ": " + errors[0].message);
   }
   // And the schema is not vacuous: a sparse Rmax is rejected.
   json j = rating_to_json(rate({gpu}, std::nullopt, o), "test");
@@ -466,9 +484,9 @@ TEST(Rate, BadInputsNameTheFileAndThePointer) {
   const std::string edited = write("edited.json", rep);
   EXPECT_NE(input_error([&] { rate({edited}, std::nullopt, {}); }).find("hash"), std::string::npos);
   // A malformed claims file.
-  const std::string c = write("bad-claims.json",
-                              {{"suanli_claims", 1},
-                               {"claims", {{{"device", "H100"}, {"dtype", "fp16"}, {"source", "x"}}}}});
+  const std::string c = write(
+      "bad-claims.json", {{"suanli_claims", 1},
+                          {"claims", {{{"device", "H100"}, {"dtype", "fp16"}, {"source", "x"}}}}});
   e = input_error([&] { load_claims(c); });
   EXPECT_NE(e.find(c), std::string::npos) << e;
   EXPECT_NE(e.find("/claims/0"), std::string::npos) << e;
@@ -492,6 +510,29 @@ TEST(Rate, HtmlIsSelfContainedWithSvgCharts) {
   const std::string md = render_markdown(rate({kExample}, std::nullopt, {}));
   EXPECT_NE(md.find("## Headline"), std::string::npos);
   EXPECT_NE(md.find("| category |"), std::string::npos);
+}
+
+int run_rate(const std::string& args) {
+  const std::string cmd = std::string(SUANLI_BINARY) + " rate " + args + " >/dev/null 2>&1";
+  const int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(RateCommand, WritesValidJsonAndRefusesBadInputWithoutTouchingTheOutput) {
+  const std::string out = scratch() + "/rating.json";
+  ASSERT_EQ(run_rate(kExample + " --total nominal --target 1PFLOPS:fp32 -o " + out), 0);
+  const json j = read_json_file(out);
+  EXPECT_TRUE(validate_against_schema(j, "rating.schema.json").empty());
+  EXPECT_EQ(j["total"]["method"], "nominal");
+  EXPECT_EQ(j["target"]["precision"], "fp32");
+  json inv = inventory_json("nowhere.json");
+  inv["pue"] = 0.5;  // below 1
+  const std::string bad = write("bad-inv-cli.json", inv);
+  EXPECT_EQ(run_rate("--inventory " + bad + " -o " + out), 2);
+  EXPECT_EQ(read_json_file(out), j) << "a refused run leaves the earlier output as it was";
+  EXPECT_EQ(run_rate(kExample + " --target 45EFLOPS:int8"), 2);
+  EXPECT_EQ(run_rate(kExample + " --total factors:" + scratch() + "/missing.json"), 2);
+  EXPECT_EQ(run_rate(scratch() + "/missing-report.json"), 2);
 }
 
 }  // namespace

@@ -122,6 +122,12 @@ int main(int argc, char** argv) {
       "OPS and never summed with FLOPS; sparse figures are notes only; no cross-precision total "
       "unless --total asks for one.\n"
       "Without --inventory every report is one node. Exit status: 0 ok, 2 bad input.");
+  rate_cmd->footer(
+      "Examples:\n"
+      "  suanli rate node.json                                   one node, text tables\n"
+      "  suanli rate gpu.json --claims claims-h100-sxm.json --target 45EFLOPS:fp16\n"
+      "  suanli rate --inventory fleet.json --total nominal -o rating.html\n"
+      "  scripts/render_html.sh rating.html                      look at it as a browser draws it");
   rate_cmd->add_option("reports", rate.reports, "Report files from `suanli run` (one per node)");
   rate_cmd->add_option("--inventory", rate.inventory,
                        "Fleet file (reports/schema/inventory.schema.json): node types, their "

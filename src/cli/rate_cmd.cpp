@@ -46,8 +46,9 @@ int cmd_rate(const RateOptionsCli& o) {
     const nlohmann::json j = rate::rating_to_json(r, version_string());
     const auto errors = validate_against_schema(j, "rating.schema.json");
     if (!errors.empty())  // our own output must follow our own schema; a bug, not bad input
-      throw std::runtime_error(fmt::format("rating JSON does not match rating.schema.json: at {}: {}",
-                                           errors.front().path, errors.front().message));
+      throw std::runtime_error(
+          fmt::format("rating JSON does not match rating.schema.json: at {}: {}",
+                      errors.front().path, errors.front().message));
     text = j.dump(2) + "\n";
   } else if (format == "md") {
     text = rate::render_markdown(r);

@@ -115,11 +115,13 @@ Comparison compare_reports(const json& a, const std::string& a_path, const json&
   std::map<Key, const json*> old_by, new_by;
   std::vector<Key> order;
   for (const json& r : a["results"]) {
-    Key k{r["backend"].get<std::string>(), r["device"].get<int>(), r["workload"].get<std::string>()};
+    Key k{r["backend"].get<std::string>(), r["device"].get<int>(),
+          r["workload"].get<std::string>()};
     if (old_by.emplace(k, &r).second) order.push_back(k);
   }
   for (const json& r : b["results"]) {
-    Key k{r["backend"].get<std::string>(), r["device"].get<int>(), r["workload"].get<std::string>()};
+    Key k{r["backend"].get<std::string>(), r["device"].get<int>(),
+          r["workload"].get<std::string>()};
     if (new_by.emplace(k, &r).second && !old_by.count(k)) order.push_back(k);
   }
   for (const Key& k : order) {

@@ -68,8 +68,9 @@ std::string short_rate(double v) {
     ++p;
   }
   // three significant digits at most: 82.9G, 989T, 1.98P
-  const double r = std::fabs(v) >= 100 ? std::round(v) : std::fabs(v) >= 10 ? std::round(v * 10) / 10
-                                                                             : std::round(v * 100) / 100;
+  const double r = std::fabs(v) >= 100  ? std::round(v)
+                   : std::fabs(v) >= 10 ? std::round(v * 10) / 10
+                                        : std::round(v * 100) / 100;
   return fmt::format("{:g}{}", r, kP[p]);
 }
 
@@ -91,8 +92,8 @@ struct Chart {
                           : (y - y0) / (y1 - y0);
     return h - bottom - t * (h - top - bottom);
   }
-  void line(double ax, double ay, double bx, double by, const std::string& color,
-            double width = 1, const std::string& dash = "") {
+  void line(double ax, double ay, double bx, double by, const std::string& color, double width = 1,
+            const std::string& dash = "") {
     body += fmt::format(
         R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="{}"{}/>)",
         ax, ay, bx, by, color, width,
@@ -106,7 +107,9 @@ struct Chart {
         y, size, anchor, color, extra, esc(s));
     body += "\n";
   }
-  void title(const std::string& s) { text(left, 18, s, "start", 13, "#111", R"( font-weight="bold")"); }
+  void title(const std::string& s) {
+    text(left, 18, s, "start", 13, "#111", R"( font-weight="bold")");
+  }
   // Grid and tick labels; log axes tick at powers of ten.
   void axes(const std::string& xlabel, const std::string& ylabel, bool xticks = true) {
     auto ticks = [](double a, double b, bool log) {
@@ -120,11 +123,11 @@ struct Chart {
         const double span = b - a;
         const double raw = span / 5;
         const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-        const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5
-                                                                                 ? 5 * mag
-                                                                                 : 10 * mag;
-        for (double v = std::ceil(a / step) * step; v <= b + 1e-9 * span; v += step)
-          t.push_back(v);
+        const double step = raw / mag < 1.5   ? mag
+                            : raw / mag < 3.5 ? 2 * mag
+                            : raw / mag < 7.5 ? 5 * mag
+                                              : 10 * mag;
+        for (double v = std::ceil(a / step) * step; v <= b + 1e-9 * span; v += step) t.push_back(v);
       }
       return t;
     };
@@ -186,8 +189,10 @@ std::string chart_rmax_rpeak(const DeviceRating& d) {
   // x grid
   const double span = c.x1;
   const double raw = span / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag
-                                                                                          : 10 * mag;
+  const double step = raw / mag < 1.5   ? mag
+                      : raw / mag < 3.5 ? 2 * mag
+                      : raw / mag < 7.5 ? 5 * mag
+                                        : 10 * mag;
   for (double v = 0; v <= c.x1; v += step) {
     c.line(c.px(v), c.top, c.px(v), c.h - c.bottom, "#e4e4e4");
     c.text(c.px(v), c.h - c.bottom + 15, short_rate(v), "middle", 10, "#555");
@@ -292,8 +297,8 @@ std::string chart_roofline(const DeviceRating& d) {
     if (bw * xt > c.y1) xt = c.y1 / bw / 2;
     const double x = c.px(xt), y = c.py(bw * xt);
     const double angle = std::atan2(c.py(bw * xt * 10) - y, c.px(xt * 10) - x) * 180 / M_PI;
-    c.text(x + 4, y + 13, fmt::format("stream triad {}", format_si(bw, "B/s")), "start", 10,
-           "#555", fmt::format(R"svg( transform="rotate({:.1f} {:.1f} {:.1f})")svg", angle, x, y));
+    c.text(x + 4, y + 13, fmt::format("stream triad {}", format_si(bw, "B/s")), "start", 10, "#555",
+           fmt::format(R"svg( transform="rotate({:.1f} {:.1f} {:.1f})")svg", angle, x, y));
   }
   std::map<Dtype, bool> seen;
   for (const Point& p : d.points) {
@@ -348,10 +353,9 @@ std::string chart_gemm_sizes(const DeviceRating& d) {
     });
     std::string poly;
     for (const Point* p : pts) poly += fmt::format("{:.1f},{:.1f} ", c.px(p->flops), c.py(p->rate));
-    c.body += fmt::format(
-        R"(<polyline points="{}" fill="none" stroke="{}" stroke-width="1.8"/>)"
-        "\n",
-        poly, color_of(dt));
+    c.body += fmt::format(R"(<polyline points="{}" fill="none" stroke="{}" stroke-width="1.8"/>)"
+                          "\n",
+                          poly, color_of(dt));
     for (const Point* p : pts)
       c.body += fmt::format(
           R"(<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"><title>{}</title></circle>)"
@@ -379,8 +383,10 @@ std::string chart_categories(const Rating& r) {
   c.x1 = mx * 1.05;
   c.title("Fleet by category, each at its own precision (not summed)");
   const double raw = c.x1 / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag
-                                                                                          : 10 * mag;
+  const double step = raw / mag < 1.5   ? mag
+                      : raw / mag < 3.5 ? 2 * mag
+                      : raw / mag < 7.5 ? 5 * mag
+                                        : 10 * mag;
   for (double v = 0; v <= c.x1; v += step) {
     c.line(c.px(v), c.top, c.px(v), c.h - c.bottom, "#e4e4e4");
     c.text(c.px(v), c.h - c.bottom + 15, short_rate(v), "middle", 10, "#555");
@@ -403,10 +409,9 @@ std::string chart_categories(const Rating& r) {
           "\n",
           c.px(0), y, c.px(f.rpeak) - c.px(0), col);
     if (f.rmax > 0)
-      c.body += fmt::format(
-          R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="16" fill="{}"/>)"
-          "\n",
-          c.px(0), y + 18, c.px(f.rmax) - c.px(0), col);
+      c.body += fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="16" fill="{}"/>)"
+                            "\n",
+                            c.px(0), y + 18, c.px(f.rmax) - c.px(0), col);
     c.text(c.px(std::max(f.rpeak, 0.0)) + 6, y + 12, "Rpeak " + format_rate(f.rpeak, false),
            "start", 10);
     c.text(c.px(std::max(f.rmax, 0.0)) + 6, y + 30,
@@ -438,8 +443,7 @@ std::string table_html(const Table& t) {
 std::string render_html(const Rating& r, const std::string& tool_version) {
   const Sections s = build_sections(r);
   std::string o =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
-      esc(s.title) +
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + esc(s.title) +
       "</title>\n<style>\n"
       "body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}\n"
       "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"

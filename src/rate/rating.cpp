@@ -87,7 +87,9 @@ struct Contribution {
   double fleet = 1;              // devices in the fleet it stands for
 };
 
-double add_or_start(double acc, double v) { return v < 0 ? acc : (acc < 0 ? v : acc + v); }
+double add_or_start(double acc, double v) {
+  return v < 0 ? acc : (acc < 0 ? v : acc + v);
+}
 
 }  // namespace
 
@@ -147,7 +149,9 @@ std::string_view category_label(Category c) {
   return "";
 }
 
-std::string_view rate_unit(Dtype d) { return dtype_is_integer(d) ? "OPS" : "FLOPS"; }
+std::string_view rate_unit(Dtype d) {
+  return dtype_is_integer(d) ? "OPS" : "FLOPS";
+}
 
 std::string format_rate(double v, bool ops) {
   static const char* kPrefixes[] = {"G", "T", "P", "E"};
@@ -185,7 +189,9 @@ const PrecisionSum* NodeType::node_at(Dtype d) const {
   return nullptr;
 }
 
-double NodeType::node_power_w() const { return power_w; }
+double NodeType::node_power_w() const {
+  return power_w;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reports
@@ -258,9 +264,9 @@ NodeRating rate_report(const json& report, const std::string& origin,
           if (!r.contains("shape") || r["shape"].value("kind", "") != "triad") continue;
           const double v = r.value("bytes_per_second", -1.0);
           if (v > dev.memory_bandwidth.value)
-            dev.memory_bandwidth = {v, Basis::measured,
-                                    fmt::format("{} (stream triad, median)",
-                                                r["workload"].get<std::string>())};
+            dev.memory_bandwidth = {
+                v, Basis::measured,
+                fmt::format("{} (stream triad, median)", r["workload"].get<std::string>())};
         } else if (op == "gemm" || op == "conv2d") {
           Point p;
           p.op = op;
@@ -343,8 +349,8 @@ TotalMethod parse_total(const std::string& spec) {
     return m;
   }
   if (spec.rfind("factors:", 0) != 0)
-    throw InputError(fmt::format(
-        "--total {}: expected nominal, fp32-native or factors:FILE", spec));
+    throw InputError(
+        fmt::format("--total {}: expected nominal, fp32-native or factors:FILE", spec));
   m.kind = TotalMethod::with_factors;
   m.factors_file = spec.substr(8);
   const json doc = read_json_file(m.factors_file);
@@ -365,9 +371,10 @@ TotalMethod parse_total(const std::string& spec) {
   for (const auto& [k, v] : doc["factors"].items()) {
     const auto d = dtype_from_name(k);
     if (!d || *d == Dtype::uint8 || *d == Dtype::int32)
-      throw InputError(fmt::format("{}: at /factors/{}: unknown dtype (expected fp64, fp32, "
-                                   "tf32, fp16, bf16, fp8_e4m3, fp8_e5m2)",
-                                   f, k));
+      throw InputError(
+          fmt::format("{}: at /factors/{}: unknown dtype (expected fp64, fp32, "
+                      "tf32, fp16, bf16, fp8_e4m3, fp8_e5m2)",
+                      f, k));
     if (dtype_is_integer(*d))
       throw InputError(fmt::format(
           "{}: at /factors/{}: INT8 is counted in OPS and is never converted to FLOPS", f, k));
@@ -386,15 +393,15 @@ Target parse_target(const std::string& spec) {
       R"(^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGTPE]?)\s*(FLOPS|FLOP/s|OPS|OP/s)?\s*:\s*([a-z0-9_]+)\s*$)");
   std::smatch m;
   if (!std::regex_match(spec, m, re))
-    throw InputError(fmt::format(
-        "--target {}: expected VALUE[UNIT]:DTYPE, e.g. 45EFLOPS:fp16, 2.5PFLOPS:fp64, "
-        "100POPS:int8 or 1e18:fp32",
-        spec));
+    throw InputError(
+        fmt::format("--target {}: expected VALUE[UNIT]:DTYPE, e.g. 45EFLOPS:fp16, 2.5PFLOPS:fp64, "
+                    "100POPS:int8 or 1e18:fp32",
+                    spec));
   Target t;
   t.text = spec;
   t.value = std::stod(m[1]);
-  static const std::map<std::string, double> kScale = {{"", 1},     {"k", 1e3},  {"K", 1e3},
-                                                       {"M", 1e6},  {"G", 1e9},  {"T", 1e12},
+  static const std::map<std::string, double> kScale = {{"", 1},     {"k", 1e3}, {"K", 1e3},
+                                                       {"M", 1e6},  {"G", 1e9}, {"T", 1e12},
                                                        {"P", 1e15}, {"E", 1e18}};
   t.value *= kScale.at(m[2]);
   const auto d = dtype_from_name(m[4].str());
@@ -447,7 +454,8 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     t.accelerators_per_node = e.accelerators_per_node;
     for (const std::string& path : e.reports) {
       auto it = cache.find(path);
-      if (it == cache.end()) it = cache.emplace(path, load_and_rate_report(path, options.claims)).first;
+      if (it == cache.end())
+        it = cache.emplace(path, load_and_rate_report(path, options.claims)).first;
       out.inputs.push_back(path);
       t.measured.push_back(it->second);
     }
@@ -469,8 +477,9 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
         if (accel_node && !d.accelerator())
           d.category = Category::general_hosts;
         else
-          d.category = t.hpc ? Category::super : accel_node ? Category::intelligent
-                                                            : Category::general;
+          d.category = t.hpc        ? Category::super
+                       : accel_node ? Category::intelligent
+                                    : Category::general;
         mains += d.category != Category::general_hosts ? 1 : 0;
       }
       double scale = 1;
@@ -556,11 +565,11 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
       if (t.extrapolated) f.extrapolated = true;
       if (fleet && !t.coverage_sufficient()) f.extrapolated = true;
     }
-    f.precision = cat == Category::super     ? "fp64"
+    f.precision = cat == Category::super         ? "fp64"
                   : cat != Category::intelligent ? "fp32"
-                  : f16 && b16               ? "fp16/bf16"
-                  : b16                      ? "bf16"
-                                             : "fp16";
+                  : f16 && b16                   ? "fp16/bf16"
+                  : b16                          ? "bf16"
+                                                 : "fp16";
     f.rpeak_basis = spec && formula ? "spec+formula" : spec ? "spec" : formula ? "formula" : "";
     return f;
   };
@@ -578,9 +587,9 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
       if (!in) continue;
       for (const std::string& r : t.extrapolation_reasons) f.extrapolation_reasons.push_back(r);
       if (!t.coverage_sufficient())
-        f.extrapolation_reasons.push_back(fmt::format(
-            "{}: {} of {} nodes measured ({:.2g} %), below max(10 %, 1 node)", t.name,
-            t.measured.size(), t.count, 100.0 * t.coverage()));
+        f.extrapolation_reasons.push_back(
+            fmt::format("{}: {} of {} nodes measured ({:.2g} %), below max(10 %, 1 node)", t.name,
+                        t.measured.size(), t.count, 100.0 * t.coverage()));
     }
     out.categories.push_back(f);
   }
@@ -619,8 +628,8 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
       tot.label = "mixed-precision sum (CAICT-style headline): each category at its own precision";
       for (const CategoryFigure& f : out.categories) {
         if (!f.included_in_total) {
-          tot.terms.push_back(fmt::format("{} ({}): not included", category_label(f.category),
-                                          f.precision));
+          tot.terms.push_back(
+              fmt::format("{} ({}): not included", category_label(f.category), f.precision));
           continue;
         }
         tot.rpeak = add_or_start(tot.rpeak, f.rpeak);
@@ -635,8 +644,8 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
           "conversion factor)";
       for (const Contribution& c : contributions) {
         const PrecisionRating* p = c.device->at(Dtype::fp32);
-        const std::string who = fmt::format("{} x {} ({})", c.fleet, c.device->name,
-                                            out.node_types[c.type].name);
+        const std::string who =
+            fmt::format("{} x {} ({})", c.fleet, c.device->name, out.node_types[c.type].name);
         if (!p || !p->rpeak.present() || !p->rmax.present())
           tot.terms.push_back(fmt::format("{}: no {} FP32 figure, left out", who,
                                           !p || !p->rpeak.present() ? "Rpeak" : "verified Rmax"));
@@ -670,9 +679,9 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
         const double fac = factor(c.dtype);
         if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet * fac);
         if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet * fac);
-        tot.terms.push_back(fmt::format(
-            "+ {} x {} ({}, {}) {} x factor {} -> FP32", c.fleet, c.device->name,
-            category_name(c.category), out.node_types[c.type].name, dtype_name(c.dtype), fac));
+        tot.terms.push_back(fmt::format("+ {} x {} ({}, {}) {} x factor {} -> FP32", c.fleet,
+                                        c.device->name, category_name(c.category),
+                                        out.node_types[c.type].name, dtype_name(c.dtype), fac));
       }
       for (const auto& [d, v] : options.total.factors)
         tot.terms.push_back(fmt::format("factor {} -> fp32: {}", dtype_name(d), v));
@@ -724,8 +733,7 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
   out.notes.push_back(
       "INT8 is counted in OPS and never summed with FLOPS; FP8 and TF32 are shown per device "
       "and enter no category.");
-  out.notes.push_back(
-      "Sparse (2:4) peaks are notes only and never enter Rpeak or a total.");
+  out.notes.push_back("Sparse (2:4) peaks are notes only and never enter Rpeak or a total.");
   return out;
 }
 

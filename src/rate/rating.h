@@ -88,7 +88,7 @@ struct NodeRating {
 // One line of a node or fleet table: a category at its reference precision.
 struct CategoryFigure {
   Category category = Category::general;
-  std::string precision;  // reference precision used: fp32, fp64, fp16, bf16 or "fp16/bf16"
+  std::string precision;         // reference precision used: fp32, fp64, fp16, bf16 or "fp16/bf16"
   double rpeak = -1, rmax = -1;  // < 0: none of the devices had one
   double rpeak_sparse = -1;      // note only
   int devices = 0;               // devices counted (per node, or in the fleet)
@@ -119,7 +119,7 @@ struct NodeType {
   int accelerators_per_node = 0;     // 0: as measured
 
   // Derived by rate():
-  std::vector<PrecisionSum> per_node;          // main devices, per precision, per node
+  std::vector<PrecisionSum> per_node;           // main devices, per precision, per node
   std::vector<CategoryFigure> node_categories;  // per node
   bool extrapolated = false;                    // per-node figures not measured as a whole
   std::vector<std::string> extrapolation_reasons;
@@ -127,7 +127,9 @@ struct NodeType {
     return count > 0 ? static_cast<double>(measured.size()) / static_cast<double>(count) : 0;
   }
   bool coverage_sufficient() const;  // >= max(10 % of nodes, 1 node)
-  long racks() const { return nodes_per_rack > 0 ? (count + nodes_per_rack - 1) / nodes_per_rack : 0; }
+  long racks() const {
+    return nodes_per_rack > 0 ? (count + nodes_per_rack - 1) / nodes_per_rack : 0;
+  }
   const PrecisionSum* node_at(Dtype d) const;
   double node_power_w() const;  // inventory figure, else telemetry at the fp32/fp16 Rmax, else < 0
 };

@@ -16,7 +16,9 @@ using nlohmann::json;
 
 namespace {
 
-bool is_ops(Dtype d) { return dtype_is_integer(d); }
+bool is_ops(Dtype d) {
+  return dtype_is_integer(d);
+}
 
 // Every figure in the JSON carries its precision, dense/sparse, basis and scope (methodology
 // 6.1); an absent figure is null.
@@ -38,7 +40,9 @@ json figure_json(const Figure& f, Dtype d, Scope scope, bool sparse = false) {
                      f.source, sparse);
 }
 
-std::string pct(double x) { return x < 0 ? "-" : fmt::format("{:.1f}%", 100.0 * x); }
+std::string pct(double x) {
+  return x < 0 ? "-" : fmt::format("{:.1f}%", 100.0 * x);
+}
 std::string watts(double w) {
   if (w < 0) return "-";
   if (w >= 1e9) return fmt::format("{:.2f} GW", w / 1e9);
@@ -49,17 +53,21 @@ std::string watts(double w) {
 std::string gflops_per_w(double flops_per_w, bool ops) {
   if (flops_per_w < 0) return "-";
   const double g = flops_per_w / 1e9;
-  return fmt::format("{:.{}f} {}/W", g, g >= 100 ? 0 : g >= 10 ? 1 : g >= 1 ? 2 : 3,
+  return fmt::format("{:.{}f} {}/W", g,
+                     g >= 100  ? 0
+                     : g >= 10 ? 1
+                     : g >= 1  ? 2
+                               : 3,
                      ops ? "GOPS" : "GFLOPS");
 }
 std::string with_basis(const Figure& f, bool ops) {
-  return f.present() ? fmt::format("{} ({})", format_rate(f.value, ops), basis_name(f.basis))
-                     : "-";
+  return f.present() ? fmt::format("{} ({})", format_rate(f.value, ops), basis_name(f.basis)) : "-";
 }
 
 bool looks_numeric(const std::string& s) {
-  return !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s == "-" ||
-                        (s.size() > 1 && s[0] == '-' && std::isdigit(static_cast<unsigned char>(s[1]))));
+  return !s.empty() &&
+         (std::isdigit(static_cast<unsigned char>(s[0])) || s == "-" ||
+          (s.size() > 1 && s[0] == '-' && std::isdigit(static_cast<unsigned char>(s[1]))));
 }
 
 }  // namespace
@@ -135,18 +143,18 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
       for (const DeviceRating& d : n.devices) {
         json precs = json::array();
         for (const PrecisionRating& p : d.precisions) {
-          json pj = {{"precision", std::string(dtype_name(p.dtype))},
-                     {"unit", is_ops(p.dtype) ? "OP/s" : "FLOP/s"},
-                     {"rpeak", figure_json(p.rpeak, p.dtype, Scope::device)},
-                     {"rpeak_sparse_note", figure_json(p.rpeak_sparse, p.dtype, Scope::device,
-                                                       true)},
-                     {"rmax", figure_json(p.rmax, p.dtype, Scope::device)},
-                     {"peak_kernel", figure_json(p.ceiling, p.dtype, Scope::device)},
-                     {"efficiency", p.efficiency() < 0 ? json(nullptr) : json(p.efficiency())},
-                     {"power_w", p.power_w < 0 ? json(nullptr) : json(p.power_w)},
-                     {"gflops_per_w", p.flops_per_watt() < 0 ? json(nullptr)
-                                                             : json(p.flops_per_watt() / 1e9)},
-                     {"results_not_counted", p.not_counted}};
+          json pj = {
+              {"precision", std::string(dtype_name(p.dtype))},
+              {"unit", is_ops(p.dtype) ? "OP/s" : "FLOP/s"},
+              {"rpeak", figure_json(p.rpeak, p.dtype, Scope::device)},
+              {"rpeak_sparse_note", figure_json(p.rpeak_sparse, p.dtype, Scope::device, true)},
+              {"rmax", figure_json(p.rmax, p.dtype, Scope::device)},
+              {"peak_kernel", figure_json(p.ceiling, p.dtype, Scope::device)},
+              {"efficiency", p.efficiency() < 0 ? json(nullptr) : json(p.efficiency())},
+              {"power_w", p.power_w < 0 ? json(nullptr) : json(p.power_w)},
+              {"gflops_per_w",
+               p.flops_per_watt() < 0 ? json(nullptr) : json(p.flops_per_watt() / 1e9)},
+              {"results_not_counted", p.not_counted}};
           if (p.power_w >= 0) pj["power_tag"] = "P1";
           precs.push_back(pj);
         }
@@ -174,8 +182,8 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
       json e = {{"precision", p},
                 {"rpeak", figure_json(s.rpeak, p, ops, "spec/formula", Scope::node)},
                 {"rmax", figure_json(s.rmax, p, ops, "measured", Scope::node)},
-                {"rpeak_sparse_note", figure_json(s.rpeak_sparse, p, ops, "spec", Scope::node, "",
-                                                  true)}};
+                {"rpeak_sparse_note",
+                 figure_json(s.rpeak_sparse, p, ops, "spec", Scope::node, "", true)}};
       if (t.nodes_per_rack > 0) {
         const double n = static_cast<double>(t.nodes_per_rack);
         e["per_rack"] = {{"rpeak", figure_json(s.rpeak < 0 ? -1 : s.rpeak * n, p, ops,
@@ -188,12 +196,12 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
     }
     json cats = json::array();
     for (const CategoryFigure& f : t.node_categories)
-      cats.push_back({{"category", std::string(category_name(f.category))},
-                      {"precision", f.precision},
-                      {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis,
-                                            Scope::node)},
-                      {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::node)},
-                      {"devices", f.devices}});
+      cats.push_back(
+          {{"category", std::string(category_name(f.category))},
+           {"precision", f.precision},
+           {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis, Scope::node)},
+           {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::node)},
+           {"devices", f.devices}});
     json tj = {{"name", t.name},
                {"reports", json::array()},
                {"count", t.count},
@@ -233,9 +241,8 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
               {"devices", f.devices},
               {"devices_without_rmax", f.devices_without_rmax},
               {"it_power_w", f.it_power_w < 0 ? json(nullptr) : json(f.it_power_w)},
-              {"gflops_per_w_it", f.it_power_w > 0 && f.rmax >= 0
-                                      ? json(f.rmax / f.it_power_w / 1e9)
-                                      : json(nullptr)},
+              {"gflops_per_w_it",
+               f.it_power_w > 0 && f.rmax >= 0 ? json(f.rmax / f.it_power_w / 1e9) : json(nullptr)},
               {"gflops_per_w_facility", f.it_power_w > 0 && f.rmax >= 0 && r.pue > 0
                                             ? json(f.rmax / (f.it_power_w * r.pue) / 1e9)
                                             : json(nullptr)},
@@ -245,10 +252,10 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
     cats.push_back(c);
   }
   j["categories"] = cats;
-  j["site_power"] = {{"it_power_w", r.it_power_w < 0 ? json(nullptr) : json(r.it_power_w)},
-                     {"pue", r.pue < 0 ? json(nullptr) : json(r.pue)},
-                     {"facility_power_w",
-                      r.facility_power_w < 0 ? json(nullptr) : json(r.facility_power_w)}};
+  j["site_power"] = {
+      {"it_power_w", r.it_power_w < 0 ? json(nullptr) : json(r.it_power_w)},
+      {"pue", r.pue < 0 ? json(nullptr) : json(r.pue)},
+      {"facility_power_w", r.facility_power_w < 0 ? json(nullptr) : json(r.facility_power_w)}};
   if (r.total) {
     const Total& t = *r.total;
     static const char* kNames[] = {"none", "nominal", "fp32-native", "factors"};
@@ -318,18 +325,17 @@ Sections build_sections(const Rating& r) {
   std::string reps;
   for (const std::string& p : r.inputs) reps += (reps.empty() ? "" : ", ") + p;
   s.intro.emplace_back("reports", reps);
-  s.intro.emplace_back("inventory", r.inventory.empty() ? "none (each report is one node)"
-                                                        : r.inventory);
-  s.intro.emplace_back("claims", r.claims.empty() ? "none (Rpeak from the reports' device peaks)"
-                                                  : r.claims);
+  s.intro.emplace_back("inventory",
+                       r.inventory.empty() ? "none (each report is one node)" : r.inventory);
+  s.intro.emplace_back("claims",
+                       r.claims.empty() ? "none (Rpeak from the reports' device peaks)" : r.claims);
 
   // Headline: one figure per category, each at its own precision; no cross-precision sum.
   for (const CategoryFigure& f : r.categories) s.headline.push_back(headline_of(f));
 
   Table dev;
-  dev.header = {"node type", "device",    "category",   "precision", "Rpeak (basis)",
-                "Rmax",      "Rmax/Rpeak", "peak kernel", "sparse (note)", "GFLOPS/W",
-                "not counted"};
+  dev.header = {"node type",  "device",      "category",      "precision", "Rpeak (basis)", "Rmax",
+                "Rmax/Rpeak", "peak kernel", "sparse (note)", "GFLOPS/W",  "not counted"};
   std::vector<std::string> derivations, bandwidths;
   std::vector<std::string> described;  // report + device, each described once
   for (const NodeType& t : r.node_types)
@@ -356,23 +362,22 @@ Sections build_sections(const Rating& r) {
                                               dtype_name(p.dtype), p.rmax.source));
         }
         if (!describe) continue;
-        bandwidths.push_back(fmt::format(
-            "{} ({}): {}", who, n.report,
-            d.memory_bandwidth.present()
-                ? format_si(d.memory_bandwidth.value, "B/s") + " (" + d.memory_bandwidth.source +
-                      ")"
-                : std::string("no verified stream triad")));
+        bandwidths.push_back(fmt::format("{} ({}): {}", who, n.report,
+                                         d.memory_bandwidth.present()
+                                             ? format_si(d.memory_bandwidth.value, "B/s") + " (" +
+                                                   d.memory_bandwidth.source + ")"
+                                             : std::string("no verified stream triad")));
       }
   s.tables.emplace_back("Devices (scope: device, dense; Rmax = best verified GEMM, median time)",
                         dev);
   s.lists.emplace_back("Memory bandwidth (measured, stream triad)", bandwidths);
 
   Table nt;
-  nt.header = {"node type", "nodes", "measured", "coverage", "racks", "power/node", "kW/rack",
-               "node figure extrapolated"};
+  nt.header = {"node type", "nodes",      "measured", "coverage",
+               "racks",     "power/node", "kW/rack",  "node figure extrapolated"};
   Table np;
-  np.header = {"node type", "precision", "Rpeak/node", "Rmax/node", "Rmax/Rpeak",
-               "Rmax/rack", "GFLOPS/W (node)"};
+  np.header = {"node type",  "precision", "Rpeak/node",     "Rmax/node",
+               "Rmax/Rpeak", "Rmax/rack", "GFLOPS/W (node)"};
   for (const NodeType& t : r.node_types) {
     nt.rows.push_back(
         {t.name, std::to_string(t.count), std::to_string(t.measured.size()),
@@ -398,9 +403,9 @@ Sections build_sections(const Rating& r) {
   s.tables.emplace_back("Per node, main devices (accelerators, or the CPUs of a CPU node)", np);
 
   Table cat;
-  cat.header = {"category", "precision", "Rpeak (basis)", "Rmax", "Rmax/Rpeak", "sparse (note)",
-                "devices", "IT power", "GFLOPS/W IT", "GFLOPS/W facility", "in total",
-                "extrapolated"};
+  cat.header = {"category",    "precision",         "Rpeak (basis)", "Rmax",
+                "Rmax/Rpeak",  "sparse (note)",     "devices",       "IT power",
+                "GFLOPS/W IT", "GFLOPS/W facility", "in total",      "extrapolated"};
   std::vector<std::string> reasons;
   for (const CategoryFigure& f : r.categories) {
     cat.rows.push_back(
@@ -408,14 +413,14 @@ Sections build_sections(const Rating& r) {
          f.rpeak < 0 ? "-" : format_rate(f.rpeak, false) + " (" + f.rpeak_basis + ")",
          format_rate(f.rmax, false), pct(f.rpeak > 0 && f.rmax >= 0 ? f.rmax / f.rpeak : -1),
          format_rate(f.rpeak_sparse, false),
-         f.devices_without_rmax ? fmt::format("{} ({} without Rmax)", f.devices,
-                                              f.devices_without_rmax)
-                                : std::to_string(f.devices),
+         f.devices_without_rmax
+             ? fmt::format("{} ({} without Rmax)", f.devices, f.devices_without_rmax)
+             : std::to_string(f.devices),
          watts(f.it_power_w),
          gflops_per_w(f.it_power_w > 0 && f.rmax >= 0 ? f.rmax / f.it_power_w : -1, false),
-         gflops_per_w(f.it_power_w > 0 && f.rmax >= 0 && r.pue > 0 ? f.rmax / (f.it_power_w * r.pue)
-                                                                   : -1,
-                      false),
+         gflops_per_w(
+             f.it_power_w > 0 && f.rmax >= 0 && r.pue > 0 ? f.rmax / (f.it_power_w * r.pue) : -1,
+             false),
          f.included_in_total ? "yes" : "no (--include-hosts)", f.extrapolated ? "yes" : "no"});
     for (const std::string& x : f.extrapolation_reasons)
       if (std::find(reasons.begin(), reasons.end(), x) == reasons.end()) reasons.push_back(x);
@@ -445,8 +450,8 @@ Sections build_sections(const Rating& r) {
   if (r.target) {
     const bool ops = is_ops(r.target->dtype);
     Table tg;
-    tg.header = {"node type", "Rmax/node", "nodes on Rmax", "power on Rmax", "Rpeak/node",
-                 "nodes on Rpeak", "power on Rpeak", "power basis"};
+    tg.header = {"node type",  "Rmax/node",      "nodes on Rmax",  "power on Rmax",
+                 "Rpeak/node", "nodes on Rpeak", "power on Rpeak", "power basis"};
     auto cnt = [](long n) { return n < 0 ? std::string("-") : fmt::format("{}", n); };
     for (const TargetAnswer& a : r.target_answers)
       tg.rows.push_back({a.node_type + (a.extrapolated ? " (extrapolated)" : ""),
@@ -454,10 +459,10 @@ Sections build_sections(const Rating& r) {
                          watts(a.power_w_on_rmax), format_rate(a.node_rpeak, ops),
                          cnt(a.nodes_on_rpeak), watts(a.power_w_on_rpeak),
                          a.power_basis.empty() ? "no power figure" : a.power_basis});
-    s.tables.emplace_back(fmt::format("Target {} = {} {} (nodes = ceil(target / node figure))",
-                                      r.target->text, format_rate(r.target->value, ops),
-                                      dtype_name(r.target->dtype)),
-                          tg);
+    s.tables.emplace_back(
+        fmt::format("Target {} = {} {} (nodes = ceil(target / node figure))", r.target->text,
+                    format_rate(r.target->value, ops), dtype_name(r.target->dtype)),
+        tg);
   }
   s.lists.emplace_back("Figure sources", derivations);
   s.lists.emplace_back("Notes", r.notes);
