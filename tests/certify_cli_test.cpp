@@ -47,7 +47,9 @@ json read(const fs::path& p) {
   return json::parse(f);
 }
 
-void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+void write(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
 
 class CertifyCli : public ::testing::Test {
  protected:
@@ -76,7 +78,7 @@ TEST_F(CertifyCli, KeygenWritesAPrivateSecretKeyAndNeverOverwrites) {
 TEST_F(CertifyCli, QuickProfileCertifiesAndVerifies) {
   const fs::path cert = dir_ / "quick.json";
   const Outcome c = run("certify --profile quick --backend cpu --unofficial --key " + secret() +
-                    " --out " + cert.string());
+                        " --out " + cert.string());
   ASSERT_TRUE(c.status == 0 || c.status == 1) << c.out;  // PASS or FAIL: both are results
   EXPECT_NE(c.out.find("suanli certificate:"), std::string::npos) << c.out;
   for (const char* f : {"quick.json", "quick.report.json", "quick.md", "quick.html"})
@@ -91,7 +93,7 @@ TEST_F(CertifyCli, QuickProfileCertifiesAndVerifies) {
   EXPECT_EQ(report["suite"]["settings"]["seed"], j["seed"]);
 
   const Outcome v = run("verify " + cert.string() + " --pubkey " + pub() + " --report " +
-                    (dir_ / "quick.report.json").string());
+                        (dir_ / "quick.report.json").string());
   EXPECT_EQ(v.status, c.status) << v.out;
   EXPECT_NE(v.out.find("authentic: verdict"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("every criterion re-derived from the report"), std::string::npos) << v.out;
@@ -106,7 +108,7 @@ TEST_F(CertifyCli, QuickProfileCertifiesAndVerifies) {
   seal_report(edited);
   write(dir_ / "edited.report.json", edited.dump());
   const Outcome e = run("verify " + cert.string() + " --pubkey " + pub() + " --report " +
-                    (dir_ / "edited.report.json").string());
+                        (dir_ / "edited.report.json").string());
   EXPECT_EQ(e.status, 3) << e.out;
   EXPECT_NE(e.out.find("NOT AUTHENTIC"), std::string::npos) << e.out;
 
@@ -114,7 +116,7 @@ TEST_F(CertifyCli, QuickProfileCertifiesAndVerifies) {
   const Outcome k2 = run("keygen --out " + (dir_ / "other").string());
   ASSERT_EQ(k2.status, 0);
   const Outcome w = run("verify " + cert.string() + " --pubkey " +
-                    (dir_ / "other" / "suanli-certify.pub").string());
+                        (dir_ / "other" / "suanli-certify.pub").string());
   EXPECT_EQ(w.status, 3) << w.out;
 }
 
@@ -131,12 +133,10 @@ TEST_F(CertifyCli, ImpossibleProfileGivesASignedFailThatVerifies) {
   const Outcome info = run("info --json --backend cpu");
   ASSERT_EQ(info.status, 0) << info.out;
   const std::string model = json::parse(info.out)["backends"][0]["devices"][0]["name"];
-  const json claims = {{"suanli_claims", 1},
-                       {"claims",
-                        {{{"device", model},
-                          {"dtype", "fp32"},
-                          {"flops_per_second", 1e11},
-                          {"source", "test"}}}}};
+  const json claims = {
+      {"suanli_claims", 1},
+      {"claims",
+       {{{"device", model}, {"dtype", "fp32"}, {"flops_per_second", 1e11}, {"source", "test"}}}}};
   write(dir_ / "claims.json", claims.dump());
 
   // A profile that is not shipped is refused unless --unofficial.
@@ -157,7 +157,7 @@ TEST_F(CertifyCli, ImpossibleProfileGivesASignedFailThatVerifies) {
   EXPECT_TRUE(cert["claims_evaluated"].get<bool>());
   EXPECT_FALSE(cert["official"].get<bool>());
   const Outcome v = run("verify " + (dir_ / "imp.json").string() + " --pubkey " + pub() +
-                    " --report " + (dir_ / "imp.report.json").string());
+                        " --report " + (dir_ / "imp.report.json").string());
   EXPECT_EQ(v.status, 1) << v.out;
   EXPECT_NE(v.out.find("authentic: verdict FAIL (UNOFFICIAL)"), std::string::npos) << v.out;
 }

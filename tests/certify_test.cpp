@@ -45,9 +45,13 @@ json claims_doc() {
   return {{"suanli_claims", 1},
           {"vendor", "Test"},
           {"claims",
-           {{{"device", "Accelerator X1"}, {"dtype", "fp32"}, {"flops_per_second", 1e12},
+           {{{"device", "Accelerator X1"},
+             {"dtype", "fp32"},
+             {"flops_per_second", 1e12},
              {"source", "test datasheet"}},
-            {{"device", "Accelerator X1"}, {"dtype", "fp64"}, {"flops_per_second", 5e11},
+            {{"device", "Accelerator X1"},
+             {"dtype", "fp64"},
+             {"flops_per_second", 5e11},
              {"source", "test datasheet"}}}}};
 }
 
@@ -279,11 +283,16 @@ TEST_F(CertifyTest, EverySingleFieldEditFailsVerification) {
   for (auto it = flat.begin(); it != flat.end(); ++it) {
     json edited_flat = flat;
     json& v = edited_flat[it.key()];
-    if (v.is_boolean()) v = !v.get<bool>();
-    else if (v.is_number_integer()) v = v.get<int64_t>() + 1;
-    else if (v.is_number()) v = v.get<double>() * 1.5 + 1;
-    else if (v.is_string()) v = v.get<std::string>() + "x";
-    else v = 1;  // null
+    if (v.is_boolean())
+      v = !v.get<bool>();
+    else if (v.is_number_integer())
+      v = v.get<int64_t>() + 1;
+    else if (v.is_number())
+      v = v.get<double>() * 1.5 + 1;
+    else if (v.is_string())
+      v = v.get<std::string>() + "x";
+    else
+      v = 1;  // null
     const json edited = edited_flat.unflatten();
     EXPECT_FALSE(authentic(edited, kp_.public_key)) << "edit of " << it.key() << " verified";
     ++edits;
@@ -291,7 +300,7 @@ TEST_F(CertifyTest, EverySingleFieldEditFailsVerification) {
   EXPECT_GT(edits, 200u);
   // The named ones, explicitly.
   for (const char* ptr : {"/criteria/3/measured", "/criteria/0/verdict", "/verdict",
-                                 "/devices/0/name", "/profile/sha256"}) {
+                          "/devices/0/name", "/profile/sha256"}) {
     json e = cert;
     const json::json_pointer p(ptr);
     e[p] = e[p].is_number() ? json(e[p].get<double>() + 1) : json("FAIL");
@@ -370,7 +379,8 @@ TEST_F(CertifyTest, VerifyRederivesVerdictsEvenWhenResigned) {
   for (json& c : forged["criteria"])
     if (c["verdict"] == "FAIL") c["verdict"] = "PASS";
   forged["verdict"] = "PASS";
-  forged["summary"]["pass"] = fail["summary"]["pass"].get<int>() + fail["summary"]["fail"].get<int>();
+  forged["summary"]["pass"] =
+      fail["summary"]["pass"].get<int>() + fail["summary"]["fail"].get<int>();
   forged["summary"]["fail"] = 0;
   sign_certificate(forged, kp_.secret_key);
   std::string why;

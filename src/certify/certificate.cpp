@@ -41,8 +41,9 @@ std::array<unsigned char, N> from_hex(const json& doc, const char* field, const 
   if (hex.size() != 2 * N ||
       sodium_hex2bin(out.data(), N, hex.data(), hex.size(), nullptr, &len, nullptr) != 0 ||
       len != N)
-    throw InputError(fmt::format("{}: at /{}: expected {} hex digits ({} bytes), found {} characters",
-                                 path, field, 2 * N, N, hex.size()));
+    throw InputError(
+        fmt::format("{}: at /{}: expected {} hex digits ({} bytes), found {} characters", path,
+                    field, 2 * N, N, hex.size()));
   return out;
 }
 
@@ -69,8 +70,10 @@ void write_new_file(const std::string& path, const std::string& text, mode_t mod
   size_t done = 0;
   while (ok && done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) ok = false;
-    else done += static_cast<size_t>(n);
+    if (n <= 0)
+      ok = false;
+    else
+      done += static_cast<size_t>(n);
   }
   ok = ok && ::fsync(fd) == 0;
   ok = (::close(fd) == 0) && ok;
@@ -89,8 +92,8 @@ bool close_enough(const json& a, const json& b) {
 }
 
 std::string where(size_t i, const json& c) {
-  return fmt::format("criterion {} ({}:{} {} {})", i, c.value("backend", "?"), c.value("device", -1),
-                     c.value("workload", "?"), c.value("criterion", "?"));
+  return fmt::format("criterion {} ({}:{} {} {})", i, c.value("backend", "?"),
+                     c.value("device", -1), c.value("workload", "?"), c.value("criterion", "?"));
 }
 
 // The first difference between two JSON values, as "field: a vs b".
@@ -110,8 +113,8 @@ std::string first_difference(const json& want, const json& have, const std::stri
     return "";
   }
   if (close_enough(want, have)) return "";
-  return fmt::format("{}: {} in the certificate, {} re-derived", at.empty() ? "/" : at,
-                     have.dump(), want.dump());
+  return fmt::format("{}: {} in the certificate, {} re-derived", at.empty() ? "/" : at, have.dump(),
+                     want.dump());
 }
 
 struct Checker {
@@ -149,9 +152,10 @@ std::pair<std::string, std::string> write_keypair(const KeyPair& kp, const std::
   const std::string secret = (fs::path(dir) / "suanli-certify.secret").string();
   const std::string pub = (fs::path(dir) / "suanli-certify.pub").string();
   if (fs::exists(secret) || fs::exists(pub))
-    throw InputError(fmt::format("{}: a key pair is already there; suanli keygen never "
-                                 "overwrites a key (choose another --out)",
-                                 dir));
+    throw InputError(
+        fmt::format("{}: a key pair is already there; suanli keygen never "
+                    "overwrites a key (choose another --out)",
+                    dir));
   json p = {{"suanli_key", 1},
             {"algorithm", "ed25519"},
             {"type", "public"},
@@ -172,9 +176,9 @@ SecretKey load_secret_key(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0)
     throw InputError(fmt::format("{}: cannot open secret key file: {}", path, strerror(errno)));
   if (st.st_mode & 077)
-    throw InputError(fmt::format(
-        "{}: secret key file is accessible by others (mode {:04o}); run chmod 600 {}", path,
-        st.st_mode & 0777, path));
+    throw InputError(
+        fmt::format("{}: secret key file is accessible by others (mode {:04o}); run chmod 600 {}",
+                    path, st.st_mode & 0777, path));
   const json doc = read_key_file(path, "secret");
   const SecretKey sk = from_hex<64>(doc, "secret_key", path);
   const PublicKey pk = from_hex<32>(doc, "public_key", path);
@@ -194,9 +198,9 @@ PublicKey load_public_key(const std::string& path) {
 Claims claims_from_document(const json& doc, const std::string& origin) {
   const auto errors = validate_against_schema(doc, "claims.schema.json");
   if (!errors.empty())
-    throw InputError(fmt::format("{}: at {}: {} (claims files follow reports/schema/claims.schema.json)",
-                                 origin, errors.front().path.empty() ? "/" : errors.front().path,
-                                 errors.front().message));
+    throw InputError(fmt::format(
+        "{}: at {}: {} (claims files follow reports/schema/claims.schema.json)", origin,
+        errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
   Claims out;
   out.origin = origin;
   out.vendor = doc.value("vendor", "");
@@ -296,15 +300,14 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
   if (shipped_claim) {
     const std::string here = shipped_profile_sha256(prof["name"].get<std::string>());
     ck.add("shipped profile", here == prof_hash,
-           here == prof_hash
-               ? "identical to the profile this suanli ships"
-               : here.empty() ? "says shipped, but this suanli ships no profile of that name"
-                              : "says shipped, but differs from the profile this suanli ships");
+           here == prof_hash ? "identical to the profile this suanli ships"
+           : here.empty()    ? "says shipped, but this suanli ships no profile of that name"
+                             : "says shipped, but differs from the profile this suanli ships");
   }
   const bool dirty = cert["suanli"]["git_dirty"].get<bool>();
   const bool official = cert["official"].get<bool>();
-  const bool official_ok = official == (!dirty && shipped_claim) &&
-                           official == cert["unofficial_reasons"].empty();
+  const bool official_ok =
+      official == (!dirty && shipped_claim) && official == cert["unofficial_reasons"].empty();
   ck.add("official status", official_ok,
          official ? "OFFICIAL: clean build, shipped profile"
                   : "UNOFFICIAL: " + cert["unofficial_reasons"].dump());
@@ -349,12 +352,14 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
           c["measured"].is_string() ? c["measured"].get<std::string>() : "?";
     const std::string derived(verdict_name(derive_verdict(c)));
     if (derived != c["verdict"].get<std::string>())
-      problems.push_back(fmt::format("{}: says {} but measured {} {} limit {} gives {}", where(i, c),
-                                     c["verdict"].get<std::string>(), c["measured"].dump(),
-                                     c["comparison"].get<std::string>(), c["limit"].dump(),
-                                     derived));
+      problems.push_back(fmt::format("{}: says {} but measured {} {} limit {} gives {}",
+                                     where(i, c), c["verdict"].get<std::string>(),
+                                     c["measured"].dump(), c["comparison"].get<std::string>(),
+                                     c["limit"].dump(), derived));
     const json& b = c["basis"];
-    auto num = [&](const char* k) { return b.contains(k) && b[k].is_number() ? b[k].get<double>() : NAN; };
+    auto num = [&](const char* k) {
+      return b.contains(k) && b[k].is_number() ? b[k].get<double>() : NAN;
+    };
     json recomputed = c["measured"];
     if (name == kThrottle && !c["measured"].is_null())
       recomputed = 1.0 - num("first_window_median_s") / num("last_window_median_s");
@@ -419,9 +424,8 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
         for (const auto& r : present[dev])
           if (want.count(r) != present[dev].count(r))
             diff += fmt::format(" unexpected {} {};", r.first, r.second);
-        problems.push_back(
-            fmt::format("device {}:{} ({}): criteria do not match the profile:{}", dev.first,
-                        dev.second, name, diff));
+        problems.push_back(fmt::format("device {}:{} ({}): criteria do not match the profile:{}",
+                                       dev.first, dev.second, name, diff));
       }
     }
   }
@@ -443,8 +447,9 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
   std::map<std::string, int> counts;
   for (const json& c : list) ++counts[c["verdict"].get<std::string>()];
   const json& sum = cert["summary"];
-  ck.add("summary", sum["pass"] == counts["PASS"] && sum["fail"] == counts["FAIL"] &&
-                        sum["not_evaluated"] == counts["NOT_EVALUATED"],
+  ck.add("summary",
+         sum["pass"] == counts["PASS"] && sum["fail"] == counts["FAIL"] &&
+             sum["not_evaluated"] == counts["NOT_EVALUATED"],
          fmt::format("{} pass, {} fail, {} not evaluated", counts["PASS"], counts["FAIL"],
                      counts["NOT_EVALUATED"]));
 
@@ -481,8 +486,8 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
         for (const ProfileWorkload& pw : profile->workloads) {
           const json* main = find_result(dev, pw.workload.id);
           if (!main) {
-            rproblems.push_back(fmt::format("no result for {} on {}:{}", pw.workload.id,
-                                            dev.first, dev.second));
+            rproblems.push_back(
+                fmt::format("no result for {} on {}:{}", pw.workload.id, dev.first, dev.second));
             continue;
           }
           Evidence e;

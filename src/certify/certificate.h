@@ -73,8 +73,8 @@ VerifyResult verify_certificate(const nlohmann::json& certificate, const PublicK
                                 const nlohmann::json* report, const std::string& report_origin);
 
 // Human-readable forms for a vendor to publish.
-std::string certificate_text(const nlohmann::json& certificate);      // terminal summary
+std::string certificate_text(const nlohmann::json& certificate);  // terminal summary
 std::string certificate_markdown(const nlohmann::json& certificate);
-std::string certificate_html(const nlohmann::json& certificate);      // self-contained page
+std::string certificate_html(const nlohmann::json& certificate);  // self-contained page
 
 }  // namespace suanli::certify

@@ -29,7 +29,9 @@ json number(double v) {
   return std::isnan(v) ? "nan" : "inf";
 }
 
-json nan_to_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json nan_to_null(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
 
 json criterion(const Evidence& e, const std::string& workload, const std::string& name,
                json measured, const char* cmp, json limit, json basis, std::string detail) {
@@ -60,11 +62,10 @@ void run_criteria(const Evidence& e, const std::string& id, const RunFacts& f, b
                      : "not supported by the device (not claimed): " + f.reason;
   out.push_back(criterion(e, id, kStatus, f.status, "==", "ok", basis, detail));
   if (f.verified)
-    out.push_back(criterion(e, id, kVerification, number(f.verification_error), "<=",
-                            number(f.verification_bound),
-                            {{"method", f.verification_method}},
-                            fmt::format("{} check of the output the timed run left",
-                                        f.verification_method)));
+    out.push_back(
+        criterion(e, id, kVerification, number(f.verification_error),
+                  "<=", number(f.verification_bound), {{"method", f.verification_method}},
+                  fmt::format("{} check of the output the timed run left", f.verification_method)));
 }
 
 }  // namespace
@@ -178,8 +179,8 @@ RunFacts facts_from_report_result(const json& r) {
     f.verified = true;
     f.verification_method = v.value("method", "");
     // A non-finite error was written as null.
-    f.verification_error = v["error"].is_number() ? v["error"].get<double>()
-                                                  : std::numeric_limits<double>::infinity();
+    f.verification_error =
+        v["error"].is_number() ? v["error"].get<double>() : std::numeric_limits<double>::infinity();
     f.verification_bound = v["bound"].is_number() ? v["bound"].get<double>() : kNaN;
   }
   if (r.contains("samples_s")) f.samples_s = r["samples_s"].get<std::vector<double>>();
@@ -269,15 +270,15 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
                           "coefficient of variation of the sustained run's samples"));
 
   const WindowDrop td = throughput_drop(e.main.samples_s, limits.window_fraction);
-  out.push_back(criterion(
-      e, id, kThrottle, td.evaluated ? number(td.drop) : json(nullptr), "<=",
-      limits.max_throttle_drop,
-      {{"window_samples", td.window},
-       {"first_window_median_s", td.first},
-       {"last_window_median_s", td.last}},
-      td.evaluated ? fmt::format("throughput of the last {} samples against the first {}",
-                                 td.window, td.window)
-                   : td.why));
+  out.push_back(
+      criterion(e, id, kThrottle, td.evaluated ? number(td.drop) : json(nullptr),
+                "<=", limits.max_throttle_drop,
+                {{"window_samples", td.window},
+                 {"first_window_median_s", td.first},
+                 {"last_window_median_s", td.last}},
+                td.evaluated ? fmt::format("throughput of the last {} samples against the first {}",
+                                           td.window, td.window)
+                             : td.why));
 
   json clock_basis = json::object();
   std::string clock_detail = "no telemetry series";
@@ -293,8 +294,8 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
                    {"last_window_power_w", pd.evaluated ? json(pd.last) : json(nullptr)}};
     if (cd.evaluated) {
       clock_measured = number(cd.drop);
-      clock_detail = fmt::format("mean clock {:.0f} MHz in the first window, {:.0f} MHz in the last",
-                                 cd.first, cd.last);
+      clock_detail = fmt::format(
+          "mean clock {:.0f} MHz in the first window, {:.0f} MHz in the last", cd.first, cd.last);
     } else {
       clock_detail = "clock not evaluated: " + cd.why;
     }
@@ -309,15 +310,15 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
                               {{"flops_per_second", e.main.flops_per_second}},
                               "not evaluated: no claims file given"));
     } else if (!claim) {
-      out.push_back(criterion(
-          e, id, kClaim, nullptr, ">=", limits.min_claim_fraction,
-          {{"flops_per_second", e.main.flops_per_second}},
-          fmt::format("not evaluated: {} has no dense {} claim matching '{}'", e.claims->origin,
-                      dtype_name(w.op.dtype), e.device_name)));
+      out.push_back(
+          criterion(e, id, kClaim, nullptr, ">=", limits.min_claim_fraction,
+                    {{"flops_per_second", e.main.flops_per_second}},
+                    fmt::format("not evaluated: {} has no dense {} claim matching '{}'",
+                                e.claims->origin, dtype_name(w.op.dtype), e.device_name)));
     } else {
       out.push_back(criterion(
-          e, id, kClaim, number(e.main.flops_per_second / claim->flops_per_second), ">=",
-          limits.min_claim_fraction,
+          e, id, kClaim, number(e.main.flops_per_second / claim->flops_per_second),
+          ">=", limits.min_claim_fraction,
           {{"flops_per_second", e.main.flops_per_second},
            {"claimed_flops_per_second", claim->flops_per_second},
            {"claim_device", claim->device},

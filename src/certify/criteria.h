@@ -33,11 +33,11 @@ std::string_view verdict_name(Verdict v);  // PASS, FAIL, NOT_EVALUATED
 // A drop between the first and the last window of a series.
 struct WindowDrop {
   bool evaluated = false;
-  std::string why;     // when not evaluated
-  int window = 0;      // samples per window
-  double first = 0;    // the first window's level ...
-  double last = 0;     // ... and the last's
-  double drop = 0;     // 1 - throughput(last) / throughput(first)
+  std::string why;   // when not evaluated
+  int window = 0;    // samples per window
+  double first = 0;  // the first window's level ...
+  double last = 0;   // ... and the last's
+  double drop = 0;   // 1 - throughput(last) / throughput(first)
 };
 
 // Throughput drop of a time series of seconds per op, in order: each window holds
@@ -81,9 +81,9 @@ struct Evidence {
   std::string device_name;
   const ProfileWorkload* workload = nullptr;
   RunFacts main;
-  std::optional<RunFacts> fresh;            // the cache check's fresh-input run, when it ran
+  std::optional<RunFacts> fresh;             // the cache check's fresh-input run, when it ran
   std::optional<TelemetrySeries> telemetry;  // of the main run
-  const Claims* claims = nullptr;           // null: no claims file
+  const Claims* claims = nullptr;            // null: no claims file
 };
 
 // The criteria of one workload on one device, in a fixed order: the main run's (status,

@@ -33,16 +33,18 @@ size_t source_index(const std::string& source) {
 
 }  // namespace
 
-std::string canonical_json(const json& j) { return j.dump(); }
+std::string canonical_json(const json& j) {
+  return j.dump();
+}
 
 Profile parse_profile(const json& doc, const std::string& origin) {
   const auto errors = validate_against_schema(doc, "certify-profile.schema.json");
   if (!errors.empty()) {
     const SchemaError& e = errors.front();
-    throw InputError(fmt::format(
-        "{}: not a valid certification profile: at {}: {} (profiles follow "
-        "reports/schema/certify-profile.schema.json)",
-        origin, e.path.empty() ? "/" : e.path, e.message));
+    throw InputError(
+        fmt::format("{}: not a valid certification profile: at {}: {} (profiles follow "
+                    "reports/schema/certify-profile.schema.json)",
+                    origin, e.path.empty() ? "/" : e.path, e.message));
   }
   Profile p;
   p.origin = origin;

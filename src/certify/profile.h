@@ -32,12 +32,12 @@ struct ProfileWorkload {
 
 struct Profile {
   std::string name, description;
-  std::string origin;          // "builtin:quick" or the file path
-  std::string sha256;          // of the canonical JSON (canonical_json) of `document`
-  nlohmann::json document;     // the profile as parsed, embedded in certificates
-  bool shipped = false;        // `document` equals the shipped profile of the same name
+  std::string origin;       // "builtin:quick" or the file path
+  std::string sha256;       // of the canonical JSON (canonical_json) of `document`
+  nlohmann::json document;  // the profile as parsed, embedded in certificates
+  bool shipped = false;     // `document` equals the shipped profile of the same name
   Limits limits;
-  MeasureSettings settings;    // sample length, repetitions, warm-up
+  MeasureSettings settings;  // sample length, repetitions, warm-up
   std::vector<ProfileWorkload> workloads;
 };
 

@@ -18,7 +18,7 @@ std::string value_text(const json& v) {
   if (v.is_number_float()) {
     const double x = v.get<double>();
     return std::fabs(x) >= 1e4 || (x != 0 && std::fabs(x) < 1e-3) ? fmt::format("{:.3e}", x)
-                                                                   : fmt::format("{:.4g}", x);
+                                                                  : fmt::format("{:.4g}", x);
   }
   return v.dump();
 }
@@ -39,11 +39,20 @@ std::string device_list(const json& c) {
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char ch : s) switch (ch) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += ch;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += ch;
     }
   return o;
 }
@@ -83,12 +92,13 @@ std::vector<std::pair<std::string, std::string>> facts(const json& c) {
       {"Signed by", fmt::format("Ed25519 key {} ({})", c["signer"].value("key_id", "?"),
                                 c["signer"].value("public_key", "?"))}};
   for (const json& b : c["backends"])
-    f.emplace_back("Plugin " + b["name"].get<std::string>(),
-                   fmt::format("{} sha256 {}", b["path"].get<std::string>(),
-                               b["sha256"].get<std::string>()));
+    f.emplace_back(
+        "Plugin " + b["name"].get<std::string>(),
+        fmt::format("{} sha256 {}", b["path"].get<std::string>(), b["sha256"].get<std::string>()));
   if (!c["official"].get<bool>()) {
     std::string r;
-    for (const json& x : c["unofficial_reasons"]) r += (r.empty() ? "" : "; ") + x.get<std::string>();
+    for (const json& x : c["unofficial_reasons"])
+      r += (r.empty() ? "" : "; ") + x.get<std::string>();
     f.emplace_back("Unofficial because", r);
   }
   return f;
@@ -118,8 +128,9 @@ std::string certificate_markdown(const json& c) {
   std::string out = fmt::format("# suanli certificate: {}\n\n", headline(c));
   out += "| | |\n|---|---|\n";
   for (const auto& [k, v] : facts(c)) out += fmt::format("| {} | {} |\n", k, md_escape(v));
-  out += "\n## Criteria\n\n| device | workload | criterion | measured | limit | verdict | detail |\n"
-         "|---|---|---|---|---|---|---|\n";
+  out +=
+      "\n## Criteria\n\n| device | workload | criterion | measured | limit | verdict | detail |\n"
+      "|---|---|---|---|---|---|---|\n";
   for (const json& x : c["criteria"])
     out += fmt::format("| {}:{} | {} | {} | {} | {} {} | **{}** | {} |\n",
                        x["backend"].get<std::string>(), x["device"].get<int>(),
@@ -127,9 +138,10 @@ std::string certificate_markdown(const json& c) {
                        md_escape(value_text(x["measured"])), x["comparison"].get<std::string>(),
                        md_escape(value_text(x["limit"])), x["verdict"].get<std::string>(),
                        md_escape(x["detail"].get<std::string>()));
-  out += "\nCheck it with `suanli verify CERT.json --pubkey KEY.pub [--report REPORT.json]`: the "
-         "signature covers the canonical JSON of the certificate, and verify re-derives every "
-         "verdict from the measured values and the profile's limits.\n";
+  out +=
+      "\nCheck it with `suanli verify CERT.json --pubkey KEY.pub [--report REPORT.json]`: the "
+      "signature covers the canonical JSON of the certificate, and verify re-derives every "
+      "verdict from the measured values and the profile's limits.\n";
   return out;
 }
 
@@ -151,22 +163,25 @@ std::string certificate_html(const json& c) {
   for (const auto& [k, val] : facts(c))
     out += fmt::format("<tr><th>{}</th><td><code>{}</code></td></tr>\n", html_escape(k),
                        html_escape(val));
-  out += "</table>\n<h2>Criteria</h2>\n<table>\n<tr><th>device</th><th>workload</th>"
-         "<th>criterion</th><th>measured</th><th>limit</th><th>verdict</th><th>detail</th></tr>\n";
+  out +=
+      "</table>\n<h2>Criteria</h2>\n<table>\n<tr><th>device</th><th>workload</th>"
+      "<th>criterion</th><th>measured</th><th>limit</th><th>verdict</th><th>detail</th></tr>\n";
   for (const json& x : c["criteria"]) {
     const std::string vd = x["verdict"].get<std::string>();
     out += fmt::format(
         "<tr><td>{}:{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td>"
         "<td class=\"{}\">{}</td><td>{}</td></tr>\n",
         html_escape(x["backend"].get<std::string>()), x["device"].get<int>(),
-        html_escape(x["workload"].get<std::string>()), html_escape(x["criterion"].get<std::string>()),
-        html_escape(value_text(x["measured"])), html_escape(x["comparison"].get<std::string>()),
-        html_escape(value_text(x["limit"])), vd, vd, html_escape(x["detail"].get<std::string>()));
+        html_escape(x["workload"].get<std::string>()),
+        html_escape(x["criterion"].get<std::string>()), html_escape(value_text(x["measured"])),
+        html_escape(x["comparison"].get<std::string>()), html_escape(value_text(x["limit"])), vd,
+        vd, html_escape(x["detail"].get<std::string>()));
   }
-  out += "</table>\n<p>Check it with <code>suanli verify CERT.json --pubkey KEY.pub [--report "
-         "REPORT.json]</code>: the Ed25519 signature covers the canonical JSON of the certificate, "
-         "and verify re-derives every verdict from the measured values and the profile's "
-         "limits.</p>\n</body></html>\n";
+  out +=
+      "</table>\n<p>Check it with <code>suanli verify CERT.json --pubkey KEY.pub [--report "
+      "REPORT.json]</code>: the Ed25519 signature covers the canonical JSON of the certificate, "
+      "and verify re-derives every verdict from the measured values and the profile's "
+      "limits.</p>\n</body></html>\n";
   return out;
 }
 

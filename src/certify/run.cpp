@@ -110,12 +110,12 @@ std::vector<std::string> unofficial_reasons(const Profile& profile) {
                               SUANLI_GIT_REVISION));
   if (!profile.shipped) {
     const std::string shipped = shipped_profile_sha256(profile.name);
-    out.push_back(shipped.empty()
-                      ? fmt::format("profile '{}' ({}) is not one suanli ships", profile.name,
-                                    profile.origin)
-                      : fmt::format("profile '{}' ({}) differs from the shipped profile of that "
-                                    "name (sha256 {} vs {})",
-                                    profile.name, profile.origin, profile.sha256, shipped));
+    out.push_back(
+        shipped.empty()
+            ? fmt::format("profile '{}' ({}) is not one suanli ships", profile.name, profile.origin)
+            : fmt::format("profile '{}' ({}) differs from the shipped profile of that "
+                          "name (sha256 {} vs {})",
+                          profile.name, profile.origin, profile.sha256, shipped));
   }
   return out;
 }
@@ -235,8 +235,8 @@ CertifyOutput run_certification(const CertifyInput& in) {
     pr.label = fmt::format("{}:{} {} {} {} ({:.0f} s)", b.name(), device, w.name,
                            dtype_name(w.op.dtype), shape_string(w.op), sustain);
     pr.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (index > 0) pr.eta_s = pr.elapsed_s / static_cast<double>(index) *
-                              static_cast<double>(total - index);
+    if (index > 0)
+      pr.eta_s = pr.elapsed_s / static_cast<double>(index) * static_cast<double>(total - index);
     in.on_progress(pr);
   };
 

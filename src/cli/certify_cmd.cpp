@@ -59,17 +59,17 @@ int cmd_certify(const CertifyOptionsCli& o) {
   for (const std::string& name : o.backends) {
     bool found = false;
     for (const Backend* b : in.backends) found = found || b->name() == name;
-    if (!found) throw InputError(fmt::format("--backend {}: no such backend could be loaded", name));
+    if (!found)
+      throw InputError(fmt::format("--backend {}: no such backend could be loaded", name));
   }
   size_t devices = 0;
   for (const Backend* b : in.backends) devices += b->devices().size();
   if (devices == 0) throw InputError("no device to certify (see `suanli info`)");
   in.issues = loaded.issues;
 
-  const std::string out =
-      o.out.empty() ? fmt::format("suanli-certificates/{}-{}.json", host_info().hostname,
-                                  utc_compact_timestamp())
-                    : o.out;
+  const std::string out = o.out.empty() ? fmt::format("suanli-certificates/{}-{}.json",
+                                                      host_info().hostname, utc_compact_timestamp())
+                                        : o.out;
   const std::string report_path = o.report.empty() ? sibling(out, ".report.json") : o.report;
   in.report_file = fs::path(report_path).filename().string();
   in.meta.command = o.argv;
@@ -113,9 +113,10 @@ int cmd_certify(const CertifyOptionsCli& o) {
 int cmd_keygen(const KeygenOptions& o) {
   const certify::KeyPair kp = certify::generate_keypair();
   const auto [secret, pub] = certify::write_keypair(kp, o.out);
-  fmt::print("key id: {}\nsecret key: {} (mode 0600: keep it private)\npublic key: {} (give it "
-             "to whoever verifies your certificates)\n",
-             certify::key_id(kp.public_key), secret, pub);
+  fmt::print(
+      "key id: {}\nsecret key: {} (mode 0600: keep it private)\npublic key: {} (give it "
+      "to whoever verifies your certificates)\n",
+      certify::key_id(kp.public_key), secret, pub);
   return kExitOk;
 }
 
@@ -130,8 +131,9 @@ int cmd_verify(const VerifyOptions& o) {
   for (const certify::Check& c : v.checks)
     fmt::print("{:<4} {:<22} {}\n", c.ok ? "ok" : "BAD", c.what, c.detail);
   if (o.report.empty())
-    fmt::print("note: no --report given: the report's hash and the measured values were not "
-               "checked against it\n");
+    fmt::print(
+        "note: no --report given: the report's hash and the measured values were not "
+        "checked against it\n");
   if (!v.authentic()) {
     fmt::print("NOT AUTHENTIC or INCONSISTENT: {} is not to be trusted\n", o.certificate);
     return certify::kExitNotAuthentic;
