@@ -66,9 +66,9 @@ TEST(Conformance, OpenclPluginPassesEveryCheck) {
   o.create_options = {{"tune", "off"}, {"tune_cache", ""}};
   const std::vector<Check> checks = suanli::conformance::run(o);
   EXPECT_EQ(failures(checks), "");
-  for (const char* name : {"op.gemm.fp32.64x48x80[0]", "op.gemm.fp64.2x7x9x11_TT[0]",
-                           "op.gemm.int8_u8s8.64x48x80[0]", "op.peak.fp32.4096x128[0]",
-                           "op.stream.fp64.triad_10007[0]"}) {
+  for (const char* name :
+       {"op.gemm.fp32.64x48x80[0]", "op.gemm.fp64.2x7x9x11_TT[0]", "op.gemm.int8_u8s8.64x48x80[0]",
+        "op.peak.fp32.4096x128[0]", "op.stream.fp64.triad_10007[0]"}) {
     const Check* c = find(checks, name);
     ASSERT_NE(c, nullptr) << name;
     EXPECT_EQ(c->reason.rfind("verified", 0), 0u) << name << ": " << c->reason;

@@ -348,7 +348,11 @@ TEST(CpuGemm, BadDescriptorsAreInvalidArguments) {
   d.b_type = SUANLI_DTYPE_FP64;
   EXPECT_EQ(status(d), SUANLI_INVALID_ARGUMENT);
   d = gemm_desc(kInt8, 8, 8, 8, 1, false, false);
-  d.a_type = SUANLI_DTYPE_INT8;  // backend.h: int8 GEMM takes A as uint8
+  d.a_type = SUANLI_DTYPE_INT8;  // backend.h allows s8 x s8; this backend answers UNSUPPORTED
+  reason.clear();
+  EXPECT_EQ(status(d), SUANLI_OK);
+  EXPECT_NE(reason.find("u8 x s8"), std::string::npos) << reason;
+  d.b_type = SUANLI_DTYPE_UINT8;  // no such int8 GEMM in backend.h
   EXPECT_EQ(status(d), SUANLI_INVALID_ARGUMENT);
   d = gemm_desc(kFp32, 8, 8, 8, 1, false, false);
   d.trans_a = 2;

@@ -130,7 +130,8 @@ TEST(OpenCL, PeakAndStreamVerified) {
     EXPECT_EQ(r.status, Status::ok) << r.reason;
     EXPECT_TRUE(r.verification.passed);
   }
-  const Suite bf = small_suite(R"([{"op": "peak", "dtype": "bf16", "elements": 4096, "depth": 64}])");
+  const Suite bf =
+      small_suite(R"([{"op": "peak", "dtype": "bf16", "elements": 4096, "depth": 64}])");
   const Result r = run_all(*b, bf)[0];
   EXPECT_EQ(r.status, Status::unsupported);
   EXPECT_FALSE(r.reason.empty());
@@ -160,7 +161,10 @@ TEST(OpenCL, TuningIsCachedPerDeviceAndSurvivesACorruptCache) {
   const std::string key = text.substr(0, text.find('\t'));
   {
     std::ofstream f(cache, std::ios::trunc | std::ios::binary);
-    f << "not a cache\n" << key << "\t999 7 -1\n" << key << "\tabc\n" << std::string("\0\xff\x01", 3);
+    f << "not a cache\n"
+      << key << "\t999 7 -1\n"
+      << key << "\tabc\n"
+      << std::string("\0\xff\x01", 3);
   }
   {
     auto b = opencl({{"tune_cache", cache}});
@@ -190,8 +194,7 @@ TEST(OpenCL, SuanliRunEndToEnd) {
                     {"op": "peak", "dtype": "fp32", "elements": 4096, "depth": 64},
                     {"op": "stream", "dtype": "fp64", "kind": "triad", "n": 65536}]})";
   const Cmd r = sh(std::string(SUANLI_BINARY) + " run --backend opencl --backend-option tune=off" +
-                   " --suite " + (dir / "s.json").string() + " -q -o " +
-                   (dir / "r.json").string());
+                   " --suite " + (dir / "s.json").string() + " -q -o " + (dir / "r.json").string());
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("results: 5  ok: 4  unsupported: 1"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(dir / "r.json"));
@@ -201,8 +204,8 @@ TEST(OpenCL, TemplatePluginBuildsOutOfTreeAgainstAStagedInstallAndConforms) {
   const fs::path dir = scratch("template");
   const std::string cmake = SUANLI_CMAKE_COMMAND;
   const std::string prefix = (dir / "prefix").string(), build = (dir / "build").string();
-  Cmd r = sh(cmake + " --install " + SUANLI_BINARY_DIR + " --prefix " + prefix +
-             " --component sdk");
+  Cmd r =
+      sh(cmake + " --install " + SUANLI_BINARY_DIR + " --prefix " + prefix + " --component sdk");
   ASSERT_EQ(r.status, 0) << r.out;
   ASSERT_TRUE(fs::exists(fs::path(prefix) / "include/suanli/backend.h"));
   r = sh(cmake + " -S " + SUANLI_SOURCE_DIR + "/backends/template -B " + build +

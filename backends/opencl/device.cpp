@@ -20,20 +20,24 @@ std::string cl_error_name(cl_int err) {
   case x:    \
     n = #x;  \
     break;
-    E(CL_DEVICE_NOT_FOUND) E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE)
-    E(CL_MEM_OBJECT_ALLOCATION_FAILURE) E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY)
-    E(CL_PROFILING_INFO_NOT_AVAILABLE) E(CL_BUILD_PROGRAM_FAILURE) E(CL_INVALID_VALUE)
-    E(CL_INVALID_DEVICE) E(CL_INVALID_CONTEXT) E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_MEM_OBJECT)
-    E(CL_INVALID_BUILD_OPTIONS) E(CL_INVALID_PROGRAM) E(CL_INVALID_KERNEL_NAME)
-    E(CL_INVALID_KERNEL) E(CL_INVALID_ARG_INDEX) E(CL_INVALID_ARG_VALUE) E(CL_INVALID_ARG_SIZE)
-    E(CL_INVALID_KERNEL_ARGS) E(CL_INVALID_WORK_DIMENSION) E(CL_INVALID_WORK_GROUP_SIZE)
-    E(CL_INVALID_WORK_ITEM_SIZE) E(CL_INVALID_GLOBAL_OFFSET) E(CL_INVALID_EVENT)
-    E(CL_INVALID_OPERATION) E(CL_INVALID_BUFFER_SIZE) E(CL_INVALID_GLOBAL_WORK_SIZE)
-    E(CL_MISALIGNED_SUB_BUFFER_OFFSET) E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+    E(CL_DEVICE_NOT_FOUND)
+    E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE) E(CL_MEM_OBJECT_ALLOCATION_FAILURE)
+        E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY) E(CL_PROFILING_INFO_NOT_AVAILABLE)
+            E(CL_BUILD_PROGRAM_FAILURE) E(CL_INVALID_VALUE) E(CL_INVALID_DEVICE)
+                E(CL_INVALID_CONTEXT) E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_MEM_OBJECT)
+                    E(CL_INVALID_BUILD_OPTIONS) E(CL_INVALID_PROGRAM) E(CL_INVALID_KERNEL_NAME)
+                        E(CL_INVALID_KERNEL) E(CL_INVALID_ARG_INDEX) E(CL_INVALID_ARG_VALUE)
+                            E(CL_INVALID_ARG_SIZE) E(CL_INVALID_KERNEL_ARGS)
+                                E(CL_INVALID_WORK_DIMENSION) E(CL_INVALID_WORK_GROUP_SIZE)
+                                    E(CL_INVALID_WORK_ITEM_SIZE) E(CL_INVALID_GLOBAL_OFFSET)
+                                        E(CL_INVALID_EVENT) E(CL_INVALID_OPERATION)
+                                            E(CL_INVALID_BUFFER_SIZE) E(CL_INVALID_GLOBAL_WORK_SIZE)
+                                                E(CL_MISALIGNED_SUB_BUFFER_OFFSET)
+                                                    E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
 #undef E
-    case -1001:
-      n = "CL_PLATFORM_NOT_FOUND_KHR";
-      break;
+                                                        case -1001
+        : n = "CL_PLATFORM_NOT_FOUND_KHR";
+    break;
     default:
       n = "CL error";
   }
@@ -42,11 +46,10 @@ std::string cl_error_name(cl_int err) {
 
 void check_cl(cl_int err, const char* what) {
   if (err == CL_SUCCESS) return;
-  const suanli_status s =
-      (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_HOST_MEMORY ||
-       err == CL_INVALID_BUFFER_SIZE)
-          ? SUANLI_OUT_OF_MEMORY
-          : SUANLI_DEVICE_ERROR;
+  const suanli_status s = (err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+                           err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE)
+                              ? SUANLI_OUT_OF_MEMORY
+                              : SUANLI_DEVICE_ERROR;
   throw BackendError(s, std::string("opencl: ") + what + " failed: " + cl_error_name(err));
 }
 
@@ -143,9 +146,9 @@ cl_program Device::program(const std::string& file, const std::string& options) 
     if (n) clGetProgramBuildInfo(p, id, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
     while (!log.empty() && (log.back() == '\0' || log.back() == '\n')) log.pop_back();
     clReleaseProgram(p);
-    throw BackendError(SUANLI_DEVICE_ERROR, "opencl: building " + file + " for " + name +
-                                                " with '" + all + "' failed: " +
-                                                cl_error_name(err) + "; build log:\n" + log);
+    throw BackendError(SUANLI_DEVICE_ERROR,
+                       "opencl: building " + file + " for " + name + " with '" + all +
+                           "' failed: " + cl_error_name(err) + "; build log:\n" + log);
   }
   programs.emplace(key, p);
   return p;

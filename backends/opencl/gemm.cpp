@@ -82,7 +82,8 @@ bool gemm_types(const Device& d, const suanli_gemm_desc& g, GemmTypes* t, std::s
   else if (a == SUANLI_DTYPE_FP8_E4M3 || a == SUANLI_DTYPE_FP8_E5M2)
     *reason = std::string("gemm ") + dtype_name(a) + ": OpenCL C has no fp8 arithmetic";
   else
-    *reason = "gemm " + combo() + ": this type combination is not implemented by the opencl backend";
+    *reason =
+        "gemm " + combo() + ": this type combination is not implemented by the opencl backend";
   return false;
 }
 
@@ -93,7 +94,9 @@ std::string build_options(const GemmTypes& t, const Tile& tile) {
          t.extension_defines;
 }
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
 
 class GemmOp : public Op {
  public:
@@ -230,10 +233,9 @@ std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* cons
   GemmTypes t;
   if (!gemm_types(d, g, &t, reason)) return nullptr;
   const uint64_t batch = static_cast<uint64_t>(g.batch);
-  const uint64_t need[3] = {
-      batch * static_cast<uint64_t>(g.m * g.k) * dtype_size(g.a_type),
-      batch * static_cast<uint64_t>(g.k * g.n) * dtype_size(g.b_type),
-      batch * static_cast<uint64_t>(g.m * g.n) * dtype_size(g.c_type)};
+  const uint64_t need[3] = {batch * static_cast<uint64_t>(g.m * g.k) * dtype_size(g.a_type),
+                            batch * static_cast<uint64_t>(g.k * g.n) * dtype_size(g.b_type),
+                            batch * static_cast<uint64_t>(g.m * g.n) * dtype_size(g.c_type)};
   if (!bufs) return std::make_unique<ProbeOp>();
   for (size_t i = 0; i < 3; ++i) require_bytes(bufs[i], i, need[i]);
   // The tile: from the cache, else tuned now and stored.

@@ -140,8 +140,8 @@ std::unique_ptr<Op> make_peak(Device& d, const suanli_peak_desc& p, Buffer* cons
       p.depth > std::numeric_limits<cl_int>::max())
     throw BackendError(SUANLI_INVALID_ARGUMENT,
                        "peak: elements must be a positive multiple of 4096 and depth of 64 (got "
-                       "elements " + std::to_string(p.elements) + ", depth " +
-                           std::to_string(p.depth) + ")");
+                       "elements " +
+                           std::to_string(p.elements) + ", depth " + std::to_string(p.depth) + ")");
   if (dtype_size(p.in_type) == 0 || dtype_size(p.acc_type) == 0)
     throw BackendError(SUANLI_INVALID_ARGUMENT, "peak: invalid dtype");
   std::string opts = "-cl-std=CL1.2 -DU=" + std::to_string(kPeakChains);
@@ -168,8 +168,7 @@ std::unique_ptr<Op> make_peak(Device& d, const suanli_peak_desc& p, Buffer* cons
     opts += " -DSUANLI_PEAK_FLOAT -DSUANLI_FP16 -DACC=half";
     impl = "fp16 fma";
     acc_bytes = 2;
-  } else if ((in == SUANLI_DTYPE_UINT8 || in == SUANLI_DTYPE_INT8) &&
-             acc == SUANLI_DTYPE_INT32) {
+  } else if ((in == SUANLI_DTYPE_UINT8 || in == SUANLI_DTYPE_INT8) && acc == SUANLI_DTYPE_INT32) {
     opts += " -DACC=int";
     impl = "uint8 x int8 widened to int32: int32 mul + add per step (no integer dot product)";
     floating = false;

@@ -48,7 +48,9 @@ struct suanli_context_s {
 namespace suanli::ocl {
 namespace {
 
-suanli_context_s* as_ctx(suanli_context c) { return reinterpret_cast<suanli_context_s*>(c); }
+suanli_context_s* as_ctx(suanli_context c) {
+  return reinterpret_cast<suanli_context_s*>(c);
+}
 
 const char* keep(suanli_context_s* ctx, std::string s) {
   ctx->strings.push_back(std::move(s));
@@ -82,9 +84,9 @@ suanli_status fail(suanli_context ctx, suanli_status s, std::string msg) {
 Device& device_of(suanli_context c, int32_t device) {
   auto* ctx = as_ctx(c);
   if (device < 0 || static_cast<size_t>(device) >= ctx->devices.size())
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       "opencl: no device " + std::to_string(device) + " (" +
-                           std::to_string(ctx->devices.size()) + " found)");
+    throw BackendError(SUANLI_INVALID_ARGUMENT, "opencl: no device " + std::to_string(device) +
+                                                    " (" + std::to_string(ctx->devices.size()) +
+                                                    " found)");
   return *ctx->devices[static_cast<size_t>(device)];
 }
 
@@ -138,7 +140,9 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
   }
 }
 
-void destroy(suanli_context ctx) noexcept { delete as_ctx(ctx); }
+void destroy(suanli_context ctx) noexcept {
+  delete as_ctx(ctx);
+}
 
 const char* last_error(suanli_context ctx) noexcept {
   return ctx ? as_ctx(ctx)->error.c_str() : g_create_error.c_str();
@@ -161,8 +165,7 @@ suanli_status libraries(suanli_context c, const suanli_kv** out, size_t* count) 
       }
       for (const auto& n : ctx->notes)
         ctx->libs.push_back({sizeof(suanli_kv), "opencl note", keep(ctx, n)});
-      if (ctx->libs.empty())
-        ctx->libs.push_back({sizeof(suanli_kv), "opencl", "no platform"});
+      if (ctx->libs.empty()) ctx->libs.push_back({sizeof(suanli_kv), "opencl", "no platform"});
     }
     *out = ctx->libs.data();
     *count = ctx->libs.size();
@@ -275,8 +278,10 @@ suanli_status buffer_alloc(suanli_context c, int32_t device, uint64_t bytes,
     if (!out) return fail(c, SUANLI_INVALID_ARGUMENT, "buffer_alloc: out is null");
     if (bytes > d.max_alloc && d.max_alloc > 0)
       return fail(c, SUANLI_OUT_OF_MEMORY,
-                  "opencl: " + std::to_string(bytes) + " bytes exceed the device's largest "
-                  "allocation (" + std::to_string(d.max_alloc) + " bytes)");
+                  "opencl: " + std::to_string(bytes) +
+                      " bytes exceed the device's largest "
+                      "allocation (" +
+                      std::to_string(d.max_alloc) + " bytes)");
     auto b = std::make_unique<Buffer>();
     b->device = device;
     b->bytes = bytes;
@@ -305,13 +310,13 @@ suanli_status transfer(suanli_context c, suanli_buffer buf, uint64_t offset, voi
     if (bytes == 0) return SUANLI_OK;
     Device& d = device_of(c, b->device);
     if (upload)
-      check_cl(clEnqueueWriteBuffer(d.queue, b->mem, CL_TRUE, offset, bytes, host, 0, nullptr,
-                                    nullptr),
-               "clEnqueueWriteBuffer");
+      check_cl(
+          clEnqueueWriteBuffer(d.queue, b->mem, CL_TRUE, offset, bytes, host, 0, nullptr, nullptr),
+          "clEnqueueWriteBuffer");
     else
-      check_cl(clEnqueueReadBuffer(d.queue, b->mem, CL_TRUE, offset, bytes, host, 0, nullptr,
-                                   nullptr),
-               "clEnqueueReadBuffer");
+      check_cl(
+          clEnqueueReadBuffer(d.queue, b->mem, CL_TRUE, offset, bytes, host, 0, nullptr, nullptr),
+          "clEnqueueReadBuffer");
     return SUANLI_OK;
   });
 }
@@ -337,7 +342,8 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
     std::vector<Buffer*> bufs(buffer_count);
     for (size_t i = 0; i < buffer_count; ++i) {
       bufs[i] = reinterpret_cast<Buffer*>(buffers[i]);
-      if (!bufs[i]) return fail(c, SUANLI_INVALID_ARGUMENT, "buffer " + std::to_string(i) + " is null");
+      if (!bufs[i])
+        return fail(c, SUANLI_INVALID_ARGUMENT, "buffer " + std::to_string(i) + " is null");
       if (bufs[i]->device != device)
         return fail(c, SUANLI_INVALID_ARGUMENT,
                     "buffer " + std::to_string(i) + " lives on device " +
@@ -358,7 +364,9 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
   });
 }
 
-void plan_destroy(suanli_context, suanli_plan p) noexcept { delete reinterpret_cast<Plan*>(p); }
+void plan_destroy(suanli_context, suanli_plan p) noexcept {
+  delete reinterpret_cast<Plan*>(p);
+}
 
 suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, int64_t iterations,
                       double* seconds) noexcept {

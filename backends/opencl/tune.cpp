@@ -1,11 +1,11 @@
 // GEMM tile candidates per device and the tuning cache: one line per (device, dtype).
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "ocl.h"
 

@@ -70,7 +70,9 @@ suanli_status create(const suanli_create_args*, suanli_context* out) noexcept {
   return SUANLI_OK;
 }
 
-void destroy(suanli_context ctx) noexcept { delete ctx; }
+void destroy(suanli_context ctx) noexcept {
+  delete ctx;
+}
 
 const char* last_error(suanli_context ctx) noexcept {
   return ctx ? ctx->error.c_str() : g_create_error.c_str();
@@ -123,7 +125,8 @@ suanli_status classify(suanli_context ctx, int32_t device, const suanli_op_desc*
     // Every other kind, including ones appended to the ABI after this plugin was written.
     ctx->reason = "template backend: only fp32 gemm (op kind " +
                   std::to_string(static_cast<int>(op->kind)) + ")";
-    if (op->kind == SUANLI_OP_PEAK && !op->peak) return fail(ctx, SUANLI_INVALID_ARGUMENT, "no peak");
+    if (op->kind == SUANLI_OP_PEAK && !op->peak)
+      return fail(ctx, SUANLI_INVALID_ARGUMENT, "no peak");
     if (op->kind == SUANLI_OP_STREAM && !op->stream)
       return fail(ctx, SUANLI_INVALID_ARGUMENT, "no stream");
     if (op->kind == SUANLI_OP_CONV2D && !op->conv2d)
@@ -177,8 +180,8 @@ suanli_status range(suanli_context ctx, suanli_buffer buf, uint64_t offset, uint
   return SUANLI_OK;
 }
 
-suanli_status buffer_upload(suanli_context ctx, suanli_buffer dst, uint64_t offset,
-                            const void* src, uint64_t bytes) noexcept {
+suanli_status buffer_upload(suanli_context ctx, suanli_buffer dst, uint64_t offset, const void* src,
+                            uint64_t bytes) noexcept {
   unsigned char* at = nullptr;
   const suanli_status s = range(ctx, dst, offset, bytes, &at);
   if (s == SUANLI_OK && bytes) std::memcpy(at, src, bytes);
@@ -225,7 +228,9 @@ suanli_status plan(suanli_context ctx, int32_t device, const suanli_op_desc* op,
   });
 }
 
-void plan_destroy(suanli_context, suanli_plan p) noexcept { delete reinterpret_cast<Plan*>(p); }
+void plan_destroy(suanli_context, suanli_plan p) noexcept {
+  delete reinterpret_cast<Plan*>(p);
+}
 
 void run_gemm(const Plan& p) {
   const suanli_gemm_desc& g = p.g;

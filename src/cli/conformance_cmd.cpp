@@ -28,8 +28,8 @@ std::string resolve_plugin(const std::string& what) {
       return dir;
     if (is_file(dir + "/" + file)) return dir + "/" + file;
   }
-  throw InputError(fmt::format("--backend {}: no such file, and no {} in the backend search path",
-                               what, file));
+  throw InputError(
+      fmt::format("--backend {}: no such file, and no {} in the backend search path", what, file));
 }
 
 }  // namespace

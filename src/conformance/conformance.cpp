@@ -35,9 +35,13 @@ namespace {
 struct CheckFailed {
   std::string why;
 };
-[[noreturn]] void fail(std::string why) { throw CheckFailed{std::move(why)}; }
+[[noreturn]] void fail(std::string why) {
+  throw CheckFailed{std::move(why)};
+}
 
-std::string str(const char* s) { return s ? s : "(null)"; }
+std::string str(const char* s) {
+  return s ? s : "(null)";
+}
 
 // The plugin as the child sees it.
 struct Plugin {
@@ -63,8 +67,8 @@ std::vector<OpDesc> op_list() {
     o.shape = s;
     ops.push_back(o);
   };
-  for (Dtype d : {Dtype::fp64, Dtype::fp32, Dtype::tf32, Dtype::fp16, Dtype::bf16,
-                  Dtype::fp8_e4m3, Dtype::int8})
+  for (Dtype d : {Dtype::fp64, Dtype::fp32, Dtype::tf32, Dtype::fp16, Dtype::bf16, Dtype::fp8_e4m3,
+                  Dtype::int8})
     gemm(d, {64, 48, 80, 1, false, false});
   gemm(Dtype::int8, {64, 48, 80, 1, false, false}, true);
   gemm(Dtype::fp32, {33, 17, 29, 1, true, false});
@@ -178,8 +182,7 @@ Staged stage(const Plugin& p, Buffers& b, int32_t dev, const OpDesc& op) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     st.bufs.push_back(b.alloc(dev, sizes[i]));
     const suanli_status s = p.api->buffer_upload(p.ctx, st.bufs[i], 0, st.host[i].data(), sizes[i]);
-    if (s != SUANLI_OK)
-      fail(fmt::format("buffer_upload: {} {}", status_name(s), p.last_error()));
+    if (s != SUANLI_OK) fail(fmt::format("buffer_upload: {} {}", status_name(s), p.last_error()));
   }
   return st;
 }
@@ -263,9 +266,8 @@ void run_checks(const Options& opts, Sequence& seq) {
             if (get(SUANLI_ABI_MAJOR + 1) != nullptr)
               fail(fmt::format("suanli_backend_get({}) (an unknown major) did not return NULL",
                                SUANLI_ABI_MAJOR + 1));
-            return fmt::format("ABI {}.{} (harness {}.{}); unknown major refused",
-                               p.api->abi_major, p.api->abi_minor, SUANLI_ABI_MAJOR,
-                               SUANLI_ABI_MINOR);
+            return fmt::format("ABI {}.{} (harness {}.{}); unknown major refused", p.api->abi_major,
+                               p.api->abi_minor, SUANLI_ABI_MAJOR, SUANLI_ABI_MINOR);
           },
           true))
     return;
@@ -276,22 +278,21 @@ void run_checks(const Options& opts, Sequence& seq) {
             if (p.api->struct_size < need)
               fail(fmt::format("suanli_backend_api.struct_size {} < {} (through telemetry)",
                                p.api->struct_size, need));
-            const void* fns[] = {
-                reinterpret_cast<const void*>(p.api->create),
-                reinterpret_cast<const void*>(p.api->destroy),
-                reinterpret_cast<const void*>(p.api->last_error),
-                reinterpret_cast<const void*>(p.api->libraries),
-                reinterpret_cast<const void*>(p.api->device_count),
-                reinterpret_cast<const void*>(p.api->device_info),
-                reinterpret_cast<const void*>(p.api->supports),
-                reinterpret_cast<const void*>(p.api->buffer_alloc),
-                reinterpret_cast<const void*>(p.api->buffer_free),
-                reinterpret_cast<const void*>(p.api->buffer_upload),
-                reinterpret_cast<const void*>(p.api->buffer_download),
-                reinterpret_cast<const void*>(p.api->plan),
-                reinterpret_cast<const void*>(p.api->plan_destroy),
-                reinterpret_cast<const void*>(p.api->execute),
-                reinterpret_cast<const void*>(p.api->telemetry)};
+            const void* fns[] = {reinterpret_cast<const void*>(p.api->create),
+                                 reinterpret_cast<const void*>(p.api->destroy),
+                                 reinterpret_cast<const void*>(p.api->last_error),
+                                 reinterpret_cast<const void*>(p.api->libraries),
+                                 reinterpret_cast<const void*>(p.api->device_count),
+                                 reinterpret_cast<const void*>(p.api->device_info),
+                                 reinterpret_cast<const void*>(p.api->supports),
+                                 reinterpret_cast<const void*>(p.api->buffer_alloc),
+                                 reinterpret_cast<const void*>(p.api->buffer_free),
+                                 reinterpret_cast<const void*>(p.api->buffer_upload),
+                                 reinterpret_cast<const void*>(p.api->buffer_download),
+                                 reinterpret_cast<const void*>(p.api->plan),
+                                 reinterpret_cast<const void*>(p.api->plan_destroy),
+                                 reinterpret_cast<const void*>(p.api->execute),
+                                 reinterpret_cast<const void*>(p.api->telemetry)};
             for (size_t i = 0; i < sizeof fns / sizeof fns[0]; ++i)
               if (!fns[i]) fail(fmt::format("function pointer {} of the table is NULL", i));
             const std::string name = p.api->name ? p.api->name : "";
@@ -311,8 +312,8 @@ void run_checks(const Options& opts, Sequence& seq) {
             std::vector<suanli_kv> kv;
             for (const auto& [k, v] : opts.create_options)
               kv.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
-            suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count),
-                                    kv.data(), kv.size()};
+            suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), kv.data(),
+                                    kv.size()};
             const suanli_status s = p.api->create(&args, &p.ctx);
             if (s != SUANLI_OK) {
               const char* e = p.api->last_error(nullptr);
@@ -358,8 +359,11 @@ void run_checks(const Options& opts, Sequence& seq) {
       const suanli_status s = p.api->device_info(p.ctx, dev, &d);
       if (s != SUANLI_OK) fail(fmt::format("device_info: {} {}", status_name(s), p.last_error()));
       if (!d.name || !*d.name) fail("name is NULL or empty");
-      for (auto [f, v] : {std::pair{"vendor", d.vendor}, {"kind", d.kind}, {"uuid", d.uuid},
-                          {"driver", d.driver}, {"features", d.features}})
+      for (auto [f, v] : {std::pair{"vendor", d.vendor},
+                          {"kind", d.kind},
+                          {"uuid", d.uuid},
+                          {"driver", d.driver},
+                          {"features", d.features}})
         if (!v) fail(std::string(f) + " is NULL (unknown strings are \"\")");
       const std::string kind = d.kind;
       if (kind != "cpu" && kind != "gpu" && kind != "accelerator")
@@ -367,7 +371,8 @@ void run_checks(const Options& opts, Sequence& seq) {
       if (d.memory_bytes == 0) fail("memory_bytes is 0");
       if (d.compute_units < 1) fail(fmt::format("compute_units {}", d.compute_units));
       if (d.threads < 0) fail(fmt::format("threads {}", d.threads));
-      if (!(d.clock_mhz >= 0 && d.clock_mhz < 1e5) || !(d.max_clock_mhz >= 0 && d.max_clock_mhz < 1e5))
+      if (!(d.clock_mhz >= 0 && d.clock_mhz < 1e5) ||
+          !(d.max_clock_mhz >= 0 && d.max_clock_mhz < 1e5))
         fail(fmt::format("clock {} MHz / max {} MHz out of range", d.clock_mhz, d.max_clock_mhz));
       if (d.peak_count > 0 && !d.peaks) fail("peak_count > 0 and peaks NULL");
       for (size_t i = 0; i < d.peak_count; ++i) {
@@ -382,7 +387,8 @@ void run_checks(const Options& opts, Sequence& seq) {
       }
       if (d.extra_count > 0 && !d.extra) fail("extra_count > 0 and extra NULL");
       for (size_t i = 0; i < d.extra_count; ++i)
-        if (!d.extra[i].key || !d.extra[i].value) fail(fmt::format("extra[{}]: NULL key or value", i));
+        if (!d.extra[i].key || !d.extra[i].value)
+          fail(fmt::format("extra[{}]: NULL key or value", i));
       return fmt::format("'{}' ({}), {} compute units, {:.0f} MiB, {} peak entr{}", d.name, kind,
                          d.compute_units, static_cast<double>(d.memory_bytes) / 1048576.0,
                          d.peak_count, d.peak_count == 1 ? "y" : "ies");
@@ -393,8 +399,8 @@ void run_checks(const Options& opts, Sequence& seq) {
       t.struct_size = sizeof t;
       const suanli_status s = p.api->telemetry(p.ctx, dev, &t);
       if (s != SUANLI_OK) fail(fmt::format("telemetry: {} {}", status_name(s), p.last_error()));
-      for (auto [f, v] : {std::pair{"power_w", t.power_w}, {"energy_j", t.energy_j},
-                          {"clock_mhz", t.clock_mhz}})
+      for (auto [f, v] :
+           {std::pair{"power_w", t.power_w}, {"energy_j", t.energy_j}, {"clock_mhz", t.clock_mhz}})
         if (!std::isnan(v) && !(v >= 0 && std::isfinite(v)))
           fail(fmt::format("{} = {} (expected NaN or a finite value >= 0)", f, v));
       return std::string("fields are NaN or finite");
@@ -415,7 +421,8 @@ void run_checks(const Options& opts, Sequence& seq) {
       if (back != src) fail("downloaded bytes differ from the uploaded ones");
       const uint64_t off = 4097;
       s = p.api->buffer_upload(p.ctx, buf, off, part.data(), part.size());
-      if (s != SUANLI_OK) fail(fmt::format("upload at offset: {} {}", status_name(s), p.last_error()));
+      if (s != SUANLI_OK)
+        fail(fmt::format("upload at offset: {} {}", status_name(s), p.last_error()));
       s = p.api->buffer_download(p.ctx, buf, off, part_back.data(), part.size());
       if (s != SUANLI_OK)
         fail(fmt::format("download at offset: {} {}", status_name(s), p.last_error()));
@@ -500,7 +507,8 @@ void run_checks(const Options& opts, Sequence& seq) {
         for (size_t i = 0; i < st.bufs.size(); ++i) {
           const suanli_status ds =
               p.api->buffer_download(p.ctx, st.bufs[i], 0, got[i].data(), got[i].size());
-          if (ds != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(ds), p.last_error()));
+          if (ds != SUANLI_OK)
+            fail(fmt::format("download: {} {}", status_name(ds), p.last_error()));
           if (i != out && got[i] != st.host[i])
             fail(fmt::format("input buffer {} was changed by the op", i));
         }
@@ -520,9 +528,10 @@ void run_checks(const Options& opts, Sequence& seq) {
       const char* reason = nullptr;
       const suanli_status s = p.api->supports(p.ctx, dev, &d, &reason);
       if (s != SUANLI_UNSUPPORTED)
-        fail(fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
-                         "know must be UNSUPPORTED",
-                         status_name(s)));
+        fail(
+            fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
+                        "know must be UNSUPPORTED",
+                        status_name(s)));
       if (!reason || !*reason) fail("UNSUPPORTED without a reason");
       return std::string("unsupported: ") + reason;
     });
@@ -555,12 +564,14 @@ void run_checks(const Options& opts, Sequence& seq) {
       // Shared machines are noisy (best of 3, a loose band around 4), but a time that stays
       // flat or shrinks, or one that grows far faster than the work, fails.
       if (!(ratio >= 2.0) || !(ratio <= 16.0))
-        fail(fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, "
-                         "expected about 4 (1 iteration: {:.3g} s)",
-                         n, tn, 4 * n, t4n, ratio, t1));
-      return fmt::format("{}: 1 iteration {:.3g} s, {} iterations {:.3g} s, {} iterations {:.3g} s "
-                         "(ratio {:.3g})",
-                         op_label(op), t1, n, tn, 4 * n, t4n, ratio);
+        fail(
+            fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, "
+                        "expected about 4 (1 iteration: {:.3g} s)",
+                        n, tn, 4 * n, t4n, ratio, t1));
+      return fmt::format(
+          "{}: 1 iteration {:.3g} s, {} iterations {:.3g} s, {} iterations {:.3g} s "
+          "(ratio {:.3g})",
+          op_label(op), t1, n, tn, 4 * n, t4n, ratio);
     });
 
     // Error paths: bad descriptors get an error status, not a crash.
@@ -570,106 +581,125 @@ void run_checks(const Options& opts, Sequence& seq) {
         return f(*usable);
       };
     };
-    seq.check("errors.null_op" + at, with_usable([&](const OpDesc& op) {
-      const char* reason = nullptr;
-      expect_error(p, p.api->supports(p.ctx, dev, nullptr, &reason), "supports(NULL op)");
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      PlanGuard g{p};
-      expect_error(p, p.api->plan(p.ctx, dev, nullptr, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-                   "plan(NULL op)");
-      AbiOp abi(op);
-      abi.desc.gemm = nullptr, abi.desc.conv2d = nullptr, abi.desc.peak = nullptr,
-      abi.desc.stream = nullptr;
-      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-                   "plan(op whose kind's parameters are NULL)");
-      return std::string("refused");
-    }));
+    seq.check(
+        "errors.null_op" + at, with_usable([&](const OpDesc& op) {
+          const char* reason = nullptr;
+          expect_error(p, p.api->supports(p.ctx, dev, nullptr, &reason), "supports(NULL op)");
+          Buffers b(p);
+          Staged st = stage(p, b, dev, op);
+          PlanGuard g{p};
+          expect_error(
+              p, p.api->plan(p.ctx, dev, nullptr, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
+              "plan(NULL op)");
+          AbiOp abi(op);
+          abi.desc.gemm = nullptr, abi.desc.conv2d = nullptr, abi.desc.peak = nullptr,
+          abi.desc.stream = nullptr;
+          expect_error(
+              p,
+              p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
+              "plan(op whose kind's parameters are NULL)");
+          return std::string("refused");
+        }));
     seq.check("errors.negative_sizes" + at, with_usable([&](const OpDesc& op) {
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      AbiOp abi(op);
-      abi.gemm.m = -abi.gemm.m;
-      abi.peak.elements = -abi.peak.elements;
-      abi.stream.n = -abi.stream.n;
-      abi.conv2d.h = -abi.conv2d.h;
-      const char* reason = nullptr;
-      expect_error(p, p.api->supports(p.ctx, dev, &abi.desc, &reason), "supports(negative size)");
-      PlanGuard g{p};
-      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-                   "plan(negative size)");
-      return op_label(op) + " with a negated size refused";
-    }));
+                Buffers b(p);
+                Staged st = stage(p, b, dev, op);
+                AbiOp abi(op);
+                abi.gemm.m = -abi.gemm.m;
+                abi.peak.elements = -abi.peak.elements;
+                abi.stream.n = -abi.stream.n;
+                abi.conv2d.h = -abi.conv2d.h;
+                const char* reason = nullptr;
+                expect_error(p, p.api->supports(p.ctx, dev, &abi.desc, &reason),
+                             "supports(negative size)");
+                PlanGuard g{p};
+                expect_error(p,
+                             p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(),
+                                         &g.plan, nullptr),
+                             "plan(negative size)");
+                return op_label(op) + " with a negated size refused";
+              }));
     seq.check("errors.buffer_count" + at, with_usable([&](const OpDesc& op) {
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      AbiOp abi(op);
-      PlanGuard g{p};
-      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size() - 1, &g.plan, nullptr),
-                   fmt::format("plan with {} of {} buffers", st.bufs.size() - 1, st.bufs.size()));
-      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, nullptr, 0, &g.plan, nullptr),
-                   "plan with no buffers");
-      return std::string("refused");
-    }));
+                Buffers b(p);
+                Staged st = stage(p, b, dev, op);
+                AbiOp abi(op);
+                PlanGuard g{p};
+                expect_error(
+                    p,
+                    p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size() - 1, &g.plan,
+                                nullptr),
+                    fmt::format("plan with {} of {} buffers", st.bufs.size() - 1, st.bufs.size()));
+                expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, nullptr, 0, &g.plan, nullptr),
+                             "plan with no buffers");
+                return std::string("refused");
+              }));
     seq.check("errors.null_buffer" + at, with_usable([&](const OpDesc& op) {
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      AbiOp abi(op);
-      std::vector<suanli_buffer> bufs = st.bufs;
-      bufs[0] = nullptr;
-      PlanGuard g{p};
-      expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
-                   "plan with a NULL buffer");
-      return std::string("refused");
-    }));
-    seq.check("errors.small_buffer" + at, with_usable([&](const OpDesc& op) {
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      AbiOp abi(op);
-      for (size_t i = 0; i < st.bufs.size(); ++i) {
-        // Buffer i one element short of what the op needs (stream copy/scale do not read B).
-        if (op.kind == OpKind::stream && i == 1 &&
-            (op.stream().kind == StreamKind::copy || op.stream().kind == StreamKind::scale))
-          continue;
-        std::vector<suanli_buffer> bufs = st.bufs;
-        const uint64_t need = op_buffer_bytes(op)[i];
-        bufs[i] = b.alloc(dev, need / 2);
-        PlanGuard g{p};
-        expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
-                     fmt::format("plan with buffer {} of {} bytes (needs {})", i, need / 2, need));
-      }
-      return std::string("every too-small buffer refused");
-    }));
+                Buffers b(p);
+                Staged st = stage(p, b, dev, op);
+                AbiOp abi(op);
+                std::vector<suanli_buffer> bufs = st.bufs;
+                bufs[0] = nullptr;
+                PlanGuard g{p};
+                expect_error(
+                    p,
+                    p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
+                    "plan with a NULL buffer");
+                return std::string("refused");
+              }));
+    seq.check(
+        "errors.small_buffer" + at, with_usable([&](const OpDesc& op) {
+          Buffers b(p);
+          Staged st = stage(p, b, dev, op);
+          AbiOp abi(op);
+          for (size_t i = 0; i < st.bufs.size(); ++i) {
+            // Buffer i one element short of what the op needs (stream copy/scale do not read B).
+            if (op.kind == OpKind::stream && i == 1 &&
+                (op.stream().kind == StreamKind::copy || op.stream().kind == StreamKind::scale))
+              continue;
+            std::vector<suanli_buffer> bufs = st.bufs;
+            const uint64_t need = op_buffer_bytes(op)[i];
+            bufs[i] = b.alloc(dev, need / 2);
+            PlanGuard g{p};
+            expect_error(
+                p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
+                fmt::format("plan with buffer {} of {} bytes (needs {})", i, need / 2, need));
+          }
+          return std::string("every too-small buffer refused");
+        }));
     seq.check("errors.bad_device" + at, with_usable([&](const OpDesc& op) {
-      AbiOp abi(op);
-      const char* reason = nullptr;
-      expect_error(p, p.api->supports(p.ctx, p.devices, &abi.desc, &reason),
-                   "supports on a device that does not exist");
-      suanli_buffer buf = nullptr;
-      expect_error(p, p.api->buffer_alloc(p.ctx, -1, 64, &buf), "buffer_alloc on device -1");
-      if (buf) p.api->buffer_free(p.ctx, buf);
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      PlanGuard g{p};
-      expect_error(p, p.api->plan(p.ctx, p.devices, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-                   "plan on a device that does not exist");
-      return std::string("refused");
-    }));
-    seq.check("errors.execute_args" + at, with_usable([&](const OpDesc& op) {
-      AbiOp abi(op);
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      PlanGuard g{p};
-      const suanli_status ps =
-          p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
-      if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
-      double secs = 0;
-      expect_error(p, p.api->execute(p.ctx, &g.plan, 1, 0, &secs), "execute with 0 iterations");
-      expect_error(p, p.api->execute(p.ctx, &g.plan, 1, -5, &secs), "execute with -5 iterations");
-      suanli_plan none = nullptr;
-      expect_error(p, p.api->execute(p.ctx, &none, 1, 1, &secs), "execute of a NULL plan");
-      return std::string("refused");
-    }));
+                AbiOp abi(op);
+                const char* reason = nullptr;
+                expect_error(p, p.api->supports(p.ctx, p.devices, &abi.desc, &reason),
+                             "supports on a device that does not exist");
+                suanli_buffer buf = nullptr;
+                expect_error(p, p.api->buffer_alloc(p.ctx, -1, 64, &buf),
+                             "buffer_alloc on device -1");
+                if (buf) p.api->buffer_free(p.ctx, buf);
+                Buffers b(p);
+                Staged st = stage(p, b, dev, op);
+                PlanGuard g{p};
+                expect_error(p,
+                             p.api->plan(p.ctx, p.devices, &abi.desc, st.bufs.data(),
+                                         st.bufs.size(), &g.plan, nullptr),
+                             "plan on a device that does not exist");
+                return std::string("refused");
+              }));
+    seq.check(
+        "errors.execute_args" + at, with_usable([&](const OpDesc& op) {
+          AbiOp abi(op);
+          Buffers b(p);
+          Staged st = stage(p, b, dev, op);
+          PlanGuard g{p};
+          const suanli_status ps =
+              p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
+          if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
+          double secs = 0;
+          expect_error(p, p.api->execute(p.ctx, &g.plan, 1, 0, &secs), "execute with 0 iterations");
+          expect_error(p, p.api->execute(p.ctx, &g.plan, 1, -5, &secs),
+                       "execute with -5 iterations");
+          suanli_plan none = nullptr;
+          expect_error(p, p.api->execute(p.ctx, &none, 1, 1, &secs), "execute of a NULL plan");
+          return std::string("refused");
+        }));
   }
 
   seq.check("destroy", [&] {
@@ -684,10 +714,14 @@ void run_checks(const Options& opts, Sequence& seq) {
 std::string escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '\\') o += "\\\\";
-    else if (c == '\n') o += "\\n";
-    else if (c == '\t') o += "\\t";
-    else o += c;
+    if (c == '\\')
+      o += "\\\\";
+    else if (c == '\n')
+      o += "\\n";
+    else if (c == '\t')
+      o += "\\t";
+    else
+      o += c;
   }
   return o;
 }
@@ -787,8 +821,9 @@ std::vector<Check> run_isolated(const Options& opts) {
       } else if (r < 0 && errno != EINTR) {
         break;
       }
-      if (in_flight && std::chrono::duration<double>(std::chrono::steady_clock::now() - last)
-                               .count() > opts.check_timeout_s) {
+      if (in_flight &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - last).count() >
+              opts.check_timeout_s) {
         ::kill(pid, SIGKILL);
         timed_out = true;
         break;
@@ -799,10 +834,11 @@ std::vector<Check> run_isolated(const Options& opts) {
     ::waitpid(pid, &status, 0);
     if (ended) return out;
     if (!in_flight) {
-      out.push_back({"harness", false,
-                     "the checking process died outside any check (while loading the plugin "
-                     "again?): " + std::string(WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
-                                                                     : "exited")});
+      out.push_back(
+          {"harness", false,
+           "the checking process died outside any check (while loading the plugin "
+           "again?): " +
+               std::string(WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited")});
       return out;
     }
     std::string why;

@@ -9,7 +9,7 @@
 namespace suanli::conformance {
 
 struct Check {
-  std::string name;    // "abi.version", "op.gemm.fp32.64x48x80", "errors.small_buffer", ...
+  std::string name;  // "abi.version", "op.gemm.fp32.64x48x80", "errors.small_buffer", ...
   bool passed = false;
   std::string reason;  // why it failed, or what was seen when it passed
 };

@@ -43,7 +43,9 @@ suanli_status create(const suanli_create_args*, suanli_context* out) noexcept {
   *out = new suanli_context_s;
   return SUANLI_OK;
 }
-void destroy(suanli_context c) noexcept { delete c; }
+void destroy(suanli_context c) noexcept {
+  delete c;
+}
 const char* last_error(suanli_context c) noexcept {
   return c ? c->error.c_str() : g_create_error.c_str();
 }
@@ -130,7 +132,9 @@ suanli_status buffer_alloc(suanli_context c, int32_t dev, uint64_t bytes,
   *out = reinterpret_cast<suanli_buffer>(b);
   return SUANLI_OK;
 }
-void buffer_free(suanli_context, suanli_buffer b) noexcept { delete reinterpret_cast<Buf*>(b); }
+void buffer_free(suanli_context, suanli_buffer b) noexcept {
+  delete reinterpret_cast<Buf*>(b);
+}
 suanli_status transfer(suanli_context c, suanli_buffer buf, uint64_t off, uint64_t n, char** at) {
   auto* b = reinterpret_cast<Buf*>(buf);
   if (!b) return err(c, SUANLI_INVALID_ARGUMENT, "null buffer");
@@ -180,7 +184,9 @@ suanli_status plan(suanli_context c, int32_t dev, const suanli_op_desc* op,
   *out = reinterpret_cast<suanli_plan>(p);
   return SUANLI_OK;
 }
-void plan_destroy(suanli_context, suanli_plan p) noexcept { delete reinterpret_cast<Plan*>(p); }
+void plan_destroy(suanli_context, suanli_plan p) noexcept {
+  delete reinterpret_cast<Plan*>(p);
+}
 
 template <typename T>
 void gemm(const Plan& p) {
@@ -193,8 +199,10 @@ void gemm(const Plan& p) {
       for (int64_t j = 0; j < g.n; ++j) {
         double s = 0;
         for (int64_t k = 0; k < g.k; ++k) {
-          const double x = g.trans_a ? a[bt * g.m * g.k + k * g.m + i] : a[bt * g.m * g.k + i * g.k + k];
-          const double y = g.trans_b ? b[bt * g.k * g.n + j * g.k + k] : b[bt * g.k * g.n + k * g.n + j];
+          const double x =
+              g.trans_a ? a[bt * g.m * g.k + k * g.m + i] : a[bt * g.m * g.k + i * g.k + k];
+          const double y =
+              g.trans_b ? b[bt * g.k * g.n + j * g.k + k] : b[bt * g.k * g.n + k * g.n + j];
           s += x * y;
         }
         c[bt * g.m * g.n + i * g.n + j] = static_cast<T>(s);
