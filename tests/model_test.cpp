@@ -161,3 +161,117 @@ TEST(Model, SuiteModelWorkloadsParseAndReportJson) {
   EXPECT_EQ(j.at("op"), "model");
   EXPECT_EQ(j.at("shape_text"), "batch 4");
 }
+
+namespace {
+
+Workload transformer(const std::string& model, Dtype d, int64_t batch, int64_t layers = 0) {
+  Suite s = parse_suite(R"({"suanli_suite": 1, "name": "t", "settings": {"min_time": 0.005,
+      "repetitions": 2, "max_noise": 0.5, "max_time": 0.1, "warmup_time": 0, "seed": 3},
+      "workloads": [{"op": "model", "model": ")" +
+                            model + R"(", "dtype": ")" + std::string(dtype_name(d)) +
+                            R"(", "batch": )" + std::to_string(batch) +
+                            (layers ? R"(, "layers": )" + std::to_string(layers) : "") + "}]}",
+                        "test");
+  return s.workloads.at(0);
+}
+
+model::Scale shapes(int64_t layers) {
+  model::Scale sc;
+  sc.layers = layers;
+  sc.shapes_only = true;
+  return sc;
+}
+
+}  // namespace
+
+// LLaMA-7B decode, per token (batch 1), hidden d = 4096, MLP f = 11008, L layers, KV cache C:
+//   FLOPs = 2 * L * (4 d^2 + 3 d f)      (Q, K, V, O and gate, up, down: 2 FLOP per weight)
+//         + 4 * L * d * C                (QK^T and PV: d*C multiply-adds each per layer)
+// 4 d^2 + 3 d f = 202,375,168 weights per layer; x 32 = 6.476e9 (the published 6.7e9 adds the
+// 2 x 32000 x 4096 embedding/LM-head weights, which this stack leaves out).
+TEST(Model, LlamaDecodeFlopsMatchHandFormula) {
+  const double d = 4096, f = 11008;
+  for (int64_t ctx : {1024, 4096}) {
+    const std::string name = "llama7b_decode_ctx" + std::to_string(ctx);
+    const model::Model m = model::build_model(name, Dtype::fp32, 1, 1, shapes(32));
+    const double L = 32, C = static_cast<double>(ctx);
+    EXPECT_DOUBLE_EQ(m.flops, 2 * L * (4 * d * d + 3 * d * f) + 4 * L * d * C);
+    EXPECT_EQ(m.blocks, 32);
+    EXPECT_EQ(m.tokens, 1);
+    EXPECT_NEAR(m.flops / 1e9, 2 * 6.476 + 4 * 32 * 4096 * C / 1e9, 0.01);
+    // Weights (fp32) plus the norms' gammas; KV cache 2 x L x C x d x 4 bytes.
+    EXPECT_EQ(m.cache_bytes, static_cast<uint64_t>(2 * L * C * d * 4));
+    EXPECT_EQ(m.weight_bytes,
+              static_cast<uint64_t>(L * (4 * d * d + 3 * d * f) * 4 + (2 * L + 2) * d * 4));
+    EXPECT_DOUBLE_EQ(m.bytes_per_step, static_cast<double>(m.weight_bytes + m.cache_bytes));
+    // Batch 16: 16x the FLOPs, the same weights, 16x the caches.
+    const model::Model m16 = model::build_model(name, Dtype::bf16, 16, 1, shapes(32));
+    EXPECT_DOUBLE_EQ(m16.flops, 16 * m.flops);
+    EXPECT_EQ(m16.cache_bytes, 16 * m.cache_bytes / 2);  // bf16 caches
+  }
+  // Layers scale linearly: a 2-layer stack is 1/16 of the 32-layer one.
+  const model::Model m2 =
+      model::build_model("llama7b_decode_ctx1024", Dtype::fp32, 1, 1, shapes(2));
+  EXPECT_DOUBLE_EQ(m2.flops, 2 * 2 * (4 * d * d + 3 * d * f) + 4 * 2 * d * 1024);
+}
+
+// Prefill of S tokens: 2 S L (4 d^2 + 3 d f) + 4 L d S^2 (full S x S scores and PV products
+// computed; the causal mask zeroes half, counted as executed).
+TEST(Model, LlamaPrefillAndBertFlopsMatchHandFormula) {
+  const double d = 4096, f = 11008, S = 1024, L = 32;
+  const model::Model p = model::build_model("llama7b_prefill_1024", Dtype::fp32, 1, 1, shapes(0));
+  EXPECT_DOUBLE_EQ(p.flops, 2 * S * L * (4 * d * d + 3 * d * f) + 4 * L * d * S * S);
+  EXPECT_EQ(p.verify_tokens, 16);
+  // BERT-large, sequence 384: 24 layers x (4 d^2 + 2 d f) weights, d = 1024, f = 4096
+  // (302M in the encoder stack), 2 FLOP per weight per token + 4 L d S^2 for attention:
+  // 2 x 384 x 301,989,888 + 4 x 24 x 1024 x 384^2 = 246.4 GFLOP per sequence.
+  const model::Model b = model::build_model("bert_large", Dtype::fp32, 1, 1, shapes(0));
+  const double bd = 1024, bf = 4096, bs = 384, bl = 24;
+  EXPECT_DOUBLE_EQ(b.flops, 2 * bs * bl * (4 * bd * bd + 2 * bd * bf) + 4 * bl * bd * bs * bs);
+  EXPECT_NEAR(b.flops / 1e9, 246.4, 0.1);
+  EXPECT_EQ(b.blocks, 24);
+  // The suite's layers field scales it.
+  const Workload w = transformer("bert_large", Dtype::fp32, 1, 3);
+  EXPECT_EQ(w.model_layers, 3);
+  EXPECT_NE(w.id.find("layers3"), std::string::npos);
+  EXPECT_EQ(model::build_model("bert_large", Dtype::fp32, 1, 1, shapes(3)).blocks, 3);
+  EXPECT_THROW(model::build_model("resnet_tiny", Dtype::fp32, 1, 1, shapes(2)), InputError);
+}
+
+TEST(Model, TinyTransformersVerifyThroughCpuBackend) {
+  auto b = cpu();
+  for (const char* name : {"llama_tiny_decode", "llama_tiny_prefill", "bert_tiny"})
+    for (Dtype d : {Dtype::fp32, Dtype::bf16})
+      for (int64_t batch : {1, 3}) {
+        const Result r = model::run_model_workload(*b, 0, transformer(name, d, batch), {});
+        if (d == Dtype::bf16 && r.status == Status::unsupported) continue;  // CPU without bf16
+        ASSERT_EQ(r.status, Status::ok) << name << " " << dtype_name(d) << ": " << r.reason;
+        EXPECT_LE(r.verification.error, model::output_tolerance(d)) << name;
+        EXPECT_GT(r.verification.error, 0) << name;  // a real comparison, not a copy
+        EXPECT_GT(r.model.at("tokens_per_second").get<double>(), 0);
+        EXPECT_GT(r.model.at("weight_kv_bytes_per_second").get<double>(), 0);
+        EXPECT_EQ(r.model.at("blocks").get<int>(), 2);
+      }
+}
+
+// A corrupted attention probability tensor (decode) and FFN output (encoder) fail verification.
+TEST(Model, CorruptedTransformerLayerFailsVerification) {
+  auto b = cpu();
+  for (const auto& [name, layer] :
+       {std::pair<std::string, std::string>{"llama_tiny_decode", "L1.softmax"},
+        {"bert_tiny", "L0.ffn_up"}}) {
+    model::ModelHooks h;
+    h.corrupt_layer = layer;
+    h.corrupt = [](void* data, uint64_t bytes) {
+      float* f = static_cast<float*>(data);
+      for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
+    };
+    const Result r =
+        model::run_model_workload(*b, 0, transformer(name, Dtype::fp32, 2), RunOptions{}, h);
+    EXPECT_EQ(r.status, Status::failed) << name;
+    EXPECT_GT(r.verification.error, r.verification.bound) << name;
+    EXPECT_NE(r.verification.detail.find("first layer off the reference: " + layer),
+              std::string::npos)
+        << r.verification.detail;
+  }
+}

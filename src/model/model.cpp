@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <suanli/backend.h>
+
 #include "core/error.h"
 #include "report/json_schema.h"
 
@@ -33,6 +35,16 @@ std::string_view layer_kind_name(LayerKind k) {
       return "avgpool";
     case LayerKind::linear:
       return "linear";
+    case LayerKind::matmul:
+      return "matmul";
+    case LayerKind::norm:
+      return "norm";
+    case LayerKind::softmax:
+      return "softmax";
+    case LayerKind::act_mul:
+      return "act_mul";
+    case LayerKind::mask_add:
+      return "mask_add";
   }
   return "invalid";
 }
@@ -148,7 +160,67 @@ std::vector<char> encode(const std::vector<float>& real, Dtype type, float scale
   return out;
 }
 
-Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, uint64_t seed) {
+namespace {
+
+// Replaces every "{L}" in s by the block index.
+std::string subst(std::string s, size_t block) {
+  for (size_t at = s.find("{L}"); at != std::string::npos; at = s.find("{L}"))
+    s.replace(at, 3, std::to_string(block));
+  return s;
+}
+
+// The layer list with repeated blocks unrolled ({L} in names -> the block index); each entry
+// keeps the JSON path it came from. Returns the number of blocks.
+int64_t flatten_layers(const json& layers, const std::string& path, int64_t layers_override,
+                       std::vector<std::pair<json, std::string>>* out) {
+  int64_t blocks = 0;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const json& j = layers[i];
+    const std::string where = fmt::format("{}/{}", path, i);
+    if (!j.contains("repeat")) {
+      out->push_back({j, where});
+      continue;
+    }
+    const int64_t n = layers_override > 0 ? layers_override : j["repeat"].get<int64_t>();
+    blocks += n;
+    for (int64_t b = 0; b < n; ++b)
+      for (size_t k = 0; k < j["layers"].size(); ++k) {
+        json l = j["layers"][k];
+        for (const char* f : {"name", "in", "out", "in2", "kv"})
+          if (l.contains(f)) l[f] = subst(l[f].get<std::string>(), static_cast<size_t>(b));
+        out->push_back({l, fmt::format("{}/layers/{}", where, k)});
+      }
+  }
+  return blocks;
+}
+
+int act_from_name(const std::string& a) {
+  if (a == "relu") return SUANLI_ACT_RELU;
+  if (a == "gelu") return SUANLI_ACT_GELU_TANH;
+  if (a == "gelu_erf") return SUANLI_ACT_GELU_ERF;
+  if (a == "silu") return SUANLI_ACT_SILU;
+  return SUANLI_ACT_NONE;
+}
+
+double apply_act(int act, double v) {
+  switch (act) {
+    case SUANLI_ACT_RELU:
+      return std::max(v, 0.0);
+    case SUANLI_ACT_GELU_TANH:
+      return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    case SUANLI_ACT_GELU_ERF:
+      return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case SUANLI_ACT_SILU:
+      return v / (1 + std::exp(-v));
+    default:
+      return v;
+  }
+}
+
+}  // namespace
+
+Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, uint64_t seed,
+                  Scale scale) {
   Model m;
   const std::string text = read_model_text(name_or_path, &m.origin);
   const json doc = parse_json_text(text, m.origin);
@@ -169,7 +241,7 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
     auto it = index.find(name);
     if (it != index.end()) return it->second;
     const int i = static_cast<int>(m.tensors.size());
-    m.tensors.push_back({name, 0, false});
+    m.tensors.push_back({name, 0, false, false, act_type(dtype, false)});
     index[name] = i;
     return i;
   };
@@ -177,11 +249,15 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
   m.input = tensor(in["name"].get<std::string>());
   m.tensors[m.input].input = true;
   for (const json& d : in["shape"]) m.input_shape.push_back(d.get<int64_t>());
+  if (m.input_shape.size() == 2 && scale.tokens > 0) m.input_shape[0] = scale.tokens;
+  m.verify_tokens = doc.value("verify_tokens", int64_t{0});
+  m.cache_seed = seed;
   {
     Shape s;
-    s.h = m.input_shape.size() == 3 ? m.input_shape[0] : 1;
+    s.h = m.input_shape.size() >= 2 ? m.input_shape[0] : 1;  // [h, w, c] or [tokens, features]
     s.w = m.input_shape.size() == 3 ? m.input_shape[1] : 1;
     s.c = m.input_shape.back();
+    m.tokens = s.h * s.w;
     shape[m.input] = s;
     type[m.input] = act_type(dtype, false);
     m.tensors[m.input].bytes =
@@ -189,11 +265,19 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
   }
   const std::string output = doc["output"].get<std::string>();
   std::mt19937_64 rng(seed);
-  const json& layers = doc["layers"];
+  std::vector<std::pair<json, std::string>> layers;
+  if (scale.layers < 0) throw InputError(fmt::format("{}: layers must be >= 1", m.origin));
+  m.blocks = flatten_layers(doc["layers"], "/layers", scale.layers, &layers);
+  if (scale.layers > 0 && m.blocks == 0)
+    throw InputError(
+        fmt::format("{}: /layers: the model has no repeated block to scale to {} "
+                    "layers",
+                    m.origin, scale.layers));
   for (size_t li = 0; li < layers.size(); ++li) {
-    const json& j = layers[li];
-    const std::string where = fmt::format("{}: /layers/{}", m.origin, li);
+    const json& j = layers[li].first;
+    const std::string where = fmt::format("{}: {}", m.origin, layers[li].second);
     Layer L;
+    uint64_t wcount = 0;
     L.name = j["name"].get<std::string>();
     const std::string op = j["op"].get<std::string>();
     const std::string in_name = j["in"].get<std::string>();
@@ -213,8 +297,29 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
           fmt::format("{}: layer '{}' adds a residual in place into '{}', which no "
                       "earlier layer writes",
                       where, L.name, out_name));
+    const bool cache_out = j.contains("cache");
+    if (cache_out && index.count(out_name))
+      throw InputError(fmt::format("{}: layer '{}' writes KV cache '{}', which is already a tensor",
+                                   where, L.name, out_name));
     L.out = tensor(out_name);
-    L.relu = j.value("act", "none") == "relu";
+    L.act = act_from_name(j.value("act", "none"));
+    L.relu = L.act == SUANLI_ACT_RELU;
+    if (dtype == Dtype::int8 && op != "conv" && op != "linear" && op != "maxpool" &&
+        op != "avgpool" && op != "global_avgpool")
+      throw InputError(fmt::format("{}: layer '{}' ({}) has no int8 form in suanli's models", where,
+                                   L.name, op));
+    if (dtype == Dtype::int8 && L.act > SUANLI_ACT_RELU)
+      throw InputError(
+          fmt::format("{}: layer '{}': int8 layers take relu or no activation", where, L.name));
+    auto second = [&](const char* field) {
+      const std::string n2 = j.at(field).get<std::string>();
+      if (!index.count(n2))
+        throw InputError(
+            fmt::format("{}: layer '{}' reads tensor '{}' ({}), which no earlier "
+                        "layer writes",
+                        where, L.name, n2, field));
+      return index[n2];
+    };
     const Shape s = shape[L.in];
     L.src_t = type[L.in];
     Shape o;
@@ -242,7 +347,8 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
       const double fan_in = static_cast<double>(c.c * c.r * c.s);
       const double sd = std::sqrt(2.0 / fan_in) * (L.residual ? 0.3 : 1.0);
       std::normal_distribution<float> nd(0.f, static_cast<float>(sd));
-      L.weights.resize(static_cast<size_t>(c.k * c.c * c.r * c.s));
+      wcount = static_cast<uint64_t>(c.k * c.c * c.r * c.s);
+      if (!scale.shapes_only) L.weights.resize(wcount);
       for (float& w : L.weights) w = nd(rng);
       OpDesc od;
       od.kind = OpKind::conv2d;
@@ -274,10 +380,17 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
       L.rows = batch * s.h * s.w;
       L.k = s.c;
       L.n = j["n"].get<int64_t>();
+      L.mm_m = L.rows;
+      L.mm_n = L.n;
+      L.mm_k = L.k;
+      L.a_stride[2] = L.k;
+      L.b_stride[2] = L.n;
+      L.c_stride[2] = L.n;
       L.bias = j.value("bias", true);
       L.wei_t = dtype == Dtype::int8 ? Dtype::int8 : dtype;
       std::normal_distribution<float> nd(0.f, static_cast<float>(std::sqrt(1.0 / L.k)));
-      L.weights.resize(static_cast<size_t>(L.k * L.n));
+      wcount = static_cast<uint64_t>(L.k * L.n);
+      if (!scale.shapes_only) L.weights.resize(wcount);
       for (float& w : L.weights) w = nd(rng);
       OpDesc od;
       od.kind = OpKind::gemm;
@@ -285,6 +398,120 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
       L.flops = op_flops(od);
       L.macs_dense = static_cast<double>(L.rows * L.n * L.k);
       o = {s.h, s.w, L.n};
+      if (cache_out) {
+        // The new token's K or V goes to position 0 of each sample's cache [ctx, n]; positions
+        // 1..ctx-1 hold the earlier tokens (seeded). Attention does not depend on the order.
+        const int64_t ctx = j["cache"].get<int64_t>();
+        if (s.h * s.w != 1 || L.residual)
+          throw InputError(
+              fmt::format("{}: layer '{}' writes a KV cache: it takes one token per "
+                          "sample and no residual",
+                          where, L.name));
+        L.c_stride[2] = ctx * L.n;
+        o = {ctx, 1, L.n};
+        m.tensors[L.out].cache = true;
+      }
+    } else if (op == "attention_scores" || op == "attention_values") {
+      // Attention per (sample, head) read in place: Q [Sq, D], K/V [Sk, D] per sample (a KV
+      // cache or this pass's projection), scores/probabilities [heads, Sq, Sk] per sample.
+      L.kind = LayerKind::matmul;
+      L.in2 = second("kv");
+      const int64_t H = j["heads"].get<int64_t>();
+      const Shape kv = shape[L.in2];
+      const int64_t D = kv.c, Sk = kv.h * kv.w;
+      if (D % H != 0)
+        throw InputError(fmt::format("{}: layer '{}': {} features do not split into {} heads",
+                                     where, L.name, D, H));
+      const int64_t dh = D / H;
+      L.batch0 = batch;
+      L.batch1 = H;
+      if (type[L.in2] != L.src_t)
+        throw InputError(fmt::format("{}: layer '{}': operands of different types", where, L.name));
+      if (op == "attention_scores") {
+        const int64_t Sq = s.h * s.w;
+        if (s.c != D)
+          throw InputError(
+              fmt::format("{}: layer '{}': Q has {} features, K {}", where, L.name, s.c, D));
+        L.mm_m = Sq;
+        L.mm_n = Sk;
+        L.mm_k = dh;
+        const int64_t as[4] = {Sq * D, dh, D, 1}, bs[4] = {Sk * D, dh, 1, D},
+                      cs[4] = {H * Sq * Sk, Sq * Sk, Sk, 1};
+        std::copy(as, as + 4, L.a_stride);
+        std::copy(bs, bs + 4, L.b_stride);
+        std::copy(cs, cs + 4, L.c_stride);
+        L.alpha = 1.0 / std::sqrt(static_cast<double>(dh));
+        if (j.value("causal", false)) {
+          // Query i (the last Sq of Sk positions) sees keys j <= i + Sk - Sq.
+          L.mask_v.assign(static_cast<size_t>(Sq * Sk), 0.f);
+          for (int64_t i = 0; i < Sq; ++i)
+            for (int64_t k2 = i + Sk - Sq + 1; k2 < Sk; ++k2)
+              L.mask_v[static_cast<size_t>(i * Sk + k2)] = -1e30f;
+        }
+        o = {H * Sq, 1, Sk};
+      } else {
+        if (s.c != Sk || s.h % H != 0)
+          throw InputError(
+              fmt::format("{}: layer '{}': probabilities [{}, {}] do not match {} "
+                          "heads over {} positions",
+                          where, L.name, s.h, s.c, H, Sk));
+        const int64_t Sq = s.h / H;
+        L.mm_m = Sq;
+        L.mm_n = dh;
+        L.mm_k = Sk;
+        const int64_t as[4] = {H * Sq * Sk, Sq * Sk, Sk, 1}, bs[4] = {Sk * D, dh, D, 1},
+                      cs[4] = {Sq * D, dh, D, 1};
+        std::copy(as, as + 4, L.a_stride);
+        std::copy(bs, bs + 4, L.b_stride);
+        std::copy(cs, cs + 4, L.c_stride);
+        o = {Sq, 1, D};
+      }
+      L.wei_t = L.src_t;
+      OpDesc od;
+      od.kind = OpKind::gemm;
+      od.shape = GemmShape{L.mm_m, L.mm_n, L.mm_k, L.batch0 * L.batch1, false, false};
+      L.flops = op_flops(od);
+      L.macs_dense = static_cast<double>(L.batch0 * L.batch1 * L.mm_m * L.mm_n * L.mm_k);
+    } else if (op == "rmsnorm" || op == "layernorm") {
+      L.kind = LayerKind::norm;
+      L.rms = op == "rmsnorm";
+      L.eps = j.value("eps", 1e-5);
+      L.norm_rows = batch * s.h * s.w;
+      std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
+      L.gamma.resize(static_cast<size_t>(s.c));
+      for (float& g : L.gamma) g = 1.f + ud(rng);
+      if (!L.rms) {
+        L.beta.resize(static_cast<size_t>(s.c));
+        for (float& b : L.beta) b = ud(rng);
+      }
+      o = s;
+    } else if (op == "causal_mask") {
+      L.kind = LayerKind::mask_add;
+      const int64_t H = j["heads"].get<int64_t>();
+      const int64_t Sk = s.c, rows = s.h * s.w;
+      if (rows % H != 0 || rows / H > Sk)
+        throw InputError(fmt::format("{}: layer '{}': scores [{}, {}] do not match {} heads", where,
+                                     L.name, rows, Sk, H));
+      const int64_t Sq = rows / H;
+      L.elements = batch * s.elements();
+      if (!scale.shapes_only) L.mask_v.assign(static_cast<size_t>(L.elements), 0.f);
+      for (int64_t r = 0; r < batch * rows && !scale.shapes_only; ++r)
+        for (int64_t k2 = r % Sq + Sk - Sq + 1; k2 < Sk; ++k2)
+          L.mask_v[static_cast<size_t>(r * Sk + k2)] = -1e30f;
+      o = s;
+    } else if (op == "softmax") {
+      L.kind = LayerKind::softmax;
+      L.norm_rows = batch * s.h * s.w;
+      o = s;
+    } else if (op == "act_mul") {
+      L.kind = LayerKind::act_mul;
+      L.in2 = second("in2");
+      if (shape[L.in2].elements() != s.elements() || type[L.in2] != L.src_t)
+        throw InputError(fmt::format("{}: layer '{}': '{}' and '{}' differ in shape or type", where,
+                                     L.name, in_name, m.tensors[L.in2].name));
+      if (L.act == SUANLI_ACT_NONE) L.act = SUANLI_ACT_SILU;
+      L.elements = batch * s.elements();
+      o = s;
     } else {
       throw InputError(fmt::format("{}: unknown layer op '{}'", where, op));
     }
@@ -294,7 +521,7 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
       for (float& b : L.bias_v) b = ud(rng);
     }
     // Storage type of the output.
-    if (is_output) {
+    if (is_output && (L.kind == LayerKind::conv || L.kind == LayerKind::linear) && !L.residual) {
       L.dst_t = Dtype::fp32;  // logits in fp32 for every dtype
     } else if (L.residual) {
       L.dst_t = type[L.out];  // in place: the residual's type
@@ -311,9 +538,12 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
     type[L.out] = L.dst_t;
     L.out_bytes = static_cast<uint64_t>(batch * o.elements()) * dtype_size(L.dst_t);
     m.tensors[L.out].bytes = std::max(m.tensors[L.out].bytes, L.out_bytes);
+    m.tensors[L.out].type = L.dst_t;
+    if (cache_out) m.cache_bytes += L.out_bytes;
     m.flops += L.flops;
     m.macs_dense += L.macs_dense;
-    m.weight_bytes += L.weights.size() * dtype_size(L.wei_t) + L.bias_v.size() * 4;
+    m.weight_bytes +=
+        wcount * dtype_size(L.wei_t) + L.bias_v.size() * 4 + (L.gamma.size() + L.beta.size()) * 4;
     m.layers.push_back(std::move(L));
   }
   if (!index.count(output))
@@ -321,6 +551,10 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
   m.output = index[output];
   if (m.layers.empty() || m.layers.back().out != m.output)
     throw InputError(fmt::format("{}: /output: the last layer must write '{}'", m.origin, output));
+  // Read per forward pass at least once: every weight and every KV cache (attention reads the
+  // whole cache), plus the masks. Activations are left out (small in decode; a lower bound).
+  m.bytes_per_step = static_cast<double>(m.weight_bytes + m.cache_bytes);
+  for (const Layer& L : m.layers) m.bytes_per_step += static_cast<double>(L.mask_v.size()) * 4;
   return m;
 }
 
@@ -333,6 +567,52 @@ std::vector<float> make_input(const Model& m, uint64_t seed) {
   for (float& v : x) v = ud(rng);
   return x;
 }
+
+std::vector<float> make_cache(const Model& m, int tensor, uint64_t seed) {
+  const Tensor& t = m.tensors[static_cast<size_t>(tensor)];
+  std::vector<float> x(t.bytes / dtype_size(t.type));
+  std::mt19937_64 rng(seed ^ (0xcace0000ULL + static_cast<uint64_t>(tensor)));
+  std::uniform_real_distribution<float> ud(-1.f, 1.f);
+  for (float& v : x) v = ud(rng);
+  return x;
+}
+
+namespace {
+
+// A strided batched matmul with its epilogue (backend.h), every product accumulated in fp64,
+// each written element rounded to dst's type; y holds dst on entry (residual, KV cache).
+template <typename BT>
+void reference_matmul(const Layer& L, const std::vector<double>& a, const BT* b,
+                      std::vector<double>& y) {
+  const int64_t rows = L.batch0 * L.batch1 * L.mm_m;
+#pragma omp parallel for schedule(static) if (rows > 1)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r % L.mm_m, b1 = (r / L.mm_m) % L.batch1, b0 = r / (L.mm_m * L.batch1);
+    std::vector<double> acc(static_cast<size_t>(L.mm_n), 0.0);
+    const int64_t abase = b0 * L.a_stride[0] + b1 * L.a_stride[1] + i * L.a_stride[2];
+    const int64_t bbase = b0 * L.b_stride[0] + b1 * L.b_stride[1];
+    for (int64_t l = 0; l < L.mm_k; ++l) {
+      const double av = a[static_cast<size_t>(abase + l * L.a_stride[3])];
+      const BT* bp = b + bbase + l * L.b_stride[2];
+      if (L.b_stride[3] == 1)
+        for (int64_t j = 0; j < L.mm_n; ++j) acc[static_cast<size_t>(j)] += av * bp[j];
+      else
+        for (int64_t j = 0; j < L.mm_n; ++j)
+          acc[static_cast<size_t>(j)] += av * static_cast<double>(bp[j * L.b_stride[3]]);
+    }
+    const int64_t cbase = b0 * L.c_stride[0] + b1 * L.c_stride[1] + i * L.c_stride[2];
+    for (int64_t j = 0; j < L.mm_n; ++j) {
+      const size_t at = static_cast<size_t>(cbase + j * L.c_stride[3]);
+      double v = acc[static_cast<size_t>(j)] * L.alpha;
+      if (!L.bias_v.empty()) v += L.bias_v[static_cast<size_t>(j)];
+      if (!L.mask_v.empty()) v += L.mask_v[static_cast<size_t>(i * L.mm_n + j)];
+      if (L.residual) v += y[at];
+      y[at] = round_to(apply_act(L.act, v), L.dst_t, 1.f);
+    }
+  }
+}
+
+}  // namespace
 
 std::vector<double> reference(Model& m, const std::vector<float>& input,
                               std::vector<std::vector<double>>* trace) {
@@ -349,10 +629,72 @@ std::vector<double> reference(Model& m, const std::vector<float>& input,
     for (size_t i = 0; i < input.size(); ++i)
       t[m.input][i] = round_to(input[i], in_t, scale[m.input]);
   }
+  for (size_t i = 0; i < m.tensors.size(); ++i)
+    if (m.tensors[i].cache) {
+      const std::vector<float> c = make_cache(m, static_cast<int>(i), m.cache_seed);
+      t[i].resize(c.size());
+      for (size_t k = 0; k < c.size(); ++k) t[i][k] = round_to(c[k], m.tensors[i].type, 1.f);
+    }
   for (Layer& L : m.layers) {
     const std::vector<double>& x = t[L.in];
     std::vector<double> y;
     L.src_scale = scale[L.in];
+    if (L.kind == LayerKind::matmul || (L.kind == LayerKind::linear && m.dtype != Dtype::int8)) {
+      y = t[L.out];  // the residual or the KV cache (empty otherwise)
+      y.resize(L.out_bytes / dtype_size(L.dst_t), 0.0);
+      if (L.kind == LayerKind::matmul)
+        reference_matmul(L, x, t[L.in2].data(), y);
+      else
+        reference_matmul(L, x, L.weights.data(), y);
+    } else if (L.kind == LayerKind::norm || L.kind == LayerKind::softmax) {
+      const int64_t cols = static_cast<int64_t>(x.size()) / L.norm_rows;
+      y.resize(x.size());
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < L.norm_rows; ++r) {
+        const double* xr = &x[static_cast<size_t>(r * cols)];
+        double* yr = &y[static_cast<size_t>(r * cols)];
+        if (L.kind == LayerKind::softmax) {
+          double mx = -HUGE_VAL, sum = 0;
+          for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, xr[c]);
+          for (int64_t c = 0; c < cols; ++c) sum += std::exp(xr[c] - mx);
+          for (int64_t c = 0; c < cols; ++c) yr[c] = std::exp(xr[c] - mx) / sum;
+        } else {
+          double mean = 0, sq = 0;
+          for (int64_t c = 0; c < cols; ++c) mean += xr[c];
+          mean /= static_cast<double>(cols);
+          for (int64_t c = 0; c < cols; ++c) {
+            const double d = L.rms ? xr[c] : xr[c] - mean;
+            sq += d * d;
+          }
+          const double inv = 1.0 / std::sqrt(sq / static_cast<double>(cols) + L.eps);
+          for (int64_t c = 0; c < cols; ++c) {
+            const size_t cc = static_cast<size_t>(c);
+            yr[c] =
+                L.rms ? L.gamma[cc] * xr[c] * inv : L.gamma[cc] * (xr[c] - mean) * inv + L.beta[cc];
+          }
+        }
+      }
+      for (double& v : y) v = round_to(v, L.dst_t, 1.f);
+    } else if (L.kind == LayerKind::mask_add) {
+      y.resize(x.size());
+      for (size_t k = 0; k < y.size(); ++k)
+        y[k] = round_to(x[k] + round_to(L.mask_v[k], L.dst_t, 1.f), L.dst_t, 1.f);
+    } else if (L.kind == LayerKind::act_mul) {
+      const std::vector<double>& x2 = t[L.in2];
+      y.resize(x.size());
+      for (size_t k = 0; k < y.size(); ++k)
+        y[k] = round_to(apply_act(L.act, x[k]) * x2[k], L.dst_t, 1.f);
+    }
+    if (L.kind == LayerKind::matmul || L.kind == LayerKind::norm || L.kind == LayerKind::softmax ||
+        L.kind == LayerKind::act_mul || L.kind == LayerKind::mask_add ||
+        (L.kind == LayerKind::linear && m.dtype != Dtype::int8)) {
+      L.dst_scale = 1.f;
+      L.res_scale = 1.f;
+      scale[L.out] = 1.f;
+      if (trace) trace->push_back(y);
+      t[L.out] = std::move(y);
+      continue;
+    }
     if (L.kind == LayerKind::conv) {
       const Conv2dShape& c = L.conv;
       const int64_t P = c.p(), Q = c.q();

@@ -16,18 +16,36 @@ struct Tensor {
   std::string name;
   uint64_t bytes = 0;
   bool input = false;  // the model's input: filled with seeded data, never written by a layer
+  bool cache = false;  // a KV cache: seeded (earlier tokens); decode writes position 0
+  Dtype type = Dtype::fp32;
 };
 
-enum class LayerKind { conv, maxpool, avgpool, linear };
+// linear: activations x weights (dense, or into position 0 of a KV cache); matmul: attention,
+// both operands activations read in place through strides; norm: RMS / layer norm per token;
+// softmax: over the last dimension; act_mul: act(in) * in2 (SwiGLU).
+// mask_add: scores + a causal mask as its own element-wise add (for backends whose matmul has
+// no broadcast mask epilogue; the mask is stored per (sample, head) in the activation type).
+enum class LayerKind { conv, maxpool, avgpool, linear, matmul, norm, softmax, act_mul, mask_add };
 std::string_view layer_kind_name(LayerKind k);
 
 struct Layer {
   std::string name;
   LayerKind kind = LayerKind::conv;
   int in = -1, out = -1;           // tensor indices
+  int in2 = -1;                    // matmul: B (K or V); act_mul: the multiplier
   Conv2dShape conv;                // conv, and the window of pools (k = c)
   int64_t rows = 0, n = 0, k = 0;  // linear: rows x k times k x n
   bool bias = false, residual = false, relu = false;
+  int act = 0;  // suanli_activation (relu == (act == 1))
+  // linear / matmul as a strided batched matmul (backend.h): C[b0,b1] = A[b0,b1] * B[b0,b1].
+  int64_t batch0 = 1, batch1 = 1, mm_m = 0, mm_n = 0, mm_k = 0;
+  int64_t a_stride[4] = {0, 0, 0, 1}, b_stride[4] = {0, 0, 0, 1}, c_stride[4] = {0, 0, 0, 1};
+  double alpha = 1;           // matmul: 1/sqrt(d_head)
+  std::vector<float> mask_v;  // matmul: causal mask, mm_m x mm_n (0 or -1e30)
+  bool rms = true;            // norm: RMS (gamma only) or layer norm (gamma, beta)
+  double eps = 1e-5;
+  std::vector<float> gamma, beta;
+  int64_t norm_rows = 0, elements = 0;  // norm/softmax rows; act_mul elements
   Dtype src_t = Dtype::fp32, wei_t = Dtype::fp32, dst_t = Dtype::fp32;  // storage types
   std::vector<float> weights;  // conv: KCRS; linear: k x n row-major (real values)
   std::vector<float> bias_v;   // k or n
@@ -51,12 +69,30 @@ struct Model {
   double macs_dense = 0;             // per batch
   uint64_t weight_bytes = 0;         // weights + biases as stored on the device
   float input_scale = 1;             // int8: the input's scale (set by reference())
+  int64_t tokens = 0;                // tokens per sample (transformers: input rows)
+  int64_t blocks = 0;                // repeated blocks (decoder/encoder layers) after scaling
+  uint64_t cache_bytes = 0;          // KV caches on the device
+  double bytes_per_step = 0;         // weights + KV caches read per forward (memory-bound floor)
+  uint64_t cache_seed = 1;           // the KV caches' contents (make_cache)
+  int64_t verify_tokens = 0;  // the model file's reduced token count for verification (0: same)
+};
+
+// Scaling of a model at load time: `layers` replaces the count of its repeated block (0: the
+// file's), `tokens` the input's token count (0: the file's).
+struct Scale {
+  int64_t layers = 0;
+  int64_t tokens = 0;
+  bool shapes_only = false;  // no weight values (FLOP and byte counts of full-size models)
 };
 
 // Loads model NAME (built in: suites/models/NAME.json) or a .json path, validated against
 // reports/schema/model.schema.json, and resolves it at `batch` for `dtype` (fp32, bf16, fp16,
 // int8) with weights drawn from `seed`. Throws InputError naming the file and JSON path.
-Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, uint64_t seed);
+Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, uint64_t seed,
+                  Scale scale = {});
+
+// Seeded initial contents of a KV cache tensor (real values), the same on host and device.
+std::vector<float> make_cache(const Model& m, int tensor, uint64_t seed);
 
 // Names of the built-in models.
 std::vector<std::string> builtin_model_names();

@@ -28,6 +28,9 @@ struct LayerOp {
   suanli_conv2d_layer_desc conv{};
   suanli_pool_desc pool{};
   suanli_matmul_desc mm{};
+  suanli_norm_desc norm{};
+  suanli_softmax_desc sm{};
+  suanli_eltwise_desc ew{};
 
   explicit LayerOp(const Layer& L) {
     desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
@@ -36,7 +39,9 @@ struct LayerOp {
     e.alpha = 1.0;
     e.bias = L.bias ? 1 : 0;
     e.residual = L.residual ? 1 : 0;
-    e.activation = L.relu ? SUANLI_ACT_RELU : SUANLI_ACT_NONE;
+    e.activation = static_cast<suanli_activation>(L.act);
+    e.mask = L.mask_v.empty() ? 0 : 1;
+    e.alpha = L.alpha;
     suanli_quant q{SUANLI_STRUCT_SIZE(suanli_quant, residual_scale), L.src_scale, L.wei_scale,
                    L.dst_scale, L.res_scale};
     const Conv2dShape& c = L.conv;
@@ -87,17 +92,16 @@ struct LayerOp {
         desc.pool = &pool;
         break;
       case LayerKind::linear:
+      case LayerKind::matmul:
         mm.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
-        mm.batch0 = mm.batch1 = 1;
-        mm.m = L.rows;
-        mm.n = L.n;
-        mm.k = L.k;
-        mm.a_stride[2] = L.k;
-        mm.a_stride[3] = 1;
-        mm.b_stride[2] = L.n;
-        mm.b_stride[3] = 1;
-        mm.c_stride[2] = L.n;
-        mm.c_stride[3] = 1;
+        mm.batch0 = L.batch0;
+        mm.batch1 = L.batch1;
+        mm.m = L.mm_m;
+        mm.n = L.mm_n;
+        mm.k = L.mm_k;
+        std::copy(L.a_stride, L.a_stride + 4, mm.a_stride);
+        std::copy(L.b_stride, L.b_stride + 4, mm.b_stride);
+        std::copy(L.c_stride, L.c_stride + 4, mm.c_stride);
         mm.a_type = abi(L.src_t);
         mm.b_type = abi(L.wei_t);
         mm.c_type = abi(L.dst_t);
@@ -105,6 +109,36 @@ struct LayerOp {
         mm.quant = q;
         desc.kind = SUANLI_OP_MATMUL;
         desc.matmul = &mm;
+        break;
+      case LayerKind::norm:
+        norm = {SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+                L.rms ? SUANLI_NORM_RMS : SUANLI_NORM_LAYER,
+                L.norm_rows,
+                static_cast<int64_t>(L.gamma.size()),
+                L.eps,
+                abi(L.src_t),
+                SUANLI_PROP_FORWARD_INFERENCE,
+                SUANLI_ACT_NONE};
+        desc.kind = SUANLI_OP_NORM;
+        desc.norm = &norm;
+        break;
+      case LayerKind::softmax:
+        sm = {SUANLI_STRUCT_SIZE(suanli_softmax_desc, type), L.norm_rows,
+              static_cast<int64_t>(L.out_bytes / dtype_size(L.dst_t)) / L.norm_rows, abi(L.src_t)};
+        desc.kind = SUANLI_OP_SOFTMAX;
+        desc.softmax = &sm;
+        break;
+      case LayerKind::act_mul:
+        ew = {SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_ACT_MUL,
+              static_cast<suanli_activation>(L.act), L.elements, abi(L.src_t)};
+        desc.kind = SUANLI_OP_ELTWISE;
+        desc.eltwise = &ew;
+        break;
+      case LayerKind::mask_add:
+        ew = {SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_ADD, SUANLI_ACT_NONE,
+              L.elements, abi(L.src_t)};
+        desc.kind = SUANLI_OP_ELTWISE;
+        desc.eltwise = &ew;
         break;
     }
   }
@@ -138,8 +172,20 @@ Graph make_graph(Backend& b, int device, const Model& m, const std::vector<float
     g.tensors.push_back(b.alloc(device, std::max<uint64_t>(t.bytes, 1)));
   const std::vector<char> in = encode(input, m.layers.front().src_t, m.input_scale);
   g.tensors[static_cast<size_t>(m.input)]->upload(in.data());
+  for (size_t i = 0; i < m.tensors.size(); ++i)
+    if (m.tensors[i].cache) {
+      const std::vector<char> c =
+          encode(make_cache(m, static_cast<int>(i), m.cache_seed), m.tensors[i].type, 1.f);
+      g.tensors[i]->upload(c.data());
+    }
+  auto param = [&](const std::vector<float>& v) {
+    g.params.push_back(b.alloc(device, v.size() * sizeof(float)));
+    g.params.back()->upload(v.data());
+    return g.params.back().get();
+  };
   for (const Layer& L : m.layers) {
     std::vector<DeviceBuffer*> bufs{g.tensors[static_cast<size_t>(L.in)].get()};
+    if (L.in2 >= 0) bufs.push_back(g.tensors[static_cast<size_t>(L.in2)].get());
     if (!L.weights.empty()) {
       const std::vector<char> w = encode(L.weights, L.wei_t, L.wei_scale);
       g.params.push_back(b.alloc(device, w.size()));
@@ -147,11 +193,17 @@ Graph make_graph(Backend& b, int device, const Model& m, const std::vector<float
       bufs.push_back(g.params.back().get());
     }
     bufs.push_back(g.tensors[static_cast<size_t>(L.out)].get());
-    if (L.bias) {
-      g.params.push_back(b.alloc(device, L.bias_v.size() * sizeof(float)));
-      g.params.back()->upload(L.bias_v.data());
-      bufs.push_back(g.params.back().get());
+    if (L.bias) bufs.push_back(param(L.bias_v));
+    if (L.kind == LayerKind::mask_add) {  // src2 in the activation type
+      const std::vector<char> mk = encode(L.mask_v, L.src_t, 1.f);
+      g.params.push_back(b.alloc(device, mk.size()));
+      g.params.back()->upload(mk.data());
+      bufs.insert(bufs.begin() + 1, g.params.back().get());
+    } else if (!L.mask_v.empty()) {
+      bufs.push_back(param(L.mask_v));
     }
+    if (!L.gamma.empty()) bufs.push_back(param(L.gamma));
+    if (!L.beta.empty()) bufs.push_back(param(L.beta));
     LayerOp op(L);
     std::vector<suanli_buffer> handles;
     for (DeviceBuffer* d : bufs) handles.push_back(d->handle());
@@ -252,8 +304,13 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
   r.noise_target = s.max_noise;
   try {
     // Reference and int8 calibration at the reduced batch; the same seed gives the same weights.
-    Model vm = build_model(w.model, w.op.dtype, w.model_verify_batch, s.seed);
-    Model fm = build_model(w.model, w.op.dtype, w.model_batch, s.seed);
+    Scale sc;
+    sc.layers = w.model_layers;
+    Model fm = build_model(w.model, w.op.dtype, w.model_batch, s.seed, sc);
+    // Verification at the reduced batch and, for long sequences, at the model file's reduced
+    // token count (the host reference is fp64 and single-threaded per row).
+    if (fm.verify_tokens > 0 && fm.verify_tokens < fm.tokens) sc.tokens = fm.verify_tokens;
+    Model vm = build_model(w.model, w.op.dtype, w.model_verify_batch, s.seed, sc);
     r.flops = fm.flops;
     const std::vector<float> vin = make_input(vm, s.seed);
     std::vector<std::vector<double>> trace;
@@ -278,7 +335,12 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
                          {"flops_per_sample", fm.flops / static_cast<double>(fm.batch)},
                          {"macs_dense_per_sample", fm.macs_dense / static_cast<double>(fm.batch)},
                          {"weight_bytes", fm.weight_bytes},
-                         {"verify_batch", vm.batch}};
+                         {"verify_batch", vm.batch},
+                         {"tokens_per_sample", fm.tokens},
+                         {"verify_tokens", vm.tokens},
+                         {"blocks", fm.blocks},
+                         {"kv_cache_bytes", fm.cache_bytes},
+                         {"bytes_per_pass", fm.bytes_per_step}};
     r.model = mj;
     if (std::string why = unsupported(backend, device, fm); !why.empty()) {
       r.status = Status::unsupported;
@@ -417,6 +479,12 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
       r.peak_fraction = r.flops_per_second / p->ops_per_second;
     r.model["samples_per_second"] = static_cast<double>(fm.batch) / r.time.median;
     r.model["samples_per_second_best"] = static_cast<double>(fm.batch) / r.time.min;
+    if (fm.sample == "token" || fm.sample == "sequence") {
+      // Tokens processed per second (decode: one new token per sample per pass) and the
+      // weights + KV caches read per pass over the time of the pass.
+      r.model["tokens_per_second"] = static_cast<double>(fm.batch * fm.tokens) / r.time.median;
+      r.model["weight_kv_bytes_per_second"] = fm.bytes_per_step / r.time.median;
+    }
     if (fm.batch == 1) {
       // Single-stream latency (MLPerf's scenario): one execute per query, many queries.
       std::vector<double> lat;

@@ -212,8 +212,10 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
         w.op.dtype = *dtype_from_name(one.value("dtype", "fp32"));
         w.model_batch = one.value("batch", int64_t{1});
         w.model_verify_batch = std::min(w.model_batch, one.value("verify_batch", int64_t{1}));
+        w.model_layers = one.value("layers", int64_t{0});
         w.settings = settings;
         w.id = fmt::format("{}.{}.batch{}", w.name, dtype_name(w.op.dtype), w.model_batch);
+        if (w.model_layers > 0) w.id += fmt::format(".layers{}", w.model_layers);
         if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
         continue;
       }

@@ -33,6 +33,7 @@ struct Workload {
   std::string model;
   int64_t model_batch = 1;
   int64_t model_verify_batch = 1;
+  int64_t model_layers = 0;  // "layers": the model's repeated block count (0: the file's)
 };
 
 struct Suite {
