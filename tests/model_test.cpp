@@ -254,6 +254,16 @@ TEST(Model, TinyTransformersVerifyThroughCpuBackend) {
       }
 }
 
+// int8 has no form for norms/softmax/attention in suanli's models: recorded unsupported, naming
+// the layer, not an error.
+TEST(Model, Int8TransformerIsRecordedUnsupported) {
+  auto b = cpu();
+  const Result r =
+      model::run_model_workload(*b, 0, transformer("bert_tiny", Dtype::int8, 1), RunOptions{});
+  EXPECT_EQ(r.status, Status::unsupported);
+  EXPECT_NE(r.reason.find("has no int8 form"), std::string::npos) << r.reason;
+}
+
 // A corrupted attention probability tensor (decode) and FFN output (encoder) fail verification.
 TEST(Model, CorruptedTransformerLayerFailsVerification) {
   auto b = cpu();

@@ -306,10 +306,10 @@ Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, u
     L.relu = L.act == SUANLI_ACT_RELU;
     if (dtype == Dtype::int8 && op != "conv" && op != "linear" && op != "maxpool" &&
         op != "avgpool" && op != "global_avgpool")
-      throw InputError(fmt::format("{}: layer '{}' ({}) has no int8 form in suanli's models", where,
-                                   L.name, op));
+      throw DtypeUnsupported(fmt::format("{}: layer '{}' ({}) has no int8 form in suanli's models",
+                                         where, L.name, op));
     if (dtype == Dtype::int8 && L.act > SUANLI_ACT_RELU)
-      throw InputError(
+      throw DtypeUnsupported(
           fmt::format("{}: layer '{}': int8 layers take relu or no activation", where, L.name));
     auto second = [&](const char* field) {
       const std::string n2 = j.at(field).get<std::string>();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/op.h"
 
 namespace suanli::model {
@@ -83,6 +84,11 @@ struct Scale {
   int64_t layers = 0;
   int64_t tokens = 0;
   bool shapes_only = false;  // no weight values (FLOP and byte counts of full-size models)
+};
+
+// The model has no form in the requested dtype (int8 transformer layers): recorded unsupported.
+struct DtypeUnsupported : InputError {
+  using InputError::InputError;
 };
 
 // Loads model NAME (built in: suites/models/NAME.json) or a .json path, validated against

@@ -503,6 +503,9 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
       r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
                              r.verification.method, r.verification.error, r.verification.bound,
                              r.verification.detail);
+  } catch (const DtypeUnsupported& e) {
+    r.status = Status::unsupported;
+    r.reason = e.what();
   } catch (const BackendCallError& e) {
     r.status = e.status == SUANLI_UNSUPPORTED ? Status::unsupported : Status::error;
     r.reason = e.what();
