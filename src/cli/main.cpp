@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
       "any failed verification or errored, 2 for bad usage or bad input files.");
   run_cmd
       ->add_option("--suite", run.suite,
-                   "Built-in suite name (quick, standard, kernels) or path to a suite .json")
+                   "Built-in suite name (quick, standard, kernels, models) or path to a suite .json")
       ->default_str("standard");
   run_cmd->add_option("--backend", run.backends, "Only these backends (comma-separated)")
       ->delimiter(',');

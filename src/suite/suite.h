@@ -49,7 +49,7 @@ struct Suite {
 // JSON path and what was expected.
 Suite parse_suite(const std::string& text, const std::string& origin);
 
-// NAME (a built-in suite: quick, standard, kernels) or PATH (a .json file).
+// NAME (a built-in suite: quick, standard, kernels, models) or PATH (a .json file).
 Suite load_suite(const std::string& name_or_path);
 
 struct SuiteEntry {
