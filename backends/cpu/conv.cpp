@@ -9,7 +9,6 @@
 #include <memory>
 #include <string>
 
-#include "abi_names.h"
 #include "cpu_op.h"
 #include "onednn.h"
 
@@ -24,7 +23,7 @@ using tag = dnnl::memory::format_tag;
 }
 
 const char* dtype_name(suanli_dtype t) {
-  const char* n = abi_dtype_name(t);
+  const char* n = suanli_dtype_name(t);
   return n ? n : "invalid";
 }
 

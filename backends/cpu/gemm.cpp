@@ -13,7 +13,6 @@
 #include <string>
 #include <utility>
 
-#include "abi_names.h"
 #include "cpu_op.h"
 #include "onednn.h"
 #include "openblas.h"
@@ -41,7 +40,7 @@ const char* type_label(GemmType t) {
 }
 
 const char* dtype_name(suanli_dtype t) {
-  const char* n = abi_dtype_name(t);
+  const char* n = suanli_dtype_name(t);
   return n ? n : "invalid";
 }
 

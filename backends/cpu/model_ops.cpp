@@ -15,7 +15,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "abi_names.h"
 #include "onednn.h"
 
 namespace suanli::cpu {
@@ -30,7 +29,7 @@ using dims = dnnl::memory::dims;
 }
 
 const char* tname(suanli_dtype t) {
-  const char* n = abi_dtype_name(t);
+  const char* n = suanli_dtype_name(t);
   return n ? n : "invalid";
 }
 

@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 
-#include "abi_names.h"
 #include "cpu_info.h"
 #include "cpu_op.h"
 
@@ -199,7 +198,7 @@ int32_t raw_enum(const suanli_dtype& e) {
 }
 
 const char* dtype_name(int32_t t) {
-  return abi_dtype_name(t);
+  return suanli_dtype_name(t);
 }
 
 uint64_t pattern32(uint32_t v) {

@@ -14,32 +14,51 @@ const std::vector<std::pair<std::string_view, std::string_view>>& opencl_kernel_
 namespace suanli::ocl {
 
 std::string cl_error_name(cl_int err) {
-  const char* n = "";
+  const char* n = "CL error";
   switch (err) {
 #define E(x) \
   case x:    \
     n = #x;  \
     break;
+    // clang-format off
     E(CL_DEVICE_NOT_FOUND)
-    E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE) E(CL_MEM_OBJECT_ALLOCATION_FAILURE)
-        E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY) E(CL_PROFILING_INFO_NOT_AVAILABLE)
-            E(CL_BUILD_PROGRAM_FAILURE) E(CL_INVALID_VALUE) E(CL_INVALID_DEVICE)
-                E(CL_INVALID_CONTEXT) E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_MEM_OBJECT)
-                    E(CL_INVALID_BUILD_OPTIONS) E(CL_INVALID_PROGRAM) E(CL_INVALID_KERNEL_NAME)
-                        E(CL_INVALID_KERNEL) E(CL_INVALID_ARG_INDEX) E(CL_INVALID_ARG_VALUE)
-                            E(CL_INVALID_ARG_SIZE) E(CL_INVALID_KERNEL_ARGS)
-                                E(CL_INVALID_WORK_DIMENSION) E(CL_INVALID_WORK_GROUP_SIZE)
-                                    E(CL_INVALID_WORK_ITEM_SIZE) E(CL_INVALID_GLOBAL_OFFSET)
-                                        E(CL_INVALID_EVENT) E(CL_INVALID_OPERATION)
-                                            E(CL_INVALID_BUFFER_SIZE) E(CL_INVALID_GLOBAL_WORK_SIZE)
-                                                E(CL_MISALIGNED_SUB_BUFFER_OFFSET)
-                                                    E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+    E(CL_DEVICE_NOT_AVAILABLE)
+    E(CL_COMPILER_NOT_AVAILABLE)
+    E(CL_MEM_OBJECT_ALLOCATION_FAILURE)
+    E(CL_OUT_OF_RESOURCES)
+    E(CL_OUT_OF_HOST_MEMORY)
+    E(CL_PROFILING_INFO_NOT_AVAILABLE)
+    E(CL_BUILD_PROGRAM_FAILURE)
+    E(CL_INVALID_VALUE)
+    E(CL_INVALID_DEVICE)
+    E(CL_INVALID_CONTEXT)
+    E(CL_INVALID_COMMAND_QUEUE)
+    E(CL_INVALID_MEM_OBJECT)
+    E(CL_INVALID_BUILD_OPTIONS)
+    E(CL_INVALID_PROGRAM)
+    E(CL_INVALID_KERNEL_NAME)
+    E(CL_INVALID_KERNEL)
+    E(CL_INVALID_ARG_INDEX)
+    E(CL_INVALID_ARG_VALUE)
+    E(CL_INVALID_ARG_SIZE)
+    E(CL_INVALID_KERNEL_ARGS)
+    E(CL_INVALID_WORK_DIMENSION)
+    E(CL_INVALID_WORK_GROUP_SIZE)
+    E(CL_INVALID_WORK_ITEM_SIZE)
+    E(CL_INVALID_GLOBAL_OFFSET)
+    E(CL_INVALID_EVENT)
+    E(CL_INVALID_OPERATION)
+    E(CL_INVALID_BUFFER_SIZE)
+    E(CL_INVALID_GLOBAL_WORK_SIZE)
+    E(CL_MISALIGNED_SUB_BUFFER_OFFSET)
+    E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+    // clang-format on
 #undef E
-                                                        case -1001
-        : n = "CL_PLATFORM_NOT_FOUND_KHR";
-    break;
+    case -1001:
+      n = "CL_PLATFORM_NOT_FOUND_KHR";
+      break;
     default:
-      n = "CL error";
+      break;
   }
   return std::string(n) + " (" + std::to_string(err) + ")";
 }
@@ -317,30 +336,8 @@ uint64_t dtype_size(suanli_dtype t) {
 }
 
 const char* dtype_name(suanli_dtype t) {
-  switch (t) {
-    case SUANLI_DTYPE_FP64:
-      return "fp64";
-    case SUANLI_DTYPE_FP32:
-      return "fp32";
-    case SUANLI_DTYPE_TF32:
-      return "tf32";
-    case SUANLI_DTYPE_FP16:
-      return "fp16";
-    case SUANLI_DTYPE_BF16:
-      return "bf16";
-    case SUANLI_DTYPE_FP8_E4M3:
-      return "fp8_e4m3";
-    case SUANLI_DTYPE_FP8_E5M2:
-      return "fp8_e5m2";
-    case SUANLI_DTYPE_INT8:
-      return "int8";
-    case SUANLI_DTYPE_UINT8:
-      return "uint8";
-    case SUANLI_DTYPE_INT32:
-      return "int32";
-    default:
-      return "invalid";
-  }
+  const char* n = suanli_dtype_name(t);
+  return n ? n : "invalid";
 }
 
 void require_bytes(const Buffer* b, size_t i, uint64_t bytes) {

@@ -195,27 +195,6 @@ PublicKey load_public_key(const std::string& path) {
   return from_hex<32>(doc, "public_key", path);
 }
 
-Claims claims_from_document(const json& doc, const std::string& origin) {
-  const auto errors = validate_against_schema(doc, "claims.schema.json");
-  if (!errors.empty())
-    throw InputError(fmt::format(
-        "{}: at {}: {} (claims files follow reports/schema/claims.schema.json)", origin,
-        errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
-  Claims out;
-  out.origin = origin;
-  out.vendor = doc.value("vendor", "");
-  for (const json& c : doc["claims"]) {
-    Claim claim;
-    claim.device = c["device"].get<std::string>();
-    claim.dtype = *dtype_from_name(c["dtype"].get<std::string>());
-    claim.flops_per_second = c["flops_per_second"].get<double>();
-    claim.sparse = c.value("sparse", false);
-    claim.source = c["source"].get<std::string>();
-    out.claims.push_back(std::move(claim));
-  }
-  return out;
-}
-
 std::string signed_bytes(const json& certificate) {
   json body = certificate;
   body.erase("signature");

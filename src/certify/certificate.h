@@ -40,9 +40,6 @@ std::pair<std::string, std::string> write_keypair(const KeyPair& kp, const std::
 SecretKey load_secret_key(const std::string& path);
 PublicKey load_public_key(const std::string& path);
 
-// Claims from a claims document (validated against claims.schema.json); InputError otherwise.
-Claims claims_from_document(const nlohmann::json& doc, const std::string& origin);
-
 // The bytes that are signed: canonical_json of the certificate without "signature".
 std::string signed_bytes(const nlohmann::json& certificate);
 // Sets certificate["signer"] (algorithm, public key, key id) and certificate["signature"].

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "certify/certificate.h"
+#include "core/text.h"
 
 namespace suanli::certify {
 namespace {
@@ -34,36 +35,6 @@ std::string device_list(const json& c) {
     s += fmt::format("{}{}:{} {}", s.empty() ? "" : "; ", d["backend"].get<std::string>(),
                      d["index"].get<int>(), d["name"].get<std::string>());
   return s;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) switch (ch) {
-      case '&':
-        o += "&amp;";
-        break;
-      case '<':
-        o += "&lt;";
-        break;
-      case '>':
-        o += "&gt;";
-        break;
-      case '"':
-        o += "&quot;";
-        break;
-      default:
-        o += ch;
-    }
-  return o;
-}
-
-std::string md_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    if (ch == '|') o += "\\";
-    o += ch;
-  }
-  return o;
 }
 
 // Rows of (label, value) that head every form.
@@ -127,17 +98,18 @@ std::string certificate_text(const json& c) {
 std::string certificate_markdown(const json& c) {
   std::string out = fmt::format("# suanli certificate: {}\n\n", headline(c));
   out += "| | |\n|---|---|\n";
-  for (const auto& [k, v] : facts(c)) out += fmt::format("| {} | {} |\n", k, md_escape(v));
+  for (const auto& [k, v] : facts(c))
+    out += fmt::format("| {} | {} |\n", k, markdown_cell_escape(v));
   out +=
       "\n## Criteria\n\n| device | workload | criterion | measured | limit | verdict | detail |\n"
       "|---|---|---|---|---|---|---|\n";
   for (const json& x : c["criteria"])
-    out += fmt::format("| {}:{} | {} | {} | {} | {} {} | **{}** | {} |\n",
-                       x["backend"].get<std::string>(), x["device"].get<int>(),
-                       x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
-                       md_escape(value_text(x["measured"])), x["comparison"].get<std::string>(),
-                       md_escape(value_text(x["limit"])), x["verdict"].get<std::string>(),
-                       md_escape(x["detail"].get<std::string>()));
+    out += fmt::format(
+        "| {}:{} | {} | {} | {} | {} {} | **{}** | {} |\n", x["backend"].get<std::string>(),
+        x["device"].get<int>(), x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
+        markdown_cell_escape(value_text(x["measured"])), x["comparison"].get<std::string>(),
+        markdown_cell_escape(value_text(x["limit"])), x["verdict"].get<std::string>(),
+        markdown_cell_escape(x["detail"].get<std::string>()));
   out +=
       "\nCheck it with `suanli verify CERT.json --pubkey KEY.pub [--report REPORT.json]`: the "
       "signature covers the canonical JSON of the certificate, and verify re-derives every "

@@ -66,56 +66,6 @@ double stat_max(const std::vector<double>& v) {
   return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
 }
 
-struct Round {
-  std::vector<double> samples;  // seconds per op
-  int64_t ops = 0;
-  std::string error;
-};
-
-// One round of `reps` Google Benchmark repetitions, each at least min_time of
-// device time; each benchmark iteration is one execute of `inner` ops.
-Round measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int64_t inner,
-                    double min_time, int reps, double warmup,
-                    const std::function<void()>& before_execute = {}) {
-  ensure_benchmark_initialized();
-  benchmark::ClearRegisteredBenchmarks();
-  auto body = [&](benchmark::State& st) {
-    for (auto _ : st) {
-      try {
-        if (before_execute) before_execute();  // untimed: the iteration time is device time
-        st.SetIterationTime(backend.execute(plans, inner));
-      } catch (const std::exception& e) {
-        st.SkipWithError(e.what());
-        break;
-      }
-    }
-  };
-  benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark("suanli_workload", body);
-  b->UseManualTime()
-      ->MinTime(min_time)
-      ->Repetitions(reps)
-      ->ComputeStatistics("min", &stat_min)
-      ->ComputeStatistics("max", &stat_max)
-      ->Unit(benchmark::kSecond);
-  if (warmup > 0) b->MinWarmUpTime(warmup);
-  CollectingReporter rep;
-  // Google Benchmark matches the filter against names that carry the settings:
-  // suanli_workload/min_time:.../repeats:...
-  benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_workload(/|$)");
-  benchmark::ClearRegisteredBenchmarks();
-  Round r;
-  r.error = rep.error;
-  for (const auto& run : rep.repetitions) {
-    if (run.iterations <= 0) continue;
-    // With UseManualTime the "real" time Google Benchmark accumulates is our device time.
-    r.samples.push_back(run.real_accumulated_time / static_cast<double>(run.iterations) /
-                        static_cast<double>(inner));
-    r.ops += run.iterations * inner;
-  }
-  if (r.error.empty() && r.samples.empty()) r.error = "Google Benchmark produced no samples";
-  return r;
-}
-
 // Samples the device's telemetry on a side thread while a workload runs.
 class TelemetrySampler {
  public:
@@ -219,6 +169,48 @@ uint64_t required_bytes(const OpDesc& op, const DeviceInfo& dev) {
 }
 
 }  // namespace
+
+SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int64_t inner,
+                          double min_time, int reps, double warmup,
+                          const std::function<void()>& before_execute) {
+  ensure_benchmark_initialized();
+  benchmark::ClearRegisteredBenchmarks();
+  auto body = [&](benchmark::State& st) {
+    for (auto _ : st) {
+      try {
+        if (before_execute) before_execute();  // untimed: the iteration time is device time
+        st.SetIterationTime(backend.execute(plans, inner));
+      } catch (const std::exception& e) {
+        st.SkipWithError(e.what());
+        break;
+      }
+    }
+  };
+  benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark("suanli_workload", body);
+  b->UseManualTime()
+      ->MinTime(min_time)
+      ->Repetitions(reps)
+      ->ComputeStatistics("min", &stat_min)
+      ->ComputeStatistics("max", &stat_max)
+      ->Unit(benchmark::kSecond);
+  if (warmup > 0) b->MinWarmUpTime(warmup);
+  CollectingReporter rep;
+  // Google Benchmark matches the filter against names that carry the settings:
+  // suanli_workload/min_time:.../repeats:...
+  benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_workload(/|$)");
+  benchmark::ClearRegisteredBenchmarks();
+  SampleRound r;
+  r.error = rep.error;
+  for (const auto& run : rep.repetitions) {
+    if (run.iterations <= 0) continue;
+    // With UseManualTime the "real" time Google Benchmark accumulates is our device time.
+    r.samples.push_back(run.real_accumulated_time / static_cast<double>(run.iterations) /
+                        static_cast<double>(inner));
+    r.ops += run.iterations * inner;
+  }
+  if (r.error.empty() && r.samples.empty()) r.error = "Google Benchmark produced no samples";
+  return r;
+}
 
 void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends) {
   for (const Backend* b : backends)
@@ -325,8 +317,8 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     const auto t0 = Clock::now();
     std::string error;
     while (true) {
-      Round round = measure_round(backend, plans, inner, min_time, reps,
-                                  r.rounds == 0 ? s.warmup_time : 0.0, refill);
+      SampleRound round = measure_round(backend, plans, inner, min_time, reps,
+                                        r.rounds == 0 ? s.warmup_time : 0.0, refill);
       ++r.rounds;
       if (!round.error.empty()) {
         error = round.error;

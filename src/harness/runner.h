@@ -54,4 +54,16 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
 // One workload on one device.
 Result run_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts);
 
+// One round of `reps` Google Benchmark repetitions, each at least `min_time` seconds of device
+// time (warm-up `warmup` seconds discarded); an iteration is one execute of the plans `inner`
+// times. Samples are device seconds per op; `error` is set when an execute threw.
+struct SampleRound {
+  std::vector<double> samples;
+  int64_t ops = 0;
+  std::string error;
+};
+SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int64_t inner,
+                          double min_time, int reps, double warmup,
+                          const std::function<void()>& before_execute = {});
+
 }  // namespace suanli

@@ -2,8 +2,6 @@
 // of the whole plan list under Google Benchmark, samples/s and batch-1 latency percentiles.
 #include "model/model_run.h"
 
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -230,58 +228,6 @@ std::vector<float> download_output(const Model& m, Graph& g) {
   return out;
 }
 
-void ensure_benchmark_initialized() {
-  static const bool once = [] {
-    int argc = 1;
-    char arg0[] = "suanli";
-    char* argv[] = {arg0, nullptr};
-    benchmark::Initialize(&argc, argv);
-    return true;
-  }();
-  (void)once;
-}
-
-class Collect : public benchmark::BenchmarkReporter {
- public:
-  bool ReportContext(const Context&) override { return true; }
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) {
-      if (r.error_occurred)
-        error = r.error_message.empty() ? "the workload reported an error" : r.error_message;
-      else if (r.run_type == Run::RT_Iteration && r.iterations > 0)
-        samples.push_back(r.real_accumulated_time / static_cast<double>(r.iterations));
-    }
-  }
-  std::vector<double> samples;
-  std::string error;
-};
-
-// One round of Google Benchmark repetitions; each iteration executes the whole plan list once.
-std::vector<double> measure_round(Backend& b, const std::vector<DevicePlan*>& plans,
-                                  double min_time, int reps, double warmup, std::string* error) {
-  ensure_benchmark_initialized();
-  benchmark::ClearRegisteredBenchmarks();
-  auto body = [&](benchmark::State& st) {
-    for (auto _ : st) {
-      try {
-        st.SetIterationTime(b.execute(plans, 1));
-      } catch (const std::exception& e) {
-        st.SkipWithError(e.what());
-        break;
-      }
-    }
-  };
-  benchmark::internal::Benchmark* bm = benchmark::RegisterBenchmark("suanli_model", body);
-  bm->UseManualTime()->MinTime(min_time)->Repetitions(reps)->Unit(benchmark::kSecond);
-  if (warmup > 0) bm->MinWarmUpTime(warmup);
-  Collect rep;
-  benchmark::RunSpecifiedBenchmarks(&rep, "^suanli_model(/|$)");
-  benchmark::ClearRegisteredBenchmarks();
-  *error = rep.error;
-  if (error->empty() && rep.samples.empty()) *error = "Google Benchmark produced no samples";
-  return rep.samples;
-}
-
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const double pos = p * static_cast<double>(v.size() - 1);
@@ -446,8 +392,10 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
     const auto t0 = Clock::now();
     std::string error;
     while (true) {
-      std::vector<double> smp = measure_round(backend, g.raw, min_time, reps,
-                                              r.rounds == 0 ? s.warmup_time : 0.0, &error);
+      const SampleRound round =
+          measure_round(backend, g.raw, 1, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0);
+      error = round.error;
+      const std::vector<double>& smp = round.samples;
       ++r.rounds;
       if (!error.empty()) break;
       r.samples.insert(r.samples.end(), smp.begin(), smp.end());

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/text.h"
 #include "core/units.h"
 #include "rate/render.h"
 #include "rate/render_internal.h"
@@ -13,29 +14,6 @@
 namespace suanli::rate {
 
 namespace {
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        o += "&amp;";
-        break;
-      case '<':
-        o += "&lt;";
-        break;
-      case '>':
-        o += "&gt;";
-        break;
-      case '"':
-        o += "&quot;";
-        break;
-      default:
-        o += c;
-    }
-  }
-  return o;
-}
 
 const char* color_of(Dtype d) {
   switch (d) {
@@ -104,7 +82,7 @@ struct Chart {
             int size = 11, const std::string& color = "#222", const std::string& extra = "") {
     body += fmt::format(
         R"(<text x="{:.1f}" y="{:.1f}" font-size="{}" text-anchor="{}" fill="{}"{}>{}</text>)", x,
-        y, size, anchor, color, extra, esc(s));
+        y, size, anchor, color, extra, html_escape(s));
     body += "\n";
   }
   void title(const std::string& s) {
@@ -308,13 +286,15 @@ std::string chart_roofline(const DeviceRating& d) {
           R"(<circle cx="{:.1f}" cy="{:.1f}" r="4.5" fill="{}" stroke="#000" stroke-width="0.6"><title>{}</title></circle>)"
           "\n",
           x, y, color_of(p.dtype),
-          esc(fmt::format("gemm {} {}: {}", dtype_name(p.dtype), p.shape, short_rate(p.rate))));
+          html_escape(
+              fmt::format("gemm {} {}: {}", dtype_name(p.dtype), p.shape, short_rate(p.rate))));
     else
       c.body += fmt::format(
           R"svg(<rect x="{:.1f}" y="{:.1f}" width="8" height="8" fill="{}" stroke="#000" stroke-width="0.6" transform="rotate(45 {:.1f} {:.1f})"><title>{}</title></rect>)svg"
           "\n",
           x - 4, y - 4, color_of(p.dtype), x, y,
-          esc(fmt::format("conv2d {} {}: {}", dtype_name(p.dtype), p.shape, short_rate(p.rate))));
+          html_escape(
+              fmt::format("conv2d {} {}: {}", dtype_name(p.dtype), p.shape, short_rate(p.rate))));
     seen[p.dtype] = true;
   }
   for (const auto& [dt, _] : seen) items.emplace_back(std::string(dtype_name(dt)), color_of(dt));
@@ -361,7 +341,7 @@ std::string chart_gemm_sizes(const DeviceRating& d) {
           R"(<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"><title>{}</title></circle>)"
           "\n",
           c.px(p->flops), c.py(p->rate), color_of(dt),
-          esc(fmt::format("{} {}: {}", dtype_name(dt), p->shape, short_rate(p->rate))));
+          html_escape(fmt::format("{} {}: {}", dtype_name(dt), p->shape, short_rate(p->rate))));
     items.emplace_back(std::string(dtype_name(dt)) + (dtype_is_integer(dt) ? " (OPS)" : ""),
                        color_of(dt));
   }
@@ -428,11 +408,11 @@ std::string chart_categories(const Rating& r) {
 
 std::string table_html(const Table& t) {
   std::string o = "<table><thead><tr>";
-  for (const auto& h : t.header) o += "<th>" + esc(h) + "</th>";
+  for (const auto& h : t.header) o += "<th>" + html_escape(h) + "</th>";
   o += "</tr></thead><tbody>\n";
   for (const auto& row : t.rows) {
     o += "<tr>";
-    for (const auto& c : row) o += "<td>" + esc(c) + "</td>";
+    for (const auto& c : row) o += "<td>" + html_escape(c) + "</td>";
     o += "</tr>\n";
   }
   return o + "</tbody></table>\n";
@@ -443,7 +423,8 @@ std::string table_html(const Table& t) {
 std::string render_html(const Rating& r, const std::string& tool_version) {
   const Sections s = build_sections(r);
   std::string o =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + esc(s.title) +
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
+      html_escape(s.title) +
       "</title>\n<style>\n"
       "body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}\n"
       "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
@@ -454,11 +435,12 @@ std::string render_html(const Rating& r, const std::string& tool_version) {
       ".charts{display:flex;flex-wrap:wrap;gap:14px}.charts svg{border:1px solid #ddd}\n"
       "ul{font-size:12px}.foot{color:#777;font-size:11px;margin-top:30px}\n"
       "</style></head><body>\n";
-  o += "<h1>" + esc(s.title) + "</h1>\n<ul>";
-  for (const auto& [k, v] : s.intro) o += "<li><b>" + esc(k) + "</b>: " + esc(v) + "</li>";
+  o += "<h1>" + html_escape(s.title) + "</h1>\n<ul>";
+  for (const auto& [k, v] : s.intro)
+    o += "<li><b>" + html_escape(k) + "</b>: " + html_escape(v) + "</li>";
   o += "</ul>\n<div class=\"headline\"><b>Headline</b> (each category at its own precision; no "
        "cross-precision sum)<br>\n";
-  for (const std::string& h : s.headline) o += esc(h) + "<br>\n";
+  for (const std::string& h : s.headline) o += html_escape(h) + "<br>\n";
   o += "</div>\n";
   o += "<h2>Fleet by category</h2>\n<div class=\"charts\">" + chart_categories(r) + "</div>\n";
   std::vector<std::string> drawn;  // a report used by several node types is drawn once
@@ -468,19 +450,19 @@ std::string render_html(const Rating& r, const std::string& tool_version) {
         const std::string key = fmt::format("{} {}:{}", n.report, d.backend, d.index);
         if (std::find(drawn.begin(), drawn.end(), key) != drawn.end()) continue;
         drawn.push_back(key);
-        o += fmt::format("<h2>{}: {}:{} {} ({})</h2>\n<div class=\"charts\">", esc(t.name),
-                         esc(d.backend), d.index, esc(d.name),
-                         esc(std::string(category_name(d.category))));
+        o += fmt::format("<h2>{}: {}:{} {} ({})</h2>\n<div class=\"charts\">", html_escape(t.name),
+                         html_escape(d.backend), d.index, html_escape(d.name),
+                         html_escape(std::string(category_name(d.category))));
         o += chart_rmax_rpeak(d) + chart_roofline(d) + chart_gemm_sizes(d);
         o += "</div>\n";
       }
-  for (const auto& [h, t] : s.tables) o += "<h2>" + esc(h) + "</h2>\n" + table_html(t);
+  for (const auto& [h, t] : s.tables) o += "<h2>" + html_escape(h) + "</h2>\n" + table_html(t);
   for (const auto& [h, lines] : s.lists) {
-    o += "<h2>" + esc(h) + "</h2>\n<ul>";
-    for (const std::string& l : lines) o += "<li>" + esc(l) + "</li>";
+    o += "<h2>" + html_escape(h) + "</h2>\n<ul>";
+    for (const std::string& l : lines) o += "<li>" + html_escape(l) + "</li>";
     o += "</ul>\n";
   }
-  o += "<p class=\"foot\">" + esc(tool_version) +
+  o += "<p class=\"foot\">" + html_escape(tool_version) +
        ". Self-contained: no scripts, no external resources; charts are inline SVG.</p>\n";
   o += "</body></html>\n";
   return o;

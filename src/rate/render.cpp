@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/text.h"
 #include "core/units.h"
 #include "rate/render_internal.h"
 
@@ -107,19 +108,14 @@ std::string Table::text(const std::string& indent) const {
 }
 
 std::string Table::markdown() const {
-  auto esc = [](std::string s) {
-    std::string o;
-    for (char c : s) o += c == '|' ? std::string("\\|") : std::string(1, c);
-    return o;
-  };
   std::string out = "|";
-  for (const auto& h : header) out += " " + esc(h) + " |";
+  for (const auto& h : header) out += " " + markdown_cell_escape(h) + " |";
   out += "\n|";
   for (size_t i = 0; i < header.size(); ++i) out += "---|";
   out += "\n";
   for (const auto& r : rows) {
     out += "|";
-    for (const auto& c : r) out += " " + esc(c) + " |";
+    for (const auto& c : r) out += " " + markdown_cell_escape(c) + " |";
     out += "\n";
   }
   return out;

@@ -18,8 +18,7 @@ std::string lower(std::string s) {
 }
 }  // namespace
 
-std::optional<Claim> Claims::find(const std::string& device_model, Dtype dtype,
-                                  bool sparse) const {
+std::optional<Claim> Claims::find(const std::string& device_model, Dtype dtype, bool sparse) const {
   const std::string model = lower(device_model);
   const Claim* best = nullptr;
   for (const Claim& c : claims) {
@@ -31,15 +30,14 @@ std::optional<Claim> Claims::find(const std::string& device_model, Dtype dtype,
   return *best;
 }
 
-Claims load_claims(const std::string& path) {
-  const nlohmann::json doc = read_json_file(path);
+Claims claims_from_document(const nlohmann::json& doc, const std::string& origin) {
   const auto errors = validate_against_schema(doc, "claims.schema.json");
   if (!errors.empty())
-    throw InputError(fmt::format("{}: at {}: {} (claims files follow reports/schema/claims.schema.json)",
-                                 path, errors.front().path.empty() ? "/" : errors.front().path,
-                                 errors.front().message));
+    throw InputError(fmt::format(
+        "{}: at {}: {} (claims files follow reports/schema/claims.schema.json)", origin,
+        errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
   Claims out;
-  out.origin = path;
+  out.origin = origin;
   out.vendor = doc.value("vendor", "");
   for (const auto& c : doc["claims"]) {
     Claim claim;
@@ -51,6 +49,10 @@ Claims load_claims(const std::string& path) {
     out.claims.push_back(std::move(claim));
   }
   return out;
+}
+
+Claims load_claims(const std::string& path) {
+  return claims_from_document(read_json_file(path), path);
 }
 
 }  // namespace suanli

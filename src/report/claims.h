@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/dtype.h"
 
 namespace suanli {
@@ -33,5 +35,8 @@ struct Claims {
 // Reads and validates a claims file; throws InputError naming the file, the JSON pointer and
 // what was expected.
 Claims load_claims(const std::string& path);
+// The same for a document already read (a certificate embeds the claims it was checked against);
+// `origin` names it in errors.
+Claims claims_from_document(const nlohmann::json& doc, const std::string& origin);
 
 }  // namespace suanli

@@ -77,6 +77,35 @@ typedef enum suanli_dtype {
   SUANLI_DTYPE_INT32 = 10
 } suanli_dtype;
 
+/* The name reports give a dtype ("fp64", "fp32", ..., "int32"); NULL for a value outside the
+ * enum (a descriptor may carry garbage). A helper for plugins, not in the function table. */
+static inline const char* suanli_dtype_name(int32_t t) {
+  switch (t) {
+    case SUANLI_DTYPE_FP64:
+      return "fp64";
+    case SUANLI_DTYPE_FP32:
+      return "fp32";
+    case SUANLI_DTYPE_TF32:
+      return "tf32";
+    case SUANLI_DTYPE_FP16:
+      return "fp16";
+    case SUANLI_DTYPE_BF16:
+      return "bf16";
+    case SUANLI_DTYPE_FP8_E4M3:
+      return "fp8_e4m3";
+    case SUANLI_DTYPE_FP8_E5M2:
+      return "fp8_e5m2";
+    case SUANLI_DTYPE_INT8:
+      return "int8";
+    case SUANLI_DTYPE_UINT8:
+      return "uint8";
+    case SUANLI_DTYPE_INT32:
+      return "int32";
+    default:
+      return NULL;
+  }
+}
+
 typedef enum suanli_op_kind {
   SUANLI_OP_INVALID = 0,
   SUANLI_OP_GEMM = 1,
