@@ -5,13 +5,17 @@
 //
 // Every primitive is created once at plan time over the harness's buffers (weights of a
 // convolution reordered once into the primitive's blocked layout, like every inference engine
-// does); run() only executes it. Backward propagation (the training step) is not implemented
-// here yet: it is answered UNSUPPORTED with that reason.
+// does); run() only executes it. The training step's ops are oneDNN's backward primitives too:
+// convolution backward data / weights (+ diff bias), max/avg pooling backward (max recomputes
+// its argmax from src) and relu backward, fp32 only (other types are answered UNSUPPORTED with
+// the reason); in training the convolution weights are repacked on every run. Batch/layer
+// normalization stays inference-only.
 #include "model_ops.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <unordered_map>
 #include <vector>
 
@@ -251,10 +255,145 @@ std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* buf
 class ConvLayerOp : public CpuOp {
  public:
   std::unique_ptr<PrimOp> prim;
-  dnnl::memory wei, scratch;
+  dnnl::memory wei, scratch, user_wei;
   std::vector<float> bias;
-  void run() override { prim->run(); }
+  bool reorder_each_run = false;  // training: the weights change every step
+  int threads = 1;
+  void run() override {
+    if (reorder_each_run) {
+      set_omp_threads(threads);
+      dnnl::reorder(user_wei, wei).execute(dnnl_stream(), user_wei, wei);
+    }
+    prim->run();
+  }
 };
+
+// All fp32: the backward passes have no bf16/int8 path in this backend.
+bool backward_fp32(std::initializer_list<suanli_dtype> types, const char* what,
+                   std::string* reason) {
+  for (suanli_dtype t : types)
+    if (t != SUANLI_DTYPE_FP32) {
+      *reason = std::string("the CPU backend implements ") + what + " in fp32 only (asked for " +
+                tname(t) + "); suanli does not compute it in another precision";
+      return false;
+    }
+  return true;
+}
+
+// Several primitives run in order (a backward pass with the reorders around it).
+class SeqOp : public CpuOp {
+ public:
+  struct Step {
+    dnnl::primitive prim;
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  std::vector<Step> steps;
+  std::vector<dnnl::memory> keep;  // scratchpads, workspaces and packed tensors the steps use
+  int threads = 1;
+  void run() override {
+    set_omp_threads(threads);
+    for (Step& s : steps) s.prim.execute(dnnl_stream(), s.args);
+    dnnl_stream().wait();
+  }
+};
+
+// Convolution backward data (diff_src from diff_dst and the weights) or backward weights
+// (diff_weights and diff_bias from src and diff_dst), oneDNN's primitives with the forward
+// training primitive as their hint. Weights are reordered into (backward data) and diff weights
+// out of (backward weights) the primitive's blocked layout on every run: in training they change
+// every step, so the reorder is part of the step's cost.
+std::unique_ptr<CpuOp> make_conv_backward(const suanli_conv2d_layer_desc& L, void* const* bufs,
+                                          size_t nbufs, const CpuConfig& cfg, std::string* reason) {
+  const bool data = L.prop == SUANLI_PROP_BACKWARD_DATA;
+  const char* op = data ? "conv2d_layer backward data" : "conv2d_layer backward weights";
+  const suanli_conv2d_desc& d = L.conv;
+  const suanli_epilogue& e = L.epilogue;
+  if (e.residual || e.mask || e.activation != SUANLI_ACT_NONE || (data && e.bias))
+    invalid(op, data ? "takes no epilogue" : "takes no epilogue except bias (diff_bias)");
+  if (!backward_fp32({d.src_type, d.weight_type, d.dst_type}, "convolution backward passes",
+                     reason))
+    return nullptr;
+  const size_t need = 3 + (!data && e.bias ? 1 : 0);
+  if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
+  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, dt::f32, tag::nhwc);
+  const dnnl::memory::desc dst_md({d.n, d.k, p, q}, dt::f32, tag::nhwc);
+  const dnnl::memory::desc wei_md =
+      d.groups == 1 ? dnnl::memory::desc({d.k, d.c, d.r, d.s}, dt::f32, tag::oihw)
+                    : dnnl::memory::desc({d.groups, d.k / d.groups, d.c / d.groups, d.r, d.s},
+                                         dt::f32, tag::goihw);
+  const dnnl::memory::desc wei_any(wei_md.dims(), dt::f32, tag::any);
+  const dnnl::memory::desc bias_md({d.k}, dt::f32, tag::a);
+  const dims strides{d.stride_h, d.stride_w}, dil{d.dil_h - 1, d.dil_w - 1}, pad{d.pad_h, d.pad_w};
+  const auto alg = dnnl::algorithm::convolution_direct;
+  const int threads = std::max(1, cfg.threads);
+  set_omp_threads(threads);
+  try {
+    const dnnl::convolution_forward::desc fd =
+        e.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src_md,
+                                                 wei_any, bias_md, dst_md, strides, dil, pad, pad)
+               : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src_md,
+                                                 wei_any, dst_md, strides, dil, pad, pad);
+    const dnnl::convolution_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
+    auto s = std::make_unique<SeqOp>();
+    s->threads = threads;
+    std::string impl;
+    if (data) {
+      const dnnl::convolution_backward_data::desc bd(alg, src_md, wei_any, dst_md, strides, dil,
+                                                     pad, pad);
+      const dnnl::convolution_backward_data::primitive_desc pd(bd, strict_attr(), dnnl_engine(),
+                                                               fpd);
+      impl = pd.impl_info_str();
+      if (!acceptable_impl(impl, false, "convolution backward data", reason)) return nullptr;
+      if (!bufs) return std::make_unique<ProbeOp>();
+      dnnl::memory user_wei = mem(wei_md, bufs[1]), wei = user_wei;
+      if (pd.weights_desc() != wei_md) {
+        wei = dnnl::memory(pd.weights_desc(), dnnl_engine());
+        s->steps.push_back(
+            {dnnl::reorder(user_wei, wei), {{DNNL_ARG_FROM, user_wei}, {DNNL_ARG_TO, wei}}});
+      }
+      dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+      s->steps.push_back({dnnl::convolution_backward_data(pd),
+                          {{DNNL_ARG_DIFF_DST, mem(dst_md, bufs[0])},
+                           {DNNL_ARG_WEIGHTS, wei},
+                           {DNNL_ARG_DIFF_SRC, mem(src_md, bufs[2])},
+                           {DNNL_ARG_SCRATCHPAD, scratch}}});
+      s->keep = {wei, scratch};
+      return finish(std::move(s), "convolution_backward_data " + impl,
+                    " (NHWC, weights reordered every run)");
+    }
+    const dnnl::convolution_backward_weights::desc bd =
+        e.bias ? dnnl::convolution_backward_weights::desc(alg, src_md, wei_any, bias_md, dst_md,
+                                                          strides, dil, pad, pad)
+               : dnnl::convolution_backward_weights::desc(alg, src_md, wei_any, dst_md, strides,
+                                                          dil, pad, pad);
+    const dnnl::convolution_backward_weights::primitive_desc pd(bd, strict_attr(), dnnl_engine(),
+                                                                fpd);
+    impl = pd.impl_info_str();
+    if (!acceptable_impl(impl, false, "convolution backward weights", reason)) return nullptr;
+    if (!bufs) return std::make_unique<ProbeOp>();
+    dnnl::memory user_dw = mem(wei_md, bufs[2]), dw = user_dw;
+    if (pd.diff_weights_desc() != wei_md) dw = dnnl::memory(pd.diff_weights_desc(), dnnl_engine());
+    dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, mem(src_md, bufs[0])},
+                                                  {DNNL_ARG_DIFF_DST, mem(dst_md, bufs[1])},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, dw},
+                                                  {DNNL_ARG_SCRATCHPAD, scratch}};
+    if (e.bias) args[DNNL_ARG_DIFF_BIAS] = mem(bias_md, bufs[3]);
+    s->steps.push_back({dnnl::convolution_backward_weights(pd), std::move(args)});
+    if (dw != user_dw)
+      s->steps.push_back(
+          {dnnl::reorder(dw, user_dw), {{DNNL_ARG_FROM, dw}, {DNNL_ARG_TO, user_dw}}});
+    s->keep = {dw, scratch};
+    return finish(std::move(s), "convolution_backward_weights " + impl,
+                  " (NHWC, diff weights reordered to KCRS every run)");
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, std::string(op) + ": primitive");
+    *reason = onednn_library() + " has no " + op + " for this shape on this CPU";
+    return nullptr;
+  }
+}
 
 std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
                                        size_t nbufs, const CpuConfig& cfg, std::string* reason) {
@@ -266,10 +405,10 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
       d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
       d.c % d.groups || d.k % d.groups)
     invalid(op, "bad shape");
-  if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING) {
-    *reason = "the CPU backend does not implement convolution backward passes yet";
-    return nullptr;
-  }
+  if (L.prop == SUANLI_PROP_BACKWARD_DATA || L.prop == SUANLI_PROP_BACKWARD_WEIGHTS)
+    return make_conv_backward(L, bufs, nbufs, cfg, reason);
+  if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING)
+    invalid(op, "unknown prop");
   dt ts, tw, td;
   if (!to_dnnl(d.src_type, &ts, reason) || !to_dnnl(d.weight_type, &tw, reason) ||
       !to_dnnl(d.dst_type, &td, reason))
@@ -331,10 +470,13 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
     dnnl::memory user_wei = mem(wei_md, bufs[1]);
     if (pd.weights_desc() == wei_md) {
       c->wei = user_wei;
-    } else {  // once, at plan time
+    } else {  // inference: once, at plan time; training: on every run as well
       c->wei = dnnl::memory(pd.weights_desc(), dnnl_engine());
       dnnl::reorder(user_wei, c->wei).execute(dnnl_stream(), user_wei, c->wei);
       dnnl_stream().wait();
+      c->user_wei = user_wei;
+      c->reorder_each_run = L.prop == SUANLI_PROP_FORWARD_TRAINING;
+      c->threads = threads;
     }
     c->scratch = dnnl::memory(pd.scratchpad_desc(), dnnl_engine());
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, mem(src_md, bufs[0])},
@@ -351,7 +493,10 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
   } catch (const dnnl::error& ex) {
     throw_dnnl(ex, "conv2d_layer: primitive");
   }
-  return finish(std::move(c), "convolution_direct " + impl, " (NHWC, weights packed at plan)");
+  return finish(std::move(c), "convolution_direct " + impl,
+                L.prop == SUANLI_PROP_FORWARD_TRAINING && c->reorder_each_run
+                    ? " (NHWC, weights packed on every run)"
+                    : " (NHWC, weights packed at plan)");
 }
 
 // ---- pooling --------------------------------------------------------------------------------
@@ -363,19 +508,63 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
   if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
       d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0)
     invalid(op, "bad shape");
-  if (d.prop == SUANLI_PROP_BACKWARD_DATA || d.prop == SUANLI_PROP_BACKWARD_WEIGHTS) {
-    *reason = "the CPU backend does not implement pooling backward yet";
-    return nullptr;
-  }
+  if (d.prop == SUANLI_PROP_BACKWARD_WEIGHTS) invalid(op, "pooling has no weights");
+  const bool backward = d.prop == SUANLI_PROP_BACKWARD_DATA;
+  if (backward && !backward_fp32({d.type}, "pooling backward", reason)) return nullptr;
   dt t;
   if (!to_dnnl(d.type, &t, reason)) return nullptr;
-  if (bufs && nbufs < 2) invalid(op, "needs 2 buffers");
+  if (bufs && nbufs < (backward ? 3u : 2u))
+    invalid(op, backward ? "backward needs 3 buffers" : "needs 2 buffers");
   const int64_t p = (d.h + 2 * d.pad_h - d.r) / d.stride_h + 1;
   const int64_t q = (d.w + 2 * d.pad_w - d.s) / d.stride_w + 1;
   const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, t, tag::nhwc);
   const dnnl::memory::desc dst_md({d.n, d.c, p, q}, t, tag::nhwc);
   const int threads = std::max(1, cfg.threads);
   set_omp_threads(threads);
+  if (backward) {
+    // Max: the forward pass runs again in training mode (into a scratch dst) to recompute the
+    // argmax workspace from src, as backend.h says; then oneDNN's pooling backward.
+    const auto alg = d.kind == SUANLI_POOL_MAX ? dnnl::algorithm::pooling_max
+                                               : dnnl::algorithm::pooling_avg_exclude_padding;
+    try {
+      const dnnl::pooling_forward::desc fd(dnnl::prop_kind::forward_training, alg, src_md, dst_md,
+                                           {d.stride_h, d.stride_w}, {d.r, d.s}, {d.pad_h, d.pad_w},
+                                           {d.pad_h, d.pad_w});
+      const dnnl::pooling_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
+      const dnnl::pooling_backward::desc bd(alg, src_md, dst_md, {d.stride_h, d.stride_w},
+                                            {d.r, d.s}, {d.pad_h, d.pad_w}, {d.pad_h, d.pad_w});
+      const dnnl::pooling_backward::primitive_desc pd(bd, strict_attr(), dnnl_engine(), fpd);
+      const std::string impl = pd.impl_info_str();
+      if (!acceptable_impl(impl, false, "pooling backward", reason)) return nullptr;
+      if (!acceptable_impl(fpd.impl_info_str(), false, "pooling forward", reason)) return nullptr;
+      if (!bufs) return std::make_unique<ProbeOp>();
+      auto s = std::make_unique<SeqOp>();
+      s->threads = threads;
+      std::unordered_map<int, dnnl::memory> bargs = {{DNNL_ARG_DIFF_DST, mem(dst_md, bufs[0])},
+                                                     {DNNL_ARG_DIFF_SRC, mem(src_md, bufs[2])}};
+      if (d.kind == SUANLI_POOL_MAX) {
+        dnnl::memory ws(fpd.workspace_desc(), dnnl_engine()), tmp(dst_md, dnnl_engine());
+        dnnl::memory fscratch(fpd.scratchpad_desc(), dnnl_engine());
+        s->steps.push_back({dnnl::pooling_forward(fpd),
+                            {{DNNL_ARG_SRC, mem(src_md, bufs[1])},
+                             {DNNL_ARG_DST, tmp},
+                             {DNNL_ARG_WORKSPACE, ws},
+                             {DNNL_ARG_SCRATCHPAD, fscratch}}});
+        bargs[DNNL_ARG_WORKSPACE] = ws;
+        s->keep = {ws, tmp, fscratch};
+      }
+      dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+      bargs[DNNL_ARG_SCRATCHPAD] = scratch;
+      s->keep.push_back(scratch);
+      s->steps.push_back({dnnl::pooling_backward(pd), std::move(bargs)});
+      return finish(std::move(s), "pooling_backward " + impl,
+                    d.kind == SUANLI_POOL_MAX ? " (NHWC, argmax recomputed from src)" : " (NHWC)");
+    } catch (const dnnl::error& ex) {
+      if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "pool backward: primitive");
+      *reason = onednn_library() + " has no pooling backward for this shape on this CPU";
+      return nullptr;
+    }
+  }
   dnnl::pooling_forward::primitive_desc pd;
   try {
     const dnnl::pooling_forward::desc pdsc(dnnl::prop_kind::forward_inference,
@@ -693,9 +882,28 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
         o->implementation = "act(a)*b, OpenMP loop (fp32 arithmetic)";
         return o;
       }
-      case SUANLI_ELTWISE_RELU_BACKWARD:
-        *reason = "the CPU backend does not implement relu backward yet";
-        return nullptr;
+      case SUANLI_ELTWISE_RELU_BACKWARD: {
+        // src = diff_dst, src2 = the forward relu's input or output (either: y > 0 iff x > 0).
+        if (!backward_fp32({d.type}, "relu backward", reason)) return nullptr;
+        if (bufs && nbufs < 3) invalid(op, "needs 3 buffers");
+        const dnnl::eltwise_forward::desc fd(dnnl::prop_kind::forward_training,
+                                             dnnl::algorithm::eltwise_relu, md, 0.f, 0.f);
+        const dnnl::eltwise_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
+        const dnnl::eltwise_backward::desc bd(dnnl::algorithm::eltwise_relu, md, md, 0.f, 0.f);
+        dnnl::eltwise_backward::primitive_desc pd(bd, strict_attr(), dnnl_engine(), fpd);
+        const std::string impl = pd.impl_info_str();
+        if (!acceptable_impl(impl, false, "relu backward", reason)) return nullptr;
+        if (!bufs) return std::make_unique<ProbeOp>();
+        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+        return finish(std::make_unique<PrimOp>(dnnl::eltwise_backward(pd),
+                                               std::unordered_map<int, dnnl::memory>{
+                                                   {DNNL_ARG_DIFF_DST, mem(md, bufs[0])},
+                                                   {DNNL_ARG_SRC, mem(md, bufs[1])},
+                                                   {DNNL_ARG_DIFF_SRC, mem(md, bufs[2])},
+                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
+                                               threads),
+                      "eltwise_backward " + impl, "");
+      }
       default:
         invalid(op, "unknown eltwise kind");
     }
