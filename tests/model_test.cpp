@@ -10,6 +10,7 @@
 #include "harness/backend_host.h"
 #include "model/model.h"
 #include "model/model_run.h"
+#include "model/model_train.h"
 #include "report/report.h"
 #include "suite/suite.h"
 
@@ -58,6 +59,8 @@ TEST(Model, TolerancesPerDtypeAreDocumentedValues) {
   EXPECT_DOUBLE_EQ(model::output_tolerance(Dtype::fp32), 1e-4);
   EXPECT_DOUBLE_EQ(model::output_tolerance(Dtype::bf16), 5e-2);
   EXPECT_DOUBLE_EQ(model::output_tolerance(Dtype::int8), 1e-1);
+  // Training step (fp32 only): relative L2 of each weight / bias gradient.
+  EXPECT_DOUBLE_EQ(model::gradient_tolerance(Dtype::fp32), 1e-4);
 }
 
 TEST(Model, ReferenceIsDeterministicAndCalibratesInt8) {
@@ -284,4 +287,166 @@ TEST(Model, CorruptedTransformerLayerFailsVerification) {
               std::string::npos)
         << r.verification.detail;
   }
+}
+
+// ---- the training step -----------------------------------------------------------------------
+
+namespace {
+
+Workload training(const std::string& model, Dtype d, int64_t batch, int64_t verify_batch = 1) {
+  Suite s = parse_suite(R"({"suanli_suite": 1, "name": "t", "settings": {"min_time": 0.005,
+      "repetitions": 2, "max_noise": 0.5, "max_time": 0.1, "warmup_time": 0, "seed": 3},
+      "workloads": [{"op": "model", "mode": "training", "model": ")" +
+                            model + R"(", "dtype": ")" + std::string(dtype_name(d)) +
+                            R"(", "batch": )" + std::to_string(batch) + R"(, "verify_batch": )" +
+                            std::to_string(verify_batch) + "}]}",
+                        "test");
+  return s.workloads.at(0);
+}
+
+int count_ops(const model::TrainStep& t, model::TOpKind k) {
+  int n = 0;
+  for (const auto& o : t.ops) n += o.kind == k;
+  return n;
+}
+
+}  // namespace
+
+// ResNet-50 training step per image: forward 7,896,503,808 FLOP (taps on padding excluded);
+// backward data of every conv but the first (whose input is the image) and of the FC; backward
+// weights of all 53 convs and the FC, plus the FC's bias gradient (a 1 x batch x 1000 matmul).
+// Each conv's backward data and backward weights pair every valid tap once, as its forward does.
+// conv1 (7x7/2, 3 -> 64 channels, 112x112 outputs) forward: 232,429,056 FLOP after padding.
+// Total 3 x 7,896,503,808 - 232,429,056 + 2,000 = 23,457,084,368 FLOP = 23.46 GFLOP per image,
+// 2.9706x forward (published: "about 3x").
+TEST(Model, ResNet50TrainingFlopsAreAboutThreeTimesForward) {
+  model::Scale sc;
+  sc.shapes_only = true;
+  const model::Model m = model::build_model("resnet50", Dtype::fp32, 2, 1, sc);
+  const model::TrainStep t = model::build_train_step(m);
+  const double fwd = 7896503808.0;
+  EXPECT_EQ(t.flops_forward / 2, fwd);
+  const model::Layer& conv1 = m.layers.front();
+  ASSERT_EQ(conv1.name, "conv1");
+  EXPECT_EQ(conv1.flops / 2, 232429056.0);
+  EXPECT_EQ(t.flops_backward_data / 2, fwd - 232429056.0);
+  EXPECT_EQ(t.flops_backward_weights / 2, fwd + 2.0 * 1000);  // + the FC bias gradient
+  EXPECT_EQ(t.flops() / 2, 23457084368.0);
+  EXPECT_NEAR(t.flops() / t.flops_forward, 2.9706, 0.0001);
+  // The graph: 53 convs with backward weights, 52 with backward data (not conv1), 2 pooling
+  // backwards, 3 FC matmuls; 16 blocks: 4 projection shortcuts add in place into the shortcut
+  // conv's output, 12 identity shortcuts get a residual add + relu; every block input feeds two
+  // layers, so 16 gradient sums plus 12 residual adds.
+  EXPECT_EQ(count_ops(t, model::TOpKind::conv_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_weights), 53);
+  EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_data), 52);
+  EXPECT_EQ(count_ops(t, model::TOpKind::pool_bwd), 2);
+  EXPECT_EQ(count_ops(t, model::TOpKind::matmul), 4);  // FC forward, dW, db, dX
+  EXPECT_EQ(count_ops(t, model::TOpKind::relu), 12);
+  EXPECT_EQ(count_ops(t, model::TOpKind::add), 12 + 16);
+  EXPECT_EQ(count_ops(t, model::TOpKind::relu_bwd), 49);  // every conv with relu
+  int inplace = 0;
+  for (const auto& o : t.ops) inplace += o.residual;
+  EXPECT_EQ(inplace, 4);
+}
+
+// The host reference's gradients are gradients: for L = sum(dL/dlogits * logits) they match
+// central finite differences of the forward reference (model::reference) in a weight of the FC,
+// of the first conv and of a middle conv, and in a bias.
+TEST(Model, TrainingReferenceMatchesFiniteDifferences) {
+  model::Model m = model::build_model("resnet_tiny", Dtype::fp32, 2, 5);
+  const model::TrainStep t = model::build_train_step(m);
+  const auto inputs = model::train_inputs(m, t, 5);
+  const auto ref = model::reference_train(t, inputs);
+  const std::vector<float>& g = inputs[static_cast<size_t>(t.loss_grad)];
+  const std::vector<float> x = inputs[static_cast<size_t>(t.input)];
+  auto loss = [&]() {
+    model::Model c = m;
+    const auto logits = model::reference(c, x);
+    double l = 0;
+    for (size_t i = 0; i < logits.size(); ++i) l += g[i] * logits[i];
+    return l;
+  };
+  int checked = 0;
+  for (size_t ti = 0; ti < t.tensors.size(); ++ti) {
+    const model::TTensor& tt = t.tensors[ti];
+    if (tt.role != model::TRole::weight_grad && tt.role != model::TRole::bias_grad) continue;
+    model::Layer& L = m.layers[static_cast<size_t>(tt.layer)];
+    if (L.name != "fc" && L.name != "conv1" && L.name != "s3b1.conv2") continue;
+    // The element with the largest gradient.
+    const std::vector<double>& grad = ref[ti];
+    size_t at = 0;
+    for (size_t i = 0; i < grad.size(); ++i)
+      if (std::fabs(grad[i]) > std::fabs(grad[at])) at = i;
+    std::vector<float>& p = tt.role == model::TRole::weight_grad ? L.weights : L.bias_v;
+    const float w0 = p[at], h = 1e-3f;
+    p[at] = w0 + h;
+    const double lp = loss();
+    p[at] = w0 - h;
+    const double lm = loss();
+    p[at] = w0;
+    const double fd = (lp - lm) / (2.0 * static_cast<double>(h));
+    EXPECT_NEAR(fd, grad[at], 1e-2 * std::fabs(grad[at]) + 1e-4) << tt.name << "[" << at << "]";
+    EXPECT_GT(std::fabs(grad[at]), 1e-3) << tt.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+}
+
+TEST(Model, TinyResNetTrainingStepVerifiesThroughCpuBackend) {
+  auto b = cpu();
+  const Workload w = training("resnet_tiny", Dtype::fp32, 3, 2);
+  EXPECT_TRUE(w.model_training);
+  EXPECT_EQ(w.id, "resnet_tiny.fp32.batch3.training");
+  const Result r = model::run_model_workload(*b, 0, w, RunOptions{});
+  ASSERT_EQ(r.status, Status::ok) << r.reason;
+  EXPECT_TRUE(r.verification.passed);
+  EXPECT_LE(r.verification.error, model::gradient_tolerance(Dtype::fp32));
+  EXPECT_GT(r.verification.error, 0);  // a real comparison, not a copy
+  EXPECT_NE(r.verification.detail.find("36 weight and bias gradients"), std::string::npos)
+      << r.verification.detail;
+  EXPECT_EQ(r.model.at("mode"), "training");
+  EXPECT_EQ(r.model.at("verify_batch").get<int>(), 2);
+  EXPECT_GT(r.model.at("samples_per_second").get<double>(), 0);
+  EXPECT_GT(r.model.at("training_to_forward_flops").get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(r.flops, 3 * r.model.at("flops_per_sample").get<double>());
+  EXPECT_EQ(result_to_json(r).at("shape_text"), "batch 3, training step");
+}
+
+// A corrupted gradient -- the input gradient of a middle conv, or the FC's weight gradient --
+// fails verification, and the detail names the op that wrote it.
+TEST(Model, CorruptedGradientFailsTrainingVerification) {
+  auto b = cpu();
+  for (const char* op : {"s3b1.conv2 backward data", "fc backward weights"}) {
+    model::ModelHooks h;
+    h.corrupt_layer = op;
+    h.corrupt = [](void* data, uint64_t bytes) {
+      float* f = static_cast<float*>(data);
+      for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
+    };
+    const Result r =
+        model::run_model_workload(*b, 0, training("resnet_tiny", Dtype::fp32, 2, 2), {}, h);
+    EXPECT_EQ(r.status, Status::failed) << op;
+    EXPECT_GT(r.verification.error, r.verification.bound) << op;
+    EXPECT_NE(r.verification.detail.find(std::string("first op off the reference: ") + op),
+              std::string::npos)
+        << r.verification.detail;
+  }
+}
+
+// Training is fp32 only, and only for conv/pool/linear models: the rest is recorded unsupported
+// with the reason.
+TEST(Model, TrainingOutsideItsScopeIsRecordedUnsupported) {
+  auto b = cpu();
+  Result r = model::run_model_workload(*b, 0, training("resnet_tiny", Dtype::bf16, 2), {});
+  EXPECT_EQ(r.status, Status::unsupported);
+  EXPECT_NE(r.reason.find("fp32 only"), std::string::npos) << r.reason;
+  EXPECT_GT(r.model.at("flops_per_sample").get<double>(), 0);
+  r = model::run_model_workload(*b, 0, training("bert_tiny", Dtype::fp32, 1), {});
+  EXPECT_EQ(r.status, Status::unsupported);
+  EXPECT_NE(r.reason.find("has no backward pass"), std::string::npos) << r.reason;
+  EXPECT_THROW(parse_suite(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "model",
+      "model": "resnet_tiny", "mode": "train"}]})",
+                           "t"),
+               InputError);
 }

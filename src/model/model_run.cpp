@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "model/model.h"
+#include "model/model_train.h"
 
 namespace suanli::model {
 namespace {
@@ -236,6 +237,372 @@ double percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
+// Times the plan list at the full batch (one execute per iteration) and fills the result's
+// samples, statistics and rates. False (status error, reason set) when a round failed.
+bool time_plans(Backend& backend, int device, const std::vector<DevicePlan*>& raw,
+                const Workload& w, const RunOptions& opts, Result& r) {
+  const MeasureSettings& s = w.settings;
+  backend.execute(raw, 1);  // first run discarded
+  const double min_time = opts.min_time.value_or(s.min_time);
+  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
+  const double max_time = opts.max_time.value_or(s.max_time);
+  r.iterations_per_sample = 1;
+  const auto t0 = Clock::now();
+  std::string error;
+  while (true) {
+    const SampleRound round =
+        measure_round(backend, raw, 1, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0);
+    error = round.error;
+    const std::vector<double>& smp = round.samples;
+    ++r.rounds;
+    if (!error.empty()) break;
+    r.samples.insert(r.samples.end(), smp.begin(), smp.end());
+    const TimeStats st = compute_stats(r.samples);
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
+      r.stop_reason = "noise target reached";
+      break;
+    }
+    if (elapsed + elapsed / r.rounds > max_time || r.samples.size() >= 1000) {
+      r.stop_reason = "time limit reached";
+      break;
+    }
+  }
+  r.sampling_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!error.empty()) {
+    r.status = Status::error;
+    r.reason = error;
+    return false;
+  }
+  r.time = compute_stats(r.samples);
+  r.iterations = static_cast<int64_t>(std::llround(r.sampling_seconds / r.time.mean));
+  r.noise_reached = r.time.cv;
+  r.flops_per_second = r.flops / r.time.median;
+  r.flops_per_second_best = r.flops / r.time.min;
+  r.bytes_per_second = r.bytes / r.time.median;
+  const DeviceInfo& dev = backend.devices().at(static_cast<size_t>(device));
+  if (const PeakInfo* p = dev.peak(w.op.dtype); p && p->ops_per_second > 0)
+    r.peak_fraction = r.flops_per_second / p->ops_per_second;
+  return true;
+}
+
+// ---- the training step ----------------------------------------------------------------------
+
+// The ABI descriptor of one op of the training step (all fp32).
+struct TrainOpDesc {
+  suanli_op_desc desc{};
+  suanli_conv2d_layer_desc conv{};
+  suanli_pool_desc pool{};
+  suanli_matmul_desc mm{};
+  suanli_eltwise_desc ew{};
+
+  TrainOpDesc(const Model& m, const TOp& o) {
+    desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+    suanli_epilogue e{};
+    e.struct_size = SUANLI_STRUCT_SIZE(suanli_epilogue, activation);
+    e.alpha = 1.0;
+    e.bias = o.bias ? 1 : 0;
+    e.residual = o.residual ? 1 : 0;
+    e.activation = o.relu ? SUANLI_ACT_RELU : SUANLI_ACT_NONE;
+    const suanli_quant q{SUANLI_STRUCT_SIZE(suanli_quant, residual_scale), 1, 1, 1, 1};
+    const Conv2dShape& c = m.layers[static_cast<size_t>(o.layer)].conv;
+    const suanli_dtype f32 = SUANLI_DTYPE_FP32;
+    switch (o.kind) {
+      case TOpKind::conv_fwd:
+      case TOpKind::conv_bwd_data:
+      case TOpKind::conv_bwd_weights:
+        conv.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
+        conv.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+                     c.n,
+                     c.c,
+                     c.h,
+                     c.w,
+                     c.k,
+                     c.r,
+                     c.s,
+                     c.stride_h,
+                     c.stride_w,
+                     c.pad_h,
+                     c.pad_w,
+                     1,
+                     1,
+                     1,
+                     f32,
+                     f32,
+                     f32};
+        conv.prop = o.kind == TOpKind::conv_fwd        ? SUANLI_PROP_FORWARD_TRAINING
+                    : o.kind == TOpKind::conv_bwd_data ? SUANLI_PROP_BACKWARD_DATA
+                                                       : SUANLI_PROP_BACKWARD_WEIGHTS;
+        conv.epilogue = e;
+        conv.quant = q;
+        desc.kind = SUANLI_OP_CONV2D_LAYER;
+        desc.conv2d_layer = &conv;
+        break;
+      case TOpKind::pool_fwd:
+      case TOpKind::pool_bwd:
+        pool = {
+            SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+            m.layers[static_cast<size_t>(o.layer)].kind == LayerKind::maxpool ? SUANLI_POOL_MAX
+                                                                              : SUANLI_POOL_AVG,
+            c.n,
+            c.c,
+            c.h,
+            c.w,
+            c.r,
+            c.s,
+            c.stride_h,
+            c.stride_w,
+            c.pad_h,
+            c.pad_w,
+            f32,
+            o.kind == TOpKind::pool_fwd ? SUANLI_PROP_FORWARD_TRAINING : SUANLI_PROP_BACKWARD_DATA};
+        desc.kind = SUANLI_OP_POOL;
+        desc.pool = &pool;
+        break;
+      case TOpKind::matmul:
+        mm.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+        mm.batch0 = mm.batch1 = 1;
+        mm.m = o.m;
+        mm.n = o.n;
+        mm.k = o.k;
+        mm.a_stride[2] = o.a_stride[0];
+        mm.a_stride[3] = o.a_stride[1];
+        mm.b_stride[2] = o.b_stride[0];
+        mm.b_stride[3] = o.b_stride[1];
+        mm.c_stride[2] = o.c_stride[0];
+        mm.c_stride[3] = o.c_stride[1];
+        mm.a_type = mm.b_type = mm.c_type = f32;
+        mm.epilogue = e;
+        mm.quant = q;
+        desc.kind = SUANLI_OP_MATMUL;
+        desc.matmul = &mm;
+        break;
+      case TOpKind::add:
+      case TOpKind::relu:
+      case TOpKind::relu_bwd:
+        ew = {SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type),
+              o.kind == TOpKind::add    ? SUANLI_ELTWISE_ADD
+              : o.kind == TOpKind::relu ? SUANLI_ELTWISE_ACTIVATION
+                                        : SUANLI_ELTWISE_RELU_BACKWARD,
+              o.kind == TOpKind::relu ? SUANLI_ACT_RELU : SUANLI_ACT_NONE, o.elements, f32};
+        desc.kind = SUANLI_OP_ELTWISE;
+        desc.eltwise = &ew;
+        break;
+    }
+  }
+};
+
+struct TrainGraph {
+  std::vector<std::unique_ptr<DeviceBuffer>> tensors;
+  std::vector<std::unique_ptr<DevicePlan>> plans;
+  std::vector<DevicePlan*> raw;
+};
+
+TrainGraph make_train_graph(Backend& b, int device, const Model& m, const TrainStep& t,
+                            const std::vector<std::vector<float>>& inputs) {
+  TrainGraph g;
+  for (size_t i = 0; i < t.tensors.size(); ++i) {
+    g.tensors.push_back(b.alloc(device, std::max<uint64_t>(t.tensors[i].elements * 4, 1)));
+    if (!inputs[i].empty()) g.tensors.back()->upload(inputs[i].data());
+  }
+  for (const TOp& o : t.ops) {
+    TrainOpDesc d(m, o);
+    std::vector<suanli_buffer> handles;
+    for (int x : o.bufs) handles.push_back(g.tensors[static_cast<size_t>(x)]->handle());
+    suanli_plan h = nullptr;
+    suanli_plan_info info{};
+    info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+    b.check(b.api()->plan(b.context(), device, &d.desc, handles.data(), handles.size(), &h, &info),
+            "plan");
+    g.plans.push_back(std::make_unique<DevicePlan>(&b, h, info.library ? info.library : "",
+                                                   info.implementation ? info.implementation : ""));
+    g.raw.push_back(g.plans.back().get());
+  }
+  return g;
+}
+
+std::vector<float> download_f32(DeviceBuffer& b, uint64_t elements) {
+  std::vector<float> v(std::max<uint64_t>(b.bytes() / 4, elements));
+  b.download(v.data());
+  v.resize(elements);
+  return v;
+}
+
+double rel_l2(const std::vector<float>& got, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  if (got.size() != ref.size()) return HUGE_VAL;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) return HUGE_VAL;
+    const double d = static_cast<double>(got[i]) - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// Runs the step's ops one at a time (the hook corrupting the output of the op it names) or as
+// one list.
+void run_step(Backend& b, const TrainStep& t, TrainGraph& g, const ModelHooks& hooks,
+              const std::function<void(size_t op)>& after = {}) {
+  if (!hooks.corrupt && !after) {
+    b.execute(g.raw, 1);
+    return;
+  }
+  for (size_t i = 0; i < g.raw.size(); ++i) {
+    b.execute({g.raw[i]}, 1);
+    const TOp& o = t.ops[i];
+    if (hooks.corrupt && o.name == hooks.corrupt_layer) {
+      DeviceBuffer& out = *g.tensors[static_cast<size_t>(o.out)];
+      std::vector<char> bytes(out.bytes());
+      out.download(bytes.data());
+      hooks.corrupt(bytes.data(), t.tensors[static_cast<size_t>(o.out)].elements * 4);
+      out.upload(bytes.data());
+    }
+    if (after) after(i);
+  }
+}
+
+Result run_training(Backend& backend, int device, const Workload& w, const RunOptions& opts,
+                    const ModelHooks& hooks, Result& r) {
+  const MeasureSettings& s = w.settings;
+  try {
+    Scale sc;
+    sc.layers = w.model_layers;
+    const Model fm = build_model(w.model, w.op.dtype, w.model_batch, s.seed, sc);
+    const Model vm = build_model(w.model, w.op.dtype, w.model_verify_batch, s.seed, sc);
+    const TrainStep ft = build_train_step(fm);
+    const TrainStep vt = build_train_step(vm);
+    const double b = static_cast<double>(fm.batch);
+    r.flops = ft.flops();
+    r.bytes = static_cast<double>(ft.bytes);  // every tensor of the step once: a lower bound
+    r.model = {{"model", fm.name},
+               {"origin", fm.origin},
+               {"mode", "training"},
+               {"batch", fm.batch},
+               {"layers", fm.layers.size()},
+               {"ops", ft.ops.size()},
+               {"sample_unit", fm.sample + "s"},
+               {"flops_per_sample", ft.flops() / b},
+               {"flops_forward_per_sample", ft.flops_forward / b},
+               {"flops_backward_data_per_sample", ft.flops_backward_data / b},
+               {"flops_backward_weights_per_sample", ft.flops_backward_weights / b},
+               {"training_to_forward_flops", ft.flops() / ft.flops_forward},
+               {"macs_dense_per_sample", fm.macs_dense / b},
+               {"weight_bytes", fm.weight_bytes},
+               {"verify_batch", vm.batch},
+               {"loss_gradient",
+                "seeded dL/dlogits (uniform in [-1, 1]) uploaded before timing; the loss itself "
+                "is not evaluated"},
+               {"optimizer", "none: the step ends with the weight and bias gradients"},
+               {"batch_norm",
+                "not in the graph: the model file folds it into the convolutions' bias, so its "
+                "forward and backward cost is missing from the step"}};
+    if (w.op.dtype != Dtype::fp32) {
+      r.status = Status::unsupported;
+      r.reason = fmt::format(
+          "{}: suanli's training step is fp32 only (asked for {}: no {} backward passes and no "
+          "loss scaling yet)",
+          fm.origin, dtype_name(w.op.dtype), dtype_name(w.op.dtype));
+      return r;
+    }
+    for (const TOp& o : ft.ops) {
+      TrainOpDesc d(fm, o);
+      const char* reason = nullptr;
+      const suanli_status st = backend.api()->supports(backend.context(), device, &d.desc, &reason);
+      if (st == SUANLI_UNSUPPORTED) {
+        r.status = Status::unsupported;
+        r.reason = fmt::format("training op {} ({}): {}", o.name, top_kind_name(o.kind),
+                               reason ? reason : "unsupported");
+        return r;
+      }
+      backend.check(st, "supports");
+    }
+
+    // Verification at the reduced batch: every weight and bias gradient against the fp64 host
+    // reference of the same op list.
+    {
+      const auto vin = train_inputs(vm, vt, s.seed);
+      const auto ref = reference_train(vt, vin);
+      TrainGraph g = make_train_graph(backend, device, vm, vt, vin);
+      run_step(backend, vt, g, hooks);
+      double worst = 0;
+      std::string worst_name;
+      size_t checked = 0;
+      uint64_t values = 0;
+      for (size_t i = 0; i < vt.tensors.size(); ++i) {
+        const TTensor& x = vt.tensors[i];
+        if (x.role != TRole::weight_grad && x.role != TRole::bias_grad) continue;
+        const double e = rel_l2(download_f32(*g.tensors[i], x.elements), ref[i]);
+        ++checked;
+        values += x.elements;
+        if (!(e <= worst)) worst = e, worst_name = x.name;
+      }
+      verify::Verification& v = r.verification;
+      v.method = "training step reference";
+      v.error = worst;
+      v.bound = gradient_tolerance(w.op.dtype);
+      v.passed = worst <= v.bound;
+      v.detail = fmt::format(
+          "training step ({} ops: forward, backward data, backward weights) at batch {} against "
+          "the host reference (fp64 accumulation, tensors rounded to fp32); largest relative L2 "
+          "error over the {} weight and bias gradients ({} values): {:.3g} in {}",
+          vt.ops.size(), vm.batch, checked, values, worst, worst_name);
+      r.verified = true;
+      if (!v.passed) {
+        // Name the first op whose output departs from the reference (run again op by op).
+        TrainGraph g2 = make_train_graph(backend, device, vm, vt, vin);
+        std::vector<std::vector<float>> outs(vt.ops.size()), outs2(vt.ops.size());
+        run_step(backend, vt, g2, hooks, [&](size_t i) {
+          const TOp& o = vt.ops[i];
+          outs[i] = download_f32(*g2.tensors[static_cast<size_t>(o.out)],
+                                 vt.tensors[static_cast<size_t>(o.out)].elements);
+          if (o.out2 >= 0)
+            outs2[i] = download_f32(*g2.tensors[static_cast<size_t>(o.out2)],
+                                    vt.tensors[static_cast<size_t>(o.out2)].elements);
+        });
+        bool named = false;
+        reference_train(vt, vin, [&](size_t i, int tensor, const std::vector<double>& out) {
+          if (named) return;
+          const TOp& o = vt.ops[i];
+          const double e = rel_l2(tensor == o.out ? outs[i] : outs2[i], out);
+          if (e > v.bound) {
+            v.detail += fmt::format("; first op off the reference: {} ({}), relative error {:.3g}",
+                                    o.name, top_kind_name(o.kind), e);
+            named = true;
+          }
+        });
+      }
+    }
+
+    // Timing at the full batch.
+    TrainGraph g = make_train_graph(backend, device, fm, ft, train_inputs(fm, ft, s.seed));
+    std::vector<std::string> libs;
+    for (const auto& p : g.plans)
+      if (std::find(libs.begin(), libs.end(), p->library) == libs.end()) libs.push_back(p->library);
+    r.library = fmt::format("{}", fmt::join(libs, " + "));
+    r.implementation = fmt::format("{} plans (training step); first: {}", g.plans.size(),
+                                   g.plans.front()->implementation);
+    if (!time_plans(backend, device, g.raw, w, opts, r)) return r;
+    r.model["samples_per_second"] = b / r.time.median;
+    r.model["samples_per_second_best"] = b / r.time.min;
+    r.status = r.verification.passed ? Status::ok : Status::failed;
+    if (!r.verification.passed)
+      r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
+                             r.verification.method, r.verification.error, r.verification.bound,
+                             r.verification.detail);
+  } catch (const DtypeUnsupported& e) {
+    r.status = Status::unsupported;
+    r.reason = e.what();
+  } catch (const BackendCallError& e) {
+    r.status = e.status == SUANLI_UNSUPPORTED ? Status::unsupported : Status::error;
+    r.reason = e.what();
+  } catch (const std::exception& e) {
+    r.status = Status::error;
+    r.reason = e.what();
+  }
+  return r;
+}
+
 }  // namespace
 
 Result run_model_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
@@ -248,6 +615,7 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
   r.op = w.op;
   const MeasureSettings& s = w.settings;
   r.noise_target = s.max_noise;
+  if (w.model_training) return run_training(backend, device, w, opts, hooks, r);
   try {
     // Reference and int8 calibration at the reduced batch; the same seed gives the same weights.
     Scale sc;
@@ -384,47 +752,7 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
       r.library = fmt::format("{}", fmt::join(libs, " + "));
     }
     r.implementation = fmt::format("{} plans; first: {}", g.plans.size(), r.implementation);
-    backend.execute(g.raw, 1);  // first run discarded
-    const double min_time = opts.min_time.value_or(s.min_time);
-    const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
-    const double max_time = opts.max_time.value_or(s.max_time);
-    r.iterations_per_sample = 1;
-    const auto t0 = Clock::now();
-    std::string error;
-    while (true) {
-      const SampleRound round =
-          measure_round(backend, g.raw, 1, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0);
-      error = round.error;
-      const std::vector<double>& smp = round.samples;
-      ++r.rounds;
-      if (!error.empty()) break;
-      r.samples.insert(r.samples.end(), smp.begin(), smp.end());
-      const TimeStats st = compute_stats(r.samples);
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
-        r.stop_reason = "noise target reached";
-        break;
-      }
-      if (elapsed + elapsed / r.rounds > max_time || r.samples.size() >= 1000) {
-        r.stop_reason = "time limit reached";
-        break;
-      }
-    }
-    r.sampling_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (!error.empty()) {
-      r.status = Status::error;
-      r.reason = error;
-      return r;
-    }
-    r.time = compute_stats(r.samples);
-    r.iterations = static_cast<int64_t>(std::llround(r.sampling_seconds / r.time.mean));
-    r.noise_reached = r.time.cv;
-    r.flops_per_second = r.flops / r.time.median;
-    r.flops_per_second_best = r.flops / r.time.min;
-    r.bytes_per_second = r.bytes / r.time.median;
-    const DeviceInfo& dev = backend.devices().at(static_cast<size_t>(device));
-    if (const PeakInfo* p = dev.peak(w.op.dtype); p && p->ops_per_second > 0)
-      r.peak_fraction = r.flops_per_second / p->ops_per_second;
+    if (!time_plans(backend, device, g.raw, w, opts, r)) return r;
     r.model["samples_per_second"] = static_cast<double>(fm.batch) / r.time.median;
     r.model["samples_per_second_best"] = static_cast<double>(fm.batch) / r.time.min;
     if (fm.sample == "token" || fm.sample == "sequence") {
@@ -434,6 +762,7 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
       r.model["weight_kv_bytes_per_second"] = fm.bytes_per_step / r.time.median;
     }
     if (fm.batch == 1) {
+      const double max_time = opts.max_time.value_or(s.max_time);
       // Single-stream latency (MLPerf's scenario): one execute per query, many queries.
       std::vector<double> lat;
       const auto l0 = Clock::now();

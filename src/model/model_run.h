@@ -1,6 +1,7 @@
 // Running a model workload through a backend: every layer planned as one op over shared device
 // buffers, the whole list executed with device time, the output verified at a reduced batch
-// against the fp64 host reference.
+// against the fp64 host reference. A training workload runs the step of model_train.h instead
+// and verifies its weight gradients.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,8 @@ namespace suanli::model {
 struct ModelHooks {
   // Test hook: called in the verification run after the layer named `layer` wrote its output,
   // with that output (device bytes, downloaded); what it changes is uploaded back before the
-  // next layer runs. Fault injection for tests/model_test.cpp.
+  // next layer runs. Training steps ("mode": "training") match `layer` against the step's op
+  // names instead ("s3b1.conv2 backward data"). Fault injection for tests/model_test.cpp.
   std::string corrupt_layer;
   std::function<void(void* data, uint64_t bytes)> corrupt;
 };

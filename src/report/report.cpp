@@ -186,6 +186,10 @@ json result_to_json(const Result& r) {
     j["accumulate"] = std::string(dtype_name(types.compute));
     j["shape"] = {{"model", r.model.value("model", "")}, {"batch", r.model.value("batch", 0)}};
     j["shape_text"] = fmt::format("batch {}", r.model.value("batch", 0));
+    if (r.model.value("mode", "inference") == "training") {
+      j["shape"]["mode"] = "training";
+      j["shape_text"] = fmt::format("batch {}, training step", r.model.value("batch", 0));
+    }
     j["model"] = r.model;
   }
   return j;

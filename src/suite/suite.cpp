@@ -25,8 +25,9 @@ namespace {
 using nlohmann::json;
 
 // Fields of a workload that are not axes of its shape.
-const std::set<std::string> kNonAxisFields = {"op",        "name",     "min_time",   "repetitions",
-                                              "max_noise", "max_time", "warmup_time", "model"};
+const std::set<std::string> kNonAxisFields = {"op",          "name",      "min_time",
+                                              "repetitions", "max_noise", "max_time",
+                                              "warmup_time", "model",     "mode"};
 
 MeasureSettings read_settings(const json& j, MeasureSettings s) {
   if (j.contains("min_time")) s.min_time = j["min_time"].get<double>();
@@ -204,18 +205,21 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
       w.name = one.value("name", one["op"].get<std::string>());
       if (one["op"] == "model") {  // a whole network: src/model
         if (!one.contains("model"))
-          throw InputError(fmt::format("{}: model workload needs 'model' (a built-in model name "
-                                       "or a path to a model .json)",
-                                       where));
+          throw InputError(
+              fmt::format("{}: model workload needs 'model' (a built-in model name "
+                          "or a path to a model .json)",
+                          where));
         w.model = one["model"].get<std::string>();
         if (!one.contains("name")) w.name = w.model;
         w.op.dtype = *dtype_from_name(one.value("dtype", "fp32"));
         w.model_batch = one.value("batch", int64_t{1});
         w.model_verify_batch = std::min(w.model_batch, one.value("verify_batch", int64_t{1}));
         w.model_layers = one.value("layers", int64_t{0});
+        w.model_training = one.value("mode", "inference") == "training";
         w.settings = settings;
         w.id = fmt::format("{}.{}.batch{}", w.name, dtype_name(w.op.dtype), w.model_batch);
         if (w.model_layers > 0) w.id += fmt::format(".layers{}", w.model_layers);
+        if (w.model_training) w.id += ".training";
         if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
         continue;
       }

@@ -33,7 +33,8 @@ struct Workload {
   std::string model;
   int64_t model_batch = 1;
   int64_t model_verify_batch = 1;
-  int64_t model_layers = 0;  // "layers": the model's repeated block count (0: the file's)
+  int64_t model_layers = 0;     // "layers": the model's repeated block count (0: the file's)
+  bool model_training = false;  // "mode": "training": one training step instead of inference
 };
 
 struct Suite {

@@ -1,0 +1,103 @@
+// The training step of a convolutional model (suites/models/*.json: conv, pooling, linear
+// layers): forward with training props, the loss gradient, backward through every layer in
+// reverse (backward data where an input gradient is needed, backward weights and bias for every
+// conv and linear layer, gradients summed where a tensor feeds several layers: the residual
+// shortcuts). One list of ops over fp32 tensors, run on the device (model_run.cpp) and on the
+// host with fp64 accumulation (reference_train) for verification.
+//
+// The loss gradient dL/dlogits is seeded data uploaded before timing (no loss evaluation, no
+// optimizer update: the step ends with the weight gradients). Batch norm is not part of the
+// graph: the model files fold it into the convolutions' bias, so its forward and backward cost
+// is missing from the step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace suanli::model {
+
+enum class TRole {
+  input,        // the model's input (seeded)
+  activation,   // forward tensors
+  gradient,     // gradients of activations
+  weights,      // conv KCRS, linear k x n (seeded, the model's)
+  bias,         // conv / linear bias (seeded, the model's)
+  weight_grad,  // outputs of the step: gradients of weights
+  bias_grad,    // and of biases
+  loss_grad,    // dL/dlogits (seeded)
+  ones          // a row of ones (bias gradient of a linear layer as a matmul)
+};
+
+struct TTensor {
+  std::string name;
+  uint64_t elements = 0;
+  TRole role = TRole::activation;
+  int layer = -1;  // the model layer whose weights / gradients it holds
+};
+
+enum class TOpKind {
+  conv_fwd,          // bufs: src, weights, dst, [bias]; residual in dst on entry
+  pool_fwd,          // bufs: src, dst
+  matmul,            // linear forward and backward: A, B, C, [bias]
+  add,               // bufs: a, b, dst
+  relu,              // bufs: src, dst
+  relu_bwd,          // bufs: diff_dst, forward relu output, diff_src
+  conv_bwd_data,     // bufs: diff_dst, weights, diff_src
+  conv_bwd_weights,  // bufs: src, diff_dst, diff_weights, [diff_bias]
+  pool_bwd           // bufs: diff_dst, src, diff_src
+};
+std::string_view top_kind_name(TOpKind k);
+
+struct TOp {
+  std::string name;  // "s2b1.conv1 backward weights"
+  TOpKind kind = TOpKind::conv_fwd;
+  int layer = -1;         // the model layer it belongs to
+  std::vector<int> bufs;  // tensor indices, in the ABI's buffer order
+  int out = -1;           // the tensor it writes (conv_bwd_weights: diff weights)
+  int out2 = -1;          // conv_bwd_weights: diff bias
+  bool bias = false, residual = false, relu = false;
+  // matmul: C (m x n) = A (m x k) * B (k x n) with element strides (row, column) per operand.
+  int64_t m = 0, n = 0, k = 0;
+  int64_t a_stride[2] = {0, 1}, b_stride[2] = {0, 1}, c_stride[2] = {0, 1};
+  int64_t elements = 0;  // add, relu, relu_bwd
+  double flops = 0;      // multiply-adds x 2 (0 for data-movement ops)
+};
+
+struct TrainStep {
+  std::vector<TTensor> tensors;
+  std::vector<TOp> ops;
+  int input = -1, logits = -1, loss_grad = -1;
+  std::vector<Conv2dShape> shapes;  // per model layer: the conv's shape, the pooling window
+  std::vector<char> pool_max;       // per model layer: max (1) or average pooling
+  // FLOPs of the whole batch: forward (the inference count), backward data, backward weights
+  // (bias gradients of linear layers are matmuls with a row of ones and count as such).
+  double flops_forward = 0, flops_backward_data = 0, flops_backward_weights = 0;
+  double flops() const { return flops_forward + flops_backward_data + flops_backward_weights; }
+  uint64_t bytes = 0;  // all tensors
+};
+
+// The training step of `m` (its ops are fp32: run_training records other dtypes unsupported).
+// Throws DtypeUnsupported for layers that have no backward here (norm, attention: transformers),
+// naming the layer.
+TrainStep build_train_step(const Model& m);
+
+// Initial contents of the seeded tensors (input, weights, biases, loss gradient, ones) in real
+// values; empty for the others.
+std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t, uint64_t seed);
+
+// Runs the step on the host: every multiply-add accumulated in fp64, every op's output rounded to
+// fp32 as the device stores it. `inputs` from train_inputs. Calls `each(op, output)` after every
+// op with what it wrote (conv_bwd_weights: diff weights then diff bias). Returns every tensor's
+// final contents.
+std::vector<std::vector<double>> reference_train(
+    const TrainStep& t, const std::vector<std::vector<float>>& inputs,
+    const std::function<void(size_t op, int tensor, const std::vector<double>& out)>& each = {});
+
+// Tolerance of the relative L2 error of each weight / bias gradient (see model_train.cpp).
+double gradient_tolerance(Dtype dtype);
+
+}  // namespace suanli::model
