@@ -119,6 +119,15 @@ TEST(Suite, BuiltinSuitesParseAndQuickCoversEveryOpAndDtype) {
     EXPECT_TRUE(seen.count(want)) << want;
   EXPECT_NO_THROW(load_suite("standard"));
   EXPECT_NO_THROW(load_suite("kernels"));
+  // Training steps: a tiny one in quick, ResNet-50 at batch 16 in models.
+  bool tiny_training = false;
+  for (const Workload& w : quick.workloads)
+    tiny_training |= w.model_training && w.model == "resnet_tiny";
+  EXPECT_TRUE(tiny_training);
+  bool r50_training = false;
+  for (const Workload& w : load_suite("models").workloads)
+    r50_training |= w.id == "resnet50.fp32.batch16.training" && w.model_training;
+  EXPECT_TRUE(r50_training);
 }
 
 TEST(Suite, UnknownBuiltinListsTheKnownOnes) {
