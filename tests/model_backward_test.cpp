@@ -234,3 +234,61 @@ TEST(ModelBackwardOps, Bf16BackwardIsUnsupportedWithReason) {
   const suanli_op_desc op2 = op_of(&bad);
   EXPECT_EQ(b->api()->supports(b->context(), 0, &op2, &reason), SUANLI_INVALID_ARGUMENT);
 }
+
+// Batch norm of training over rows x channels: mean and biased variance per channel,
+// y = gamma (x - mean) / sqrt(var + eps) + beta; backward with xhat = (x - mean) * istd:
+// dbeta = sum dy, dgamma = sum dy xhat, dx = gamma istd (dy - dbeta/N - xhat dgamma/N).
+TEST(ModelBackwardOps, BatchNormTrainingForwardAndBackwardMatchReference) {
+  auto b = cpu();
+  const int64_t rows = 50, ch = 19;
+  const double eps = 1e-5;
+  auto x = seeded(static_cast<size_t>(rows * ch), 8);
+  for (float& v : x) v = 3 * v + 0.5f;  // a mean and variance away from 0 and 1
+  const auto gamma = seeded(ch, 9), beta = seeded(ch, 10), dy = seeded(x.size(), 11);
+  std::vector<double> mean(ch, 0.0), var(ch, 0.0), y(x.size()), dx(x.size()), dg(ch, 0.0),
+      dbeta(ch, 0.0);
+  for (int64_t c = 0; c < ch; ++c) {
+    for (int64_t r = 0; r < rows; ++r) mean[c] += x[r * ch + c] / static_cast<double>(rows);
+    for (int64_t r = 0; r < rows; ++r)
+      var[c] += (x[r * ch + c] - mean[c]) * (x[r * ch + c] - mean[c]) / static_cast<double>(rows);
+    const double istd = 1 / std::sqrt(var[c] + eps);
+    for (int64_t r = 0; r < rows; ++r) {
+      const double xh = (x[r * ch + c] - mean[c]) * istd;
+      y[r * ch + c] = gamma[c] * xh + beta[c];
+      dbeta[c] += dy[r * ch + c];
+      dg[c] += dy[r * ch + c] * xh;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const double xh = (x[r * ch + c] - mean[c]) * istd;
+      dx[r * ch + c] = gamma[c] * istd *
+                       (dy[r * ch + c] - dbeta[c] / rows - xh * dg[c] / static_cast<double>(rows));
+    }
+  }
+  suanli_norm_desc d{SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+                     SUANLI_NORM_BATCH,
+                     rows,
+                     ch,
+                     eps,
+                     SUANLI_DTYPE_FP32,
+                     SUANLI_PROP_FORWARD_TRAINING,
+                     SUANLI_ACT_NONE};
+  suanli_op_desc op{};
+  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+  op.kind = SUANLI_OP_NORM;
+  op.norm = &d;
+  const std::vector<float> junk(x.size(), 7.f), pjunk(ch, 7.f);
+  auto out = run_op(*b, op, {x, junk, gamma, beta, pjunk, pjunk});
+  EXPECT_LT(rel_l2(out[1], y), 1e-6);
+  EXPECT_LT(rel_l2(out[4], mean), 1e-6);
+  EXPECT_LT(rel_l2(out[5], var), 1e-6);
+  d.prop = SUANLI_PROP_BACKWARD_DATA;
+  out = run_op(*b, op, {x, dy, gamma, out[4], out[5], junk, pjunk, pjunk});
+  EXPECT_LT(rel_l2(out[5], dx), 1e-5);
+  EXPECT_LT(rel_l2(out[6], dg), 1e-6);
+  EXPECT_LT(rel_l2(out[7], dbeta), 1e-6);
+  // Layer norm has no training pass here: an honest UNSUPPORTED.
+  d.kind = SUANLI_NORM_LAYER;
+  const char* reason = nullptr;
+  EXPECT_EQ(b->api()->supports(b->context(), 0, &op, &reason), SUANLI_UNSUPPORTED);
+  EXPECT_NE(std::string(reason).find("inference only"), std::string::npos) << reason;
+}

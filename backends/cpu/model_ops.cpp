@@ -7,9 +7,9 @@
 // convolution reordered once into the primitive's blocked layout, like every inference engine
 // does); run() only executes it. The training step's ops are oneDNN's backward primitives too:
 // convolution backward data / weights (+ diff bias), max/avg pooling backward (max recomputes
-// its argmax from src) and relu backward, fp32 only (other types are answered UNSUPPORTED with
-// the reason); in training the convolution weights are repacked on every run. Batch/layer
-// normalization stays inference-only.
+// its argmax from src), relu backward, batch norm forward training (batch statistics) and
+// backward, fp32 only (other types are answered UNSUPPORTED with the reason); in training the
+// convolution weights are repacked on every run. Layer/RMS norm stay inference-only.
 #include "model_ops.h"
 
 #include <algorithm>
@@ -710,15 +710,97 @@ class ActMulOp : public CpuOp {
 
 // ---- normalization --------------------------------------------------------------------------
 
+// Batch norm of training: forward with batch statistics (mean and biased variance per channel,
+// written out) and backward (diff src, diff gamma, diff beta), oneDNN's primitives, fp32.
+std::unique_ptr<CpuOp> make_batch_norm_training(const suanli_norm_desc& d, void* const* bufs,
+                                                size_t nbufs, const CpuConfig& cfg,
+                                                std::string* reason) {
+  const bool fwd = d.prop == SUANLI_PROP_FORWARD_TRAINING;
+  const char* op = fwd ? "batch norm forward training" : "batch norm backward";
+  if (d.activation != SUANLI_ACT_NONE) {
+    *reason =
+        "the CPU backend's training batch norm has no fused activation (run relu as its "
+        "own op)";
+    return nullptr;
+  }
+  if (!backward_fp32({d.type}, "batch norm training", reason)) return nullptr;
+  const size_t need = fwd ? 6 : 8;
+  if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+  // NHWC activations: rows x channels is (rows, 1, 1) x channels for oneDNN.
+  const dnnl::memory::desc md({d.rows, d.channels, 1, 1}, dt::f32, tag::nhwc);
+  const dnnl::memory::desc pmd({d.channels}, dt::f32, tag::a);
+  const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  const float eps = static_cast<float>(d.epsilon);
+  const int threads = std::max(1, cfg.threads);
+  set_omp_threads(threads);
+  try {
+    const dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, md, eps,
+                                                     flags);
+    const dnnl::batch_normalization_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
+    if (fwd) {
+      const std::string impl = fpd.impl_info_str();
+      if (!acceptable_impl(impl, false, op, reason)) return nullptr;
+      if (!bufs) return std::make_unique<ProbeOp>();
+      dnnl::memory scratch(fpd.scratchpad_desc(), dnnl_engine());
+      return finish(std::make_unique<PrimOp>(dnnl::batch_normalization_forward(fpd),
+                                             std::unordered_map<int, dnnl::memory>{
+                                                 {DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                 {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                 {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                                 {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
+                                                 {DNNL_ARG_MEAN, mem(pmd, bufs[4])},
+                                                 {DNNL_ARG_VARIANCE, mem(pmd, bufs[5])},
+                                                 {DNNL_ARG_SCRATCHPAD, scratch}},
+                                             threads),
+                    "batch_normalization forward_training " + impl, " (batch statistics)");
+    }
+    const dnnl::batch_normalization_backward::desc bd(dnnl::prop_kind::backward, md, md, eps,
+                                                      flags);
+    const dnnl::batch_normalization_backward::primitive_desc pd(bd, strict_attr(), dnnl_engine(),
+                                                                fpd);
+    const std::string impl = pd.impl_info_str();
+    if (!acceptable_impl(impl, false, op, reason)) return nullptr;
+    if (!bufs) return std::make_unique<ProbeOp>();
+    dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
+    // oneDNN 2.6 wants a shift argument in backward when use_shift is set, though diff_src does
+    // not depend on beta: a zero buffer of its own (the ABI passes no beta to backward).
+    dnnl::memory shift(pmd, dnnl_engine());
+    std::memset(shift.get_data_handle(), 0, static_cast<size_t>(d.channels) * sizeof(float));
+    return finish(std::make_unique<PrimOp>(dnnl::batch_normalization_backward(pd),
+                                           std::unordered_map<int, dnnl::memory>{
+                                               {DNNL_ARG_SRC, mem(md, bufs[0])},
+                                               {DNNL_ARG_DIFF_DST, mem(md, bufs[1])},
+                                               {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                               {DNNL_ARG_SHIFT, shift},
+                                               {DNNL_ARG_MEAN, mem(pmd, bufs[3])},
+                                               {DNNL_ARG_VARIANCE, mem(pmd, bufs[4])},
+                                               {DNNL_ARG_DIFF_SRC, mem(md, bufs[5])},
+                                               {DNNL_ARG_DIFF_SCALE, mem(pmd, bufs[6])},
+                                               {DNNL_ARG_DIFF_SHIFT, mem(pmd, bufs[7])},
+                                               {DNNL_ARG_SCRATCHPAD, scratch}},
+                                           threads),
+                  "batch_normalization backward " + impl, "");
+  } catch (const dnnl::error& ex) {
+    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, std::string(op) + ": primitive");
+    *reason = onednn_library() + " has no " + op + " for this shape on this CPU";
+    return nullptr;
+  }
+}
+
 std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "norm";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)) invalid(op, "struct_size");
   if (d.rows < 1 || d.channels < 1 || !(d.epsilon >= 0)) invalid(op, "bad shape or epsilon");
   if (d.prop != SUANLI_PROP_FORWARD_INFERENCE) {
+    if (d.kind == SUANLI_NORM_BATCH &&
+        (d.prop == SUANLI_PROP_FORWARD_TRAINING || d.prop == SUANLI_PROP_BACKWARD_DATA))
+      return make_batch_norm_training(d, bufs, nbufs, cfg, reason);
+    if (d.prop == SUANLI_PROP_BACKWARD_WEIGHTS)
+      invalid(op, "normalization backward is BACKWARD_DATA (it computes diff gamma/beta too)");
     *reason =
-        "the CPU backend implements normalization for inference only (no training/backward "
-        "yet)";
+        "the CPU backend implements layer/RMS normalization for inference only (no training or "
+        "backward pass)";
     return nullptr;
   }
   dt t;
