@@ -333,84 +333,98 @@ TEST(Model, ResNet50TrainingFlopsAreAboutThreeTimesForward) {
   EXPECT_EQ(t.flops_backward_weights / 2, fwd + 2.0 * 1000);  // + the FC bias gradient
   EXPECT_EQ(t.flops() / 2, 23457084368.0);
   EXPECT_NEAR(t.flops() / t.flops_forward, 2.9706, 0.0001);
-  // The graph: 53 convs with backward weights, 52 with backward data (not conv1), 2 pooling
-  // backwards, 3 FC matmuls; 16 blocks: 4 projection shortcuts add in place into the shortcut
-  // conv's output, 12 identity shortcuts get a residual add + relu; every block input feeds two
-  // layers, so 16 gradient sums plus 12 residual adds.
+  // The graph: 53 convs, each followed by batch norm (the model's folded bias, unfolded), with
+  // backward weights, 52 with backward data (not conv1), 2 pooling backwards, 3 FC matmuls
+  // besides its forward; 49 relus after batch norm / residual add; 16 residual adds and, since
+  // every block input feeds two layers, 16 gradient sums.
   EXPECT_EQ(count_ops(t, model::TOpKind::conv_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TOpKind::bn_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TOpKind::bn_bwd), 53);
   EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_weights), 53);
   EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_data), 52);
   EXPECT_EQ(count_ops(t, model::TOpKind::pool_bwd), 2);
   EXPECT_EQ(count_ops(t, model::TOpKind::matmul), 4);  // FC forward, dW, db, dX
-  EXPECT_EQ(count_ops(t, model::TOpKind::relu), 12);
-  EXPECT_EQ(count_ops(t, model::TOpKind::add), 12 + 16);
-  EXPECT_EQ(count_ops(t, model::TOpKind::relu_bwd), 49);  // every conv with relu
-  int inplace = 0;
-  for (const auto& o : t.ops) inplace += o.residual;
-  EXPECT_EQ(inplace, 4);
+  EXPECT_EQ(count_ops(t, model::TOpKind::relu), 49);
+  EXPECT_EQ(count_ops(t, model::TOpKind::relu_bwd), 49);
+  EXPECT_EQ(count_ops(t, model::TOpKind::add), 16 + 16);
+  int grads = 0;
+  for (const auto& x : t.tensors)
+    grads += x.role == model::TRole::weight_grad || x.role == model::TRole::bias_grad;
+  EXPECT_EQ(grads, 53 * 3 + 2);  // conv weights, gamma, beta; FC weights, bias
 }
 
 // The host reference's gradients are gradients: for L = sum(dL/dlogits * logits) they match
-// central finite differences of the forward reference (model::reference) in a weight of the FC,
-// of the first conv and of a middle conv, and in a bias.
+// central finite differences (relative 1e-3) of the step's own forward pass (in fp64, no
+// rounding) in the largest-gradient element of
+// the weights, gamma and beta of the first conv and of a middle conv, and of the FC's weights
+// and bias.
 TEST(Model, TrainingReferenceMatchesFiniteDifferences) {
-  model::Model m = model::build_model("resnet_tiny", Dtype::fp32, 2, 5);
+  const model::Model m = model::build_model("resnet_tiny", Dtype::fp32, 2, 5);
   const model::TrainStep t = model::build_train_step(m);
-  const auto inputs = model::train_inputs(m, t, 5);
-  const auto ref = model::reference_train(t, inputs);
-  const std::vector<float>& g = inputs[static_cast<size_t>(t.loss_grad)];
-  const std::vector<float> x = inputs[static_cast<size_t>(t.input)];
+  auto inputs = model::train_inputs(m, t, 5);
+  // Without the rounding to fp32 after every op, so that small steps resolve.
+  const auto ref = model::reference_train(t, inputs, true);
+  const std::vector<float> g = inputs[static_cast<size_t>(t.loss_grad)];
   auto loss = [&]() {
-    model::Model c = m;
-    const auto logits = model::reference(c, x);
+    const auto v = model::reference_train(t, inputs, true);
     double l = 0;
-    for (size_t i = 0; i < logits.size(); ++i) l += g[i] * logits[i];
+    for (size_t i = 0; i < g.size(); ++i) l += g[i] * v[static_cast<size_t>(t.logits)][i];
     return l;
   };
   int checked = 0;
-  for (size_t ti = 0; ti < t.tensors.size(); ++ti) {
-    const model::TTensor& tt = t.tensors[ti];
-    if (tt.role != model::TRole::weight_grad && tt.role != model::TRole::bias_grad) continue;
-    model::Layer& L = m.layers[static_cast<size_t>(tt.layer)];
-    if (L.name != "fc" && L.name != "conv1" && L.name != "s3b1.conv2") continue;
-    // The element with the largest gradient.
-    const std::vector<double>& grad = ref[ti];
+  for (size_t pi = 0; pi < t.tensors.size(); ++pi) {
+    const model::TTensor& p = t.tensors[pi];
+    if (p.role != model::TRole::weights && p.role != model::TRole::gamma &&
+        p.role != model::TRole::bias)
+      continue;
+    const std::string& layer = m.layers[static_cast<size_t>(p.layer)].name;
+    if (layer != "fc" && layer != "conv1" && layer != "s3b1.conv2") continue;
+    size_t gi = 0;
+    while (gi < t.tensors.size() && t.tensors[gi].name != p.name + ".grad") ++gi;
+    ASSERT_LT(gi, t.tensors.size()) << p.name;
+    const std::vector<double>& grad = ref[gi];
     size_t at = 0;
     for (size_t i = 0; i < grad.size(); ++i)
       if (std::fabs(grad[i]) > std::fabs(grad[at])) at = i;
-    std::vector<float>& p = tt.role == model::TRole::weight_grad ? L.weights : L.bias_v;
-    const float w0 = p[at], h = 1e-3f;
-    p[at] = w0 + h;
+    float& w = inputs[pi][at];
+    const float w0 = w, h = 1e-4f;
+    w = w0 + h;
     const double lp = loss();
-    p[at] = w0 - h;
+    w = w0 - h;
     const double lm = loss();
-    p[at] = w0;
-    const double fd = (lp - lm) / (2.0 * static_cast<double>(h));
-    EXPECT_NEAR(fd, grad[at], 1e-2 * std::fabs(grad[at]) + 1e-4) << tt.name << "[" << at << "]";
-    EXPECT_GT(std::fabs(grad[at]), 1e-3) << tt.name;
+    w = w0;
+    // The step actually taken (w0 +- h in float).
+    const double fd = (lp - lm) / (static_cast<double>(w0 + h) - static_cast<double>(w0 - h));
+    EXPECT_NEAR(fd, grad[at], 1e-3 * std::fabs(grad[at])) << p.name << "[" << at << "]";
+    EXPECT_GT(std::fabs(grad[at]), 1e-3) << p.name;
     ++checked;
   }
-  EXPECT_EQ(checked, 6);
+  EXPECT_EQ(checked, 8);
 }
 
 TEST(Model, TinyResNetTrainingStepVerifiesThroughCpuBackend) {
   auto b = cpu();
-  const Workload w = training("resnet_tiny", Dtype::fp32, 3, 2);
+  const Workload w = training("resnet_tiny", Dtype::fp32, 16, 2);
   EXPECT_TRUE(w.model_training);
-  EXPECT_EQ(w.id, "resnet_tiny.fp32.batch3.training");
+  EXPECT_EQ(w.id, "resnet_tiny.fp32.batch16.training");
   const Result r = model::run_model_workload(*b, 0, w, RunOptions{});
   ASSERT_EQ(r.status, Status::ok) << r.reason;
   EXPECT_TRUE(r.verification.passed);
   EXPECT_LE(r.verification.error, model::gradient_tolerance(Dtype::fp32));
   EXPECT_GT(r.verification.error, 0);  // a real comparison, not a copy
-  EXPECT_NE(r.verification.detail.find("36 weight and bias gradients"), std::string::npos)
+  EXPECT_NE(r.verification.detail.find("53 weight, gamma, beta and bias gradients"),
+            std::string::npos)
       << r.verification.detail;
   EXPECT_EQ(r.model.at("mode"), "training");
-  EXPECT_EQ(r.model.at("verify_batch").get<int>(), 2);
+  // resnet_tiny's last stage is 1x1: its batch norms see one row per sample, so verification
+  // runs at batch 16, not 2.
+  EXPECT_EQ(r.model.at("verify_batch").get<int>(), 16);
+  EXPECT_NE(r.verification.detail.find("raised from 2"), std::string::npos)
+      << r.verification.detail;
   EXPECT_GT(r.model.at("samples_per_second").get<double>(), 0);
   EXPECT_GT(r.model.at("training_to_forward_flops").get<double>(), 2.5);
-  EXPECT_DOUBLE_EQ(r.flops, 3 * r.model.at("flops_per_sample").get<double>());
-  EXPECT_EQ(result_to_json(r).at("shape_text"), "batch 3, training step");
+  EXPECT_DOUBLE_EQ(r.flops, 16 * r.model.at("flops_per_sample").get<double>());
+  EXPECT_EQ(result_to_json(r).at("shape_text"), "batch 16, training step");
 }
 
 // A corrupted gradient -- the input gradient of a middle conv, or the FC's weight gradient --
@@ -425,7 +439,7 @@ TEST(Model, CorruptedGradientFailsTrainingVerification) {
       for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
     };
     const Result r =
-        model::run_model_workload(*b, 0, training("resnet_tiny", Dtype::fp32, 2, 2), {}, h);
+        model::run_model_workload(*b, 0, training("resnet_tiny", Dtype::fp32, 16), {}, h);
     EXPECT_EQ(r.status, Status::failed) << op;
     EXPECT_GT(r.verification.error, r.verification.bound) << op;
     EXPECT_NE(r.verification.detail.find(std::string("first op off the reference: ") + op),

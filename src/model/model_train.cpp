@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <random>
 
 #include <fmt/format.h>
@@ -31,18 +30,21 @@ std::string_view top_kind_name(TOpKind k) {
       return "conv backward weights";
     case TOpKind::pool_bwd:
       return "pool backward";
+    case TOpKind::bn_fwd:
+      return "batch norm forward training";
+    case TOpKind::bn_bwd:
+      return "batch norm backward";
   }
   return "invalid";
 }
 
 double gradient_tolerance(Dtype dtype) {
-  // Relative L2 error of each weight and bias gradient against the fp64 reference, which rounds
-  // every tensor to fp32 as the device does. What remains: fp32 accumulation order in the forward
-  // pass (~1e-7 relative), the same in the backward pass, where weight gradients sum n*p*q
-  // products per element (up to ~10^5 at batch 32), and relu masks that flip where a
-  // pre-activation lies within rounding of 0 (rare; each flips one gradient element). Observed
-  // ~1e-6 on ResNet-50 and resnet_tiny; bound 1e-4 like the forward output's. A corrupted
-  // gradient (tests/model_test.cpp) gives an error of order 1. Only fp32 has a training step.
+  // Relative L2 error of each op's fp32 output against the fp64 evaluation of the same op on the
+  // device's own (fp32) inputs, the output rounded to fp32: what remains is fp32 accumulation
+  // order inside the op (~1e-7 relative; weight gradients sum n*p*q products per element) and
+  // the cancellation in batch norm backward (dy - mean(dy) - xhat mean(dy xhat)); observed
+  // <= ~1e-5. Bound 1e-4 like the forward output's. A corrupted op output
+  // (tests/model_test.cpp) gives an error of order 1. Only fp32 has a training step.
   (void)dtype;
   return 1e-4;
 }
@@ -92,31 +94,24 @@ TrainStep build_train_step(const Model& m) {
     t.shapes.push_back(L.conv);
     t.pool_max.push_back(L.kind == LayerKind::maxpool ? 1 : 0);
   }
-  // Forward: every layer output gets its own tensor (backward needs them all), except that a
-  // residual layer adds in place into its shortcut's output when nothing else reads it and its
-  // producer needs it for nothing in backward (no relu); otherwise (identity shortcuts) the
-  // layer's result goes to a new tensor, the shortcut is added by an add op and the relu follows
-  // as its own op.
+  // Forward: every layer output gets its own tensor (backward needs them all). A residual layer's
+  // sum goes to a new tensor (the shortcut stays intact) and its relu follows as its own op.
   std::vector<int> cur(m.tensors.size(), -1);  // model tensor -> current step tensor
-  std::vector<int> producer;                   // step tensor -> layer that wrote it (-1)
-  std::vector<char> read;                      // step tensor -> read by a later layer
   auto new_tensor = [&](const std::string& name, uint64_t el, TRole role, int layer) {
-    const int i = b.tensor(name, el, role, layer);
-    producer.push_back(-1);
-    read.push_back(0);
-    return i;
+    return b.tensor(name, el, role, layer);
   };
   t.input = new_tensor(m.tensors[static_cast<size_t>(m.input)].name,
                        m.tensors[static_cast<size_t>(m.input)].bytes / 4, TRole::input, -1);
   cur[static_cast<size_t>(m.input)] = t.input;
   struct Fwd {
     int x = -1, y = -1;     // input, output (after relu) tensors
+    int pre = -1;           // conv / linear: the product (+ bias)
     int w = -1, bias = -1;  // parameters
-    int shortcut = -1;      // split residual: the shortcut tensor added by an add op
-    int inplace_into = -1;  // in-place residual: the layer whose output it added into
+    bool bn = false;        // conv: batch norm after it
+    int gamma = -1, beta = -1, mean = -1, var = -1;
+    int shortcut = -1;  // residual: the shortcut tensor
   };
   std::vector<Fwd> fw(nl);
-  std::vector<int> grad_override(nl, -1);  // layer -> gradient of its output (in-place residual)
   for (size_t li = 0; li < nl; ++li) {
     const Layer& L = m.layers[li];
     const int l = static_cast<int>(li);
@@ -131,26 +126,19 @@ TrainStep build_train_step(const Model& m) {
           throw DtypeUnsupported(fmt::format(
               "{}: layer '{}': the training step takes relu or no activation", m.origin, L.name));
         f.w = new_tensor(L.name + ".weights", weight_count(L), TRole::weights, l);
-        if (L.bias) f.bias = new_tensor(L.name + ".bias", L.bias_v.size(), TRole::bias, l);
-        int r = L.residual ? cur[static_cast<size_t>(L.out)] : -1;
-        const bool inplace = L.residual && conv && !read[static_cast<size_t>(r)] &&
-                             producer[static_cast<size_t>(r)] >= 0 &&
-                             !m.layers[static_cast<size_t>(producer[static_cast<size_t>(r)])].relu;
-        int dst;
-        if (inplace) {
-          dst = r;
-          f.inplace_into = producer[static_cast<size_t>(r)];
-        } else {
-          dst = new_tensor(L.name + ".out", out_el, TRole::activation, l);
-        }
-        const bool split = L.residual && !inplace;
+        // A conv's bias is the model file's folded batch norm: training unfolds it into a conv
+        // without bias and a batch norm with batch statistics (gamma seeded, beta = the bias).
+        f.bn = conv && L.bias;
+        if (L.bias && !f.bn) f.bias = new_tensor(L.name + ".bias", L.bias_v.size(), TRole::bias, l);
+        // The epilogue takes bias and relu when nothing comes between them and the product.
+        const bool fused = !f.bn && !L.residual;
+        const int dst = new_tensor(L.name + ".out", out_el, TRole::activation, l);
         std::vector<int> bufs{f.x, f.w, dst};
-        if (L.bias) bufs.push_back(f.bias);
+        if (f.bias >= 0) bufs.push_back(f.bias);
         TOp& o =
             b.op(L.name + " forward", conv ? TOpKind::conv_fwd : TOpKind::matmul, l, bufs, dst);
-        o.bias = L.bias;
-        o.residual = inplace;
-        o.relu = L.relu && !split;
+        o.bias = f.bias >= 0;
+        o.relu = L.relu && fused;
         o.flops = conv ? conv_flops(L) : L.flops;
         if (!conv) {
           o.m = L.rows;
@@ -161,21 +149,36 @@ TrainStep build_train_step(const Model& m) {
           o.c_stride[0] = L.n;
         }
         t.flops_forward += o.flops;
-        f.y = dst;
-        if (split) {
-          f.shortcut = r;
-          read[static_cast<size_t>(r)] = 1;
-          const int sum = new_tensor(L.name + ".sum", out_el, TRole::activation, l);
-          b.op(L.name + " residual add", TOpKind::add, l, {dst, r, sum}, sum).elements =
-              static_cast<int64_t>(out_el);
-          f.y = sum;
-          if (L.relu) {
-            const int y = new_tensor(L.name + ".relu", out_el, TRole::activation, l);
-            b.op(L.name + " relu", TOpKind::relu, l, {sum, y}, y).elements =
-                static_cast<int64_t>(out_el);
-            f.y = y;
-          }
+        f.pre = dst;
+        int y = dst;
+        if (f.bn) {
+          const uint64_t ch = static_cast<uint64_t>(L.conv.k);
+          f.gamma = new_tensor(L.name + ".bn.gamma", ch, TRole::gamma, l);
+          f.beta = new_tensor(L.name + ".bn.beta", ch, TRole::bias, l);
+          f.mean = new_tensor(L.name + ".bn.mean", ch, TRole::activation, l);
+          f.var = new_tensor(L.name + ".bn.var", ch, TRole::activation, l);
+          y = new_tensor(L.name + ".bn.out", out_el, TRole::activation, l);
+          TOp& n = b.op(L.name + " batch norm", TOpKind::bn_fwd, l,
+                        {dst, y, f.gamma, f.beta, f.mean, f.var}, y);
+          n.m = static_cast<int64_t>(out_el) / L.conv.k;
+          n.n = L.conv.k;
         }
+        if (L.residual) {
+          // The shortcut tensor (the block input, or the projection's output) stays intact for
+          // backward: the sum goes to a new tensor.
+          f.shortcut = cur[static_cast<size_t>(L.out)];
+          const int sum = new_tensor(L.name + ".sum", out_el, TRole::activation, l);
+          b.op(L.name + " residual add", TOpKind::add, l, {y, f.shortcut, sum}, sum).elements =
+              static_cast<int64_t>(out_el);
+          y = sum;
+        }
+        if (L.relu && !fused) {
+          const int r = new_tensor(L.name + ".relu", out_el, TRole::activation, l);
+          b.op(L.name + " relu", TOpKind::relu, l, {y, r}, r).elements =
+              static_cast<int64_t>(out_el);
+          y = r;
+        }
+        f.y = y;
         break;
       }
       case LayerKind::maxpool:
@@ -190,8 +193,6 @@ TrainStep build_train_step(const Model& m) {
             "and linear layers only)",
             m.origin, L.name, layer_kind_name(L.kind)));
     }
-    read[static_cast<size_t>(f.x)] = 1;
-    producer[static_cast<size_t>(f.y)] = l;
     cur[static_cast<size_t>(L.out)] = f.y;
   }
   t.logits = cur[static_cast<size_t>(m.output)];
@@ -219,7 +220,7 @@ TrainStep build_train_step(const Model& m) {
     const Layer& L = m.layers[li];
     const int l = static_cast<int>(li);
     const Fwd& f = fw[li];
-    int g = grad_override[li] >= 0 ? grad_override[li] : grad[static_cast<size_t>(f.y)];
+    int g = grad[static_cast<size_t>(f.y)];
     if (g < 0)
       throw InputError(fmt::format("{}: layer '{}': its output feeds nothing that reaches '{}'",
                                    m.origin, L.name,
@@ -233,8 +234,8 @@ TrainStep build_train_step(const Model& m) {
       add_grad(f.x, dx, L.name, l);
       continue;
     }
-    // conv / linear: relu backward (by the relu's output), then the residual's shortcut gets the
-    // same gradient, then weights and data.
+    // conv / linear: relu backward (by the relu's output), the shortcut gets the same gradient,
+    // batch norm backward, then weights and data.
     if (L.relu) {
       const int dz = b.tensor("d" + L.name + ".preact", out_el, TRole::gradient, l);
       b.op(L.name + " relu backward", TOpKind::relu_bwd, l, {g, f.y, dz}, dz).elements =
@@ -242,17 +243,29 @@ TrainStep build_train_step(const Model& m) {
       g = dz;
     }
     if (f.shortcut >= 0) add_grad(f.shortcut, g, L.name, l);
-    if (f.inplace_into >= 0) grad_override[static_cast<size_t>(f.inplace_into)] = g;
+    if (f.bn) {
+      const uint64_t ch = static_cast<uint64_t>(L.conv.k);
+      const int dc = b.tensor("d" + L.name + ".out", out_el, TRole::gradient, l);
+      const int dg = b.tensor(L.name + ".bn.gamma.grad", ch, TRole::weight_grad, l);
+      const int dbeta = b.tensor(L.name + ".bn.beta.grad", ch, TRole::bias_grad, l);
+      TOp& n = b.op(L.name + " batch norm backward", TOpKind::bn_bwd, l,
+                    {f.pre, g, f.gamma, f.mean, f.var, dc, dg, dbeta}, dc);
+      n.out2 = dg;
+      n.out3 = dbeta;
+      n.m = static_cast<int64_t>(out_el) / L.conv.k;
+      n.n = L.conv.k;
+      g = dc;
+    }
     const int dw = b.tensor(L.name + ".weights.grad", weight_count(L), TRole::weight_grad, l);
     const int db =
-        L.bias ? b.tensor(L.name + ".bias.grad", L.bias_v.size(), TRole::bias_grad, l) : -1;
+        f.bias >= 0 ? b.tensor(L.name + ".bias.grad", L.bias_v.size(), TRole::bias_grad, l) : -1;
     const uint64_t in_el = t.tensors[static_cast<size_t>(f.x)].elements;
     if (L.kind == LayerKind::conv) {
       std::vector<int> bufs{f.x, g, dw};
       if (db >= 0) bufs.push_back(db);
       TOp& o = b.op(L.name + " backward weights", TOpKind::conv_bwd_weights, l, bufs, dw);
       o.out2 = db;
-      o.bias = L.bias;
+      o.bias = db >= 0;
       o.flops = conv_flops(L);
       t.flops_backward_weights += o.flops;
       if (need_dx) {
@@ -325,6 +338,13 @@ std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t,
       case TRole::ones:
         v[i].assign(x.elements, 1.f);
         break;
+      case TRole::gamma: {
+        std::mt19937_64 g(seed ^ (0x9a33aULL + static_cast<uint64_t>(x.layer)));
+        std::uniform_real_distribution<float> u(0.9f, 1.1f);
+        v[i].resize(x.elements);
+        for (float& e : v[i]) e = u(g);
+        break;
+      }
       case TRole::loss_grad:
         v[i].resize(x.elements);
         for (float& g : v[i]) g = ud(rng);
@@ -338,9 +358,14 @@ std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t,
 
 namespace {
 
-double rnd(double v) {
-  return static_cast<double>(static_cast<float>(v));
-}
+// Rounding of every op's output to fp32, as the device stores it (exact: none, for finite
+// differences of the reference itself).
+struct Rounder {
+  bool exact = false;
+  double operator()(double v) const {
+    return exact ? v : static_cast<double>(static_cast<float>(v));
+  }
+};
 
 // Weights KCRS -> [k][r][s][c] (channels innermost, like NHWC activations).
 std::vector<double> krsc(const std::vector<double>& w, const Conv2dShape& c) {
@@ -355,10 +380,9 @@ std::vector<double> krsc(const std::vector<double>& w, const Conv2dShape& c) {
 }
 
 void conv_forward(const Conv2dShape& c, const std::vector<double>& x, const std::vector<double>& wk,
-                  const std::vector<double>* bias, bool residual, bool relu,
-                  std::vector<double>& y) {
+                  const std::vector<double>* bias, bool relu, std::vector<double>& y, Rounder rnd) {
   const int64_t P = c.p(), Q = c.q();
-  if (!residual) y.assign(static_cast<size_t>(c.n * P * Q * c.k), 0.0);
+  y.assign(static_cast<size_t>(c.n * P * Q * c.k), 0.0);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < c.n; ++n)
     for (int64_t p = 0; p < P; ++p)
@@ -384,7 +408,6 @@ void conv_forward(const Conv2dShape& c, const std::vector<double>& x, const std:
           const size_t at = static_cast<size_t>(((n * P + p) * Q + q) * c.k + k);
           double v = a0 + a1;
           if (bias) v += (*bias)[static_cast<size_t>(k)];
-          if (residual) v += y[at];
           if (relu) v = std::max(v, 0.0);
           y[at] = rnd(v);
         }
@@ -392,7 +415,7 @@ void conv_forward(const Conv2dShape& c, const std::vector<double>& x, const std:
 
 // dx(n,ih,iw,c) = sum over taps (r,s) whose output (p,q) exists of dy(n,p,q,k) W(k,c,r,s).
 void conv_backward_data(const Conv2dShape& c, const std::vector<double>& dy,
-                        const std::vector<double>& wk, std::vector<double>& dx) {
+                        const std::vector<double>& wk, std::vector<double>& dx, Rounder rnd) {
   const int64_t P = c.p(), Q = c.q();
   dx.assign(static_cast<size_t>(c.n * c.h * c.w * c.c), 0.0);
 #pragma omp parallel for collapse(2) schedule(static)
@@ -426,7 +449,7 @@ void conv_backward_data(const Conv2dShape& c, const std::vector<double>& dy,
 // dW(k,c,r,s) = sum over n,p,q of dy(n,p,q,k) x(n,ih,iw,c); db(k) = sum of dy(n,p,q,k).
 void conv_backward_weights(const Conv2dShape& c, const std::vector<double>& x,
                            const std::vector<double>& dy, std::vector<double>& dw,
-                           std::vector<double>* db) {
+                           std::vector<double>* db, Rounder rnd) {
   const int64_t P = c.p(), Q = c.q();
   dw.assign(static_cast<size_t>(c.k * c.c * c.r * c.s), 0.0);
   if (db) db->assign(static_cast<size_t>(c.k), 0.0);
@@ -464,7 +487,7 @@ void conv_backward_weights(const Conv2dShape& c, const std::vector<double>& x,
 // Pooling forward and backward (max: the first largest tap, as oneDNN; average: padding
 // excluded).
 void pool(const Conv2dShape& c, bool max, const std::vector<double>& x,
-          const std::vector<double>* dy, std::vector<double>& out) {
+          const std::vector<double>* dy, std::vector<double>& out, Rounder rnd) {
   const int64_t P = c.p(), Q = c.q();
   if (dy)
     out.assign(x.size(), 0.0);
@@ -515,7 +538,7 @@ void pool(const Conv2dShape& c, bool max, const std::vector<double>& x,
 }
 
 void matmul(const TOp& o, const std::vector<double>& a, const std::vector<double>& b,
-            const std::vector<double>* bias, std::vector<double>& c) {
+            const std::vector<double>* bias, std::vector<double>& c, Rounder rnd) {
   c.assign(static_cast<size_t>(o.m * o.n), 0.0);
 #pragma omp parallel for schedule(static) if (o.m > 1)
   for (int64_t i = 0; i < o.m; ++i) {
@@ -536,74 +559,123 @@ void matmul(const TOp& o, const std::vector<double>& a, const std::vector<double
   }
 }
 
+// Batch norm over rows x channels with batch statistics (biased variance, as oneDNN and
+// frameworks use for normalizing): y = gamma (x - mean) / sqrt(var + eps) + beta.
+void batch_norm_forward(const TOp& o, const std::vector<double>& x, const std::vector<double>& g,
+                        const std::vector<double>& beta, std::vector<double>& y,
+                        std::vector<double>& mean, std::vector<double>& var, Rounder rnd) {
+  const int64_t rows = o.m, ch = o.n;
+  const double nr = static_cast<double>(rows);
+  y.resize(x.size());
+  mean.assign(static_cast<size_t>(ch), 0.0);
+  var.assign(static_cast<size_t>(ch), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < ch; ++c) {
+    const size_t cc = static_cast<size_t>(c);
+    double mu = 0, v = 0;
+    for (int64_t r = 0; r < rows; ++r) mu += x[static_cast<size_t>(r * ch + c)];
+    mu /= nr;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double d = x[static_cast<size_t>(r * ch + c)] - mu;
+      v += d * d;
+    }
+    v /= nr;
+    const double istd = 1 / std::sqrt(v + kBatchNormEps);
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t i = static_cast<size_t>(r * ch + c);
+      y[i] = rnd(g[cc] * (x[i] - mu) * istd + beta[cc]);
+    }
+    mean[cc] = rnd(mu);
+    var[cc] = rnd(v);
+  }
+}
+
+// With xhat = (x - mean) istd: dbeta = sum dy, dgamma = sum dy xhat,
+// dx = gamma istd (dy - dbeta / N - xhat dgamma / N); mean and var are the forward's outputs.
+void batch_norm_backward(const TOp& o, const std::vector<double>& x, const std::vector<double>& dy,
+                         const std::vector<double>& g, const std::vector<double>& mean,
+                         const std::vector<double>& var, std::vector<double>& dx,
+                         std::vector<double>& dg, std::vector<double>& dbeta, Rounder rnd) {
+  const int64_t rows = o.m, ch = o.n;
+  const double nr = static_cast<double>(rows);
+  dx.resize(x.size());
+  dg.assign(static_cast<size_t>(ch), 0.0);
+  dbeta.assign(static_cast<size_t>(ch), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < ch; ++c) {
+    const size_t cc = static_cast<size_t>(c);
+    const double istd = 1 / std::sqrt(var[cc] + kBatchNormEps);
+    double sg = 0, sgx = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t i = static_cast<size_t>(r * ch + c);
+      sg += dy[i];
+      sgx += dy[i] * (x[i] - mean[cc]) * istd;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t i = static_cast<size_t>(r * ch + c);
+      const double xh = (x[i] - mean[cc]) * istd;
+      dx[i] = rnd(g[cc] * istd * (dy[i] - sg / nr - xh * sgx / nr));
+    }
+    dg[cc] = rnd(sgx);
+    dbeta[cc] = rnd(sg);
+  }
+}
+
 }  // namespace
 
-std::vector<std::vector<double>> reference_train(
-    const TrainStep& t, const std::vector<std::vector<float>>& inputs,
-    const std::function<void(size_t op, int tensor, const std::vector<double>& out)>& each) {
+void reference_op(const TrainStep& t, size_t oi, std::vector<std::vector<double>>& v, bool exact) {
+  const Rounder rnd{exact};
+  const TOp& o = t.ops[oi];
+  auto at = [&](size_t i) -> std::vector<double>& { return v[static_cast<size_t>(o.bufs[i])]; };
+  std::vector<double>& out = v[static_cast<size_t>(o.out)];
+  const Conv2dShape& c = t.shapes[static_cast<size_t>(o.layer)];
+  switch (o.kind) {
+    case TOpKind::conv_fwd:
+      conv_forward(c, at(0), krsc(at(1), c), o.bias ? &at(3) : nullptr, o.relu, out, rnd);
+      break;
+    case TOpKind::conv_bwd_data:
+      conv_backward_data(c, at(0), krsc(at(1), c), out, rnd);
+      break;
+    case TOpKind::conv_bwd_weights:
+      conv_backward_weights(c, at(0), at(1), out, o.out2 >= 0 ? &at(3) : nullptr, rnd);
+      break;
+    case TOpKind::pool_fwd:
+      pool(c, t.pool_max[static_cast<size_t>(o.layer)], at(0), nullptr, out, rnd);
+      break;
+    case TOpKind::pool_bwd:
+      pool(c, t.pool_max[static_cast<size_t>(o.layer)], at(1), &at(0), out, rnd);
+      break;
+    case TOpKind::matmul:
+      matmul(o, at(0), at(1), o.bias ? &at(3) : nullptr, out, rnd);
+      break;
+    case TOpKind::add:
+      out.resize(at(0).size());
+      for (size_t k = 0; k < out.size(); ++k) out[k] = rnd(at(0)[k] + at(1)[k]);
+      break;
+    case TOpKind::relu:
+      out.resize(at(0).size());
+      for (size_t k = 0; k < out.size(); ++k) out[k] = std::max(at(0)[k], 0.0);
+      break;
+    case TOpKind::relu_bwd:
+      out.resize(at(0).size());
+      for (size_t k = 0; k < out.size(); ++k) out[k] = at(1)[k] > 0 ? at(0)[k] : 0.0;
+      break;
+    case TOpKind::bn_fwd:
+      batch_norm_forward(o, at(0), at(2), at(3), out, at(4), at(5), rnd);
+      break;
+    case TOpKind::bn_bwd:
+      batch_norm_backward(o, at(0), at(1), at(2), at(3), at(4), out, at(6), at(7), rnd);
+      break;
+  }
+}
+
+std::vector<std::vector<double>> reference_train(const TrainStep& t,
+                                                 const std::vector<std::vector<float>>& inputs,
+                                                 bool exact) {
   std::vector<std::vector<double>> v(t.tensors.size());
   for (size_t i = 0; i < t.tensors.size(); ++i)
-    if (!inputs[i].empty()) {
-      v[i].resize(inputs[i].size());
-      for (size_t k = 0; k < inputs[i].size(); ++k) v[i][k] = inputs[i][k];
-    }
-  std::map<int, std::vector<double>> packed;  // weights tensor -> [k][r][s][c]
-  for (size_t oi = 0; oi < t.ops.size(); ++oi) {
-    const TOp& o = t.ops[oi];
-    auto at = [&](size_t i) -> std::vector<double>& { return v[static_cast<size_t>(o.bufs[i])]; };
-    std::vector<double>& out = v[static_cast<size_t>(o.out)];
-    switch (o.kind) {
-      case TOpKind::conv_fwd:
-      case TOpKind::conv_bwd_data:
-      case TOpKind::conv_bwd_weights:
-      case TOpKind::pool_fwd:
-      case TOpKind::pool_bwd:
-        break;
-      case TOpKind::matmul:
-        matmul(o, at(0), at(1), o.bias ? &at(3) : nullptr, out);
-        break;
-      case TOpKind::add:
-        out.resize(at(0).size());
-        for (size_t k = 0; k < out.size(); ++k) out[k] = rnd(at(0)[k] + at(1)[k]);
-        break;
-      case TOpKind::relu:
-        out.resize(at(0).size());
-        for (size_t k = 0; k < out.size(); ++k) out[k] = std::max(at(0)[k], 0.0);
-        break;
-      case TOpKind::relu_bwd:
-        out.resize(at(0).size());
-        for (size_t k = 0; k < out.size(); ++k) out[k] = at(1)[k] > 0 ? at(0)[k] : 0.0;
-        break;
-    }
-    if (o.kind == TOpKind::conv_fwd || o.kind == TOpKind::conv_bwd_data ||
-        o.kind == TOpKind::conv_bwd_weights || o.kind == TOpKind::pool_fwd ||
-        o.kind == TOpKind::pool_bwd) {
-      const Conv2dShape& c = t.shapes[static_cast<size_t>(o.layer)];
-      if (o.kind == TOpKind::pool_fwd || o.kind == TOpKind::pool_bwd) {
-        const bool mx = t.pool_max[static_cast<size_t>(o.layer)];
-        if (o.kind == TOpKind::pool_fwd)
-          pool(c, mx, at(0), nullptr, out);
-        else
-          pool(c, mx, at(1), &at(0), out);
-      } else if (o.kind == TOpKind::conv_bwd_weights) {
-        std::vector<double> db;
-        conv_backward_weights(c, at(0), at(1), out, o.out2 >= 0 ? &db : nullptr);
-        if (o.out2 >= 0) v[static_cast<size_t>(o.out2)] = std::move(db);
-      } else {
-        const int wt = o.bufs[1];
-        auto it = packed.find(wt);
-        if (it == packed.end()) it = packed.emplace(wt, krsc(v[static_cast<size_t>(wt)], c)).first;
-        if (o.kind == TOpKind::conv_fwd)
-          conv_forward(c, at(0), it->second, o.bias ? &at(3) : nullptr, o.residual, o.relu, out);
-        else
-          conv_backward_data(c, at(0), it->second, out);
-      }
-    }
-    if (each) {
-      each(oi, o.out, out);
-      if (o.out2 >= 0) each(oi, o.out2, v[static_cast<size_t>(o.out2)]);
-    }
-  }
+    if (!inputs[i].empty()) v[i].assign(inputs[i].begin(), inputs[i].end());
+  for (size_t oi = 0; oi < t.ops.size(); ++oi) reference_op(t, oi, v, exact);
   return v;
 }
 

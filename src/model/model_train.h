@@ -6,13 +6,12 @@
 // host with fp64 accumulation (reference_train) for verification.
 //
 // The loss gradient dL/dlogits is seeded data uploaded before timing (no loss evaluation, no
-// optimizer update: the step ends with the weight gradients). Batch norm is not part of the
-// graph: the model files fold it into the convolutions' bias, so its forward and backward cost
-// is missing from the step.
+// optimizer update: the step ends with the weight gradients). A conv's bias in the model files is
+// its folded batch norm: the step unfolds it into the conv (no bias) and a batch norm with batch
+// statistics (forward training and backward), as a framework trains ResNet.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,12 +19,16 @@
 
 namespace suanli::model {
 
+// Batch norm epsilon of the training step (PyTorch's ResNet default).
+inline constexpr double kBatchNormEps = 1e-5;
+
 enum class TRole {
   input,        // the model's input (seeded)
   activation,   // forward tensors
   gradient,     // gradients of activations
   weights,      // conv KCRS, linear k x n (seeded, the model's)
-  bias,         // conv / linear bias (seeded, the model's)
+  bias,         // linear bias, batch norm beta (the model's bias, seeded)
+  gamma,        // batch norm gamma (seeded, 1 +- 0.1)
   weight_grad,  // outputs of the step: gradients of weights
   bias_grad,    // and of biases
   loss_grad,    // dL/dlogits (seeded)
@@ -40,7 +43,7 @@ struct TTensor {
 };
 
 enum class TOpKind {
-  conv_fwd,          // bufs: src, weights, dst, [bias]; residual in dst on entry
+  conv_fwd,          // bufs: src, weights, dst, [bias]
   pool_fwd,          // bufs: src, dst
   matmul,            // linear forward and backward: A, B, C, [bias]
   add,               // bufs: a, b, dst
@@ -48,19 +51,23 @@ enum class TOpKind {
   relu_bwd,          // bufs: diff_dst, forward relu output, diff_src
   conv_bwd_data,     // bufs: diff_dst, weights, diff_src
   conv_bwd_weights,  // bufs: src, diff_dst, diff_weights, [diff_bias]
-  pool_bwd           // bufs: diff_dst, src, diff_src
+  pool_bwd,          // bufs: diff_dst, src, diff_src
+  bn_fwd,            // batch norm, batch statistics: src, dst, gamma, beta, mean, var
+  bn_bwd             // src, diff_dst, gamma, mean, var, diff_src, diff_gamma, diff_beta
 };
 std::string_view top_kind_name(TOpKind k);
 
 struct TOp {
   std::string name;  // "s2b1.conv1 backward weights"
   TOpKind kind = TOpKind::conv_fwd;
-  int layer = -1;         // the model layer it belongs to
-  std::vector<int> bufs;  // tensor indices, in the ABI's buffer order
-  int out = -1;           // the tensor it writes (conv_bwd_weights: diff weights)
-  int out2 = -1;          // conv_bwd_weights: diff bias
-  bool bias = false, residual = false, relu = false;
-  // matmul: C (m x n) = A (m x k) * B (k x n) with element strides (row, column) per operand.
+  int layer = -1;                   // the model layer it belongs to
+  std::vector<int> bufs;            // tensor indices, in the ABI's buffer order
+  int out = -1;                     // the tensor it writes (conv_bwd_weights: diff weights)
+  int out2 = -1;                    // conv_bwd_weights: diff bias; bn_bwd: diff gamma
+  int out3 = -1;                    // bn_bwd: diff beta
+  bool bias = false, relu = false;  // epilogue of conv_fwd / matmul
+  // matmul: C (m x n) = A (m x k) * B (k x n) with element strides (row, column) per operand;
+  // batch norm: m rows x n channels.
   int64_t m = 0, n = 0, k = 0;
   int64_t a_stride[2] = {0, 1}, b_stride[2] = {0, 1}, c_stride[2] = {0, 1};
   int64_t elements = 0;  // add, relu, relu_bwd
@@ -89,15 +96,19 @@ TrainStep build_train_step(const Model& m);
 // values; empty for the others.
 std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t, uint64_t seed);
 
-// Runs the step on the host: every multiply-add accumulated in fp64, every op's output rounded to
-// fp32 as the device stores it. `inputs` from train_inputs. Calls `each(op, output)` after every
-// op with what it wrote (conv_bwd_weights: diff weights then diff bias). Returns every tensor's
-// final contents.
-std::vector<std::vector<double>> reference_train(
-    const TrainStep& t, const std::vector<std::vector<float>>& inputs,
-    const std::function<void(size_t op, int tensor, const std::vector<double>& out)>& each = {});
+// One op of the step on the host: reads its input tensors from v, writes its outputs (out, out2,
+// out3) into v. Every multiply-add accumulated in fp64, every output rounded to fp32 as the
+// device stores it (exact: no rounding, for finite-difference checks).
+void reference_op(const TrainStep& t, size_t op, std::vector<std::vector<double>>& v,
+                  bool exact = false);
 
-// Tolerance of the relative L2 error of each weight / bias gradient (see model_train.cpp).
+// The whole step on the host from `inputs` (train_inputs): every tensor's final contents.
+std::vector<std::vector<double>> reference_train(const TrainStep& t,
+                                                 const std::vector<std::vector<float>>& inputs,
+                                                 bool exact = false);
+
+// Tolerance of the relative L2 error of each op's output against reference_op on the device's
+// own inputs (see model_train.cpp).
 double gradient_tolerance(Dtype dtype);
 
 }  // namespace suanli::model
