@@ -71,7 +71,7 @@ TEST(Loader, MissingFileIsAClearError) {
   }
 }
 
-TEST(Loader, OnlyFilterAndDuplicates) {
+TEST(Loader, Duplicates) {
   const fs::path dir = fs::temp_directory_path() / "suanli_loader_dup";
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -80,13 +80,23 @@ TEST(Loader, OnlyFilterAndDuplicates) {
   LoadOptions o;
   o.search = {std::string(SUANLI_TEST_PLUGIN_DIR) + "/libsuanli_backend_test_good.so",
               dir.string()};
-  o.only = {"test_good"};
   const LoadResult r = load_backends(o);
   ASSERT_EQ(r.backends.size(), 1u);
   const LoadIssue* dup = issue_for(r, "test_good_copy");
   ASSERT_NE(dup, nullptr);
   EXPECT_NE(dup->reason.find("duplicate backend 'test_good'"), std::string::npos) << dup->reason;
   fs::remove_all(dir);
+}
+
+TEST(Loader, OnlyFilterDoesNotOpenPluginsNamedOtherwise) {
+  LoadOptions o;
+  o.search = {SUANLI_TEST_PLUGIN_DIR};
+  o.only = {"test_good"};
+  const LoadResult r = load_backends(o);
+  ASSERT_EQ(r.backends.size(), 1u);
+  EXPECT_EQ(r.backends[0]->name(), "test_good");
+  // The broken plugins in the same folder were never opened, so none of them is an issue.
+  EXPECT_TRUE(r.issues.empty()) << r.issues[0].path << ": " << r.issues[0].reason;
 }
 
 TEST(Loader, EnvironmentPathComesFirst) {

@@ -391,6 +391,20 @@ LoadResult load_backends(const LoadOptions& opts) {
   }
   std::set<std::string> names;
   for (const std::string& f : files) {
+    // With --backend, a plugin whose file name (libsuanli_backend_NAME.so) names another backend
+    // is not even opened: its library initialisation (a GPU runtime, an OpenCL platform) costs
+    // time and its failures are not the user's concern. Other file names are opened and their
+    // reported name decides.
+    if (!opts.only.empty()) {
+      const std::string base = f.substr(f.find_last_of('/') + 1);
+      const std::string prefix = "libsuanli_backend_", suffix = ".so";
+      if (base.size() > prefix.size() + suffix.size() && base.rfind(prefix, 0) == 0 &&
+          base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        const std::string name =
+            base.substr(prefix.size(), base.size() - prefix.size() - suffix.size());
+        if (std::find(opts.only.begin(), opts.only.end(), name) == opts.only.end()) continue;
+      }
+    }
     try {
       std::unique_ptr<Backend> b = load_backend_file(f, opts.create_options);
       if (!opts.only.empty() &&
