@@ -101,7 +101,9 @@ TrainStep build_train_step(const Model& m) {
     return b.tensor(name, el, role, layer);
   };
   t.input = new_tensor(m.tensors[static_cast<size_t>(m.input)].name,
-                       m.tensors[static_cast<size_t>(m.input)].bytes / 4, TRole::input, -1);
+                       m.tensors[static_cast<size_t>(m.input)].bytes /
+                           dtype_size(m.tensors[static_cast<size_t>(m.input)].type),
+                       TRole::input, -1);
   cur[static_cast<size_t>(m.input)] = t.input;
   struct Fwd {
     int x = -1, y = -1;     // input, output (after relu) tensors
@@ -117,7 +119,7 @@ TrainStep build_train_step(const Model& m) {
     const int l = static_cast<int>(li);
     Fwd& f = fw[li];
     f.x = cur[static_cast<size_t>(L.in)];
-    const uint64_t out_el = L.out_bytes / 4;
+    const uint64_t out_el = L.out_bytes / dtype_size(L.dst_t);  // elements
     switch (L.kind) {
       case LayerKind::conv:
       case LayerKind::linear: {
@@ -225,7 +227,7 @@ TrainStep build_train_step(const Model& m) {
       throw InputError(fmt::format("{}: layer '{}': its output feeds nothing that reaches '{}'",
                                    m.origin, L.name,
                                    m.tensors[static_cast<size_t>(m.output)].name));
-    const uint64_t out_el = L.out_bytes / 4;
+    const uint64_t out_el = L.out_bytes / dtype_size(L.dst_t);  // elements
     const bool need_dx = f.x != t.input;
     if (L.kind == LayerKind::maxpool || L.kind == LayerKind::avgpool) {
       const uint64_t in_el = t.tensors[static_cast<size_t>(f.x)].elements;
