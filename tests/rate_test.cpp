@@ -350,6 +350,20 @@ TEST(Rate, FleetFromInventoryMultipliesCountsRacksAndPower) {
   EXPECT_EQ(r.target_answers[0].nodes_on_rmax, -1);
 }
 
+TEST(Rate, ReportAlsoInTheInventoryIsNotASecondNodeType) {
+  const std::string gpu = write("gpu-inv2.json", gpu_node(1));
+  const std::string inv_path = write("inventory2.json", inventory_json("gpu-inv2.json"));
+  const Rating with = rate({gpu}, load_inventory(inv_path), RateOptions{});
+  const Rating without = rate({}, load_inventory(inv_path), RateOptions{});
+  ASSERT_EQ(with.node_types.size(), without.node_types.size());
+  // A report outside the inventory still adds a node type of one node.
+  const std::string other = write("gpu-other.json", gpu_node(1));
+  const Rating more = rate({other}, load_inventory(inv_path), RateOptions{});
+  ASSERT_EQ(more.node_types.size(), without.node_types.size() + 1);
+  EXPECT_EQ(more.node_types.back().name, "gpu-other");
+  EXPECT_EQ(more.node_types.back().count, 1);
+}
+
 TEST(Rate, SitePowerUsesPueOnlyWhenGiven) {
   const std::string gpu = write("gpu-site.json", gpu_node(1));
   json inv = inventory_json("gpu-site.json");

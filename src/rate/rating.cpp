@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <regex>
 
@@ -433,7 +434,19 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     out.pue = inventory->pue;
     entries = inventory->node_types;
   }
+  const auto same_file = [](const std::string& a, const std::string& b) {
+    std::error_code ea, eb;
+    const auto ca = std::filesystem::weakly_canonical(a, ea),
+               cb = std::filesystem::weakly_canonical(b, eb);
+    return ea || eb ? a == b : ca == cb;
+  };
   for (const std::string& r : reports) {
+    // A report the inventory already places in a node type is not a node of its own as well.
+    const bool in_inventory = std::any_of(entries.begin(), entries.end(), [&](const auto& e) {
+      return std::any_of(e.reports.begin(), e.reports.end(),
+                         [&](const std::string& x) { return same_file(x, r); });
+    });
+    if (in_inventory) continue;
     Inventory::Entry e;
     e.reports = {r};
     e.name = r.substr(r.rfind('/') == std::string::npos ? 0 : r.rfind('/') + 1);
