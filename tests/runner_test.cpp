@@ -8,6 +8,7 @@
 #include "harness/backend_host.h"
 #include "harness/run_report.h"
 #include "harness/runner.h"
+#include "model/model_run.h"
 #include "report/json_schema.h"
 
 namespace suanli {
@@ -165,6 +166,33 @@ TEST(Runner, SuiteTooLargeForTheDeviceIsAnInputError) {
     EXPECT_NE(m.find("t.json: /workloads/0"), std::string::npos) << m;
     EXPECT_NE(m.find("test device"), std::string::npos) << m;
   }
+}
+
+TEST(Runner, ModelTooLargeForTheDeviceIsAnInputError) {
+  auto b = test_plugin("good");  // declares 1 GiB
+  // resnet_tiny inference at batch 4 fits; a ResNet-50 training step at batch 16 keeps every
+  // activation and gradient (over 4 GiB) and does not.
+  EXPECT_NO_THROW(check_suite_fits(
+      small_suite(R"([{"op": "model", "model": "resnet_tiny", "dtype": "fp32", "batch": 4}])"),
+      {b.get()}));
+  const Suite s = small_suite(
+      R"([{"op": "model", "model": "resnet50", "mode": "training", "dtype": "fp32", "batch": 16}])");
+  const uint64_t need = model::model_device_bytes(s.workloads.at(0));
+  EXPECT_GT(need, 4ull << 30);
+  EXPECT_LT(need, 16ull << 30);
+  try {
+    check_suite_fits(s, {b.get()});
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("t.json: /workloads/0: model resnet50 fp32 batch 16 training step needs"),
+              std::string::npos)
+        << m;
+  }
+  // Inference needs far less than training at the same batch.
+  const Suite inf =
+      small_suite(R"([{"op": "model", "model": "resnet50", "dtype": "fp32", "batch": 16}])");
+  EXPECT_LT(model::model_device_bytes(inf.workloads.at(0)), need / 2);
 }
 
 }  // namespace

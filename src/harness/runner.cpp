@@ -213,17 +213,28 @@ SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plan
 }
 
 void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends) {
+  // A model's need does not depend on the device: computed once per workload.
+  std::vector<uint64_t> model_need(suite.workloads.size(), 0);
+  for (size_t i = 0; i < suite.workloads.size(); ++i)
+    if (!suite.workloads[i].model.empty())
+      model_need[i] = model::model_device_bytes(suite.workloads[i]);
   for (const Backend* b : backends)
     for (const DeviceInfo& d : b->devices()) {
       if (d.memory_bytes == 0) continue;
-      for (const Workload& w : suite.workloads) {
-        const uint64_t need = required_bytes(w.op, d);
-        if (static_cast<double>(need) > 0.85 * static_cast<double>(d.memory_bytes))
-          throw InputError(fmt::format(
-              "{}: {} {} {} needs {} of memory, more than 85% of the {} of device {}:{} ({})",
-              w.source, op_kind_name(w.op.kind), dtype_name(w.op.dtype), shape_string(w.op),
-              human_bytes(static_cast<double>(need)),
-              human_bytes(static_cast<double>(d.memory_bytes)), b->name(), d.index, d.name));
+      for (size_t i = 0; i < suite.workloads.size(); ++i) {
+        const Workload& w = suite.workloads[i];
+        const bool is_model = !w.model.empty();
+        const uint64_t need = is_model ? model_need[i] : required_bytes(w.op, d);
+        if (static_cast<double>(need) <= 0.85 * static_cast<double>(d.memory_bytes)) continue;
+        const std::string what =
+            is_model ? fmt::format("model {} {} batch {}{}", w.model, dtype_name(w.op.dtype),
+                                   w.model_batch, w.model_training ? " training step" : "")
+                     : fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
+                                   shape_string(w.op));
+        throw InputError(fmt::format(
+            "{}: {} needs {} of memory, more than 85% of the {} of device {}:{} ({})", w.source,
+            what, human_bytes(static_cast<double>(need)),
+            human_bytes(static_cast<double>(d.memory_bytes)), b->name(), d.index, d.name));
       }
     }
 }

@@ -637,6 +637,21 @@ Result run_training(Backend& backend, int device, const Workload& w, const RunOp
 
 }  // namespace
 
+uint64_t model_device_bytes(const Workload& w) {
+  Scale sc;
+  sc.layers = w.model_layers;
+  sc.shapes_only = true;
+  try {
+    const Model m = build_model(w.model, w.op.dtype, w.model_batch, w.settings.seed, sc);
+    if (w.model_training) return build_train_step(m).bytes;
+    uint64_t bytes = m.weight_bytes;
+    for (const Tensor& t : m.tensors) bytes += t.bytes;
+    return bytes;
+  } catch (const DtypeUnsupported&) {
+    return 0;
+  }
+}
+
 Result run_model_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
                           const ModelHooks& hooks) {
   Result r;

@@ -27,4 +27,10 @@ struct ModelHooks {
 Result run_model_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
                           const ModelHooks& hooks = {});
 
+// Device bytes a model workload allocates at its full batch: every activation (and KV cache)
+// tensor plus the weights for inference; every tensor of the step (activations kept for
+// backward, gradients, weights) for training. 0 when the model has no form in the workload's
+// dtype (the run records it unsupported). Shapes only: no weight values are drawn.
+uint64_t model_device_bytes(const Workload& w);
+
 }  // namespace suanli::model
