@@ -167,6 +167,15 @@ Epi make_epi(const suanli_epilogue& e, const suanli_quant& q, bool quantized, bo
   return r;
 }
 
+// A oneDNN error while planning: "unimplemented" is an answer (UNSUPPORTED, naming what oneDNN
+// lacks), anything else a failure of `what`.
+std::unique_ptr<CpuOp> no_primitive(const dnnl::error& ex, const std::string& what,
+                                    const std::string& missing, std::string* reason) {
+  if (ex.status != dnnl_unimplemented) throw_dnnl(ex, what);
+  *reason = onednn_library() + " has no " + missing + " on this CPU";
+  return nullptr;
+}
+
 // ---- matmul ---------------------------------------------------------------------------------
 
 std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
@@ -214,9 +223,8 @@ std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* buf
                                          : dnnl::matmul::desc(a_md, b_md, c_md);
     pd = dnnl::matmul::primitive_desc(md, epi.attr, dnnl_engine());
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "matmul: primitive descriptor");
-    *reason = onednn_library() + " has no matmul for these types/strides on this CPU";
-    return nullptr;
+    return no_primitive(ex, "matmul: primitive descriptor", "matmul for these types/strides",
+                        reason);
   }
   const std::string impl = pd.impl_info_str();
   if (!acceptable_impl(impl, ta == dt::bf16, "matmul", reason)) return nullptr;
@@ -389,9 +397,8 @@ std::unique_ptr<CpuOp> make_conv_backward(const suanli_conv2d_layer_desc& L, voi
     return finish(std::move(s), "convolution_backward_weights " + impl,
                   " (NHWC, diff weights reordered to KCRS every run)");
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, std::string(op) + ": primitive");
-    *reason = onednn_library() + " has no " + op + " for this shape on this CPU";
-    return nullptr;
+    return no_primitive(ex, std::string(op) + ": primitive", std::string(op) + " for this shape",
+                        reason);
   }
 }
 
@@ -447,9 +454,8 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
                                                  {d.pad_h, d.pad_w});
     pd = dnnl::convolution_forward::primitive_desc(cd, epi.attr, dnnl_engine());
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "conv2d_layer: primitive descriptor");
-    *reason = onednn_library() + " has no convolution for these types on this CPU";
-    return nullptr;
+    return no_primitive(ex, "conv2d_layer: primitive descriptor", "convolution for these types",
+                        reason);
   }
   const std::string impl = pd.impl_info_str();
   if (is_reference_impl(impl)) {
@@ -560,9 +566,8 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
       return finish(std::move(s), "pooling_backward " + impl,
                     d.kind == SUANLI_POOL_MAX ? " (NHWC, argmax recomputed from src)" : " (NHWC)");
     } catch (const dnnl::error& ex) {
-      if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "pool backward: primitive");
-      *reason = onednn_library() + " has no pooling backward for this shape on this CPU";
-      return nullptr;
+      return no_primitive(ex, "pool backward: primitive", "pooling backward for this shape",
+                          reason);
     }
   }
   dnnl::pooling_forward::primitive_desc pd;
@@ -575,9 +580,7 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
                                            {d.pad_h, d.pad_w}, {d.pad_h, d.pad_w});
     pd = dnnl::pooling_forward::primitive_desc(pdsc, strict_attr(), dnnl_engine());
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "pool: primitive descriptor");
-    *reason = onednn_library() + " has no pooling for this type on this CPU";
-    return nullptr;
+    return no_primitive(ex, "pool: primitive descriptor", "pooling for this type", reason);
   }
   const std::string impl = pd.impl_info_str();
   if (!acceptable_impl(impl, t == dt::bf16, "pooling", reason)) return nullptr;
@@ -611,9 +614,7 @@ std::unique_ptr<CpuOp> make_softmax(const suanli_softmax_desc& d, void* const* b
     const dnnl::softmax_forward::desc sd(dnnl::prop_kind::forward_inference, md, 1);
     pd = dnnl::softmax_forward::primitive_desc(sd, strict_attr(), dnnl_engine());
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "softmax: primitive descriptor");
-    *reason = onednn_library() + " has no softmax for this type on this CPU";
-    return nullptr;
+    return no_primitive(ex, "softmax: primitive descriptor", "softmax for this type", reason);
   }
   const std::string impl = pd.impl_info_str();
   if (!acceptable_impl(impl, t == dt::bf16, "softmax", reason)) return nullptr;
@@ -781,9 +782,8 @@ std::unique_ptr<CpuOp> make_batch_norm_training(const suanli_norm_desc& d, void*
                                            threads),
                   "batch_normalization backward " + impl, "");
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, std::string(op) + ": primitive");
-    *reason = onednn_library() + " has no " + op + " for this shape on this CPU";
-    return nullptr;
+    return no_primitive(ex, std::string(op) + ": primitive", std::string(op) + " for this shape",
+                        reason);
   }
 }
 
@@ -888,9 +888,7 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
                       threads),
                   "layer_normalization " + impl, "");
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "norm: primitive");
-    *reason = onednn_library() + " has no normalization for this type on this CPU";
-    return nullptr;
+    return no_primitive(ex, "norm: primitive", "normalization for this type", reason);
   }
 }
 
@@ -990,9 +988,7 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
         invalid(op, "unknown eltwise kind");
     }
   } catch (const dnnl::error& ex) {
-    if (ex.status != dnnl_unimplemented) throw_dnnl(ex, "eltwise: primitive");
-    *reason = onednn_library() + " has no eltwise/binary for this type on this CPU";
-    return nullptr;
+    return no_primitive(ex, "eltwise: primitive", "eltwise/binary for this type", reason);
   }
 }
 

@@ -170,6 +170,14 @@ uint64_t required_bytes(const OpDesc& op, const DeviceInfo& dev) {
 
 }  // namespace
 
+void set_status_from_verification(Result& r) {
+  r.status = r.verification.passed ? Status::ok : Status::failed;
+  if (!r.verification.passed)
+    r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
+                           r.verification.method, r.verification.error, r.verification.bound,
+                           r.verification.detail);
+}
+
 SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plans, int64_t inner,
                           double min_time, int reps, double warmup,
                           const std::function<void()>& before_execute) {
@@ -380,14 +388,7 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     if (opts.corrupt_output) opts.corrupt_output(r, host[out].data(), sizes[out]);
     r.verification = verify_output(w.op, host, data_seed);
     r.verified = true;
-    if (r.verification.passed) {
-      r.status = Status::ok;
-    } else {
-      r.status = Status::failed;
-      r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
-                             r.verification.method, r.verification.error, r.verification.bound,
-                             r.verification.detail);
-    }
+    set_status_from_verification(r);
   } catch (const std::exception& e) {
     r.status = Status::error;
     r.reason = e.what();

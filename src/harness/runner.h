@@ -54,6 +54,10 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
 // One workload on one device.
 Result run_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts);
 
+// A measured result's status from its verification: ok, or failed with the error and the bound
+// in the reason.
+void set_status_from_verification(Result& r);
+
 // One round of `reps` Google Benchmark repetitions, each at least `min_time` seconds of device
 // time (warm-up `warmup` seconds discarded); an iteration is one execute of the plans `inner`
 // times. Samples are device seconds per op; `error` is set when an execute threw.

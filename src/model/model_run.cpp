@@ -475,6 +475,23 @@ void run_step(Backend& b, const TrainStep& t, TrainGraph& g, const ModelHooks& h
   }
 }
 
+// The exception in flight as the result's status: unsupported for a model with no form in the
+// dtype or a backend's UNSUPPORTED answer, error for anything else.
+void record_exception(Result& r) {
+  try {
+    throw;
+  } catch (const DtypeUnsupported& e) {
+    r.status = Status::unsupported;
+    r.reason = e.what();
+  } catch (const BackendCallError& e) {
+    r.status = e.status == SUANLI_UNSUPPORTED ? Status::unsupported : Status::error;
+    r.reason = e.what();
+  } catch (const std::exception& e) {
+    r.status = Status::error;
+    r.reason = e.what();
+  }
+}
+
 Result run_training(Backend& backend, int device, const Workload& w, const RunOptions& opts,
                     const ModelHooks& hooks, Result& r) {
   const MeasureSettings& s = w.settings;
@@ -617,20 +634,9 @@ Result run_training(Backend& backend, int device, const Workload& w, const RunOp
     if (!time_plans(backend, device, g.raw, w, opts, r)) return r;
     r.model["samples_per_second"] = b / r.time.median;
     r.model["samples_per_second_best"] = b / r.time.min;
-    r.status = r.verification.passed ? Status::ok : Status::failed;
-    if (!r.verification.passed)
-      r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
-                             r.verification.method, r.verification.error, r.verification.bound,
-                             r.verification.detail);
-  } catch (const DtypeUnsupported& e) {
-    r.status = Status::unsupported;
-    r.reason = e.what();
-  } catch (const BackendCallError& e) {
-    r.status = e.status == SUANLI_UNSUPPORTED ? Status::unsupported : Status::error;
-    r.reason = e.what();
-  } catch (const std::exception& e) {
-    r.status = Status::error;
-    r.reason = e.what();
+    set_status_from_verification(r);
+  } catch (...) {
+    record_exception(r);
   }
   return r;
 }
@@ -822,20 +828,9 @@ Result run_model_workload(Backend& backend, int device, const Workload& w, const
                               {"p90", percentile(lat, 0.90)},
                               {"p99", percentile(lat, 0.99)}};
     }
-    r.status = r.verification.passed ? Status::ok : Status::failed;
-    if (!r.verification.passed)
-      r.reason = fmt::format("verification failed ({}): error {:.3g} > bound {:.3g}; {}",
-                             r.verification.method, r.verification.error, r.verification.bound,
-                             r.verification.detail);
-  } catch (const DtypeUnsupported& e) {
-    r.status = Status::unsupported;
-    r.reason = e.what();
-  } catch (const BackendCallError& e) {
-    r.status = e.status == SUANLI_UNSUPPORTED ? Status::unsupported : Status::error;
-    r.reason = e.what();
-  } catch (const std::exception& e) {
-    r.status = Status::error;
-    r.reason = e.what();
+    set_status_from_verification(r);
+  } catch (...) {
+    record_exception(r);
   }
   return r;
 }
