@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git python3
+  build-essential cmake pkg-config git python3 ccache
   libbenchmark-dev libgtest-dev
   nlohmann-json3-dev libvalijson-dev libcli11-dev libfmt-dev
   libopenblas-dev libdnnl-dev libsodium-dev
