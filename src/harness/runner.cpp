@@ -396,6 +396,24 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
   return r;
 }
 
+std::string workload_label(const Workload& w) {
+  if (!w.model.empty())
+    return fmt::format("model {} {} batch {} {}", w.model,
+                       w.model_training ? "training" : "inference", w.model_batch,
+                       dtype_name(w.op.dtype));
+  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
+                     shape_string(w.op));
+}
+
+double settings_seconds(const Workload& w, const RunOptions& opts, bool most) {
+  const MeasureSettings& s = w.settings;
+  const double min_time = opts.min_time.value_or(s.min_time);
+  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
+  const double max_time = opts.max_time.value_or(s.max_time);
+  const double first_round = reps * min_time;
+  return s.warmup_time + (most ? std::max(first_round, max_time) : first_round);
+}
+
 std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
                               const RunOptions& opts) {
   struct Job {
@@ -409,18 +427,27 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       for (const Workload& w : suite.workloads) jobs.push_back({b, d.index, &w});
   std::vector<Result> results;
   const auto t0 = Clock::now();
+  double done_budget = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (opts.on_progress) {
       Progress p;
       p.index = i;
       p.total = jobs.size();
-      p.label =
-          fmt::format("{}:{} {} {} {}", j.backend->name(), j.device, op_kind_name(j.w->op.kind),
-                      dtype_name(j.w->op.dtype), shape_string(j.w->op));
+      p.label = fmt::format("{}:{} {}", j.backend->name(), j.device, workload_label(*j.w));
       p.elapsed_s = seconds_since(t0);
-      if (i > 0)
-        p.eta_s = p.elapsed_s / static_cast<double>(i) * static_cast<double>(jobs.size() - i);
+      double budget = 0, cap = 0;
+      for (size_t k = i; k < jobs.size(); ++k) {
+        budget += settings_seconds(*jobs[k].w, opts, false);
+        cap += settings_seconds(*jobs[k].w, opts, true);
+      }
+      // Time beyond the settings (planning, input fill, verification) per workload so far.
+      const double overhead =
+          i > 0 ? std::max(0.0, p.elapsed_s - done_budget) / static_cast<double>(i) : 0;
+      const double left = static_cast<double>(jobs.size() - i);
+      p.eta_s = budget + overhead * left;
+      p.eta_max_s = cap + overhead * left;
+      done_budget += settings_seconds(*j.w, opts, false);
       opts.on_progress(p);
     }
     results.push_back(j.w->model.empty()

@@ -19,12 +19,29 @@ struct Row {
   std::vector<std::string> cells;
 };
 
-std::string render(const std::vector<std::string>& header, const std::vector<Row>& rows) {
+// Shortens the last column's cells (library / reason) so a line fits `max_width` columns; the
+// other columns keep their width, and the last keeps at least kMinLastColumn.
+void fit_last_column(std::vector<Row>& rows, std::vector<size_t>& width, size_t max_width) {
+  constexpr size_t kMinLastColumn = 16;
+  size_t used = 0;
+  for (size_t c = 0; c + 1 < width.size(); ++c) used += width[c] + 2;
+  const size_t avail = max_width > used + kMinLastColumn ? max_width - used : kMinLastColumn;
+  if (width.back() <= avail) return;
+  width.back() = avail;
+  for (Row& r : rows) {
+    std::string& cell = r.cells.back();
+    if (r.cells.size() == width.size() && cell.size() > avail) cell = cell.substr(0, avail - 3) + "...";
+  }
+}
+
+std::string render(const std::vector<std::string>& header, std::vector<Row> rows,
+                   size_t max_width) {
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
   for (const Row& r : rows)
     for (size_t c = 0; c < r.cells.size() && c < width.size(); ++c)
       width[c] = std::max(width[c], r.cells[c].size());
+  if (max_width > 0) fit_last_column(rows, width, max_width);
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s;
     for (size_t c = 0; c < cells.size(); ++c) {
@@ -47,7 +64,7 @@ std::string render(const std::vector<std::string>& header, const std::vector<Row
 
 }  // namespace
 
-std::string summary_table(const json& report) {
+std::string summary_table(const json& report, size_t max_width) {
   std::vector<Row> rows;
   for (const json& r : report.at("results")) {
     Row row;
@@ -84,7 +101,7 @@ std::string summary_table(const json& report) {
   }
   return render({"device", "workload", "dtype", "shape", "time", "throughput", "% peak", "cv",
                  "verified", "status", "library / reason"},
-                rows);
+                std::move(rows), max_width);
 }
 
 }  // namespace suanli
