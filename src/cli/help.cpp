@@ -81,8 +81,9 @@ const char* kEnvironment =
 
 const std::map<std::string, std::string>& examples() {
   static const std::map<std::string, std::string> e = {
-      {"info", "  suanli info                     backends, devices, peaks\n"
-               "  suanli info --json > info.json\n"},
+      {"info",
+       "  suanli info                     backends, devices, peaks\n"
+       "  suanli info --json > info.json\n"},
       {"list", "  suanli list suites\n  suanli list workloads --suite quick --dtype bf16\n"},
       {"run",
        "  suanli run --suite quick                  a first look (about 20 s on a CPU)\n"
@@ -92,18 +93,22 @@ const std::map<std::string, std::string>& examples() {
        "  suanli run --suite quick --wide           the table with full library names\n"},
       {"conformance", "  suanli conformance --backend build/backends/libsuanli_backend_cpu.so\n"},
       {"compare", "  suanli compare old.json new.json --threshold 0.03\n"},
-      {"certify", "  suanli keygen --out keys\n"
-                  "  suanli certify --profile quick --key keys/suanli-certify.secret\n"},
+      {"certify",
+       "  suanli keygen --out keys\n"
+       "  suanli certify --profile quick --key keys/suanli-certify.secret\n"},
       {"keygen", "  suanli keygen --out ~/.config/suanli\n"},
-      {"verify", "  suanli verify cert.json --pubkey keys/suanli-certify.pub --report "
-                 "cert.report.json\n"},
+      {"verify",
+       "  suanli verify cert.json --pubkey keys/suanli-certify.pub --report "
+       "cert.report.json\n"},
   };
   return e;
 }
 
 }  // namespace
 
-void setup_help(CLI::App& app) { app.formatter(std::make_shared<WrappingFormatter>()); }
+void setup_help(CLI::App& app) {
+  app.formatter(std::make_shared<WrappingFormatter>());
+}
 
 void add_help_footers(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {

@@ -87,9 +87,13 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--backend-option", run.backend_options,
                       "KEY=VALUE passed to every backend (e.g. gemm_library=onednn for cpu)");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress line and no summary table");
-  run_cmd->add_option("--format", run.format, "What goes to stdout: table (default), json (the report), csv or md; the report file is written either way")
+  run_cmd
+      ->add_option("--format", run.format,
+                   "What goes to stdout: table (default), json (the report), csv or md; the report "
+                   "file is written either way")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
-  run_cmd->add_flag("--wide", run.wide, "Table with full library names, however wide (default: fit the terminal)");
+  run_cmd->add_flag("--wide", run.wide,
+                    "Table with full library names, however wide (default: fit the terminal)");
 
   suanli::cli::ConformanceOptionsCli conf;
   CLI::App* conf_cmd = app.add_subcommand(

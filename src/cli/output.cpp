@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "core/error.h"
 #include "core/units.h"
@@ -95,8 +95,9 @@ std::function<void(const Progress&)> progress_bar() {
   return [](const Progress& p) {
     constexpr int kBar = 20;
     const int filled =
-        p.total ? static_cast<int>(kBar * static_cast<double>(p.index) / static_cast<double>(p.total))
-                : 0;
+        p.total
+            ? static_cast<int>(kBar * static_cast<double>(p.index) / static_cast<double>(p.total))
+            : 0;
     std::string line = fmt::format("[{}{}] {}/{}  {}  elapsed {}", std::string(filled, '#'),
                                    std::string(kBar - filled, '.'), p.index + 1, p.total, p.label,
                                    format_clock(p.elapsed_s));

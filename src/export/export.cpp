@@ -82,19 +82,33 @@ std::string tally_text(const json& report) {
 }
 
 std::string markdown_row(const ResultRow& r) {
-  const std::string throughput =
-      !r.measured                  ? "-"
-      : r.bytes_per_second >= 0    ? format_si(r.bytes_per_second, "B/s")
-      : r.flops_per_second >= 0    ? format_si(r.flops_per_second, r.throughput_unit)
-                                   : "-";
+  const std::string throughput = !r.measured               ? "-"
+                                 : r.bytes_per_second >= 0 ? format_si(r.bytes_per_second, "B/s")
+                                 : r.flops_per_second >= 0
+                                     ? format_si(r.flops_per_second, r.throughput_unit)
+                                     : "-";
   const std::string what = r.measured ? r.library : r.reason;
-  return fmt::format(
-      "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", markdown_cell_escape(r.device),
-      markdown_cell_escape(r.workload), r.dtype, markdown_cell_escape(r.shape), r.status,
-      r.measured ? format_duration(r.time_median_s) : "-", throughput,
-      r.peak_fraction >= 0 ? fmt::format("{:.1f} %", 100 * r.peak_fraction) : "-",
-      r.verified.empty() ? "-" : (r.verified == "true" ? "yes" : "**NO**"),
-      markdown_cell_escape(what));
+  return fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                     markdown_cell_escape(r.device), markdown_cell_escape(r.workload), r.dtype,
+                     markdown_cell_escape(r.shape), r.status,
+                     r.measured ? format_duration(r.time_median_s) : "-", throughput,
+                     r.peak_fraction >= 0 ? fmt::format("{:.1f} %", 100 * r.peak_fraction) : "-",
+                     r.verified.empty() ? "-" : (r.verified == "true" ? "yes" : "**NO**"),
+                     markdown_cell_escape(what));
+}
+
+// The fields of csv_columns() for one result.
+std::vector<std::string> csv_row(const ResultRow& r) {
+  const bool m = r.measured;
+  // clang-format off
+  return {r.report, r.host, r.suite, r.backend, r.device, r.device_name, r.workload, r.name, r.op,
+          r.dtype, r.shape, r.model, r.mode, r.batch, r.status, r.verified,
+          m ? number_text(r.time_median_s) : "", m ? number_text(r.time_min_s) : "",
+          m ? number_text(r.time_cv) : "", m ? std::to_string(r.samples) : "",
+          number_text(r.flops_per_second), number_text(r.bytes_per_second), r.throughput_unit,
+          number_text(r.peak_fraction), number_text(r.samples_per_second), r.sample_unit,
+          r.library, r.implementation, r.reason};
+  // clang-format on
 }
 
 }  // namespace
@@ -125,15 +139,14 @@ std::optional<Format> format_from_name(std::string_view name) {
 }
 
 const std::vector<std::string>& csv_columns() {
+  // clang-format off
   static const std::vector<std::string> columns = {
-      "report",          "host",          "suite",            "backend",
-      "device",          "device_name",   "workload",         "name",
-      "op",              "dtype",         "shape",            "model",
-      "mode",            "batch",         "status",           "verified",
-      "time_median_s",   "time_min_s",    "time_cv",          "samples",
-      "flops_per_second", "bytes_per_second", "throughput_unit", "peak_fraction",
-      "samples_per_second", "sample_unit", "library",         "implementation",
-      "reason"};
+      "report", "host", "suite", "backend", "device", "device_name", "workload", "name", "op",
+      "dtype", "shape", "model", "mode", "batch", "status", "verified", "time_median_s",
+      "time_min_s", "time_cv", "samples", "flops_per_second", "bytes_per_second",
+      "throughput_unit", "peak_fraction", "samples_per_second", "sample_unit", "library",
+      "implementation", "reason"};
+  // clang-format on
   return columns;
 }
 
@@ -144,25 +157,16 @@ std::string csv_field(const std::string& s) {
   return q + "\"";
 }
 
+std::string csv_line(const std::vector<std::string>& fields) {
+  std::string s;
+  for (size_t i = 0; i < fields.size(); ++i) s += (i ? "," : "") + csv_field(fields[i]);
+  return s + "\r\n";
+}
+
 std::string to_csv(const std::vector<ReportDoc>& reports) {
-  auto line = [](const std::vector<std::string>& fields) {
-    std::string s;
-    for (size_t i = 0; i < fields.size(); ++i) s += (i ? "," : "") + csv_field(fields[i]);
-    return s + "\r\n";
-  };
-  std::string out = line(csv_columns());
+  std::string out = csv_line(csv_columns());
   for (const ReportDoc& rep : reports)
-    for (const ResultRow& r : result_rows(rep)) {
-      const bool m = r.measured;
-      out += line({r.report, r.host, r.suite, r.backend, r.device, r.device_name, r.workload,
-                   r.name, r.op, r.dtype, r.shape, r.model, r.mode, r.batch, r.status, r.verified,
-                   m ? number_text(r.time_median_s) : "", m ? number_text(r.time_min_s) : "",
-                   m ? number_text(r.time_cv) : "", m ? std::to_string(r.samples) : "",
-                   number_text(r.flops_per_second), number_text(r.bytes_per_second),
-                   r.throughput_unit, number_text(r.peak_fraction),
-                   number_text(r.samples_per_second), r.sample_unit, r.library, r.implementation,
-                   r.reason});
-    }
+    for (const ResultRow& r : result_rows(rep)) out += csv_line(csv_row(r));
   return out;
 }
 
@@ -170,14 +174,15 @@ std::string to_markdown(const std::vector<ReportDoc>& reports) {
   std::string out;
   for (const ReportDoc& rep : reports) {
     const json& suite = rep.doc.value("suite", json::object());
-    out += fmt::format("## {} — suite {}\n\n", markdown_cell_escape(rep.doc.at("host").value(
-                                                    "hostname", "?")),
+    out += fmt::format("## {} — suite {}\n\n",
+                       markdown_cell_escape(rep.doc.at("host").value("hostname", "?")),
                        suite.value("name", "?"));
-    out += fmt::format("Report `{}`, {} to {}; {}.\n\n", rep.origin,
-                       rep.doc.value("started_utc", "?"), rep.doc.value("finished_utc", "?"),
-                       tally_text(rep.doc));
-    out += "| device | workload | dtype | shape | status | median time | throughput | % peak "
-           "| verified | library / reason |\n";
+    out +=
+        fmt::format("Report `{}`, {} to {}; {}.\n\n", rep.origin, rep.doc.value("started_utc", "?"),
+                    rep.doc.value("finished_utc", "?"), tally_text(rep.doc));
+    out +=
+        "| device | workload | dtype | shape | status | median time | throughput | % peak "
+        "| verified | library / reason |\n";
     out += "|---|---|---|---|---|---:|---:|---:|---|---|\n";
     for (const ResultRow& r : result_rows(rep)) out += markdown_row(r);
     out += "\n";
@@ -187,10 +192,14 @@ std::string to_markdown(const std::vector<ReportDoc>& reports) {
 
 std::string export_reports(const std::vector<ReportDoc>& reports, Format format) {
   switch (format) {
-    case Format::csv: return to_csv(reports);
-    case Format::md: return to_markdown(reports);
-    case Format::openmetrics: return to_openmetrics(reports);
-    case Format::gbench_json: return to_gbench_json(reports);
+    case Format::csv:
+      return to_csv(reports);
+    case Format::md:
+      return to_markdown(reports);
+    case Format::openmetrics:
+      return to_openmetrics(reports);
+    case Format::gbench_json:
+      return to_gbench_json(reports);
   }
   throw std::logic_error("export: unknown format");
 }

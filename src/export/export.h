@@ -54,7 +54,8 @@ std::string export_reports(const std::vector<ReportDoc>& reports, Format format)
 // `suanli rate --format csv`: one row per device and precision of every node type.
 std::string rating_to_csv(const rate::Rating& rating);
 
-// RFC 4180 quoting of one field.
+// RFC 4180 quoting of one field, and a line of fields (CRLF-terminated).
 std::string csv_field(const std::string& s);
+std::string csv_line(const std::vector<std::string>& fields);
 
 }  // namespace suanli::exports

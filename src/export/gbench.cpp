@@ -80,11 +80,10 @@ void add_result(json& benchmarks, const ResultRow& r, long family) {
     benchmarks.push_back(e);
   }
   const json& t = res.at("time_s");
-  const std::pair<const char*, double> aggregates[] = {
-      {"mean", t.value("mean", 0.0) * 1e9},
-      {"median", t.value("median", 0.0) * 1e9},
-      {"stddev", t.value("stddev", 0.0) * 1e9},
-      {"cv", t.value("cv", 0.0)}};
+  const std::pair<const char*, double> aggregates[] = {{"mean", t.value("mean", 0.0) * 1e9},
+                                                       {"median", t.value("median", 0.0) * 1e9},
+                                                       {"stddev", t.value("stddev", 0.0) * 1e9},
+                                                       {"cv", t.value("cv", 0.0)}};
   for (const auto& [agg, value] : aggregates) {
     json e = entry_base(r, family, n);
     e["name"] = fmt::format("{}_{}", e["run_name"].get<std::string>(), agg);

@@ -18,10 +18,14 @@ namespace {
 std::string label_value(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -102,15 +106,17 @@ std::string to_openmetrics(const std::vector<ReportDoc>& reports) {
   for (const ReportDoc& rep : reports) {
     const double t = epoch_seconds(rep.doc.value("finished_utc", ""));
     if (t < 0) continue;
-    finished += fmt::format("suanli_report_finished_timestamp_seconds{{host=\"{}\",suite=\"{}\"}} {}\n",
-                            label_value(rep.doc.at("host").value("hostname", "")),
-                            label_value(rep.doc.value("suite", json::object()).value("name", "")),
-                            number_text(t, false));
+    finished +=
+        fmt::format("suanli_report_finished_timestamp_seconds{{host=\"{}\",suite=\"{}\"}} {}\n",
+                    label_value(rep.doc.at("host").value("hostname", "")),
+                    label_value(rep.doc.value("suite", json::object()).value("name", "")),
+                    number_text(t, false));
   }
   if (!finished.empty())
-    out += "# HELP suanli_report_finished_timestamp_seconds When the run that made the report "
-           "finished (Unix time).\n# TYPE suanli_report_finished_timestamp_seconds gauge\n" +
-           finished;
+    out +=
+        "# HELP suanli_report_finished_timestamp_seconds When the run that made the report "
+        "finished (Unix time).\n# TYPE suanli_report_finished_timestamp_seconds gauge\n" +
+        finished;
   return out + "# EOF\n";
 }
 

@@ -315,8 +315,8 @@ std::vector<std::string> default_backend_search_path() {
   // Programs inside the build tree (the tests under build/tests) also look in the build's plugin
   // folder; an installed suanli never searches the build tree.
   const std::string tree = SUANLI_BUILD_TREE_DIR, build_plugins = SUANLI_BACKEND_BUILD_DIR;
-  const bool in_tree =
-      exe.compare(0, tree.size(), tree) == 0 && (exe.size() == tree.size() || exe[tree.size()] == '/');
+  const bool in_tree = exe.compare(0, tree.size(), tree) == 0 &&
+                       (exe.size() == tree.size() || exe[tree.size()] == '/');
   if (in_tree && exe + "/backends" != build_plugins) dirs.push_back(build_plugins);
 #endif
   return dirs;

@@ -238,9 +238,7 @@ std::string chart_roofline(const DeviceRating& d) {
   for (const PrecisionRating& p : d.precisions) {
     // A dtype the device could not run (no verified peak kernel, no verified GEMM) gets no
     // ceiling: its Rpeak would be a roof nothing measured stands under.
-    const double v = p.ceiling.present() ? p.ceiling.value
-                     : p.rmax.present()  ? p.rpeak.value
-                                         : -1;
+    const double v = p.ceiling.present() ? p.ceiling.value : p.rmax.present() ? p.rpeak.value : -1;
     if (v > 0) {
       ceilings.push_back({p.dtype, v, p.ceiling.present()});
       rmax = std::max(rmax, v);

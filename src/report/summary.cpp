@@ -30,7 +30,8 @@ void fit_last_column(std::vector<Row>& rows, std::vector<size_t>& width, size_t 
   width.back() = avail;
   for (Row& r : rows) {
     std::string& cell = r.cells.back();
-    if (r.cells.size() == width.size() && cell.size() > avail) cell = cell.substr(0, avail - 3) + "...";
+    if (r.cells.size() == width.size() && cell.size() > avail)
+      cell = cell.substr(0, avail - 3) + "...";
   }
 }
 
