@@ -27,20 +27,22 @@ int help_width() {
   return kDefaultHelpWidth;
 }
 
-// Where a line's text continues after a wrap: under the description column for an option or
-// command line ("  --out TEXT     Report file ..."), else under the line's own indentation.
-size_t hanging_indent(const std::string& line, size_t column) {
+// Where a line's text continues after a wrap: under its second column when it has one (an
+// option, a command, an example or a variable, then two or more spaces, then the description),
+// else under the line's own indentation.
+size_t hanging_indent(const std::string& line) {
   const size_t lead = line.find_first_not_of(' ');
   if (lead == std::string::npos) return 0;
-  if (line.size() > column && line[column - 1] == ' ' && line[column] != ' ' && lead < column)
-    return column;
-  return lead;
+  const size_t gap = line.find("  ", lead);
+  if (gap == std::string::npos) return lead;
+  const size_t second = line.find_first_not_of(' ', gap);
+  return second == std::string::npos ? lead : second;
 }
 
 // Word-wraps one line to `width` columns.
-std::string wrap_line(const std::string& line, size_t width, size_t column) {
+std::string wrap_line(const std::string& line, size_t width) {
   if (line.size() <= width) return line + "\n";
-  const size_t indent = std::min(hanging_indent(line, column), width / 2);
+  const size_t indent = std::min(hanging_indent(line), width / 2);
   std::string out;
   std::string rest = line;
   while (rest.size() > width) {
@@ -62,7 +64,7 @@ class WrappingFormatter : public CLI::Formatter {
     const size_t width = static_cast<size_t>(help_width());
     std::istringstream in(text);
     std::string line, out;
-    while (std::getline(in, line)) out += wrap_line(line, width, get_column_width());
+    while (std::getline(in, line)) out += wrap_line(line, width);
     return out;
   }
 };
