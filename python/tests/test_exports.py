@@ -153,8 +153,12 @@ class ExportTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         # compare.py prints one line per benchmark both files have, e.g. the fp64 GEMM
-        self.assertRegex(p.stdout, r"cpu:0/gemm\.fp64\.256x256x256\s+[-+]\d\.\d{4}")
-        self.assertRegex(p.stdout, r"cpu:0/stream\.fp64\.triad[^\n]*_median\s+[-+]\d\.\d{4}")
+        self.assertRegex(p.stdout, r"cpu:0/gemm\.fp64\.256x256x256\s+[-+]\d+\.\d{4}")
+        self.assertRegex(p.stdout, r"cpu:0/stream\.fp64\.triad 2097152_median\s+[-+]\d+\.\d{4}")
+        self.assertIn("_pvalue", p.stdout)  # the U test ran on the per-sample entries
+        context = doc["context"]
+        unsupported = [r for r in self.example["results"] if r["status"] == "unsupported"]
+        self.assertEqual(len(context["suanli_not_measured"]), len(unsupported))
 
     def test_markdown(self):
         out = suanli("export", EXAMPLE, "--format", "md").stdout

@@ -154,7 +154,7 @@ std::string certificate_html(const json& c) {
       "td,th{{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top;"
       "font-size:.9em}}th{{background:#f6f8fa}}.PASS{{color:#1a7f37;font-weight:bold}}"
       ".FAIL{{color:#cf222e;font-weight:bold}}.NOT_EVALUATED{{color:#6e7781}}"
-      ".counts{{font-size:1.2em}}"
+      ".counts{{font-size:1.2em}}td:nth-child(5){{white-space:nowrap}}"
       "code{{word-break:break-all}}</style></head><body>\n",
       html_escape(headline(c)), colour);
   const json& sum = c["summary"];

@@ -45,8 +45,9 @@ std::string to_markdown(const std::vector<ReportDoc>& reports);
 // InputError when two reports would give the same series (same host, device and workload).
 std::string to_openmetrics(const std::vector<ReportDoc>& reports);
 // Google Benchmark's JSON output: "context" and "benchmarks", one "iteration" entry per timed
-// sample and mean/median/stddev/cv aggregates per result; results without samples are entries
-// with error_occurred. Benchmark names: "BACKEND:DEVICE/WORKLOAD".
+// sample and mean/median/stddev/cv aggregates per result; results without samples
+// (unsupported, skipped, error) are listed in context.suanli_not_measured, since compare.py
+// needs a time in every entry. Benchmark names: "BACKEND:DEVICE/WORKLOAD".
 std::string to_gbench_json(const std::vector<ReportDoc>& reports);
 
 std::string export_reports(const std::vector<ReportDoc>& reports, Format format);

@@ -55,17 +55,12 @@ void add_counters(json& e, const ResultRow& r) {
   if (r.samples_per_second >= 0) e["items_per_second"] = r.samples_per_second;
 }
 
-void add_result(json& benchmarks, const ResultRow& r, long family) {
+void add_result(json& benchmarks, json& not_measured, const ResultRow& r, long family) {
   const json& res = *r.result;
   const json samples = res.value("samples_s", json::array());
   if (!r.measured || samples.empty()) {
-    json e = entry_base(r, family, 1);
-    e["run_type"] = "iteration";
-    e["repetition_index"] = 0;
-    e["iterations"] = 0;
-    e["error_occurred"] = true;
-    e["error_message"] = fmt::format("{}: {}", r.status, r.reason);
-    benchmarks.push_back(e);
+    // compare.py needs a time in every entry: results without samples are listed in the context.
+    not_measured.push_back(fmt::format("{}/{}: {}: {}", r.device, r.workload, r.status, r.reason));
     return;
   }
   const int n = static_cast<int>(samples.size());
@@ -102,10 +97,11 @@ void add_result(json& benchmarks, const ResultRow& r, long family) {
 std::string to_gbench_json(const std::vector<ReportDoc>& reports) {
   json out;
   out["context"] = context_of(reports);
-  json benchmarks = json::array();
+  json benchmarks = json::array(), not_measured = json::array();
   long family = 0;
   for (const ReportDoc& rep : reports)
-    for (const ResultRow& r : result_rows(rep)) add_result(benchmarks, r, family++);
+    for (const ResultRow& r : result_rows(rep)) add_result(benchmarks, not_measured, r, family++);
+  out["context"]["suanli_not_measured"] = not_measured;
   out["benchmarks"] = benchmarks;
   return out.dump(2) + "\n";
 }
