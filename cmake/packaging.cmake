@@ -68,7 +68,9 @@ else()
   message(STATUS "help2man not found: no man pages (scripts/setup.sh installs it)")
 endif()
 
-# The Debian package.
+# The Debian package. `install` (and so cpack) does not rebuild the whole tree first: package a
+# finished build.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 set(CPACK_PACKAGE_NAME suanli)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "suanli")
@@ -84,7 +86,9 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3")
+# The CPU backend loads OpenBLAS with dlopen (to steer its kernel choice), so dpkg-shlibdeps
+# cannot see it.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3, libopenblas0 | libopenblas0-pthread | libopenblas0-openmp")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "pocl-opencl-icd, python3-matplotlib, bash-completion")
 set(CPACK_STRIP_FILES ON)
 include(CPack)

@@ -50,9 +50,9 @@ suanli info --json >info.json
 suanli info | tee info.txt
 ! grep -q duplicate info.txt || { echo "duplicate backend notes"; exit 1; }
 $python - <<PY
-import json
+import json, os
 j = json.load(open("info.json"))
-paths = [b["path"] for b in j["backends"]]
+paths = [os.path.normpath(b["path"]) for b in j["backends"]]
 assert any(p.startswith("$root/lib/suanli/backends/") for p in paths), paths
 assert not any("$build" in d for d in j["search_path"]), j["search_path"]
 assert not j["load_issues"], j["load_issues"]
