@@ -101,10 +101,7 @@ std::function<void(const Progress&)> progress_bar() {
     std::string line = fmt::format("[{}{}] {}/{}  {}  elapsed {}", std::string(filled, '#'),
                                    std::string(kBar - filled, '.'), p.index + 1, p.total, p.label,
                                    format_clock(p.elapsed_s));
-    if (p.eta_s >= 0) {
-      line += fmt::format("  ETA {}", format_clock(p.eta_s));
-      if (p.eta_max_s > p.eta_s) line += fmt::format(" (at most {})", format_clock(p.eta_max_s));
-    }
+    if (p.eta_s >= 0) line += fmt::format("  ETA {}", format_clock(p.eta_s));
     int width = 0;
     winsize ws{};
     if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0) width = ws.ws_col;

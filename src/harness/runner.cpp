@@ -405,13 +405,11 @@ std::string workload_label(const Workload& w) {
                      shape_string(w.op));
 }
 
-double settings_seconds(const Workload& w, const RunOptions& opts, bool most) {
+double settings_seconds(const Workload& w, const RunOptions& opts) {
   const MeasureSettings& s = w.settings;
   const double min_time = opts.min_time.value_or(s.min_time);
   const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
-  const double max_time = opts.max_time.value_or(s.max_time);
-  const double first_round = reps * min_time;
-  return s.warmup_time + (most ? std::max(first_round, max_time) : first_round);
+  return s.warmup_time + reps * min_time;
 }
 
 std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
@@ -436,18 +434,14 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       p.total = jobs.size();
       p.label = fmt::format("{}:{} {}", j.backend->name(), j.device, workload_label(*j.w));
       p.elapsed_s = seconds_since(t0);
-      double budget = 0, cap = 0;
-      for (size_t k = i; k < jobs.size(); ++k) {
-        budget += settings_seconds(*jobs[k].w, opts, false);
-        cap += settings_seconds(*jobs[k].w, opts, true);
-      }
+      double budget = 0;
+      for (size_t k = i; k < jobs.size(); ++k) budget += settings_seconds(*jobs[k].w, opts);
       // Time beyond the settings (planning, input fill, verification) per workload so far.
       const double overhead =
           i > 0 ? std::max(0.0, p.elapsed_s - done_budget) / static_cast<double>(i) : 0;
       const double left = static_cast<double>(jobs.size() - i);
       p.eta_s = budget + overhead * left;
-      p.eta_max_s = cap + overhead * left;
-      done_budget += settings_seconds(*j.w, opts, false);
+      done_budget += settings_seconds(*j.w, opts);
       opts.on_progress(p);
     }
     results.push_back(j.w->model.empty()

@@ -18,11 +18,10 @@ struct Progress {
   size_t total = 0;
   std::string label;     // "cpu:0 gemm fp32 4096x4096x4096", "cpu:0 model resnet_tiny ..."
   double elapsed_s = 0;  // since the run began
-  // Remaining time from the suite's time settings: per workload warm-up + repetitions x
-  // min_time (eta_s) or warm-up + max_time (eta_max_s), plus the set-up and verification time
-  // the workloads done so far took beyond their settings, per workload. < 0: unknown.
+  // Remaining time from the suite's time settings (per workload warm-up + repetitions x
+  // min_time) plus the set-up and verification time the workloads done so far took beyond their
+  // settings, per workload. < 0: unknown.
   double eta_s = -1;
-  double eta_max_s = -1;
 };
 
 struct RunOptions {
@@ -58,8 +57,8 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
 // "gemm fp32 4096x4096x4096", "model resnet_tiny inference batch 8 bf16": what progress shows.
 std::string workload_label(const Workload& w);
 // Seconds the settings give a workload (with the command line's overrides): warm-up plus the
-// first round (repetitions x min_time), or with `most` warm-up plus max_time.
-double settings_seconds(const Workload& w, const RunOptions& opts, bool most);
+// first round (repetitions x min_time).
+double settings_seconds(const Workload& w, const RunOptions& opts);
 
 // One workload on one device.
 Result run_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts);
