@@ -137,7 +137,9 @@ class ClusterTest(unittest.TestCase):
                 "mpi": {"library": "Open MPI", "launcher": "mpirun", "ranks": 2,
                         "hosts": [{"host": "n1", "ranks": 1}, {"host": "n2", "ranks": 1}]},
                 "test_hooks": {}, "nodes": nodes, "aggregates": [],
-                "fabric": {"results": []}, "tally": rep["tally"], "sha256": "0" * 64}
+                "fabric": {"results": []},
+                "tally": {"nodes": 2, "ok": 2, "failed": 0, "error": 0, "lost": 0},
+                "sha256": "0" * 64}
 
     def test_nodes_with_rank_host_results(self):
         c = suanli.from_json(self.cluster_doc(), "cluster.json", validate=False)
