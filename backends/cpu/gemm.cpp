@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cpu_op.h"
 #include "onednn.h"
@@ -238,17 +239,48 @@ std::unique_ptr<CpuOp> make_openblas(const Shape& s, GemmType type, void* a, voi
 
 // ---- oneDNN ----------------------------------------------------------------------------------
 
+// "BA16a64b4a": oneDNN's name for a blocked layout (outer dimensions from the largest stride,
+// capitals for blocked ones, then the inner blocks), or "ab"/"ba"-style for plain ones.
+std::string layout_tag(const dnnl::memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked) return "non-blocked";
+  const auto& blk = d.format_desc.blocking;
+  std::vector<int> order(static_cast<size_t>(d.ndims));
+  for (int i = 0; i < d.ndims; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return blk.strides[x] > blk.strides[y]; });
+  std::string tag;
+  for (int i : order) {
+    bool blocked = false;
+    for (int b = 0; b < blk.inner_nblks; ++b) blocked |= blk.inner_idxs[b] == i;
+    tag += static_cast<char>((blocked ? 'A' : 'a') + i);
+  }
+  for (int b = 0; b < blk.inner_nblks; ++b)
+    tag += std::to_string(blk.inner_blks[b]) + static_cast<char>('a' + blk.inner_idxs[b]);
+  return tag;
+}
+
 class OneDnnGemm : public CpuOp {
  public:
+  // b_md is the harness's B; the primitive reads pd.weights_desc(), into which B is reordered
+  // here (and again whenever the harness writes B) when oneDNN chose its own layout.
   OneDnnGemm(const dnnl::matmul::primitive_desc& pd, const dnnl::memory::desc& a_md,
              const dnnl::memory::desc& b_md, const dnnl::memory::desc& c_md, void* a, void* b,
              void* c, int threads)
       : prim_(pd),
         a_(a_md, dnnl_engine(), a),
-        b_(b_md, dnnl_engine(), b),
+        user_b_(b_md, dnnl_engine(), b),
         c_(c_md, dnnl_engine(), c),
         scratch_(pd.scratchpad_desc(), dnnl_engine()),
-        threads_(threads) {}
+        b_host_(b),
+        threads_(threads) {
+    if (pd.weights_desc() == b_md) {
+      b_ = user_b_;
+    } else {
+      b_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
+      repack();
+    }
+  }
 
   void run() override {
     set_omp_threads(threads_);
@@ -259,9 +291,23 @@ class OneDnnGemm : public CpuOp {
     dnnl_stream().wait();
   }
 
+  // The harness wrote new B (fresh inputs): pack it again, outside any timed run.
+  void input_written(const void* buffer) override {
+    if (buffer == b_host_ && packed()) repack();
+  }
+
+  bool packed() const { return b_.get_data_handle() != user_b_.get_data_handle(); }
+
  private:
+  void repack() {
+    set_omp_threads(threads_);
+    dnnl::reorder(user_b_, b_).execute(dnnl_stream(), user_b_, b_);
+    dnnl_stream().wait();
+  }
+
   dnnl::matmul prim_;
-  dnnl::memory a_, b_, c_, scratch_;
+  dnnl::memory a_, user_b_, b_, c_, scratch_;
+  const void* b_host_;
   int threads_;
 };
 
@@ -275,7 +321,7 @@ dnnl::memory::desc operand_md(const Shape& s, int64_t rows, int64_t cols, bool t
 }
 
 std::unique_ptr<CpuOp> make_onednn(const Shape& s, GemmType type, void* a, void* b, void* c,
-                                   int threads, std::string* reason) {
+                                   int threads, const std::string& b_layout, std::string* reason) {
   dt ta, tb, tc;
   switch (type) {
     case GemmType::kFp64:
@@ -304,10 +350,14 @@ std::unique_ptr<CpuOp> make_onednn(const Shape& s, GemmType type, void* a, void*
   const dnnl::memory::desc b_md = operand_md(s, s.k, s.n, s.tb, tb);
   const dnnl::memory::desc c_md = operand_md(s, s.m, s.n, false, tc);
   set_omp_threads(threads);  // oneDNN sizes its blocking for the threads it will run on
+  // B (the weights of a layer) in the layout oneDNN prefers, as a deployed engine pre-packs its
+  // weights; "plain" keeps the harness's row-major B.
+  const bool any = b_layout == "packed";
+  const dnnl::memory::desc b_any(b_md.dims(), tb, dnnl::memory::format_tag::any);
   dnnl::matmul::primitive_desc pd;
   try {
-    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), strict_attr(),
-                                      dnnl_engine());
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, any ? b_any : b_md, c_md),
+                                      strict_attr(), dnnl_engine());
   } catch (const dnnl::error& e) {
     if (e.status != dnnl_unimplemented) throw_dnnl(e, "gemm: matmul primitive descriptor");
     *reason = onednn_library() + " has no matmul for " + type_label(type) + " on this CPU";
@@ -335,8 +385,13 @@ std::unique_ptr<CpuOp> make_onednn(const Shape& s, GemmType type, void* a, void*
   } catch (const dnnl::error& e) {
     throw_dnnl(e, "gemm: matmul primitive");
   }
+  const bool packed = !(pd.weights_desc() == b_md);
+  const std::string layout =
+      packed ? "B packed once at plan time into oneDNN's layout " + layout_tag(pd.weights_desc())
+             : std::string("B plain ") + (s.tb ? "transposed" : "row-major") +
+                   (any ? " (oneDNN's choice)" : " (gemm_b_layout=plain)");
   op->library = onednn_library();
-  op->implementation = "matmul " + impl;
+  op->implementation = "matmul " + impl + " (" + layout + ")";
   return op;
 }
 
@@ -381,14 +436,15 @@ std::unique_ptr<CpuOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, vo
   const int threads = std::max(1, cfg.threads);
   const std::string& lib = cfg.gemm_library;
   if (lib == "openblas") return make_openblas(s, type, a, b, c, threads, reason);
-  if (lib == "onednn") return make_onednn(s, type, a, b, c, threads, reason);
+  if (lib == "onednn") return make_onednn(s, type, a, b, c, threads, cfg.gemm_b_layout, reason);
   if (lib != "auto")
     throw BackendError(SUANLI_INVALID_ARGUMENT,
                        "gemm_library '" + lib + "': expected auto, openblas or onednn");
 
   std::string why_blas, why_dnnl;
   std::unique_ptr<CpuOp> blas = make_openblas(s, type, a, b, c, threads, &why_blas);
-  std::unique_ptr<CpuOp> onednn = make_onednn(s, type, a, b, c, threads, &why_dnnl);
+  std::unique_ptr<CpuOp> onednn =
+      make_onednn(s, type, a, b, c, threads, cfg.gemm_b_layout, &why_dnnl);
   if (!blas && !onednn) {
     *reason = "openblas: " + why_blas + "; onednn: " + why_dnnl;
     return nullptr;
