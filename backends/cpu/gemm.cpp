@@ -14,7 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "cpu_info.h"
 #include "cpu_op.h"
+#include "fp16_gemm.h"
 #include "onednn.h"
 #include "openblas.h"
 
@@ -24,7 +26,7 @@ namespace {
 using dt = dnnl::memory::data_type;
 
 // The GEMM types the CPU backend can run (after validation and the support checks).
-enum class GemmType { kFp64, kFp32, kBf16, kInt8 };
+enum class GemmType { kFp64, kFp32, kBf16, kInt8, kFp16 };
 
 const char* type_label(GemmType t) {
   switch (t) {
@@ -36,6 +38,8 @@ const char* type_label(GemmType t) {
       return "bf16";
     case GemmType::kInt8:
       return "int8";
+    case GemmType::kFp16:
+      return "fp16";
   }
   return "?";
 }
@@ -62,6 +66,27 @@ bool is_fp8(suanli_dtype t) {
 std::string types_string(const suanli_gemm_desc& d) {
   return std::string("a=") + dtype_name(d.a_type) + " b=" + dtype_name(d.b_type) +
          " c=" + dtype_name(d.c_type) + " compute=" + dtype_name(d.compute_type);
+}
+
+// fp16 runs on suanli's own AVX512-FP16 kernel, which multiplies and accumulates in fp16
+// (vfmadd231ph): the only fp16 arithmetic the ISA has (no fp16 -> fp32 dot product before
+// AVX10.2). fp32 accumulation would be fp32 arithmetic, which suanli does not pass off as fp16.
+bool classify_fp16(const suanli_gemm_desc& d, GemmType* type, std::string* reason) {
+  if (!kernel_isa().avx512_fp16) {
+    *reason = detect_isa().avx512_fp16
+                  ? "AVX512_FP16 hidden by SUANLI_CPU_MAX_ISA: no native fp16 arithmetic"
+                  : fp16_refusal();
+    return false;
+  }
+  if (d.compute_type != SUANLI_DTYPE_FP16) {
+    *reason =
+        "fp16 with fp32 accumulation: AVX512-FP16 multiplies and accumulates in fp16 only "
+        "(vfmadd231ph); suanli does not compute fp16 in fp32. The CPU backend runs fp16 "
+        "GEMM with fp16 accumulation (suite: \"accumulate\": \"fp16\")";
+    return false;
+  }
+  *type = GemmType::kFp16;
+  return true;
 }
 
 // Checks the descriptor against backend.h; throws on what the ABI does not allow. Returns the
@@ -96,10 +121,7 @@ bool classify(const suanli_gemm_desc& d, GemmType* type, std::string* reason) {
           (d.compute_type != SUANLI_DTYPE_FP32 && d.compute_type != d.a_type))
         invalid("mismatched types (" + types + "): fp16/bf16 GEMM takes a=b, c and compute " +
                 "fp32 or the input type");
-      if (d.a_type == SUANLI_DTYPE_FP16) {
-        *reason = fp16_refusal();
-        return false;
-      }
+      if (d.a_type == SUANLI_DTYPE_FP16) return classify_fp16(d, type, reason);
       if (d.c_type != SUANLI_DTYPE_FP32 || d.compute_type != SUANLI_DTYPE_FP32) {
         *reason = "bf16 with " + std::string(dtype_name(d.compute_type)) + " accumulation and " +
                   dtype_name(d.c_type) + " output: the CPU backend runs bf16 x bf16 -> fp32 " +
@@ -180,6 +202,7 @@ class OpenBlasGemm : public CpuOp {
                      static_cast<float*>(c_) + i * sc, ldc);
           break;
         case GemmType::kInt8:
+        case GemmType::kFp16:
           break;  // refused by make_openblas
       }
     }
@@ -234,6 +257,48 @@ std::unique_ptr<CpuOp> make_openblas(const Shape& s, GemmType type, void* a, voi
                        (isa.empty() ? "" : ", " + isa) + ")" +
                        (s.batch > 1 ? ", one call per batch entry" : "");
   if (a && b && c) ob.set_threads(threads);  // spawn OpenBLAS's workers now, not in a timed run
+  return op;
+}
+
+// ---- suanli's own fp16 kernel -------------------------------------------------------------------
+
+class Fp16GemmOp : public CpuOp {
+ public:
+  explicit Fp16GemmOp(const Fp16GemmArgs& args) : args_(args) {}
+  void run() override { fp16_gemm(args_, Fp16MicroKernel::kAvx512Fp16); }
+
+ private:
+  Fp16GemmArgs args_;
+};
+
+std::unique_ptr<CpuOp> make_fp16(const suanli_gemm_desc& d, void* a, void* b, void* c,
+                                 int threads) {
+  std::unique_ptr<CpuOp> op;
+  if (a && b && c) {
+    Fp16GemmArgs g;
+    g.m = d.m;
+    g.n = d.n;
+    g.k = d.k;
+    g.batch = d.batch;
+    g.ta = d.trans_a != 0;
+    g.tb = d.trans_b != 0;
+    g.a = static_cast<const uint16_t*>(a);
+    g.b = static_cast<const uint16_t*>(b);
+    g.c = c;
+    g.c_fp32 = d.c_type == SUANLI_DTYPE_FP32;
+    g.threads = threads;
+    op = std::make_unique<Fp16GemmOp>(g);
+  } else {
+    op = std::make_unique<ProbeOp>();
+  }
+  op->library = "suanli";
+  op->implementation =
+      "avx512_fp16 vfmadd231ph GEMM, fp16 accumulation (two fp16 partial sums "
+      "per output, even and odd k, added in fp16 at the end), " +
+      std::to_string(kFp16Mr) + "x" + std::to_string(kFp16Nr) +
+      " micro-kernel on packed A/B panels, " + std::to_string(threads) +
+      (threads == 1 ? " thread" : " threads") +
+      (d.c_type == SUANLI_DTYPE_FP32 ? ", C stored as fp32" : "");
   return op;
 }
 
@@ -434,6 +499,14 @@ std::unique_ptr<CpuOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, vo
   if (!classify(d, &type, reason)) return nullptr;
   const Shape s{d.m, d.n, d.k, d.batch, d.trans_a != 0, d.trans_b != 0};
   const int threads = std::max(1, cfg.threads);
+  if (type == GemmType::kFp16) {
+    if (cfg.gemm_library != "auto") {
+      *reason = "fp16 GEMM runs on suanli's own kernel only (gemm_library=" + cfg.gemm_library +
+                " has no native fp16 path here)";
+      return nullptr;
+    }
+    return make_fp16(d, a, b, c, threads);
+  }
   const std::string& lib = cfg.gemm_library;
   if (lib == "openblas") return make_openblas(s, type, a, b, c, threads, reason);
   if (lib == "onednn") return make_onednn(s, type, a, b, c, threads, cfg.gemm_b_layout, reason);
