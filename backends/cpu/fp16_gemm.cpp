@@ -28,7 +28,7 @@ namespace {
 constexpr int kMr = kFp16Mr, kNr = kFp16Nr;
 constexpr int kNv = kNr / 16;        // zmm vectors per tile row (16 columns x 2 k each)
 constexpr int64_t kKc = 256;         // k per block (128 pairs)
-constexpr int64_t kMc = 24 * kMr;    // 192 rows of C per task
+constexpr int64_t kMc = 48 * kMr;    // 384 rows of C per task
 constexpr int64_t kNc = 8 * kNr;     // 384 columns of C per task
 constexpr int64_t kAccLd = 2 * kNc;  // halves per row of a task's accumulator buffer
 
@@ -109,8 +109,6 @@ SUANLI_TARGET_FP16 __attribute__((noinline)) void tile_avx512fp16(int64_t pairs,
     for (int v = 0; v < kNv; ++v) _mm512_storeu_ph(acc + r * ld + 32 * v, c[r][v]);
 }
 
-#undef SUANLI_TARGET_FP16
-
 // ---- packing ---------------------------------------------------------------------------------
 
 // Element (i, j) of a row-major matrix with `cols` columns, read transposed when `trans`.
@@ -178,26 +176,47 @@ struct Scratch {
   std::vector<uint16_t> b, acc;
 };
 
-// The pairs of the task's accumulators added in fp16 and written to C.
-void store_block(const uint16_t* acc, int64_t mc, int64_t nc, const Fp16GemmArgs& g, void* c,
-                 int64_t i0, int64_t j0) {
-  for (int64_t i = 0; i < mc; ++i) {
-    const uint16_t* row = acc + i * kAccLd;
-    for (int64_t j = 0; j < nc; ++j) {
-      const double sum =
-          static_cast<double>(half_to_float(row[2 * j])) + half_to_float(row[2 * j + 1]);
-      const uint16_t h = double_to_half(sum);  // exact sum of two halves, rounded once
-      const int64_t at = (i0 + i) * g.n + j0 + j;
-      if (g.c_fp32)
-        static_cast<float*>(c)[at] = half_to_float(h);
-      else
-        static_cast<uint16_t*>(c)[at] = h;
-    }
+// One row of a task's accumulators to C: each output's two partial sums added in fp16 (the exact
+// sum rounded once), stored as fp16 or fp32 (exactly).
+using StoreFn = void (*)(const uint16_t* acc, int64_t n, void* c_row, bool c_fp32);
+
+void store_row_portable(const uint16_t* acc, int64_t n, void* c_row, bool c_fp32) {
+  for (int64_t j = 0; j < n; ++j) {
+    const uint16_t h = double_to_half(static_cast<double>(half_to_float(acc[2 * j])) +
+                                      half_to_float(acc[2 * j + 1]));
+    if (c_fp32)
+      static_cast<float*>(c_row)[j] = half_to_float(h);
+    else
+      static_cast<uint16_t*>(c_row)[j] = h;
   }
 }
 
+// 16 outputs at a time: the odd halves shifted onto the even ones, one vaddph, vpmovdw keeps
+// the even halves; the tail under a mask.
+SUANLI_TARGET_FP16 __attribute__((noinline)) void store_row_avx512fp16(const uint16_t* acc,
+                                                                       int64_t n, void* c_row,
+                                                                       bool c_fp32) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512i pairs = _mm512_maskz_loadu_epi32(m, acc + 2 * j);
+    const __m512h sum =
+        _mm512_add_ph(_mm512_castsi512_ph(pairs),
+                      _mm512_castsi512_ph(_mm512_maskz_srli_epi32(0xFFFF, pairs, 16)));
+    const __m256i halves = _mm512_maskz_cvtepi32_epi16(0xFFFF, _mm512_castph_si512(sum));
+    if (c_fp32)
+      _mm512_mask_storeu_ps(static_cast<float*>(c_row) + j, m, _mm512_maskz_cvtph_ps(0xFFFF, halves));
+    else
+      _mm256_mask_storeu_epi16(static_cast<uint16_t*>(c_row) + j, m, halves);
+  }
+}
+
+struct MicroKernel {
+  TileFn tile;
+  StoreFn store_row;
+};
+
 void run_block(const Fp16GemmArgs& g, const View& a, const View& b, void* c, int64_t i0, int64_t j0,
-               TileFn tile, Scratch* s) {
+               const MicroKernel& kernel, Scratch* s) {
   const int64_t mc = std::min(kMc, g.m - i0), nc = std::min(kNc, g.n - j0);
   const int64_t mc_pad = (mc + kMr - 1) / kMr * kMr, nc_pad = (nc + kNr - 1) / kNr * kNr;
   for (int64_t k0 = 0; k0 < g.k; k0 += kKc) {
@@ -206,16 +225,24 @@ void run_block(const Fp16GemmArgs& g, const View& a, const View& b, void* c, int
     pack_b(b, k0, kc, j0, nc, s->b.data());
     for (int64_t js = 0; js < nc_pad; js += kNr)
       for (int64_t is = 0; is < mc_pad; is += kMr)
-        tile(pairs, s->a.data() + is * pairs, s->b.data() + js * 2 * pairs,
-             s->acc.data() + is * kAccLd + 2 * js, kAccLd, k0 == 0);
+        kernel.tile(pairs, s->a.data() + is * pairs, s->b.data() + js * 2 * pairs,
+                    s->acc.data() + is * kAccLd + 2 * js, kAccLd, k0 == 0);
   }
-  store_block(s->acc.data(), mc, nc, g, c, i0, j0);
+  const size_t c_size = g.c_fp32 ? 4 : 2;
+  for (int64_t i = 0; i < mc; ++i)
+    kernel.store_row(s->acc.data() + i * kAccLd, nc,
+                     static_cast<char*>(c) + static_cast<size_t>((i0 + i) * g.n + j0) * c_size,
+                     g.c_fp32);
 }
+
+#undef SUANLI_TARGET_FP16
 
 }  // namespace
 
-void fp16_gemm(const Fp16GemmArgs& g, Fp16MicroKernel kernel) {
-  const TileFn tile = kernel == Fp16MicroKernel::kAvx512Fp16 ? tile_avx512fp16 : tile_portable;
+void fp16_gemm(const Fp16GemmArgs& g, Fp16MicroKernel which) {
+  const MicroKernel kernel = which == Fp16MicroKernel::kAvx512Fp16
+                                 ? MicroKernel{tile_avx512fp16, store_row_avx512fp16}
+                                 : MicroKernel{tile_portable, store_row_portable};
   const int64_t mb = (g.m + kMc - 1) / kMc, nb = (g.n + kNc - 1) / kNc;
   const int64_t tasks = g.batch * mb * nb;
   const size_t c_size = g.c_fp32 ? 4 : 2;
@@ -231,7 +258,7 @@ void fp16_gemm(const Fp16GemmArgs& g, Fp16MicroKernel kernel) {
       const View a{g.a + e * g.m * g.k, g.m, g.k, g.ta};
       const View b{g.b + e * g.k * g.n, g.k, g.n, g.tb};
       void* c = static_cast<char*>(g.c) + static_cast<size_t>(e * g.m * g.n) * c_size;
-      run_block(g, a, b, c, ib * kMc, jb * kNc, tile, &s);
+      run_block(g, a, b, c, ib * kMc, jb * kNc, kernel, &s);
     }
   }
 }
