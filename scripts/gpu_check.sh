@@ -55,10 +55,11 @@ if not devs:
     sys.exit(f"gpu_check.sh: the {backend} backend reports no device (see `suanli info` above)")
 dev = devs[0]
 if backend == "cuda":
-    # 8 warps per SM sub-partition (4 per SM), 512 elements per warp for the mma kernels: every
-    # tensor and CUDA-core chain kernel is throughput-bound, not latency-bound, on this GPU.
+    # 65536 elements per SM: 32 warps per SM sub-partition for the mma.sync kernels (512
+    # elements per warp), 8 warpgroups per SM for Hopper's wgmma one (8192 per warpgroup), so no
+    # chain kernel is latency-bound; a multiple of 16384 as the wgmma kernel needs.
     sms = max(1, int(dev.get("compute_units", 0)))
-    elements = (sms * 4 * 8 * 512 + 4095) // 4096 * 4096
+    elements = sms * 65536
     for w in suite["workloads"]:
         if w["op"] == "peak":
             w["elements"] = elements

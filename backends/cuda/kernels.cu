@@ -509,6 +509,20 @@ cudaError_t launch_stream_f32(int kind, const float* a, const float* b, float* c
   return launch_stream<float>(kind, a, b, c, n, s, sm_count, stream);
 }
 
+#if !SUANLI_CUDA_HAVE_SM90A
+// Built without sm90a/wgmma_peak.cu (a toolkit older than CUDA 12): the mma.sync chain runs.
+bool wgmma_peak_available() {
+  return false;
+}
+int64_t wgmma_peak_elements_per_block() {
+  return 1;
+}
+cudaError_t launch_peak_wgmma(bool, const void*, void*, int64_t, int64_t, uint64_t, uint64_t,
+                              cudaStream_t) {
+  return cudaErrorNotSupported;
+}
+#endif
+
 cudaError_t launch_transpose_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
                                    int64_t cols, cudaStream_t stream) {
   dim3 grid;

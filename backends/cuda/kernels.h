@@ -31,6 +31,14 @@ int peak_warps_per_block(PeakKernel k);
 cudaError_t launch_peak(PeakKernel k, const void* a, void* c, int64_t elements, int64_t depth,
                         uint64_t alpha_bits, uint64_t beta_bits, cudaStream_t stream);
 
+// Hopper's wgmma peak chain (sm90a/wgmma_peak.cu, fp16/bf16 x -> fp32, 16 steps per
+// instruction): available() is false unless the plugin was built with it and the device can load
+// its sm_90a code. elements must be a multiple of wgmma_peak_elements_per_block().
+bool wgmma_peak_available();
+int64_t wgmma_peak_elements_per_block();
+cudaError_t launch_peak_wgmma(bool bf16, const void* a, void* c, int64_t elements, int64_t depth,
+                              uint64_t alpha_bits, uint64_t beta_bits, cudaStream_t stream);
+
 // STREAM: 0 copy, 1 scale, 2 add, 3 triad (suanli_stream_kind); element size 8 (fp64) or 4 (fp32).
 cudaError_t launch_stream_f64(int kind, const double* a, const double* b, double* c, int64_t n,
                               double s, int sm_count, cudaStream_t stream);

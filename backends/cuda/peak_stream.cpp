@@ -139,9 +139,15 @@ class PeakOp : public CudaOp {
   void* c = nullptr;
   int64_t elements = 0, depth = 0;
   uint64_t alpha = 0, beta = 0;
+  bool wgmma = false;  // Hopper: the sm_90a wgmma chain instead of the mma.sync one
   void enqueue() override {
-    check_cuda(launch_peak(kernel, a, c, elements, depth, alpha, beta, device->stream),
-               "peak kernel launch");
+    if (wgmma)
+      check_cuda(launch_peak_wgmma(kernel == PeakKernel::mma_bf16_f32, a, c, elements, depth,
+                                   alpha, beta, device->stream),
+                 "wgmma peak kernel launch");
+    else
+      check_cuda(launch_peak(kernel, a, c, elements, depth, alpha, beta, device->stream),
+                 "peak kernel launch");
   }
 };
 
@@ -264,6 +270,19 @@ std::unique_ptr<CudaOp> make_peak(const suanli_peak_desc& d, const void* a, void
     op->implementation += " (tensor-core chain would not be exact for these starting values)";
   const bool mma = op->kernel != PeakKernel::fma_f64 && op->kernel != PeakKernel::fma_f32 &&
                    op->kernel != PeakKernel::hfma2_f16;
+  // Hopper: wgmma (sm_90a) where the chain is fp16/bf16 -> fp32 and the elements fill its blocks.
+  op->wgmma = dev.cc() == 90 &&
+              (op->kernel == PeakKernel::mma_f16_f32 || op->kernel == PeakKernel::mma_bf16_f32) &&
+              d.elements % wgmma_peak_elements_per_block() == 0 && wgmma_peak_available();
+  if (op->wgmma) {
+    op->implementation =
+        std::string("wgmma.mma_async m64n128k16 ") +
+        (op->kernel == PeakKernel::mma_bf16_f32 ? "bf16 x bf16" : "f16 x f16") +
+        " + f32 (Hopper tensor cores, sm_90a), A in registers, B in shared memory, 16 steps per "
+        "instruction; " +
+        peak_occupancy(d.elements / wgmma_peak_elements_per_block() * 8, dev.sm_count, 2);
+    return op;
+  }
   const int64_t warps =
       d.elements / peak_elements_per_block(op->kernel) * peak_warps_per_block(op->kernel);
   // mma.sync: 4 independent fragments per warp, ~30 cycles of latency: 4 warps per
@@ -272,8 +291,9 @@ std::unique_ptr<CudaOp> make_peak(const suanli_peak_desc& d, const void* a, void
   if (mma && dev.cc() >= 90)
     op->implementation +=
         dev.cc() >= 100 ? "; mma.sync ceiling: Blackwell's full tensor rate needs tcgen05"
-                        : "; mma.sync ceiling: Hopper's full tensor rate needs wgmma (sm_90a), "
-                          "not implemented, so expect well under the table's tensor peak";
+                        : "; mma.sync ceiling: Hopper's full tensor rate needs wgmma (sm_90a: "
+                          "fp16/bf16 -> fp32 only, elements a multiple of 16384), so expect well "
+                          "under the table's tensor peak";
   return op;
 }
 

@@ -254,8 +254,8 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
   if (std::isfinite(now.sm_clock_mhz))
     kv("sm_clock_mhz_at_create", std::to_string(static_cast<int>(now.sm_clock_mhz)));
   kv("tensor_peak_kernel",
-     p.major == 9 ? "mma.sync (Hopper's full tensor rate needs wgmma on sm_90a, not implemented: "
-                    "the peak op's tensor figures are an mma.sync ceiling)"
+     p.major == 9 ? "wgmma (sm_90a) for fp16/bf16 -> fp32, compile-tested only so far; mma.sync "
+                    "for tf32, int8 and fp64, an mma.sync ceiling below Hopper's tensor rate"
      : p.major >= 10 ? "mma.sync (Blackwell's full tensor rate needs tcgen05, not implemented: "
                        "the peak op's tensor figures are an mma.sync ceiling)"
                      : "mma.sync (reaches the tensor cores' full rate before Hopper)");
