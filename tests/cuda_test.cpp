@@ -153,7 +153,8 @@ TEST(CudaPeakTable, MigSliceGetsItsShareOfTheSms) {
   GpuIdentity flagged = kH100;
   flagged.sm_count = 16;
   flagged.mig = true;
-  EXPECT_DOUBLE_EQ(peak_of(flagged, SUANLI_DTYPE_INT8), peak_of(kH100, SUANLI_DTYPE_INT8) * 16 / 132);
+  EXPECT_DOUBLE_EQ(peak_of(flagged, SUANLI_DTYPE_INT8),
+                   peak_of(kH100, SUANLI_DTYPE_INT8) * 16 / 132);
   flagged.sm_count = 140;
   EXPECT_TRUE(gpu_peaks(flagged).peaks.empty());
 }
@@ -168,12 +169,21 @@ suanli_op_desc op_of(suanli_op_kind kind) {
 }
 
 TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
-  suanli_gemm_desc g{SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type), 64, 32, 16, 2, 0, 0,
-                     SUANLI_DTYPE_BF16, SUANLI_DTYPE_BF16, SUANLI_DTYPE_FP32, SUANLI_DTYPE_FP32};
+  suanli_gemm_desc g{SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type),
+                     64,
+                     32,
+                     16,
+                     2,
+                     0,
+                     0,
+                     SUANLI_DTYPE_BF16,
+                     SUANLI_DTYPE_BF16,
+                     SUANLI_DTYPE_FP32,
+                     SUANLI_DTYPE_FP32};
   suanli_op_desc op = op_of(SUANLI_OP_GEMM);
   op.gemm = &g;
-  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{2 * 64 * 16 * 2, 2 * 16 * 32 * 2,
-                                                         2 * 64 * 32 * 4}));
+  EXPECT_EQ(op_buffer_bytes(&op),
+            (std::vector<uint64_t>{2 * 64 * 16 * 2, 2 * 16 * 32 * 2, 2 * 64 * 32 * 4}));
   uint64_t sizes[3] = {4096, 2048, 16384};
   EXPECT_EQ(check_buffer_sizes(&op, sizes, 3), "");
   sizes[2] = 16383;  // C one byte short: refused, naming the buffer
@@ -183,15 +193,35 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
   sizes[0] = sizes[1] = sizes[2] = UINT64_MAX - 1;
   EXPECT_NE(check_buffer_sizes(&op, sizes, 3).find("more than 2^64"), std::string::npos);
 
-  suanli_conv2d_desc c{SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type), 2, 8, 10, 10, 16, 3, 3,
-                       2, 2, 1, 1, 1, 1, 2, SUANLI_DTYPE_FP32, SUANLI_DTYPE_FP32,
+  suanli_conv2d_desc c{SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+                       2,
+                       8,
+                       10,
+                       10,
+                       16,
+                       3,
+                       3,
+                       2,
+                       2,
+                       1,
+                       1,
+                       1,
+                       1,
+                       2,
+                       SUANLI_DTYPE_FP32,
+                       SUANLI_DTYPE_FP32,
                        SUANLI_DTYPE_FP32};
   op = op_of(SUANLI_OP_CONV2D);
   op.conv2d = &c;  // p = q = (10 + 2 - 2 - 1) / 2 + 1 = 5
   EXPECT_EQ(op_buffer_bytes(&op),
             (std::vector<uint64_t>{2 * 10 * 10 * 8 * 4, 16 * 4 * 9 * 4, 2 * 5 * 5 * 16 * 4}));
-  suanli_peak_desc pk{SUANLI_STRUCT_SIZE(suanli_peak_desc, beta), 8192, 64, SUANLI_DTYPE_FP16,
-                      SUANLI_DTYPE_FP32, 1, 1};
+  suanli_peak_desc pk{SUANLI_STRUCT_SIZE(suanli_peak_desc, beta),
+                      8192,
+                      64,
+                      SUANLI_DTYPE_FP16,
+                      SUANLI_DTYPE_FP32,
+                      1,
+                      1};
   op = op_of(SUANLI_OP_PEAK);
   op.peak = &pk;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{8192 * 4, 8192 * 4}));
@@ -229,8 +259,24 @@ TEST(CudaOpBuffers, StridedMatmulNeedsItsLastElementAndOptionalBuffers) {
 TEST(CudaOpBuffers, ModelOpsByPropagation) {
   suanli_conv2d_layer_desc L{};
   L.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
-  L.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type), 1, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1,
-            1, 1, SUANLI_DTYPE_FP32, SUANLI_DTYPE_FP32, SUANLI_DTYPE_FP32};
+  L.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+            1,
+            4,
+            6,
+            6,
+            8,
+            3,
+            3,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            SUANLI_DTYPE_FP32,
+            SUANLI_DTYPE_FP32,
+            SUANLI_DTYPE_FP32};
   L.epilogue.bias = 1;
   suanli_op_desc op = op_of(SUANLI_OP_CONV2D_LAYER);
   op.conv2d_layer = &L;
@@ -241,14 +287,32 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   L.prop = SUANLI_PROP_BACKWARD_WEIGHTS;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{src, dst, wei, 8 * 4}));
 
-  suanli_pool_desc pl{SUANLI_STRUCT_SIZE(suanli_pool_desc, prop), SUANLI_POOL_MAX, 1, 3, 4, 4, 2,
-                      2, 2, 2, 0, 0, SUANLI_DTYPE_BF16, SUANLI_PROP_BACKWARD_DATA};
+  suanli_pool_desc pl{SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+                      SUANLI_POOL_MAX,
+                      1,
+                      3,
+                      4,
+                      4,
+                      2,
+                      2,
+                      2,
+                      2,
+                      0,
+                      0,
+                      SUANLI_DTYPE_BF16,
+                      SUANLI_PROP_BACKWARD_DATA};
   op = op_of(SUANLI_OP_POOL);
   op.pool = &pl;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{2 * 2 * 3 * 2, 48 * 2, 48 * 2}));
 
-  suanli_norm_desc n{SUANLI_STRUCT_SIZE(suanli_norm_desc, activation), SUANLI_NORM_LAYER, 10, 6,
-                     1e-5, SUANLI_DTYPE_FP32, SUANLI_PROP_FORWARD_TRAINING, SUANLI_ACT_NONE};
+  suanli_norm_desc n{SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+                     SUANLI_NORM_LAYER,
+                     10,
+                     6,
+                     1e-5,
+                     SUANLI_DTYPE_FP32,
+                     SUANLI_PROP_FORWARD_TRAINING,
+                     SUANLI_ACT_NONE};
   op = op_of(SUANLI_OP_NORM);
   op.norm = &n;  // layer norm statistics are per row
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24, 24, 40, 40}));

@@ -111,9 +111,9 @@ bool choose_algo(ConvOp& op, Device& dev, bool real, std::string* reason) {
         dev.dnn, op.xdesc, op.src, op.wdesc, op.wei_krsc, op.conv, op.ydesc, op.dst,
         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, dev.workspace, dev.workspace_bytes));
   } else {
-    SUANLI_DNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        dev.dnn, op.xdesc, op.wdesc, op.conv, op.ydesc, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-        &returned, perf));
+    SUANLI_DNN_CHECK(
+        cudnnGetConvolutionForwardAlgorithm_v7(dev.dnn, op.xdesc, op.wdesc, op.conv, op.ydesc,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
   }
   const cudnnConvolutionFwdAlgoPerf_t* best = nullptr;
   int usable = 0;
@@ -132,7 +132,8 @@ bool choose_algo(ConvOp& op, Device& dev, bool real, std::string* reason) {
   std::snprintf(ms, sizeof ms, "%.3f ms", static_cast<double>(best->time));
   op.choice = real ? "fastest of " + std::to_string(usable) +
                          " FMA-math algorithms timed by cudnnFindConvolutionForwardAlgorithmEx "
-                         "at plan, " + ms
+                         "at plan, " +
+                         ms
                    : "cuDNN v7 heuristics (support probe)";
   if (real && op.ws_bytes > dev.workspace_bytes)
     SUANLI_CUDA_CHECK(cudaMalloc(&op.own_ws, op.ws_bytes));

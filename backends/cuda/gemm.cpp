@@ -50,8 +50,8 @@ class GemmOp : public CudaOp {
   cublasStatus_t run(const cublasLtMatmulAlgo_t& algo) {
     const void* lt_a = stage_b_ ? b_staged_.ptr : b_;
     return cublasLtMatmul(device->lt, desc_->op, alpha_, lt_a, desc_->a, a_, desc_->b, beta_, c_,
-                          desc_->c, c_, desc_->c, &algo, device->workspace,
-                          device->workspace_bytes, device->stream);
+                          desc_->c, c_, desc_->c, &algo, device->workspace, device->workspace_bytes,
+                          device->stream);
   }
   void restage() override {
     if (!stage_b_) return;
@@ -181,8 +181,9 @@ bool lt_types(const suanli_gemm_desc& d, const Device& dev, LtTypes* out, bool* 
            CUDA_R_16F, CUBLAS_COMPUTE_16F,
            CUDA_R_16F, "fp16 in, fp16 accumulation (CUBLAS_COMPUTE_16F, not pedantic) and output"};
     } else if (at == SUANLI_DTYPE_BF16 && comp == SUANLI_DTYPE_BF16) {
-      return no("cuBLASLt has no bf16 accumulation (bf16 GEMMs accumulate in "
-                         "fp32 only)");
+      return no(
+          "cuBLASLt has no bf16 accumulation (bf16 GEMMs accumulate in "
+          "fp32 only)");
     } else {
       return no("gemm: unsupported output/accumulation types for fp16/bf16");
     }
@@ -193,7 +194,9 @@ bool lt_types(const suanli_gemm_desc& d, const Device& dev, LtTypes* out, bool* 
       return no("gemm: fp8 with an output other than fp32 is not implemented");
     const cudaDataType_t ta = at == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
     const cudaDataType_t tb = bt == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
-    t = {ta, tb, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F, "fp8 in, fp32 accumulation, FP8 fast accumulation off"};
+    t = {ta,         tb,
+         CUDA_R_32F, CUBLAS_COMPUTE_32F,
+         CUDA_R_32F, "fp8 in, fp32 accumulation, FP8 fast accumulation off"};
     *needs_tn = true;
   } else if (at == SUANLI_DTYPE_UINT8 && bt == SUANLI_DTYPE_INT8) {
     // The harness then asks for s8 x s8, which the tensor cores run natively.
@@ -204,9 +207,8 @@ bool lt_types(const suanli_gemm_desc& d, const Device& dev, LtTypes* out, bool* 
          CUBLAS_COMPUTE_32I, CUDA_R_32I, "s8 x s8, s32 accumulation"};
     *needs_tn = true;
   } else {
-    return no("gemm: no cuBLASLt mapping for a_type " + std::to_string(at) +
-                                   ", b_type " + std::to_string(bt) + ", c_type " +
-                                   std::to_string(ct));
+    return no("gemm: no cuBLASLt mapping for a_type " + std::to_string(at) + ", b_type " +
+              std::to_string(bt) + ", c_type " + std::to_string(ct));
   }
 
   return true;

@@ -290,7 +290,8 @@ cudaError_t launch_stream(int kind, const T* a, const T* b, T* c, int64_t n, T s
                           cudaStream_t stream) {
   // 16-byte accesses need 16-byte aligned arrays (cudaMalloc gives 256).
   const auto misaligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) != 0; };
-  if (misaligned(a) || misaligned(c) || (kind >= 2 && misaligned(b))) return cudaErrorMisalignedAddress;
+  if (misaligned(a) || misaligned(c) || (kind >= 2 && misaligned(b)))
+    return cudaErrorMisalignedAddress;
   // Full occupancy (8 blocks of 256 threads per SM), grid-stride over the rest.
   const int64_t per_block = int64_t{kThreads} * kStreamUnroll * Vec16<T>::kWidth;
   const int64_t want = (n + per_block - 1) / per_block;
@@ -527,8 +528,9 @@ cudaError_t launch_transpose_bytes(const uint8_t* src, uint8_t* dst, int64_t bat
                                    int64_t cols, cudaStream_t stream) {
   dim3 grid;
   if (!grid_2d(rows, cols, batch, kTile, &grid)) return cudaErrorInvalidValue;
-  const bool wide = rows % 4 == 0 && cols % 4 == 0 &&
-                    ((reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst)) & 3) == 0;
+  const bool wide =
+      rows % 4 == 0 && cols % 4 == 0 &&
+      ((reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst)) & 3) == 0;
   if (wide)
     transpose_bytes_kernel<true><<<grid, 256, 0, stream>>>(src, dst, rows, cols, batch);
   else

@@ -113,28 +113,28 @@ std::vector<cublasLtMatmulHeuristicResult_t> build_lt(Device& dev, const suanli_
   SUANLI_LT_CHECK(
       cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
   SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                                                       &s.epilogue, sizeof s.epilogue));
+                                                 &s.epilogue, sizeof s.epilogue));
   if (s.epilogue == CUBLASLT_EPILOGUE_BIAS || s.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) {
     const int32_t bias_type = CUDA_R_32F;  // backend.h: bias is fp32 in every dtype
-    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(
-        desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                   &bias_type, sizeof bias_type));
     const int64_t bias_stride = 0;  // one bias for every batch
-    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(
-        desc.op, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride, sizeof bias_stride));
+    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE,
+                                                   &bias_stride, sizeof bias_stride));
     if (s.bias)
-      SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(
-          desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &s.bias, sizeof s.bias));
+      SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &s.bias, sizeof s.bias));
   }
   SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.a, s.tb, s.lb.row_major ? n : k,
-                                                   s.lb.row_major ? k : n, s.lb.ld));
+                                             s.lb.row_major ? k : n, s.lb.ld));
   SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.b, s.ta, s.la.row_major ? k : m,
-                                                   s.la.row_major ? m : k, s.la.ld));
+                                             s.la.row_major ? m : k, s.la.ld));
   SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.c, s.tc, n, m, s.ldc));
   if (s.bp.count > 1) {
     const auto count = static_cast<int32_t>(s.bp.count);
     auto batch = [&](cublasLtMatrixLayout_t l, int64_t stride) {
       SUANLI_LT_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                             &count, sizeof count));
+                                                       &count, sizeof count));
       SUANLI_LT_CHECK(cublasLtMatrixLayoutSetAttribute(
           l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
     };
@@ -173,10 +173,9 @@ class MatmulOp : public CudaOp {
       const char* a = static_cast<const char*>(a_) + l * step_a_;
       const char* b = static_cast<const char*>(b_) + l * step_b_;
       char* c = static_cast<char*>(c_) + l * step_c_;
-      const cublasStatus_t s =
-          cublasLtMatmul(device->lt, desc_->op, alpha_, b, desc_->a, a, desc_->b, beta_, c,
-                         desc_->c, c, desc_->c, &algo, device->workspace, device->workspace_bytes,
-                         device->stream);
+      const cublasStatus_t s = cublasLtMatmul(
+          device->lt, desc_->op, alpha_, b, desc_->a, a, desc_->b, beta_, c, desc_->c, c, desc_->c,
+          &algo, device->workspace, device->workspace_bytes, device->stream);
       if (s != CUBLAS_STATUS_SUCCESS) return s;
     }
     return CUBLAS_STATUS_SUCCESS;
@@ -370,7 +369,11 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
               " out; epilogue fused in cuBLASLt (" +
               (e.bias ? (e.activation == SUANLI_ACT_RELU ? "bias+relu" : "bias")
                       : (e.activation == SUANLI_ACT_RELU ? "relu" : "none")) +
-              (e.residual ? ", residual as beta=1" : "") + ")";
+              (e.residual ? ", residual as beta=1" : "") + ")" +
+              (e.bias && ct != SUANLI_DTYPE_FP32
+                   ? std::string("; fp32 bias (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE) with ") +
+                         type_name(ct) + " output"
+                   : std::string());
       }
     } else {
       m->desc_ = std::make_unique<LtDescs>();  // rebuilt below for the scratch path

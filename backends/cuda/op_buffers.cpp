@@ -180,8 +180,8 @@ std::vector<uint64_t> model_op_bytes(const suanli_op_desc& op) {
     case SUANLI_OP_SOFTMAX:
       if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, softmax)) && op.softmax &&
           op.softmax->struct_size >= SUANLI_STRUCT_SIZE(suanli_softmax_desc, type)) {
-        const uint64_t b = times(product({op.softmax->rows, op.softmax->cols}),
-                                 dtype_bytes(op.softmax->type));
+        const uint64_t b =
+            times(product({op.softmax->rows, op.softmax->cols}), dtype_bytes(op.softmax->type));
         return {b, b};
       }
       break;

@@ -142,8 +142,8 @@ class PeakOp : public CudaOp {
   bool wgmma = false;  // Hopper: the sm_90a wgmma chain instead of the mma.sync one
   void enqueue() override {
     if (wgmma)
-      check_cuda(launch_peak_wgmma(kernel == PeakKernel::mma_bf16_f32, a, c, elements, depth,
-                                   alpha, beta, device->stream),
+      check_cuda(launch_peak_wgmma(kernel == PeakKernel::mma_bf16_f32, a, c, elements, depth, alpha,
+                                   beta, device->stream),
                  "wgmma peak kernel launch");
     else
       check_cuda(launch_peak(kernel, a, c, elements, depth, alpha, beta, device->stream),

@@ -38,13 +38,11 @@ const Rates kGH100 = {{F64, 256, kBoost, "FP64 tensor core; 128 on the FP64 vect
                       {E5M2, 8192, kTensor, "FP8 tensor core"},
                       {I8, 8192, kTensor, "INT8 tensor core"}};
 // H800: GH100 with the FP64 rate cut (NVIDIA publishes ~1 TFLOPS): FP64 left unknown.
-const Rates kH800 = {{F32, 256, kBoost, "128 FP32 lanes x 2"},
-                     {TF32, 2048, kTensor, "TF32 tensor core"},
-                     {F16, 4096, kTensor, "FP16 tensor core"},
-                     {BF16, 4096, kTensor, "BF16 tensor core"},
-                     {E4M3, 8192, kTensor, "FP8 tensor core"},
-                     {E5M2, 8192, kTensor, "FP8 tensor core"},
-                     {I8, 8192, kTensor, "INT8 tensor core"}};
+const Rates kH800 = {
+    {F32, 256, kBoost, "128 FP32 lanes x 2"}, {TF32, 2048, kTensor, "TF32 tensor core"},
+    {F16, 4096, kTensor, "FP16 tensor core"}, {BF16, 4096, kTensor, "BF16 tensor core"},
+    {E4M3, 8192, kTensor, "FP8 tensor core"}, {E5M2, 8192, kTensor, "FP8 tensor core"},
+    {I8, 8192, kTensor, "INT8 tensor core"}};
 const Rates kGA100 = {{F64, 128, kBoost, "FP64 tensor core; 64 on the FP64 vector units"},
                       {F32, 128, kBoost, "64 FP32 lanes x 2"},
                       {TF32, 1024, kBoost, "TF32 tensor core"},
@@ -52,14 +50,11 @@ const Rates kGA100 = {{F64, 128, kBoost, "FP64 tensor core; 64 on the FP64 vecto
                       {BF16, 2048, kBoost, "BF16 tensor core"},
                       {I8, 4096, kBoost, "INT8 tensor core"}};
 // Data-center Ada (L40S): full-rate fp32-accumulating tensor ops.
-const Rates kAdaFull = {{F64, 4, kBoost, "1/64 of FP32"},
-                        {F32, 256, kBoost, "128 FP32 lanes x 2"},
-                        {TF32, 512, kBoost, "TF32 tensor core"},
-                        {F16, 1024, kBoost, "FP16 tensor core"},
-                        {BF16, 1024, kBoost, "BF16 tensor core"},
-                        {E4M3, 2048, kBoost, "FP8 tensor core"},
-                        {E5M2, 2048, kBoost, "FP8 tensor core"},
-                        {I8, 2048, kBoost, "INT8 tensor core"}};
+const Rates kAdaFull = {
+    {F64, 4, kBoost, "1/64 of FP32"},         {F32, 256, kBoost, "128 FP32 lanes x 2"},
+    {TF32, 512, kBoost, "TF32 tensor core"},  {F16, 1024, kBoost, "FP16 tensor core"},
+    {BF16, 1024, kBoost, "BF16 tensor core"}, {E4M3, 2048, kBoost, "FP8 tensor core"},
+    {E5M2, 2048, kBoost, "FP8 tensor core"},  {I8, 2048, kBoost, "INT8 tensor core"}};
 // L40 and GeForce Ada: half-rate tensor ops with fp32 accumulation (the suite's default).
 const Rates kAdaHalf = {{F64, 4, kBoost, "1/64 of FP32"},
                         {F32, 256, kBoost, "128 FP32 lanes x 2"},
@@ -69,20 +64,15 @@ const Rates kAdaHalf = {{F64, 4, kBoost, "1/64 of FP32"},
                         {E4M3, 1024, kBoost, "FP8 tensor core, fp32 accumulation"},
                         {E5M2, 1024, kBoost, "FP8 tensor core, fp32 accumulation"},
                         {I8, 2048, kBoost, "INT8 tensor core"}};
-const Rates kL40 = {{F64, 4, kBoost, "1/64 of FP32"},
-                    {F32, 256, kBoost, "128 FP32 lanes x 2"},
-                    {TF32, 256, kBoost, "TF32 tensor core"},
-                    {F16, 512, kBoost, "FP16 tensor core"},
-                    {BF16, 512, kBoost, "BF16 tensor core"},
-                    {E4M3, 1024, kBoost, "FP8 tensor core"},
-                    {E5M2, 1024, kBoost, "FP8 tensor core"},
-                    {I8, 1024, kBoost, "INT8 tensor core"}};
-const Rates kGA10xPro = {{F64, 4, kBoost, "1/64 of FP32"},
-                         {F32, 256, kBoost, "128 FP32 lanes x 2"},
-                         {TF32, 512, kBoost, "TF32 tensor core"},
-                         {F16, 1024, kBoost, "FP16 tensor core"},
-                         {BF16, 1024, kBoost, "BF16 tensor core"},
-                         {I8, 2048, kBoost, "INT8 tensor core"}};
+const Rates kL40 = {
+    {F64, 4, kBoost, "1/64 of FP32"},        {F32, 256, kBoost, "128 FP32 lanes x 2"},
+    {TF32, 256, kBoost, "TF32 tensor core"}, {F16, 512, kBoost, "FP16 tensor core"},
+    {BF16, 512, kBoost, "BF16 tensor core"}, {E4M3, 1024, kBoost, "FP8 tensor core"},
+    {E5M2, 1024, kBoost, "FP8 tensor core"}, {I8, 1024, kBoost, "INT8 tensor core"}};
+const Rates kGA10xPro = {
+    {F64, 4, kBoost, "1/64 of FP32"},         {F32, 256, kBoost, "128 FP32 lanes x 2"},
+    {TF32, 512, kBoost, "TF32 tensor core"},  {F16, 1024, kBoost, "FP16 tensor core"},
+    {BF16, 1024, kBoost, "BF16 tensor core"}, {I8, 2048, kBoost, "INT8 tensor core"}};
 const Rates kGA102GeForce = {{F64, 4, kBoost, "1/64 of FP32"},
                              {F32, 256, kBoost, "128 FP32 lanes x 2"},
                              {TF32, 256, kBoost, "TF32 tensor core"},
@@ -98,12 +88,10 @@ const Rates kTU104 = {{F32, 128, kBoost, "64 FP32 lanes x 2"},
                       {I8, 2048, kBoost, "INT8 tensor core"}};
 // Blackwell B200: NVIDIA publishes per-GPU figures (half the 2:4 sparse ones) but no tensor clock;
 // the clock below is the one those figures imply at 148 SMs. FP64/FP32 left unknown.
-const Rates kB200 = {{TF32, 4096, kTensor, "TF32 tensor core"},
-                     {F16, 8192, kTensor, "FP16 tensor core"},
-                     {BF16, 8192, kTensor, "BF16 tensor core"},
-                     {E4M3, 16384, kTensor, "FP8 tensor core"},
-                     {E5M2, 16384, kTensor, "FP8 tensor core"},
-                     {I8, 16384, kTensor, "INT8 tensor core"}};
+const Rates kB200 = {
+    {TF32, 4096, kTensor, "TF32 tensor core"}, {F16, 8192, kTensor, "FP16 tensor core"},
+    {BF16, 8192, kTensor, "BF16 tensor core"}, {E4M3, 16384, kTensor, "FP8 tensor core"},
+    {E5M2, 16384, kTensor, "FP8 tensor core"}, {I8, 16384, kTensor, "INT8 tensor core"}};
 const Rates kNone = {};
 
 struct Row {
@@ -124,47 +112,175 @@ const char* const kH100 =
 
 // Order matters: the first row whose tokens all match wins, so specific rows come first.
 const Row kRows[] = {
-    {"H100 NVL", {"H100", "NVL"}, {}, 90, 132, 1785, 1545, kGH100, 512,
+    {"H100 NVL",
+     {"H100", "NVL"},
+     {},
+     90,
+     132,
+     1785,
+     1545,
+     kGH100,
+     512,
      "NVIDIA H100 NVL datasheet (tensor figures there are sparse; dense = half)"},
-    {"H100 PCIe", {"H100", "PCIe"}, {}, 90, 114, 1755, 1620, kGH100, 512,
+    {"H100 PCIe",
+     {"H100", "PCIe"},
+     {},
+     90,
+     114,
+     1755,
+     1620,
+     kGH100,
+     512,
      "NVIDIA H100 PCIe datasheet"},
     {"H100 SXM5", {"H100"}, {}, 90, 132, 1980, 1830, kGH100, 512, kH100},
-    {"H200 NVL", {"H200", "NVL"}, {}, 90, 132, 1785, 1545, kGH100, 512,
+    {"H200 NVL",
+     {"H200", "NVL"},
+     {},
+     90,
+     132,
+     1785,
+     1545,
+     kGH100,
+     512,
      "NVIDIA H200 NVL datasheet (tensor figures there are sparse; dense = half)"},
-    {"H200 SXM", {"H200"}, {}, 90, 132, 1980, 1830, kGH100, 512,
+    {"H200 SXM",
+     {"H200"},
+     {},
+     90,
+     132,
+     1980,
+     1830,
+     kGH100,
+     512,
      "NVIDIA H200 datasheet (compute of the H100 SXM5)"},
-    {"GH200", {"GH200"}, {}, 90, 132, 1980, 1830, kGH100, 512,
+    {"GH200",
+     {"GH200"},
+     {},
+     90,
+     132,
+     1980,
+     1830,
+     kGH100,
+     512,
      "NVIDIA GH200 datasheet (990 TFLOPS dense FP16: tensor figures at 1830 MHz, not the "
      "1980 MHz boost clock)"},
-    {"H800 PCIe", {"H800", "PCIe"}, {}, 90, 114, 1755, 1620, kH800, 512,
+    {"H800 PCIe",
+     {"H800", "PCIe"},
+     {},
+     90,
+     114,
+     1755,
+     1620,
+     kH800,
+     512,
      "NVIDIA H800 PCIe datasheet (FP64 cut: unknown here)"},
-    {"H800 SXM5", {"H800"}, {}, 90, 132, 1980, 1830, kH800, 512,
+    {"H800 SXM5",
+     {"H800"},
+     {},
+     90,
+     132,
+     1980,
+     1830,
+     kH800,
+     512,
      "NVIDIA H800 SXM5 datasheet (FP64 cut: unknown here)"},
-    {"H20", {"H20"}, {}, 90, 0, 0, 0, kNone, 0,
+    {"H20",
+     {"H20"},
+     {},
+     90,
+     0,
+     0,
+     0,
+     kNone,
+     0,
      "export variant of GH100 whose SM count and per-SM rates NVIDIA does not publish"},
-    {"A100 PCIe", {"A100", "PCIe"}, {}, 80, 108, 1410, 1410, kGA100, 512,
+    {"A100 PCIe",
+     {"A100", "PCIe"},
+     {},
+     80,
+     108,
+     1410,
+     1410,
+     kGA100,
+     512,
      "NVIDIA A100 datasheet (PCIe: same SMs and 1410 MHz boost as SXM4)"},
     {"A100 SXM4", {"A100"}, {}, 80, 108, 1410, 1410, kGA100, 512, "NVIDIA A100 datasheet"},
     {"A30", {"A30"}, {}, 80, 56, 1440, 1440, kGA100, 512, "NVIDIA A30 datasheet"},
-    {"L40S", {"L40S"}, {}, 89, 142, 2520, 2520, kAdaFull, 256,
+    {"L40S",
+     {"L40S"},
+     {},
+     89,
+     142,
+     2520,
+     2520,
+     kAdaFull,
+     256,
      "NVIDIA L40S datasheet (its 362 TFLOPS FP16 line is below 142 SMs x 2520 MHz x 1024; the "
      "FP8 and TF32 lines match the rate used here)"},
     {"L40", {"L40"}, {"L40S"}, 89, 142, 2490, 2490, kL40, 256, "NVIDIA L40 datasheet"},
-    {"L4", {"L4"}, {}, 89, 58, 2040, 2040, kAdaFull, 256,
+    {"L4",
+     {"L4"},
+     {},
+     89,
+     58,
+     2040,
+     2040,
+     kAdaFull,
+     256,
      "NVIDIA L4 datasheet (tensor figures there are sparse; dense = half)"},
     {"A40", {"A40"}, {}, 86, 84, 1740, 1740, kGA10xPro, 256, "NVIDIA A40 datasheet"},
     {"A10", {"A10"}, {}, 86, 72, 1695, 1695, kGA10xPro, 256, "NVIDIA A10 datasheet"},
-    {"GeForce RTX 4090", {"RTX", "4090"}, {}, 89, 128, 2520, 2520, kAdaHalf, 256,
+    {"GeForce RTX 4090",
+     {"RTX", "4090"},
+     {},
+     89,
+     128,
+     2520,
+     2520,
+     kAdaHalf,
+     256,
      "NVIDIA Ada GPU architecture whitepaper, appendix (GeForce RTX 4090)"},
-    {"GeForce RTX 3090", {"RTX", "3090"}, {"Ti"}, 86, 82, 1695, 1695, kGA102GeForce, 256,
+    {"GeForce RTX 3090",
+     {"RTX", "3090"},
+     {"Ti"},
+     86,
+     82,
+     1695,
+     1695,
+     kGA102GeForce,
+     256,
      "NVIDIA Ampere GA102 GPU architecture whitepaper, appendix A (GeForce RTX 3090)"},
     {"V100S PCIe", {"V100S"}, {}, 70, 80, 1597, 1597, kGV100, 256, "NVIDIA V100S datasheet"},
-    {"V100 PCIe", {"V100", "PCIe"}, {}, 70, 80, 1380, 1380, kGV100, 256,
+    {"V100 PCIe",
+     {"V100", "PCIe"},
+     {},
+     70,
+     80,
+     1380,
+     1380,
+     kGV100,
+     256,
      "NVIDIA V100 datasheet (PCIe)"},
-    {"V100 SXM2", {"V100"}, {}, 70, 80, 1530, 1530, kGV100, 256,
+    {"V100 SXM2",
+     {"V100"},
+     {},
+     70,
+     80,
+     1530,
+     1530,
+     kGV100,
+     256,
      "NVIDIA V100 datasheet (SXM2); Volta whitepaper"},
     {"T4", {"T4"}, {}, 75, 40, 1590, 1590, kTU104, 0, "NVIDIA T4 datasheet"},
-    {"B200", {"B200"}, {}, 100, 148, 0, 1856, kB200, 0,
+    {"B200",
+     {"B200"},
+     {},
+     100,
+     148,
+     0,
+     1856,
+     kB200,
+     0,
      "NVIDIA HGX B200 datasheet, per GPU, dense = half of sparse; 1856 MHz is the clock those "
      "figures imply at 148 SMs"},
 };
@@ -220,8 +336,8 @@ GpuPeak derive(const Row& row, const Rate& rate, int sms, const std::string& suf
   const double mhz = rate.clock == kTensor ? row.tensor_mhz : row.boost_mhz;
   const double ops = sms * mhz * 1e6 * rate.per_sm;
   std::string s = std::to_string(sms) + " SMs x " + fmt("%g", mhz) + " MHz x " +
-                  fmt("%g", rate.per_sm) + " ops/SM/clk (dense, " + rate.unit + ") = " +
-                  fmt("%.1f", ops / 1e12) + (rate.dtype == I8 ? " TOPS" : " TFLOPS");
+                  fmt("%g", rate.per_sm) + " ops/SM/clk (dense, " + rate.unit +
+                  ") = " + fmt("%.1f", ops / 1e12) + (rate.dtype == I8 ? " TOPS" : " TFLOPS");
   if (is_tensor(rate) && row.cc >= 80) s += "; 2:4 sparse (2x) not counted";
   s += "; " + std::string(row.model) + suffix + "; source: " + row.source;
   return {rate.dtype, ops, s};
@@ -258,8 +374,8 @@ GpuPeaks gpu_peaks(const GpuIdentity& g) {
                    " (another variant of the part); no peak rather than the wrong SKU's";
       return out;
     }
-    suffix = " MIG slice (" + std::to_string(g.sm_count) + " of " +
-             std::to_string(row->sm_count) + " SMs)";
+    suffix = " MIG slice (" + std::to_string(g.sm_count) + " of " + std::to_string(row->sm_count) +
+             " SMs)";
   }
   for (const Rate& r : row->rates) out.peaks.push_back(derive(*row, r, g.sm_count, suffix));
   if (row->f16_core_per_sm > 0)
@@ -267,12 +383,12 @@ GpuPeaks gpu_peaks(const GpuIdentity& g) {
                               g.sm_count, suffix));
   const bool tensor_clock = row->tensor_mhz > 0;
   out.clock_mhz = tensor_clock ? row->tensor_mhz : row->boost_mhz;
-  out.clocks = row->tensor_mhz == row->boost_mhz
-                   ? "all figures at " + fmt("%g", row->boost_mhz) + " MHz"
-                   : "tensor figures at " + fmt("%g", row->tensor_mhz) + " MHz" +
-                         (row->boost_mhz > 0
-                              ? ", CUDA-core figures at " + fmt("%g", row->boost_mhz) + " MHz"
-                              : std::string());
+  out.clocks =
+      row->tensor_mhz == row->boost_mhz
+          ? "all figures at " + fmt("%g", row->boost_mhz) + " MHz"
+          : "tensor figures at " + fmt("%g", row->tensor_mhz) + " MHz" +
+                (row->boost_mhz > 0 ? ", CUDA-core figures at " + fmt("%g", row->boost_mhz) + " MHz"
+                                    : std::string());
   out.source = "table: " + std::string(row->model) + suffix;
   return out;
 }

@@ -34,9 +34,9 @@ struct GpuPeaks {
   // The clock the tensor-core figures are derived at (NVIDIA's tensor figures use a lower clock
   // than the boost clock on Hopper); the CUDA-core clock when the part has no tensor figures.
   double clock_mhz = 0;
-  std::string clocks;            // "tensor figures at 1830 MHz, CUDA-core figures at 1980 MHz"
-  std::vector<GpuPeak> peaks;    // what device_info reports, one per dtype
-  std::vector<GpuPeak> core;     // CUDA-core (non-tensor) fp16 HFMA2 figure, where known
+  std::string clocks;          // "tensor figures at 1830 MHz, CUDA-core figures at 1980 MHz"
+  std::vector<GpuPeak> peaks;  // what device_info reports, one per dtype
+  std::vector<GpuPeak> core;   // CUDA-core (non-tensor) fp16 HFMA2 figure, where known
 };
 
 GpuPeaks gpu_peaks(const GpuIdentity& g);

@@ -190,8 +190,8 @@ Device& ready(suanli_context_s* ctx, int32_t device) {
   SUANLI_CUDA_CHECK(cudaSetDevice(d.ordinal));
   if (!d.stream) SUANLI_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   if (!d.hold)  // two ints the hold kernel reads and writes: release flag, timed-out flag
-    SUANLI_CUDA_CHECK(
-        cudaHostAlloc(reinterpret_cast<void**>(&d.hold), 2 * sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable));
+    SUANLI_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&d.hold), 2 * sizeof(int),
+                                    cudaHostAllocMapped | cudaHostAllocPortable));
   ensure_blas(d, ctx->cfg);
   if (ctx->cfg.cold_l2 && !d.flush) {
     // Writing twice the L2 size evicts every line the previous iteration left there.
@@ -254,8 +254,8 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
   if (std::isfinite(now.sm_clock_mhz))
     kv("sm_clock_mhz_at_create", std::to_string(static_cast<int>(now.sm_clock_mhz)));
   kv("tensor_peak_kernel",
-     p.major == 9 ? "wgmma (sm_90a) for fp16/bf16 -> fp32, compile-tested only so far; mma.sync "
-                    "for tf32, int8 and fp64, an mma.sync ceiling below Hopper's tensor rate"
+     p.major == 9    ? "wgmma (sm_90a) for fp16/bf16 -> fp32, compile-tested only so far; mma.sync "
+                       "for tf32, int8 and fp64, an mma.sync ceiling below Hopper's tensor rate"
      : p.major >= 10 ? "mma.sync (Blackwell's full tensor rate needs tcgen05, not implemented: "
                        "the peak op's tensor figures are an mma.sync ceiling)"
                      : "mma.sync (reaches the tensor cores' full rate before Hopper)");
@@ -489,8 +489,10 @@ void buffer_free(suanli_context, suanli_buffer buf) noexcept {
   auto* b = reinterpret_cast<Buffer*>(buf);
   if (!b) return;
   // The contract frees plans first; should a buffer go first, its plans forget it.
-  for (Plan* p : b->stagers) p->sources.erase(std::remove(p->sources.begin(), p->sources.end(), b), p->sources.end());
-  for (Plan* p : b->users) p->used.erase(std::remove(p->used.begin(), p->used.end(), b), p->used.end());
+  for (Plan* p : b->stagers)
+    p->sources.erase(std::remove(p->sources.begin(), p->sources.end(), b), p->sources.end());
+  for (Plan* p : b->users)
+    p->used.erase(std::remove(p->used.begin(), p->used.end(), b), p->used.end());
   delete b;
 }
 
@@ -660,9 +662,9 @@ struct EventPair {
   }
 };
 
-constexpr size_t kMaxGraphs = 16;         // graphs kept per context
+constexpr size_t kMaxGraphs = 16;            // graphs kept per context
 constexpr int64_t kGraphOpsPerLaunch = 256;  // ops one graph holds (iterations x plans)
-constexpr double kHoldTimeoutS = 2.0;       // the hold kernel gives up after this
+constexpr double kHoldTimeoutS = 2.0;        // the hold kernel gives up after this
 
 // Iterations one graph holds: enough that a replay outlasts its launch, few enough to capture fast.
 int64_t graph_unroll(size_t plans, int64_t iterations) {
@@ -734,8 +736,8 @@ double timed_runs(suanli_context_s* ctx, Device& dev, const std::vector<Plan*>& 
   EventPair ev;
   StreamHold hold(dev);
   if (flush)
-    SUANLI_CUDA_CHECK(
-        cudaMemsetAsync(dev.flush, static_cast<int>(flush_seed & 0xff), dev.flush_bytes, dev.stream));
+    SUANLI_CUDA_CHECK(cudaMemsetAsync(dev.flush, static_cast<int>(flush_seed & 0xff),
+                                      dev.flush_bytes, dev.stream));
   SUANLI_CUDA_CHECK(cudaEventRecord(ev.start, dev.stream));
   int64_t done = 0;
   if (graph)
