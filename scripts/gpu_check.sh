@@ -24,7 +24,7 @@ dir=${1:-$([ "$backend" = cuda ] && echo build-gpu || echo build)}
 out=${OUT:-$dir/gpu-check}
 mkdir -p "$out"
 status=0
-step() { echo; echo "== $*"; }
+step() { echo; echo "== $* (at ${SECONDS}s)"; }
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   step "build ($dir)"
@@ -152,7 +152,9 @@ for r in rep.get("results", []):
             note = "L2-RESIDENT: cache bandwidth, not memory"
             flags.append(f"{wid}: L2-resident")
     else:
-        fig = f"{r.get('flops_per_second', 0) / 1e12:.2f} T{'OPS' if r.get('dtype') == 'int8' else 'FLOPS'}"
+        v, unit = r.get("flops_per_second", 0), "OPS" if r.get("dtype") == "int8" else "FLOPS"
+        scale, prefix = (1e12, "T") if v >= 1e12 else (1e9, "G") if v >= 1e9 else (1e6, "M")
+        fig = f"{v / scale:.2f} {prefix}{unit}"
         pct = r.get("peak_fraction")
         if r.get("op") == "peak" and "CUDA cores" in impl and r.get("dtype") == "fp16" and core_fp16 > 0:
             pct = r["flops_per_second"] / core_fp16
