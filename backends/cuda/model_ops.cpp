@@ -443,14 +443,17 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
           (e.activation != SUANLI_ACT_NONE ? ", activation" : "") + ") -> " + type_name(ct);
   }
   if (bufs == nullptr) return std::make_unique<ProbeOp>();
-  m->reads_output = fused && e.residual;
+  // A residual is read from dst: plan() must not run the op. Timing the cuBLASLt calls alone is
+  // harmless when they write the scratch, not when they accumulate into dst (beta = 1).
+  m->reads_output = e.residual != 0;
+  const bool tunable = !(fused && e.residual);
   size_t pick = 0;
-  std::string tuning = "heuristics' first algorithm (the op reads its output: not timed at plan)";
+  std::string tuning = "heuristics' first algorithm (cuBLASLt accumulates into dst: not timed)";
   if (m->stage_from_) {
     m->staged_from = {m->stage_from_};
     m->restage();
   }
-  if (!m->reads_output)
+  if (tunable)
     pick = lt_pick_fastest(
         dev, found, [&](const cublasLtMatmulAlgo_t& algo) { return m->run(algo); }, &tuning);
   m->algo_ = found[pick].algo;

@@ -614,8 +614,12 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
     if (!p->op) return fail(c, SUANLI_UNSUPPORTED, ctx->reason);
     link_buffers(ctx, p.get(), bufs);
     // Warm-up: loads the kernels' modules (lazy loading) before the first timed run. An op that
-    // reads its output (in-place residual) is not run: the timed runs start from what is there.
-    if (!p->op->reads_output) {
+    // reads its output (in-place residual), or gets one buffer twice (maybe in place), is not run:
+    // one run more would change what the first timed run starts from.
+    std::vector<Buffer*> distinct = bufs;
+    std::sort(distinct.begin(), distinct.end());
+    const bool aliased = std::unique(distinct.begin(), distinct.end()) != distinct.end();
+    if (!p->op->reads_output && !aliased) {
       try {
         run_plan(p.get());
         SUANLI_CUDA_CHECK(cudaStreamSynchronize(dev.stream));
