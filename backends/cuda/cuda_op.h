@@ -27,6 +27,27 @@ struct BackendError : std::runtime_error {
 void check_cuda(cudaError_t e, const char* call);
 #define SUANLI_CUDA_CHECK(call) ::suanli::cuda::check_cuda((call), #call)
 
+// A pair of CUDA events, destroyed with the scope.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    SUANLI_CUDA_CHECK(cudaEventCreate(&start));
+    SUANLI_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+  ~EventPair() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+  double seconds() const {
+    SUANLI_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    SUANLI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return ms * 1e-3;
+  }
+};
+
 // One GPU as the context uses it. Handles are created lazily, on the device's first plan.
 struct Device {
   int ordinal = 0;

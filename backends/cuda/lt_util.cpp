@@ -53,22 +53,8 @@ std::vector<cublasLtMatmulHeuristicResult_t> lt_heuristics(Device& dev, const Lt
 
 namespace {
 
-struct Events {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  Events() {
-    SUANLI_CUDA_CHECK(cudaEventCreate(&start));
-    SUANLI_CUDA_CHECK(cudaEventCreate(&stop));
-  }
-  Events(const Events&) = delete;
-  Events& operator=(const Events&) = delete;
-  ~Events() {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-  }
-};
-
 // Seconds of the best of `reps` runs, +inf when a run fails.
-double time_candidate(Device& dev, Events& ev, int reps,
+double time_candidate(Device& dev, EventPair& ev, int reps,
                       const std::function<cublasStatus_t(const cublasLtMatmulAlgo_t&)>& run,
                       const cublasLtMatmulAlgo_t& algo) {
   if (run(algo) != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<double>::infinity();
@@ -77,11 +63,9 @@ double time_candidate(Device& dev, Events& ev, int reps,
     SUANLI_CUDA_CHECK(cudaEventRecord(ev.start, dev.stream));
     const cublasStatus_t s = run(algo);
     SUANLI_CUDA_CHECK(cudaEventRecord(ev.stop, dev.stream));
-    SUANLI_CUDA_CHECK(cudaEventSynchronize(ev.stop));
+    const double t = ev.seconds();
     if (s != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<double>::infinity();
-    float ms = 0;
-    SUANLI_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-    best = std::min(best, ms * 1e-3);
+    best = std::min(best, t);
   }
   return best;
 }
@@ -95,7 +79,7 @@ size_t lt_pick_fastest(Device& dev, const std::vector<cublasLtMatmulHeuristicRes
     *report = "heuristics' only algorithm";
     return 0;
   }
-  Events ev;
+  EventPair ev;
   size_t best = 0;
   double best_s = std::numeric_limits<double>::infinity(), spent = 0;
   std::string times;

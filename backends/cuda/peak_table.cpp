@@ -37,12 +37,6 @@ const Rates kGH100 = {{F64, 256, kBoost, "FP64 tensor core; 128 on the FP64 vect
                       {E4M3, 8192, kTensor, "FP8 tensor core"},
                       {E5M2, 8192, kTensor, "FP8 tensor core"},
                       {I8, 8192, kTensor, "INT8 tensor core"}};
-// H800: GH100 with the FP64 rate cut (NVIDIA publishes ~1 TFLOPS): FP64 left unknown.
-const Rates kH800 = {
-    {F32, 256, kBoost, "128 FP32 lanes x 2"}, {TF32, 2048, kTensor, "TF32 tensor core"},
-    {F16, 4096, kTensor, "FP16 tensor core"}, {BF16, 4096, kTensor, "BF16 tensor core"},
-    {E4M3, 8192, kTensor, "FP8 tensor core"}, {E5M2, 8192, kTensor, "FP8 tensor core"},
-    {I8, 8192, kTensor, "INT8 tensor core"}};
 const Rates kGA100 = {{F64, 128, kBoost, "FP64 tensor core; 64 on the FP64 vector units"},
                       {F32, 128, kBoost, "64 FP32 lanes x 2"},
                       {TF32, 1024, kBoost, "TF32 tensor core"},
@@ -104,6 +98,7 @@ struct Row {
   const Rates& rates;
   double f16_core_per_sm;  // CUDA-core (HFMA2) fp16 ops per SM per clock; 0 = unknown
   const char* source;
+  suanli_dtype withheld = SUANLI_DTYPE_INVALID;  // a dtype whose rate this SKU cuts (H800: FP64)
 };
 
 const char* const kH100 =
@@ -171,9 +166,10 @@ const Row kRows[] = {
      114,
      1755,
      1620,
-     kH800,
+     kGH100,
      512,
-     "NVIDIA H800 PCIe datasheet (FP64 cut: unknown here)"},
+     "NVIDIA H800 PCIe datasheet (FP64 cut: unknown here)",
+     F64},
     {"H800 SXM5",
      {"H800"},
      {},
@@ -181,9 +177,10 @@ const Row kRows[] = {
      132,
      1980,
      1830,
-     kH800,
+     kGH100,
      512,
-     "NVIDIA H800 SXM5 datasheet (FP64 cut: unknown here)"},
+     "NVIDIA H800 SXM5 datasheet (FP64 cut: unknown here)",
+     F64},
     {"H20",
      {"H20"},
      {},
@@ -377,7 +374,8 @@ GpuPeaks gpu_peaks(const GpuIdentity& g) {
     suffix = " MIG slice (" + std::to_string(g.sm_count) + " of " + std::to_string(row->sm_count) +
              " SMs)";
   }
-  for (const Rate& r : row->rates) out.peaks.push_back(derive(*row, r, g.sm_count, suffix));
+  for (const Rate& r : row->rates)
+    if (r.dtype != row->withheld) out.peaks.push_back(derive(*row, r, g.sm_count, suffix));
   if (row->f16_core_per_sm > 0)
     out.core.push_back(derive(*row, {F16, row->f16_core_per_sm, kBoost, "HFMA2 on the CUDA cores"},
                               g.sm_count, suffix));

@@ -645,27 +645,6 @@ void plan_destroy(suanli_context c, suanli_plan handle) noexcept {
   delete p;
 }
 
-// A pair of CUDA events, destroyed with the scope.
-struct EventPair {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  EventPair() {
-    SUANLI_CUDA_CHECK(cudaEventCreate(&start));
-    SUANLI_CUDA_CHECK(cudaEventCreate(&stop));
-  }
-  EventPair(const EventPair&) = delete;
-  EventPair& operator=(const EventPair&) = delete;
-  ~EventPair() {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
-  }
-  double seconds() const {
-    SUANLI_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    SUANLI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return ms * 1e-3;
-  }
-};
-
 constexpr size_t kMaxGraphs = 16;            // graphs kept per context
 constexpr int64_t kGraphOpsPerLaunch = 256;  // ops one graph holds (iterations x plans)
 constexpr double kHoldTimeoutS = 2.0;        // the hold kernel gives up after this
