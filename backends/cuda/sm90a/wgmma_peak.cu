@@ -22,17 +22,24 @@ constexpr int kThreadsPerBlock = kWarpgroups * 128;
 constexpr int kAccPerThread = 64;  // 64 x 128 fp32 / 128 threads
 constexpr int kSmemHalfs = 4096;   // 8 KiB of beta, more than B's 4 KiB
 
-// One wgmma.m64n128k16 into the 64 accumulators d[] (the same statement for both input types).
+// kWgmmaPerAsm wgmma.m64n128k16 into the 64 accumulators d[] in one asm statement, fenced before
+// and drained after: the compiler never sees the registers while a wgmma is in flight, so ptxas
+// need not insert waits between the instructions of a group.
+constexpr int kWgmmaPerAsm = 4;
+#define SUANLI_WGMMA_ONE(TYPE)                                                             \
+  "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                             \
+  " "                                                                                      \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, " \
+  "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "  \
+  "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, "  \
+  "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, " \
+  "1, 1, 0;\n"
 #define SUANLI_WGMMA(TYPE)                                                                         \
   asm volatile(                                                                                    \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                 \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                                 \
-      " "                                                                                          \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "     \
-      "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "      \
-      "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, "      \
-      "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, "     \
-      "1, 1, 0;\n}\n"                                                                              \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\nwgmma.fence.sync.aligned;\n" SUANLI_WGMMA_ONE(    \
+          TYPE) SUANLI_WGMMA_ONE(TYPE) SUANLI_WGMMA_ONE(TYPE)                                      \
+          SUANLI_WGMMA_ONE(                                                                        \
+              TYPE) "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n}\n"      \
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),        \
         "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),    \
         "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), \
@@ -43,7 +50,8 @@ constexpr int kSmemHalfs = 4096;   // 8 KiB of beta, more than B's 4 KiB
         "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
         "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), \
         "+f"(d[63])                                                                                \
-      : "r"(alpha2), "r"(alpha2), "r"(alpha2), "r"(alpha2), "l"(desc), "r"(1))
+      : "r"(alpha2), "r"(alpha2), "r"(alpha2), "r"(alpha2), "l"(desc), "r"(1)                      \
+      : "memory")
 
 template <bool Bf16>
 __global__ void __launch_bounds__(kThreadsPerBlock)
@@ -65,16 +73,13 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   const uint32_t smem = static_cast<uint32_t>(__cvta_generic_to_shared(b_tile));
   const uint64_t desc =
       (uint64_t{(smem >> 4) & 0x3fff}) | (uint64_t{128 >> 4} << 16) | (uint64_t{256 >> 4} << 32);
-  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-  for (int64_t s = 0; s < instructions; ++s) {
+  // instructions = depth / 16 is a multiple of 4 (depth is a multiple of 64).
+  for (int64_t s = 0; s < instructions; s += kWgmmaPerAsm) {
     if (Bf16)
       SUANLI_WGMMA("bf16");
     else
       SUANLI_WGMMA("f16");
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
   }
-  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 #pragma unroll
   for (int r = 0; r < kAccPerThread; ++r) c[base + r * kThreadsPerBlock] = d[r];
 #endif
