@@ -260,7 +260,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   for (; i + (kStreamUnroll - 1) * stride < nv; i += kStreamUnroll * stride) {
-    V x[kStreamUnroll], y[kStreamUnroll];
+    V x[kStreamUnroll], y[kStreamUnroll] = {};  // y: B, read by add and triad only
 #pragma unroll
     for (int u = 0; u < kStreamUnroll; ++u) {
       x[u] = av[i + u * stride];
