@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <initializer_list>
+#include <string>
 
 namespace suanli::cuda {
 namespace {
@@ -22,71 +23,70 @@ struct Rate {
   suanli_dtype dtype;
   double per_sm;  // dense ops per SM per clock
   Clock clock;
-  const char* unit;  // what runs it
+  std::string unit;  // what runs it
 };
 
-using Rates = std::initializer_list<Rate>;
+// Dense ops per SM per clock of one chip family (0 = the dtype has no figure), and what runs the
+// non-tensor figures.
+struct Family {
+  double f64, f32, tf32, f16, bf16, f8, i8;
+  bool tensor_clock;  // tensor figures at the row's tensor clock (Hopper, Blackwell)
+  const char* f64_unit;
+  const char* acc;  // ", fp32 accumulation" where that halves the rate (GeForce)
+  const char* i8_unit;
+};
 
-// Hopper GH100 (H100, H200, GH200): FP64 and FP32 at the boost clock, tensor figures at the
-// clock NVIDIA's tensor figures assume.
-const Rates kGH100 = {{F64, 256, kBoost, "FP64 tensor core; 128 on the FP64 vector units"},
-                      {F32, 256, kBoost, "128 FP32 lanes x 2"},
-                      {TF32, 2048, kTensor, "TF32 tensor core"},
-                      {F16, 4096, kTensor, "FP16 tensor core"},
-                      {BF16, 4096, kTensor, "BF16 tensor core"},
-                      {E4M3, 8192, kTensor, "FP8 tensor core"},
-                      {E5M2, 8192, kTensor, "FP8 tensor core"},
-                      {I8, 8192, kTensor, "INT8 tensor core"}};
-const Rates kGA100 = {{F64, 128, kBoost, "FP64 tensor core; 64 on the FP64 vector units"},
-                      {F32, 128, kBoost, "64 FP32 lanes x 2"},
-                      {TF32, 1024, kBoost, "TF32 tensor core"},
-                      {F16, 2048, kBoost, "FP16 tensor core"},
-                      {BF16, 2048, kBoost, "BF16 tensor core"},
-                      {I8, 4096, kBoost, "INT8 tensor core"}};
-// Data-center Ada (L40S): full-rate fp32-accumulating tensor ops.
-const Rates kAdaFull = {
-    {F64, 4, kBoost, "1/64 of FP32"},         {F32, 256, kBoost, "128 FP32 lanes x 2"},
-    {TF32, 512, kBoost, "TF32 tensor core"},  {F16, 1024, kBoost, "FP16 tensor core"},
-    {BF16, 1024, kBoost, "BF16 tensor core"}, {E4M3, 2048, kBoost, "FP8 tensor core"},
-    {E5M2, 2048, kBoost, "FP8 tensor core"},  {I8, 2048, kBoost, "INT8 tensor core"}};
-// L40 and GeForce Ada: half-rate tensor ops with fp32 accumulation (the suite's default).
-const Rates kAdaHalf = {{F64, 4, kBoost, "1/64 of FP32"},
-                        {F32, 256, kBoost, "128 FP32 lanes x 2"},
-                        {TF32, 256, kBoost, "TF32 tensor core"},
-                        {F16, 512, kBoost, "FP16 tensor core, fp32 accumulation"},
-                        {BF16, 512, kBoost, "BF16 tensor core, fp32 accumulation"},
-                        {E4M3, 1024, kBoost, "FP8 tensor core, fp32 accumulation"},
-                        {E5M2, 1024, kBoost, "FP8 tensor core, fp32 accumulation"},
-                        {I8, 2048, kBoost, "INT8 tensor core"}};
-const Rates kL40 = {
-    {F64, 4, kBoost, "1/64 of FP32"},        {F32, 256, kBoost, "128 FP32 lanes x 2"},
-    {TF32, 256, kBoost, "TF32 tensor core"}, {F16, 512, kBoost, "FP16 tensor core"},
-    {BF16, 512, kBoost, "BF16 tensor core"}, {E4M3, 1024, kBoost, "FP8 tensor core"},
-    {E5M2, 1024, kBoost, "FP8 tensor core"}, {I8, 1024, kBoost, "INT8 tensor core"}};
-const Rates kGA10xPro = {
-    {F64, 4, kBoost, "1/64 of FP32"},         {F32, 256, kBoost, "128 FP32 lanes x 2"},
-    {TF32, 512, kBoost, "TF32 tensor core"},  {F16, 1024, kBoost, "FP16 tensor core"},
-    {BF16, 1024, kBoost, "BF16 tensor core"}, {I8, 2048, kBoost, "INT8 tensor core"}};
-const Rates kGA102GeForce = {{F64, 4, kBoost, "1/64 of FP32"},
-                             {F32, 256, kBoost, "128 FP32 lanes x 2"},
-                             {TF32, 256, kBoost, "TF32 tensor core"},
-                             {F16, 512, kBoost, "FP16 tensor core, fp32 accumulation"},
-                             {BF16, 512, kBoost, "BF16 tensor core, fp32 accumulation"},
-                             {I8, 2048, kBoost, "INT8 tensor core"}};
-const Rates kGV100 = {{F64, 64, kBoost, "FP64 units"},
-                      {F32, 128, kBoost, "64 FP32 lanes x 2"},
-                      {F16, 1024, kBoost, "FP16 tensor core, fp32 accumulation"},
-                      {I8, 512, kBoost, "DP4A on the FP32 lanes (no int8 tensor cores)"}};
-const Rates kTU104 = {{F32, 128, kBoost, "64 FP32 lanes x 2"},
-                      {F16, 1024, kBoost, "FP16 tensor core"},
-                      {I8, 2048, kBoost, "INT8 tensor core"}};
+std::vector<Rate> rates_of(const Family& f) {
+  std::vector<Rate> v;
+  const Clock tc = f.tensor_clock ? kTensor : kBoost;
+  auto add = [&](suanli_dtype d, double r, Clock c, const std::string& unit) {
+    if (r > 0) v.push_back({d, r, c, unit});
+  };
+  add(F64, f.f64, kBoost, f.f64_unit);
+  add(F32, f.f32, kBoost, "FP32 lanes x 2");
+  add(TF32, f.tf32, tc, "TF32 tensor core");
+  add(F16, f.f16, tc, std::string("FP16 tensor core") + f.acc);
+  add(BF16, f.bf16, tc, std::string("BF16 tensor core") + f.acc);
+  add(E4M3, f.f8, tc, std::string("FP8 tensor core") + f.acc);
+  add(E5M2, f.f8, tc, std::string("FP8 tensor core") + f.acc);
+  add(I8, f.i8, tc, f.i8_unit);
+  return v;
+}
+
+const char* const kTc = "INT8 tensor core";
+const char* const kFp32Acc = ", fp32 accumulation";
+// Hopper GH100 (H100, H200, GH200, H800): FP64 and FP32 at the boost clock, tensor figures at
+// the clock NVIDIA's tensor figures assume.
+const Family kGH100 = {
+    256, 256, 2048, 4096, 4096, 8192, 8192, true, "FP64 tensor core; 128 on the FP64 vector units",
+    "",  kTc};
+const Family kGA100 = {
+    128, 128, 1024, 2048, 2048, 0, 4096, false, "FP64 tensor core; 64 on the FP64 vector units",
+    "",  kTc};
+// Data-center Ada (L40S, L4): full-rate fp32-accumulating tensor ops.
+const Family kAdaFull = {4, 256, 512, 1024, 1024, 2048, 2048, false, "1/64 of FP32", "", kTc};
+// GeForce Ada: half-rate tensor ops with fp32 accumulation (the suite's default).
+const Family kAdaGeForce = {4,        256, 256, 512, 512, 1024, 2048, false, "1/64 of FP32",
+                            kFp32Acc, kTc};
+const Family kL40 = {4, 256, 256, 512, 512, 1024, 1024, false, "1/64 of FP32", "", kTc};
+const Family kGA10xPro = {4, 256, 512, 1024, 1024, 0, 2048, false, "1/64 of FP32", "", kTc};
+const Family kGA102GeForce = {4, 256, 256, 512, 512, 0, 2048, false, "1/64 of FP32", kFp32Acc, kTc};
+const Family kGV100 = {64,
+                       128,
+                       0,
+                       1024,
+                       0,
+                       0,
+                       512,
+                       false,
+                       "FP64 units",
+                       kFp32Acc,
+                       "DP4A on the FP32 lanes (no int8 tensor cores)"};
+const Family kTU104 = {0, 128, 0, 1024, 0, 0, 2048, false, "", "", kTc};
 // Blackwell B200: NVIDIA publishes per-GPU figures (half the 2:4 sparse ones) but no tensor clock;
-// the clock below is the one those figures imply at 148 SMs. FP64/FP32 left unknown.
-const Rates kB200 = {
-    {TF32, 4096, kTensor, "TF32 tensor core"}, {F16, 8192, kTensor, "FP16 tensor core"},
-    {BF16, 8192, kTensor, "BF16 tensor core"}, {E4M3, 16384, kTensor, "FP8 tensor core"},
-    {E5M2, 16384, kTensor, "FP8 tensor core"}, {I8, 16384, kTensor, "INT8 tensor core"}};
-const Rates kNone = {};
+// the clock in its row is the one those figures imply at 148 SMs. FP64/FP32 left unknown.
+const Family kB200 = {0, 0, 4096, 8192, 8192, 16384, 16384, true, "", "", kTc};
+const Family kNone = {0, 0, 0, 0, 0, 0, 0, false, "", "", ""};
 
 struct Row {
   const char* model;
@@ -95,7 +95,7 @@ struct Row {
   int cc;                                      // compute capability (major*10+minor)
   int sm_count;                                // of the full SKU
   double boost_mhz, tensor_mhz;
-  const Rates& rates;
+  const Family& family;
   double f16_core_per_sm;  // CUDA-core (HFMA2) fp16 ops per SM per clock; 0 = unknown
   const char* source;
   suanli_dtype withheld = SUANLI_DTYPE_INVALID;  // a dtype whose rate this SKU cuts (H800: FP64)
@@ -234,7 +234,7 @@ const Row kRows[] = {
      128,
      2520,
      2520,
-     kAdaHalf,
+     kAdaGeForce,
      256,
      "NVIDIA Ada GPU architecture whitepaper, appendix (GeForce RTX 4090)"},
     {"GeForce RTX 3090",
@@ -326,7 +326,7 @@ std::string fmt(const char* f, double v) {
 }
 
 bool is_tensor(const Rate& r) {
-  return std::string(r.unit).find("tensor core") != std::string::npos;
+  return r.unit.find("tensor core") != std::string::npos;
 }
 
 GpuPeak derive(const Row& row, const Rate& rate, int sms, const std::string& suffix) {
@@ -358,7 +358,8 @@ GpuPeaks gpu_peaks(const GpuIdentity& g) {
   }
   out.model = row->model;
   const bool mig = g.mig || has_word(words(g.name), "MIG");
-  if (row->rates.size() == 0) {
+  const std::vector<Rate> rates = rates_of(row->family);
+  if (rates.empty()) {
     out.source = "unknown: " + std::string(row->model) + ": " + row->source;
     return out;
   }
@@ -374,7 +375,7 @@ GpuPeaks gpu_peaks(const GpuIdentity& g) {
     suffix = " MIG slice (" + std::to_string(g.sm_count) + " of " + std::to_string(row->sm_count) +
              " SMs)";
   }
-  for (const Rate& r : row->rates)
+  for (const Rate& r : rates)
     if (r.dtype != row->withheld) out.peaks.push_back(derive(*row, r, g.sm_count, suffix));
   if (row->f16_core_per_sm > 0)
     out.core.push_back(derive(*row, {F16, row->f16_core_per_sm, kBoost, "HFMA2 on the CUDA cores"},
