@@ -55,7 +55,10 @@ j = json.load(open("info.json"))
 paths = [os.path.normpath(b["path"]) for b in j["backends"]]
 assert any(p.startswith("$root/lib/suanli/backends/") for p in paths), paths
 assert not any("$build" in d for d in j["search_path"]), j["search_path"]
-assert not j["load_issues"], j["load_issues"]
+# A plugin whose device is absent (the CUDA plugin on a machine without a GPU) is a load issue
+# that says so; anything else (a missing symbol, a broken library) fails the test.
+issues = [i for i in j["load_issues"] if "(no device)" not in i["reason"]]
+assert not issues, issues
 PY
 suanli run ${suite_args[*]} --backend cpu -o run.json --wide
 suanli export run.json --format csv -o run.csv
