@@ -43,7 +43,7 @@ TEST(Runner, GoodBackendGivesVerifiedTimedResults) {
     EXPECT_GE(r.iterations, r.time.samples);
     EXPECT_NEAR(r.flops_per_second, 2.0 * 40 * 24 * 56 / r.time.median, 1e-6 * r.flops_per_second);
     EXPECT_EQ(r.library, "naive");
-    EXPECT_EQ(r.stop_reason, "noise target reached");
+    EXPECT_EQ(r.stop_reason, StopReason::noise_target);
     EXPECT_GT(r.telemetry.samples, 0);
   }
   // The fp32 peak the test device declares gives a peak fraction; fp64 has none.
@@ -121,7 +121,9 @@ TEST(Runner, NoiseRuleStopsOnTheTimeLimitWhenTheTargetIsUnreachable) {
                                   "max_time": 0.1, "warmup_time": 0})");
   const std::vector<Result> rs = run_suite(s, {b.get()}, {});
   ASSERT_EQ(rs[0].status, Status::ok) << rs[0].reason;
-  EXPECT_EQ(rs[0].stop_reason, "time limit reached");
+  EXPECT_EQ(rs[0].stop_reason, StopReason::time_limit);
+  EXPECT_TRUE(rs[0].noisy);  // a CV above 0 with a target of 0
+  EXPECT_NE(result_to_json(rs[0]).dump().find("\"noisy\":true"), std::string::npos);
   EXPECT_GT(rs[0].rounds, 1);  // it kept sampling before giving up
   EXPECT_EQ(static_cast<int>(rs[0].samples.size()), 2 * rs[0].rounds);
   EXPECT_LT(rs[0].sampling_seconds, 2.0);
