@@ -36,6 +36,7 @@ struct RateOptionsCli {
   std::vector<std::string> reports;
   std::string inventory, claims, target, total, format, out;
   bool include_hosts = false;
+  bool include_marked = false;
 };
 
 // `suanli compare` (src/cli/compare_cmd.cpp).

@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
                        "every factor is printed and stored)");
   rate_cmd->add_flag("--include-hosts", rate.include_hosts,
                      "Count host CPUs of accelerator nodes in the general total");
+  rate_cmd->add_flag("--include-marked", rate.include_marked,
+                     "Count results the run marked (noisy, slowdown, timing, above_peak); by "
+                     "default they are left out of Rmax and the ceiling");
   rate_cmd->add_option("--format", rate.format, "text, json, md or html (default: from --out's "
                                                 "extension, else text)")
       ->check(CLI::IsMember({"text", "json", "md", "html"}));

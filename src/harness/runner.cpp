@@ -243,32 +243,31 @@ double host_probe_rate(double seconds) {
     }
     return x;
   };
-  static const double single_rate = [&] {  // steps per second of one chain, once per process
-    const uint64_t n = 200000;
-    double best = 0;
-    for (int i = 0; i < 3; ++i) {
-      const auto t0 = Clock::now();
-      benchmark::DoNotOptimize(chain(n));
-      best = std::max(best, static_cast<double>(n) / std::max(seconds_since(t0), 1e-9));
-    }
-    return best;
-  }();
   cpu_set_t set;
   CPU_ZERO(&set);
-  const int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? std::max(1, CPU_COUNT(&set))
-                                                                 : 1;
-  // Three trials, each about a third of `seconds` on every CPU; the median trial counts, so a
+  const int cpus =
+      sched_getaffinity(0, sizeof(set), &set) == 0 ? std::max(1, CPU_COUNT(&set)) : 1;
+  // Three trials of a third of `seconds` each, one chain per CPU run in chunks until the trial's
+  // deadline (so a loaded machine does not stretch the probe); the median trial counts, so a
   // passing hiccup neither hides nor fakes a sustained slowdown.
-  const uint64_t steps = std::max<uint64_t>(
-      10000, static_cast<uint64_t>(single_rate * seconds / 3.0));
+  constexpr uint64_t kChunk = 20000;
   std::vector<double> rates;
   for (int trial = 0; trial < 3; ++trial) {
     std::vector<std::thread> threads;
+    std::vector<uint64_t> done(static_cast<size_t>(cpus), 0);
     const auto t0 = Clock::now();
+    const auto deadline = t0 + std::chrono::duration<double>(seconds / 3.0);
     for (int c = 0; c < cpus; ++c)
-      threads.emplace_back([&] { benchmark::DoNotOptimize(chain(steps)); });
+      threads.emplace_back([&, c] {
+        while (Clock::now() < deadline) {
+          benchmark::DoNotOptimize(chain(kChunk));
+          done[static_cast<size_t>(c)] += kChunk;
+        }
+      });
     for (std::thread& t : threads) t.join();
-    rates.push_back(static_cast<double>(steps) * cpus / std::max(seconds_since(t0), 1e-9));
+    uint64_t total = 0;
+    for (uint64_t d : done) total += d;
+    rates.push_back(static_cast<double>(total) / std::max(seconds_since(t0), 1e-9));
   }
   std::sort(rates.begin(), rates.end());
   return rates[1];

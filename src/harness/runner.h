@@ -80,7 +80,7 @@ bool sample_workload(Backend& backend, int device, const Workload& w, const RunO
 
 // The host probe: a dependent 64-bit multiply chain on every CPU the process may run on, for
 // about `seconds`; chain steps per second over all of them.
-double host_probe_rate(double seconds = 0.02);
+double host_probe_rate(double seconds = 0.03);
 
 // The marks a finished result earns from its figures (noisy, slowdown, timing, above_peak),
 // appended to r.marks. peak: the device's theoretical peak of the dtype (<= 0: none).
