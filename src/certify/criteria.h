@@ -88,6 +88,7 @@ struct Evidence {
   const ProfileWorkload* workload = nullptr;
   RunFacts main;
   std::optional<RunFacts> fresh;             // the cache check's fresh-input run, when it ran
+  std::optional<RunFacts> baseline;  // its decoy-refill twin (same inputs); absent: the main run
   std::optional<TelemetrySeries> telemetry;  // of the main run
   const Claims* claims = nullptr;            // null: no claims file
 };

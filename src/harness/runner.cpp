@@ -487,6 +487,20 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     // Certification's caching check: new input data before every timed execute.
     uint64_t data_seed = seed, refills = 0;
     std::function<void()> refill;
+    std::vector<std::vector<char>> scratch;
+    std::vector<void*> scratch_ptrs;
+    std::vector<std::unique_ptr<DeviceBuffer>> scratch_bufs;
+    if (opts.decoy_refill) {
+      scratch = host;
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        scratch_ptrs.push_back(scratch[i].data());
+        scratch_bufs.push_back(backend.alloc(device, sizes[i]));
+      }
+      refill = [&] {
+        verify::fill_inputs(w.op, scratch_ptrs.data(), seed ^ (0x9e3779b97f4a7c15ULL * ++refills));
+        for (size_t i = 0; i < out; ++i) scratch_bufs[i]->upload(scratch[i].data());
+      };
+    }
     if (opts.fresh_inputs)
       refill = [&] {
         data_seed = seed ^ (0x9e3779b97f4a7c15ULL * ++refills);

@@ -36,6 +36,12 @@ struct RunOptions {
   // fresh_inputs: before every timed execute, refill the inputs from a new seed derived from
   // the workload's and upload them (untimed); the output is verified against the last inputs.
   bool fresh_inputs = false;
+  // decoy_refill: the fresh-input run's baseline. Before every timed execute, the same refill
+  // (new data from a new seed, generated on the same OpenMP threads) goes into scratch host
+  // copies and is uploaded into scratch device buffers of the same sizes; the op's own inputs
+  // stay the same. Like with like: both runs pay the refill outside the timed call, leave the
+  // device's threads idle for as long, and pollute the caches as much.
+  bool decoy_refill = false;
   // Called with true when timed sampling starts (after planning and the first run) and with
   // false when it ends (before verification), e.g. to window telemetry.
   std::function<void(bool sampling)> on_sampling;
