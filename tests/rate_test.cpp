@@ -234,7 +234,8 @@ TEST(Rate, SuspectTheoreticalPeakGivesWayToTheMeasuredCeiling) {
   EXPECT_TRUE(checked);
   const Rating r = rate({write("edited.json", rep)}, std::nullopt, {});
   bool noted = false;
-  for (const std::string& note : r.notes) noted = noted || note.find("SUSPECT") != std::string::npos;
+  for (const std::string& note : r.notes)
+    noted = noted || note.find("SUSPECT") != std::string::npos;
   EXPECT_TRUE(noted);
 }
 
@@ -249,7 +250,8 @@ TEST(Rate, MarkedResultsAreLeftOutOfRmaxUnlessAskedFor) {
     }
   seal_report(rep);
   ASSERT_GT(best, 0);
-  const PrecisionRating* out = rate_report(rep, "m.json", std::nullopt).devices.at(0).at(Dtype::fp32);
+  const PrecisionRating* out =
+      rate_report(rep, "m.json", std::nullopt).devices.at(0).at(Dtype::fp32);
   ASSERT_NE(out, nullptr);
   EXPECT_FALSE(out->rmax.present());
   EXPECT_GT(out->marked, 0);

@@ -247,8 +247,8 @@ TEST(Runner, DeviceTimeTenTimesBelowWallTimeIsMarkedAndNotRated) {
   EXPECT_TRUE(has_mark(rs[0], "timing"));
   EXPECT_LT(rs[0].host_timing.device_over_wall(), 0.2);
   EXPECT_GE(rs[0].host_timing.call_wall_mean_s(), kTimingMinCallWall);
-  EXPECT_LT(rated_rmax(s, *b, rs), 0);          // not in Rmax ...
-  EXPECT_GT(rated_rmax(s, *b, rs, true), 0);    // ... unless marked results are asked for
+  EXPECT_LT(rated_rmax(s, *b, rs), 0);        // not in Rmax ...
+  EXPECT_GT(rated_rmax(s, *b, rs, true), 0);  // ... unless marked results are asked for
   const nlohmann::json j = make_run_report(s, {b.get()}, {}, rs, RunMeta{});
   EXPECT_EQ(j["tally"]["timing"], 1);
   EXPECT_TRUE(validate_against_schema(j, "report.schema.json").empty());
@@ -257,7 +257,10 @@ TEST(Runner, DeviceTimeTenTimesBelowWallTimeIsMarkedAndNotRated) {
 TEST(Runner, ThroughputAboveTheTheoreticalPeakIsMarked) {
   Result r;
   r.op = parse_suite(R"({"suanli_suite": 1, "name": "t", "workloads": [{"op": "gemm",
-                        "dtype": "fp32", "size": 8}]})", "t.json").workloads[0].op;
+                        "dtype": "fp32", "size": 8}]})",
+                     "t.json")
+             .workloads[0]
+             .op;
   r.flops_per_second = 1.2e9;
   mark_result(r, 1e9);
   EXPECT_TRUE(has_mark(r, "above_peak"));
@@ -309,8 +312,8 @@ TEST(Runner, ResultDisturbedMidWorkloadIsMarkedAndNotRated) {
   const std::vector<Result> rs = run_suite(s, {b.get()}, o);
   ASSERT_EQ(rs[0].status, Status::ok) << rs[0].reason;
   EXPECT_TRUE(has_mark(rs[0], "slowdown"))
-      << "probe before " << rs[0].probe.before << ", after " << rs[0].probe.after
-      << ", reference " << rs[0].probe.reference;
+      << "probe before " << rs[0].probe.before << ", after " << rs[0].probe.after << ", reference "
+      << rs[0].probe.reference;
   EXPECT_LT(rs[0].probe.after, rs[0].probe.reference);
   EXPECT_LT(rated_rmax(s, *b, rs), 0);
 }

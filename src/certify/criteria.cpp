@@ -189,8 +189,7 @@ RunFacts facts_from_report_result(const json& r) {
   f.flops_per_second = r.value("flops_per_second", 0.0);
   if (result_is_marked(r))
     for (const json& m : r["marks"])
-      if (m.is_object())
-        f.marks.emplace_back(m.value("kind", ""), m.value("detail", ""));
+      if (m.is_object()) f.marks.emplace_back(m.value("kind", ""), m.value("detail", ""));
   return f;
 }
 
@@ -294,13 +293,12 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
   // The CV means something only over enough samples.
   const TimeStats st = compute_stats(e.main.samples_s);
   const bool cv_meaningful = e.main.samples_s.size() >= kCvMinSamples;
-  out.push_back(criterion(
-      e, id, kCv, cv_meaningful ? number(st.cv) : json(nullptr), "<=", limits.max_cv,
-      {{"samples", st.samples}, {"mean_s", st.mean}, {"stddev_s", st.stddev}},
-      cv_meaningful
-          ? "coefficient of variation of the sustained run's samples"
-          : fmt::format("not evaluated: {} samples, a CV needs at least {}", st.samples,
-                        kCvMinSamples)));
+  out.push_back(
+      criterion(e, id, kCv, cv_meaningful ? number(st.cv) : json(nullptr), "<=", limits.max_cv,
+                {{"samples", st.samples}, {"mean_s", st.mean}, {"stddev_s", st.stddev}},
+                cv_meaningful ? "coefficient of variation of the sustained run's samples"
+                              : fmt::format("not evaluated: {} samples, a CV needs at least {}",
+                                            st.samples, kCvMinSamples)));
 
   const WindowDrop td = throughput_drop(e.main.samples_s, limits.window_fraction);
   out.push_back(

@@ -74,7 +74,7 @@ struct RunFacts {
   double verification_error = 0, verification_bound = 0;
   double sampling_s = 0;
   std::vector<double> samples_s;
-  double flops_per_second = 0;  // median; 0 for bandwidth ops
+  double flops_per_second = 0;                             // median; 0 for bandwidth ops
   std::vector<std::pair<std::string, std::string>> marks;  // (kind, detail), from the runner
 };
 RunFacts facts_from_result(const Result& r);
@@ -87,7 +87,7 @@ struct Evidence {
   std::string device_name;
   const ProfileWorkload* workload = nullptr;
   RunFacts main;
-  std::optional<RunFacts> fresh;             // the cache check's fresh-input run, when it ran
+  std::optional<RunFacts> fresh;     // the cache check's fresh-input run, when it ran
   std::optional<RunFacts> baseline;  // its decoy-refill twin (same inputs); absent: the main run
   std::optional<TelemetrySeries> telemetry;  // of the main run
   const Claims* claims = nullptr;            // null: no claims file

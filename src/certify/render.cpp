@@ -91,8 +91,8 @@ std::string certificate_text(const json& c) {
       out += fmt::format("  FAIL {}:{} {} {}: measured {} {} limit {} ({})\n",
                          x["backend"].get<std::string>(), x["device"].get<int>(),
                          x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
-                         value_text(x["measured"]), shown_comparison(x),
-                         value_text(x["limit"]), x["detail"].get<std::string>());
+                         value_text(x["measured"]), shown_comparison(x), value_text(x["limit"]),
+                         x["detail"].get<std::string>());
   return out;
 }
 
@@ -147,8 +147,8 @@ std::string certificate_html(const json& c) {
         html_escape(x["backend"].get<std::string>()), x["device"].get<int>(),
         html_escape(x["workload"].get<std::string>()),
         html_escape(x["criterion"].get<std::string>()), html_escape(value_text(x["measured"])),
-        html_escape(shown_comparison(x)), html_escape(value_text(x["limit"])), vd,
-        vd, html_escape(x["detail"].get<std::string>()));
+        html_escape(shown_comparison(x)), html_escape(value_text(x["limit"])), vd, vd,
+        html_escape(x["detail"].get<std::string>()));
   }
   out +=
       "</table>\n<p>Check it with <code>suanli verify CERT.json --pubkey KEY.pub [--report "

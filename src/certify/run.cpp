@@ -256,8 +256,9 @@ CertifyOutput run_certification(const CertifyInput& in) {
         progress(*b, d.index, w, pw.sustain_s);
         ++index;
         TelemetrySeries series;
-        const Result main = run_one(*b, d.index, w, pw.sustain_s,
-                                    sample_seconds(p.settings, pw.sustain_s), Inputs::same, &series);
+        const Result main =
+            run_one(*b, d.index, w, pw.sustain_s, sample_seconds(p.settings, pw.sustain_s),
+                    Inputs::same, &series);
         out.results.push_back(main);
         Evidence e;
         e.backend = b->name();
@@ -278,8 +279,8 @@ CertifyOutput run_certification(const CertifyInput& in) {
           if (main.status == Status::ok) {
             // The baseline first, then the fresh inputs, back to back and equally long.
             const double ms = sample_seconds(p.settings, pw.cache_check_s);
-            const Result base = run_one(*b, d.index, decoy_refill_workload(w), pw.cache_check_s,
-                                        ms, Inputs::decoy_refill, nullptr);
+            const Result base = run_one(*b, d.index, decoy_refill_workload(w), pw.cache_check_s, ms,
+                                        Inputs::decoy_refill, nullptr);
             out.results.push_back(base);
             e.baseline = facts_from_result(base);
             const Result fr = run_one(*b, d.index, f, pw.cache_check_s, ms, Inputs::fresh, nullptr);

@@ -8,6 +8,7 @@ namespace suanli::cli {
 
 struct InfoOptions {
   bool json = false;
+  bool check_peaks = false;  // run a short peak kernel per device and dtype (the self-check)
   std::vector<std::string> backends;
   int threads = 0;
 };

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
       "Show the backends found, their devices (identity, ISA features, clock, memory), "
       "library versions and theoretical peak per dtype with its derivation.");
   info_cmd->add_flag("--json", info.json, "Print JSON instead of text");
+  info_cmd->add_flag("--check-peaks", info.check_peaks,
+                     "Run a short peak kernel per device and dtype (~0.3 s each) and check each "
+                     "theoretical peak against it (suspect outside 85%..103%)");
   info_cmd->add_option("--backend", info.backends, "Only these backends (comma-separated)")
       ->delimiter(',');
   info_cmd->add_option("--threads", info.threads, "Host threads a CPU backend uses (0 = all cores)")

@@ -90,9 +90,15 @@ json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
   j["results"] = json::array();
   for (const Result& r : results) j["results"].push_back(result_to_json(r));
   const Tally t = tally(results);
-  j["tally"] = {{"results", t.results}, {"ok", t.ok},         {"unsupported", t.unsupported},
-                {"skipped", t.skipped}, {"failed", t.failed}, {"error", t.error},
-                {"noisy", t.noisy},     {"slowdown", t.slowdown}, {"timing", t.timing},
+  j["tally"] = {{"results", t.results},
+                {"ok", t.ok},
+                {"unsupported", t.unsupported},
+                {"skipped", t.skipped},
+                {"failed", t.failed},
+                {"error", t.error},
+                {"noisy", t.noisy},
+                {"slowdown", t.slowdown},
+                {"timing", t.timing},
                 {"above_peak", t.above_peak}};
   // The suite checks its own theory: every device peak against the run's peak kernels.
   j["peak_checks"] = json::array();

@@ -245,8 +245,7 @@ double host_probe_rate(double seconds) {
   };
   cpu_set_t set;
   CPU_ZERO(&set);
-  const int cpus =
-      sched_getaffinity(0, sizeof(set), &set) == 0 ? std::max(1, CPU_COUNT(&set)) : 1;
+  const int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? std::max(1, CPU_COUNT(&set)) : 1;
   // Three trials of a third of `seconds` each, one chain per CPU run in chunks until the trial's
   // deadline (so a loaded machine does not stretch the probe); the median trial counts, so a
   // passing hiccup neither hides nor fakes a sustained slowdown.
@@ -275,10 +274,10 @@ double host_probe_rate(double seconds) {
 
 void mark_result(Result& r, double peak) {
   if (r.noisy)
-    r.marks.push_back({"noisy", fmt::format("CV {:.3g} still above the target {:.3g} when "
-                                            "sampling stopped ({})",
-                                            r.noise_reached, r.noise_target,
-                                            stop_reason_text(r.stop_reason))});
+    r.marks.push_back(
+        {"noisy", fmt::format("CV {:.3g} still above the target {:.3g} when "
+                              "sampling stopped ({})",
+                              r.noise_reached, r.noise_target, stop_reason_text(r.stop_reason))});
   if (r.probe.reference > 0 && r.probe.slowdown > kSlowdownThreshold)
     r.marks.push_back(
         {"slowdown",
@@ -296,11 +295,11 @@ void mark_result(Result& r, double peak) {
                      h.device_s, h.wall_s, h.calls, format_duration(h.call_wall_mean_s()),
                      h.device_over_wall(), kTimingMinDeviceOverWall)});
   if (peak > 0 && op_is_compute_bound(r.op) && r.flops_per_second > kAbovePeakTolerance * peak)
-    r.marks.push_back({"above_peak",
-                       fmt::format("median throughput {:.3g} is {:.3g}x the theoretical peak "
-                                   "{:.3g} (marks above {:.2f}x)",
-                                   r.flops_per_second, r.flops_per_second / peak, peak,
-                                   kAbovePeakTolerance)});
+    r.marks.push_back(
+        {"above_peak",
+         fmt::format("median throughput {:.3g} is {:.3g}x the theoretical peak "
+                     "{:.3g} (marks above {:.2f}x)",
+                     r.flops_per_second, r.flops_per_second / peak, peak, kAbovePeakTolerance)});
 }
 
 namespace {
@@ -561,8 +560,8 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
                           ? run_workload(*j.backend, j.device, *j.w, o)
                           : model::run_model_workload(*j.backend, j.device, *j.w, o));
     if (o.probe_reference)
-      o.probe_reference = std::max({*o.probe_reference, results.back().probe.before,
-                                    results.back().probe.after});
+      o.probe_reference =
+          std::max({*o.probe_reference, results.back().probe.before, results.back().probe.after});
     if (opts.on_result) opts.on_result(results.back());
   }
   return results;

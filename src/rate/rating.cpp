@@ -208,12 +208,13 @@ void apply_peak_check(PrecisionRating& pr, bool from_claims) {
   const bool ops = dtype_is_integer(pr.dtype);
   pr.peak_suspect = true;
   pr.rpeak_theoretical = pr.rpeak.value;
-  pr.rpeak = {pr.ceiling.value, Basis::measured,
-              fmt::format("measured ceiling {} ({}), used because the theoretical {} ({}) is "
-                          "SUSPECT: the peak kernel reached {:.1f}% of it, outside {:.0f}%..{:.0f}%",
-                          format_rate(pr.ceiling.value, ops), pr.ceiling.source,
-                          format_rate(pr.rpeak_theoretical, ops), pr.rpeak.source, 100 * ratio,
-                          100 * kPeakCheckLow, 100 * kPeakCheckHigh)};
+  pr.rpeak = {
+      pr.ceiling.value, Basis::measured,
+      fmt::format("measured ceiling {} ({}), used because the theoretical {} ({}) is "
+                  "SUSPECT: the peak kernel reached {:.1f}% of it, outside {:.0f}%..{:.0f}%",
+                  format_rate(pr.ceiling.value, ops), pr.ceiling.source,
+                  format_rate(pr.rpeak_theoretical, ops), pr.rpeak.source, 100 * ratio,
+                  100 * kPeakCheckLow, 100 * kPeakCheckHigh)};
 }
 
 }  // namespace
@@ -496,7 +497,8 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     for (const std::string& path : e.reports) {
       auto it = cache.find(path);
       if (it == cache.end())
-        it = cache.emplace(path, load_and_rate_report(path, options.claims, options.include_marked)).first;
+        it = cache.emplace(path, load_and_rate_report(path, options.claims, options.include_marked))
+                 .first;
       out.inputs.push_back(path);
       t.measured.push_back(it->second);
     }

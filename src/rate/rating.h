@@ -199,7 +199,7 @@ struct RateOptions {
   std::optional<Claims> claims;
   TotalMethod total;
   std::optional<Target> target;
-  bool include_hosts = false;  // count accelerator hosts in the general total
+  bool include_hosts = false;   // count accelerator hosts in the general total
   bool include_marked = false;  // count results marked noisy, slowdown, timing or above_peak
 };
 

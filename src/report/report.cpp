@@ -161,7 +161,9 @@ json peak_check_json(const PeakCheck& c) {
             {"device", c.device},
             {"dtype", std::string(dtype_name(c.dtype))},
             {"theoretical_ops_per_second", c.theoretical},
-            {"status", !c.checked() ? "not checked" : c.suspect() ? "suspect" : "ok"},
+            {"status", !c.checked()  ? "not checked"
+                       : c.suspect() ? "suspect"
+                                     : "ok"},
             {"range", {kPeakCheckLow, kPeakCheckHigh}}};
   if (c.checked()) {
     j["measured_ops_per_second"] = c.measured;
@@ -274,7 +276,8 @@ json result_to_json(const Result& r) {
                        {"slowdown", r.probe.slowdown}};
   if (!r.marks.empty()) {
     j["marks"] = json::array();
-    for (const ResultMark& m : r.marks) j["marks"].push_back({{"kind", m.kind}, {"detail", m.detail}});
+    for (const ResultMark& m : r.marks)
+      j["marks"].push_back({{"kind", m.kind}, {"detail", m.detail}});
   }
   if (r.verified)
     j["verification"] = {{"method", r.verification.method},

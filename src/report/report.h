@@ -40,11 +40,11 @@ struct TelemetrySummary {
 
 // Why timed sampling stopped (reported as the text of stop_reason_text).
 enum class StopReason {
-  none,         // sampling did not finish (an error)
-  noise_target, // the samples' CV reached the suite's max_noise
-  time_limit,   // max_time ran out before the noise target was reached
-  sample_cap,   // the engine's cap of kMaxSamples samples
-  sustained,    // sustain_s (certification) elapsed
+  none,          // sampling did not finish (an error)
+  noise_target,  // the samples' CV reached the suite's max_noise
+  time_limit,    // max_time ran out before the noise target was reached
+  sample_cap,    // the engine's cap of kMaxSamples samples
+  sustained,     // sustain_s (certification) elapsed
 };
 std::string_view stop_reason_text(StopReason s);  // "noise target reached", ...
 inline constexpr size_t kMaxSamples = 1000;
@@ -63,7 +63,7 @@ struct HostTiming {
 // seen since the run began (before, when the workload ran alone).
 struct HostProbe {
   double before = -1, after = -1, reference = -1;  // < 0: not run
-  double slowdown = 0;  // 1 - min(before, after) / reference
+  double slowdown = 0;                             // 1 - min(before, after) / reference
 };
 
 // Marks on a result whose figure the harness cannot stand behind; a marked result is kept in
@@ -76,10 +76,10 @@ struct ResultMark {
   std::string kind;
   std::string detail;
 };
-inline constexpr double kSlowdownThreshold = 0.15;     // probe slowdown that marks
-inline constexpr double kTimingMinCallWall = 1e-3;     // calls at least this long are judged ...
+inline constexpr double kSlowdownThreshold = 0.15;       // probe slowdown that marks
+inline constexpr double kTimingMinCallWall = 1e-3;       // calls at least this long are judged ...
 inline constexpr double kTimingMinDeviceOverWall = 0.5;  // ... and device/wall below this marks
-inline constexpr double kAbovePeakTolerance = 1.05;    // throughput / theoretical peak above this
+inline constexpr double kAbovePeakTolerance = 1.05;      // throughput / theoretical peak above this
 // The peak self-check: measured peak kernel / theoretical peak outside this range is suspect.
 inline constexpr double kPeakCheckLow = 0.85, kPeakCheckHigh = 1.03;
 
