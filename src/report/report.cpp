@@ -177,7 +177,7 @@ std::string peak_check_line(const PeakCheck& c) {
   const std::string unit = dtype_is_integer(c.dtype) ? "OP/s" : "FLOP/s";
   const std::string head = fmt::format("{}:{} {} theoretical {}", c.backend, c.device,
                                        dtype_name(c.dtype), format_si(c.theoretical, unit));
-  if (!c.checked()) return head + ", not checked (no verified peak workload in this run)";
+  if (!c.checked()) return head + ", not checked (no verified, unmarked peak workload in this run)";
   return fmt::format("{}, peak kernel {} ({:.1f}%){}", head, format_si(c.measured, unit),
                      100.0 * c.ratio(),
                      c.suspect() ? fmt::format(": SUSPECT (outside {:.0f}%..{:.0f}%)",
