@@ -49,7 +49,12 @@ TEST(Runner, GoodBackendGivesVerifiedTimedResults) {
     EXPECT_GE(r.iterations, r.time.samples);
     EXPECT_NEAR(r.flops_per_second, 2.0 * 40 * 24 * 56 / r.time.median, 1e-6 * r.flops_per_second);
     EXPECT_EQ(r.library, "naive");
-    EXPECT_EQ(r.stop_reason, StopReason::noise_target);
+    // The stop reason says what happened: the target reached, or (on a machine loaded enough
+    // for a CV above 100 %) the time limit with the result marked noisy.
+    if (r.stop_reason == StopReason::noise_target)
+      EXPECT_LE(r.time.cv, 1.0);
+    else
+      EXPECT_TRUE(r.stop_reason == StopReason::time_limit && r.noisy) << r.time.cv;
     EXPECT_GT(r.telemetry.samples, 0);
   }
   // The fp32 peak the test device declares gives a peak fraction; fp64 has none.
@@ -141,7 +146,7 @@ TEST(Runner, CommandLineOverridesTheSuite) {
   RunOptions o;
   o.repetitions = 6;
   const std::vector<Result> rs = run_suite(s, {b.get()}, o);
-  EXPECT_EQ(rs[0].time.samples, 6);
+  EXPECT_EQ(rs[0].time.samples, 6 * rs[0].rounds);  // 6 per round (more rounds when loaded)
 }
 
 TEST(Runner, InjectedCorruptionOfARealCpuResultFailsVerification) {
