@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/output.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/backend_host.h"
@@ -93,9 +94,11 @@ std::string check_peak(Backend& b, const DeviceInfo& d, const PeakInfo& p) {
   c.dtype = p.dtype;
   c.theoretical = p.ops_per_second;
   c.measured = r.flops_per_second;
-  std::string line = peak_check_line(c);
-  if (!r.marks.empty()) line += " (the probe run was marked " + r.marks.front().kind + ")";
-  return line;
+  if (!r.marks.empty())  // a busy machine says nothing about the theory
+    return fmt::format("inconclusive: the peak kernel ran at {} but was marked {} ({})",
+                       format_si(r.flops_per_second, dtype_is_integer(p.dtype) ? "OP/s" : "FLOP/s"),
+                       r.marks.front().kind, r.marks.front().detail);
+  return peak_check_line(c);
 }
 
 }  // namespace
@@ -182,15 +185,7 @@ int cmd_run(const RunOptionsCli& o) {
   if (o.min_time > 0) ro.min_time = o.min_time;
   if (o.repetitions > 0) ro.repetitions = o.repetitions;
   if (o.max_time >= 0) ro.max_time = o.max_time;
-  if (tty) {
-    ro.on_progress = [](const Progress& p) {
-      std::string line = fmt::format("[{}/{}] {}  elapsed {}", p.index + 1, p.total, p.label,
-                                     format_clock(p.elapsed_s));
-      if (p.eta_s >= 0) line += fmt::format("  ETA {}", format_clock(p.eta_s));
-      fmt::print(stderr, "\r\033[K{}", line);
-      std::fflush(stderr);
-    };
-  }
+  if (tty) ro.on_progress = progress_bar();
   RunMeta meta;
   meta.command = o.argv;
   meta.started_utc = utc_timestamp();
@@ -206,9 +201,8 @@ int cmd_run(const RunOptionsCli& o) {
   meta.finished_utc = utc_timestamp();
   const nlohmann::json report = make_run_report(suite, backends, loaded.issues, results, meta);
   write_file_atomic(out, report.dump(2) + "\n");
-  if (!o.quiet) std::cout << summary_table(report) << "\n";
   const Tally t = tally(results);
-  fmt::print("report: {}\n{}\n", out, tally_line(t));
+  print_run_output(report, out, t, o.format, o.wide, o.quiet);
   return (t.failed || t.error) ? kExitFailed : kExitOk;
 }
 
