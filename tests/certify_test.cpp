@@ -217,6 +217,60 @@ TEST(Profile, BadProfileNamesThePlace) {
   EXPECT_THROW(load_profile("nosuch"), InputError);
 }
 
+// Certifies one small fp32 GEMM on the test plugin (cache check on), with SUANLI_TEST_TIME_DIVISOR
+// set to `divisor` ("" : honest).
+json certify_test_plugin(const char* divisor) {
+  json doc = load_profile("quick").document;
+  doc["name"] = "lying-plugin";
+  doc["settings"]["min_time"] = 0.002;
+  doc["settings"]["repetitions"] = 2;
+  doc["workloads"] = json::parse(
+      R"([{"op": "gemm", "dtype": "fp32", "size": 64, "cache_check": true}])");
+  CertifyInput in;
+  in.profile = parse_profile(doc, "lying.json");
+  in.unofficial_reasons = unofficial_reasons(in.profile);
+  in.report_file = "r.json";
+  auto b = load_backend_file(std::string(SUANLI_TEST_PLUGIN_DIR) +
+                                 "/libsuanli_backend_test_good.so",
+                             {});
+  in.backends = {b.get()};
+  if (*divisor) setenv("SUANLI_TEST_TIME_DIVISOR", divisor, 1);
+  const CertifyOutput out = run_certification(in);
+  unsetenv("SUANLI_TEST_TIME_DIVISOR");
+  return out.certificate;
+}
+
+std::string verdict_of(const json& cert, const std::string& criterion) {
+  for (const json& c : cert["criteria"])
+    if (c["criterion"] == criterion) return c["verdict"];
+  return "";
+}
+
+// Issue 13: a plugin that divides its device time by 10 cannot certify: the harness's wall
+// clock contradicts it, and trusted_figures fails.
+TEST(CertifyRun, PluginThatUnderstatesItsDeviceTimeCannotPass) {
+  const json lying = certify_test_plugin("10");
+  EXPECT_EQ(lying["verdict"], "FAIL");
+  EXPECT_EQ(verdict_of(lying, kTrusted), "FAIL");
+  for (const json& c : lying["criteria"])
+    if (c["criterion"] == kTrusted) {
+      EXPECT_EQ(c["measured"], 1.0);
+      EXPECT_EQ(shown_comparison(c), ">");  // the FAIL line reads "measured 1 > limit 0"
+      EXPECT_NE(c["detail"].get<std::string>().find("timing"), std::string::npos) << c;
+    }
+  const json honest = certify_test_plugin("");
+  EXPECT_EQ(verdict_of(honest, kTrusted), "PASS");
+}
+
+TEST(Criteria, FailLineShowsTheComparisonThatFailed) {
+  json c = {{"comparison", "<="}, {"verdict", "FAIL"}};
+  EXPECT_EQ(shown_comparison(c), ">");
+  c["comparison"] = ">=";
+  EXPECT_EQ(shown_comparison(c), "<");
+  c["verdict"] = "PASS";
+  EXPECT_EQ(shown_comparison(c), ">=");
+}
+
 TEST(Throttle, DetectsInjectedSlowdown) {
   std::vector<double> s = flat_series(100, 1e-3, 0.01, 3);
   const WindowDrop flat = throughput_drop(s, 0.2);

@@ -189,9 +189,22 @@ TEST(Rate, RmaxIsBestVerifiedGemmAndRpeakIsTheDevicePeak) {
     ASSERT_NE(p, nullptr) << dt;
     EXPECT_DOUBLE_EQ(p->rmax.value, best_gemm(rep, dt)) << dt;
     EXPECT_EQ(p->rmax.basis, Basis::measured);
-    EXPECT_DOUBLE_EQ(p->rpeak.value, device_peak(rep, dt)) << dt;
-    EXPECT_EQ(p->rpeak.basis, Basis::formula) << "the CPU peak is cores x clock x FLOP/cycle";
-    EXPECT_NEAR(p->efficiency(), best_gemm(rep, dt) / device_peak(rep, dt), 1e-12);
+    // The peak self-check: a device peak the verified peak kernel confirms (within 85%..103%)
+    // is Rpeak; one it contradicts gives way to the measured ceiling, and both are kept.
+    ASSERT_TRUE(p->ceiling.present()) << dt;
+    const double ratio = p->ceiling.value / device_peak(rep, dt);
+    if (ratio >= kPeakCheckLow && ratio <= kPeakCheckHigh) {
+      EXPECT_FALSE(p->peak_suspect) << dt;
+      EXPECT_DOUBLE_EQ(p->rpeak.value, device_peak(rep, dt)) << dt;
+      EXPECT_EQ(p->rpeak.basis, Basis::formula) << "the CPU peak is cores x clock x FLOP/cycle";
+    } else {
+      EXPECT_TRUE(p->peak_suspect) << dt;
+      EXPECT_DOUBLE_EQ(p->rpeak_theoretical, device_peak(rep, dt)) << dt;
+      EXPECT_DOUBLE_EQ(p->rpeak.value, p->ceiling.value) << dt;
+      EXPECT_EQ(p->rpeak.basis, Basis::measured);
+      EXPECT_NE(p->rpeak.source.find("SUSPECT"), std::string::npos) << p->rpeak.source;
+    }
+    EXPECT_NEAR(p->efficiency(), best_gemm(rep, dt) / p->rpeak.value, 1e-12);
   }
   // The CPU node is general computing at FP32, and the only category.
   ASSERT_EQ(r.categories.size(), 1u);
@@ -199,6 +212,51 @@ TEST(Rate, RmaxIsBestVerifiedGemmAndRpeakIsTheDevicePeak) {
   EXPECT_EQ(r.categories[0].precision, "fp32");
   EXPECT_DOUBLE_EQ(r.categories[0].rmax, best_gemm(rep, "fp32"));
   EXPECT_FALSE(r.total.has_value()) << "no cross-precision total unless asked";
+}
+
+TEST(Rate, SuspectTheoreticalPeakGivesWayToTheMeasuredCeiling) {
+  json rep = example();
+  // Make the fp32 peak claim 4x what the peak kernel reached: the self-check must catch it.
+  for (json& b : rep["backends"])
+    for (json& d : b["devices"])
+      for (json& p : d["peaks"])
+        if (p["dtype"] == "fp32") p["ops_per_second"] = p["ops_per_second"].get<double>() * 4;
+  seal_report(rep);
+  const NodeRating n = rate_report(rep, "edited.json", std::nullopt);
+  const PrecisionRating* p = n.devices.at(0).at(Dtype::fp32);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->peak_suspect);
+  EXPECT_DOUBLE_EQ(p->rpeak.value, p->ceiling.value);
+  EXPECT_GT(p->rpeak_theoretical, 3 * p->ceiling.value);
+  bool checked = false;
+  for (const PeakCheck& c : peak_checks(rep))
+    if (c.dtype == Dtype::fp32) checked = c.suspect();
+  EXPECT_TRUE(checked);
+  const Rating r = rate({write("edited.json", rep)}, std::nullopt, {});
+  bool noted = false;
+  for (const std::string& note : r.notes)
+    noted = noted || note.find("SUSPECT") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST(Rate, MarkedResultsAreLeftOutOfRmaxUnlessAskedFor) {
+  json rep = example();
+  double best = -1;
+  for (json& r : rep["results"])
+    if (r["op"] == "gemm" && r["dtype"] == "fp32" && r["status"] == "ok") {
+      r["marks"] = json::array({{{"kind", "noisy"}, {"detail", "CV 0.4 > 0.05"}}});
+      r["noisy"] = true;
+      best = std::max(best, r["flops_per_second"].get<double>());
+    }
+  seal_report(rep);
+  ASSERT_GT(best, 0);
+  const PrecisionRating* out =
+      rate_report(rep, "m.json", std::nullopt).devices.at(0).at(Dtype::fp32);
+  ASSERT_NE(out, nullptr);
+  EXPECT_FALSE(out->rmax.present());
+  EXPECT_GT(out->marked, 0);
+  const NodeRating in = rate_report(rep, "m.json", std::nullopt, true);
+  EXPECT_DOUBLE_EQ(in.devices.at(0).at(Dtype::fp32)->rmax.value, best);
 }
 
 TEST(Rate, FailedFasterResultIsIgnored) {

@@ -82,7 +82,7 @@ Result ok_result() {
   r.bytes = 768;
   r.bytes_per_second = 7e8;
   r.rounds = 1;
-  r.stop_reason = "noise target reached";
+  r.stop_reason = StopReason::noise_target;
   r.verified = true;
   r.verification = {"freivalds", true, 0.5, 16, "ok"};
   return r;
@@ -170,8 +170,11 @@ TEST(Report, TallyLine) {
   Result a = ok_result(), b = ok_result(), c = ok_result();
   b.status = Status::failed;
   c.status = Status::unsupported;
+  a.marks.push_back({"noisy", "CV 0.4 > 0.05"});
+  a.marks.push_back({"slowdown", "probe 30% slower"});
   EXPECT_EQ(tally_line(tally({a, b, c})),
-            "results: 3  ok: 1  unsupported: 1  skipped: 0  failed: 1  error: 0");
+            "results: 3  ok: 1  unsupported: 1  skipped: 0  failed: 1  error: 0  "
+            "marked noisy: 1  slowdown: 1  timing: 0  above peak: 0");
 }
 
 }  // namespace

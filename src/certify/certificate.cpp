@@ -477,6 +477,8 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
           e.main = facts_from_report_result(*main);
           if (const json* f = find_result(dev, fresh_input_workload(pw.workload).id))
             e.fresh = facts_from_report_result(*f);
+          if (const json* f = find_result(dev, decoy_refill_workload(pw.workload).id))
+            e.baseline = facts_from_report_result(*f);
           for (const json& t : cr.value("telemetry", json::array()))
             if (t["backend"] == dev.first && t["device"] == dev.second &&
                 t["workload"] == pw.workload.id)

@@ -167,6 +167,7 @@ RunFacts facts_from_result(const Result& r) {
   f.sampling_s = r.sampling_seconds;
   f.samples_s = r.samples;
   f.flops_per_second = op_is_compute_bound(r.op) ? r.flops_per_second : 0;
+  for (const ResultMark& m : r.marks) f.marks.emplace_back(m.kind, m.detail);
   return f;
 }
 
@@ -186,7 +187,19 @@ RunFacts facts_from_report_result(const json& r) {
   if (r.contains("samples_s")) f.samples_s = r["samples_s"].get<std::vector<double>>();
   if (r.contains("noise")) f.sampling_s = r["noise"].value("seconds", 0.0);
   f.flops_per_second = r.value("flops_per_second", 0.0);
+  if (result_is_marked(r))
+    for (const json& m : r["marks"])
+      if (m.is_object()) f.marks.emplace_back(m.value("kind", ""), m.value("detail", ""));
   return f;
+}
+
+std::string shown_comparison(const json& c) {
+  const std::string cmp = c.value("comparison", "");
+  if (c.value("verdict", "") != "FAIL") return cmp;
+  if (cmp == "<=") return ">";
+  if (cmp == ">=") return "<";
+  if (cmp == "==") return "!=";
+  return cmp;
 }
 
 Verdict derive_verdict(const json& c) {
@@ -224,6 +237,7 @@ json profile_limit(const std::string& name, const ProfileWorkload& pw, const Lim
   if (name == kClock) return l.max_clock_drop;
   if (name == kClaim) return l.min_claim_fraction;
   if (name == kCache) return l.max_cache_speedup;
+  if (name == kTrusted) return 0;
   return nullptr;  // verification: the bound of the check that ran
 }
 
@@ -235,7 +249,7 @@ std::vector<std::pair<std::string, std::string>> required_criteria(const Profile
   out.emplace_back(id, kStatus);
   if (main == "ok" || main == "failed") out.emplace_back(id, kVerification);
   if (main != "ok") return out;
-  for (const char* n : {kSustained, kCv, kThrottle, kClock}) out.emplace_back(id, n);
+  for (const char* n : {kTrusted, kSustained, kCv, kThrottle, kClock}) out.emplace_back(id, n);
   if (pw.against_claim && op_is_compute_bound(pw.workload.op)) out.emplace_back(id, kClaim);
   if (!pw.cache_check) return out;
   const std::string fid = fresh_input_workload(pw.workload).id;
@@ -259,15 +273,32 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
   run_criteria(e, id, e.main, claimed, out);
   if (e.main.status != "ok") return out;
 
+  // A figure the harness's own clock or the theoretical peak contradicts cannot pass.
+  json marks = json::array();
+  std::string why;
+  for (const auto& [kind, detail] : e.main.marks)
+    if (kind == "timing" || kind == "above_peak" || kind == "noisy") {
+      marks.push_back({{"kind", kind}, {"detail", detail}});
+      why += (why.empty() ? "" : "; ") + kind + ": " + detail;
+    }
+  out.push_back(criterion(e, id, kTrusted, static_cast<double>(marks.size()), "<=", 0,
+                          {{"marks", marks}},
+                          why.empty() ? "no timing, above_peak or noisy mark on the run" : why));
+
   out.push_back(criterion(e, id, kSustained, number(e.main.sampling_s), ">=", pw.sustain_s,
                           {{"samples", e.main.samples_s.size()}},
                           fmt::format("{} samples over {:.3g} s of sampling",
                                       e.main.samples_s.size(), e.main.sampling_s)));
 
+  // The CV means something only over enough samples.
   const TimeStats st = compute_stats(e.main.samples_s);
-  out.push_back(criterion(e, id, kCv, number(st.cv), "<=", limits.max_cv,
-                          {{"samples", st.samples}, {"mean_s", st.mean}, {"stddev_s", st.stddev}},
-                          "coefficient of variation of the sustained run's samples"));
+  const bool cv_meaningful = e.main.samples_s.size() >= kCvMinSamples;
+  out.push_back(
+      criterion(e, id, kCv, cv_meaningful ? number(st.cv) : json(nullptr), "<=", limits.max_cv,
+                {{"samples", st.samples}, {"mean_s", st.mean}, {"stddev_s", st.stddev}},
+                cv_meaningful ? "coefficient of variation of the sustained run's samples"
+                              : fmt::format("not evaluated: {} samples, a CV needs at least {}",
+                                            st.samples, kCvMinSamples)));
 
   const WindowDrop td = throughput_drop(e.main.samples_s, limits.window_fraction);
   out.push_back(
@@ -332,13 +363,21 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
     const std::string fid = fresh_input_workload(w).id;
     run_criteria(e, fid, *e.fresh, false, out);
     if (e.fresh->status == "ok") {
-      const double rep = median_of(e.main.samples_s), fr = median_of(e.fresh->samples_s);
+      // Like with like: the baseline is the decoy-refill run (same inputs, the same refill work
+      // into scratch buffers before every call) when it ran ok, else the main run.
+      const bool decoy = e.baseline && e.baseline->status == "ok" && !e.baseline->samples_s.empty();
+      const RunFacts& base = decoy ? *e.baseline : e.main;
+      const double rep = median_of(base.samples_s), fr = median_of(e.fresh->samples_s);
       out.push_back(criterion(
           e, id, kCache, number(fr / rep - 1.0), "<=", limits.max_cache_speedup,
           {{"repeated_median_s", rep},
            {"fresh_median_s", fr},
-           {"fresh_samples", e.fresh->samples_s.size()}},
-          fmt::format("same inputs every call: {} per op; fresh inputs before every timed call: {}",
+           {"fresh_samples", e.fresh->samples_s.size()},
+           {"baseline", decoy ? "decoy refill" : "main run"},
+           {"main_median_s", median_of(e.main.samples_s)}},
+          fmt::format("same inputs every call{}: {} per op; fresh inputs before every timed "
+                      "call: {}",
+                      decoy ? " (with the same refill work into scratch buffers)" : "",
                       format_duration(rep), format_duration(fr))));
     }
   }

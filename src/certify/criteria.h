@@ -26,6 +26,11 @@ inline constexpr const char* kThrottle = "throttle_drop";     // 1 - last/first 
 inline constexpr const char* kClock = "clock_drop";           // telemetry clock, same windows
 inline constexpr const char* kClaim = "claim_fraction";       // median throughput / claim >= min
 inline constexpr const char* kCache = "cache_speedup";        // fresh / repeated median - 1 <= max
+// Marks the harness put on the main run that disqualify its figure (timing: device time below
+// half the harness's wall time; above_peak: over the theoretical peak; noisy): count <= 0.
+inline constexpr const char* kTrusted = "trusted_figures";
+// The CV criterion needs this many samples to mean anything; fewer: not evaluated.
+inline constexpr size_t kCvMinSamples = 10;
 
 enum class Verdict { pass, fail, not_evaluated };
 std::string_view verdict_name(Verdict v);  // PASS, FAIL, NOT_EVALUATED
@@ -69,7 +74,8 @@ struct RunFacts {
   double verification_error = 0, verification_bound = 0;
   double sampling_s = 0;
   std::vector<double> samples_s;
-  double flops_per_second = 0;  // median; 0 for bandwidth ops
+  double flops_per_second = 0;                             // median; 0 for bandwidth ops
+  std::vector<std::pair<std::string, std::string>> marks;  // (kind, detail), from the runner
 };
 RunFacts facts_from_result(const Result& r);
 RunFacts facts_from_report_result(const nlohmann::json& r);
@@ -81,7 +87,8 @@ struct Evidence {
   std::string device_name;
   const ProfileWorkload* workload = nullptr;
   RunFacts main;
-  std::optional<RunFacts> fresh;             // the cache check's fresh-input run, when it ran
+  std::optional<RunFacts> fresh;     // the cache check's fresh-input run, when it ran
+  std::optional<RunFacts> baseline;  // its decoy-refill twin (same inputs); absent: the main run
   std::optional<TelemetrySeries> telemetry;  // of the main run
   const Claims* claims = nullptr;            // null: no claims file
 };
@@ -102,6 +109,10 @@ std::vector<std::pair<std::string, std::string>> required_criteria(const Profile
 // "unsupported" NOT_EVALUATED unless basis.claimed, else FAIL; numbers compared with `<=` or
 // `>=` against the limit; anything else FAIL.
 Verdict derive_verdict(const nlohmann::json& criterion);
+
+// The comparison a FAIL line shows: the one that held ("5.6 > 0.3" for a failed "<="); the
+// criterion's own comparison otherwise.
+std::string shown_comparison(const nlohmann::json& criterion);
 
 // The overall verdict: FAIL if any criterion fails or none passed, else PASS.
 Verdict overall_verdict(const std::vector<nlohmann::json>& criteria);

@@ -123,6 +123,13 @@ std::string shipped_profile_sha256(const std::string& name) {
   return "";
 }
 
+Workload decoy_refill_workload(const Workload& w) {
+  Workload f = w;
+  f.name = w.name + "+refill";
+  f.id = fmt::format("{}.{}.{}", f.name, dtype_name(f.op.dtype), shape_string(f.op));
+  return f;
+}
+
 Workload fresh_input_workload(const Workload& w) {
   Workload f = w;
   f.name = w.name + "+fresh";

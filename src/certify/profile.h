@@ -59,5 +59,9 @@ std::string shipped_profile_sha256(const std::string& name);
 
 // The workload of a cache check's fresh-input run: same op, name + "+fresh".
 Workload fresh_input_workload(const Workload& w);
+// The cache check's baseline twin ("NAME+refill"): the same inputs every call, with a decoy
+// refill of the same size (new data into scratch buffers) before each timed call, so that it
+// pays exactly what the fresh-input run pays outside the op (RunOptions::decoy_refill).
+Workload decoy_refill_workload(const Workload& w);
 
 }  // namespace suanli::certify

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "certify/certificate.h"
+#include "certify/criteria.h"
 #include "core/text.h"
 
 namespace suanli::certify {
@@ -112,8 +113,8 @@ std::string certificate_text(const json& c) {
       out += fmt::format("  FAIL {}:{} {} {}: measured {} {} limit {} ({})\n",
                          x["backend"].get<std::string>(), x["device"].get<int>(),
                          x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
-                         value_text(x["measured"]), x["comparison"].get<std::string>(),
-                         value_text(x["limit"]), x["detail"].get<std::string>());
+                         value_text(x["measured"]), shown_comparison(x), value_text(x["limit"]),
+                         x["detail"].get<std::string>());
   return out;
 }
 
@@ -132,7 +133,7 @@ std::string certificate_markdown(const json& c) {
     out += fmt::format(
         "| {}:{} | {} | {} | {} | {} {} | **{}** | {} |\n", x["backend"].get<std::string>(),
         x["device"].get<int>(), x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
-        markdown_cell_escape(value_text(x["measured"])), x["comparison"].get<std::string>(),
+        markdown_cell_escape(value_text(x["measured"])), shown_comparison(x),
         markdown_cell_escape(value_text(x["limit"])), x["verdict"].get<std::string>(),
         markdown_cell_escape(x["detail"].get<std::string>()));
   }
@@ -179,8 +180,8 @@ std::string certificate_html(const json& c) {
         html_escape(x["backend"].get<std::string>()), x["device"].get<int>(),
         html_escape(x["workload"].get<std::string>()),
         html_escape(x["criterion"].get<std::string>()), html_escape(value_text(x["measured"])),
-        html_escape(x["comparison"].get<std::string>()), html_escape(value_text(x["limit"])), vd,
-        vd, html_escape(x["detail"].get<std::string>()));
+        html_escape(shown_comparison(x)), html_escape(value_text(x["limit"])), vd, vd,
+        html_escape(x["detail"].get<std::string>()));
   }
   out +=
       "</table>\n<p>Check it with <code>suanli verify CERT.json --pubkey KEY.pub [--report "

@@ -73,6 +73,36 @@ std::string version_string() {
                      SUANLI_GIT_DIRTY ? ", modified" : "");
 }
 
+namespace {
+
+// The peak self-check for `info --check-peaks`: a short peak workload of the dtype, verified,
+// against the device's theoretical figure.
+std::string check_peak(Backend& b, const DeviceInfo& d, const PeakInfo& p) {
+  const Suite s = parse_suite(
+      fmt::format(R"({{"suanli_suite": 1, "name": "peak-check", "settings": {{"min_time": 0.01,
+                     "repetitions": 3, "max_noise": 0.02, "max_time": 0.3, "warmup_time": 0.01}},
+                     "workloads": [{{"op": "peak", "dtype": "{}", "elements": 16384,
+                     "depth": 1024}}]}})",
+                  dtype_name(p.dtype)),
+      "peak-check");
+  const Result r = run_workload(b, d.index, s.workloads.at(0), {});
+  if (r.status != Status::ok)
+    return fmt::format("not checked ({}: {})", status_name(r.status), r.reason);
+  PeakCheck c;
+  c.backend = b.name();
+  c.device = d.index;
+  c.dtype = p.dtype;
+  c.theoretical = p.ops_per_second;
+  c.measured = r.flops_per_second;
+  if (!r.marks.empty())  // a busy machine says nothing about the theory
+    return fmt::format("inconclusive: the peak kernel ran at {} but was marked {} ({})",
+                       format_si(r.flops_per_second, dtype_is_integer(p.dtype) ? "OP/s" : "FLOP/s"),
+                       r.marks.front().kind, r.marks.front().detail);
+  return peak_check_line(c);
+}
+
+}  // namespace
+
 int cmd_info(const InfoOptions& o) {
   LoadResult r = load(o.backends, o.threads, {});
   if (o.json) {
@@ -107,10 +137,12 @@ int cmd_info(const InfoOptions& o) {
       fmt::print("    features: {}\n", d.features.empty() ? "-" : d.features);
       for (const auto& [k, v] : d.extra) fmt::print("    {}: {}\n", k, v);
       fmt::print("    theoretical peak:\n");
-      for (const PeakInfo& p : d.peaks)
+      for (const PeakInfo& p : d.peaks) {
         fmt::print("      {:<5} {:>14}   {}\n", dtype_name(p.dtype),
                    format_si(p.ops_per_second, dtype_is_integer(p.dtype) ? "OP/s" : "FLOP/s"),
                    p.derivation);
+        if (o.check_peaks) fmt::print("            self-check: {}\n", check_peak(*b, d, p));
+      }
     }
   }
   if (!r.issues.empty()) fmt::print("\n");

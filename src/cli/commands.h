@@ -8,6 +8,7 @@ namespace suanli::cli {
 
 struct InfoOptions {
   bool json = false;
+  bool check_peaks = false;  // run a short peak kernel per device and dtype (the self-check)
   std::vector<std::string> backends;
   int threads = 0;
 };
@@ -38,6 +39,7 @@ struct RateOptionsCli {
   std::vector<std::string> reports;
   std::string inventory, claims, target, total, format, out;
   bool include_hosts = false;
+  bool include_marked = false;
 };
 
 // `suanli compare` (src/cli/compare_cmd.cpp).

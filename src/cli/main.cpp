@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
       "Show the backends found, their devices (identity, ISA features, clock, memory), "
       "library versions and theoretical peak per dtype with its derivation.");
   info_cmd->add_flag("--json", info.json, "Print JSON instead of text");
+  info_cmd->add_flag("--check-peaks", info.check_peaks,
+                     "Run a short peak kernel per device and dtype (~0.3 s each) and check each "
+                     "theoretical peak against it (suspect outside 85%..103%)");
   info_cmd->add_option("--backend", info.backends, "Only these backends (comma-separated)")
       ->delimiter(',');
   info_cmd->add_option("--threads", info.threads, "Host threads a CPU backend uses (0 = all cores)")
@@ -154,6 +157,9 @@ int main(int argc, char** argv) {
                        "every factor is printed and stored)");
   rate_cmd->add_flag("--include-hosts", rate.include_hosts,
                      "Count host CPUs of accelerator nodes in the general total");
+  rate_cmd->add_flag("--include-marked", rate.include_marked,
+                     "Count results the run marked (noisy, slowdown, timing, above_peak); by "
+                     "default they are left out of Rmax and the ceiling");
   rate_cmd->add_option("--format", rate.format, "text, json, md, html or csv (default: from "
                                                 "--out's extension, else text)")
       ->check(CLI::IsMember({"text", "json", "md", "html", "csv"}));

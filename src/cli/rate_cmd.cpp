@@ -38,6 +38,7 @@ int cmd_rate(const RateOptionsCli& o) {
   ro.total = rate::parse_total(o.total);
   if (!o.target.empty()) ro.target = rate::parse_target(o.target);
   ro.include_hosts = o.include_hosts;
+  ro.include_marked = o.include_marked;
   std::optional<rate::Inventory> inv;
   if (!o.inventory.empty()) inv = rate::load_inventory(o.inventory);
   const rate::Rating r = rate::rate(o.reports, inv, ro);

@@ -90,8 +90,19 @@ json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
   j["results"] = json::array();
   for (const Result& r : results) j["results"].push_back(result_to_json(r));
   const Tally t = tally(results);
-  j["tally"] = {{"results", t.results}, {"ok", t.ok},         {"unsupported", t.unsupported},
-                {"skipped", t.skipped}, {"failed", t.failed}, {"error", t.error}};
+  j["tally"] = {{"results", t.results},
+                {"ok", t.ok},
+                {"unsupported", t.unsupported},
+                {"skipped", t.skipped},
+                {"failed", t.failed},
+                {"error", t.error},
+                {"noisy", t.noisy},
+                {"slowdown", t.slowdown},
+                {"timing", t.timing},
+                {"above_peak", t.above_peak}};
+  // The suite checks its own theory: every device peak against the run's peak kernels.
+  j["peak_checks"] = json::array();
+  for (const PeakCheck& c : peak_checks(j)) j["peak_checks"].push_back(peak_check_json(c));
   seal_report(j);
   return j;
 }

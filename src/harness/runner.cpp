@@ -13,9 +13,12 @@
 #include <mutex>
 #include <thread>
 
+#include <sched.h>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/units.h"
 #include "model/model_run.h"
 #include "report/hash.h"
 #include "verify/verify.h"
@@ -183,11 +186,19 @@ SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plan
                           const std::function<void()>& before_execute) {
   ensure_benchmark_initialized();
   benchmark::ClearRegisteredBenchmarks();
+  HostTiming host;
   auto body = [&](benchmark::State& st) {
     for (auto _ : st) {
       try {
         if (before_execute) before_execute();  // untimed: the iteration time is device time
-        st.SetIterationTime(backend.execute(plans, inner));
+        // The harness's own clock around the call (execute returns after the backend's
+        // synchronize), kept beside the device time the plugin reports.
+        const auto w0 = Clock::now();
+        const double device_s = backend.execute(plans, inner);
+        host.wall_s += seconds_since(w0);
+        host.device_s += device_s;
+        ++host.calls;
+        st.SetIterationTime(device_s);
       } catch (const std::exception& e) {
         st.SkipWithError(e.what());
         break;
@@ -209,6 +220,7 @@ SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plan
   benchmark::ClearRegisteredBenchmarks();
   SampleRound r;
   r.error = rep.error;
+  r.host = host;
   for (const auto& run : rep.repetitions) {
     if (run.iterations <= 0) continue;
     // With UseManualTime the "real" time Google Benchmark accumulates is our device time.
@@ -218,6 +230,161 @@ SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plan
   }
   if (r.error.empty() && r.samples.empty()) r.error = "Google Benchmark produced no samples";
   return r;
+}
+
+double host_probe_rate(double seconds) {
+  // Steps of a dependent multiply chain: a fixed 3-cycle latency on x86-64 cores (and a fixed
+  // latency elsewhere) that no renamer folds; the empty asm keeps the compiler from reducing it.
+  auto chain = [](uint64_t steps) {
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (uint64_t i = 0; i < steps; ++i) {
+      x *= 0xbf58476d1ce4e5b9ULL;
+      asm volatile("" : "+r"(x));
+    }
+    return x;
+  };
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? std::max(1, CPU_COUNT(&set)) : 1;
+  // Three trials of a third of `seconds` each, one chain per CPU run in chunks until the trial's
+  // deadline (so a loaded machine does not stretch the probe); the median trial counts, so a
+  // passing hiccup neither hides nor fakes a sustained slowdown.
+  constexpr uint64_t kChunk = 20000;
+  std::vector<double> rates;
+  for (int trial = 0; trial < 3; ++trial) {
+    std::vector<std::thread> threads;
+    std::vector<uint64_t> done(static_cast<size_t>(cpus), 0);
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + std::chrono::duration<double>(seconds / 3.0);
+    for (int c = 0; c < cpus; ++c)
+      threads.emplace_back([&, c] {
+        while (Clock::now() < deadline) {
+          benchmark::DoNotOptimize(chain(kChunk));
+          done[static_cast<size_t>(c)] += kChunk;
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    uint64_t total = 0;
+    for (uint64_t d : done) total += d;
+    rates.push_back(static_cast<double>(total) / std::max(seconds_since(t0), 1e-9));
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[1];
+}
+
+void mark_result(Result& r, double peak) {
+  if (r.noisy)
+    r.marks.push_back(
+        {"noisy", fmt::format("CV {:.3g} still above the target {:.3g} when "
+                              "sampling stopped ({})",
+                              r.noise_reached, r.noise_target, stop_reason_text(r.stop_reason))});
+  if (r.probe.reference > 0 && r.probe.slowdown > kSlowdownThreshold)
+    r.marks.push_back(
+        {"slowdown",
+         fmt::format("the host probe ran {:.0f}% slower than at the start of the run (before "
+                     "{:.3g}, after {:.3g}, reference {:.3g} steps/s; marks above {:.0f}%)",
+                     100 * r.probe.slowdown, r.probe.before, r.probe.after, r.probe.reference,
+                     100 * kSlowdownThreshold)});
+  const HostTiming& h = r.host_timing;
+  if (h.calls > 0 && h.call_wall_mean_s() >= kTimingMinCallWall &&
+      h.device_over_wall() < kTimingMinDeviceOverWall)
+    r.marks.push_back(
+        {"timing",
+         fmt::format("the plugin reported {:.3g} s of device time for {:.3g} s of host wall time "
+                     "over {} calls of {} each (device/wall {:.3g} < {:.2g})",
+                     h.device_s, h.wall_s, h.calls, format_duration(h.call_wall_mean_s()),
+                     h.device_over_wall(), kTimingMinDeviceOverWall)});
+  if (peak > 0 && op_is_compute_bound(r.op) && r.flops_per_second > kAbovePeakTolerance * peak)
+    r.marks.push_back(
+        {"above_peak",
+         fmt::format("median throughput {:.3g} is {:.3g}x the theoretical peak "
+                     "{:.3g} (marks above {:.2f}x)",
+                     r.flops_per_second, r.flops_per_second / peak, peak, kAbovePeakTolerance)});
+}
+
+namespace {
+
+// Runs the rounds of one workload's timed sampling until the stopping rule ends them.
+std::string sample_rounds(Backend& backend, const Workload& w, const RunOptions& opts,
+                          const SamplingPlan& sp, Result& r) {
+  const MeasureSettings& s = w.settings;
+  const double min_time = opts.min_time.value_or(s.min_time);
+  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
+  const double max_time = opts.max_time.value_or(s.max_time);
+  const auto t0 = Clock::now();
+  while (true) {
+    SampleRound round = measure_round(backend, sp.plans, sp.inner, min_time, reps,
+                                      r.rounds == 0 ? s.warmup_time : 0.0, sp.before_execute);
+    ++r.rounds;
+    r.host_timing.calls += round.host.calls;
+    r.host_timing.device_s += round.host.device_s;
+    r.host_timing.wall_s += round.host.wall_s;
+    if (!round.error.empty()) return round.error;
+    r.samples.insert(r.samples.end(), round.samples.begin(), round.samples.end());
+    r.iterations += round.ops;
+    const TimeStats st = compute_stats(r.samples);
+    const double elapsed = seconds_since(t0);
+    r.sampling_seconds = elapsed;
+    if (opts.sustain_s) {
+      if (elapsed >= *opts.sustain_s) {
+        r.stop_reason = StopReason::sustained;
+        return "";
+      }
+    } else if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
+      r.stop_reason = StopReason::noise_target;
+      return "";
+    } else if (elapsed + elapsed / r.rounds > max_time) {
+      r.stop_reason = StopReason::time_limit;
+      return "";
+    }
+    if (r.samples.size() >= kMaxSamples) {
+      r.stop_reason = StopReason::sample_cap;
+      return "";
+    }
+  }
+}
+
+}  // namespace
+
+bool sample_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
+                     const SamplingPlan& sp, Result& r) {
+  r.noise_target = w.settings.max_noise;
+  r.iterations_per_sample = sp.inner;
+  if (opts.host_probe) r.probe.before = host_probe_rate();
+  std::string error;
+  {
+    TelemetrySampler sampler(backend, device);
+    if (opts.on_sampling) opts.on_sampling(true);
+    error = sample_rounds(backend, w, opts, sp, r);
+    if (opts.on_sampling) opts.on_sampling(false);
+    r.telemetry = sampler.stop();
+  }
+  if (opts.host_probe) {
+    r.probe.after = host_probe_rate();
+    r.probe.reference = std::max({opts.probe_reference.value_or(0.0), r.probe.before});
+    r.probe.slowdown = 1.0 - std::min(r.probe.before, r.probe.after) / r.probe.reference;
+  }
+  if (!error.empty()) {
+    r.status = Status::error;
+    r.reason = error;
+    return false;
+  }
+  r.time = compute_stats(r.samples);
+  r.noise_reached = r.time.cv;
+  r.noisy = (r.stop_reason == StopReason::time_limit || r.stop_reason == StopReason::sample_cap) &&
+            r.time.cv > r.noise_target;
+  r.flops_per_second = r.time.median > 0 ? r.flops / r.time.median : 0;
+  r.flops_per_second_best = r.time.min > 0 ? r.flops / r.time.min : 0;
+  r.bytes_per_second = r.time.median > 0 ? r.bytes / r.time.median : 0;
+  double peak = -1;
+  const DeviceInfo& dev = backend.devices().at(static_cast<size_t>(device));
+  if (op_is_compute_bound(r.op) && r.flops > 0)
+    if (const PeakInfo* p = dev.peak(r.op.dtype); p && p->ops_per_second > 0) {
+      peak = p->ops_per_second;
+      r.peak_fraction = r.flops_per_second / peak;
+    }
+  mark_result(r, peak);
+  return true;
 }
 
 void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends) {
@@ -285,11 +452,6 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
   r.op = w.op;
   r.flops = op_flops(w.op);
   r.bytes = op_bytes(w.op);
-  const MeasureSettings& s = w.settings;
-  const double min_time = opts.min_time.value_or(s.min_time);
-  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
-  const double max_time = opts.max_time.value_or(s.max_time);
-  r.noise_target = s.max_noise;
   try {
     if (auto why = backend.unsupported_reason(device, w.op)) {
       r.status = Status::unsupported;
@@ -339,6 +501,20 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     // Certification's caching check: new input data before every timed execute.
     uint64_t data_seed = seed, refills = 0;
     std::function<void()> refill;
+    std::vector<std::vector<char>> scratch;
+    std::vector<void*> scratch_ptrs;
+    std::vector<std::unique_ptr<DeviceBuffer>> scratch_bufs;
+    if (opts.decoy_refill) {
+      scratch = host;
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        scratch_ptrs.push_back(scratch[i].data());
+        scratch_bufs.push_back(backend.alloc(device, sizes[i]));
+      }
+      refill = [&] {
+        verify::fill_inputs(w.op, scratch_ptrs.data(), seed ^ (0x9e3779b97f4a7c15ULL * ++refills));
+        for (size_t i = 0; i < out; ++i) scratch_bufs[i]->upload(scratch[i].data());
+      };
+    }
     if (opts.fresh_inputs)
       refill = [&] {
         data_seed = seed ^ (0x9e3779b97f4a7c15ULL * ++refills);
@@ -346,57 +522,11 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
         for (size_t i = 0; i < out; ++i) raw[i]->upload(host[i].data());
       };
 
-    TelemetrySampler sampler(backend, device);
-    if (opts.on_sampling) opts.on_sampling(true);
-    const auto t0 = Clock::now();
-    std::string error;
-    while (true) {
-      SampleRound round = measure_round(backend, plans, inner, min_time, reps,
-                                        r.rounds == 0 ? s.warmup_time : 0.0, refill);
-      ++r.rounds;
-      if (!round.error.empty()) {
-        error = round.error;
-        break;
-      }
-      r.samples.insert(r.samples.end(), round.samples.begin(), round.samples.end());
-      r.iterations += round.ops;
-      const TimeStats st = compute_stats(r.samples);
-      const double elapsed = seconds_since(t0);
-      if (opts.sustain_s) {
-        if (elapsed >= *opts.sustain_s) {
-          r.stop_reason = "sustained duration reached";
-          break;
-        }
-      } else if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
-        r.stop_reason = "noise target reached";
-        break;
-      }
-      if (!opts.sustain_s && elapsed + elapsed / r.rounds > max_time) {
-        r.stop_reason = "time limit reached";
-        break;
-      }
-      if (r.samples.size() >= 1000) {
-        r.stop_reason = "sample limit reached";
-        break;
-      }
-    }
-    r.sampling_seconds = seconds_since(t0);
-    if (opts.on_sampling) opts.on_sampling(false);
-    r.telemetry = sampler.stop();
-    if (!error.empty()) {
-      r.status = Status::error;
-      r.reason = error;
-      return r;
-    }
-    r.time = compute_stats(r.samples);
-    r.noise_reached = r.time.cv;
-    r.flops_per_second = r.time.median > 0 ? r.flops / r.time.median : 0;
-    r.flops_per_second_best = r.time.min > 0 ? r.flops / r.time.min : 0;
-    r.bytes_per_second = r.time.median > 0 ? r.bytes / r.time.median : 0;
-    const DeviceInfo& dev = backend.devices().at(static_cast<size_t>(device));
-    if (op_is_compute_bound(w.op))
-      if (const PeakInfo* p = dev.peak(w.op.dtype); p && p->ops_per_second > 0)
-        r.peak_fraction = r.flops_per_second / p->ops_per_second;
+    SamplingPlan sp;
+    sp.plans = plans;
+    sp.inner = inner;
+    sp.before_execute = refill;
+    if (!sample_workload(backend, device, w, opts, sp, r)) return r;
 
     // Verify what the timed runs left in the output buffer.
     raw[out]->download(host[out].data());
@@ -440,6 +570,9 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       for (const Workload& w : suite.workloads) jobs.push_back({b, d.index, &w});
   std::vector<Result> results;
   const auto t0 = Clock::now();
+  // The probe reference: the fastest host probe since the run began.
+  RunOptions o = opts;
+  if (o.host_probe && !o.probe_reference) o.probe_reference = host_probe_rate();
   double done_budget = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
@@ -460,8 +593,11 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       opts.on_progress(p);
     }
     results.push_back(j.w->model.empty()
-                          ? run_workload(*j.backend, j.device, *j.w, opts)
-                          : model::run_model_workload(*j.backend, j.device, *j.w, opts));
+                          ? run_workload(*j.backend, j.device, *j.w, o)
+                          : model::run_model_workload(*j.backend, j.device, *j.w, o));
+    if (o.probe_reference)
+      o.probe_reference =
+          std::max({*o.probe_reference, results.back().probe.before, results.back().probe.after});
     if (opts.on_result) opts.on_result(results.back());
   }
   return results;

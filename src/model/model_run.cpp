@@ -237,53 +237,15 @@ double percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
-// Times the plan list at the full batch (one execute per iteration) and fills the result's
-// samples, statistics and rates. False (status error, reason set) when a round failed.
+// Times the plan list at the full batch (one execute per iteration, the first run discarded)
+// through the runner's sampling engine. False (status error, reason set) when a round failed.
 bool time_plans(Backend& backend, int device, const std::vector<DevicePlan*>& raw,
                 const Workload& w, const RunOptions& opts, Result& r) {
-  const MeasureSettings& s = w.settings;
   backend.execute(raw, 1);  // first run discarded
-  const double min_time = opts.min_time.value_or(s.min_time);
-  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
-  const double max_time = opts.max_time.value_or(s.max_time);
-  r.iterations_per_sample = 1;
-  const auto t0 = Clock::now();
-  std::string error;
-  while (true) {
-    const SampleRound round =
-        measure_round(backend, raw, 1, min_time, reps, r.rounds == 0 ? s.warmup_time : 0.0);
-    error = round.error;
-    const std::vector<double>& smp = round.samples;
-    ++r.rounds;
-    if (!error.empty()) break;
-    r.samples.insert(r.samples.end(), smp.begin(), smp.end());
-    const TimeStats st = compute_stats(r.samples);
-    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (r.samples.size() >= 2 && st.cv <= s.max_noise) {
-      r.stop_reason = "noise target reached";
-      break;
-    }
-    if (elapsed + elapsed / r.rounds > max_time || r.samples.size() >= 1000) {
-      r.stop_reason = "time limit reached";
-      break;
-    }
-  }
-  r.sampling_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!error.empty()) {
-    r.status = Status::error;
-    r.reason = error;
-    return false;
-  }
-  r.time = compute_stats(r.samples);
-  r.iterations = static_cast<int64_t>(std::llround(r.sampling_seconds / r.time.mean));
-  r.noise_reached = r.time.cv;
-  r.flops_per_second = r.flops / r.time.median;
-  r.flops_per_second_best = r.flops / r.time.min;
-  r.bytes_per_second = r.bytes / r.time.median;
-  const DeviceInfo& dev = backend.devices().at(static_cast<size_t>(device));
-  if (const PeakInfo* p = dev.peak(w.op.dtype); p && p->ops_per_second > 0)
-    r.peak_fraction = r.flops_per_second / p->ops_per_second;
-  return true;
+  SamplingPlan sp;
+  sp.plans = raw;
+  sp.inner = 1;
+  return sample_workload(backend, device, w, opts, sp, r);
 }
 
 // ---- the training step ----------------------------------------------------------------------

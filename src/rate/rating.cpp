@@ -197,8 +197,30 @@ double NodeType::node_power_w() const {
 // ---------------------------------------------------------------------------------------------
 // Reports
 
+namespace {
+
+// The peak self-check (report.h): a theoretical Rpeak from the report that the verified peak
+// kernel contradicts gives way to the measured ceiling, and the source keeps both figures.
+void apply_peak_check(PrecisionRating& pr, bool from_claims) {
+  if (from_claims || !pr.rpeak.present() || !pr.ceiling.present() || pr.rpeak.value <= 0) return;
+  const double ratio = pr.ceiling.value / pr.rpeak.value;
+  if (ratio >= kPeakCheckLow && ratio <= kPeakCheckHigh) return;
+  const bool ops = dtype_is_integer(pr.dtype);
+  pr.peak_suspect = true;
+  pr.rpeak_theoretical = pr.rpeak.value;
+  pr.rpeak = {
+      pr.ceiling.value, Basis::measured,
+      fmt::format("measured ceiling {} ({}), used because the theoretical {} ({}) is "
+                  "SUSPECT: the peak kernel reached {:.1f}% of it, outside {:.0f}%..{:.0f}%",
+                  format_rate(pr.ceiling.value, ops), pr.ceiling.source,
+                  format_rate(pr.rpeak_theoretical, ops), pr.rpeak.source, 100 * ratio,
+                  100 * kPeakCheckLow, 100 * kPeakCheckHigh)};
+}
+
+}  // namespace
+
 NodeRating rate_report(const json& report, const std::string& origin,
-                       const std::optional<Claims>& claims) {
+                       const std::optional<Claims>& claims, bool include_marked) {
   check_report(report, origin);
   NodeRating node;
   node.report = origin;
@@ -243,6 +265,10 @@ NodeRating rate_report(const json& report, const std::string& origin,
             if (op == "gemm" && st != "unsupported" && st != "skipped") ++pr.not_counted;
             continue;
           }
+          if (!include_marked && result_is_marked(r)) {
+            ++pr.marked;
+            continue;
+          }
           const double v = r.value("flops_per_second", -1.0);
           Figure& f = op == "gemm" ? pr.rmax : pr.ceiling;
           if (v > f.value) {
@@ -254,12 +280,14 @@ NodeRating rate_report(const json& report, const std::string& origin,
             if (op == "gemm") pr.power_w = power_of(r);
           }
         }
+        apply_peak_check(pr, claim.has_value());
         if (pr.rpeak.present() || pr.rmax.present() || pr.ceiling.present() ||
-            pr.rpeak_sparse.present() || pr.not_counted > 0)
+            pr.rpeak_sparse.present() || pr.not_counted > 0 || pr.marked > 0)
           dev.precisions.push_back(std::move(pr));
       }
       for (const json& r : results) {
         if (r["backend"] != backend || r["device"] != dev.index || !counts(r)) continue;
+        if (!include_marked && result_is_marked(r)) continue;
         const std::string op = r["op"].get<std::string>();
         if (op == "stream") {
           if (!r.contains("shape") || r["shape"].value("kind", "") != "triad") continue;
@@ -289,8 +317,9 @@ NodeRating rate_report(const json& report, const std::string& origin,
   return node;
 }
 
-NodeRating load_and_rate_report(const std::string& path, const std::optional<Claims>& claims) {
-  return rate_report(read_json_file(path), path, claims);
+NodeRating load_and_rate_report(const std::string& path, const std::optional<Claims>& claims,
+                                bool include_marked) {
+  return rate_report(read_json_file(path), path, claims, include_marked);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,7 +497,8 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     for (const std::string& path : e.reports) {
       auto it = cache.find(path);
       if (it == cache.end())
-        it = cache.emplace(path, load_and_rate_report(path, options.claims)).first;
+        it = cache.emplace(path, load_and_rate_report(path, options.claims, options.include_marked))
+                 .first;
       out.inputs.push_back(path);
       t.measured.push_back(it->second);
     }
@@ -743,6 +773,24 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
                 "{} {} {}: {} GEMM result(s) not counted (status not ok or verification not "
                 "passed)",
                 n.report, d.name, dtype_name(p.dtype), p.not_counted));
+  for (const NodeType& t : out.node_types)
+    for (const NodeRating& n : t.measured)
+      for (const DeviceRating& d : n.devices)
+        for (const PrecisionRating& p : d.precisions) {
+          if (p.marked > 0)
+            out.notes.push_back(fmt::format(
+                "{} {} {}: {} GEMM/peak result(s) left out for a mark (noisy, slowdown, timing "
+                "or above_peak; `rate --include-marked` counts them)",
+                n.report, d.name, dtype_name(p.dtype), p.marked));
+          if (p.peak_suspect)
+            out.notes.push_back(fmt::format(
+                "{} {} {}: theoretical peak {} SUSPECT (peak kernel {}, {:.1f}%); Rpeak is the "
+                "measured ceiling",
+                n.report, d.name, dtype_name(p.dtype),
+                format_rate(p.rpeak_theoretical, dtype_is_integer(p.dtype)),
+                format_rate(p.ceiling.value, dtype_is_integer(p.dtype)),
+                100 * p.ceiling.value / p.rpeak_theoretical));
+        }
   out.notes.push_back(
       "INT8 is counted in OPS and never summed with FLOPS; FP8 and TF32 are shown per device "
       "and enter no category.");

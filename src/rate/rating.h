@@ -45,6 +45,11 @@ struct PrecisionRating {
   Figure ceiling;       // the measured `peak` kernel (verified)
   double power_w = -1;  // mean device power during the Rmax workload (telemetry), < 0: none
   int not_counted = 0;  // GEMM results of this dtype that did not count (not ok or unverified)
+  int marked = 0;       // GEMM and peak results left out for a mark (noisy, slowdown, timing, ...)
+  // The peak self-check: the theoretical figure the report declared when the measured ceiling
+  // was outside [kPeakCheckLow, kPeakCheckHigh] of it (rpeak is then the measured ceiling).
+  bool peak_suspect = false;
+  double rpeak_theoretical = -1;
   double efficiency() const {
     return rpeak.present() && rmax.present() && rpeak.value > 0 ? rmax.value / rpeak.value : -1;
   }
@@ -194,7 +199,8 @@ struct RateOptions {
   std::optional<Claims> claims;
   TotalMethod total;
   std::optional<Target> target;
-  bool include_hosts = false;  // count accelerator hosts in the general total
+  bool include_hosts = false;   // count accelerator hosts in the general total
+  bool include_marked = false;  // count results marked noisy, slowdown, timing or above_peak
 };
 
 struct Rating {
@@ -213,9 +219,13 @@ struct Rating {
 
 // Reads one report (schema major version, schema, hash checked; InputError otherwise) and rates
 // its devices: Rpeak from the claims when they match, else the report's device peaks.
+// Results with a mark (report.h's ResultMark) do not count unless include_marked. Where the
+// report's theoretical peak fails the peak self-check against the verified peak kernel, Rpeak is
+// the measured ceiling, and the figure's source says so with both numbers.
 NodeRating rate_report(const nlohmann::json& report, const std::string& origin,
-                       const std::optional<Claims>& claims);
-NodeRating load_and_rate_report(const std::string& path, const std::optional<Claims>& claims);
+                       const std::optional<Claims>& claims, bool include_marked = false);
+NodeRating load_and_rate_report(const std::string& path, const std::optional<Claims>& claims,
+                                bool include_marked = false);
 
 // Rates a fleet: without an inventory each report is a node type of one node.
 Rating rate(const std::vector<std::string>& reports, const std::optional<Inventory>& inventory,

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/units.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
 
@@ -35,6 +36,22 @@ std::string_view status_name(Status s) {
       return "error";
   }
   return "error";
+}
+
+std::string_view stop_reason_text(StopReason s) {
+  switch (s) {
+    case StopReason::none:
+      return "not finished";
+    case StopReason::noise_target:
+      return "noise target reached";
+    case StopReason::time_limit:
+      return "time limit reached";
+    case StopReason::sample_cap:
+      return "sample limit reached";
+    case StopReason::sustained:
+      return "sustained duration reached";
+  }
+  return "not finished";
 }
 
 TimeStats compute_stats(const std::vector<double>& v) {
@@ -79,13 +96,93 @@ Tally tally(const std::vector<Result>& results) {
         ++t.error;
         break;
     }
+    for (const ResultMark& m : r.marks) {
+      if (m.kind == "noisy") ++t.noisy;
+      if (m.kind == "slowdown") ++t.slowdown;
+      if (m.kind == "timing") ++t.timing;
+      if (m.kind == "above_peak") ++t.above_peak;
+    }
   }
   return t;
 }
 
 std::string tally_line(const Tally& t) {
-  return fmt::format("results: {}  ok: {}  unsupported: {}  skipped: {}  failed: {}  error: {}",
-                     t.results, t.ok, t.unsupported, t.skipped, t.failed, t.error);
+  return fmt::format(
+      "results: {}  ok: {}  unsupported: {}  skipped: {}  failed: {}  error: {}  "
+      "marked noisy: {}  slowdown: {}  timing: {}  above peak: {}",
+      t.results, t.ok, t.unsupported, t.skipped, t.failed, t.error, t.noisy, t.slowdown, t.timing,
+      t.above_peak);
+}
+
+bool result_is_marked(const json& r) {
+  return r.contains("marks") && r["marks"].is_array() && !r["marks"].empty();
+}
+
+std::string result_mark_kinds(const json& r) {
+  std::string out;
+  if (!result_is_marked(r)) return out;
+  for (const json& m : r["marks"]) {
+    if (!m.is_object() || !m.contains("kind") || !m["kind"].is_string()) continue;
+    if (!out.empty()) out += ",";
+    out += m["kind"].get<std::string>();
+  }
+  return out;
+}
+
+std::vector<PeakCheck> peak_checks(const json& report) {
+  std::vector<PeakCheck> out;
+  if (!report.contains("backends") || !report.contains("results")) return out;
+  for (const json& b : report["backends"]) {
+    const std::string backend = b.value("name", "");
+    for (const json& d : b.value("devices", json::array()))
+      for (const json& p : d.value("peaks", json::array())) {
+        PeakCheck c;
+        c.backend = backend;
+        c.device = d.value("index", 0);
+        c.dtype = dtype_from_name(p.value("dtype", "")).value_or(Dtype::invalid);
+        c.theoretical = p.value("ops_per_second", 0.0);
+        for (const json& r : report["results"]) {
+          if (r.value("backend", "") != backend || r.value("device", -1) != c.device ||
+              r.value("op", "") != "peak" || r.value("dtype", "") != p.value("dtype", "") ||
+              r.value("status", "") != "ok" || !r.contains("verification") ||
+              !r["verification"].value("passed", false) || result_is_marked(r))
+            continue;
+          const double v = r.value("flops_per_second", -1.0);
+          if (v > c.measured) c.measured = v, c.workload = r.value("workload", "");
+        }
+        out.push_back(c);
+      }
+  }
+  return out;
+}
+
+json peak_check_json(const PeakCheck& c) {
+  json j = {{"backend", c.backend},
+            {"device", c.device},
+            {"dtype", std::string(dtype_name(c.dtype))},
+            {"theoretical_ops_per_second", c.theoretical},
+            {"status", !c.checked()  ? "not checked"
+                       : c.suspect() ? "suspect"
+                                     : "ok"},
+            {"range", {kPeakCheckLow, kPeakCheckHigh}}};
+  if (c.checked()) {
+    j["measured_ops_per_second"] = c.measured;
+    j["ratio"] = c.ratio();
+    j["workload"] = c.workload;
+  }
+  return j;
+}
+
+std::string peak_check_line(const PeakCheck& c) {
+  const std::string unit = dtype_is_integer(c.dtype) ? "OP/s" : "FLOP/s";
+  const std::string head = fmt::format("{}:{} {} theoretical {}", c.backend, c.device,
+                                       dtype_name(c.dtype), format_si(c.theoretical, unit));
+  if (!c.checked()) return head + ", not checked (no verified, unmarked peak workload in this run)";
+  return fmt::format("{}, peak kernel {} ({:.1f}%){}", head, format_si(c.measured, unit),
+                     100.0 * c.ratio(),
+                     c.suspect() ? fmt::format(": SUSPECT (outside {:.0f}%..{:.0f}%)",
+                                               100 * kPeakCheckLow, 100 * kPeakCheckHigh)
+                                 : "");
 }
 
 json op_shape_json(const OpDesc& op) {
@@ -163,8 +260,24 @@ json result_to_json(const Result& r) {
     j["noise"] = {{"target_cv", r.noise_target},
                   {"reached_cv", r.noise_reached},
                   {"rounds", r.rounds},
-                  {"stop_reason", r.stop_reason},
+                  {"stop_reason", std::string(stop_reason_text(r.stop_reason))},
                   {"seconds", r.sampling_seconds}};
+    if (r.noisy) j["noisy"] = true;
+  }
+  if (r.host_timing.calls > 0)
+    j["host_timing"] = {{"calls", r.host_timing.calls},
+                        {"device_s", r.host_timing.device_s},
+                        {"wall_s", r.host_timing.wall_s},
+                        {"device_over_wall", r.host_timing.device_over_wall()}};
+  if (r.probe.before > 0 && r.probe.after > 0)
+    j["host_probe"] = {{"before_steps_per_second", r.probe.before},
+                       {"after_steps_per_second", r.probe.after},
+                       {"reference_steps_per_second", r.probe.reference},
+                       {"slowdown", r.probe.slowdown}};
+  if (!r.marks.empty()) {
+    j["marks"] = json::array();
+    for (const ResultMark& m : r.marks)
+      j["marks"].push_back({{"kind", m.kind}, {"detail", m.detail}});
   }
   if (r.verified)
     j["verification"] = {{"method", r.verification.method},

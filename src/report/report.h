@@ -38,6 +38,51 @@ struct TelemetrySummary {
   double clock_mhz_mean = -1;
 };
 
+// Why timed sampling stopped (reported as the text of stop_reason_text).
+enum class StopReason {
+  none,          // sampling did not finish (an error)
+  noise_target,  // the samples' CV reached the suite's max_noise
+  time_limit,    // max_time ran out before the noise target was reached
+  sample_cap,    // the engine's cap of kMaxSamples samples
+  sustained,     // sustain_s (certification) elapsed
+};
+std::string_view stop_reason_text(StopReason s);  // "noise target reached", ...
+inline constexpr size_t kMaxSamples = 1000;
+
+// Host wall time the harness measured around every timed execute call (through the backend's
+// synchronize), beside the device time the plugin reported for the same calls.
+struct HostTiming {
+  int64_t calls = 0;
+  double device_s = 0, wall_s = 0;  // summed over the calls
+  double device_over_wall() const { return wall_s > 0 ? device_s / wall_s : -1; }
+  double call_wall_mean_s() const { return calls > 0 ? wall_s / static_cast<double>(calls) : 0; }
+};
+
+// The host interference probe (a dependent imul chain on every CPU the harness may use), in
+// chain steps per second, before and after the timed sampling; reference: the fastest probe
+// seen since the run began (before, when the workload ran alone).
+struct HostProbe {
+  double before = -1, after = -1, reference = -1;  // < 0: not run
+  double slowdown = 0;                             // 1 - min(before, after) / reference
+};
+
+// Marks on a result whose figure the harness cannot stand behind; a marked result is kept in
+// the report but left out of Rmax and certification (unless the user includes marked results).
+//   noisy:      CV still above the suite's max_noise when the time limit or sample cap ended it
+//   slowdown:   the host probe ran slower than at the start (another tenant, throttling)
+//   timing:     device time implausibly lower than the harness's wall time
+//   above_peak: throughput above the device's theoretical peak by more than kAbovePeakTolerance
+struct ResultMark {
+  std::string kind;
+  std::string detail;
+};
+inline constexpr double kSlowdownThreshold = 0.15;       // probe slowdown that marks
+inline constexpr double kTimingMinCallWall = 1e-3;       // calls at least this long are judged ...
+inline constexpr double kTimingMinDeviceOverWall = 0.5;  // ... and device/wall below this marks
+inline constexpr double kAbovePeakTolerance = 1.05;      // throughput / theoretical peak above this
+// The peak self-check: measured peak kernel / theoretical peak outside this range is suspect.
+inline constexpr double kPeakCheckLow = 0.85, kPeakCheckHigh = 1.03;
+
 struct Result {
   std::string workload;  // workload id
   std::string name;
@@ -59,7 +104,11 @@ struct Result {
   // The stopping rule: target CV, CV reached, rounds, why sampling stopped.
   double noise_target = 0, noise_reached = 0, sampling_seconds = 0;
   int rounds = 0;
-  std::string stop_reason;
+  StopReason stop_reason = StopReason::none;
+  bool noisy = false;  // CV above the target when the time limit / sample cap stopped sampling
+  HostTiming host_timing;
+  HostProbe probe;
+  std::vector<ResultMark> marks;
   bool verified = false;  // verification ran
   verify::Verification verification;
   TelemetrySummary telemetry;
@@ -70,9 +119,37 @@ struct Result {
 
 struct Tally {
   size_t results = 0, ok = 0, unsupported = 0, skipped = 0, failed = 0, error = 0;
+  size_t noisy = 0, slowdown = 0, timing = 0, above_peak = 0;  // marked results, by mark
 };
 Tally tally(const std::vector<Result>& results);
 std::string tally_line(const Tally& t);  // "results: 42  ok: 40  unsupported: 2  ..."
+
+// True when the report result (JSON) carries a mark of any kind; the marks' kinds joined by ","
+// otherwise empty.
+bool result_is_marked(const nlohmann::json& r);
+std::string result_mark_kinds(const nlohmann::json& r);
+
+// The peak self-check of one device and dtype: the best verified peak-kernel throughput of the
+// run against the device's theoretical peak.
+struct PeakCheck {
+  std::string backend;
+  int device = 0;
+  Dtype dtype = Dtype::invalid;
+  double theoretical = 0;
+  double measured = -1;  // < 0: not checked (no verified peak workload of that dtype)
+  std::string workload;  // the peak workload that measured it
+  double ratio() const { return measured >= 0 && theoretical > 0 ? measured / theoretical : -1; }
+  bool checked() const { return measured >= 0 && theoretical > 0; }
+  bool suspect() const {
+    return checked() && (ratio() < kPeakCheckLow || ratio() > kPeakCheckHigh);
+  }
+};
+// The checks of every device peak a report declares, from its results.
+std::vector<PeakCheck> peak_checks(const nlohmann::json& report);
+nlohmann::json peak_check_json(const PeakCheck& c);
+// "fp32 theoretical 1.20 TFLOP/s, peak kernel 180 GFLOP/s (15.0%): SUSPECT"
+
+std::string peak_check_line(const PeakCheck& c);
 
 nlohmann::json result_to_json(const Result& r);
 nlohmann::json op_shape_json(const OpDesc& op);

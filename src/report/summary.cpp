@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/units.h"
+#include "report/report.h"
 
 namespace suanli {
 
@@ -97,6 +98,15 @@ std::string render(const std::vector<std::string>& header, const std::vector<Row
 }  // namespace
 
 std::string summary_table(const json& report, size_t max_width) {
+  // The peak self-check: a "% peak" against a suspect theoretical peak gets a "?".
+  const std::vector<PeakCheck> checks = peak_checks(report);
+  auto suspect = [&](const json& r) {
+    for (const PeakCheck& c : checks)
+      if (c.suspect() && c.backend == r.value("backend", "") && c.device == r.value("device", -1) &&
+          dtype_name(c.dtype) == r.value("dtype", ""))
+        return true;
+    return false;
+  };
   std::vector<Row> rows;
   for (const json& r : report.at("results")) {
     Row row;
@@ -114,26 +124,44 @@ std::string summary_table(const json& report, size_t max_width) {
       else
         row.cells.push_back(format_si(r.value("flops_per_second", 0.0), unit));
       row.cells.push_back(r.contains("peak_fraction")
-                              ? fmt::format("{:.1f}%", 100.0 * r["peak_fraction"].get<double>())
+                              ? fmt::format("{:.1f}%{}", 100.0 * r["peak_fraction"].get<double>(),
+                                            suspect(r) ? "?" : "")
                               : "-");
       row.cells.push_back(fmt::format("{:.1f}%", 100.0 * t.value("cv", 0.0)));
       const bool passed = r.contains("verification") && r["verification"].value("passed", false);
       row.cells.push_back(passed ? "yes" : "NO");
       row.cells.push_back(status);
+      const std::string marks = result_mark_kinds(r);
+      row.cells.push_back(marks.empty() ? "-" : marks);
       row.cells.push_back(r.value("library", ""));
     } else {
       for (int i = 0; i < 4; ++i) row.cells.push_back("-");
       row.cells.push_back("-");
       row.cells.push_back(status);
+      row.cells.push_back("-");
       std::string reason = r.value("reason", "");
       if (reason.size() > 90) reason = reason.substr(0, 87) + "...";
       row.cells.push_back(reason);
     }
     rows.push_back(std::move(row));
   }
-  return render({"device", "workload", "dtype", "shape", "time", "throughput", "% peak", "cv",
-                 "verified", "status", "library / reason"},
-                rows, max_width);
+  std::string out = render({"device", "workload", "dtype", "shape", "time", "throughput", "% peak",
+                            "cv", "verified", "status", "marks", "library / reason"},
+                           rows, max_width);
+  bool any_mark = false;
+  for (const json& r : report.at("results")) any_mark = any_mark || result_is_marked(r);
+  if (any_mark)
+    out += fmt::format(
+        "marks (left out of Rmax and certification): noisy = CV above the target when the time "
+        "limit ran out; slowdown = the host probe ran > {:.0f}% slower than at the start; timing "
+        "= device time < {:.0f}% of the harness's wall time; above_peak = > {:.2f}x the "
+        "theoretical peak\n",
+        100 * kSlowdownThreshold, 100 * kTimingMinDeviceOverWall, kAbovePeakTolerance);
+  if (!checks.empty()) {
+    out += "peak self-check (peak kernel / theoretical peak, expected within 85%..103%):\n";
+    for (const PeakCheck& c : checks) out += "  " + peak_check_line(c) + "\n";
+  }
+  return out;
 }
 
 }  // namespace suanli

@@ -5,6 +5,10 @@
 // ABI major), no_entry (exports no entry point), create_fails, zero_devices,
 // errors (execute fails), wrong (gemm output off by one element), slow_peak
 // (unused). It computes real results on the host; it is never installed.
+//
+// Environment: SUANLI_TEST_TIME_DIVISOR=D (a number > 0) makes every mode lie about its device
+// time: execute reports the measured time divided by D (D = 10: ten times faster than it ran),
+// for the tests of the harness's own wall-clock check (issue 13 item 3).
 #include <suanli/backend.h>
 
 #include <chrono>
@@ -75,7 +79,7 @@ suanli_status device_count(suanli_context, int32_t* n) noexcept {
 }
 suanli_status device_info(suanli_context, int32_t, suanli_device_info* d) noexcept {
   static const suanli_peak_entry kPeaks[] = {
-      {sizeof(suanli_peak_entry), SUANLI_DTYPE_FP32, 1e9, "test: 1 GFLOP/s by decree"}};
+      {sizeof(suanli_peak_entry), SUANLI_DTYPE_FP32, 1e12, "test: 1 TFLOP/s by decree"}};
   d->name = "test device";
   d->vendor = "suanli tests";
   d->kind = "cpu";
@@ -180,6 +184,9 @@ suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, 
         gemm<float>(p);
     }
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const char* env = std::getenv("SUANLI_TEST_TIME_DIVISOR");  // read per call: tests set it
+  const double divisor = env ? std::atof(env) : 1.0;
+  if (divisor > 0) *seconds /= divisor;
   return SUANLI_OK;
 }
 
