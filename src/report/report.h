@@ -66,6 +66,9 @@ struct Result {
   // Model workloads: model, batch, samples/s, latency percentiles, ... (null for kernels);
   // result_to_json writes it as "model" and reports the op as "model".
   nlohmann::json model;
+  // HPL / HPL-MxP workloads (src/hpl): n, nb, precision, refinement, placement (null otherwise);
+  // result_to_json writes it as "hpl" and reports the op as "hpl" or "hpl_mxp".
+  nlohmann::json hpl;
 };
 
 struct Tally {
