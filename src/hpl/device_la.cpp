@@ -125,6 +125,7 @@ bool DeviceLinAlg::run(const void* desc, const std::vector<DeviceBuffer*>& bufs,
   DevicePlan plan(&b_, h, info.library ? info.library : "",
                   info.implementation ? info.implementation : "");
   if (where && where->empty()) *where = fmt::format("device ({})", plan.implementation);
+  if (where == &gemm_impl && gemm_library.empty()) gemm_library = plan.library;
   b_.execute({&plan}, 1);
   *seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   return true;

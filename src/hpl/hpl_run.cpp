@@ -72,6 +72,14 @@ void set_verification(Result& r, const Residual& res, const std::string& what) {
   set_status_from_verification(r);
 }
 
+// The result's library (the GEMM's) and implementation: where each part of the LU ran.
+void describe(Result& r, const DeviceLinAlg& la) {
+  r.library = la.gemm_library;
+  r.implementation = fmt::format("gemm: {}; panel: {}; triangular solves: {}", la.gemm_impl,
+                                 la.where_getrf, la.where_trsm);
+  if (!la.where_laswp.empty()) r.implementation += "; row swaps: " + la.where_laswp;
+}
+
 json placement(const DeviceLinAlg& la) {
   return {{"gemm", la.gemm_impl},
           {"panel", la.where_getrf},
@@ -98,8 +106,7 @@ void run_fp64(Backend& b, int device, const Workload& w, int64_t n, int64_t nb,
   const auto t0 = Clock::now();
   const std::vector<double> x = hpl_solve(la, b, as, ipiv.get(), n, nb, hooks.corrupt_factor);
   const double seconds = seconds_since(t0);
-  r.library = la.gemm_library.empty() ? "" : la.gemm_library;
-  r.implementation = la.gemm_impl;
+  describe(r, la);
   set_timing(r, seconds, b, device);
   set_verification(r, residual(gen, x), "HPL scaled residual (host, FP64, regenerated A)");
   r.hpl["placement"] = placement(la);
@@ -136,7 +143,7 @@ void run_mxp(Backend& b, int device, const Workload& w, int64_t n, int64_t nb,
   const auto t0 = Clock::now();
   const MxpOutcome out = mxp_solve(la, b, buf, rhs, a_inf, n, nb, p, max_it, hooks.corrupt_factor);
   const double seconds = seconds_since(t0);
-  r.implementation = la.gemm_impl;
+  describe(r, la);
   set_timing(r, seconds, b, device);
   set_verification(r, residual(gen, out.x),
                    "HPL-MxP backward error: HPL's scaled residual (host, FP64, regenerated A)");
