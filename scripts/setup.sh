@@ -8,6 +8,8 @@ packages=(
   nlohmann-json3-dev libvalijson-dev libcli11-dev libfmt-dev
   libopenblas-dev libdnnl-dev libsodium-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clpeak
+  openmpi-bin libopenmpi-dev
+  slurm-wlm slurmctld slurmd slurm-client munge
   hpcc
 )
 
