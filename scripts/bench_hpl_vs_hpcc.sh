@@ -68,8 +68,10 @@ echo "bench: hpcc HPL: ${hpcc_gflops} GFLOPS"
 cat >"$work/suite.json" <<EOF
 {"suanli_suite": 1, "name": "hpl-bench", "workloads": [{"op": "hpl", "n": $n, "nb": $snb}]}
 EOF
-echo "bench: suanli op hpl N=$n NB=$snb, one process, $cores threads"
-"$build/suanli" run --suite "$work/suite.json" --backend cpu -q -o "$work/suanli.json" || true
+echo "bench: suanli op hpl N=$n NB=$snb, one process, $cores threads (OPENBLAS_CORETYPE=$core)"
+# The same OpenBLAS kernels for both (suanli respects OPENBLAS_CORETYPE set in the environment).
+OPENBLAS_CORETYPE=$core "$build/suanli" run --suite "$work/suite.json" --backend cpu -q \
+  -o "$work/suanli.json" || true
 python3 - "$work/suanli.json" "$hpcc_gflops" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
