@@ -263,9 +263,24 @@ Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
   return w;  // neither: report the u8 x s8 reason
 }
 
+// fp16 asks for fp32 accumulation (the default) and falls back to fp16 accumulation when the
+// backend computes fp16 only in fp16 (AVX512-FP16 CPUs). The result then says "accumulate":
+// "fp16", and the Freivalds tolerance is derived from fp16's unit roundoff. An explicit
+// "accumulate" in the suite is never changed.
+Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
+  Workload out = w;
+  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid || w.op.kind == OpKind::peak ||
+      w.op.kind == OpKind::stream)
+    return out;
+  if (!backend.unsupported_reason(device, w.op)) return out;
+  out.op.accumulate = Dtype::fp16;
+  if (!backend.unsupported_reason(device, out.op)) return out;
+  return w;  // neither: report the fp32-accumulation reason
+}
+
 Result run_workload(Backend& backend, int device, const Workload& requested,
                     const RunOptions& opts) {
-  const Workload w = negotiate_int8(backend, device, requested);
+  const Workload w = negotiate_fp16(backend, device, negotiate_int8(backend, device, requested));
   Result r;
   r.workload = w.id;
   r.name = w.name;
