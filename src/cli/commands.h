@@ -28,6 +28,8 @@ struct RunOptionsCli {
   int repetitions = 0;
   std::vector<std::string> backend_options;
   bool quiet = false;
+  std::string format = "table";  // what goes to stdout: table, json, csv, md (src/cli/output.cpp)
+  bool wide = false;             // table: full library column
   std::vector<std::string> argv;
 };
 
