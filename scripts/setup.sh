@@ -13,6 +13,8 @@ packages=(
   # man pages from --help; the export tests (promtool; Google Benchmark's compare.py, which
   # imports scipy); the Python reader's plots
   help2man prometheus libbenchmark-tools python3-scipy python3-matplotlib
+  # HPL compared with Debian's hpcc (scripts/bench_hpl_vs_hpcc.sh)
+  hpcc
 )
 
 missing=()

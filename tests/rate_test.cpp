@@ -139,6 +139,7 @@ json gpu_node(int gpus) {
     failed["status"] = "failed";
     failed["reason"] = "verification failed";
     failed["verification"]["passed"] = false;
+    failed["reason"] = "scaled residual 1e3 above 16";
     res.push_back(failed);
     res.push_back(ok_result("gemm", "bf16", g, 6.5e14, "gemm.bf16." + s, 590));
     res.push_back(ok_result("gemm", "int8", g, 1.5e15, "gemm.int8." + s, 620));
@@ -605,6 +606,59 @@ TEST(RateCommand, WritesValidJsonAndRefusesBadInputWithoutTouchingTheOutput) {
   EXPECT_EQ(run_rate(kExample + " --target 45EFLOPS:int8"), 2);
   EXPECT_EQ(run_rate(kExample + " --total factors:" + scratch() + "/missing.json"), 2);
   EXPECT_EQ(run_rate(scratch() + "/missing-report.json"), 2);
+}
+
+// HPL results (src/hpl) are their own figures: "HPL Rmax" (fp64) and "HPL-MxP" (per
+// factorization precision) next to the GEMM Rmax, never mixed into it; Rmax/Rpeak uses HPL.
+TEST(Rate, HplRmaxAndHplMxpAreSeparateFromGemmRmax) {
+  json rep = example();
+  const double gemm64 = best_gemm(rep, "fp64");
+  json hpl;
+  for (const json& r : rep["results"])
+    if (r["op"] == "gemm" && r["dtype"] == "fp64" && r["status"] == "ok") hpl = r;
+  ASSERT_FALSE(hpl.is_null());
+  hpl["op"] = "hpl";
+  hpl["workload"] = "hpl.fp64.n10000";
+  hpl["flops_per_second"] = 0.8 * gemm64;
+  hpl["hpl"] = {{"op", "hpl"},
+                {"benchmark", "HPL"},
+                {"n", 10000},
+                {"nb", 256},
+                {"factorization_precision", "fp64"}};
+  json mxp = hpl;
+  mxp["op"] = "hpl_mxp";
+  mxp["dtype"] = "fp32";
+  mxp["workload"] = "hpl_mxp.fp32.n10000";
+  mxp["flops_per_second"] = 1.6 * gemm64;
+  mxp["hpl"]["op"] = "hpl_mxp";
+  mxp["hpl"]["benchmark"] = "HPL-MxP";
+  mxp["hpl"]["refinement"] = {{"iterations", 3}};
+  json failed = hpl;  // faster, but failed HPL's residual check: not counted
+  failed["status"] = "failed";
+  failed["verification"]["passed"] = false;
+  failed["reason"] = "scaled residual 1e3 above 16";
+  failed["flops_per_second"] = 2 * gemm64;
+  for (const json& r : {hpl, mxp, failed}) rep["results"].push_back(r);
+  rep.erase("sha256");
+  seal_report(rep);
+  const std::string path = write("hpl-node.json", rep);
+  const Rating r = rate({path}, std::nullopt, {});
+  const PrecisionRating* f64 = prec(r, "", Dtype::fp64);
+  const PrecisionRating* f32 = prec(r, "", Dtype::fp32);
+  ASSERT_NE(f64, nullptr);
+  ASSERT_NE(f32, nullptr);
+  EXPECT_DOUBLE_EQ(f64->rmax.value, gemm64) << "the GEMM Rmax is unchanged";
+  EXPECT_DOUBLE_EQ(f64->hpl.value, 0.8 * gemm64);
+  EXPECT_FALSE(f64->hpl_mxp.present());
+  EXPECT_DOUBLE_EQ(f32->hpl_mxp.value, 1.6 * gemm64);
+  EXPECT_FALSE(f32->hpl.present());
+  EXPECT_NEAR(f64->efficiency(), 0.8 * gemm64 / f64->rpeak.value, 1e-12);
+  const std::string text = render_text(r);
+  EXPECT_NE(text.find("GEMM Rmax"), std::string::npos);
+  EXPECT_NE(text.find("HPL Rmax"), std::string::npos);
+  EXPECT_NE(text.find("HPL-MxP"), std::string::npos);
+  const auto errors = validate_against_schema(rating_to_json(r, "test"), "rating.schema.json");
+  EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors[0].path + ": " + errors[0].message);
 }
 
 // The roofline draws a ceiling only for a dtype the device ran (a verified peak kernel, or Rpeak

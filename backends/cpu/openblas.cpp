@@ -194,6 +194,7 @@ OpenBlas load() {
                    ? "unknown"
                    : ob.config.substr(sp + 1, ob.config.find(' ', sp + 1) - sp - 1);
   ob.library = "openblas " + ob.version + " (core " + ob.corename + ", " + ob.core_source + ")";
+  ob.handle = h;
   ob.loaded = true;
   return ob;  // the handle is never closed: OpenBLAS stays for the life of the process
 }

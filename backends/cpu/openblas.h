@@ -40,6 +40,7 @@ struct OpenBlas {
   CblasDgemmFn dgemm = nullptr;
   CblasSgemmFn sgemm = nullptr;
   CblasSbgemmFn sbgemm = nullptr;  // absent unless OpenBLAS was built with BUILD_BFLOAT16
+  void* handle = nullptr;  // the dlopen handle, for parts that need more entry points (linalg.cpp)
 
   // Sets OpenBLAS's thread count when it differs (cheap when it does not).
   void set_threads(int threads) const;

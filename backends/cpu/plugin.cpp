@@ -16,6 +16,7 @@
 
 #include "cpu_info.h"
 #include "cpu_op.h"
+#include "linalg.h"
 #include "model_ops.h"
 
 namespace suanli::cpu {
@@ -235,7 +236,7 @@ suanli_status device_info(suanli_context c, int32_t device, suanli_device_info* 
 
 // Builds the op; with null buffers it only checks support.
 std::unique_ptr<CpuOp> make_op(suanli_context_s* ctx, const suanli_op_desc* op, void* const* bufs,
-                               size_t nbufs, std::string* reason) {
+                               size_t nbufs, std::string* reason, const uint64_t* sizes = nullptr) {
   if (!op || op->struct_size < SUANLI_STRUCT_SIZE(suanli_op_desc, stream))
     throw BackendError(SUANLI_INVALID_ARGUMENT, "op descriptor missing or struct_size too small");
   auto need = [&](size_t n) {
@@ -268,6 +269,11 @@ std::unique_ptr<CpuOp> make_op(suanli_context_s* ctx, const suanli_op_desc* op, 
     case SUANLI_OP_SOFTMAX:
     case SUANLI_OP_ELTWISE:
       return make_model_op(*op, bufs, nbufs, ctx->cfg, reason);
+    case SUANLI_OP_GEMM_EX:  // dense linear algebra of ABI 1.2 (HPL): linalg.cpp
+    case SUANLI_OP_GETRF:
+    case SUANLI_OP_LASWP:
+    case SUANLI_OP_TRSM:
+      return make_linalg_op(*op, bufs, sizes, nbufs, ctx->cfg, reason);
     default:
       *reason = "op kind " + std::to_string(static_cast<int>(op->kind)) +
                 " is not known to the cpu backend";
@@ -396,6 +402,7 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
     if (buffer_count == 0 || !buffers)
       return fail(c, SUANLI_INVALID_ARGUMENT, "plan: no buffers given");
     std::vector<void*> ptrs(buffer_count);
+    std::vector<uint64_t> sizes(buffer_count);
     const std::vector<uint64_t> need = base_op_bytes(op);
     for (size_t i = 0; i < buffer_count; ++i) {
       auto* b = reinterpret_cast<Buffer*>(buffers[i]);
@@ -405,10 +412,11 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
                     "buffer " + std::to_string(i) + " holds " + std::to_string(b->bytes) +
                         " bytes; the op needs " + std::to_string(need[i]));
       ptrs[i] = b->data;
+      sizes[i] = b->bytes;
     }
     ctx->reason.clear();
     auto p = std::make_unique<Plan>();
-    p->op = make_op(ctx, op, ptrs.data(), ptrs.size(), &ctx->reason);
+    p->op = make_op(ctx, op, ptrs.data(), ptrs.size(), &ctx->reason, sizes.data());
     if (!p->op) return fail(c, SUANLI_UNSUPPORTED, ctx->reason);
     if (info && info->struct_size >= SUANLI_STRUCT_SIZE(suanli_plan_info, implementation)) {
       info->library = p->op->library.c_str();

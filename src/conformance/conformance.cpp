@@ -201,6 +201,201 @@ void expect_error(const Plugin& p, suanli_status s, const std::string& what) {
     fail(what + " returned " + std::string(status_name(s)) + " with an empty last_error");
 }
 
+// ---- dense linear algebra (ABI 1.2): gemm_ex, getrf, laswp, trsm
+// ---------------------------------
+
+// One linear-algebra op on fp64 data in one buffer: uploads `data`, plans and runs the op, and
+// downloads the buffer back into `data`. ipiv (int32) is a second buffer when non-null. Returns
+// false (and the reason) when the backend answered UNSUPPORTED consistently in supports() and
+// plan(); fails the check on any other disagreement or error.
+bool run_linalg(const Plugin& p, int32_t dev, const suanli_op_desc& d, std::vector<double>& data,
+                std::vector<int32_t>* ipiv, std::string* unsupported) {
+  const char* reason = nullptr;
+  const suanli_status sup = p.api->supports(p.ctx, dev, &d, &reason);
+  Buffers b(p);
+  std::vector<suanli_buffer> bufs{b.alloc(dev, data.size() * 8)};
+  if (p.api->buffer_upload(p.ctx, bufs[0], 0, data.data(), data.size() * 8) != SUANLI_OK)
+    fail("buffer_upload: " + p.last_error());
+  if (ipiv) {
+    bufs.push_back(b.alloc(dev, ipiv->size() * 4));
+    if (p.api->buffer_upload(p.ctx, bufs[1], 0, ipiv->data(), ipiv->size() * 4) != SUANLI_OK)
+      fail("buffer_upload: " + p.last_error());
+  }
+  // gemm_ex takes A, B, C: all three in the one buffer here.
+  if (d.kind == SUANLI_OP_GEMM_EX) bufs = {bufs[0], bufs[0], bufs[0]};
+  if (d.kind == SUANLI_OP_TRSM) bufs = {bufs[0], bufs[0]};
+  PlanGuard g{p};
+  const suanli_status ps = p.api->plan(p.ctx, dev, &d, bufs.data(), bufs.size(), &g.plan, nullptr);
+  if (sup == SUANLI_UNSUPPORTED && ps == SUANLI_UNSUPPORTED) {
+    *unsupported = str(reason);
+    return false;
+  }
+  if (sup != SUANLI_OK || ps != SUANLI_OK)
+    fail(fmt::format("supports: {}, plan: {} ({})", status_name(sup), status_name(ps),
+                     p.last_error()));
+  execute(p, g.plan, 1);
+  if (p.api->buffer_download(p.ctx, bufs[0], 0, data.data(), data.size() * 8) != SUANLI_OK)
+    fail("buffer_download: " + p.last_error());
+  if (ipiv &&
+      p.api->buffer_download(p.ctx, bufs.back(), 0, ipiv->data(), ipiv->size() * 4) != SUANLI_OK)
+    fail("buffer_download: " + p.last_error());
+  return true;
+}
+
+std::vector<double> random_fill(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-0.5, 0.5);
+  std::vector<double> v(n);
+  for (double& x : v) x = u(rng);
+  return v;
+}
+
+double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    m = std::isfinite(a[i]) ? std::max(m, std::fabs(a[i] - b[i])) : HUGE_VAL;
+  return m;
+}
+
+suanli_op_desc linalg_desc(suanli_op_kind kind) {
+  suanli_op_desc d{};
+  d.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, trsm);
+  d.kind = kind;
+  return d;
+}
+
+// C(37 x 29) = -1 A(37 x 23) B^T(23 x 29) + 1 C, three sub-matrices of one 64-row buffer.
+std::string check_gemm_ex(const Plugin& p, int32_t dev) {
+  const int64_t ld = 64, m = 37, n = 29, k = 23, ao = 3, bo = 5 + 30 * ld, co = 1 + 60 * ld;
+  std::vector<double> data = random_fill(static_cast<size_t>(ld * 100), 1);
+  std::vector<double> want = data;
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      double s = 0;
+      for (int64_t l = 0; l < k; ++l) s += data[ao + i + l * ld] * data[bo + j + l * ld];
+      want[co + i + j * ld] = data[co + i + j * ld] - s;
+    }
+  suanli_gemm_ex_desc g{SUANLI_STRUCT_SIZE(suanli_gemm_ex_desc, compute_type),
+                        m,
+                        n,
+                        k,
+                        0,
+                        1,
+                        -1.0,
+                        1.0,
+                        ao,
+                        ld,
+                        bo,
+                        ld,
+                        co,
+                        ld,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64};
+  suanli_op_desc d = linalg_desc(SUANLI_OP_GEMM_EX);
+  d.gemm_ex = &g;
+  std::string why;
+  if (!run_linalg(p, dev, d, data, nullptr, &why)) return "unsupported (consistently): " + why;
+  const double e = max_diff(data, want);
+  if (!(e <= 1e-12))
+    fail(fmt::format("max |error| {:.3g} (bound 1e-12); other elements must stay", e));
+  // An operand that ends outside its buffer is refused.
+  g.c_offset = ld * 100 - 10;
+  Buffers b(p);
+  std::vector<suanli_buffer> one{b.alloc(dev, data.size() * 8)};
+  std::vector<suanli_buffer> three{one[0], one[0], one[0]};
+  PlanGuard guard{p};
+  expect_error(p, p.api->plan(p.ctx, dev, &d, three.data(), 3, &guard.plan, nullptr),
+               "plan(gemm_ex with C beyond its buffer)");
+  return fmt::format(
+      "fp64 sub-matrices with offsets and ld: max |error| {:.2g}; C beyond its "
+      "buffer refused",
+      e);
+}
+
+// getrf with partial pivoting of a 40 x 16 panel at an offset, then P L U against A.
+std::string check_getrf(const Plugin& p, int32_t dev) {
+  const int64_t ld = 48, m = 40, n = 16, off = 4 + 2 * ld;
+  std::vector<double> data = random_fill(static_cast<size_t>(ld * 20), 2), a = data;
+  std::vector<int32_t> ipiv(n, 0);
+  suanli_getrf_desc g{
+      SUANLI_STRUCT_SIZE(suanli_getrf_desc, type), m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
+  suanli_op_desc d = linalg_desc(SUANLI_OP_GETRF);
+  d.getrf = &g;
+  std::string why;
+  if (!run_linalg(p, dev, d, data, &ipiv, &why)) return "unsupported (consistently): " + why;
+  // Apply the interchanges to the original panel, then compare with L U.
+  auto A = [&](std::vector<double>& v, int64_t i, int64_t j) -> double& {
+    return v[off + i + j * ld];
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t piv = ipiv[static_cast<size_t>(i)] - 1;
+    if (piv < i || piv >= m)
+      fail(fmt::format("ipiv[{}] = {} outside [{}, {}]", i, piv + 1, i + 1, m));
+    for (int64_t j = 0; j < n; ++j) std::swap(A(a, i, j), A(a, piv, j));
+  }
+  double e = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t l = 0; l <= std::min(i, j); ++l)
+        s += (l == i ? 1.0 : A(data, i, l)) * A(data, l, j);
+      e = std::max(e, std::fabs(s - A(a, i, j)));
+    }
+  if (!(e <= 1e-12)) fail(fmt::format("|P L U - A| = {:.3g} (bound 1e-12)", e));
+  return fmt::format("partial pivoting, 40 x 16 panel at an offset: |PLU - A| {:.2g}", e);
+}
+
+// laswp of 3 interchanges over 5 columns, and trsm (left, lower, unit) against host loops.
+std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
+  const int64_t ld = 20, off = 1 + ld;
+  std::vector<double> data = random_fill(static_cast<size_t>(ld * 8), 3), want = data;
+  std::vector<int32_t> ipiv{4, 2, 9};
+  for (int64_t c = 0; c < 5; ++c)
+    for (int64_t i = 0; i < 3; ++i)
+      std::swap(want[off + i + c * ld], want[off + ipiv[static_cast<size_t>(i)] - 1 + c * ld]);
+  suanli_laswp_desc l{
+      SUANLI_STRUCT_SIZE(suanli_laswp_desc, type), 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
+  suanli_op_desc d = linalg_desc(SUANLI_OP_LASWP);
+  d.laswp = &l;
+  std::string why, out;
+  if (run_linalg(p, dev, d, data, &ipiv, &why)) {
+    if (max_diff(data, want) != 0) fail("laswp: rows not interchanged as ipiv says");
+    out = "laswp exact";
+  } else {
+    out = "laswp unsupported (consistently): " + why;
+  }
+  // X (6 x 3) at column 4: L (6 x 6, unit lower, at the top-left) X = B.
+  data = random_fill(static_cast<size_t>(ld * 8), 4);
+  want = data;
+  const int64_t bo = 4 * ld;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < 6; ++i)
+      for (int64_t k = 0; k < i; ++k)
+        want[bo + i + c * ld] -= data[i + k * ld] * want[bo + k + c * ld];
+  suanli_trsm_desc t{SUANLI_STRUCT_SIZE(suanli_trsm_desc, type),
+                     0,
+                     1,
+                     0,
+                     1,
+                     6,
+                     3,
+                     1.0,
+                     0,
+                     ld,
+                     bo,
+                     ld,
+                     SUANLI_DTYPE_FP64};
+  d = linalg_desc(SUANLI_OP_TRSM);
+  d.trsm = &t;
+  if (!run_linalg(p, dev, d, data, nullptr, &why))
+    return out + "; trsm unsupported (consistently): " + why;
+  const double e = max_diff(data, want);
+  if (!(e <= 1e-12)) fail(fmt::format("trsm: max |error| {:.3g} (bound 1e-12)", e));
+  return out + fmt::format("; trsm max |error| {:.2g}", e);
+}
+
 // Emits checks in order; checks before `start` are not run (setup steps always are).
 class Sequence {
  public:
@@ -701,6 +896,15 @@ void run_checks(const Options& opts, Sequence& seq) {
           return std::string("refused");
         }));
   }
+
+  // ABI 1.2's dense linear algebra (HPL): checked where the plugin speaks 1.2.
+  if (p.api->abi_minor >= 2)
+    for (int32_t dev = 0; dev < std::min<int32_t>(p.devices, opts.max_devices); ++dev) {
+      const std::string at = fmt::format("[{}]", dev);
+      seq.check("linalg.gemm_ex.fp64" + at, [&] { return check_gemm_ex(p, dev); });
+      seq.check("linalg.getrf.fp64" + at, [&] { return check_getrf(p, dev); });
+      seq.check("linalg.laswp_trsm.fp64" + at, [&] { return check_laswp_trsm(p, dev); });
+    }
 
   seq.check("destroy", [&] {
     p.api->destroy(p.ctx);

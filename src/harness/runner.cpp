@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/units.h"
+#include "hpl/hpl_run.h"
 #include "model/model_run.h"
 #include "report/hash.h"
 #include "verify/verify.h"
@@ -399,7 +400,10 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
       for (size_t i = 0; i < suite.workloads.size(); ++i) {
         const Workload& w = suite.workloads[i];
         const bool is_model = !w.model.empty();
-        const uint64_t need = is_model ? model_need[i] : required_bytes(w.op, d);
+        if (!w.hpl.empty() && w.hpl_n <= 0) continue;  // sized from this device's memory
+        const uint64_t need = !w.hpl.empty() ? hpl::device_bytes(w, w.hpl_n)
+                              : is_model     ? model_need[i]
+                                             : required_bytes(w.op, d);
         if (static_cast<double>(need) <= 0.85 * static_cast<double>(d.memory_bytes)) continue;
         const std::string what =
             is_model ? fmt::format("model {} {} batch {}{}", w.model, dtype_name(w.op.dtype),
@@ -592,7 +596,8 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       done_budget += settings_seconds(*j.w, opts);
       opts.on_progress(p);
     }
-    results.push_back(j.w->model.empty()
+    results.push_back(!j.w->hpl.empty() ? hpl::run_hpl_workload(*j.backend, j.device, *j.w, o)
+                      : j.w->model.empty()
                           ? run_workload(*j.backend, j.device, *j.w, o)
                           : model::run_model_workload(*j.backend, j.device, *j.w, o));
     if (o.probe_reference)

@@ -281,8 +281,10 @@ NodeRating rate_report(const json& report, const std::string& origin,
           }
         }
         apply_peak_check(pr, claim.has_value());
+        add_hpl_figures(pr, results, backend, dev.index);
         if (pr.rpeak.present() || pr.rmax.present() || pr.ceiling.present() ||
-            pr.rpeak_sparse.present() || pr.not_counted > 0 || pr.marked > 0)
+            pr.rpeak_sparse.present() || pr.not_counted > 0 || pr.marked > 0 ||
+            pr.hpl.present() || pr.hpl_mxp.present())
           dev.precisions.push_back(std::move(pr));
       }
       for (const json& r : results) {

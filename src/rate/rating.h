@@ -41,8 +41,13 @@ struct PrecisionRating {
   Dtype dtype = Dtype::invalid;
   Figure rpeak;         // dense theoretical peak: claims file, else the report's device peak
   Figure rpeak_sparse;  // 2:4 sparsity claim, a note that never enters a total
-  Figure rmax;          // best verified sustained GEMM throughput (median-time FLOP/s)
+  Figure rmax;          // "GEMM Rmax": best verified sustained GEMM throughput (median-time FLOP/s)
   Figure ceiling;       // the measured `peak` kernel (verified)
+  // HPL figures (src/hpl), on HPL's FP64 operation count over the whole time to solution:
+  Figure hpl;      // fp64: best verified HPL (op hpl), the Rmax of the TOP500 list
+  Figure hpl_mxp;  // best verified HPL-MxP factored in this precision (op hpl_mxp); never FP64
+  // The Rmax that Rmax/Rpeak uses: HPL where measured, else the GEMM Rmax.
+  const Figure& rmax_for_efficiency() const { return hpl.present() ? hpl : rmax; }
   double power_w = -1;  // mean device power during the Rmax workload (telemetry), < 0: none
   int not_counted = 0;  // GEMM results of this dtype that did not count (not ok or unverified)
   int marked = 0;       // GEMM and peak results left out for a mark (noisy, slowdown, timing, ...)
@@ -51,7 +56,8 @@ struct PrecisionRating {
   bool peak_suspect = false;
   double rpeak_theoretical = -1;
   double efficiency() const {
-    return rpeak.present() && rmax.present() && rpeak.value > 0 ? rmax.value / rpeak.value : -1;
+    const Figure& r = rmax_for_efficiency();
+    return rpeak.present() && r.present() && rpeak.value > 0 ? r.value / rpeak.value : -1;
   }
   double flops_per_watt() const {
     return rmax.present() && power_w > 0 ? rmax.value / power_w : -1;
@@ -67,6 +73,11 @@ struct Point {
   double intensity = 0;  // FLOP (OP) per byte of compulsory traffic
   double rate = 0;       // FLOP/s (OP/s) at the median time
 };
+
+// Sets pr.hpl (fp64) and pr.hpl_mxp from the verified op hpl / hpl_mxp results of one device
+// (src/rate/hpl_rating.cpp).
+void add_hpl_figures(PrecisionRating& pr, const nlohmann::json& results, const std::string& backend,
+                     int device);
 
 struct DeviceRating {
   std::string report;  // the report file it came from

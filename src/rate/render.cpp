@@ -145,6 +145,8 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
               {"rpeak", figure_json(p.rpeak, p.dtype, Scope::device)},
               {"rpeak_sparse_note", figure_json(p.rpeak_sparse, p.dtype, Scope::device, true)},
               {"rmax", figure_json(p.rmax, p.dtype, Scope::device)},
+              {"hpl_rmax", figure_json(p.hpl, p.dtype, Scope::device)},
+              {"hpl_mxp", figure_json(p.hpl_mxp, p.dtype, Scope::device)},
               {"peak_kernel", figure_json(p.ceiling, p.dtype, Scope::device)},
               {"efficiency", p.efficiency() < 0 ? json(nullptr) : json(p.efficiency())},
               {"power_w", p.power_w < 0 ? json(nullptr) : json(p.power_w)},
@@ -330,8 +332,9 @@ Sections build_sections(const Rating& r) {
   for (const CategoryFigure& f : r.categories) s.headline.push_back(headline_of(f));
 
   Table dev;
-  dev.header = {"node type",  "device",      "category",      "precision", "Rpeak (basis)", "Rmax",
-                "Rmax/Rpeak", "peak kernel", "sparse (note)", "GFLOPS/W",  "not counted"};
+  dev.header = {"node type",   "device",      "category",      "precision",
+                "Rpeak (basis)", "GEMM Rmax", "HPL Rmax",    "HPL-MxP",
+                "Rmax/Rpeak",  "peak kernel", "sparse (note)", "GFLOPS/W", "not counted"};
   std::vector<std::string> derivations, bandwidths;
   std::vector<std::string> described;  // report + device, each described once
   for (const NodeType& t : r.node_types)
@@ -345,7 +348,8 @@ Sections build_sections(const Rating& r) {
           const bool ops = is_ops(p.dtype);
           dev.rows.push_back({t.name, who, std::string(category_name(d.category)),
                               std::string(dtype_name(p.dtype)), with_basis(p.rpeak, ops),
-                              format_rate(p.rmax.value, ops), pct(p.efficiency()),
+                              format_rate(p.rmax.value, ops), format_rate(p.hpl.value, ops),
+                              format_rate(p.hpl_mxp.value, ops), pct(p.efficiency()),
                               format_rate(p.ceiling.value, ops),
                               format_rate(p.rpeak_sparse.value, ops),
                               gflops_per_w(p.flops_per_watt(), ops),
@@ -354,8 +358,13 @@ Sections build_sections(const Rating& r) {
             derivations.push_back(fmt::format("{} ({}) {} Rpeak: {}", who, n.report,
                                               dtype_name(p.dtype), p.rpeak.source));
           if (describe && p.rmax.present())
-            derivations.push_back(fmt::format("{} ({}) {} Rmax: {}", who, n.report,
+            derivations.push_back(fmt::format("{} ({}) {} GEMM Rmax: {}", who, n.report,
                                               dtype_name(p.dtype), p.rmax.source));
+          if (describe && p.hpl.present())
+            derivations.push_back(fmt::format("{} ({}) HPL Rmax: {}", who, n.report, p.hpl.source));
+          if (describe && p.hpl_mxp.present())
+            derivations.push_back(fmt::format("{} ({}) HPL-MxP ({} factorization): {}", who,
+                                              n.report, dtype_name(p.dtype), p.hpl_mxp.source));
         }
         if (!describe) continue;
         bandwidths.push_back(fmt::format("{} ({}): {}", who, n.report,
@@ -364,8 +373,11 @@ Sections build_sections(const Rating& r) {
                                                    d.memory_bandwidth.source + ")"
                                              : std::string("no verified stream triad")));
       }
-  s.tables.emplace_back("Devices (scope: device, dense; Rmax = best verified GEMM, median time)",
-                        dev);
+  s.tables.emplace_back(
+      "Devices (scope: device, dense; GEMM Rmax = best verified GEMM, median time; HPL Rmax = "
+      "verified HPL, FP64; HPL-MxP = verified HPL-MxP in that factorization precision, rate on "
+      "HPL's FP64 operation count; Rmax/Rpeak uses HPL Rmax where measured)",
+      dev);
   s.lists.emplace_back("Memory bandwidth (measured, stream triad)", bandwidths);
 
   Table nt;

@@ -50,6 +50,8 @@ std::string_view stop_reason_text(StopReason s) {
       return "sample limit reached";
     case StopReason::sustained:
       return "sustained duration reached";
+    case StopReason::single_run:
+      return "one run (timed as a single solve)";
   }
   return "not finished";
 }
@@ -304,6 +306,14 @@ json result_to_json(const Result& r) {
       j["shape_text"] = fmt::format("batch {}, training step", r.model.value("batch", 0));
     }
     j["model"] = r.model;
+  }
+  if (!r.hpl.is_null()) {  // a linear-system solve (src/hpl): HPL or HPL-MxP
+    j["op"] = r.hpl.value("op", "hpl");
+    j["operands"] = json::object();
+    j["accumulate"] = r.hpl.value("op", "hpl") == "hpl" ? "fp64" : "fp32";
+    j["shape"] = {{"n", r.hpl.value("n", 0)}, {"nb", r.hpl.value("nb", 0)}};
+    j["shape_text"] = fmt::format("n {} nb {}", r.hpl.value("n", 0), r.hpl.value("nb", 0));
+    j["hpl"] = r.hpl;
   }
   return j;
 }

@@ -45,6 +45,7 @@ enum class StopReason {
   time_limit,    // max_time ran out before the noise target was reached
   sample_cap,    // the engine's cap of kMaxSamples samples
   sustained,     // sustain_s (certification) elapsed
+  single_run,    // the workload is timed as one run (HPL: one solve)
 };
 std::string_view stop_reason_text(StopReason s);  // "noise target reached", ...
 inline constexpr size_t kMaxSamples = 1000;
@@ -115,6 +116,9 @@ struct Result {
   // Model workloads: model, batch, samples/s, latency percentiles, ... (null for kernels);
   // result_to_json writes it as "model" and reports the op as "model".
   nlohmann::json model;
+  // HPL / HPL-MxP workloads (src/hpl): n, nb, precision, refinement, placement (null otherwise);
+  // result_to_json writes it as "hpl" and reports the op as "hpl" or "hpl_mxp".
+  nlohmann::json hpl;
 };
 
 struct Tally {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "hpl/hpl_run.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
 
@@ -169,7 +170,7 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
   if (!errors.empty()) {
     // For the enumerated fields, say what is accepted.
     static const std::map<std::string, std::string> kExpected = {
-        {"op", "gemm, conv2d, peak, stream or model"},
+        {"op", "gemm, conv2d, peak, stream, model, hpl or hpl_mxp"},
         {"dtype", "fp64, fp32, tf32, fp16, bf16, fp8_e4m3, fp8_e5m2 or int8"},
         {"kind", "copy, scale, add or triad"},
         {"accumulate", "fp64, fp32, fp16, bf16 or int32"}};
@@ -220,6 +221,12 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
         w.id = fmt::format("{}.{}.batch{}", w.name, dtype_name(w.op.dtype), w.model_batch);
         if (w.model_layers > 0) w.id += fmt::format(".layers{}", w.model_layers);
         if (w.model_training) w.id += ".training";
+        if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
+        continue;
+      }
+      if (one["op"] == "hpl" || one["op"] == "hpl_mxp") {  // a linear system: src/hpl
+        w = hpl::hpl_workload(one, where);
+        w.settings = settings;
         if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
         continue;
       }

@@ -35,6 +35,13 @@ struct Workload {
   int64_t model_verify_batch = 1;
   int64_t model_layers = 0;     // "layers": the model's repeated block count (0: the file's)
   bool model_training = false;  // "mode": "training": one training step instead of inference
+  // An HPL workload ("op": "hpl" or "hpl_mxp", src/hpl): n (0: sized from hpl_memory_fraction
+  // of the device's memory), the block size nb (0: the default) and, for hpl_mxp, op.dtype is the
+  // factorization precision (fp64 for hpl). Empty for other workloads.
+  std::string hpl;
+  int64_t hpl_n = 0, hpl_nb = 0;
+  double hpl_memory_fraction = 0;
+  int hpl_max_iterations = 0;  // hpl_mxp: GMRES iteration limit (0: the default)
 };
 
 struct Suite {

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define SUANLI_ABI_MAJOR 1
-#define SUANLI_ABI_MINOR 1
+#define SUANLI_ABI_MINOR 2
 
 /* Size of `type` up to and including `last_field`: what a writer that knows
  * fields up to `last_field` puts in struct_size. */
@@ -120,7 +120,14 @@ typedef enum suanli_op_kind {
   SUANLI_OP_POOL = 7,         /* suanli_pool_desc: max / average pooling, and backward */
   SUANLI_OP_NORM = 8,         /* suanli_norm_desc: batch / layer / RMS normalization */
   SUANLI_OP_SOFTMAX = 9,      /* suanli_softmax_desc: softmax over the last dimension */
-  SUANLI_OP_ELTWISE = 10      /* suanli_eltwise_desc: relu/gelu/silu/add/mul, relu backward */
+  SUANLI_OP_ELTWISE = 10,     /* suanli_eltwise_desc: relu/gelu/silu/add/mul, relu backward */
+  /* ABI minor 2: dense linear algebra on sub-matrices, for HPL and HPL-MxP (src/hpl). GEMM_EX is
+   * what a backend needs to run HPL; the other three are optional (the harness does them on the
+   * host, with transfers, when a backend answers UNSUPPORTED). Descriptors below. */
+  SUANLI_OP_GEMM_EX = 11, /* suanli_gemm_ex_desc: C = alpha op(A) op(B) + beta C on sub-matrices */
+  SUANLI_OP_GETRF = 12,   /* suanli_getrf_desc: LU of a panel, partial pivoting or none */
+  SUANLI_OP_LASWP = 13,   /* suanli_laswp_desc: row interchanges from GETRF's pivots */
+  SUANLI_OP_TRSM = 14     /* suanli_trsm_desc: triangular solve with many right-hand sides */
 } suanli_op_kind;
 
 /* ---- op descriptors ------------------------------------------------------
@@ -389,6 +396,74 @@ typedef struct suanli_eltwise_desc {
   suanli_dtype type;
 } suanli_eltwise_desc;
 
+/* ---- dense linear algebra (ABI minor 2) -----------------------------------
+ * Common rules: matrices are COLUMN-MAJOR, as in BLAS and LAPACK. A matrix operand is a
+ * sub-matrix of a buffer: element (i, j) lies at element index offset + i + j * ld of the
+ * buffer, in elements of the operand's type (ld >= rows). Several operands may lie in the same
+ * buffer (an in-place LU passes one buffer several times); an operand that is written must not
+ * overlap another operand of the same op. A backend checks that every operand lies inside its
+ * buffer and answers SUANLI_INVALID_ARGUMENT otherwise. A plan is cheap to make and is meant to
+ * be made per step of a factorization (offsets change every step). */
+
+/* C (m x n) = alpha * op(A) * op(B) + beta * C; op(A) is m x k (A is k x m when trans_a), op(B)
+ * is k x n. beta = 0: C is not read. Types: fp64 (all fp64), fp32 (all fp32), bf16 / fp16
+ * (a = b = bf16 / fp16, c = fp32, compute fp32). Buffers: A, B, C. */
+typedef struct suanli_gemm_ex_desc {
+  size_t struct_size;
+  int64_t m, n, k;
+  int32_t trans_a, trans_b; /* 0 or 1 */
+  double alpha, beta;
+  int64_t a_offset, lda;
+  int64_t b_offset, ldb;
+  int64_t c_offset, ldc;
+  suanli_dtype a_type;
+  suanli_dtype b_type;
+  suanli_dtype c_type;
+  suanli_dtype compute_type;
+} suanli_gemm_ex_desc;
+
+/* In-place LU of the m x n sub-matrix A (m >= n): A = P L U, L unit lower (below the diagonal),
+ * U upper. pivoting = 1: partial pivoting (LAPACK getrf); ipiv[i] (int32, 1-based, relative to
+ * the sub-matrix's first row, as LAPACK) says row i was interchanged with row ipiv[i] - 1, for
+ * i < n; the interchanges are applied to the sub-matrix's n columns only. pivoting = 0: no
+ * interchanges (a matrix that factors stably without them, as HPL-MxP's), no ipiv buffer. A
+ * zero pivot is not an error: the factors then hold inf/nan. Types: fp64, fp32.
+ * Buffers: A, [ipiv (int32, entries from ipiv_offset)]. */
+typedef struct suanli_getrf_desc {
+  size_t struct_size;
+  int64_t m, n;
+  int64_t a_offset, lda;
+  int32_t pivoting;
+  int64_t ipiv_offset;
+  suanli_dtype type;
+} suanli_getrf_desc;
+
+/* Row interchanges on the n columns of A (LAPACK laswp, forward): for i = k1 .. k2-1 in order,
+ * swap rows i and ipiv[i] - 1 of the sub-matrix (ipiv as GETRF writes it, read from
+ * ipiv_offset + i). Types: fp64, fp32. Buffers: A, ipiv. */
+typedef struct suanli_laswp_desc {
+  size_t struct_size;
+  int64_t n;
+  int64_t a_offset, lda;
+  int64_t k1, k2;
+  int64_t ipiv_offset;
+  suanli_dtype type;
+} suanli_laswp_desc;
+
+/* Triangular solve, in place in B (m x n): side = 0: op(A) X = alpha B (A m x m); side = 1:
+ * X op(A) = alpha B (A n x n). A lower (lower = 1) or upper triangular, op(A) = A or A^T
+ * (trans), unit diagonal (unit_diag = 1: A's diagonal is not read). Types: fp64, fp32.
+ * Buffers: A, B. */
+typedef struct suanli_trsm_desc {
+  size_t struct_size;
+  int32_t side, lower, trans, unit_diag;
+  int64_t m, n;
+  double alpha;
+  int64_t a_offset, lda;
+  int64_t b_offset, ldb;
+  suanli_dtype type;
+} suanli_trsm_desc;
+
 /* One op. Exactly the pointer matching `kind` is set; the others are NULL.
  * New ops append new pointers (ABI minor bump). */
 typedef struct suanli_op_desc {
@@ -405,6 +480,11 @@ typedef struct suanli_op_desc {
   const suanli_norm_desc* norm;
   const suanli_softmax_desc* softmax;
   const suanli_eltwise_desc* eltwise;
+  /* ABI minor 2. */
+  const suanli_gemm_ex_desc* gemm_ex;
+  const suanli_getrf_desc* getrf;
+  const suanli_laswp_desc* laswp;
+  const suanli_trsm_desc* trsm;
 } suanli_op_desc;
 
 /* ---- devices ------------------------------------------------------------- */
