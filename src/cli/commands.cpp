@@ -1,6 +1,7 @@
 // The subcommands of `suanli`: info, list and run.
 #include "cli/commands.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/backend_host.h"
+#include "harness/isolate.h"
 #include "harness/run_report.h"
 #include "harness/runner.h"
 #include "report/summary.h"
@@ -19,7 +21,6 @@
 #include "suite/suite.h"
 
 namespace suanli::cli {
-namespace {
 
 std::vector<Dtype> parse_dtypes(const std::vector<std::string>& names) {
   std::vector<Dtype> out;
@@ -35,8 +36,19 @@ std::vector<Dtype> parse_dtypes(const std::vector<std::string>& names) {
   return out;
 }
 
-LoadResult load(const std::vector<std::string>& only, int threads,
-                const std::vector<std::string>& extra_options) {
+int available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+LoadOptions load_options(const std::vector<std::string>& only, int threads,
+                         const std::vector<std::string>& extra_options) {
+  if (threads > available_cpus())
+    throw InputError(fmt::format("--threads {}: more than the {} CPUs this process may use",
+                                 threads, available_cpus()));
   LoadOptions lo;
   lo.only = only;
   if (threads > 0) lo.create_options.emplace_back("threads", std::to_string(threads));
@@ -46,10 +58,14 @@ LoadResult load(const std::vector<std::string>& only, int threads,
       throw InputError(fmt::format("--backend-option '{}': expected KEY=VALUE", kv));
     lo.create_options.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  LoadResult r = load_backends(lo);
-  for (const std::string& name : only) {
+  return lo;
+}
+
+isolate::Enumeration enumerate(const LoadOptions& lo) {
+  isolate::Enumeration r = isolate::enumerate_backends(lo);
+  for (const std::string& name : lo.only) {
     bool found = false;
-    for (const auto& b : r.backends) found = found || b->name() == name;
+    for (const auto& b : r.backends) found = found || b.name == name;
     if (!found) {
       std::string why;
       for (const LoadIssue& i : r.issues) why += fmt::format("\n  {}: {}", i.path, i.reason);
@@ -65,21 +81,20 @@ void print_issues(const std::vector<LoadIssue>& issues, std::FILE* to) {
   for (const LoadIssue& i : issues) fmt::print(to, "note: backend {}: {}\n", i.path, i.reason);
 }
 
-}  // namespace
-
 std::string version_string() {
   return fmt::format("suanli {} ({}{})", SUANLI_VERSION, SUANLI_GIT_REVISION,
                      SUANLI_GIT_DIRTY ? ", modified" : "");
 }
 
 int cmd_info(const InfoOptions& o) {
-  LoadResult r = load(o.backends, o.threads, {});
+  // Plugins are loaded and created in worker processes: one that crashes is a note here.
+  const isolate::Enumeration r = enumerate(load_options(o.backends, o.threads, {}));
   if (o.json) {
     nlohmann::json j;
     j["suanli"] = build_info_json();
     j["host"] = host_info_json(host_info());
     j["backends"] = nlohmann::json::array();
-    for (const auto& b : r.backends) j["backends"].push_back(backend_json(*b));
+    for (const auto& b : r.backends) j["backends"].push_back(b.json);
     j["load_issues"] = nlohmann::json::array();
     for (const LoadIssue& i : r.issues)
       j["load_issues"].push_back({{"path", i.path}, {"reason", i.reason}});
@@ -93,10 +108,10 @@ int cmd_info(const InfoOptions& o) {
              format_bytes(static_cast<double>(h.memory_bytes)));
   if (r.backends.empty()) fmt::print("no backends loaded\n");
   for (const auto& b : r.backends) {
-    fmt::print("\nbackend {} {}  ({})\n", b->name(), b->version(), b->path());
-    for (const auto& [k, v] : b->libraries()) fmt::print("  {:<10} {}\n", k, v);
-    if (b->devices().empty()) fmt::print("  no devices\n");
-    for (const DeviceInfo& d : b->devices()) {
+    fmt::print("\nbackend {} {}  ({})\n", b.name, b.version, b.path);
+    for (const auto& [k, v] : b.libraries) fmt::print("  {:<10} {}\n", k, v);
+    if (b.devices.empty()) fmt::print("  no devices\n");
+    for (const DeviceInfo& d : b.devices) {
       fmt::print("  device {}: {} ({}, {})\n", d.index, d.name, d.vendor, d.kind);
       fmt::print("    compute units {}, threads used {}, clock {:.0f} MHz measured",
                  d.compute_units, d.threads, d.clock_mhz);
@@ -131,55 +146,6 @@ int cmd_list(const ListOptions& o) {
                                          : format_si(op_bytes(w.op), "B"));
   fmt::print("{} workloads in suite {} ({})\n", s.workloads.size(), s.name, s.origin);
   return kExitOk;
-}
-
-int cmd_run(const RunOptionsCli& o) {
-  // Everything that can be wrong with the input is checked before anything runs.
-  Suite suite = load_suite(o.suite);
-  filter_dtypes(suite, parse_dtypes(o.dtypes));
-  if (suite.workloads.empty())
-    throw InputError(fmt::format("suite {}: no workload left after --dtype filtering", suite.name));
-  LoadResult loaded = load(o.backends, o.threads, o.backend_options);
-  std::vector<Backend*> backends;
-  for (const auto& b : loaded.backends) backends.push_back(b.get());
-  if (backends.empty())
-    throw InputError("no backend could be loaded (see `suanli info` for the reasons)");
-  check_suite_fits(suite, backends);
-
-  const bool tty = isatty(STDERR_FILENO) && !o.quiet;
-  print_issues(loaded.issues, stderr);
-  RunOptions ro;
-  if (o.min_time > 0) ro.min_time = o.min_time;
-  if (o.repetitions > 0) ro.repetitions = o.repetitions;
-  if (o.max_time >= 0) ro.max_time = o.max_time;
-  if (tty) {
-    ro.on_progress = [](const Progress& p) {
-      std::string line = fmt::format("[{}/{}] {}  elapsed {}", p.index + 1, p.total, p.label,
-                                     format_clock(p.elapsed_s));
-      if (p.eta_s >= 0) line += fmt::format("  ETA {}", format_clock(p.eta_s));
-      fmt::print(stderr, "\r\033[K{}", line);
-      std::fflush(stderr);
-    };
-  }
-  RunMeta meta;
-  meta.command = o.argv;
-  meta.started_utc = utc_timestamp();
-  const std::string stamp = utc_compact_timestamp();
-  std::string out = o.out;
-  if (out.empty()) out = fmt::format("suanli-reports/{}-{}.json", host_info().hostname, stamp);
-  meta.options = {{"suite", o.suite}, {"out", out}};
-  if (o.threads) meta.options.emplace_back("threads", std::to_string(o.threads));
-  for (const std::string& kv : o.backend_options) meta.options.emplace_back("backend_option", kv);
-
-  const std::vector<Result> results = run_suite(suite, backends, ro);
-  if (tty) fmt::print(stderr, "\r\033[K");
-  meta.finished_utc = utc_timestamp();
-  const nlohmann::json report = make_run_report(suite, backends, loaded.issues, results, meta);
-  write_file_atomic(out, report.dump(2) + "\n");
-  if (!o.quiet) std::cout << summary_table(report) << "\n";
-  const Tally t = tally(results);
-  fmt::print("report: {}\n{}\n", out, tally_line(t));
-  return (t.failed || t.error) ? kExitFailed : kExitOk;
 }
 
 }  // namespace suanli::cli

@@ -2,6 +2,7 @@
 // verified report results, following ../shared/research/rating-methodology.md section 6.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -195,6 +196,9 @@ struct RateOptions {
   TotalMethod total;
   std::optional<Target> target;
   bool include_hosts = false;  // count accelerator hosts in the general total
+  // Called with every report document before it is rated (e.g. `--require-signed`); throws
+  // InputError to refuse it.
+  std::function<void(const nlohmann::json& report, const std::string& origin)> check_report;
 };
 
 struct Rating {

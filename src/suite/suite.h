@@ -19,6 +19,7 @@ struct MeasureSettings {
   double max_time = 5.0;      // ... or when this many seconds of sampling have passed
   double warmup_time = 0.05;  // discarded runs before sampling
   uint64_t seed = 1;          // input data seed
+  double timeout_s = 0;       // seconds before a hung workload's worker is killed; 0: default
 };
 
 struct Workload {
@@ -36,6 +37,10 @@ struct Workload {
   int64_t model_layers = 0;     // "layers": the model's repeated block count (0: the file's)
   bool model_training = false;  // "mode": "training": one training step instead of inference
 };
+
+// The most workloads a suite may expand into (its entries' axes multiplied), checked before
+// expanding.
+constexpr size_t kMaxSuiteWorkloads = 10000;
 
 struct Suite {
   std::string name;
