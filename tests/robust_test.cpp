@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "conformance/conformance.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "report/report.h"
@@ -102,9 +103,11 @@ fs::path tiny_suite(const fs::path& dir, int extra_m = 0) {
   if (extra_m) ms += ", " + std::to_string(extra_m);
   ms += "]";
   const fs::path p = dir / "tiny.json";
-  write(p, R"({"name": "tiny", "settings": {"min_time": 0.001, "repetitions": 2, "max_time": 0.05,
+  write(
+      p,
+      R"({"suanli_suite": 1, "name": "tiny", "settings": {"min_time": 0.001, "repetitions": 2, "max_time": 0.05,
               "warmup_time": 0}, "workloads": [{"op": "gemm", "dtype": "fp32", "m": )" +
-               ms + R"(, "n": 32, "k": 32}]})");
+          ms + R"(, "n": 32, "k": 32}]})");
   return p;
 }
 
@@ -168,18 +171,18 @@ TEST(Isolation, CrashInCreateIsANoteForInfoAndRun) {
   const Outcome info = suanli(d, {"info"}, {"SUANLI_TEST_FAULT=create_segv"});
   EXPECT_EQ(info.status, 0) << info.err;
   EXPECT_NE(info.out.find("SIGSEGV"), std::string::npos) << info.out;
-  const Outcome run = suanli(d, run_args(tiny_suite(d), d / "r.json"),
-                             {"SUANLI_TEST_FAULT=create_segv"});
+  const Outcome run =
+      suanli(d, run_args(tiny_suite(d), d / "r.json"), {"SUANLI_TEST_FAULT=create_segv"});
   EXPECT_EQ(run.status, kExitUsage) << run.err;
   EXPECT_NE(run.err.find("SIGSEGV"), std::string::npos) << run.err;
 }
 
 TEST(Isolation, ZeroDevicesIsRefused) {
   const fs::path d = scratch("zero");
-  const Outcome r = suanli(
-      d, {"run", "--suite", tiny_suite(d).string(), "--out", (d / "r.json").string()},
-      {"SUANLI_BACKEND_PATH=" + std::string(SUANLI_TEST_PLUGIN_DIR) +
-       "/libsuanli_backend_test_zero_devices.so"});
+  const Outcome r =
+      suanli(d, {"run", "--suite", tiny_suite(d).string(), "--out", (d / "r.json").string()},
+             {"SUANLI_BACKEND_PATH=" + std::string(SUANLI_TEST_PLUGIN_DIR) +
+              "/libsuanli_backend_test_zero_devices.so"});
   EXPECT_EQ(r.status, kExitUsage) << r.err;
   EXPECT_FALSE(fs::exists(d / "r.json"));
 }
@@ -230,7 +233,8 @@ TEST(Journal, SigkillThenResumeFinishesWithoutRedoing) {
     std::istringstream in(slurp(d / "r.json.journal"));
     std::string line;
     while (std::getline(in, line))
-      if (line.find("\"result\"") != std::string::npos) before.push_back(json::parse(line)["result"]);
+      if (line.find("\"result\"") != std::string::npos)
+        before.push_back(json::parse(line)["result"]);
   }
   ASSERT_EQ(before.size(), 2u);
   const Outcome r = suanli(d, {"run", "--resume", (d / "r.json.journal").string(), "-q"});
@@ -321,8 +325,8 @@ TEST(Inputs, ExplodingSuiteIsRefusedBeforeExpanding) {
   const fs::path d = scratch("explode");
   std::string values = "[";
   for (int i = 1; i <= 1000; ++i) values += std::to_string(i) + (i < 1000 ? "," : "]");
-  write(d / "s.json", R"({"name": "x", "workloads": [{"op": "gemm", "m": )" + values +
-                          ", \"n\": " + values + ", \"k\": " + values + "}]}");
+  write(d / "s.json", R"({"suanli_suite": 1, "name": "x", "workloads": [{"op": "gemm", "m": )" +
+                          values + ", \"n\": " + values + ", \"k\": " + values + "}]}");
   const Outcome r = suanli(d, {"list", "workloads", "--suite", (d / "s.json").string()});
   EXPECT_EQ(r.status, kExitUsage);
   EXPECT_LT(r.seconds, 2.0);
@@ -367,7 +371,7 @@ TEST(Outputs, InputIsNeverItsOwnOutputAndModesAreKept) {
   EXPECT_EQ(slurp(d / "r.json"), before);
   write(d / "rating.md", "old");
   chmod((d / "rating.md").c_str(), 0600);
-  r = suanli(d, {"rate", "r.json", "-o", "rating.md"});
+  r = suanli(d, {"compare", "r.json", "r.json", "-o", "rating.md"});
   ASSERT_EQ(r.status, 0) << r.err;
   struct stat st {};
   stat((d / "rating.md").c_str(), &st);
@@ -398,7 +402,8 @@ TEST(Outputs, ConcurrentKeygensLeaveOneMatchingPairInA0700Directory) {
   for (int i = 0; i < 6; ++i)
     pids.push_back(spawn(d, "k" + std::to_string(i), {"keygen", "--out", "keys"}, {}));
   int winners = 0;
-  for (int i = 0; i < 6; ++i) winners += finish(pids[i], d, "k" + std::to_string(i), t0).status == 0;
+  for (int i = 0; i < 6; ++i)
+    winners += finish(pids[i], d, "k" + std::to_string(i), t0).status == 0;
   umask(old);
   EXPECT_EQ(winners, 1);
   struct stat st {};
@@ -415,9 +420,13 @@ TEST(Defend, RateRefusesAbovePeakDuplicatesAndUnsignedReports) {
   const fs::path d = scratch("defend");
   Outcome r = suanli(d, {"keygen", "--out", "keys"});
   ASSERT_EQ(r.status, 0) << r.err;
-  std::vector<std::string> args = run_args(tiny_suite(d), d / "r.json");
-  args.insert(args.end(), {"--sign-key", "keys/suanli-certify.secret"});
-  r = suanli(d, args);
+  // The real CPU backend: the test plugin's decreed 1 GFLOP/s peak is below what it measures.
+  const std::vector<std::string> cpu = {"SUANLI_BACKEND_PATH=" + std::string(SUANLI_BACKEND_DIR) +
+                                        "/libsuanli_backend_cpu.so"};
+  r = suanli(d,
+             {"run", "--suite", tiny_suite(d).string(), "--backend", "cpu", "--threads", "1",
+              "--out", "r.json", "-q", "--sign-key", "keys/suanli-certify.secret"},
+             cpu);
   ASSERT_EQ(r.status, 0) << r.err;
   r = suanli(d, {"rate", "r.json", "--require-signed", "keys/suanli-certify.pub"});
   EXPECT_EQ(r.status, 0) << r.err;
@@ -441,9 +450,10 @@ TEST(Defend, RateRefusesAbovePeakDuplicatesAndUnsignedReports) {
   EXPECT_EQ(r.status, kExitUsage);
   EXPECT_NE(r.err.find("does not verify"), std::string::npos) << r.err;
 
+  const std::string device = json::parse(slurp(d / "r.json"))["backends"][0]["devices"][0]["name"];
   write(d / "claims.json", R"({"suanli_claims": 1, "vendor": "v", "claims": [
-    {"device": "test device", "dtype": "fp32", "flops_per_second": 1e12, "source": "a"},
-    {"device": "test device", "dtype": "fp32", "flops_per_second": 2e12, "source": "b"}]})");
+    {"device": ")" + device + R"(", "dtype": "fp32", "flops_per_second": 1e12, "source": "a"},
+    {"device": ")" + device + R"(", "dtype": "fp32", "flops_per_second": 2e12, "source": "b"}]})");
   r = suanli(d, {"rate", "r.json", "--claims", "claims.json"});
   EXPECT_EQ(r.status, kExitUsage);
   EXPECT_NE(r.err.find("claimed twice"), std::string::npos) << r.err;
@@ -463,6 +473,23 @@ TEST(Defend, CompareOfReportsWithNothingInCommonFails) {
   const Outcome r = suanli(d, {"compare", "a.json", "b.json"});
   EXPECT_EQ(r.status, kExitUsage) << r.out << r.err;
   EXPECT_NE(r.err.find("share no workload"), std::string::npos) << r.err;
+}
+
+TEST(Defend, ConformanceRunsEveryCheckSoAWrongAnswerIsCaughtByName) {
+  auto failed = [](const std::string& plugin) {
+    conformance::Options o;
+    o.plugin = std::string(SUANLI_TEST_PLUGIN_DIR) + "/libsuanli_backend_" + plugin + ".so";
+    o.check_timeout_s = 60;
+    std::set<std::string> names;
+    for (const conformance::Check& c : conformance::run(o))
+      if (!c.passed) names.insert(c.name);
+    return names;
+  };
+  const std::set<std::string> good = failed("test_good"), wrong = failed("test_wrong");
+  EXPECT_TRUE(good.count("abi.version")) << "the test plugins accept any ABI major";
+  EXPECT_FALSE(good.count("op.gemm.fp32.64x48x80[0]"));
+  EXPECT_TRUE(wrong.count("op.gemm.fp32.64x48x80[0]")) << "checks went on after abi.version";
+  EXPECT_NE(good, wrong);
 }
 
 TEST(Text, ControlCharactersAndHtmlAreDefused) {

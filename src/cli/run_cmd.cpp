@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -58,10 +59,11 @@ class InterruptHandlers {
 
 // The options a resumed run needs to be the same run.
 json cli_json(const RunOptionsCli& o, const std::string& out) {
-  return {{"suite", o.suite},         {"backends", o.backends},       {"dtypes", o.dtypes},
-          {"out", out},               {"threads", o.threads},         {"min_time", o.min_time},
-          {"max_time", o.max_time},   {"repetitions", o.repetitions}, {"timeout_s", o.timeout_s},
-          {"backend_options", o.backend_options}};
+  return {{"suite", o.suite},         {"backends", o.backends},
+          {"dtypes", o.dtypes},       {"out", out},
+          {"threads", o.threads},     {"min_time", o.min_time},
+          {"max_time", o.max_time},   {"repetitions", o.repetitions},
+          {"timeout_s", o.timeout_s}, {"backend_options", o.backend_options}};
 }
 
 RunOptionsCli cli_from_json(const json& j, const RunOptionsCli& given, const std::string& origin) {
@@ -262,9 +264,10 @@ int cmd_run(const RunOptionsCli& given) {
   try {
     write_file_atomic(out, report.dump(2) + "\n", default_name);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("{}; the results are kept in {} (finish with: suanli "
-                                         "run --resume {} --out OTHER)",
-                                         e.what(), journal->path(), journal->path()));
+    throw std::runtime_error(
+        fmt::format("{}; the results are kept in {} (finish with: suanli "
+                    "run --resume {} --out OTHER)",
+                    e.what(), journal->path(), journal->path()));
   }
   journal->remove();  // the report has everything the journal had
   if (!o.quiet) std::cout << summary_table(report) << "\n";

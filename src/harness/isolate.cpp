@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "harness/run_report.h"
 #include "report/report.h"
+#include "report/system_info.h"
 
 namespace suanli::isolate {
 namespace {
@@ -115,8 +116,8 @@ class WorkerProcess {
       }
       const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
       if (g_interrupted) return gone("was interrupted", why);
-      if (left <= 0) return gone(fmt::format("timed out after {:g} s and was killed", timeout_s),
-                                 why);
+      if (left <= 0)
+        return gone(fmt::format("timed out after {:g} s and was killed", timeout_s), why);
       pollfd p{from_, POLLIN, 0};
       const int n = poll(&p, 1, static_cast<int>(std::min(left * 1000 + 1, 200.0)));
       if (n <= 0) continue;  // timeout slice or EINTR: check the deadline and the interrupt
@@ -220,8 +221,8 @@ DeviceInfo device_from_json(const json& j) {
   for (const json& p : j.value("peaks", json::array()))
     d.peaks.push_back({dtype_from_name(p.at("dtype").get<std::string>()).value_or(Dtype::invalid),
                        p.at("ops_per_second").get<double>(), p.value("derivation", "")});
-  for (const auto& [k, v] : j.value("extra", json::object()).items())
-    d.extra.emplace_back(k, v.get<std::string>());
+  const json extra = j.value("extra", json::object());  // named: items() of a temporary dangles
+  for (const auto& [k, v] : extra.items()) d.extra.emplace_back(k, v.get<std::string>());
   return d;
 }
 
@@ -230,8 +231,8 @@ BackendDesc backend_from_json(const json& j) {
   b.name = j.at("name").get<std::string>();
   b.version = j.value("version", "");
   b.path = j.value("path", "");
-  for (const auto& [k, v] : j.value("libraries", json::object()).items())
-    b.libraries.emplace_back(k, v.get<std::string>());
+  const json libraries = j.value("libraries", json::object());
+  for (const auto& [k, v] : libraries.items()) b.libraries.emplace_back(k, v.get<std::string>());
   for (const json& d : j.value("devices", json::array())) b.devices.push_back(device_from_json(d));
   b.json = j;
   return b;
@@ -329,12 +330,9 @@ void worker_run(WorkerChannel& ch, const json& init) {
 }
 
 json run_init(const BackendDesc& b, const RunSpec& spec) {
-  json init = {{"mode", "run"},
-               {"name", b.name},
-               {"path", b.path},
-               {"create_options", options_json(spec.create_options)},
-               {"suite", spec.suite},
-               {"suite_sha256", spec.suite_sha256},
+  json init = {{"mode", "run"},        {"name", b.name},
+               {"path", b.path},       {"create_options", options_json(spec.create_options)},
+               {"suite", spec.suite},  {"suite_sha256", spec.suite_sha256},
                {"dtypes", spec.dtypes}};
   if (spec.min_time) init["min_time"] = *spec.min_time;
   if (spec.max_time) init["max_time"] = *spec.max_time;
@@ -352,17 +350,16 @@ class BackendRunner {
     if (!worker_) {
       std::string why = start();
       if (!why.empty()) {
-        dead_ = fmt::format("backend {} could not be started in a worker process: {}",
-                            desc_.name, why);
+        dead_ =
+            fmt::format("backend {} could not be started in a worker process: {}", desc_.name, why);
         return job_error(j, dead_);
       }
     }
     const double timeout = workload_timeout_s(*j.workload, spec_);
     std::string why;
     std::optional<json> msg;
-    if (worker_->send({{"workload", j.workload_index},
-                       {"id", j.workload->id},
-                       {"device", j.device}}))
+    if (worker_->send(
+            {{"workload", j.workload_index}, {"id", j.workload->id}, {"device", j.device}}))
       msg = worker_->receive(timeout, &why);
     else
       why = "closed its request pipe";
@@ -374,7 +371,9 @@ class BackendRunner {
     }
     if (msg->contains("error")) return job_error(j, (*msg)["error"].get<std::string>());
     try {
-      return result_from_json(msg->at("result"));
+      Result r = result_from_json(msg->at("result"));
+      r.recorded["finished_utc"] = utc_timestamp();  // when the harness received it
+      return r;
     } catch (const std::exception& e) {
       worker_.reset();
       return job_error(j, std::string("the backend's worker answered nonsense: ") + e.what());
@@ -470,7 +469,8 @@ double workload_timeout_s(const Workload& w, const RunSpec& spec) {
   const MeasureSettings& s = w.settings;
   if (s.timeout_s > 0) return s.timeout_s;
   const double max_time = spec.max_time.value_or(s.max_time);
-  const double round = spec.repetitions.value_or(s.repetitions) * spec.min_time.value_or(s.min_time);
+  const double round =
+      spec.repetitions.value_or(s.repetitions) * spec.min_time.value_or(s.min_time);
   // Sampling stops at max_time but a round may overrun it; planning, the first run and the host
   // reference of the verification scale with the work (as if the device did 1 GFLOP/s).
   double t = 60 + 3 * (max_time + round + s.warmup_time);

@@ -26,13 +26,13 @@ void write_line(int fd, const std::string& path, const json& j) {
     const ssize_t n = write(fd, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
-      throw std::runtime_error(fmt::format("{}: journal write failed: {}", path,
-                                           std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("{}: journal write failed: {}", path, std::strerror(errno)));
     done += static_cast<size_t>(n);
   }
   if (fdatasync(fd) != 0)
-    throw std::runtime_error(fmt::format("{}: journal sync failed: {}", path,
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("{}: journal sync failed: {}", path, std::strerror(errno)));
 }
 
 }  // namespace
@@ -85,8 +85,8 @@ Journal Journal::resume(const std::string& path) {
   if (n == 0) throw InputError(fmt::format("{}: empty file, not a suanli run journal", path));
   const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd < 0)
-    throw InputError(fmt::format("{}: cannot append to the run journal: {}", path,
-                                 std::strerror(errno)));
+    throw InputError(
+        fmt::format("{}: cannot append to the run journal: {}", path, std::strerror(errno)));
   Journal j(path, fd);
   j.header_ = std::move(header);
   j.recorded_ = std::move(recorded);

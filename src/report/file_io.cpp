@@ -60,10 +60,10 @@ std::string write_temporary(const std::string& path, const std::string& text) {
   mode_t mode = 0644;
   if (stat(path.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode))
-      throw std::runtime_error(fmt::format(
-          "{}: exists and is not a regular file (a directory, device, FIFO or socket); "
-          "not replaced",
-          path));
+      throw std::runtime_error(
+          fmt::format("{}: exists and is not a regular file (a directory, device, FIFO or socket); "
+                      "not replaced",
+                      path));
     mode = st.st_mode & 07777;  // a replaced file keeps its mode (a 0600 report stays 0600)
   }
   std::string tmp = path + ".tmp.XXXXXX";
@@ -90,7 +90,8 @@ std::string write_temporary(const std::string& path, const std::string& text) {
 }  // namespace
 
 bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
@@ -110,8 +111,8 @@ void check_output_path(const std::string& out, const std::vector<std::string>& i
     for (const std::string& in : inputs)
       if (!in.empty() && same_file(in, out))
         throw InputError(fmt::format(
-            "{} {}: is the same file as the input {}; refused (the input would be lost)", what,
-            out, in));
+            "{} {}: is the same file as the input {}; refused (the input would be lost)", what, out,
+            in));
   }
   std::string dir = dir_of(out);
   if (create_dirs)
@@ -134,17 +135,17 @@ std::string unique_output_name(const std::string& dir, const std::string& stem,
   for (int attempt = 0;; ++attempt) {
     const auto now = std::chrono::system_clock::now();
     const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        now.time_since_epoch()).count() % 1000;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm tm{};
     gmtime_r(&t, &tm);
     unsigned int rnd = 0;
     if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
       rnd = static_cast<unsigned>(getpid()) * 2654435761u + static_cast<unsigned>(attempt);
-    const std::string path =
-        fmt::format("{}/{}-{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:06x}{}", dir, stem,
-                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                    tm.tm_sec, ms, rnd & 0xffffff, ext);
+    const std::string path = fmt::format("{}/{}-{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:06x}{}",
+                                         dir, stem, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                                         tm.tm_hour, tm.tm_min, tm.tm_sec, ms, rnd & 0xffffff, ext);
     struct stat st {};
     if (stat(path.c_str(), &st) != 0 || attempt > 100) return path;
   }
@@ -172,9 +173,9 @@ void write_files_atomic(const std::vector<AtomicFile>& files, bool no_replace) {
     if (!ok) {
       const int err = errno;
       discard();
-      throw std::runtime_error(fmt::format(
-          "{}: cannot {}: {}", path, no_replace ? "create (no replace)" : "rename into place",
-          std::strerror(err)));
+      throw std::runtime_error(fmt::format("{}: cannot {}: {}", path,
+                                           no_replace ? "create (no replace)" : "rename into place",
+                                           std::strerror(err)));
     }
     if (no_replace) unlink(temps[i].c_str());
   }

@@ -158,8 +158,10 @@ class CheckingSax : public nlohmann::json_sax<nlohmann::json> {
     f.key = k;
     return true;
   }
-  bool parse_error(std::size_t, const std::string& token,
+  size_t error_offset = 0;  // the parser's own position of a syntax error (bytes read)
+  bool parse_error(std::size_t position, const std::string& token,
                    const nlohmann::detail::exception& ex) override {
+    error_offset = position;
     if (ex.id == 406)
       error = fmt::format("number out of range at {}: '{}' (expected a finite number)",
                           path(), printable(token));
@@ -171,6 +173,7 @@ class CheckingSax : public nlohmann::json_sax<nlohmann::json> {
   std::string path() const {
     std::string out;
     for (const Frame& f : frames_) out += "/" + token_of(f);
+    if (out.size() > 100) out = out.substr(0, 48) + "/.../" + out.substr(out.size() - 48);
     return out.empty() ? "/" : out;
   }
 
@@ -274,7 +277,8 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& origi
   const CountingIterator first{text.data(), &consumed}, last{text.data() + text.size(), &consumed};
   const bool ok = nlohmann::json::sax_parse(first, last, &sax);
   if (!ok || !sax.error.empty()) {
-    const auto [line, col] = line_column(text, consumed == 0 ? 0 : consumed - 1);
+    const size_t at = sax.error_offset > 0 ? sax.error_offset : consumed == 0 ? 0 : consumed - 1;
+    const auto [line, col] = line_column(text, at);
     throw InputError(fmt::format("{}:{}:{}: not valid JSON: {}", origin, line, col,
                                  sax.error.empty() ? "refused" : sax.error));
   }
