@@ -179,10 +179,11 @@ TEST(Isolation, CrashInCreateIsANoteForInfoAndRun) {
 
 TEST(Isolation, ZeroDevicesIsRefused) {
   const fs::path d = scratch("zero");
-  const Outcome r =
-      suanli(d, {"run", "--suite", tiny_suite(d).string(), "--out", (d / "r.json").string()},
-             {"SUANLI_BACKEND_PATH=" + std::string(SUANLI_TEST_PLUGIN_DIR) +
-              "/libsuanli_backend_test_zero_devices.so"});
+  const Outcome r = suanli(d,
+                           {"run", "--suite", tiny_suite(d).string(), "--backend",
+                            "test_zero_devices", "--out", (d / "r.json").string()},
+                           {"SUANLI_BACKEND_PATH=" + std::string(SUANLI_TEST_PLUGIN_DIR) +
+                            "/libsuanli_backend_test_zero_devices.so"});
   EXPECT_EQ(r.status, kExitUsage) << r.err;
   EXPECT_FALSE(fs::exists(d / "r.json"));
 }
