@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "report/json_schema.h"
 #include "report/report.h"
 
@@ -222,7 +223,7 @@ NodeRating rate_report(const json& report, const std::string& origin,
   check_report(report, origin);
   NodeRating node;
   node.report = origin;
-  node.hostname = report["host"].value("hostname", "");
+  node.hostname = strip_control(report["host"].value("hostname", ""));
   node.sha256 = report.value("sha256", "");
   const json& results = report["results"];
   for (const json& b : report["backends"]) {
@@ -232,7 +233,7 @@ NodeRating rate_report(const json& report, const std::string& origin,
       dev.report = origin;
       dev.backend = backend;
       dev.index = d["index"].get<int>();
-      dev.name = d["name"].get<std::string>();
+      dev.name = strip_control(d["name"].get<std::string>());
       dev.kind = d["kind"].get<std::string>();
       dev.category = dev.accelerator() ? Category::intelligent : Category::general;
       for (Dtype dt : kDtypes) {
@@ -337,14 +338,14 @@ Inventory load_inventory(const std::string& path) {
         path, errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
   Inventory inv;
   inv.origin = path;
-  inv.site = doc.value("site", "");
+  inv.site = strip_control(doc.value("site", ""));  // names reach terminals: no escape codes
   inv.pue = doc.value("pue", -1.0);
   const std::string base = dirname_of(path);
   std::map<std::string, size_t> names;
   size_t i = 0;
   for (const json& t : doc["node_types"]) {
     Inventory::Entry e;
-    e.name = t["name"].get<std::string>();
+    e.name = strip_control(t["name"].get<std::string>());
     if (!names.emplace(e.name, i).second)
       throw InputError(fmt::format("{}: at /node_types/{}/name: node type '{}' is listed twice",
                                    path, i, e.name));
