@@ -96,7 +96,8 @@ void make_key_directory(const std::string& dir) {
   }
   if (errno != EEXIST)
     throw InputError(fmt::format("{}: cannot create the key directory: {}", dir, strerror(errno)));
-  if (!fs::is_directory(dir)) throw InputError(fmt::format("{}: exists and is not a directory", dir));
+  if (!fs::is_directory(dir))
+    throw InputError(fmt::format("{}: exists and is not a directory", dir));
 }
 
 bool close_enough(const json& a, const json& b) {

@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand(
       "run",
       "Run a suite on every device of the chosen backends, verify every output, write a JSON "
-      "report and print a summary.\nPlugins run in worker processes: a crash, exit or hang (past the "
+      "report and print a summary.\nPlugins run in worker processes: a crash, exit or hang (past "
+      "the "
       "workload's timeout) is an error result of that workload and the run goes on. Results are "
       "journaled to REPORT.journal as they complete (removed once the report is written).\n"
       "Exit status: 0 when every result is ok or unsupported, 1 when any failed verification or "

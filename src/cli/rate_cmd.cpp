@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include "cli/commands.h"
 #include "certify/report_sign.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "rate/rating.h"
 #include "rate/render.h"
@@ -35,7 +35,8 @@ void check_rate_output(const RateOptionsCli& o) {
   if (o.total.rfind("factors:", 0) == 0) inputs.push_back(o.total.substr(8));
   if (!o.inventory.empty()) {
     const rate::Inventory inv = rate::load_inventory(o.inventory);
-    for (const auto& t : inv.node_types) inputs.insert(inputs.end(), t.reports.begin(), t.reports.end());
+    for (const auto& t : inv.node_types)
+      inputs.insert(inputs.end(), t.reports.begin(), t.reports.end());
   }
   check_output_path(o.out, inputs, "--out");
 }

@@ -285,7 +285,8 @@ void run_checks(const Options& opts, Sequence& seq) {
     return;
   // Every check runs even after one failed; only a failure that leaves nothing to call (no table,
   // another major, a short table, a NULL function, no context) ends the sequence.
-  seq.check(
+  seq
+      .check(
           "abi.version",
           [&] {
             p.api = get(SUANLI_ABI_MAJOR);
@@ -301,7 +302,8 @@ void run_checks(const Options& opts, Sequence& seq) {
           },
           true);
   if (!p.api || p.api->abi_major != SUANLI_ABI_MAJOR) return;
-  seq.check(
+  seq
+      .check(
           "abi.struct_sizes",
           [&] {
             const size_t need = SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry);

@@ -418,8 +418,8 @@ bool admit_backend(const std::string& path, const std::string& name, size_t devi
     return false;
   if (!names.insert(name).second) {
     issues.push_back(
-        {path, fmt::format("duplicate backend '{}': an earlier one on the search path is used",
-                           name)});
+        {path,
+         fmt::format("duplicate backend '{}': an earlier one on the search path is used", name)});
     return false;
   }
   if (devices == 0)

@@ -81,9 +81,9 @@ Result run_job(Backend& backend, int device, const Workload& w, const RunOptions
 Result job_error(const Job& job, const std::string& reason);
 
 // Checks every workload's buffers fit each device (name, devices) that would run it.
-void check_suite_fits(const Suite& suite,
-                      const std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>>&
-                          devices);
+void check_suite_fits(
+    const Suite& suite,
+    const std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>>& devices);
 
 // One workload on one device.
 Result run_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts);

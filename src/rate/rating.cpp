@@ -355,9 +355,9 @@ Inventory load_inventory(const std::string& path) {
     }
     e.count = t["count"].get<long>();
     if (e.count < 1 || e.count > kMaxNodesPerType)
-      throw InputError(fmt::format(
-          "{}: at /node_types/{}/count: {} nodes (expected 1 to {} per node type)", path, i,
-          e.count, kMaxNodesPerType));
+      throw InputError(
+          fmt::format("{}: at /node_types/{}/count: {} nodes (expected 1 to {} per node type)",
+                      path, i, e.count, kMaxNodesPerType));
     if (static_cast<long>(e.reports.size()) > e.count)
       throw InputError(fmt::format(
           "{}: at /node_types/{}/count: {} nodes, but {} reports measured this type (each "
@@ -511,8 +511,7 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
               "refused",
               e.name, path));
       auto it = cache.find(path);
-      if (it == cache.end())
-        it = cache.emplace(path, load_checked_report(path, options)).first;
+      if (it == cache.end()) it = cache.emplace(path, load_checked_report(path, options)).first;
       const auto [seen, fresh] = by_hash.emplace(it->second.sha256, path);
       if (!fresh && !it->second.sha256.empty() && !same_file(seen->second, path))
         throw InputError(fmt::format(

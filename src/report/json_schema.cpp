@@ -10,9 +10,9 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <set>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -163,8 +163,8 @@ class CheckingSax : public nlohmann::json_sax<nlohmann::json> {
                    const nlohmann::detail::exception& ex) override {
     error_offset = position;
     if (ex.id == 406)
-      error = fmt::format("number out of range at {}: '{}' (expected a finite number)",
-                          path(), printable(token));
+      error = fmt::format("number out of range at {}: '{}' (expected a finite number)", path(),
+                          printable(token));
     else
       error = strip_position(ex.what());
     return false;

@@ -249,8 +249,8 @@ Result result_from_json(const json& j) {
     r.device = j.at("device").get<int>();
     const std::string status = j.at("status").get<std::string>();
     bool known = false;
-    for (Status s : {Status::ok, Status::unsupported, Status::skipped, Status::failed,
-                     Status::error})
+    for (Status s :
+         {Status::ok, Status::unsupported, Status::skipped, Status::failed, Status::error})
       if (status_name(s) == status) r.status = s, known = true;
     if (!known) throw InputError("unknown status '" + status + "'");
     r.reason = j.value("reason", "");

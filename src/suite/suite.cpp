@@ -25,9 +25,9 @@ namespace {
 using nlohmann::json;
 
 // Fields of a workload that are not axes of its shape.
-const std::set<std::string> kNonAxisFields = {"op",          "name",      "min_time",
-                                              "repetitions", "max_noise", "max_time",
-                                              "warmup_time", "model",     "mode", "timeout_s"};
+const std::set<std::string> kNonAxisFields = {"op",        "name",     "min_time",    "repetitions",
+                                              "max_noise", "max_time", "warmup_time", "model",
+                                              "mode",      "timeout_s"};
 
 MeasureSettings read_settings(const json& j, MeasureSettings s) {
   if (j.contains("min_time")) s.min_time = j["min_time"].get<double>();
