@@ -416,7 +416,7 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
     for (const auto& [dev, name] : device_names) {
       std::multiset<std::pair<std::string, std::string>> want;
       for (const ProfileWorkload& pw : profile->workloads) {
-        auto status_of = [&](const std::string& id) {
+        auto status_of = [&, &dev = dev](const std::string& id) {  // clang 14: no binding capture
           const auto& s = statuses[dev];
           const auto it = s.find(id);
           return it == s.end() ? std::string() : it->second;

@@ -57,9 +57,17 @@ class InterruptHandlers {
   std::array<struct sigaction, 3> old_{};
 };
 
+bool is_path(const std::string& suite) {
+  return suite.find('/') != std::string::npos ||
+         (suite.size() > 5 && suite.compare(suite.size() - 5, 5, ".json") == 0);
+}
+
 // The options a resumed run needs to be the same run.
 json cli_json(const RunOptionsCli& o, const std::string& out) {
-  return {{"suite", o.suite},         {"backends", o.backends},
+  // A suite file by its absolute path: a resume may run from another directory.
+  const std::string suite =
+      is_path(o.suite) ? std::filesystem::absolute(o.suite).string() : o.suite;
+  return {{"suite", suite},           {"backends", o.backends},
           {"dtypes", o.dtypes},       {"out", out},
           {"threads", o.threads},     {"min_time", o.min_time},
           {"max_time", o.max_time},   {"repetitions", o.repetitions},
@@ -105,11 +113,6 @@ json run_identity(const isolate::Enumeration& e) {
 std::string first_difference(const json& a, const json& b) {
   const json patch = json::diff(a, b);
   return patch.empty() ? "" : patch[0].value("path", "/");
-}
-
-bool is_path(const std::string& suite) {
-  return suite.find('/') != std::string::npos ||
-         (suite.size() > 5 && suite.compare(suite.size() - 5, 5, ".json") == 0);
 }
 
 std::string job_key(const std::string& backend, int device, const std::string& workload) {
@@ -173,7 +176,14 @@ int cmd_run(const RunOptionsCli& given) {
   if (!given.resume.empty()) {
     journal.emplace(Journal::resume(given.resume));
     o = cli_from_json(journal->header().value("cli", json::object()), given, given.resume);
-    if (!given.out.empty()) o.out = given.out;
+    // The report goes beside the journal (REPORT.journal -> REPORT), wherever the resume runs.
+    const std::string suffix = ".journal";
+    const std::string& j = given.resume;
+    if (!given.out.empty())
+      o.out = given.out;
+    else if (j.size() > suffix.size() &&
+             j.compare(j.size() - suffix.size(), suffix.size(), suffix) == 0)
+      o.out = j.substr(0, j.size() - suffix.size());
   }
   Suite suite = load_suite(o.suite);
   filter_dtypes(suite, parse_dtypes(o.dtypes));

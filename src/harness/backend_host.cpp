@@ -1,6 +1,5 @@
 // Loading backend plugins (dlopen) and a C++ face over their C ABI.
 #include "harness/backend_host.h"
-#include "core/text.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -14,6 +13,8 @@
 #include <set>
 
 #include <fmt/format.h>
+
+#include "core/text.h"
 
 namespace suanli {
 
