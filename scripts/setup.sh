@@ -9,6 +9,11 @@ packages=(
   libopenblas-dev libdnnl-dev libsodium-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clpeak
   clang-14 libclang-rt-14-dev
+  openmpi-bin libopenmpi-dev
+  slurm-wlm slurmctld slurmd slurm-client munge
+  # man pages from --help; the export tests (promtool; Google Benchmark's compare.py, which
+  # imports scipy); the Python reader's plots
+  help2man prometheus libbenchmark-tools python3-scipy python3-matplotlib
 )
 
 missing=()

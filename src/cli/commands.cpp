@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/output.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/backend_host.h"

@@ -33,6 +33,8 @@ struct RunOptionsCli {
   int repetitions = 0;
   std::vector<std::string> backend_options;
   bool quiet = false;
+  std::string format = "table";  // what goes to stdout: table, json, csv, md (src/cli/output.cpp)
+  bool wide = false;             // table: full library column
   std::vector<std::string> argv;
   // Robustness (src/cli/run_cmd.cpp): finish the run of this journal; per-workload timeout
   // (0: the suite's or the default); sign the report with this certify secret key.

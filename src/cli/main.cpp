@@ -10,6 +10,7 @@
 
 #include "cli/certify_cmd.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "core/error.h"
 #include "harness/isolate.h"
 
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
       "Backends are plugins (libsuanli_backend_*.so) found next to the program, in its "
       "../lib/suanli/backends, and in the directories of SUANLI_BACKEND_PATH.",
       "suanli"};
+  suanli::cli::setup_help(app);
   app.require_subcommand(1);
   app.set_version_flag("--version", suanli::cli::version_string());
 
@@ -114,6 +116,13 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--backend-option", run.backend_options,
                       "KEY=VALUE passed to every backend (e.g. gemm_library=onednn for cpu)");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress line and no summary table");
+  run_cmd
+      ->add_option("--format", run.format,
+                   "What goes to stdout: table (default), json (the report), csv or md; the report "
+                   "file is written either way")
+      ->check(CLI::IsMember({"table", "json", "csv", "md"}));
+  run_cmd->add_flag("--wide", run.wide,
+                    "Table with full library names, however wide (default: fit the terminal)");
   add_run_robustness_options(run_cmd, run);
 
   suanli::cli::ConformanceOptionsCli conf;
@@ -178,9 +187,9 @@ int main(int argc, char** argv) {
                        "key by `run --sign-key` (or altered since)");
   rate_cmd->add_flag("--include-hosts", rate.include_hosts,
                      "Count host CPUs of accelerator nodes in the general total");
-  rate_cmd->add_option("--format", rate.format, "text, json, md or html (default: from --out's "
-                                                "extension, else text)")
-      ->check(CLI::IsMember({"text", "json", "md", "html"}));
+  rate_cmd->add_option("--format", rate.format, "text, json, md, html or csv (default: from "
+                                                "--out's extension, else text)")
+      ->check(CLI::IsMember({"text", "json", "md", "html", "csv"}));
   rate_cmd->add_option("-o,--out", rate.out,
                        "Write the rating here (atomically); the text summary still goes to "
                        "stdout");
@@ -258,6 +267,11 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--pubkey", verify.pubkey, "Public key file of the issuer")->required();
   verify_cmd->add_option("--report", verify.report, "The report the certificate names");
 
+  suanli::cli::ExportOptionsCli export_opts;
+  CLI::App* export_cmd = suanli::cli::add_export_command(app, export_opts);
+  suanli::cli::add_help_footers(app);
+  if (const auto status = suanli::cli::check_command_name(app, argc, argv)) return *status;
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -273,6 +287,7 @@ int main(int argc, char** argv) {
     if (*conf_cmd) return suanli::cli::cmd_conformance(conf);
     if (*rate_cmd) return suanli::cli::cmd_rate(rate);
     if (*compare_cmd) return suanli::cli::cmd_compare(compare);
+    if (*export_cmd) return suanli::cli::cmd_export(export_opts);
     if (*keygen_cmd) return suanli::cli::cmd_keygen(keygen);
     if (*verify_cmd) return suanli::cli::cmd_verify(verify);
     if (*certify_cmd) {

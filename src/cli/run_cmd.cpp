@@ -14,6 +14,7 @@
 
 #include "certify/report_sign.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/isolate.h"
@@ -119,14 +120,6 @@ std::string job_key(const std::string& backend, int device, const std::string& w
   return fmt::format("{}\n{}\n{}", backend, device, workload);
 }
 
-void print_progress(const Progress& p) {
-  std::string line = fmt::format("[{}/{}] {}  elapsed {}", p.index + 1, p.total, p.label,
-                                 format_clock(p.elapsed_s));
-  if (p.eta_s >= 0) line += fmt::format("  ETA {}", format_clock(p.eta_s));
-  fmt::print(stderr, "\r\033[K{}", line);
-  std::fflush(stderr);
-}
-
 // The journal of this run: a new one (its O_EXCL creation also reserves a default report name:
 // another run that drew the same name draws again), or the one being resumed.
 Journal open_journal(std::string& out, bool default_name, const json& header) {
@@ -150,7 +143,7 @@ RunOptions harness_options(const RunOptionsCli& o, bool tty) {
   if (o.min_time > 0) ro.min_time = o.min_time;
   if (o.repetitions > 0) ro.repetitions = o.repetitions;
   if (o.max_time >= 0) ro.max_time = o.max_time;
-  if (tty) ro.on_progress = print_progress;
+  if (tty) ro.on_progress = progress_bar();
   return ro;
 }
 
@@ -280,9 +273,8 @@ int cmd_run(const RunOptionsCli& given) {
                     e.what(), journal->path(), journal->path()));
   }
   journal->remove();  // the report has everything the journal had
-  if (!o.quiet) std::cout << summary_table(report) << "\n";
   const Tally t = tally(results);
-  fmt::print("report: {}\n{}\n", out, tally_line(t));
+  print_run_output(report, out, t, o.format, o.wide, o.quiet);
   if (t.results == 0) {
     fmt::print(stderr, "suanli: error: the run produced no results\n");
     return kExitFailed;

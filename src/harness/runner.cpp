@@ -268,9 +268,24 @@ Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
   return w;  // neither: report the u8 x s8 reason
 }
 
+// fp16 asks for fp32 accumulation (the default) and falls back to fp16 accumulation when the
+// backend computes fp16 only in fp16 (AVX512-FP16 CPUs). The result then says "accumulate":
+// "fp16", and the Freivalds tolerance is derived from fp16's unit roundoff. An explicit
+// "accumulate" in the suite is never changed.
+Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
+  Workload out = w;
+  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid || w.op.kind == OpKind::peak ||
+      w.op.kind == OpKind::stream)
+    return out;
+  if (!backend.unsupported_reason(device, w.op)) return out;
+  out.op.accumulate = Dtype::fp16;
+  if (!backend.unsupported_reason(device, out.op)) return out;
+  return w;  // neither: report the fp32-accumulation reason
+}
+
 Result run_workload(Backend& backend, int device, const Workload& requested,
                     const RunOptions& opts) {
-  const Workload w = negotiate_int8(backend, device, requested);
+  const Workload w = negotiate_fp16(backend, device, negotiate_int8(backend, device, requested));
   Result r;
   r.workload = w.id;
   r.name = w.name;
@@ -405,6 +420,22 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
   return r;
 }
 
+std::string workload_label(const Workload& w) {
+  if (!w.model.empty())
+    return fmt::format("model {} {} batch {} {}", w.model,
+                       w.model_training ? "training" : "inference", w.model_batch,
+                       dtype_name(w.op.dtype));
+  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
+                     shape_string(w.op));
+}
+
+double settings_seconds(const Workload& w, const RunOptions& opts) {
+  const MeasureSettings& s = w.settings;
+  const double min_time = opts.min_time.value_or(s.min_time);
+  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
+  return s.warmup_time + reps * min_time;
+}
+
 std::vector<Job> suite_jobs(const Suite& suite,
                             const std::vector<std::pair<std::string, std::vector<int>>>& devices) {
   std::vector<Job> jobs;
@@ -439,7 +470,8 @@ std::vector<Result> dispatch_jobs(const std::vector<Job>& jobs, const RunOptions
                                   const std::function<Result(const Job&)>& run) {
   std::vector<Result> results;
   const auto t0 = Clock::now();
-  size_t ran = 0;  // jobs run in this process's lifetime (the ETA's basis)
+  size_t ran = 0;           // jobs run in this process's lifetime (a resume skips some)
+  double done_budget = 0;   // their settings' seconds
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (opts.stop_requested && opts.stop_requested()) break;
@@ -452,12 +484,16 @@ std::vector<Result> dispatch_jobs(const std::vector<Job>& jobs, const RunOptions
       Progress p;
       p.index = i;
       p.total = jobs.size();
-      const Workload& w = *j.workload;
-      p.label = fmt::format("{}:{} {} {} {}", j.backend, j.device, op_kind_name(w.op.kind),
-                            dtype_name(w.op.dtype), shape_string(w.op));
+      p.label = fmt::format("{}:{} {}", j.backend, j.device, workload_label(*j.workload));
       p.elapsed_s = seconds_since(t0);
-      if (ran > 0)
-        p.eta_s = p.elapsed_s / static_cast<double>(ran) * static_cast<double>(jobs.size() - i);
+      double budget = 0;
+      for (size_t k = i; k < jobs.size(); ++k) budget += settings_seconds(*jobs[k].workload, opts);
+      // Time beyond the settings (planning, input fill, verification) per workload so far.
+      const double overhead =
+          ran > 0 ? std::max(0.0, p.elapsed_s - done_budget) / static_cast<double>(ran) : 0;
+      const double left = static_cast<double>(jobs.size() - i);
+      p.eta_s = budget + overhead * left;
+      done_budget += settings_seconds(*j.workload, opts);
       opts.on_progress(p);
     }
     results.push_back(run(j));
