@@ -8,6 +8,7 @@ packages=(
   nlohmann-json3-dev libvalijson-dev libcli11-dev libfmt-dev
   libopenblas-dev libdnnl-dev libsodium-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clpeak
+  clang-14 libclang-rt-14-dev
   openmpi-bin libopenmpi-dev
   slurm-wlm slurmctld slurmd slurm-client munge
   # man pages from --help; the export tests (promtool; Google Benchmark's compare.py, which

@@ -21,3 +21,6 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:intercept_tls_get_add
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir build-asan --output-on-failure -L unit -j "$jobs"
+
+echo "== libFuzzer targets of the JSON readers, 8 s each (scripts/fuzz.sh; README: Fuzzing)"
+scripts/fuzz.sh 8

@@ -59,13 +59,13 @@ json read_key_file(const std::string& path, const std::string& type) {
 }
 
 // Writes text to a new file with the given mode, atomically (temporary file, fsync, rename).
+// Creates `path` with exactly `mode`, never replacing anything: written to a private temporary,
+// then link(2)ed into place, which fails when the name exists (concurrent keygens: one wins).
 void write_new_file(const std::string& path, const std::string& text, mode_t mode) {
-  if (fs::exists(path))
-    throw InputError(fmt::format("{}: already exists; suanli keygen never overwrites a key", path));
-  const std::string tmp = path + ".tmp-" + std::to_string(getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot create: {}", tmp, strerror(errno)));
-  // The umask may only have narrowed the mode; make it exact.
+  // mkstemp gives 0600 whatever the umask; make the mode exact.
   bool ok = ::fchmod(fd, mode) == 0;
   size_t done = 0;
   while (ok && done < text.size()) {
@@ -77,10 +77,27 @@ void write_new_file(const std::string& path, const std::string& text, mode_t mod
   }
   ok = ok && ::fsync(fd) == 0;
   ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: cannot write: {}", path, strerror(errno)));
+  const bool linked = ok && ::link(tmp.c_str(), path.c_str()) == 0;
+  const int err = errno;
+  ::unlink(tmp.c_str());
+  if (linked) return;
+  if (ok && err == EEXIST)
+    throw InputError(fmt::format("{}: already exists; suanli keygen never overwrites a key", path));
+  throw std::runtime_error(fmt::format("{}: cannot write: {}", path, strerror(err)));
+}
+
+// The key directory: created with mode 0700 whatever the umask (an existing one is left as is).
+void make_key_directory(const std::string& dir) {
+  const fs::path p(dir);
+  if (p.has_parent_path() && !p.parent_path().empty()) fs::create_directories(p.parent_path());
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    ::chmod(dir.c_str(), 0700);
+    return;
   }
+  if (errno != EEXIST)
+    throw InputError(fmt::format("{}: cannot create the key directory: {}", dir, strerror(errno)));
+  if (!fs::is_directory(dir))
+    throw InputError(fmt::format("{}: exists and is not a directory", dir));
 }
 
 bool close_enough(const json& a, const json& b) {
@@ -148,7 +165,7 @@ std::string key_id(const PublicKey& pk) {
 }
 
 std::pair<std::string, std::string> write_keypair(const KeyPair& kp, const std::string& dir) {
-  fs::create_directories(dir);
+  make_key_directory(dir);
   const std::string secret = (fs::path(dir) / "suanli-certify.secret").string();
   const std::string pub = (fs::path(dir) / "suanli-certify.pub").string();
   if (fs::exists(secret) || fs::exists(pub))
@@ -164,9 +181,21 @@ std::pair<std::string, std::string> write_keypair(const KeyPair& kp, const std::
   json s = p;
   s["type"] = "secret";
   s["secret_key"] = to_hex(kp.secret_key.data(), kp.secret_key.size());
-  write_new_file(secret, s.dump(2) + "\n", 0600);
+  // The secret first: of concurrent keygens exactly one creates it, and only that one writes the
+  // public key, so the pair on disk always belongs together.
+  try {
+    write_new_file(secret, s.dump(2) + "\n", 0600);
+  } catch (...) {
+    sodium_memzero(s["secret_key"].get_ref<std::string&>().data(), 2 * kp.secret_key.size());
+    throw;
+  }
   sodium_memzero(s["secret_key"].get_ref<std::string&>().data(), 2 * kp.secret_key.size());
-  write_new_file(pub, p.dump(2) + "\n", 0644);
+  try {
+    write_new_file(pub, p.dump(2) + "\n", 0644);
+  } catch (...) {
+    ::unlink(secret.c_str());  // ours, just created: no half pair is left
+    throw;
+  }
   return {secret, pub};
 }
 
@@ -387,7 +416,7 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
     for (const auto& [dev, name] : device_names) {
       std::multiset<std::pair<std::string, std::string>> want;
       for (const ProfileWorkload& pw : profile->workloads) {
-        auto status_of = [&](const std::string& id) {
+        auto status_of = [&, &dev = dev](const std::string& id) {  // clang 14: no binding capture
           const auto& s = statuses[dev];
           const auto it = s.find(id);
           return it == s.end() ? std::string() : it->second;

@@ -17,6 +17,9 @@ constexpr int kCertificateVersion = 1;
 // `suanli verify`'s status when a certificate is not authentic or not consistent (0: authentic
 // and PASS, 1: authentic and FAIL, 2: bad input).
 constexpr int kExitNotAuthentic = 3;
+// `suanli verify`'s status for an authentic PASS that is UNOFFICIAL (dirty build or modified
+// profile): not to be mistaken for an official PASS (0).
+constexpr int kExitUnofficialPass = 4;
 
 using PublicKey = std::array<unsigned char, 32>;
 using SecretKey = std::array<unsigned char, 64>;  // libsodium's: seed, then the public key

@@ -30,6 +30,23 @@ std::string sibling(const std::string& out, const std::string& suffix) {
   return p.string() + suffix;
 }
 
+// The four outputs, before any work: none a directory, device or input, none the same as another.
+void check_certify_outputs(const CertifyOptionsCli& o, const std::string& out,
+                           const std::string& report_path, bool default_name) {
+  std::vector<std::string> inputs = {o.key, o.claims};
+  if (o.profile.find('/') != std::string::npos || fs::path(o.profile).extension() == ".json")
+    inputs.push_back(o.profile);
+  const std::vector<std::string> outputs = {out, report_path, sibling(out, ".md"),
+                                            sibling(out, ".html")};
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    check_output_path(outputs[i], inputs, i == 1 ? "--report" : "-o/--out", default_name);
+    for (size_t j = 0; j < i; ++j)
+      if (outputs[i] == outputs[j] || same_file(outputs[i], outputs[j]))
+        throw InputError(fmt::format("--report {}: is also the certificate's {} file; refused",
+                                     outputs[i], j == 0 ? "JSON" : "other"));
+  }
+}
+
 }  // namespace
 
 int cmd_certify(const CertifyOptionsCli& o) {
@@ -67,10 +84,12 @@ int cmd_certify(const CertifyOptionsCli& o) {
   if (devices == 0) throw InputError("no device to certify (see `suanli info`)");
   in.issues = loaded.issues;
 
-  const std::string out = o.out.empty() ? fmt::format("suanli-certificates/{}-{}.json",
-                                                      host_info().hostname, utc_compact_timestamp())
-                                        : o.out;
+  const bool default_name = o.out.empty();
+  const std::string out =
+      default_name ? unique_output_name("suanli-certificates", host_info().hostname, ".json")
+                   : o.out;
   const std::string report_path = o.report.empty() ? sibling(out, ".report.json") : o.report;
+  check_certify_outputs(o, out, report_path, default_name);
   in.report_file = fs::path(report_path).filename().string();
   in.meta.command = o.argv;
   in.meta.started_utc = utc_timestamp();
@@ -99,10 +118,13 @@ int cmd_certify(const CertifyOptionsCli& o) {
   if (tty) fmt::print(stderr, "\r\033[K");
   certify::sign_certificate(result.certificate, sk);
 
-  write_file_atomic(report_path, result.report.dump(2) + "\n");
-  write_file_atomic(out, result.certificate.dump(2) + "\n");
-  write_file_atomic(sibling(out, ".md"), certify::certificate_markdown(result.certificate));
-  write_file_atomic(sibling(out, ".html"), certify::certificate_html(result.certificate));
+  // All four written before any is renamed into place, the renames with interrupts held back:
+  // a reader finds the complete old set or the complete new one.
+  write_files_atomic({{report_path, result.report.dump(2) + "\n"},
+                      {sibling(out, ".md"), certify::certificate_markdown(result.certificate)},
+                      {sibling(out, ".html"), certify::certificate_html(result.certificate)},
+                      {out, result.certificate.dump(2) + "\n"}},
+                     default_name);
   std::cout << certify::certificate_text(result.certificate);
   fmt::print("certificate: {}\nreport: {}\nreadable: {} {}\n", out, report_path,
              sibling(out, ".md"), sibling(out, ".html"));
@@ -138,9 +160,10 @@ int cmd_verify(const VerifyOptions& o) {
     fmt::print("NOT AUTHENTIC or INCONSISTENT: {} is not to be trusted\n", o.certificate);
     return certify::kExitNotAuthentic;
   }
-  fmt::print("authentic: verdict {}{}\n", v.verdict,
-             cert["official"].get<bool>() ? "" : " (UNOFFICIAL)");
-  return v.verdict == "PASS" ? kExitOk : kExitFailed;
+  const bool official = cert["official"].get<bool>();
+  fmt::print("authentic: verdict {}{}\n", v.verdict, official ? "" : " (UNOFFICIAL)");
+  if (v.verdict != "PASS") return kExitFailed;
+  return official ? kExitOk : certify::kExitUnofficialPass;
 }
 
 }  // namespace suanli::cli

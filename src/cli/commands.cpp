@@ -1,9 +1,15 @@
 // The subcommands of `suanli`: info, list and run.
 #include "cli/commands.h"
 
+#include <sched.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <tuple>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -12,6 +18,7 @@
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/backend_host.h"
+#include "harness/isolate.h"
 #include "harness/run_report.h"
 #include "harness/runner.h"
 #include "report/summary.h"
@@ -20,7 +27,6 @@
 #include "suite/suite.h"
 
 namespace suanli::cli {
-namespace {
 
 std::vector<Dtype> parse_dtypes(const std::vector<std::string>& names) {
   std::vector<Dtype> out;
@@ -36,8 +42,19 @@ std::vector<Dtype> parse_dtypes(const std::vector<std::string>& names) {
   return out;
 }
 
-LoadResult load(const std::vector<std::string>& only, int threads,
-                const std::vector<std::string>& extra_options) {
+int available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+LoadOptions load_options(const std::vector<std::string>& only, int threads,
+                         const std::vector<std::string>& extra_options) {
+  if (threads > available_cpus())
+    throw InputError(fmt::format("--threads {}: more than the {} CPUs this process may use",
+                                 threads, available_cpus()));
   LoadOptions lo;
   lo.only = only;
   if (threads > 0) lo.create_options.emplace_back("threads", std::to_string(threads));
@@ -47,10 +64,14 @@ LoadResult load(const std::vector<std::string>& only, int threads,
       throw InputError(fmt::format("--backend-option '{}': expected KEY=VALUE", kv));
     lo.create_options.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  LoadResult r = load_backends(lo);
-  for (const std::string& name : only) {
+  return lo;
+}
+
+isolate::Enumeration enumerate(const LoadOptions& lo) {
+  isolate::Enumeration r = isolate::enumerate_backends(lo);
+  for (const std::string& name : lo.only) {
     bool found = false;
-    for (const auto& b : r.backends) found = found || b->name() == name;
+    for (const auto& b : r.backends) found = found || b.name == name;
     if (!found) {
       std::string why;
       for (const LoadIssue& i : r.issues) why += fmt::format("\n  {}: {}", i.path, i.reason);
@@ -66,8 +87,6 @@ void print_issues(const std::vector<LoadIssue>& issues, std::FILE* to) {
   for (const LoadIssue& i : issues) fmt::print(to, "note: backend {}: {}\n", i.path, i.reason);
 }
 
-}  // namespace
-
 std::string version_string() {
   return fmt::format("suanli {} ({}{})", SUANLI_VERSION, SUANLI_GIT_REVISION,
                      SUANLI_GIT_DIRTY ? ", modified" : "");
@@ -77,19 +96,62 @@ namespace {
 
 // The peak self-check for `info --check-peaks`: a short peak workload of the dtype, verified,
 // against the device's theoretical figure.
-std::string check_peak(Backend& b, const DeviceInfo& d, const PeakInfo& p) {
-  const Suite s = parse_suite(
-      fmt::format(R"({{"suanli_suite": 1, "name": "peak-check", "settings": {{"min_time": 0.01,
-                     "repetitions": 3, "max_noise": 0.02, "max_time": 0.3, "warmup_time": 0.01}},
-                     "workloads": [{{"op": "peak", "dtype": "{}", "elements": 16384,
-                     "depth": 1024}}]}})",
-                  dtype_name(p.dtype)),
-      "peak-check");
-  const Result r = run_workload(b, d.index, s.workloads.at(0), {});
+using PeakRuns = std::map<std::tuple<std::string, int, Dtype>, Result>;
+
+// Runs a short peak workload per dtype that any device claims a peak for, like any other
+// workload: in each backend's worker process, verified, with the harness's marks.
+PeakRuns run_peak_checks(const isolate::Enumeration& e, const LoadOptions& lo) {
+  std::set<Dtype> dtypes;
+  for (const auto& b : e.backends)
+    for (const DeviceInfo& d : b.devices)
+      for (const PeakInfo& p : d.peaks) dtypes.insert(p.dtype);
+  if (dtypes.empty()) return {};
+  nlohmann::json suite = {{"suanli_suite", 1},
+                          {"name", "peak-check"},
+                          {"settings",
+                           {{"min_time", 0.01},
+                            {"repetitions", 3},
+                            {"max_noise", 0.02},
+                            {"max_time", 0.3},
+                            {"warmup_time", 0.01}}},
+                          {"workloads", nlohmann::json::array()}};
+  for (Dtype t : dtypes)
+    suite["workloads"].push_back(
+        {{"op", "peak"}, {"dtype", dtype_name(t)}, {"elements", 16384}, {"depth", 1024}});
+  char path[] = "/tmp/suanli-peak-check-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) throw std::runtime_error(fmt::format("--check-peaks: mkstemp: {}", strerror(errno)));
+  const std::string text = suite.dump(2);
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  PeakRuns runs;
+  try {
+    if (!written) throw std::runtime_error(fmt::format("--check-peaks: cannot write {}", path));
+    const Suite s = load_suite(path);
+    isolate::RunSpec spec;
+    spec.suite = path;
+    spec.suite_sha256 = s.sha256;
+    spec.create_options = lo.create_options;
+    for (Result& r : isolate::run_isolated(s, e.backends, spec, RunOptions{}))
+      runs.emplace(std::make_tuple(r.backend, r.device, r.op.dtype), std::move(r));
+  } catch (...) {
+    unlink(path);
+    throw;
+  }
+  unlink(path);
+  return runs;
+}
+
+// The self-check line of one device peak: the peak kernel's verified rate against the theory.
+std::string check_peak(const PeakRuns& runs, const std::string& backend, const DeviceInfo& d,
+                       const PeakInfo& p) {
+  const auto it = runs.find(std::make_tuple(backend, d.index, p.dtype));
+  if (it == runs.end()) return "not checked (no peak run)";
+  const Result& r = it->second;
   if (r.status != Status::ok)
     return fmt::format("not checked ({}: {})", status_name(r.status), r.reason);
   PeakCheck c;
-  c.backend = b.name();
+  c.backend = backend;
   c.device = d.index;
   c.dtype = p.dtype;
   c.theoretical = p.ops_per_second;
@@ -104,13 +166,15 @@ std::string check_peak(Backend& b, const DeviceInfo& d, const PeakInfo& p) {
 }  // namespace
 
 int cmd_info(const InfoOptions& o) {
-  LoadResult r = load(o.backends, o.threads, {});
+  // Plugins are loaded and created in worker processes: one that crashes is a note here.
+  const LoadOptions lo = load_options(o.backends, o.threads, {});
+  const isolate::Enumeration r = enumerate(lo);
   if (o.json) {
     nlohmann::json j;
     j["suanli"] = build_info_json();
     j["host"] = host_info_json(host_info());
     j["backends"] = nlohmann::json::array();
-    for (const auto& b : r.backends) j["backends"].push_back(backend_json(*b));
+    for (const auto& b : r.backends) j["backends"].push_back(b.json);
     j["load_issues"] = nlohmann::json::array();
     for (const LoadIssue& i : r.issues)
       j["load_issues"].push_back({{"path", i.path}, {"reason", i.reason}});
@@ -123,11 +187,12 @@ int cmd_info(const InfoOptions& o) {
   fmt::print("host: {}  {}  {}  {} logical CPUs  {}\n", h.hostname, h.os, h.kernel, h.logical_cpus,
              format_bytes(static_cast<double>(h.memory_bytes)));
   if (r.backends.empty()) fmt::print("no backends loaded\n");
+  const PeakRuns peak_runs = o.check_peaks ? run_peak_checks(r, lo) : PeakRuns{};
   for (const auto& b : r.backends) {
-    fmt::print("\nbackend {} {}  ({})\n", b->name(), b->version(), b->path());
-    for (const auto& [k, v] : b->libraries()) fmt::print("  {:<10} {}\n", k, v);
-    if (b->devices().empty()) fmt::print("  no devices\n");
-    for (const DeviceInfo& d : b->devices()) {
+    fmt::print("\nbackend {} {}  ({})\n", b.name, b.version, b.path);
+    for (const auto& [k, v] : b.libraries) fmt::print("  {:<10} {}\n", k, v);
+    if (b.devices.empty()) fmt::print("  no devices\n");
+    for (const DeviceInfo& d : b.devices) {
       fmt::print("  device {}: {} ({}, {})\n", d.index, d.name, d.vendor, d.kind);
       fmt::print("    compute units {}, threads used {}, clock {:.0f} MHz measured",
                  d.compute_units, d.threads, d.clock_mhz);
@@ -141,7 +206,7 @@ int cmd_info(const InfoOptions& o) {
         fmt::print("      {:<5} {:>14}   {}\n", dtype_name(p.dtype),
                    format_si(p.ops_per_second, dtype_is_integer(p.dtype) ? "OP/s" : "FLOP/s"),
                    p.derivation);
-        if (o.check_peaks) fmt::print("            self-check: {}\n", check_peak(*b, d, p));
+        if (o.check_peaks) fmt::print("            self-check: {}\n", check_peak(peak_runs, b.name, d, p));
       }
     }
   }
@@ -164,46 +229,6 @@ int cmd_list(const ListOptions& o) {
                                          : format_si(op_bytes(w.op), "B"));
   fmt::print("{} workloads in suite {} ({})\n", s.workloads.size(), s.name, s.origin);
   return kExitOk;
-}
-
-int cmd_run(const RunOptionsCli& o) {
-  // Everything that can be wrong with the input is checked before anything runs.
-  Suite suite = load_suite(o.suite);
-  filter_dtypes(suite, parse_dtypes(o.dtypes));
-  if (suite.workloads.empty())
-    throw InputError(fmt::format("suite {}: no workload left after --dtype filtering", suite.name));
-  LoadResult loaded = load(o.backends, o.threads, o.backend_options);
-  std::vector<Backend*> backends;
-  for (const auto& b : loaded.backends) backends.push_back(b.get());
-  if (backends.empty())
-    throw InputError("no backend could be loaded (see `suanli info` for the reasons)");
-  check_suite_fits(suite, backends);
-
-  const bool tty = isatty(STDERR_FILENO) && !o.quiet;
-  print_issues(loaded.issues, stderr);
-  RunOptions ro;
-  if (o.min_time > 0) ro.min_time = o.min_time;
-  if (o.repetitions > 0) ro.repetitions = o.repetitions;
-  if (o.max_time >= 0) ro.max_time = o.max_time;
-  if (tty) ro.on_progress = progress_bar();
-  RunMeta meta;
-  meta.command = o.argv;
-  meta.started_utc = utc_timestamp();
-  const std::string stamp = utc_compact_timestamp();
-  std::string out = o.out;
-  if (out.empty()) out = fmt::format("suanli-reports/{}-{}.json", host_info().hostname, stamp);
-  meta.options = {{"suite", o.suite}, {"out", out}};
-  if (o.threads) meta.options.emplace_back("threads", std::to_string(o.threads));
-  for (const std::string& kv : o.backend_options) meta.options.emplace_back("backend_option", kv);
-
-  const std::vector<Result> results = run_suite(suite, backends, ro);
-  if (tty) fmt::print(stderr, "\r\033[K");
-  meta.finished_utc = utc_timestamp();
-  const nlohmann::json report = make_run_report(suite, backends, loaded.issues, results, meta);
-  write_file_atomic(out, report.dump(2) + "\n");
-  const Tally t = tally(results);
-  print_run_output(report, out, t, o.format, o.wide, o.quiet);
-  return (t.failed || t.error) ? kExitFailed : kExitOk;
 }
 
 }  // namespace suanli::cli

@@ -1,8 +1,13 @@
 // The subcommands of `suanli`, each a function over parsed options returning the exit status.
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <vector>
+
+#include "core/dtype.h"
+#include "harness/backend_host.h"
+#include "harness/isolate.h"
 
 namespace suanli::cli {
 
@@ -32,6 +37,11 @@ struct RunOptionsCli {
   std::string format = "table";  // what goes to stdout: table, json, csv, md (src/cli/output.cpp)
   bool wide = false;             // table: full library column
   std::vector<std::string> argv;
+  // Robustness (src/cli/run_cmd.cpp): finish the run of this journal; per-workload timeout
+  // (0: the suite's or the default); sign the report with this certify secret key.
+  std::string resume;
+  double timeout_s = 0;
+  std::string sign_key;
 };
 
 // `suanli rate` (src/cli/rate_cmd.cpp).
@@ -40,6 +50,7 @@ struct RateOptionsCli {
   std::string inventory, claims, target, total, format, out;
   bool include_hosts = false;
   bool include_marked = false;
+  std::string require_signed;  // public key file: every report must be signed by its key
 };
 
 // `suanli compare` (src/cli/compare_cmd.cpp).
@@ -57,6 +68,14 @@ struct ConformanceOptionsCli {
 };
 
 std::string version_string();
+// Shared by the subcommands (commands.cpp): --dtype names, the backends' load options (--threads
+// bounded by the CPUs this process may use), the logical CPUs available.
+std::vector<Dtype> parse_dtypes(const std::vector<std::string>& names);
+LoadOptions load_options(const std::vector<std::string>& only, int threads,
+                         const std::vector<std::string>& extra_options);
+int available_cpus();
+isolate::Enumeration enumerate(const LoadOptions& lo);
+void print_issues(const std::vector<LoadIssue>& issues, std::FILE* to);
 int cmd_info(const InfoOptions& o);
 int cmd_list(const ListOptions& o);
 int cmd_run(const RunOptionsCli& o);

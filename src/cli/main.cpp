@@ -12,8 +12,32 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "core/error.h"
+#include "harness/isolate.h"
+
+namespace {
+
+// Isolation, journal and signing options of `run` (README: Isolation, journal and resume).
+void add_run_robustness_options(CLI::App* run_cmd, suanli::cli::RunOptionsCli& run) {
+  run_cmd->add_option("--resume", run.resume,
+                      "Finish the run recorded in this journal (REPORT.journal, left by an "
+                      "interrupted or killed run): its suite and options are used, workloads "
+                      "already recorded are not run again, then the report is written as usual");
+  run_cmd
+      ->add_option("--timeout", run.timeout_s,
+                   "Seconds one workload may take before its worker process is killed and the "
+                   "workload recorded as error (default: the suite's timeout_s, else from its "
+                   "time settings and FLOPs)")
+      ->check(CLI::Range(1.0, 604800.0));
+  run_cmd->add_option("--sign-key", run.sign_key,
+                      "Sign the report with this secret key from `suanli keygen` (Ed25519 over "
+                      "the report's sha256; `rate --require-signed PUB` checks it)");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  // The worker process of an isolated run (src/harness/isolate.h): not a user command.
+  if (argc == 2 && std::string(argv[1]) == "__worker") return suanli::isolate::worker_main();
   using suanli::cli::InfoOptions;
   using suanli::cli::ListOptions;
   using suanli::cli::RunOptionsCli;
@@ -57,8 +81,13 @@ int main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand(
       "run",
       "Run a suite on every device of the chosen backends, verify every output, write a JSON "
-      "report and print a summary.\nExit status: 0 when every result is ok or unsupported, 1 when "
-      "any failed verification or errored, 2 for bad usage or bad input files.");
+      "report and print a summary.\nPlugins run in worker processes: a crash, exit or hang (past "
+      "the "
+      "workload's timeout) is an error result of that workload and the run goes on. Results are "
+      "journaled to REPORT.journal as they complete (removed once the report is written).\n"
+      "Exit status: 0 when every result is ok or unsupported, 1 when any failed verification or "
+      "errored or there was no result, 2 for bad usage or bad input files (checked before any "
+      "work), 128+N when interrupted by signal N (130: SIGINT; the journal is kept: --resume).");
   run_cmd
       ->add_option("--suite", run.suite,
                    "Built-in suite name (quick, standard, kernels, models) or path to a suite .json")
@@ -97,6 +126,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
   run_cmd->add_flag("--wide", run.wide,
                     "Table with full library names, however wide (default: fit the terminal)");
+  add_run_robustness_options(run_cmd, run);
 
   suanli::cli::ConformanceOptionsCli conf;
   CLI::App* conf_cmd = app.add_subcommand(
@@ -155,6 +185,9 @@ int main(int argc, char** argv) {
                        "categories, CAICT-style), fp32-native (every device's own FP32), or "
                        "factors:FILE ({\"suanli_factors\":1,\"to\":\"fp32\",\"factors\":{...}}; "
                        "every factor is printed and stored)");
+  rate_cmd->add_option("--require-signed", rate.require_signed,
+                       "Public key file (suanli keygen): refuse any report not signed with its "
+                       "key by `run --sign-key` (or altered since)");
   rate_cmd->add_flag("--include-hosts", rate.include_hosts,
                      "Count host CPUs of accelerator nodes in the general total");
   rate_cmd->add_flag("--include-marked", rate.include_marked,
@@ -175,7 +208,7 @@ int main(int argc, char** argv) {
       "runs measured.\nA regression is a verified result that got slower by more than "
       "--threshold and by more than --noise-sigmas x sqrt(cv_old^2 + cv_new^2), or one that "
       "verified before and now fails or errors.\nExit status: 0 no regression, 1 regression, 2 "
-      "bad input.");
+      "bad input or no workload in common.");
   compare_cmd->add_option("old", compare.old_report, "The baseline report")->required();
   compare_cmd->add_option("new", compare.new_report, "The report to check")->required();
   compare_cmd
@@ -234,7 +267,8 @@ int main(int argc, char** argv) {
       "or not), every criterion's limit and verdict re-derived from its numbers, the overall "
       "verdict; with --report also the report's hash and every measured value re-derived from "
       "the report's samples. Prints each check.\nExit status: 0 authentic and PASS, 1 authentic "
-      "and FAIL, 2 bad input (unreadable or malformed files), 3 not authentic or inconsistent.");
+      "and FAIL, 2 bad input (unreadable or malformed files), 3 not authentic or inconsistent, 4 "
+      "authentic PASS but UNOFFICIAL (a dirty build or a modified profile).");
   verify_cmd->add_option("certificate", verify.certificate, "Certificate .json")->required();
   verify_cmd->add_option("--pubkey", verify.pubkey, "Public key file of the issuer")->required();
   verify_cmd->add_option("--report", verify.report, "The report the certificate names");

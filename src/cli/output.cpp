@@ -46,6 +46,7 @@ CLI::App* add_export_command(CLI::App& app, ExportOptionsCli& o) {
 int cmd_export(const ExportOptionsCli& o) {
   const auto format = exports::format_from_name(o.format);
   if (!format) throw InputError(fmt::format("--format {}: unknown format", o.format));
+  if (!o.out.empty()) check_output_path(o.out, o.reports, "--out");  // before any work
   std::vector<exports::ReportDoc> docs;
   for (const std::string& path : o.reports) docs.push_back(exports::load_report(path));
   const std::string text = exports::export_reports(docs, *format);

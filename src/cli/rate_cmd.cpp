@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "certify/report_sign.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "export/export.h"
@@ -28,12 +29,36 @@ std::string format_for(const RateOptionsCli& o) {
   return "text";
 }
 
+// The output may not be any of the inputs, nor a directory or device (checked before any work).
+void check_rate_output(const RateOptionsCli& o) {
+  if (o.out.empty()) return;
+  std::vector<std::string> inputs = o.reports;
+  for (const std::string& f : {o.inventory, o.claims, o.require_signed}) inputs.push_back(f);
+  if (o.total.rfind("factors:", 0) == 0) inputs.push_back(o.total.substr(8));
+  if (!o.inventory.empty()) {
+    const rate::Inventory inv = rate::load_inventory(o.inventory);
+    for (const auto& t : inv.node_types)
+      inputs.insert(inputs.end(), t.reports.begin(), t.reports.end());
+  }
+  check_output_path(o.out, inputs, "--out");
+}
+
 }  // namespace
 
 int cmd_rate(const RateOptionsCli& o) {
   if (o.reports.empty() && o.inventory.empty())
     throw InputError("rate: give at least one report, or --inventory FILE");
   rate::RateOptions ro;
+  check_rate_output(o);
+  if (!o.require_signed.empty()) {
+    const certify::PublicKey pk = certify::load_public_key(o.require_signed);
+    ro.check_report = [pk, key = o.require_signed](const nlohmann::json& doc,
+                                                   const std::string& origin) {
+      const std::string why = certify::report_signature_problem(doc, pk);
+      if (!why.empty())
+        throw InputError(fmt::format("{}: {} (--require-signed {}): refused", origin, why, key));
+    };
+  }
   if (!o.claims.empty()) ro.claims = load_claims(o.claims);
   ro.total = rate::parse_total(o.total);
   if (!o.target.empty()) ro.target = rate::parse_target(o.target);

@@ -435,6 +435,34 @@ class Sequence {
   size_t index_ = 0;
 };
 
+// The index of the table's first NULL function, or -1.
+int first_null_function(const suanli_backend_api* api) {
+  const void* fns[] = {reinterpret_cast<const void*>(api->create),
+                       reinterpret_cast<const void*>(api->destroy),
+                       reinterpret_cast<const void*>(api->last_error),
+                       reinterpret_cast<const void*>(api->libraries),
+                       reinterpret_cast<const void*>(api->device_count),
+                       reinterpret_cast<const void*>(api->device_info),
+                       reinterpret_cast<const void*>(api->supports),
+                       reinterpret_cast<const void*>(api->buffer_alloc),
+                       reinterpret_cast<const void*>(api->buffer_free),
+                       reinterpret_cast<const void*>(api->buffer_upload),
+                       reinterpret_cast<const void*>(api->buffer_download),
+                       reinterpret_cast<const void*>(api->plan),
+                       reinterpret_cast<const void*>(api->plan_destroy),
+                       reinterpret_cast<const void*>(api->execute),
+                       reinterpret_cast<const void*>(api->telemetry)};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; ++i)
+    if (!fns[i]) return static_cast<int>(i);
+  return -1;
+}
+
+// The table is long enough and has every function: the checks that call the plugin can run.
+bool table_usable(const suanli_backend_api* api) {
+  return api->struct_size >= SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry) &&
+         first_null_function(api) < 0;
+}
+
 // The checks, in order. Runs inside the child (or in process when not isolated).
 void run_checks(const Options& opts, Sequence& seq) {
   Plugin p;
@@ -450,7 +478,10 @@ void run_checks(const Options& opts, Sequence& seq) {
           },
           true))
     return;
-  if (!seq.check(
+  // Every check runs even after one failed; only a failure that leaves nothing to call (no table,
+  // another major, a short table, a NULL function, no context) ends the sequence.
+  seq
+      .check(
           "abi.version",
           [&] {
             p.api = get(SUANLI_ABI_MAJOR);
@@ -464,32 +495,18 @@ void run_checks(const Options& opts, Sequence& seq) {
             return fmt::format("ABI {}.{} (harness {}.{}); unknown major refused", p.api->abi_major,
                                p.api->abi_minor, SUANLI_ABI_MAJOR, SUANLI_ABI_MINOR);
           },
-          true))
-    return;
-  if (!seq.check(
+          true);
+  if (!p.api || p.api->abi_major != SUANLI_ABI_MAJOR) return;
+  seq
+      .check(
           "abi.struct_sizes",
           [&] {
             const size_t need = SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry);
             if (p.api->struct_size < need)
               fail(fmt::format("suanli_backend_api.struct_size {} < {} (through telemetry)",
                                p.api->struct_size, need));
-            const void* fns[] = {reinterpret_cast<const void*>(p.api->create),
-                                 reinterpret_cast<const void*>(p.api->destroy),
-                                 reinterpret_cast<const void*>(p.api->last_error),
-                                 reinterpret_cast<const void*>(p.api->libraries),
-                                 reinterpret_cast<const void*>(p.api->device_count),
-                                 reinterpret_cast<const void*>(p.api->device_info),
-                                 reinterpret_cast<const void*>(p.api->supports),
-                                 reinterpret_cast<const void*>(p.api->buffer_alloc),
-                                 reinterpret_cast<const void*>(p.api->buffer_free),
-                                 reinterpret_cast<const void*>(p.api->buffer_upload),
-                                 reinterpret_cast<const void*>(p.api->buffer_download),
-                                 reinterpret_cast<const void*>(p.api->plan),
-                                 reinterpret_cast<const void*>(p.api->plan_destroy),
-                                 reinterpret_cast<const void*>(p.api->execute),
-                                 reinterpret_cast<const void*>(p.api->telemetry)};
-            for (size_t i = 0; i < sizeof fns / sizeof fns[0]; ++i)
-              if (!fns[i]) fail(fmt::format("function pointer {} of the table is NULL", i));
+            if (const int i = first_null_function(p.api); i >= 0)
+              fail(fmt::format("function pointer {} of the table is NULL", i));
             const std::string name = p.api->name ? p.api->name : "";
             if (name.empty() || !std::all_of(name.begin(), name.end(), [](char ch) {
                   return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
@@ -499,8 +516,8 @@ void run_checks(const Options& opts, Sequence& seq) {
             return fmt::format("table of {} bytes (needs {}), name '{}', version '{}'",
                                p.api->struct_size, need, name, p.api->version);
           },
-          true))
-    return;
+          true);
+  if (!table_usable(p.api)) return;
   if (!seq.check(
           "create",
           [&] {

@@ -7,7 +7,11 @@ namespace suanli {
 
 // & < > " as entities: safe in HTML text and in double-quoted attributes.
 std::string html_escape(const std::string& s);
-// '|' as "\|": safe inside a Markdown table cell.
+// '|' as "\|", < > & as entities (no raw HTML), control characters as '?': safe inside a
+// Markdown table cell.
 std::string markdown_cell_escape(const std::string& s);
+// Control characters (escape sequences, CR, newlines) as '?': safe to print on a terminal. Text
+// from plugins and input files passes through it before it is kept.
+std::string strip_control(const std::string& s);
 
 }  // namespace suanli

@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "core/text.h"
+
 namespace suanli {
 
 static_assert(static_cast<int>(Dtype::fp64) == SUANLI_DTYPE_FP64 &&
@@ -34,8 +36,10 @@ suanli_dtype abi(Dtype d) {
   return static_cast<suanli_dtype>(static_cast<int>(d));
 }
 
+// Text from a plugin reaches terminals and reports: control characters (escape sequences, CR)
+// are replaced.
 std::string str_or_empty(const char* s) {
-  return s ? std::string(s) : std::string();
+  return s ? strip_control(std::string(s)) : std::string();
 }
 
 bool is_dir(const std::string& p) {
@@ -206,6 +210,9 @@ Backend::Backend(std::string path, void* dl, const suanli_backend_api* api, suan
     libraries_.emplace_back(str_or_empty(libs[i].key), str_or_empty(libs[i].value));
   int32_t n = 0;
   check(api_->device_count(ctx_, &n), "device_count");
+  if (n < 0 || n > 65536)
+    throw BackendCallError(SUANLI_INVALID_ARGUMENT,
+                           fmt::format("device_count returned {} (expected 0 to 65536)", n));
   for (int32_t d = 0; d < n; ++d) {
     suanli_device_info di{};
     di.struct_size = SUANLI_STRUCT_SIZE(suanli_device_info, extra_count);
@@ -375,8 +382,7 @@ std::unique_ptr<Backend> load_backend_file(
   }
 }
 
-LoadResult load_backends(const LoadOptions& opts) {
-  LoadResult r;
+std::vector<std::string> backend_files(const LoadOptions& opts) {
   const std::vector<std::string> search =
       opts.search.empty() ? default_backend_search_path() : opts.search;
   std::vector<std::string> files;
@@ -388,43 +394,53 @@ LoadResult load_backends(const LoadOptions& opts) {
     else if (is_file(item))
       found = {item};
     for (const std::string& f : found) {
+      // With --backend, a plugin whose file name (libsuanli_backend_NAME.so) names another
+      // backend is not even opened: its library initialisation (a GPU runtime, an OpenCL
+      // platform) costs time and its failures are not the user's concern. Other file names are
+      // opened and their reported name decides.
+      if (!opts.only.empty()) {
+        const std::string base = f.substr(f.find_last_of('/') + 1);
+        const std::string prefix = "libsuanli_backend_", suffix = ".so";
+        if (base.size() > prefix.size() + suffix.size() && base.rfind(prefix, 0) == 0 &&
+            base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          const std::string name =
+              base.substr(prefix.size(), base.size() - prefix.size() - suffix.size());
+          if (std::find(opts.only.begin(), opts.only.end(), name) == opts.only.end()) continue;
+        }
+      }
       char* real = realpath(f.c_str(), nullptr);
       const std::string key = real ? real : f;
       std::free(real);
       if (seen_real.insert(key).second) files.push_back(f);
     }
   }
+  return files;
+}
+
+bool admit_backend(const std::string& path, const std::string& name, size_t devices,
+                   const LoadOptions& opts, std::set<std::string>& names,
+                   std::vector<LoadIssue>& issues) {
+  if (!opts.only.empty() && std::find(opts.only.begin(), opts.only.end(), name) == opts.only.end())
+    return false;
+  if (!names.insert(name).second) {
+    issues.push_back(
+        {path,
+         fmt::format("duplicate backend '{}': an earlier one on the search path is used", name)});
+    return false;
+  }
+  if (devices == 0)
+    issues.push_back({path, fmt::format("backend '{}' loaded but reports no devices", name)});
+  return true;
+}
+
+LoadResult load_backends(const LoadOptions& opts) {
+  LoadResult r;
   std::set<std::string> names;
-  for (const std::string& f : files) {
-    // With --backend, a plugin whose file name (libsuanli_backend_NAME.so) names another backend
-    // is not even opened: its library initialisation (a GPU runtime, an OpenCL platform) costs
-    // time and its failures are not the user's concern. Other file names are opened and their
-    // reported name decides.
-    if (!opts.only.empty()) {
-      const std::string base = f.substr(f.find_last_of('/') + 1);
-      const std::string prefix = "libsuanli_backend_", suffix = ".so";
-      if (base.size() > prefix.size() + suffix.size() && base.rfind(prefix, 0) == 0 &&
-          base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        const std::string name =
-            base.substr(prefix.size(), base.size() - prefix.size() - suffix.size());
-        if (std::find(opts.only.begin(), opts.only.end(), name) == opts.only.end()) continue;
-      }
-    }
+  for (const std::string& f : backend_files(opts)) {
     try {
       std::unique_ptr<Backend> b = load_backend_file(f, opts.create_options);
-      if (!opts.only.empty() &&
-          std::find(opts.only.begin(), opts.only.end(), b->name()) == opts.only.end())
-        continue;
-      if (!names.insert(b->name()).second) {
-        r.issues.push_back({f, fmt::format("duplicate backend '{}': an earlier one on the search "
-                                           "path is used",
-                                           b->name())});
-        continue;
-      }
-      if (b->devices().empty())
-        r.issues.push_back(
-            {f, fmt::format("backend '{}' loaded but reports no devices", b->name())});
-      r.backends.push_back(std::move(b));
+      if (admit_backend(f, b->name(), b->devices().size(), opts, names, r.issues))
+        r.backends.push_back(std::move(b));
     } catch (const std::exception& e) {
       r.issues.push_back({f, e.what()});
     }

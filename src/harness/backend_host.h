@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -163,6 +164,16 @@ std::vector<std::string> default_backend_search_path();
 // in issues with its reason and the others go on. The first backend of a
 // given name wins; later ones are recorded as duplicates.
 LoadResult load_backends(const LoadOptions& opts);
+
+// The plugin files load_backends would open, in order (search path, duplicates of one real file
+// dropped, --backend's file-name filter applied); nothing is opened.
+std::vector<std::string> backend_files(const LoadOptions& opts);
+
+// Whether a loaded backend is kept: its name is wanted and not taken already (a duplicate is
+// recorded in issues), a backend without devices is kept with a note.
+bool admit_backend(const std::string& path, const std::string& name, size_t devices,
+                   const LoadOptions& opts, std::set<std::string>& names,
+                   std::vector<LoadIssue>& issues);
 
 // Loads one plugin file; throws std::runtime_error with the reason.
 std::unique_ptr<Backend> load_backend_file(

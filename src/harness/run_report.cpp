@@ -60,6 +60,13 @@ json backend_json(const Backend& b) {
 json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
                      const std::vector<LoadIssue>& issues, const std::vector<Result>& results,
                      const RunMeta& meta) {
+  json described = json::array();
+  for (const Backend* b : backends) described.push_back(backend_json(*b));
+  return make_run_report(suite, described, issues, results, meta);
+}
+
+json make_run_report(const Suite& suite, const json& backends, const std::vector<LoadIssue>& issues,
+                     const std::vector<Result>& results, const RunMeta& meta) {
   json j;
   j["schema_version"] = fmt::format("{}.{}", kReportSchemaMajor, kReportSchemaMinor);
   j["suanli"] = build_info_json();
@@ -70,8 +77,7 @@ json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
   for (const auto& [k, v] : meta.options) opts[k] = v;
   j["options"] = opts;
   j["host"] = host_info_json(host_info());
-  j["backends"] = json::array();
-  for (const Backend* b : backends) j["backends"].push_back(backend_json(*b));
+  j["backends"] = backends;
   j["load_issues"] = json::array();
   for (const LoadIssue& i : issues)
     j["load_issues"].push_back({{"path", i.path}, {"reason", i.reason}});

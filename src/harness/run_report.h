@@ -27,5 +27,9 @@ struct RunMeta {
 nlohmann::json make_run_report(const Suite& suite, const std::vector<Backend*>& backends,
                                const std::vector<LoadIssue>& issues,
                                const std::vector<Result>& results, const RunMeta& meta);
+// The same with the backends already described (backend_json of each, e.g. from a worker).
+nlohmann::json make_run_report(const Suite& suite, const nlohmann::json& backends,
+                               const std::vector<LoadIssue>& issues,
+                               const std::vector<Result>& results, const RunMeta& meta);
 
 }  // namespace suanli

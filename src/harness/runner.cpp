@@ -10,6 +10,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -389,13 +390,21 @@ bool sample_workload(Backend& backend, int device, const Workload& w, const RunO
 }
 
 void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends) {
+  std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>> devices;
+  for (const Backend* b : backends) devices.emplace_back(b->name(), &b->devices());
+  check_suite_fits(suite, devices);
+}
+
+void check_suite_fits(
+    const Suite& suite,
+    const std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>>& backends) {
   // A model's need does not depend on the device: computed once per workload.
   std::vector<uint64_t> model_need(suite.workloads.size(), 0);
   for (size_t i = 0; i < suite.workloads.size(); ++i)
     if (!suite.workloads[i].model.empty())
       model_need[i] = model::model_device_bytes(suite.workloads[i]);
-  for (const Backend* b : backends)
-    for (const DeviceInfo& d : b->devices()) {
+  for (const auto& [backend_name, devices] : backends)
+    for (const DeviceInfo& d : *devices) {
       if (d.memory_bytes == 0) continue;
       for (size_t i = 0; i < suite.workloads.size(); ++i) {
         const Workload& w = suite.workloads[i];
@@ -413,7 +422,7 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
         throw InputError(fmt::format(
             "{}: {} needs {} of memory, more than 85% of the {} of device {}:{} ({})", w.source,
             what, human_bytes(static_cast<double>(need)),
-            human_bytes(static_cast<double>(d.memory_bytes)), b->name(), d.index, d.name));
+            human_bytes(static_cast<double>(d.memory_bytes)), backend_name, d.index, d.name));
       }
     }
 }
@@ -561,51 +570,98 @@ double settings_seconds(const Workload& w, const RunOptions& opts) {
   return s.warmup_time + reps * min_time;
 }
 
-std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
-                              const RunOptions& opts) {
-  struct Job {
-    Backend* backend;
-    int device;
-    const Workload* w;
-  };
+std::vector<Job> suite_jobs(const Suite& suite,
+                            const std::vector<std::pair<std::string, std::vector<int>>>& devices) {
   std::vector<Job> jobs;
-  for (Backend* b : backends)
-    for (const DeviceInfo& d : b->devices())
-      for (const Workload& w : suite.workloads) jobs.push_back({b, d.index, &w});
+  for (const auto& [backend, indices] : devices)
+    for (int d : indices)
+      for (size_t i = 0; i < suite.workloads.size(); ++i)
+        jobs.push_back({backend, d, &suite.workloads[i], i});
+  return jobs;
+}
+
+Result run_job(Backend& backend, int device, const Workload& w, const RunOptions& opts) {
+  if (!w.hpl.empty()) return hpl::run_hpl_workload(backend, device, w, opts);
+  return w.model.empty() ? run_workload(backend, device, w, opts)
+                         : model::run_model_workload(backend, device, w, opts);
+}
+
+Result job_error(const Job& job, const std::string& reason) {
+  const Workload& w = *job.workload;
+  Result r;
+  r.workload = w.id;
+  r.name = w.name;
+  r.backend = job.backend;
+  r.device = job.device;
+  r.op = w.op;
+  r.flops = w.model.empty() ? op_flops(w.op) : 0;
+  r.bytes = w.model.empty() ? op_bytes(w.op) : 0;
+  r.status = Status::error;
+  r.reason = reason;
+  return r;
+}
+
+std::vector<Result> dispatch_jobs(const std::vector<Job>& jobs, const RunOptions& opts,
+                                  const JobRunner& run) {
   std::vector<Result> results;
   const auto t0 = Clock::now();
-  // The probe reference: the fastest host probe since the run began.
+  // The probe reference: the fastest host probe since the run began (the workloads may run in
+  // worker processes; the reference travels with the options given to `run`).
   RunOptions o = opts;
   if (o.host_probe && !o.probe_reference) o.probe_reference = host_probe_rate();
-  double done_budget = 0;
+  size_t ran = 0;           // jobs run in this process's lifetime (a resume skips some)
+  double done_budget = 0;   // their settings' seconds
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
+    if (opts.stop_requested && opts.stop_requested()) break;
+    if (opts.completed)
+      if (std::optional<Result> done = opts.completed(j)) {
+        results.push_back(std::move(*done));
+        continue;
+      }
     if (opts.on_progress) {
       Progress p;
       p.index = i;
       p.total = jobs.size();
-      p.label = fmt::format("{}:{} {}", j.backend->name(), j.device, workload_label(*j.w));
+      p.label = fmt::format("{}:{} {}", j.backend, j.device, workload_label(*j.workload));
       p.elapsed_s = seconds_since(t0);
       double budget = 0;
-      for (size_t k = i; k < jobs.size(); ++k) budget += settings_seconds(*jobs[k].w, opts);
+      for (size_t k = i; k < jobs.size(); ++k) budget += settings_seconds(*jobs[k].workload, opts);
       // Time beyond the settings (planning, input fill, verification) per workload so far.
       const double overhead =
-          i > 0 ? std::max(0.0, p.elapsed_s - done_budget) / static_cast<double>(i) : 0;
+          ran > 0 ? std::max(0.0, p.elapsed_s - done_budget) / static_cast<double>(ran) : 0;
       const double left = static_cast<double>(jobs.size() - i);
       p.eta_s = budget + overhead * left;
-      done_budget += settings_seconds(*j.w, opts);
+      done_budget += settings_seconds(*j.workload, opts);
       opts.on_progress(p);
     }
-    results.push_back(!j.w->hpl.empty() ? hpl::run_hpl_workload(*j.backend, j.device, *j.w, o)
-                      : j.w->model.empty()
-                          ? run_workload(*j.backend, j.device, *j.w, o)
-                          : model::run_model_workload(*j.backend, j.device, *j.w, o));
+    results.push_back(run(j, o));
+    ++ran;
+    if (opts.stop_requested && opts.stop_requested()) {
+      results.pop_back();  // cut short by the interrupt: not a result
+      break;
+    }
     if (o.probe_reference)
       o.probe_reference =
           std::max({*o.probe_reference, results.back().probe.before, results.back().probe.after});
     if (opts.on_result) opts.on_result(results.back());
   }
   return results;
+}
+
+std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
+                              const RunOptions& opts) {
+  std::vector<std::pair<std::string, std::vector<int>>> devices;
+  std::map<std::string, Backend*> by_name;
+  for (Backend* b : backends) {
+    std::vector<int> indices;
+    for (const DeviceInfo& d : b->devices()) indices.push_back(d.index);
+    devices.emplace_back(b->name(), indices);
+    by_name[b->name()] = b;
+  }
+  return dispatch_jobs(suite_jobs(suite, devices), opts, [&](const Job& j, const RunOptions& o) {
+    return run_job(*by_name.at(j.backend), j.device, *j.workload, o);
+  });
 }
 
 }  // namespace suanli

@@ -24,6 +24,14 @@ struct Progress {
   double eta_s = -1;
 };
 
+// One workload on one device of one backend: the unit the outer loop dispatches.
+struct Job {
+  std::string backend;
+  int device = 0;
+  const Workload* workload = nullptr;
+  size_t workload_index = 0;  // in the suite
+};
+
 struct RunOptions {
   std::optional<double> min_time;  // command-line overrides of the suite's settings
   std::optional<int> repetitions;
@@ -53,6 +61,11 @@ struct RunOptions {
   // measures it); unset, each workload is compared with its own before-probe only.
   bool host_probe = true;
   std::optional<double> probe_reference;
+  // Resume (src/harness/journal): a job's result recorded before, or nullopt to run it. A
+  // recorded result is kept as it is: not run, not passed to on_result again.
+  std::function<std::optional<Result>(const Job&)> completed;
+  // Asked before each job: true ends the run early (an interrupt); the results so far return.
+  std::function<bool()> stop_requested;
 };
 
 // Checks every workload's buffers fit each device that would run it (with
@@ -65,6 +78,29 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
 std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
                               const RunOptions& opts);
 
+// The jobs of a suite: every workload on every device of every backend, in that order.
+std::vector<Job> suite_jobs(const Suite& suite,
+                            const std::vector<std::pair<std::string, std::vector<int>>>& devices);
+
+// Runs one job with the options in force for it (dispatch_jobs adds the probe reference).
+using JobRunner = std::function<Result(const Job&, const RunOptions&)>;
+
+// The outer loop over jobs: progress before each, `run` for it (unless opts.completed has its
+// result), opts.on_result after; stops early when opts.stop_requested says so.
+std::vector<Result> dispatch_jobs(const std::vector<Job>& jobs, const RunOptions& opts,
+                                  const JobRunner& run);
+
+// One job in this process: a kernel workload or a whole model.
+Result run_job(Backend& backend, int device, const Workload& w, const RunOptions& opts);
+
+// A job that could not produce a result of its own (its process died or hung): status error
+// with the reason, and the workload's identity.
+Result job_error(const Job& job, const std::string& reason);
+
+// Checks every workload's buffers fit each device (name, devices) that would run it.
+void check_suite_fits(
+    const Suite& suite,
+    const std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>>& devices);
 // "gemm fp32 4096x4096x4096", "model resnet_tiny inference batch 8 bf16": what progress shows.
 std::string workload_label(const Workload& w);
 // Seconds the settings give a workload (with the command line's overrides): warm-up plus the

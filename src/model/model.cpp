@@ -97,12 +97,9 @@ std::string read_model_text(const std::string& name_or_path, std::string* origin
     throw InputError(fmt::format("no built-in model named '{}' (built-in: {})", name_or_path,
                                  fmt::join(builtin_model_names(), ", ")));
   }
-  std::ifstream f(name_or_path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open model file", name_or_path));
-  std::stringstream ss;
-  ss << f.rdbuf();
+  std::string text = read_text_file(name_or_path, "model file");
   *origin = name_or_path;
-  return ss.str();
+  return text;
 }
 
 // Per-sample shape of a tensor as the last layer left it: h, w, c (linear: 1, 1, features).

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "report/json_schema.h"
 #include "report/report.h"
 
@@ -23,6 +24,26 @@ namespace {
 // The precisions a rating shows, in order.
 constexpr Dtype kDtypes[] = {Dtype::fp64, Dtype::fp32,     Dtype::tf32,     Dtype::fp16,
                              Dtype::bf16, Dtype::fp8_e4m3, Dtype::fp8_e5m2, Dtype::int8};
+
+// A measured throughput may exceed the theoretical peak only by this factor (peaks from measured
+// clocks are estimates); beyond it the report is refused: its timing cannot be right.
+constexpr double kPeakTolerance = 1.10;
+// Node counts beyond any real fleet are input errors, not arithmetic overflows later.
+constexpr long kMaxNodesPerType = 100000000;
+
+void check_below_peak(const json& r, double v, const Figure& rpeak, const std::string& origin,
+                      const std::string& dtype) {
+  if (!std::isfinite(v) || v < 0)
+    throw InputError(fmt::format("{}: result {}: flops_per_second {} is not a finite number >= 0",
+                                 origin, r.value("workload", "?"), v));
+  if (!rpeak.present() || rpeak.value <= 0 || v <= kPeakTolerance * rpeak.value) return;
+  throw InputError(fmt::format(
+      "{}: result {} claims {:.4g} {}/s, {:.0f}% of the device's {} peak {:.4g} ({}); more than "
+      "{:.0f}% cannot be measured honestly: refused (a plugin that misreports its time, or an "
+      "edited report)",
+      origin, r.value("workload", "?"), v, dtype == "int8" ? "OP" : "FLOP", 100 * v / rpeak.value,
+      dtype, rpeak.value, rpeak.source, 100 * kPeakTolerance));
+}
 
 bool counts(const json& r) {
   // Only results that ran, finished and whose output was checked and found right count.
@@ -224,7 +245,7 @@ NodeRating rate_report(const json& report, const std::string& origin,
   check_report(report, origin);
   NodeRating node;
   node.report = origin;
-  node.hostname = report["host"].value("hostname", "");
+  node.hostname = strip_control(report["host"].value("hostname", ""));
   node.sha256 = report.value("sha256", "");
   const json& results = report["results"];
   for (const json& b : report["backends"]) {
@@ -234,7 +255,7 @@ NodeRating rate_report(const json& report, const std::string& origin,
       dev.report = origin;
       dev.backend = backend;
       dev.index = d["index"].get<int>();
-      dev.name = d["name"].get<std::string>();
+      dev.name = strip_control(d["name"].get<std::string>());
       dev.kind = d["kind"].get<std::string>();
       dev.category = dev.accelerator() ? Category::intelligent : Category::general;
       for (Dtype dt : kDtypes) {
@@ -270,6 +291,7 @@ NodeRating rate_report(const json& report, const std::string& origin,
             continue;
           }
           const double v = r.value("flops_per_second", -1.0);
+          check_below_peak(r, v, pr.rpeak, origin, dn);
           Figure& f = op == "gemm" ? pr.rmax : pr.ceiling;
           if (v > f.value) {
             f = {v, Basis::measured,
@@ -324,6 +346,16 @@ NodeRating load_and_rate_report(const std::string& path, const std::optional<Cla
   return rate_report(read_json_file(path), path, claims, include_marked);
 }
 
+namespace {
+
+NodeRating load_checked_report(const std::string& path, const RateOptions& options) {
+  const json doc = read_json_file(path);
+  if (options.check_report) options.check_report(doc, path);
+  return rate_report(doc, path, options.claims, options.include_marked);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Inventory, totals, targets
 
@@ -337,14 +369,14 @@ Inventory load_inventory(const std::string& path) {
         path, errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
   Inventory inv;
   inv.origin = path;
-  inv.site = doc.value("site", "");
+  inv.site = strip_control(doc.value("site", ""));  // names reach terminals: no escape codes
   inv.pue = doc.value("pue", -1.0);
   const std::string base = dirname_of(path);
   std::map<std::string, size_t> names;
   size_t i = 0;
   for (const json& t : doc["node_types"]) {
     Inventory::Entry e;
-    e.name = t["name"].get<std::string>();
+    e.name = strip_control(t["name"].get<std::string>());
     if (!names.emplace(e.name, i).second)
       throw InputError(fmt::format("{}: at /node_types/{}/name: node type '{}' is listed twice",
                                    path, i, e.name));
@@ -353,6 +385,10 @@ Inventory load_inventory(const std::string& path) {
       e.reports.push_back(!p.empty() && p[0] == '/' ? p : base + p);
     }
     e.count = t["count"].get<long>();
+    if (e.count < 1 || e.count > kMaxNodesPerType)
+      throw InputError(
+          fmt::format("{}: at /node_types/{}/count: {} nodes (expected 1 to {} per node type)",
+                      path, i, e.count, kMaxNodesPerType));
     if (static_cast<long>(e.reports.size()) > e.count)
       throw InputError(fmt::format(
           "{}: at /node_types/{}/count: {} nodes, but {} reports measured this type (each "
@@ -487,6 +523,7 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     entries.push_back(std::move(e));
   }
   std::map<std::string, NodeRating> cache;  // a report used by several node types is read once
+  std::map<std::string, std::string> by_hash;  // a report's sha256 -> the file that had it
   for (const Inventory::Entry& e : entries) {
     NodeType t;
     t.name = e.name;
@@ -496,11 +533,22 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     t.power_tag = e.power_w >= 0 ? e.power_tag : "";
     t.hpc = e.hpc;
     t.accelerators_per_node = e.accelerators_per_node;
-    for (const std::string& path : e.reports) {
+    for (size_t i = 0; i < e.reports.size(); ++i) {
+      const std::string& path = e.reports[i];
+      for (size_t j = 0; j < i; ++j)
+        if (same_file(e.reports[j], path))
+          throw InputError(fmt::format(
+              "node type '{}': report {} is listed twice (each report is one measured node): "
+              "refused",
+              e.name, path));
       auto it = cache.find(path);
-      if (it == cache.end())
-        it = cache.emplace(path, load_and_rate_report(path, options.claims, options.include_marked))
-                 .first;
+      if (it == cache.end()) it = cache.emplace(path, load_checked_report(path, options)).first;
+      const auto [seen, fresh] = by_hash.emplace(it->second.sha256, path);
+      if (!fresh && !it->second.sha256.empty() && !same_file(seen->second, path))
+        throw InputError(fmt::format(
+            "{} and {} are the same report (sha256 {}): a report is one measured node and is "
+            "counted once; refused",
+            seen->second, path, it->second.sha256.substr(0, 16)));
       out.inputs.push_back(path);
       t.measured.push_back(it->second);
     }

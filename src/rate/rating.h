@@ -2,6 +2,7 @@
 // verified report results, following ../shared/research/rating-methodology.md section 6.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -212,6 +213,9 @@ struct RateOptions {
   std::optional<Target> target;
   bool include_hosts = false;   // count accelerator hosts in the general total
   bool include_marked = false;  // count results marked noisy, slowdown, timing or above_peak
+  // Called with every report document before it is rated (e.g. `--require-signed`); throws
+  // InputError to refuse it.
+  std::function<void(const nlohmann::json& report, const std::string& origin)> check_report;
 };
 
 struct Rating {

@@ -46,6 +46,16 @@ Claims claims_from_document(const nlohmann::json& doc, const std::string& origin
     claim.flops_per_second = c["flops_per_second"].get<double>();
     claim.sparse = c.value("sparse", false);
     claim.source = c["source"].get<std::string>();
+    for (size_t i = 0; i < out.claims.size(); ++i) {
+      const Claim& o = out.claims[i];
+      if (lower(o.device) == lower(claim.device) && o.dtype == claim.dtype &&
+          o.sparse == claim.sparse && o.flops_per_second != claim.flops_per_second)
+        throw InputError(fmt::format(
+            "{}: at /claims/{}: {} {}{} is claimed twice with different values ({:g} at "
+            "/claims/{}, {:g} here); refused",
+            origin, out.claims.size(), claim.device, dtype_name(claim.dtype),
+            claim.sparse ? " sparse" : "", o.flops_per_second, i, claim.flops_per_second));
+    }
     out.claims.push_back(std::move(claim));
   }
   return out;

@@ -21,7 +21,17 @@ std::vector<SchemaError> validate_against_schema(const nlohmann::json& doc,
 // The embedded schema text; throws std::out_of_range for an unknown name.
 const std::string& schema_text(const std::string& schema_file);
 
-// Reads a JSON file; throws InputError naming the file and line:column of a syntax error.
+// Limits on every JSON input, checked before a document is built.
+constexpr size_t kMaxJsonBytes = size_t{32} << 20;  // 32 MiB
+constexpr size_t kMaxJsonDepth = 256;               // nesting of objects and arrays
+
+// Reads a whole file of at most kMaxJsonBytes (also from pipes and devices, which are read up to
+// the limit only); throws InputError naming the file and `what` it should be.
+std::string read_text_file(const std::string& path, const char* what);
+
+// Reads a JSON file; throws InputError naming the file and line:column of a syntax error
+// (the parser's position, given once), of nesting deeper than kMaxJsonDepth, of a duplicate key
+// and of a number out of range (with its JSON path); refuses files over kMaxJsonBytes.
 nlohmann::json read_json_file(const std::string& path);
 // Parses JSON text that came from `origin`; same errors as read_json_file.
 nlohmann::json parse_json_text(const std::string& text, const std::string& origin);

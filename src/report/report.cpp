@@ -223,6 +223,7 @@ json op_shape_json(const OpDesc& op) {
 }
 
 json result_to_json(const Result& r) {
+  if (!r.recorded.is_null()) return r.recorded;
   const OperandTypes types = operand_types(r.op);
   json j = {{"workload", r.workload},
             {"name", r.name},
@@ -321,57 +322,13 @@ json result_to_json(const Result& r) {
 std::string report_sha256(const json& report) {
   json copy = report;
   copy.erase("sha256");
+  copy.erase("signature");  // a keyed signature over the hash (certify/report_sign.h)
   // nlohmann's objects keep keys sorted, so dump() without indentation is canonical.
   return sha256_hex(copy.dump());
 }
 
 void seal_report(json& report) {
   report["sha256"] = report_sha256(report);
-}
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  if (slash != std::string::npos && !dir.empty()) {
-    // mkdir -p
-    for (size_t pos = 1; pos <= dir.size(); ++pos) {
-      if (pos == dir.size() || dir[pos] == '/') {
-        const std::string part = dir.substr(0, pos);
-        if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
-          throw std::runtime_error(
-              fmt::format("{}: cannot create directory {}: {}", path, part, std::strerror(errno)));
-      }
-    }
-  }
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0)
-    throw std::runtime_error(
-        fmt::format("{}: cannot create a temporary file: {}", path, std::strerror(errno)));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      throw std::runtime_error(fmt::format("{}: write failed: {}", path, std::strerror(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  fchmod(fd, 0644);
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    const int err = errno;
-    unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: cannot flush: {}", path, std::strerror(err)));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    unlink(tmp.c_str());
-    throw std::runtime_error(
-        fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
-  }
 }
 
 void check_report(const json& report, const std::string& origin) {
@@ -395,6 +352,56 @@ void check_report(const json& report, const std::string& origin) {
         fmt::format("{}: report hash mismatch at /sha256: the file was edited after "
                     "it was written",
                     origin));
+}
+
+}  // namespace suanli
+
+namespace suanli {
+
+Result result_from_json(const json& j) {
+  // NaN and infinities are written as null: read back as 0.
+  auto num = [&j](const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+  };
+  Result r;
+  try {
+    r.workload = j.at("workload").get<std::string>();
+    r.name = j.value("name", r.workload);
+    r.backend = j.at("backend").get<std::string>();
+    r.device = j.at("device").get<int>();
+    const std::string status = j.at("status").get<std::string>();
+    bool known = false;
+    for (Status s :
+         {Status::ok, Status::unsupported, Status::skipped, Status::failed, Status::error})
+      if (status_name(s) == status) r.status = s, known = true;
+    if (!known) throw InputError("unknown status '" + status + "'");
+    r.reason = j.value("reason", "");
+    if (auto d = dtype_from_name(j.value("dtype", "fp32"))) r.op.dtype = *d;
+    r.flops = num("flops");
+    r.bytes = num("bytes");
+    r.flops_per_second = num("flops_per_second");
+    r.bytes_per_second = num("bytes_per_second");
+    r.library = j.value("library", "");
+    r.implementation = j.value("implementation", "");
+    if (j.contains("model")) r.model = j["model"];
+    if (j.contains("hpl")) r.hpl = j["hpl"];
+    // What the parent needs of a worker's result: the marks (tally, summary) and the host probe
+    // (the run's probe reference).
+    if (const auto m = j.find("marks"); m != j.end() && m->is_array())
+      for (const json& mark : *m)
+        r.marks.push_back({mark.at("kind").get<std::string>(), mark.value("detail", "")});
+    if (const auto p = j.find("host_probe"); p != j.end() && p->is_object()) {
+      r.probe.before = p->value("before_steps_per_second", -1.0);
+      r.probe.after = p->value("after_steps_per_second", -1.0);
+      r.probe.reference = p->value("reference_steps_per_second", -1.0);
+      r.probe.slowdown = p->value("slowdown", 0.0);
+    }
+  } catch (const json::exception& e) {
+    throw InputError(std::string("a recorded result is malformed: ") + e.what());
+  }
+  r.recorded = j;
+  return r;
 }
 
 }  // namespace suanli

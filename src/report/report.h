@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/op.h"
+#include "report/file_io.h"
 #include "verify/verify.h"
 
 namespace suanli {
@@ -119,6 +120,9 @@ struct Result {
   // HPL / HPL-MxP workloads (src/hpl): n, nb, precision, refinement, placement (null otherwise);
   // result_to_json writes it as "hpl" and reports the op as "hpl" or "hpl_mxp".
   nlohmann::json hpl;
+  // A result that came back from an isolated worker or a journal: result_to_json returns this
+  // document as it was recorded (the fields above hold what the harness needs of it).
+  nlohmann::json recorded;
 };
 
 struct Tally {
@@ -156,6 +160,10 @@ nlohmann::json peak_check_json(const PeakCheck& c);
 std::string peak_check_line(const PeakCheck& c);
 
 nlohmann::json result_to_json(const Result& r);
+// The inverse for what the harness needs between processes (identity, status, reason, op kind,
+// dtype, figures); the whole document is kept in Result::recorded. Throws InputError when a
+// field is missing or of the wrong type.
+Result result_from_json(const nlohmann::json& j);
 nlohmann::json op_shape_json(const OpDesc& op);
 
 // The document's SHA-256: over the canonical JSON (sorted keys, no spaces)
@@ -164,10 +172,7 @@ std::string report_sha256(const nlohmann::json& report);
 // Sets report["sha256"].
 void seal_report(nlohmann::json& report);
 
-// Writes text to path atomically: a temporary file in the same directory,
-// flushed and fsync'ed, then renamed; creates the directory when missing.
-// Throws std::runtime_error naming the path.
-void write_file_atomic(const std::string& path, const std::string& text);
+// write_file_atomic and the checks on output paths: report/file_io.h.
 
 // Checks a report read from disk: schema major version first (a clear
 // message for another version), then the schema, then the hash. Throws

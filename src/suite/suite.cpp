@@ -26,9 +26,9 @@ namespace {
 using nlohmann::json;
 
 // Fields of a workload that are not axes of its shape.
-const std::set<std::string> kNonAxisFields = {"op",          "name",      "min_time",
-                                              "repetitions", "max_noise", "max_time",
-                                              "warmup_time", "model",     "mode"};
+const std::set<std::string> kNonAxisFields = {"op",        "name",     "min_time",    "repetitions",
+                                              "max_noise", "max_time", "warmup_time", "model",
+                                              "mode",      "timeout_s"};
 
 MeasureSettings read_settings(const json& j, MeasureSettings s) {
   if (j.contains("min_time")) s.min_time = j["min_time"].get<double>();
@@ -37,16 +37,35 @@ MeasureSettings read_settings(const json& j, MeasureSettings s) {
   if (j.contains("max_time")) s.max_time = j["max_time"].get<double>();
   if (j.contains("warmup_time")) s.warmup_time = j["warmup_time"].get<double>();
   if (j.contains("seed")) s.seed = j["seed"].get<uint64_t>();
+  if (j.contains("timeout_s")) s.timeout_s = j["timeout_s"].get<double>();
   return s;
+}
+
+bool is_axis(const std::string& key, const json& v) {
+  // stride, pad and dilation take an [h, w] pair, so they are never axes.
+  return v.is_array() && !kNonAxisFields.count(key) && key != "stride" && key != "pad" &&
+         key != "dilation";
+}
+
+// How many workloads expand_axes would make of w, saturated at `cap` + 1: counted before
+// anything is allocated.
+size_t expansion_count(const json& w, size_t cap) {
+  size_t n = 1;
+  for (auto it = w.begin(); it != w.end(); ++it)
+    if (is_axis(it.key(), it.value())) {
+      const size_t len = it.value().size();
+      if (len == 0) return 0;
+      if (n > (cap + 1) / len) return cap + 1;
+      n *= len;
+    }
+  return n;
 }
 
 // Expands array-valued fields into the cartesian product of scalar workloads.
 std::vector<json> expand_axes(const json& w) {
   std::vector<json> out{json::object()};
   for (auto it = w.begin(); it != w.end(); ++it) {
-    // stride, pad and dilation take an [h, w] pair, so they are never axes.
-    const bool axis = it.value().is_array() && !kNonAxisFields.count(it.key()) &&
-                      it.key() != "stride" && it.key() != "pad" && it.key() != "dilation";
+    const bool axis = is_axis(it.key(), it.value());
     std::vector<json> next;
     if (axis) {
       for (const json& o : out)
@@ -197,6 +216,18 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
   if (doc.contains("settings")) s.settings = read_settings(doc["settings"], s.settings);
   std::set<std::string> ids;
   const json& ws = doc["workloads"];
+  size_t expanded = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    expanded += expansion_count(ws[i], kMaxSuiteWorkloads);
+    if (expanded > kMaxSuiteWorkloads)
+      throw InputError(fmt::format(
+          "{}: /workloads/{}: the suite expands into more than {} workloads (axes multiply: {} "
+          "by this entry alone); split it or list fewer values",
+          origin, i, kMaxSuiteWorkloads, [&] {
+            const size_t n = expansion_count(ws[i], size_t{1} << 62);
+            return n > (size_t{1} << 62) ? std::string("over 4.6e18") : std::to_string(n);
+          }()));
+  }
   for (size_t i = 0; i < ws.size(); ++i) {
     const std::string where = fmt::format("{}: /workloads/{}", origin, i);
     const MeasureSettings settings = read_settings(ws[i], s.settings);
@@ -257,11 +288,7 @@ Suite load_suite(const std::string& name_or_path) {
                     ".json file for your own",
                     name_or_path, fmt::join(names, ", ")));
   }
-  std::ifstream f(name_or_path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open suite file", name_or_path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_suite(ss.str(), name_or_path);
+  return parse_suite(read_text_file(name_or_path, "suite file"), name_or_path);
 }
 
 std::vector<SuiteEntry> builtin_suite_list() {

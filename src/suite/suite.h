@@ -19,6 +19,7 @@ struct MeasureSettings {
   double max_time = 5.0;      // ... or when this many seconds of sampling have passed
   double warmup_time = 0.05;  // discarded runs before sampling
   uint64_t seed = 1;          // input data seed
+  double timeout_s = 0;       // seconds before a hung workload's worker is killed; 0: default
 };
 
 struct Workload {
@@ -43,6 +44,10 @@ struct Workload {
   double hpl_memory_fraction = 0;
   int hpl_max_iterations = 0;  // hpl_mxp: GMRES iteration limit (0: the default)
 };
+
+// The most workloads a suite may expand into (its entries' axes multiplied), checked before
+// expanding.
+constexpr size_t kMaxSuiteWorkloads = 10000;
 
 struct Suite {
   std::string name;

@@ -9,10 +9,16 @@
 // Environment: SUANLI_TEST_TIME_DIVISOR=D (a number > 0) makes every mode lie about its device
 // time: execute reports the measured time divided by D (D = 10: ten times faster than it ran),
 // for the tests of the harness's own wall-clock check (issue 13 item 3).
+// Faults on demand, for the harness's isolation tests (every mode): SUANLI_TEST_FAULT=segv,
+// abort, exit0, hang or bus makes execute misbehave so, on gemms whose m equals
+// SUANLI_TEST_FAULT_M (every gemm when unset); SUANLI_TEST_FAULT=create_segv crashes in create.
 #include <suanli/backend.h>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -53,7 +59,27 @@ namespace {
 
 std::string g_create_error;
 
+const char* fault() {
+  const char* f = std::getenv("SUANLI_TEST_FAULT");
+  return f ? f : "";
+}
+
+// The injected misbehaviour, if this gemm is the one named.
+void maybe_fault(int64_t m) {
+  const std::string f = fault();
+  if (f.empty() || f == "create_segv") return;
+  const char* only = std::getenv("SUANLI_TEST_FAULT_M");
+  if (only && std::atoll(only) != m) return;
+  if (f == "segv") std::raise(SIGSEGV);
+  if (f == "bus") std::raise(SIGBUS);
+  if (f == "abort") std::abort();
+  if (f == "exit0") std::exit(0);
+  if (f == "hang")
+    while (true) pause();
+}
+
 suanli_status create(const suanli_create_args*, suanli_context* out) noexcept {
+  if (std::string(fault()) == "create_segv") std::raise(SIGSEGV);
   if (SUANLI_TEST_MODE == MODE_CREATE_FAILS) {
     g_create_error = "test backend: the device is on fire";
     return SUANLI_DEVICE_ERROR;
@@ -172,6 +198,7 @@ suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, 
     c->error = "test backend: the kernel launch failed (injected)";
     return SUANLI_DEVICE_ERROR;
   }
+  for (size_t i = 0; i < count; ++i) maybe_fault(reinterpret_cast<const Plan*>(plans[i])->g.m);
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t it = 0; it < iters; ++it)
     for (size_t i = 0; i < count; ++i) {
