@@ -129,7 +129,7 @@ TEST(Runner, NoiseRuleStopsOnTheTimeLimitWhenTheTargetIsUnreachable) {
   auto b = test_plugin("good");
   const Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp32", "size": 24}])",
                               R"({"min_time": 0.002, "repetitions": 2, "max_noise": 0.0,
-                                  "max_time": 0.1, "warmup_time": 0})");
+                                  "max_time": 0.4, "warmup_time": 0})");
   const std::vector<Result> rs = run_suite(s, {b.get()}, {});
   ASSERT_EQ(rs[0].status, Status::ok) << rs[0].reason;
   EXPECT_EQ(rs[0].stop_reason, StopReason::time_limit);
