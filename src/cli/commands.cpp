@@ -1,5 +1,6 @@
 // The subcommands of `suanli`: info, list and run.
 #include "cli/commands.h"
+#include "cli/cluster_cmd.h"
 
 #include <unistd.h>
 
@@ -134,12 +135,16 @@ int cmd_list(const ListOptions& o) {
 }
 
 int cmd_run(const RunOptionsCli& o) {
+  // Under mpirun/srun: one rank of a cluster run (src/cluster, cluster_cmd.cpp).
+  if (is_fabric_suite(o.suite)) return cmd_run_fabric(o);
+  std::unique_ptr<cluster::ClusterRun> cluster = begin_cluster_run(o);
   // Everything that can be wrong with the input is checked before anything runs.
   Suite suite = load_suite(o.suite);
   filter_dtypes(suite, parse_dtypes(o.dtypes));
   if (suite.workloads.empty())
     throw InputError(fmt::format("suite {}: no workload left after --dtype filtering", suite.name));
-  LoadResult loaded = load(o.backends, o.threads, o.backend_options);
+  LoadResult loaded =
+      load(o.backends, cluster ? cluster->threads_for(o.threads) : o.threads, o.backend_options);
   std::vector<Backend*> backends;
   for (const auto& b : loaded.backends) backends.push_back(b.get());
   if (backends.empty())
@@ -171,6 +176,17 @@ int cmd_run(const RunOptionsCli& o) {
   if (o.threads) meta.options.emplace_back("threads", std::to_string(o.threads));
   for (const std::string& kv : o.backend_options) meta.options.emplace_back("backend_option", kv);
 
+  if (cluster) {
+    cluster->prepare(ro);
+    return cluster->finish(
+        [&] {
+          const std::vector<Result> results = run_suite(suite, backends, ro);
+          if (tty) fmt::print(stderr, "\r\033[K");
+          meta.finished_utc = utc_timestamp();
+          return make_run_report(suite, backends, loaded.issues, results, meta);
+        },
+        out);
+  }
   const std::vector<Result> results = run_suite(suite, backends, ro);
   if (tty) fmt::print(stderr, "\r\033[K");
   meta.finished_utc = utc_timestamp();

@@ -28,6 +28,7 @@ struct RunOptionsCli {
   int repetitions = 0;
   std::vector<std::string> backend_options;
   bool quiet = false;
+  double rank_timeout = 600;  // cluster runs: seconds a barrier or the gather waits for a rank
   std::vector<std::string> argv;
 };
 

@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -275,7 +277,15 @@ std::unique_ptr<DevicePlan> Backend::plan(int device, const OpDesc& op,
                                       str_or_empty(info.implementation));
 }
 
+namespace {
+double g_execute_slowdown = 1;
+}  // namespace
+
+void set_execute_slowdown(double factor) { g_execute_slowdown = factor > 1 ? factor : 1; }
+double execute_slowdown() { return g_execute_slowdown; }
+
 double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iterations) {
+  const auto wall0 = std::chrono::steady_clock::now();
   std::vector<suanli_plan> handles;
   for (DevicePlan* p : plans) handles.push_back(p->handle());
   double seconds = 0;
@@ -284,6 +294,11 @@ double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iteration
     throw BackendCallError(
         SUANLI_INTERNAL,
         fmt::format("{} backend: execute reported a device time of {} s", name_, seconds));
+  if (g_execute_slowdown > 1) {
+    const auto wall = std::chrono::steady_clock::now() - wall0;
+    std::this_thread::sleep_for(wall * (g_execute_slowdown - 1));
+    seconds *= g_execute_slowdown;
+  }
   return seconds;
 }
 
