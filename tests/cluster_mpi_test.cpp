@@ -33,10 +33,9 @@ Out sh(const std::string& cmd) {
   return o;
 }
 
-std::string mpirun(int np, const std::string& env = "") {
-  return env + " OMPI_MCA_rmaps_base_oversubscribe=1 " + SUANLI_MPIRUN +
-         " --oversubscribe --allow-run-as-root --bind-to none -np " + std::to_string(np) + " " +
-         SUANLI_BINARY;
+std::string mpirun(int np, const std::string& env = "", const std::string& flags = "") {
+  return env + " " + SUANLI_MPIRUN + " --oversubscribe --allow-run-as-root --bind-to none " +
+         flags + " -np " + std::to_string(np) + " " + SUANLI_BINARY;
 }
 
 std::string tmp(const std::string& name) {
@@ -83,13 +82,16 @@ TEST(ClusterMpi, TwoRanksOneReportEveryResultVerified) {
 
 TEST(ClusterMpi, FourRanksSlowRankFlaggedAndRatedAsMeasured) {
   const std::string out = tmp("slow.json");
-  const Out o = sh(mpirun(4, "SUANLI_TEST_SLOW_RANK=2:8") + kRun + out);
+  const Out o = sh(mpirun(4, "SUANLI_TEST_SLOW_RANK=2:50") + kRun + out);
   ASSERT_EQ(o.rc, 0) << o.text;
   const json r = load_checked(out);
   ASSERT_EQ(r["nodes"].size(), 4u);
   EXPECT_EQ(r["test_hooks"]["slow_rank"]["rank"], 2);  // a real run cannot carry it unnoticed
   EXPECT_EQ(r["nodes"][2]["test_slowdown"], 8.0);
-  const Out d = sh(std::string(SUANLI_BINARY) + " diagnose --format json " + out);
+  // 4 ranks on 2 cores: rules for a shared machine (a node is flagged when half its workloads are
+  // 50 % below its peers' median and 3 scaled MADs); the default rules suit quiet nodes.
+  const Out d = sh(std::string(SUANLI_BINARY) + " diagnose --format json --rules " +
+                   SUANLI_SOURCE_DIR + "/tests/data/diagnose_shared_rules.json " + out);
   EXPECT_EQ(d.rc, 1) << d.text;
   const json dj = json::parse(d.text);
   ASSERT_EQ(dj["nodes"].size(), 4u);
@@ -126,6 +128,18 @@ TEST(ClusterMpi, HangingRankRecordedAsLostAfterTimeout) {
   EXPECT_EQ(r["nodes"][0]["results"].size(), 4u);
   EXPECT_EQ(r["nodes"][1]["status"], "lost");
   EXPECT_FALSE(r["mpi"]["synchronized"].get<bool>());
+}
+
+TEST(ClusterMpi, KilledRankRecordedAsLostUnderEnableRecovery) {
+  // Without --enable-recovery Open MPI's mpirun ends the whole job when a process dies.
+  const std::string out = tmp("exit.json");
+  const Out o =
+      sh(mpirun(3, "SUANLI_TEST_FAIL_RANK=2:exit", "--enable-recovery") + kRun + out +
+         " --rank-timeout 2");
+  const json r = load_checked(out);
+  ASSERT_EQ(r["nodes"].size(), 3u) << o.text;
+  EXPECT_EQ(r["nodes"][2]["status"], "lost");
+  for (int i : {0, 1}) EXPECT_EQ(r["nodes"][i]["results"].size(), 4u);
 }
 
 TEST(ClusterMpi, FabricVerifiedAndCorruptionCaught) {

@@ -161,7 +161,8 @@ CLI::App* add_diagnose_command(CLI::App& app, DiagnoseOptionsCli& o) {
       "  suanli diagnose healthy.json --make-baseline baseline.json\n"
       "  suanli diagnose cluster.json --baseline baseline.json --format json -o diag.json\n"
       "Rules file: {\"suanli_diagnose_rules\": 1, \"max_deviation\": 0.1, \"mad_sigmas\": 4, "
-      "\"min_nodes\": 3, \"baseline_max_deviation\": 0.1}");
+      "\"min_nodes\": 3, \"baseline_max_deviation\": 0.1, \"min_fraction\": 0}\n"
+      "min_fraction: the share of a node's workloads that must be slow to flag it (0: any one).");
   cmd->add_option("report", o.report, "Cluster report from `suanli run` under mpirun/srun")
       ->required();
   cmd->add_option("--baseline", o.baseline, "Baseline from --make-baseline");

@@ -129,16 +129,26 @@ constexpr int kTagSize = 16001, kTagBody = 16002;
 
 }  // namespace
 
-bool ClusterRun::barrier(const char* what) {
-  if (!synchronized_) return false;
+// One round: every rank contributes 1 while it still runs workloads, 0 once it is done (or
+// failed); the sum says how many are still running, -1 on a timeout. A rank that is done keeps
+// taking part until the sum is 0, so ranks with fewer workloads (or none, after an error) never
+// leave the others waiting at a barrier.
+int ClusterRun::round(int active, const char* what) {
+  if (!synchronized_) return -1;
+  int sum = 0;
   MPI_Request req;
-  MPI_Ibarrier(MPI_COMM_WORLD, &req);
-  if (wait_until(&req, deadline_in(opts_.rank_timeout_s))) return true;
+  MPI_Iallreduce(&active, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &req);
+  if (wait_until(&req, deadline_in(opts_.rank_timeout_s))) return sum;
   // A rank stopped answering: go on unsynchronized (the report says so); the gather records it.
   synchronized_ = false;
   fmt::print(stderr, "suanli: rank {}: barrier {} timed out after {} s; continuing without\n",
              rank(), what, opts_.rank_timeout_s);
-  return false;
+  return -1;
+}
+
+void ClusterRun::drain() {
+  while (round(0, "at the end") > 0) {
+  }
 }
 
 std::vector<json> ClusterRun::gather(const json& mine) {
@@ -197,9 +207,8 @@ std::vector<json> ClusterRun::gather(const json& mine) {
 
 #else
 
-bool ClusterRun::barrier(const char*) {
-  return false;
-}
+int ClusterRun::round(int, const char*) { return -1; }
+void ClusterRun::drain() {}
 std::vector<json> ClusterRun::gather(const json& mine) {
   return {mine};
 }
@@ -210,7 +219,7 @@ void ClusterRun::prepare(RunOptions& ro) {
   if (hooks_.slow_rank == rank()) set_execute_slowdown(hooks_.slow_factor);
   auto progress = rank() == 0 ? ro.on_progress : std::function<void(const Progress&)>{};
   ro.on_progress = [this, progress](const Progress& p) {
-    barrier("before a workload");
+    round(1, "before a workload");
     if (progress) progress(p);
   };
 }
@@ -241,6 +250,7 @@ json ClusterRun::node_entry(const std::function<json()>& produce) {
 
 int ClusterRun::finish(const std::function<json()>& produce, const std::string& out) {
   const json mine = node_entry(produce);
+  drain();
   std::vector<json> nodes = gather(mine);
   if (rank() != 0) return mine.value("status", "") == "ok" ? kExitOk : kExitFailed;
 

@@ -60,7 +60,8 @@ class ClusterRun {
 
  private:
   explicit ClusterRun(const ClusterRunOptions& o);
-  bool barrier(const char* what);
+  int round(int active, const char* what);
+  void drain();
   nlohmann::json node_entry(const std::function<nlohmann::json()>& produce);
   std::vector<nlohmann::json> gather(const nlohmann::json& mine);
 

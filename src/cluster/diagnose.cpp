@@ -77,13 +77,16 @@ void judge(const std::string& key, const Column& c, int rank, const DiagnoseRule
   if (it == c.by_rank.end()) return;
   const double v = it->second;
   if (static_cast<int>(c.by_rank.size()) >= rules.min_nodes) {
+    // Leave-one-out: the node is judged against its peers, so a slow node cannot widen the MAD
+    // that would excuse it (at 4 nodes one outlier moves the MAD a lot).
     std::vector<double> vals;
-    for (const auto& [r, x] : c.by_rank) vals.push_back(x);
+    for (const auto& [r, x] : c.by_rank)
+      if (r != rank) vals.push_back(x);
     const double med = median(vals), scaled = 1.4826 * mad(vals, med);
     const double sigmas = scaled > 0 ? (med - v) / scaled : (v < med ? INFINITY : 0);
     if (v < med * (1 - rules.max_deviation) && sigmas > rules.mad_sigmas)
       ev.push_back(evidence(key, c, v, med, "cluster_median",
-                            fmt::format("{:.1f} % below the median of {} nodes, {:.1f} scaled "
+                            fmt::format("{:.1f} % below the median of {} peers, {:.1f} scaled "
                                         "MADs",
                                         100 * (med - v) / med, vals.size(), sigmas)));
   }
@@ -105,7 +108,9 @@ DiagnoseRules parse_rules(const json& j, const std::string& origin) {
   r.mad_sigmas = number(j, "mad_sigmas", r.mad_sigmas, origin);
   r.min_nodes = static_cast<int>(number(j, "min_nodes", r.min_nodes, origin));
   r.baseline_max_deviation = number(j, "baseline_max_deviation", r.baseline_max_deviation, origin);
-  if (r.max_deviation >= 1 || r.baseline_max_deviation >= 1 || r.min_nodes < 2)
+  r.min_fraction = number(j, "min_fraction", r.min_fraction, origin);
+  if (r.max_deviation >= 1 || r.baseline_max_deviation >= 1 || r.min_nodes < 2 ||
+      r.min_fraction > 1)
     throw InputError(fmt::format("{}: expected deviations below 1 and min_nodes >= 2", origin));
   return r;
 }
@@ -158,15 +163,23 @@ json diagnose(const json& report, const std::string& origin, const DiagnoseRules
                     {"detail", fmt::format("node {}: {}", status, n.value("reason", ""))}});
     std::set<std::string> mine;
     for (const json& r : n["results"]) mine.insert(result_key(r));
+    bool structural = status != "ok";  // failed, lost or incomplete: flagged whatever else
+    size_t judged = 0, slow = 0;
     for (const auto& [key, c] : cols) {
+      structural = structural || (!mine.count(key) && status == "ok");
       if (!mine.count(key) && status == "ok")
         ev.push_back({{"key", key},
                       {"workload", c.workload},
                       {"against", "missing"},
                       {"detail", "the node has no result for a workload its peers ran"}});
+      const size_t before = ev.size();
       judge(key, c, rank, rules, baseline, ev);
+      judged += c.by_rank.count(rank);
+      slow += ev.size() > before;
     }
-    const bool f = !ev.empty();
+    // Slow workloads flag the node when they are at least min_fraction of its measured ones.
+    const bool f = structural || (slow > 0 && static_cast<double>(slow) >=
+                                                  rules.min_fraction * static_cast<double>(judged));
     if (f) flagged.push_back(rank);
     nodes.push_back({{"rank", rank},
                      {"host", n["host"].value("hostname", "")},
@@ -184,7 +197,8 @@ json diagnose(const json& report, const std::string& origin, const DiagnoseRules
            {{"max_deviation", rules.max_deviation},
             {"mad_sigmas", rules.mad_sigmas},
             {"min_nodes", rules.min_nodes},
-            {"baseline_max_deviation", rules.baseline_max_deviation}}},
+            {"baseline_max_deviation", rules.baseline_max_deviation},
+            {"min_fraction", rules.min_fraction}}},
           {"flagged_ranks", flagged},
           {"nodes", nodes}};
 }

@@ -18,6 +18,9 @@ struct DiagnoseRules {
   int min_nodes = 3;
   // Against a baseline: slower than the baseline's median x (1 - baseline_max_deviation).
   double baseline_max_deviation = 0.10;
+  // A node is flagged when its slow workloads are at least this fraction of those measured
+  // (0: any one; a noisy shared machine wants more, so one unlucky sample flags nothing).
+  double min_fraction = 0;
 };
 // {"suanli_diagnose_rules": 1, "max_deviation": .., "mad_sigmas": .., "min_nodes": ..,
 //  "baseline_max_deviation": ..}; InputError naming origin and the member otherwise.
