@@ -1,5 +1,6 @@
-// Tests of the CUDA backend that run without a GPU: the peak table and formula, the plugin's
-// entry point and ABI version, and the no-device path through the real `suanli` binary.
+// Tests of the CUDA backend that run without a GPU: the peak table, the buffer sizes plan()
+// checks, the labels and environment checks, the matmul layout, the plugin's entry point and ABI
+// version, and the no-device path through the real `suanli` binary.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <suanli/backend.h>
@@ -8,7 +9,10 @@
 #include <cstdio>
 #include <string>
 
+#include "env_overrides.h"
+#include "labels.h"
 #include "matmul_layout.h"
+#include "op_buffers.h"
 #include "peak_table.h"
 
 namespace suanli::cuda {
@@ -21,28 +25,85 @@ const GpuPeak* find(const std::vector<GpuPeak>& v, suanli_dtype d) {
 }
 
 double peak_of(const GpuIdentity& g, suanli_dtype d) {
-  const std::vector<GpuPeak> v = gpu_peaks(g);
-  const GpuPeak* p = find(v, d);
+  const GpuPeaks t = gpu_peaks(g);
+  const GpuPeak* p = find(t.peaks, d);
   return p ? p->ops_per_second : -1;
 }
 
-TEST(CudaPeakTable, H100SxmDenseFiguresWithSource) {
-  const GpuIdentity g{"NVIDIA H100 80GB HBM3", 9, 0, 132, 1980};
-  EXPECT_EQ(match_gpu_model(g), "H100 SXM5");
-  const std::vector<GpuPeak> v = gpu_peaks(g);
-  ASSERT_NE(find(v, SUANLI_DTYPE_FP16), nullptr);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_FP16)->ops_per_second, 989.4e12);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_BF16)->ops_per_second, 989.4e12);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_FP64)->ops_per_second, 66.9e12);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_INT8)->ops_per_second, 1978.9e12);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_TF32)->ops_per_second, 494.7e12);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_FP8_E4M3)->ops_per_second, 1978.9e12);
-  // Sparse figures are named in the text, never reported as the peak.
-  const std::string& fp16 = find(v, SUANLI_DTYPE_FP16)->derivation;
-  EXPECT_NE(fp16.find("2:4 sparse 1978.9"), std::string::npos) << fp16;
-  EXPECT_NE(fp16.find("not counted"), std::string::npos) << fp16;
-  EXPECT_NE(fp16.find("glennklockwood.com"), std::string::npos) << fp16;
-  for (const GpuPeak& p : v) EXPECT_FALSE(p.derivation.empty());
+// Derived figures reproduce the datasheets' (rounded to a few digits).
+void expect_near_spec(double derived, double spec_t) {
+  EXPECT_NEAR(derived / 1e12, spec_t, spec_t * 0.005) << "derived " << derived / 1e12;
+}
+
+const GpuIdentity kH100{"NVIDIA H100 80GB HBM3", 9, 0, 132, 1980};
+
+TEST(CudaPeakTable, H100SxmFromSmsClockAndPerSmRate) {
+  const GpuPeaks t = gpu_peaks(kH100);
+  EXPECT_EQ(t.model, "H100 SXM5");
+  EXPECT_EQ(t.source, "table: H100 SXM5");
+  // NVIDIA's tensor figures are at 1830 MHz, not the 1980 MHz boost clock: that is the clock the
+  // peaks are derived at, and what device_info's clock_mhz reports.
+  EXPECT_DOUBLE_EQ(t.clock_mhz, 1830);
+  EXPECT_NE(t.clocks.find("tensor figures at 1830 MHz, CUDA-core figures at 1980 MHz"),
+            std::string::npos)
+      << t.clocks;
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_FP16)->ops_per_second, 989.4);
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_BF16)->ops_per_second, 989.4);
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_FP64)->ops_per_second, 66.9);
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_FP32)->ops_per_second, 66.9);
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_INT8)->ops_per_second, 1978.9);
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_TF32)->ops_per_second, 494.7);
+  expect_near_spec(find(t.peaks, SUANLI_DTYPE_FP8_E4M3)->ops_per_second, 1978.9);
+  EXPECT_DOUBLE_EQ(find(t.peaks, SUANLI_DTYPE_FP16)->ops_per_second, 132 * 1830e6 * 4096);
+  const std::string& fp16 = find(t.peaks, SUANLI_DTYPE_FP16)->derivation;
+  EXPECT_NE(fp16.find("132 SMs x 1830 MHz x 4096 ops/SM/clk"), std::string::npos) << fp16;
+  EXPECT_NE(fp16.find("2:4 sparse (2x) not counted"), std::string::npos) << fp16;
+  // The CUDA-core fp16 (HFMA2) figure stands beside the tensor one, for the HFMA2 peak kernel.
+  ASSERT_EQ(t.core.size(), 1u);
+  expect_near_spec(t.core[0].ops_per_second, 133.8);
+}
+
+TEST(CudaPeakTable, EverySkuReproducesItsDatasheet) {
+  struct Case {
+    GpuIdentity g;
+    suanli_dtype d;
+    double spec_t;
+  };
+  const Case cases[] = {
+      {{"NVIDIA H100 PCIe", 9, 0, 114, 1755}, SUANLI_DTYPE_FP16, 756},
+      {{"NVIDIA H100 PCIe", 9, 0, 114, 1755}, SUANLI_DTYPE_FP64, 51.2},
+      {{"NVIDIA H100 NVL", 9, 0, 132, 1785}, SUANLI_DTYPE_FP16, 835.5},
+      {{"NVIDIA H200", 9, 0, 132, 1980}, SUANLI_DTYPE_FP16, 989.4},
+      {{"NVIDIA H200 NVL", 9, 0, 132, 1785}, SUANLI_DTYPE_FP8_E4M3, 1670.5},
+      {{"NVIDIA GH200 480GB", 9, 0, 132, 1980}, SUANLI_DTYPE_FP16, 989.4},
+      {{"NVIDIA GH200 480GB", 9, 0, 132, 1980}, SUANLI_DTYPE_FP64, 66.9},
+      {{"NVIDIA H800", 9, 0, 132, 1980}, SUANLI_DTYPE_BF16, 989.4},
+      {{"NVIDIA A100-SXM4-80GB", 8, 0, 108, 1410}, SUANLI_DTYPE_BF16, 312},
+      {{"NVIDIA A100-SXM4-40GB", 8, 0, 108, 1410}, SUANLI_DTYPE_FP64, 19.5},
+      {{"NVIDIA A100 80GB PCIe", 8, 0, 108, 1410}, SUANLI_DTYPE_INT8, 624},
+      {{"NVIDIA L40S", 8, 9, 142, 2520}, SUANLI_DTYPE_FP32, 91.6},
+      {{"NVIDIA L40S", 8, 9, 142, 2520}, SUANLI_DTYPE_FP8_E4M3, 733},
+      {{"NVIDIA L40", 8, 9, 142, 2490}, SUANLI_DTYPE_FP16, 181},
+      {{"NVIDIA L4", 8, 9, 58, 2040}, SUANLI_DTYPE_INT8, 242.5},
+      {{"NVIDIA A10", 8, 6, 72, 1695}, SUANLI_DTYPE_FP16, 125},
+      {{"NVIDIA GeForce RTX 4090", 8, 9, 128, 2520}, SUANLI_DTYPE_FP16, 165.2},
+      {{"NVIDIA GeForce RTX 3090", 8, 6, 82, 1695}, SUANLI_DTYPE_INT8, 284},
+      {{"Tesla V100-SXM2-16GB", 7, 0, 80, 1530}, SUANLI_DTYPE_FP16, 125},
+      {{"NVIDIA B200", 10, 0, 148, 1965}, SUANLI_DTYPE_FP16, 2250},
+      {{"NVIDIA B200", 10, 0, 148, 1965}, SUANLI_DTYPE_FP8_E4M3, 4500},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.g.name);
+    const double got = peak_of(c.g, c.d);
+    ASSERT_GT(got, 0);
+    expect_near_spec(got, c.spec_t);
+  }
+  // No figure rather than a made-up one: V100 has no bf16, A100 no fp8, H800 a cut fp64, B200's
+  // fp64 is not derived.
+  EXPECT_EQ(peak_of({"Tesla V100-SXM2-16GB", 7, 0, 80, 1530}, SUANLI_DTYPE_BF16), -1);
+  EXPECT_EQ(peak_of({"NVIDIA A100-SXM4-80GB", 8, 0, 108, 1410}, SUANLI_DTYPE_FP8_E4M3), -1);
+  EXPECT_EQ(peak_of({"NVIDIA H800", 9, 0, 132, 1980}, SUANLI_DTYPE_FP64), -1);
+  EXPECT_EQ(peak_of({"NVIDIA B200", 10, 0, 148, 1965}, SUANLI_DTYPE_FP64), -1);
 }
 
 TEST(CudaPeakTable, MatchesSpecificRowsFirst) {
@@ -50,69 +111,259 @@ TEST(CudaPeakTable, MatchesSpecificRowsFirst) {
   EXPECT_EQ(match_gpu_model({"NVIDIA H100 NVL", 9, 0, 132, 1785}), "H100 NVL");
   EXPECT_EQ(match_gpu_model({"NVIDIA H200", 9, 0, 132, 1980}), "H200 SXM");
   EXPECT_EQ(match_gpu_model({"NVIDIA H200 NVL", 9, 0, 132, 1785}), "H200 NVL");
+  EXPECT_EQ(match_gpu_model({"NVIDIA H800 PCIe", 9, 0, 114, 1755}), "H800 PCIe");
   EXPECT_EQ(match_gpu_model({"NVIDIA A100-SXM4-80GB", 8, 0, 108, 1410}), "A100 SXM4");
   EXPECT_EQ(match_gpu_model({"NVIDIA A100-PCIE-40GB", 8, 0, 108, 1410}), "A100 PCIe");
-  EXPECT_EQ(match_gpu_model({"NVIDIA A100 80GB PCIe", 8, 0, 108, 1410}), "A100 PCIe");
-  EXPECT_EQ(match_gpu_model({"Tesla V100-SXM2-32GB", 7, 0, 80, 1530}), "V100 SXM2");
   EXPECT_EQ(match_gpu_model({"Tesla V100-PCIE-16GB", 7, 0, 80, 1380}), "V100 PCIe");
   EXPECT_EQ(match_gpu_model({"NVIDIA L40S", 8, 9, 142, 2520}), "L40S");
   EXPECT_EQ(match_gpu_model({"NVIDIA L40", 8, 9, 142, 2490}), "L40");
   EXPECT_EQ(match_gpu_model({"NVIDIA L4", 8, 9, 58, 2040}), "L4");
-  EXPECT_EQ(match_gpu_model({"NVIDIA A10", 8, 6, 72, 1695}), "A10");
-  EXPECT_EQ(match_gpu_model({"NVIDIA GeForce RTX 4090", 8, 9, 128, 2520}), "GeForce RTX 4090");
-  EXPECT_EQ(match_gpu_model({"NVIDIA GeForce RTX 3090", 8, 6, 82, 1695}), "GeForce RTX 3090");
   // Not in the table: a Ti, an A10G, an A100 name with the wrong compute capability.
   EXPECT_EQ(match_gpu_model({"NVIDIA GeForce RTX 3090 Ti", 8, 6, 84, 1860}), "");
   EXPECT_EQ(match_gpu_model({"NVIDIA A10G", 8, 6, 80, 1710}), "");
   EXPECT_EQ(match_gpu_model({"NVIDIA A100-SXM4-80GB", 9, 0, 108, 1410}), "");
 }
 
-TEST(CudaPeakTable, PerDeviceFigures) {
-  EXPECT_DOUBLE_EQ(peak_of({"NVIDIA H100 PCIe", 9, 0, 114, 1755}, SUANLI_DTYPE_FP16), 756e12);
-  EXPECT_DOUBLE_EQ(peak_of({"NVIDIA A100-SXM4-40GB", 8, 0, 108, 1410}, SUANLI_DTYPE_BF16), 312e12);
-  EXPECT_DOUBLE_EQ(peak_of({"NVIDIA A100-SXM4-40GB", 8, 0, 108, 1410}, SUANLI_DTYPE_FP64), 19.5e12);
-  EXPECT_DOUBLE_EQ(peak_of({"NVIDIA L40S", 8, 9, 142, 2520}, SUANLI_DTYPE_FP32), 91.6e12);
-  EXPECT_DOUBLE_EQ(peak_of({"NVIDIA L4", 8, 9, 58, 2040}, SUANLI_DTYPE_INT8), 242.5e12);
-  // GeForce: fp16 with fp32 accumulation (the suite's default) at half the fp16-accumulate rate.
-  EXPECT_DOUBLE_EQ(peak_of({"NVIDIA GeForce RTX 4090", 8, 9, 128, 2520}, SUANLI_DTYPE_FP16),
-                   165.2e12);
-  // V100 has no bf16/tf32 units: no figure rather than a made-up one.
-  EXPECT_EQ(peak_of({"Tesla V100-SXM2-16GB", 7, 0, 80, 1530}, SUANLI_DTYPE_BF16), -1);
-  EXPECT_DOUBLE_EQ(peak_of({"Tesla V100-SXM2-16GB", 7, 0, 80, 1530}, SUANLI_DTYPE_FP16), 125e12);
-  // A100 has no fp8.
-  EXPECT_EQ(peak_of({"NVIDIA A100-SXM4-80GB", 8, 0, 108, 1410}, SUANLI_DTYPE_FP8_E4M3), -1);
+TEST(CudaPeakTable, UnknownRatherThanAGuess) {
+  // An sm_90 part the table does not name: no GH100 figures assumed.
+  GpuPeaks t = gpu_peaks({"NVIDIA Hypothetical", 9, 0, 132, 1980});
+  EXPECT_TRUE(t.peaks.empty());
+  EXPECT_EQ(t.clock_mhz, 0);
+  EXPECT_EQ(t.source.rfind("unknown:", 0), 0u) << t.source;
+  // The H20 (an export GH100) is named but its rates are not published: unknown, not H100's.
+  t = gpu_peaks({"NVIDIA H20", 9, 0, 78, 1980});
+  EXPECT_TRUE(t.peaks.empty());
+  EXPECT_NE(t.source.find("H20"), std::string::npos) << t.source;
+  // A known name with another SM count is another variant: unknown.
+  t = gpu_peaks({"NVIDIA H100 80GB HBM3", 9, 0, 114, 1980});
+  EXPECT_TRUE(t.peaks.empty());
+  EXPECT_NE(t.source.find("has 132 SMs, this device reports 114"), std::string::npos) << t.source;
+  // Unknown architectures.
+  EXPECT_TRUE(gpu_peaks({"NVIDIA Future", 12, 0, 100, 2000}).peaks.empty());
 }
 
-TEST(CudaPeakFormula, HopperFromSmsAndClock) {
-  const GpuIdentity g{"NVIDIA Hypothetical", 9, 0, 132, 1980};
-  EXPECT_EQ(match_gpu_model(g), "");
-  const std::vector<GpuPeak> v = gpu_peaks(g);
-  ASSERT_NE(find(v, SUANLI_DTYPE_FP32), nullptr);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_FP32)->ops_per_second, 132 * 1980e6 * 256);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_FP16)->ops_per_second, 132 * 1980e6 * 4096);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_INT8)->ops_per_second, 132 * 1980e6 * 8192);
-  EXPECT_DOUBLE_EQ(find(v, SUANLI_DTYPE_FP64)->ops_per_second, 132 * 1980e6 * 256);
-  const std::string& d = find(v, SUANLI_DTYPE_FP16)->derivation;
-  EXPECT_NE(d.find("132 SMs x 1980 MHz"), std::string::npos) << d;
-  EXPECT_NE(d.find("4096 ops/SM/cycle"), std::string::npos) << d;
-  EXPECT_NE(d.find("formula"), std::string::npos) << d;
+TEST(CudaPeakTable, MigSliceGetsItsShareOfTheSms) {
+  const GpuIdentity slice{"NVIDIA H100 80GB HBM3 MIG 3g.40gb", 9, 0, 60, 1980};
+  const GpuPeaks t = gpu_peaks(slice);
+  ASSERT_FALSE(t.peaks.empty()) << t.source;
+  EXPECT_DOUBLE_EQ(find(t.peaks, SUANLI_DTYPE_FP16)->ops_per_second,
+                   peak_of(kH100, SUANLI_DTYPE_FP16) * 60 / 132);
+  EXPECT_NE(t.source.find("MIG slice (60 of 132 SMs)"), std::string::npos) << t.source;
+  // The MIG flag works without the name, and a "slice" larger than the part is refused.
+  GpuIdentity flagged = kH100;
+  flagged.sm_count = 16;
+  flagged.mig = true;
+  EXPECT_DOUBLE_EQ(peak_of(flagged, SUANLI_DTYPE_INT8),
+                   peak_of(kH100, SUANLI_DTYPE_INT8) * 16 / 132);
+  flagged.sm_count = 140;
+  EXPECT_TRUE(gpu_peaks(flagged).peaks.empty());
 }
 
-TEST(CudaPeakFormula, GeForceHalvesFp32AccumulateTensorRate) {
-  const GpuIdentity pro{"NVIDIA RTX A6000", 8, 6, 84, 1800};
-  const GpuIdentity gf{"NVIDIA GeForce RTX 3080", 8, 6, 68, 1710};
-  const std::vector<GpuPeak> a = gpu_peaks_from_formula(pro), b = gpu_peaks_from_formula(gf);
-  EXPECT_DOUBLE_EQ(find(a, SUANLI_DTYPE_FP16)->ops_per_second, 84 * 1800e6 * 1024);
-  EXPECT_DOUBLE_EQ(find(b, SUANLI_DTYPE_FP16)->ops_per_second, 68 * 1710e6 * 512);
-  EXPECT_DOUBLE_EQ(find(b, SUANLI_DTYPE_FP32)->ops_per_second, 68 * 1710e6 * 256);
-  // No fp8 on Ampere.
-  EXPECT_EQ(find(b, SUANLI_DTYPE_FP8_E4M3), nullptr);
+// ---- buffer sizes plan() checks before any CUDA call (op_buffers.h) -------------------------
+
+suanli_op_desc op_of(suanli_op_kind kind) {
+  suanli_op_desc op{};
+  op.struct_size = sizeof(suanli_op_desc);
+  op.kind = kind;
+  return op;
 }
 
-TEST(CudaPeakFormula, UnknownArchitectureOrClockGivesNothing) {
-  EXPECT_TRUE(gpu_peaks({"NVIDIA Future", 12, 0, 100, 2000}).empty());
-  EXPECT_TRUE(gpu_peaks({"NVIDIA Hypothetical", 9, 0, 132, 0}).empty());
-  EXPECT_TRUE(gpu_peaks({"NVIDIA Hypothetical", 9, 0, 0, 1980}).empty());
+TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
+  suanli_gemm_desc g{SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type),
+                     64,
+                     32,
+                     16,
+                     2,
+                     0,
+                     0,
+                     SUANLI_DTYPE_BF16,
+                     SUANLI_DTYPE_BF16,
+                     SUANLI_DTYPE_FP32,
+                     SUANLI_DTYPE_FP32};
+  suanli_op_desc op = op_of(SUANLI_OP_GEMM);
+  op.gemm = &g;
+  EXPECT_EQ(op_buffer_bytes(&op),
+            (std::vector<uint64_t>{2 * 64 * 16 * 2, 2 * 16 * 32 * 2, 2 * 64 * 32 * 4}));
+  uint64_t sizes[3] = {4096, 2048, 16384};
+  EXPECT_EQ(check_buffer_sizes(&op, sizes, 3), "");
+  sizes[2] = 16383;  // C one byte short: refused, naming the buffer
+  EXPECT_EQ(check_buffer_sizes(&op, sizes, 3), "buffer 2 holds 16383 bytes; the op needs 16384");
+  // Sizes that overflow 64 bits are never satisfied.
+  g.m = g.n = g.k = int64_t{1} << 40;
+  sizes[0] = sizes[1] = sizes[2] = UINT64_MAX - 1;
+  EXPECT_NE(check_buffer_sizes(&op, sizes, 3).find("more than 2^64"), std::string::npos);
+
+  suanli_conv2d_desc c{SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+                       2,
+                       8,
+                       10,
+                       10,
+                       16,
+                       3,
+                       3,
+                       2,
+                       2,
+                       1,
+                       1,
+                       1,
+                       1,
+                       2,
+                       SUANLI_DTYPE_FP32,
+                       SUANLI_DTYPE_FP32,
+                       SUANLI_DTYPE_FP32};
+  op = op_of(SUANLI_OP_CONV2D);
+  op.conv2d = &c;  // p = q = (10 + 2 - 2 - 1) / 2 + 1 = 5
+  EXPECT_EQ(op_buffer_bytes(&op),
+            (std::vector<uint64_t>{2 * 10 * 10 * 8 * 4, 16 * 4 * 9 * 4, 2 * 5 * 5 * 16 * 4}));
+  suanli_peak_desc pk{SUANLI_STRUCT_SIZE(suanli_peak_desc, beta),
+                      8192,
+                      64,
+                      SUANLI_DTYPE_FP16,
+                      SUANLI_DTYPE_FP32,
+                      1,
+                      1};
+  op = op_of(SUANLI_OP_PEAK);
+  op.peak = &pk;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{8192 * 4, 8192 * 4}));
+  suanli_stream_desc st{SUANLI_STRUCT_SIZE(suanli_stream_desc, scalar), SUANLI_STREAM_COPY, 100,
+                        SUANLI_DTYPE_FP64, 3};
+  op = op_of(SUANLI_OP_STREAM);
+  op.stream = &st;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{800, 0, 800}));  // copy never reads B
+  // Malformed descriptors are left to the factories.
+  op.stream = nullptr;
+  EXPECT_TRUE(op_buffer_bytes(&op).empty());
+  EXPECT_TRUE(op_buffer_bytes(nullptr).empty());
+}
+
+TEST(CudaOpBuffers, StridedMatmulNeedsItsLastElementAndOptionalBuffers) {
+  // Attention scores: Q [tokens=5][heads=2][d=4] read in place, K^T likewise, C packed.
+  suanli_matmul_desc m{};
+  m.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+  m.batch0 = 1, m.batch1 = 2, m.m = 5, m.n = 5, m.k = 4;
+  const int64_t a[4] = {0, 4, 8, 1}, b[4] = {0, 4, 1, 8}, c[4] = {0, 25, 5, 1};
+  for (int i = 0; i < 4; ++i) m.a_stride[i] = a[i], m.b_stride[i] = b[i], m.c_stride[i] = c[i];
+  m.a_type = m.b_type = SUANLI_DTYPE_BF16;
+  m.c_type = SUANLI_DTYPE_FP32;
+  m.epilogue.mask = 1;
+  suanli_op_desc op = op_of(SUANLI_OP_MATMUL);
+  op.matmul = &m;
+  // A: last element (1, 4, 3) at 4 + 32 + 3 = 39 -> 40 bf16; B: (1, 3, 4) at 4 + 3 + 32 = 39.
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{80, 80, 50 * 4, 25 * 4}));
+  m.epilogue.bias = 1;  // bias comes before the mask
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{80, 80, 200, 5 * 4, 25 * 4}));
+  const uint64_t sizes[5] = {80, 80, 200, 20, 99};
+  EXPECT_EQ(check_buffer_sizes(&op, sizes, 5), "buffer 4 holds 99 bytes; the op needs 100");
+}
+
+TEST(CudaOpBuffers, ModelOpsByPropagation) {
+  suanli_conv2d_layer_desc L{};
+  L.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
+  L.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+            1,
+            4,
+            6,
+            6,
+            8,
+            3,
+            3,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            SUANLI_DTYPE_FP32,
+            SUANLI_DTYPE_FP32,
+            SUANLI_DTYPE_FP32};
+  L.epilogue.bias = 1;
+  suanli_op_desc op = op_of(SUANLI_OP_CONV2D_LAYER);
+  op.conv2d_layer = &L;
+  const uint64_t src = 6 * 6 * 4 * 4, wei = 8 * 4 * 9 * 4, dst = 6 * 6 * 8 * 4;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{src, wei, dst, 8 * 4}));
+  L.prop = SUANLI_PROP_BACKWARD_DATA;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{dst, wei, src}));
+  L.prop = SUANLI_PROP_BACKWARD_WEIGHTS;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{src, dst, wei, 8 * 4}));
+
+  suanli_pool_desc pl{SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+                      SUANLI_POOL_MAX,
+                      1,
+                      3,
+                      4,
+                      4,
+                      2,
+                      2,
+                      2,
+                      2,
+                      0,
+                      0,
+                      SUANLI_DTYPE_BF16,
+                      SUANLI_PROP_BACKWARD_DATA};
+  op = op_of(SUANLI_OP_POOL);
+  op.pool = &pl;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{2 * 2 * 3 * 2, 48 * 2, 48 * 2}));
+
+  suanli_norm_desc n{SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+                     SUANLI_NORM_LAYER,
+                     10,
+                     6,
+                     1e-5,
+                     SUANLI_DTYPE_FP32,
+                     SUANLI_PROP_FORWARD_TRAINING,
+                     SUANLI_ACT_NONE};
+  op = op_of(SUANLI_OP_NORM);
+  op.norm = &n;  // layer norm statistics are per row
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24, 24, 40, 40}));
+  n.kind = SUANLI_NORM_BATCH;
+  n.prop = SUANLI_PROP_FORWARD_INFERENCE;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24, 24, 24, 24}));
+  n.kind = SUANLI_NORM_RMS;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24}));
+
+  suanli_eltwise_desc e{SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_ADD,
+                        SUANLI_ACT_NONE, 7, SUANLI_DTYPE_BF16};
+  op = op_of(SUANLI_OP_ELTWISE);
+  op.eltwise = &e;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{14, 14, 14}));
+  suanli_softmax_desc sm{SUANLI_STRUCT_SIZE(suanli_softmax_desc, type), 3, 5, SUANLI_DTYPE_FP32};
+  op = op_of(SUANLI_OP_SOFTMAX);
+  op.softmax = &sm;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{60, 60}));
+  // An ABI 1.0 descriptor (struct_size without the model pointers) is not read past its end.
+  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
+  EXPECT_TRUE(op_buffer_bytes(&op).empty());
+}
+
+// ---- labels and environment -------------------------------------------------------------------
+
+TEST(CudaLabels, StreamSaysWhenTheArraysFitInL2) {
+  const uint64_t h200_l2 = 50ull << 20;
+  // The quick suite's triad: 3 x 2 Mi fp64 = 48 MiB: cache bandwidth on an H200.
+  const std::string quick = stream_residency(stream_bytes_touched(3, 2097152, 8), h200_l2);
+  EXPECT_EQ(quick.rfind("L2-resident", 0), 0u) << quick;
+  const std::string mid = stream_residency(stream_bytes_touched(0, 8 << 20, 8), h200_l2);
+  EXPECT_EQ(mid.rfind("partly L2-resident", 0), 0u) << mid;
+  const std::string hbm = stream_residency(stream_bytes_touched(3, 1 << 28, 8), h200_l2);
+  EXPECT_NE(hbm.find("memory bandwidth"), std::string::npos) << hbm;
+}
+
+TEST(CudaLabels, PeakOccupancyAndSizing) {
+  // The quick suite's 16384-element mma peak on 132 SMs (512 elements per warp): latency-bound.
+  EXPECT_NE(peak_occupancy(16384 / 512, 132, 4).find("latency-bound"), std::string::npos);
+  const int64_t e = peak_elements_for(132, 4, 512);
+  EXPECT_EQ(e % 4096, 0);
+  EXPECT_GE(e, 132 * 4 * 4 * 512);
+  EXPECT_EQ(peak_occupancy(e / 512, 132, 4).find("latency-bound"), std::string::npos);
+}
+
+TEST(CudaEnvironment, PrecisionOverridesAreFound) {
+  const char* env[] = {"PATH=/bin", "NVIDIA_TF32_OVERRIDE=0", "CUBLAS_WORKSPACE_CONFIG=:4096:8",
+                       "CUBLAS_EMULATE_SINGLE_PRECISION=1", nullptr};
+  EXPECT_EQ(precision_overrides(env), "NVIDIA_TF32_OVERRIDE=0 CUBLAS_EMULATE_SINGLE_PRECISION=1");
+  const char* clean[] = {"HOME=/root", nullptr};
+  EXPECT_EQ(precision_overrides(clean), "");
 }
 
 // ---- the model matmul's mapping onto cuBLASLt (matmul_layout.h) ---------------------------

@@ -6,6 +6,8 @@
 #if SUANLI_CUDA_HAVE_CUDNN
 #include <cudnn.h>
 
+#include <cstdio>
+
 #include "kernels.h"
 #endif
 
@@ -36,16 +38,18 @@ class ConvOp : public CudaOp {
     if (own_ws) cudaFree(own_ws);
   }
   void enqueue() override {
-    // The ABI's weights are KCRS; cuDNN's NHWC convolutions want KRSC. The reorder is part of
-    // the timed op (it is small next to the convolution).
-    check_cuda(
-        launch_kcrs_to_krsc_4b(static_cast<const uint32_t*>(wei), static_cast<uint32_t*>(wei_krsc),
-                               d.k, d.c / d.groups, d.r, d.s, device->stream),
-        "weight reorder kernel launch");
     const float one = 1.0f, zero = 0.0f;
     void* ws = own_ws ? own_ws : device->workspace;
     SUANLI_DNN_CHECK(cudnnConvolutionForward(device->dnn, &one, xdesc, src, wdesc, wei_krsc, conv,
                                              algo, ws, ws_bytes, &zero, ydesc, dst));
+  }
+  // The ABI's weights are KCRS; cuDNN's NHWC convolutions want KRSC: reordered at plan time and
+  // after each upload of the weights (before every run in training).
+  void restage() override {
+    check_cuda(
+        launch_kcrs_to_krsc_4b(static_cast<const uint32_t*>(wei), static_cast<uint32_t*>(wei_krsc),
+                               d.k, d.c / d.groups, d.r, d.s, device->stream),
+        "weight reorder kernel launch");
   }
   suanli_conv2d_desc d{};
   const void* src = nullptr;
@@ -58,6 +62,7 @@ class ConvOp : public CudaOp {
   cudnnFilterDescriptor_t wdesc = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnConvolutionFwdAlgo_t algo{};
+  std::string choice;  // how the algorithm was chosen, for the result
 };
 
 const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
@@ -88,6 +93,51 @@ int narrow(int64_t v, const char* what) {
     throw BackendError(SUANLI_INVALID_ARGUMENT,
                        std::string("conv2d: ") + what + " out of cuDNN's int range");
   return static_cast<int>(v);
+}
+
+// The fastest FMA-math algorithm: cuDNN's find (runs every algorithm on the real buffers and
+// times it) for a real plan, its heuristics for a support probe. Allocates what the plan needs.
+bool choose_algo(ConvOp& op, Device& dev, bool real, std::string* reason) {
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int returned = 0;
+  if (real) {
+    SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
+    const suanli_conv2d_desc& d = op.d;
+    SUANLI_CUDA_CHECK(
+        cudaMalloc(&op.wei_krsc, static_cast<size_t>(d.k * (d.c / d.groups) * d.r * d.s * 4)));
+    op.staged_from = {op.wei};
+    op.restage();
+    SUANLI_DNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+        dev.dnn, op.xdesc, op.src, op.wdesc, op.wei_krsc, op.conv, op.ydesc, op.dst,
+        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, dev.workspace, dev.workspace_bytes));
+  } else {
+    SUANLI_DNN_CHECK(
+        cudnnGetConvolutionForwardAlgorithm_v7(dev.dnn, op.xdesc, op.wdesc, op.conv, op.ydesc,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
+  }
+  const cudnnConvolutionFwdAlgoPerf_t* best = nullptr;
+  int usable = 0;
+  for (int i = 0; i < returned; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].mathType == CUDNN_FMA_MATH) {
+      ++usable;
+      if (!best) best = &perf[i];
+    }
+  if (!best) {
+    *reason = "cuDNN has no fp32 (FMA math) algorithm for this convolution";
+    return false;
+  }
+  op.algo = best->algo;
+  op.ws_bytes = best->memory;
+  char ms[48];
+  std::snprintf(ms, sizeof ms, "%.3f ms", static_cast<double>(best->time));
+  op.choice = real ? "fastest of " + std::to_string(usable) +
+                         " FMA-math algorithms timed by cudnnFindConvolutionForwardAlgorithmEx "
+                         "at plan, " +
+                         ms
+                   : "cuDNN v7 heuristics (support probe)";
+  if (real && op.ws_bytes > dev.workspace_bytes)
+    SUANLI_CUDA_CHECK(cudaMalloc(&op.own_ws, op.ws_bytes));
+  return true;
 }
 
 }  // namespace
@@ -174,32 +224,13 @@ std::unique_ptr<CudaOp> make_conv2d(const suanli_conv2d_desc& d, void* src, void
   SUANLI_DNN_CHECK(
       cudnnSetTensor4dDescriptor(op->ydesc, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, k, op_, oq));
 
-  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-  int returned = 0;
-  SUANLI_DNN_CHECK(
-      cudnnGetConvolutionForwardAlgorithm_v7(dev.dnn, op->xdesc, op->wdesc, op->conv, op->ydesc,
-                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
-  const cudnnConvolutionFwdAlgoPerf_t* best = nullptr;
-  for (int i = 0; i < returned && !best; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].mathType == CUDNN_FMA_MATH)
-      best = &perf[i];
-  if (!best) {
-    *reason = "cuDNN has no fp32 (FMA math) algorithm for this convolution";
-    return nullptr;
-  }
-  op->algo = best->algo;
-  op->ws_bytes = best->memory;
-  if (src) {  // a real plan: scratch for the reordered weights and, if needed, workspace
-    SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
-    SUANLI_CUDA_CHECK(
-        cudaMalloc(&op->wei_krsc, static_cast<size_t>(d.k * (d.c / d.groups) * d.r * d.s * 4)));
-    if (op->ws_bytes > dev.workspace_bytes)
-      SUANLI_CUDA_CHECK(cudaMalloc(&op->own_ws, op->ws_bytes));
-  }
+  if (!choose_algo(*op, dev, src != nullptr, reason)) return nullptr;
   op->library = "cudnn " + cudnn_version();
   op->implementation = std::string("cudnnConvolutionForward NHWC fp32 (FMA math, no TF32), algo ") +
-                       algo_name(op->algo) + ", workspace " + std::to_string(op->ws_bytes) +
-                       " B; KCRS weights reordered to KRSC in the timed op";
+                       algo_name(op->algo) + " (" + op->choice + "), workspace " +
+                       std::to_string(op->ws_bytes) +
+                       " B; KCRS weights reordered to KRSC at plan and after each upload of "
+                       "them, outside the timed runs";
   return op;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 typedef struct cublasLtContext* cublasLtHandle_t;
 typedef struct cudnnContext* cudnnHandle_t;
@@ -26,6 +27,27 @@ struct BackendError : std::runtime_error {
 void check_cuda(cudaError_t e, const char* call);
 #define SUANLI_CUDA_CHECK(call) ::suanli::cuda::check_cuda((call), #call)
 
+// A pair of CUDA events, destroyed with the scope.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    SUANLI_CUDA_CHECK(cudaEventCreate(&start));
+    SUANLI_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+  ~EventPair() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+  double seconds() const {
+    SUANLI_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    SUANLI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return ms * 1e-3;
+  }
+};
+
 // One GPU as the context uses it. Handles are created lazily, on the device's first plan.
 struct Device {
   int ordinal = 0;
@@ -38,7 +60,11 @@ struct Device {
   void* workspace = nullptr;  // cuBLASLt / cuDNN workspace, shared by the device's plans
   uint64_t workspace_bytes = 0;
   void* flush = nullptr;  // buffer written between timed runs when cold_l2 is on
+  int* hold = nullptr;    // pinned, mapped: [0] releases the hold kernel, [1] says it timed out
   uint64_t flush_bytes = 0;
+  // Precision-changing environment variables found at create ("NVIDIA_TF32_OVERRIDE=0"): cuBLAS
+  // and cuDNN ops answer UNSUPPORTED while they are set ("" = none).
+  std::string precision_override;
   int cc() const { return cc_major * 10 + cc_minor; }
 };
 
@@ -54,6 +80,17 @@ class CudaOp {
  public:
   virtual ~CudaOp() = default;
   virtual void enqueue() = 0;
+  // Layout copies made once at plan time (B transposed for cuBLASLt's TN form, KCRS weights
+  // reordered to KRSC): the input pointers they are made from, and restage(), which redoes them
+  // on the device's stream. plugin.cpp calls it after every upload into one of those buffers, so
+  // the copies never go stale and stay out of the timed region.
+  std::vector<const void*> staged_from;
+  virtual void restage() {}
+  // Set when the staged copy must be redone before every run instead: training (the weights
+  // change every step), or an input another plan writes on the device (plugin.cpp decides).
+  bool stage_every_run = false;
+  // True when the op reads its output (an in-place residual): plan() must not run it to warm up.
+  bool reads_output = false;
   Device* device = nullptr;
   std::string library;         // e.g. "cublasLt 13.0.0"
   std::string implementation;  // e.g. "cuBLASLt algo 21 tile 128x256 stages 3"

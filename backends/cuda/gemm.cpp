@@ -1,6 +1,7 @@
-// GEMM through cuBLASLt: row-major suanli GEMMs mapped onto column-major cuBLASLt calls, the
-// algorithm from cuBLASLt's heuristics, and B staged to the "TN" layout for int8 and fp8 where
-// cuBLASLt needs it. int8 is s8 x s8 (the harness falls back to it from x86's u8 x s8).
+// GEMM through cuBLASLt: row-major suanli GEMMs mapped onto column-major cuBLASLt calls, several
+// heuristic algorithms timed at plan time, and B staged to the "TN" layout for int8 and fp8 where
+// cuBLASLt needs it (once at plan time and after each upload of B, never in the timed run). int8
+// is s8 x s8 (the harness falls back to it from x86's u8 x s8).
 #include <cublasLt.h>
 
 #include <cstring>
@@ -8,47 +9,10 @@
 
 #include "cuda_op.h"
 #include "kernels.h"
+#include "lt_util.h"
 
 namespace suanli::cuda {
 namespace {
-
-void check_lt(cublasStatus_t s, const char* call) {
-  if (s == CUBLAS_STATUS_SUCCESS) return;
-  const char* name = cublasLtGetStatusName(s);
-  const char* text = cublasLtGetStatusString(s);
-  throw BackendError(s == CUBLAS_STATUS_ALLOC_FAILED ? SUANLI_OUT_OF_MEMORY : SUANLI_DEVICE_ERROR,
-                     std::string(call) + ": " + (name ? name : "?") + " (" +
-                         (text ? text : "no description") + ")");
-}
-#define SUANLI_LT_CHECK(call) check_lt((call), #call)
-
-// RAII over the cuBLASLt descriptors and our own scratch memory.
-struct LtDesc {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  LtDesc() = default;
-  LtDesc(const LtDesc&) = delete;
-  LtDesc& operator=(const LtDesc&) = delete;
-  ~LtDesc() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
-};
-
-struct DeviceMemory {
-  void* ptr = nullptr;
-  DeviceMemory() = default;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory() {
-    if (ptr) cudaFree(ptr);
-  }
-  void alloc(size_t bytes) { SUANLI_CUDA_CHECK(cudaMalloc(&ptr, bytes ? bytes : 1)); }
-};
 
 // The cuBLASLt types of one suanli GEMM.
 struct LtTypes {
@@ -81,29 +45,28 @@ struct Attempt {
 class GemmOp : public CudaOp {
  public:
   // Row-major C (m x n) = op(A) op(B) is, read column-major, C^T (n x m) = op(B)^T op(A)^T: the
-  // cuBLASLt call's A is our B and its B is our A, with m and n swapped.
-  void enqueue() override {
-    cudaStream_t st = device->stream;
-    const void* lt_a = b_;  // cuBLASLt's A: our B, maybe staged
-    const void* lt_b = a_;  // cuBLASLt's B: our A
-    if (stage_b_) {
-      check_cuda(
-          launch_stage_bytes(static_cast<const uint8_t*>(b_), static_cast<uint8_t*>(b_staged_.ptr),
-                             d_.batch, d_.k, d_.n, true, 0, st),
-          "stage B kernel launch");
-      lt_a = b_staged_.ptr;
-    }
-    SUANLI_LT_CHECK(cublasLtMatmul(device->lt, desc_->op, alpha_, lt_a, desc_->a, lt_b, desc_->b,
-                                   beta_, c_, desc_->c, c_, desc_->c, &algo_, device->workspace,
-                                   device->workspace_bytes, st));
+  // cuBLASLt call's A is our B (or its staged n x k copy) and its B is our A, m and n swapped.
+  void enqueue() override { SUANLI_LT_CHECK(run(algo_)); }
+  cublasStatus_t run(const cublasLtMatmulAlgo_t& algo) {
+    const void* lt_a = stage_b_ ? b_staged_.ptr : b_;
+    return cublasLtMatmul(device->lt, desc_->op, alpha_, lt_a, desc_->a, a_, desc_->b, beta_, c_,
+                          desc_->c, c_, desc_->c, &algo, device->workspace, device->workspace_bytes,
+                          device->stream);
+  }
+  void restage() override {
+    if (!stage_b_) return;
+    check_cuda(launch_transpose_bytes(static_cast<const uint8_t*>(b_),
+                                      static_cast<uint8_t*>(b_staged_.ptr), d_.batch, d_.k, d_.n,
+                                      device->stream),
+               "stage B (transpose) kernel launch");
   }
 
   suanli_gemm_desc d_{};
   void *a_ = nullptr, *b_ = nullptr, *c_ = nullptr;
-  std::unique_ptr<LtDesc> desc_;
+  std::unique_ptr<LtDescs> desc_;
   cublasLtMatmulAlgo_t algo_{};
   bool stage_b_ = false;
-  DeviceMemory b_staged_;
+  DeviceScratch b_staged_;
   // alpha = 1, beta = 0 in the scale type (at most 8 bytes).
   alignas(8) unsigned char alpha_[8] = {}, beta_[8] = {};
 };
@@ -126,10 +89,11 @@ void set_scalars(cudaDataType_t scale, unsigned char* alpha, unsigned char* beta
   }
 }
 
-// Builds the descriptors of one attempt and asks the heuristics; true with algo filled when
-// cuBLASLt has an algorithm.
-bool try_attempt(Device& dev, const suanli_gemm_desc& d, const LtTypes& t, const Attempt& at,
-                 LtDesc& desc, cublasLtMatmulHeuristicResult_t& result) {
+// Builds the descriptors of one attempt and asks the heuristics for several algorithms; empty
+// when cuBLASLt has none for this layout.
+std::vector<cublasLtMatmulHeuristicResult_t> try_attempt(Device& dev, const suanli_gemm_desc& d,
+                                                         const LtTypes& t, const Attempt& at,
+                                                         LtDescs& desc) {
   const int64_t m = d.m, n = d.n, k = d.k;
   SUANLI_LT_CHECK(cublasLtMatmulDescCreate(&desc.op, t.compute, t.scale));
   // cuBLASLt's A = our B: n x k when transposed (trans_b, or staged), else k x n read as n x k.
@@ -142,6 +106,13 @@ bool try_attempt(Device& dev, const suanli_gemm_desc& d, const LtTypes& t, const
       cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
   SUANLI_LT_CHECK(
       cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
+  if (t.a == CUDA_R_8F_E4M3 || t.a == CUDA_R_8F_E5M2) {
+    // FP8: full-precision accumulation, stated in the result (fast accumulation would let the
+    // tensor cores keep fewer accumulator bits, as some inference stacks do).
+    const int8_t fast_accum = 0;
+    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM,
+                                                   &fast_accum, sizeof fast_accum));
+  }
   // Column-major shapes as stored: (rows, cols, ld).
   SUANLI_LT_CHECK(
       cublasLtMatrixLayoutCreate(&desc.a, t.b, b_nk ? k : n, b_nk ? n : k, b_nk ? k : n));
@@ -165,34 +136,82 @@ bool try_attempt(Device& dev, const suanli_gemm_desc& d, const LtTypes& t, const
   const uint64_t ws = dev.workspace_bytes;
   SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-  int found = 0;
-  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(dev.lt, desc.op, desc.a, desc.b, desc.c,
-                                                          desc.c, desc.pref, 1, &result, &found);
-  if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0)) return false;
-  check_lt(s, "cublasLtMatmulAlgoGetHeuristic");
-  return found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
-}
-
-std::string algo_text(const cublasLtMatmulAlgo_t& algo, const cublasLtMatmulHeuristicResult_t& r) {
-  auto get = [&](cublasLtMatmulAlgoConfigAttributes_t attr) -> long long {
-    uint64_t v = 0;  // every attribute read here fits: int32/uint32/uint16 written little-endian
-    size_t written = 0;
-    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v, sizeof v, &written) !=
-        CUBLAS_STATUS_SUCCESS)
-      return -1;
-    return static_cast<long long>(v);
-  };
-  return "algo " + std::to_string(get(CUBLASLT_ALGO_CONFIG_ID)) + ", tile id " +
-         std::to_string(get(CUBLASLT_ALGO_CONFIG_TILE_ID)) + ", stages id " +
-         std::to_string(get(CUBLASLT_ALGO_CONFIG_STAGES_ID)) + ", split-k " +
-         std::to_string(get(CUBLASLT_ALGO_CONFIG_SPLITK_NUM)) + ", cluster id " +
-         std::to_string(get(CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID)) + ", waves " +
-         std::to_string(r.wavesCount);
+  return lt_heuristics(dev, desc, kLtCandidates);
 }
 
 std::unique_ptr<CudaOp> unsupported(std::string* reason, std::string why) {
   *reason = std::move(why);
   return nullptr;
+}
+
+// The cuBLASLt types of a GEMM descriptor; false with *reason when there is no native mapping.
+// *needs_tn: fp8 / int8, whose kernels may want B in the "TN" form.
+bool lt_types(const suanli_gemm_desc& d, const Device& dev, LtTypes* out, bool* needs_tn,
+              std::string* reason) {
+  auto no = [&](std::string why) {
+    *reason = std::move(why);
+    return false;
+  };
+  LtTypes& t = *out;
+  const suanli_dtype at = d.a_type, bt = d.b_type, ct = d.c_type, comp = d.compute_type;
+  *needs_tn = false;
+  if (at == SUANLI_DTYPE_FP64 && bt == at && ct == at) {
+    t = {CUDA_R_64F, CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F, CUDA_R_64F, "fp64"};
+  } else if (at == SUANLI_DTYPE_FP32 && bt == at && ct == at) {
+    t = {CUDA_R_32F, CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F, "fp32 (no TF32)"};
+  } else if (at == SUANLI_DTYPE_TF32 && bt == at && (ct == SUANLI_DTYPE_FP32 || ct == at)) {
+    if (dev.cc() < 80) return no("TF32 tensor cores need sm_80 or later");
+    t = {CUDA_R_32F, CUDA_R_32F,
+         CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32,
+         CUDA_R_32F, "tf32 tensor cores, fp32 storage and accumulation"};
+  } else if ((at == SUANLI_DTYPE_FP16 || at == SUANLI_DTYPE_BF16) && bt == at) {
+    const cudaDataType_t in = at == SUANLI_DTYPE_FP16 ? CUDA_R_16F : CUDA_R_16BF;
+    if (at == SUANLI_DTYPE_BF16 && dev.cc() < 80)
+      return no("bf16 tensor cores need sm_80 or later");
+    if (ct == SUANLI_DTYPE_FP32 && comp == SUANLI_DTYPE_FP32) {
+      t = {in,
+           in,
+           CUDA_R_32F,
+           CUBLAS_COMPUTE_32F,
+           CUDA_R_32F,
+           at == SUANLI_DTYPE_FP16 ? "fp16 in, fp32 accumulation and output"
+                                   : "bf16 in, fp32 accumulation and output"};
+    } else if (at == SUANLI_DTYPE_FP16 && ct == SUANLI_DTYPE_FP16 && comp == SUANLI_DTYPE_FP16) {
+      t = {in,         in,
+           CUDA_R_16F, CUBLAS_COMPUTE_16F,
+           CUDA_R_16F, "fp16 in, fp16 accumulation (CUBLAS_COMPUTE_16F, not pedantic) and output"};
+    } else if (at == SUANLI_DTYPE_BF16 && comp == SUANLI_DTYPE_BF16) {
+      return no(
+          "cuBLASLt has no bf16 accumulation (bf16 GEMMs accumulate in "
+          "fp32 only)");
+    } else {
+      return no("gemm: unsupported output/accumulation types for fp16/bf16");
+    }
+  } else if ((at == SUANLI_DTYPE_FP8_E4M3 || at == SUANLI_DTYPE_FP8_E5M2) &&
+             (bt == SUANLI_DTYPE_FP8_E4M3 || bt == SUANLI_DTYPE_FP8_E5M2)) {
+    if (dev.cc() < 89) return no("fp8 tensor cores need sm_89 or later");
+    if (ct != SUANLI_DTYPE_FP32)
+      return no("gemm: fp8 with an output other than fp32 is not implemented");
+    const cudaDataType_t ta = at == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
+    const cudaDataType_t tb = bt == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
+    t = {ta,         tb,
+         CUDA_R_32F, CUBLAS_COMPUTE_32F,
+         CUDA_R_32F, "fp8 in, fp32 accumulation, FP8 fast accumulation off"};
+    *needs_tn = true;
+  } else if (at == SUANLI_DTYPE_UINT8 && bt == SUANLI_DTYPE_INT8) {
+    // The harness then asks for s8 x s8, which the tensor cores run natively.
+    return no("gemm: cuBLASLt multiplies s8 x s8 only, not the u8 x s8 form of x86 VNNI");
+  } else if (at == SUANLI_DTYPE_INT8 && bt == SUANLI_DTYPE_INT8 && ct == SUANLI_DTYPE_INT32) {
+    if (dev.cc() < 75) return no("int8 tensor cores need sm_75 or later");
+    t = {CUDA_R_8I,          CUDA_R_8I,  CUDA_R_32I,
+         CUBLAS_COMPUTE_32I, CUDA_R_32I, "s8 x s8, s32 accumulation"};
+    *needs_tn = true;
+  } else {
+    return no("gemm: no cuBLASLt mapping for a_type " + std::to_string(at) + ", b_type " +
+              std::to_string(bt) + ", c_type " + std::to_string(ct));
+  }
+
+  return true;
 }
 
 }  // namespace
@@ -239,108 +258,58 @@ std::unique_ptr<CudaOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, v
     throw BackendError(SUANLI_INVALID_ARGUMENT, "gemm: m, n, k and batch must be positive");
   if (d.batch > INT32_MAX)
     throw BackendError(SUANLI_INVALID_ARGUMENT, "gemm: batch exceeds cuBLASLt's int32 count");
-  const suanli_dtype at = d.a_type, bt = d.b_type, ct = d.c_type, comp = d.compute_type;
   LtTypes t{};
-  bool needs_tn = false;  // fp8 / int8: cuBLASLt may want the "TN" layout
-  if (at == SUANLI_DTYPE_FP64 && bt == at && ct == at) {
-    t = {CUDA_R_64F, CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F, CUDA_R_64F, "fp64"};
-  } else if (at == SUANLI_DTYPE_FP32 && bt == at && ct == at) {
-    t = {CUDA_R_32F, CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F, "fp32 (no TF32)"};
-  } else if (at == SUANLI_DTYPE_TF32 && bt == at && (ct == SUANLI_DTYPE_FP32 || ct == at)) {
-    if (dev.cc() < 80) return unsupported(reason, "TF32 tensor cores need sm_80 or later");
-    t = {CUDA_R_32F, CUDA_R_32F,
-         CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32,
-         CUDA_R_32F, "tf32 tensor cores, fp32 storage and accumulation"};
-  } else if ((at == SUANLI_DTYPE_FP16 || at == SUANLI_DTYPE_BF16) && bt == at) {
-    const cudaDataType_t in = at == SUANLI_DTYPE_FP16 ? CUDA_R_16F : CUDA_R_16BF;
-    if (at == SUANLI_DTYPE_BF16 && dev.cc() < 80)
-      return unsupported(reason, "bf16 tensor cores need sm_80 or later");
-    if (ct == SUANLI_DTYPE_FP32 && comp == SUANLI_DTYPE_FP32) {
-      t = {in,
-           in,
-           CUDA_R_32F,
-           CUBLAS_COMPUTE_32F,
-           CUDA_R_32F,
-           at == SUANLI_DTYPE_FP16 ? "fp16 in, fp32 accumulation and output"
-                                   : "bf16 in, fp32 accumulation and output"};
-    } else if (at == SUANLI_DTYPE_FP16 && ct == SUANLI_DTYPE_FP16 && comp == SUANLI_DTYPE_FP16) {
-      t = {in,         in,
-           CUDA_R_16F, CUBLAS_COMPUTE_16F,
-           CUDA_R_16F, "fp16 in, fp16 accumulation and output"};
-    } else if (at == SUANLI_DTYPE_BF16 && comp == SUANLI_DTYPE_BF16) {
-      return unsupported(reason,
-                         "cuBLASLt has no bf16 accumulation (bf16 GEMMs accumulate in "
-                         "fp32 only)");
-    } else {
-      return unsupported(reason, "gemm: unsupported output/accumulation types for fp16/bf16");
-    }
-  } else if ((at == SUANLI_DTYPE_FP8_E4M3 || at == SUANLI_DTYPE_FP8_E5M2) &&
-             (bt == SUANLI_DTYPE_FP8_E4M3 || bt == SUANLI_DTYPE_FP8_E5M2)) {
-    if (dev.cc() < 89) return unsupported(reason, "fp8 tensor cores need sm_89 or later");
-    if (ct != SUANLI_DTYPE_FP32)
-      return unsupported(reason, "gemm: fp8 with an output other than fp32 is not implemented");
-    const cudaDataType_t ta = at == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
-    const cudaDataType_t tb = bt == SUANLI_DTYPE_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2;
-    t = {ta, tb, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_32F, "fp8 in, fp32 accumulation"};
-    needs_tn = true;
-  } else if (at == SUANLI_DTYPE_UINT8 && bt == SUANLI_DTYPE_INT8) {
-    // The harness then asks for s8 x s8, which the tensor cores run natively.
-    return unsupported(reason,
-                       "gemm: cuBLASLt multiplies s8 x s8 only, not the u8 x s8 form of x86 VNNI");
-  } else if (at == SUANLI_DTYPE_INT8 && bt == SUANLI_DTYPE_INT8 && ct == SUANLI_DTYPE_INT32) {
-    if (dev.cc() < 75) return unsupported(reason, "int8 tensor cores need sm_75 or later");
-    t = {CUDA_R_8I,          CUDA_R_8I,  CUDA_R_32I,
-         CUBLAS_COMPUTE_32I, CUDA_R_32I, "s8 x s8, s32 accumulation"};
-    needs_tn = true;
-  } else {
-    return unsupported(reason, "gemm: no cuBLASLt mapping for a_type " + std::to_string(at) +
-                                   ", b_type " + std::to_string(bt) + ", c_type " +
-                                   std::to_string(ct));
-  }
-
+  bool needs_tn = false;
+  if (!lt_types(d, dev, &t, &needs_tn, reason)) return nullptr;
+  if (!dev.precision_override.empty())
+    return unsupported(reason, "the environment sets " + dev.precision_override +
+                                   ", which changes cuBLAS's precision silently; unset it");
   if (!dev.lt) throw BackendError(SUANLI_INTERNAL, "gemm planned before the cuBLASLt handle");
   // Attempts in order of cost: the layout as given, then B staged into the "TN" form.
-  std::vector<Attempt> attempts;
+  auto op = std::make_unique<GemmOp>();
+  std::vector<cublasLtMatmulHeuristicResult_t> found;
+  bool staged = false;
   for (bool stage : {false, true}) {
     if (stage && (!needs_tn || d.trans_b)) continue;  // staging B only helps an untransposed B
-    attempts.push_back({stage});
+    op->desc_ = std::make_unique<LtDescs>();
+    found = try_attempt(dev, d, t, {stage}, *op->desc_);
+    staged = stage;
+    if (!found.empty()) break;
   }
-  auto op = std::make_unique<GemmOp>();
-  cublasLtMatmulHeuristicResult_t result{};
-  const Attempt* chosen = nullptr;
-  for (const Attempt& at_ : attempts) {
-    op->desc_ = std::make_unique<LtDesc>();
-    if (try_attempt(dev, d, t, at_, *op->desc_, result)) {
-      chosen = &at_;
-      break;
-    }
-  }
-  if (!chosen) {
+  if (found.empty())
     return unsupported(reason, std::string("cuBLASLt found no algorithm for ") + t.text + " (m " +
                                    std::to_string(d.m) + ", n " + std::to_string(d.n) + ", k " +
                                    std::to_string(d.k) + ", trans_a " + std::to_string(d.trans_a) +
                                    ", trans_b " + std::to_string(d.trans_b) + ") on sm_" +
                                    std::to_string(dev.cc()));
-  }
   op->device = &dev;
   op->d_ = d;
   op->a_ = a;
   op->b_ = b;
   op->c_ = c;
-  op->algo_ = result.algo;
-  op->stage_b_ = chosen->stage_b_transposed;
+  op->stage_b_ = staged;
   set_scalars(t.scale, op->alpha_, op->beta_);
-  if (a) {  // a real plan, not a support probe: scratch for the staged operands
+  size_t pick = 0;
+  std::string tuning = "heuristics' first algorithm (support probe)";
+  if (a) {  // a real plan, not a support probe: stage B once, then time the candidates
     SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
-    const auto kn = static_cast<size_t>(d.batch * d.k * d.n);
-    if (op->stage_b_) op->b_staged_.alloc(kn * type_bytes(t.b));
+    if (op->stage_b_) {
+      op->b_staged_.alloc(static_cast<uint64_t>(d.batch * d.k * d.n) * type_bytes(t.b));
+      op->staged_from = {b};
+      op->restage();
+    }
+    pick = lt_pick_fastest(
+        dev, found, [&](const cublasLtMatmulAlgo_t& algo) { return op->run(algo); }, &tuning);
   }
+  op->algo_ = found[pick].algo;
   op->library = "cublasLt " + cublaslt_version();
-  op->implementation = std::string("cublasLtMatmul ") + t.text + ", " +
-                       algo_text(result.algo, result) + ", workspace " +
-                       std::to_string(dev.workspace_bytes >> 20) + " MiB";
+  op->implementation = std::string("cublasLtMatmul ") + t.text + ", " + lt_compute_text(t.compute) +
+                       ", " + lt_algo_text(op->algo_, found[pick].wavesCount) + " (" + tuning +
+                       "), workspace " + std::to_string(dev.workspace_bytes >> 20) + " MiB";
   if (op->stage_b_)
-    op->implementation += "; B copied to n x k first (cuBLASLt wants the TN layout here, timed)";
+    op->implementation +=
+        "; B staged to n x k (cuBLASLt's TN form) once at plan and after each upload of B, "
+        "outside the timed runs (tiled shared-memory transpose)";
   return op;
 }
 

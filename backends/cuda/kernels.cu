@@ -2,6 +2,7 @@
 // the GEMM and convolution paths need. Few template instantiations, to keep nvcc time small.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels.h"
@@ -198,81 +199,231 @@ uint32_t replicate(uint64_t bits, int bytes) {
   return static_cast<uint32_t>(bits);
 }
 
-// ---- STREAM ---------------------------------------------------------------------------------
+// ---- STREAM: 16-byte vector loads and stores (double2 / float4), four per thread per trip ----
+
+__device__ __forceinline__ double2 stream_op(int kind, double2 a, double2 b, double s) {
+  switch (kind) {
+    case 0:
+      return a;
+    case 1:
+      return make_double2(s * a.x, s * a.y);
+    case 2:
+      return make_double2(a.x + b.x, a.y + b.y);
+    default:
+      return make_double2(a.x + s * b.x, a.y + s * b.y);
+  }
+}
+__device__ __forceinline__ float4 stream_op(int kind, float4 a, float4 b, float s) {
+  switch (kind) {
+    case 0:
+      return a;
+    case 1:
+      return make_float4(s * a.x, s * a.y, s * a.z, s * a.w);
+    case 2:
+      return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+    default:
+      return make_float4(a.x + s * b.x, a.y + s * b.y, a.z + s * b.z, a.w + s * b.w);
+  }
+}
+template <typename T>
+__device__ __forceinline__ T stream_scalar(int kind, T a, T b, T s) {
+  return kind == 0 ? a : kind == 1 ? s * a : kind == 2 ? a + b : a + s * b;
+}
 
 template <typename T>
+struct Vec16;
+template <>
+struct Vec16<double> {
+  using V = double2;
+  static constexpr int kWidth = 2;
+};
+template <>
+struct Vec16<float> {
+  using V = float4;
+  static constexpr int kWidth = 4;
+};
+
+constexpr int kStreamUnroll = 4;  // independent 16-byte loads in flight per thread
+
+// Kind is a template parameter so the loop carries no branch; B is read only by add and triad.
+template <typename T, int Kind>
 __global__ void __launch_bounds__(kThreads)
-    stream_kernel(int kind, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c,
-                  int64_t n, T s) {
+    stream_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c, int64_t n,
+                  T s) {
+  using V = typename Vec16<T>::V;
+  constexpr int W = Vec16<T>::kWidth;
+  constexpr bool kReadsB = Kind >= 2;
+  const auto* av = reinterpret_cast<const V*>(a);
+  const auto* bv = reinterpret_cast<const V*>(b);
+  auto* cv = reinterpret_cast<V*>(c);
+  const int64_t nv = n / W;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    switch (kind) {
-      case 0:
-        c[i] = a[i];
-        break;
-      case 1:
-        c[i] = s * a[i];
-        break;
-      case 2:
-        c[i] = a[i] + b[i];
-        break;
-      default:
-        c[i] = a[i] + s * b[i];
-        break;
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; i + (kStreamUnroll - 1) * stride < nv; i += kStreamUnroll * stride) {
+    V x[kStreamUnroll], y[kStreamUnroll] = {};  // y: B, read by add and triad only
+#pragma unroll
+    for (int u = 0; u < kStreamUnroll; ++u) {
+      x[u] = av[i + u * stride];
+      if (kReadsB) y[u] = bv[i + u * stride];
     }
+#pragma unroll
+    for (int u = 0; u < kStreamUnroll; ++u) cv[i + u * stride] = stream_op(Kind, x[u], y[u], s);
   }
+  for (; i < nv; i += stride) {
+    V y{};
+    if (kReadsB) y = bv[i];
+    cv[i] = stream_op(Kind, av[i], y, s);
+  }
+  // The last n % W elements, scalar.
+  const int64_t t = nv * W + static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t < n) c[t] = stream_scalar<T>(Kind, a[t], kReadsB ? b[t] : T(0), s);
+}
+
+template <typename T, int Kind>
+void launch_stream_kind(unsigned blocks, const T* a, const T* b, T* c, int64_t n, T s,
+                        cudaStream_t stream) {
+  stream_kernel<T, Kind><<<blocks, kThreads, 0, stream>>>(a, b, c, n, s);
 }
 
 template <typename T>
 cudaError_t launch_stream(int kind, const T* a, const T* b, T* c, int64_t n, T s, int sm_count,
                           cudaStream_t stream) {
-  // Enough blocks to fill every SM several times over; a grid-stride loop covers the rest.
-  const int64_t want = (n + kThreads - 1) / kThreads;
-  const int64_t cap = static_cast<int64_t>(sm_count > 0 ? sm_count : 1) * 16;
-  const int64_t chosen = want < cap ? want : cap;
-  const auto blocks = static_cast<unsigned>(chosen > 0 ? chosen : 1);
-  stream_kernel<T><<<blocks, kThreads, 0, stream>>>(kind, a, b, c, n, s);
+  // 16-byte accesses need 16-byte aligned arrays (cudaMalloc gives 256).
+  const auto misaligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) != 0; };
+  if (misaligned(a) || misaligned(c) || (kind >= 2 && misaligned(b)))
+    return cudaErrorMisalignedAddress;
+  // Full occupancy (8 blocks of 256 threads per SM), grid-stride over the rest.
+  const int64_t per_block = int64_t{kThreads} * kStreamUnroll * Vec16<T>::kWidth;
+  const int64_t want = (n + per_block - 1) / per_block;
+  const int64_t cap = static_cast<int64_t>(sm_count > 0 ? sm_count : 1) * 8;
+  const auto blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(want, cap)));
+  switch (kind) {
+    case 0:
+      launch_stream_kind<T, 0>(blocks, a, b, c, n, s, stream);
+      break;
+    case 1:
+      launch_stream_kind<T, 1>(blocks, a, b, c, n, s, stream);
+      break;
+    case 2:
+      launch_stream_kind<T, 2>(blocks, a, b, c, n, s, stream);
+      break;
+    default:
+      launch_stream_kind<T, 3>(blocks, a, b, c, n, s, stream);
+      break;
+  }
   return cudaGetLastError();
 }
 
-// ---- layout helpers -------------------------------------------------------------------------
+// ---- layout copies --------------------------------------------------------------------------
 
-__global__ void stage_bytes_kernel(const uint8_t* __restrict__ src, uint8_t* __restrict__ dst,
-                                   int64_t total, int64_t rows, int64_t cols, bool transpose,
-                                   uint8_t mask) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t per = rows * cols;
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
-       o += stride) {
-    // o indexes dst; dst is cols x rows when transposing.
-    int64_t in = o;
-    if (transpose) {
-      const int64_t b = o / per, r = o % per;
-      const int64_t j = r / rows, i = r % rows;  // dst(j, i) = src(i, j)
-      in = b * per + i * cols + j;
+constexpr int kTile = 64;  // byte transpose: 64 x 64 bytes per block, 256 threads
+
+// dst (cols x rows) = src (rows x cols)^T per batch. Wide: rows and cols multiples of 4 and
+// 4-byte aligned pointers, so every global load and store moves 4 bytes; the tile in shared
+// memory turns columns into rows. Indices come from the block's coordinates: no division per
+// byte.
+template <bool Wide>
+__global__ void __launch_bounds__(256)
+    transpose_bytes_kernel(const uint8_t* __restrict__ src, uint8_t* __restrict__ dst, int64_t rows,
+                           int64_t cols, int64_t batch) {
+  __shared__ __align__(4) uint8_t tile[kTile][kTile + 4];
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kTile;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int t = threadIdx.x;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z) {
+    const uint8_t* s = src + b * rows * cols;
+    uint8_t* d = dst + b * rows * cols;
+    if (Wide) {
+      const int w = t & 15;  // 4-byte word within a 64-byte tile row
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int i = (t >> 4) + 16 * j;
+        const int64_t r = r0 + i, c = c0 + 4 * w;
+        uint32_t v = 0;
+        if (r < rows && c < cols) v = *reinterpret_cast<const uint32_t*>(s + r * cols + c);
+        *reinterpret_cast<uint32_t*>(&tile[i][4 * w]) = v;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int cc = (t >> 4) + 16 * j;  // source column = destination row within the tile
+        const int64_t dr = c0 + cc, dc = r0 + 4 * w;
+        if (dr < cols && dc < rows) {
+          const uint32_t v = uint32_t{tile[4 * w][cc]} | uint32_t{tile[4 * w + 1][cc]} << 8 |
+                             uint32_t{tile[4 * w + 2][cc]} << 16 |
+                             uint32_t{tile[4 * w + 3][cc]} << 24;
+          *reinterpret_cast<uint32_t*>(d + dr * rows + dc) = v;
+        }
+      }
+    } else {
+      const int x = t & 63;  // byte within a tile row
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const int i = (t >> 6) + 4 * j;
+        const int64_t r = r0 + i, c = c0 + x;
+        tile[i][x] = (r < rows && c < cols) ? s[r * cols + c] : 0;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const int cc = (t >> 6) + 4 * j;
+        const int64_t dr = c0 + cc, dc = r0 + x;
+        if (dr < cols && dc < rows) d[dr * rows + dc] = tile[x][cc];
+      }
     }
-    dst[o] = src[in] ^ mask;
+    __syncthreads();  // the tile is reused by the next batch
   }
 }
 
-__global__ void kcrs_to_krsc_kernel(const uint32_t* __restrict__ src, uint32_t* __restrict__ dst,
-                                    int64_t k, int64_t c, int64_t r, int64_t s) {
-  const int64_t total = k * c * r * s;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
-       o += stride) {
-    // o indexes dst (k, r, s, c).
-    const int64_t ci = o % c, rest = o / c;
-    const int64_t si = rest % s, rest2 = rest / s;
-    const int64_t ri = rest2 % r, ki = rest2 / r;
-    dst[o] = src[((ki * c + ci) * r + ri) * s + si];
+// dst (rows' = cols, cols' = rows) of 4-byte elements, per batch: the classic 32 x 32 tile with
+// a padded column, 32 x 8 threads.
+__global__ void __launch_bounds__(256)
+    transpose_4b_kernel(const uint32_t* __restrict__ src, uint32_t* __restrict__ dst, int64_t rows,
+                        int64_t cols, int64_t batch) {
+  __shared__ uint32_t tile[32][33];
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * 32;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * 32;
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z) {
+    const uint32_t* s = src + b * rows * cols;
+    uint32_t* d = dst + b * rows * cols;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t r = r0 + ty + 8 * j, c = c0 + tx;
+      if (r < rows && c < cols) tile[ty + 8 * j][tx] = s[r * cols + c];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t dr = c0 + ty + 8 * j, dc = r0 + tx;
+      if (dr < cols && dc < rows) d[dr * rows + dc] = tile[tx][ty + 8 * j];
+    }
+    __syncthreads();
   }
 }
 
-unsigned grid_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
+bool grid_2d(int64_t rows, int64_t cols, int64_t batch, int tile, dim3* g) {
+  const int64_t gx = (cols + tile - 1) / tile, gy = (rows + tile - 1) / tile;
+  if (gx < 1 || gy < 1 || gx > INT32_MAX || gy > 65535 || batch < 1) return false;
+  *g = dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy),
+            static_cast<unsigned>(std::min<int64_t>(batch, 65535)));
+  return true;
+}
+
+// ---- holding a stream: spins until the host releases it (or the timeout passes) ---------------
+
+__global__ void hold_stream_kernel(const volatile int* release, uint64_t timeout_ns,
+                                   int* timed_out) {
+  uint64_t start = 0, now = 0;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+  while (*release == 0) {
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    if (now - start > timeout_ns) {
+      *timed_out = 1;
+      break;
+    }
+    __nanosleep(1000);
+  }
 }
 
 }  // namespace
@@ -304,6 +455,17 @@ int64_t peak_elements_per_block(PeakKernel k) {
       return mma_elements_per_block<MmaF64>();
     default:
       return mma_elements_per_block<MmaF16F32>();  // every 32-bit-accumulator mma: 4 per lane
+  }
+}
+
+int peak_warps_per_block(PeakKernel k) {
+  switch (k) {
+    case PeakKernel::fma_f64:
+    case PeakKernel::fma_f32:
+    case PeakKernel::hfma2_f16:
+      return kThreads / 32;
+    default:
+      return kMmaWarps;
   }
 }
 
@@ -348,18 +510,47 @@ cudaError_t launch_stream_f32(int kind, const float* a, const float* b, float* c
   return launch_stream<float>(kind, a, b, c, n, s, sm_count, stream);
 }
 
-cudaError_t launch_stage_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
-                               int64_t cols, bool transpose, uint8_t xor_mask,
-                               cudaStream_t stream) {
-  const int64_t total = batch * rows * cols;
-  stage_bytes_kernel<<<grid_for(total), kThreads, 0, stream>>>(src, dst, total, rows, cols,
-                                                               transpose, xor_mask);
+#if !SUANLI_CUDA_HAVE_SM90A
+// Built without sm90a/wgmma_peak.cu (a toolkit older than CUDA 12): the mma.sync chain runs.
+bool wgmma_peak_available() {
+  return false;
+}
+int64_t wgmma_peak_elements_per_block() {
+  return 1;
+}
+cudaError_t launch_peak_wgmma(bool, const void*, void*, int64_t, int64_t, uint64_t, uint64_t,
+                              cudaStream_t) {
+  return cudaErrorNotSupported;
+}
+#endif
+
+cudaError_t launch_transpose_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
+                                   int64_t cols, cudaStream_t stream) {
+  dim3 grid;
+  if (!grid_2d(rows, cols, batch, kTile, &grid)) return cudaErrorInvalidValue;
+  const bool wide =
+      rows % 4 == 0 && cols % 4 == 0 &&
+      ((reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst)) & 3) == 0;
+  if (wide)
+    transpose_bytes_kernel<true><<<grid, 256, 0, stream>>>(src, dst, rows, cols, batch);
+  else
+    transpose_bytes_kernel<false><<<grid, 256, 0, stream>>>(src, dst, rows, cols, batch);
   return cudaGetLastError();
 }
 
 cudaError_t launch_kcrs_to_krsc_4b(const uint32_t* src, uint32_t* dst, int64_t k, int64_t c,
                                    int64_t r, int64_t s, cudaStream_t stream) {
-  kcrs_to_krsc_kernel<<<grid_for(k * c * r * s), kThreads, 0, stream>>>(src, dst, k, c, r, s);
+  // Per output channel, (c, r*s) -> (r*s, c): a batched transpose of 4-byte elements.
+  dim3 grid;
+  if (!grid_2d(c, r * s, k, 32, &grid)) return cudaErrorInvalidValue;
+  transpose_4b_kernel<<<grid, 256, 0, stream>>>(src, dst, c, r * s, k);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_hold_stream(const volatile int* release, double timeout_s, int* timed_out,
+                               cudaStream_t stream) {
+  hold_stream_kernel<<<1, 1, 0, stream>>>(release, static_cast<uint64_t>(timeout_s * 1e9),
+                                          timed_out);
   return cudaGetLastError();
 }
 

@@ -24,10 +24,20 @@ enum class PeakKernel {
 int peak_steps_per_instruction(PeakKernel k);
 // Elements handled by one block; `elements` must be a multiple of it.
 int64_t peak_elements_per_block(PeakKernel k);
+// Warps of one block (so elements per warp = elements per block / this).
+int peak_warps_per_block(PeakKernel k);
 // alpha_bits/beta_bits: the multiplicands in the input type, as raw bits in the low bytes
 // (f64: 8 bytes, f32/tf32: 4, f16/bf16: 2, u8/s8: 1).
 cudaError_t launch_peak(PeakKernel k, const void* a, void* c, int64_t elements, int64_t depth,
                         uint64_t alpha_bits, uint64_t beta_bits, cudaStream_t stream);
+
+// Hopper's wgmma peak chain (sm90a/wgmma_peak.cu, fp16/bf16 x -> fp32, 16 steps per
+// instruction): available() is false unless the plugin was built with it and the device can load
+// its sm_90a code. elements must be a multiple of wgmma_peak_elements_per_block().
+bool wgmma_peak_available();
+int64_t wgmma_peak_elements_per_block();
+cudaError_t launch_peak_wgmma(bool bf16, const void* a, void* c, int64_t elements, int64_t depth,
+                              uint64_t alpha_bits, uint64_t beta_bits, cudaStream_t stream);
 
 // STREAM: 0 copy, 1 scale, 2 add, 3 triad (suanli_stream_kind); element size 8 (fp64) or 4 (fp32).
 cudaError_t launch_stream_f64(int kind, const double* a, const double* b, double* c, int64_t n,
@@ -35,12 +45,18 @@ cudaError_t launch_stream_f64(int kind, const double* a, const double* b, double
 cudaError_t launch_stream_f32(int kind, const float* a, const float* b, float* c, int64_t n,
                               float s, int sm_count, cudaStream_t stream);
 
-// Bytes of a rows x cols row-major matrix, per batch, copied to dst: transposed (dst is cols x
-// rows) when `transpose`, each byte XORed with `xor_mask`.
-cudaError_t launch_stage_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
-                               int64_t cols, bool transpose, uint8_t xor_mask, cudaStream_t stream);
-// Weights (k, c, r, s) -> (k, r, s, c), 4-byte elements.
+// Per batch, dst (cols x rows) = src (rows x cols)^T, bytes (int8 / fp8): a tiled transpose
+// through shared memory with 4-byte loads and stores when rows and cols are multiples of 4.
+cudaError_t launch_transpose_bytes(const uint8_t* src, uint8_t* dst, int64_t batch, int64_t rows,
+                                   int64_t cols, cudaStream_t stream);
+// Weights (k, c, r, s) -> (k, r, s, c), 4-byte elements (a tiled transpose per output channel).
 cudaError_t launch_kcrs_to_krsc_4b(const uint32_t* src, uint32_t* dst, int64_t k, int64_t c,
                                    int64_t r, int64_t s, cudaStream_t stream);
+
+// One thread that spins until *release (host memory mapped into the device) becomes non-zero, or
+// timeout_s passes (then *timed_out = 1): holds the stream while the host enqueues the timed
+// work behind it, so the first timed kernel never waits for the host (nvbench's method).
+cudaError_t launch_hold_stream(const volatile int* release, double timeout_s, int* timed_out,
+                               cudaStream_t stream);
 
 }  // namespace suanli::cuda

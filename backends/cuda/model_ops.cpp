@@ -13,6 +13,7 @@
 
 #include "cuda_op.h"
 #include "kernels.h"
+#include "lt_util.h"
 #include "matmul_layout.h"
 #include "model_kernels.h"
 
@@ -28,27 +29,7 @@ std::unique_ptr<CudaOp> unsupported(std::string* reason, std::string why) {
   return nullptr;
 }
 
-void lt_check(cublasStatus_t s, const char* call) {
-  if (s == CUBLAS_STATUS_SUCCESS) return;
-  const char* name = cublasLtGetStatusName(s);
-  const char* text = cublasLtGetStatusString(s);
-  throw BackendError(s == CUBLAS_STATUS_ALLOC_FAILED ? SUANLI_OUT_OF_MEMORY : SUANLI_DEVICE_ERROR,
-                     std::string(call) + ": " + (name ? name : "?") + " (" +
-                         (text ? text : "no description") + ")");
-}
-#define SUANLI_MODEL_LT_CHECK(call) lt_check((call), #call)
-
-// Device memory owned by one op (scratch between cuBLASLt/cuDNN and our epilogue).
-struct Scratch {
-  void* ptr = nullptr;
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() {
-    if (ptr) cudaFree(ptr);
-  }
-  void alloc(uint64_t bytes) { SUANLI_CUDA_CHECK(cudaMalloc(&ptr, bytes ? bytes : 1)); }
-};
+using Scratch = DeviceScratch;
 
 // A never-run op: what supports() builds.
 class ProbeOp : public CudaOp {
@@ -102,22 +83,6 @@ void* at(void* const* bufs, size_t i) {
 
 // ---- matmul ---------------------------------------------------------------------------------
 
-struct LtDescs {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  LtDescs() = default;
-  LtDescs(const LtDescs&) = delete;
-  LtDescs& operator=(const LtDescs&) = delete;
-  ~LtDescs() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
-};
-
 // One cuBLASLt configuration: our A/B in their layouts, the output (dst or scratch) column-major
 // n x m with leading dimension ldc, batches as planned, and the fused epilogue.
 struct LtSpec {
@@ -134,92 +99,93 @@ struct LtSpec {
 };
 
 // Row-major C (m x n) = A B is, read column-major, C^T (n x m) = B^T A^T: cuBLASLt's A is our B
-// and its B is our A. True with desc and algo set when cuBLASLt has an algorithm.
-bool build_lt(Device& dev, const suanli_matmul_desc& d, const LtSpec& s, LtDescs& desc,
-              cublasLtMatmulHeuristicResult_t* result) {
+// and its B is our A. The heuristics' algorithms, best first; empty when cuBLASLt has none.
+std::vector<cublasLtMatmulHeuristicResult_t> build_lt(Device& dev, const suanli_matmul_desc& d,
+                                                      const LtSpec& s, LtDescs& desc) {
   const int64_t m = d.m, n = d.n, k = d.k;
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulDescCreate(&desc.op, s.compute, s.scale));
+  SUANLI_LT_CHECK(cublasLtMatmulDescCreate(&desc.op, s.compute, s.scale));
   // Our B (k x n): row-major is column-major n x k (op N); column-major is k x n (op T).
   const cublasOperation_t op_a = s.lb.row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
   // Our A (m x k): row-major is column-major k x m (op N); column-major is m x k (op T).
   const cublasOperation_t op_b = s.la.row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
-  SUANLI_MODEL_LT_CHECK(
+  SUANLI_LT_CHECK(
       cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
-  SUANLI_MODEL_LT_CHECK(
+  SUANLI_LT_CHECK(
       cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                                                       &s.epilogue, sizeof s.epilogue));
+  SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                 &s.epilogue, sizeof s.epilogue));
   if (s.epilogue == CUBLASLT_EPILOGUE_BIAS || s.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) {
     const int32_t bias_type = CUDA_R_32F;  // backend.h: bias is fp32 in every dtype
-    SUANLI_MODEL_LT_CHECK(cublasLtMatmulDescSetAttribute(
-        desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                   &bias_type, sizeof bias_type));
     const int64_t bias_stride = 0;  // one bias for every batch
-    SUANLI_MODEL_LT_CHECK(cublasLtMatmulDescSetAttribute(
-        desc.op, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride, sizeof bias_stride));
+    SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE,
+                                                   &bias_stride, sizeof bias_stride));
     if (s.bias)
-      SUANLI_MODEL_LT_CHECK(cublasLtMatmulDescSetAttribute(
-          desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &s.bias, sizeof s.bias));
+      SUANLI_LT_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &s.bias, sizeof s.bias));
   }
-  SUANLI_MODEL_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.a, s.tb, s.lb.row_major ? n : k,
-                                                   s.lb.row_major ? k : n, s.lb.ld));
-  SUANLI_MODEL_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.b, s.ta, s.la.row_major ? k : m,
-                                                   s.la.row_major ? m : k, s.la.ld));
-  SUANLI_MODEL_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.c, s.tc, n, m, s.ldc));
+  SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.a, s.tb, s.lb.row_major ? n : k,
+                                             s.lb.row_major ? k : n, s.lb.ld));
+  SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.b, s.ta, s.la.row_major ? k : m,
+                                             s.la.row_major ? m : k, s.la.ld));
+  SUANLI_LT_CHECK(cublasLtMatrixLayoutCreate(&desc.c, s.tc, n, m, s.ldc));
   if (s.bp.count > 1) {
     const auto count = static_cast<int32_t>(s.bp.count);
     auto batch = [&](cublasLtMatrixLayout_t l, int64_t stride) {
-      SUANLI_MODEL_LT_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                             &count, sizeof count));
-      SUANLI_MODEL_LT_CHECK(cublasLtMatrixLayoutSetAttribute(
+      SUANLI_LT_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                       &count, sizeof count));
+      SUANLI_LT_CHECK(cublasLtMatrixLayoutSetAttribute(
           l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
     };
     batch(desc.a, s.bp.b);
     batch(desc.b, s.bp.a);
     batch(desc.c, s.bp.c);
   }
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulPreferenceCreate(&desc.pref));
+  SUANLI_LT_CHECK(cublasLtMatmulPreferenceCreate(&desc.pref));
   const uint64_t ws = dev.workspace_bytes;
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
+  SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
   const uint32_t al_a = alignment(s.b, s.esz_b, s.bp.b, s.bp.loop_b);  // cuBLASLt's A: our B
   const uint32_t al_b = alignment(s.a, s.esz_a, s.bp.a, s.bp.loop_a);
   const uint32_t al_c = alignment(s.c, s.esz_c, s.bp.c, s.bp.loop_c);
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
+  SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
+  SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
+  SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
-  SUANLI_MODEL_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
+  SUANLI_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
-  int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(dev.lt, desc.op, desc.a, desc.b, desc.c,
-                                                           desc.c, desc.pref, 1, result, &found);
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE ||
-      (st == CUBLAS_STATUS_SUCCESS && found == 0))
-    return false;
-  lt_check(st, "cublasLtMatmulAlgoGetHeuristic");
-  return found > 0 && result->state == CUBLAS_STATUS_SUCCESS;
+  return lt_heuristics(dev, desc, kLtCandidates);
 }
 
 class MatmulOp : public CudaOp {
  public:
   void enqueue() override {
-    cudaStream_t st = device->stream;
-    if (stage_from_)
-      check_cuda(launch_stage_bytes(static_cast<const uint8_t*>(stage_from_),
-                                    static_cast<uint8_t*>(staged_.ptr), 1, stage_rows_, stage_cols_,
-                                    true, 0, st),
-                 "stage B kernel launch");
+    SUANLI_LT_CHECK(run(algo_));
+    if (epilogue_kernel_)
+      check_cuda(launch_epilogue(epi_, device->stream), "matmul epilogue kernel launch");
+  }
+  // The cuBLASLt calls alone, with one algorithm (what plan() times).
+  cublasStatus_t run(const cublasLtMatmulAlgo_t& algo) {
     for (int64_t l = 0; l < loops_; ++l) {
       const char* a = static_cast<const char*>(a_) + l * step_a_;
       const char* b = static_cast<const char*>(b_) + l * step_b_;
       char* c = static_cast<char*>(c_) + l * step_c_;
-      SUANLI_MODEL_LT_CHECK(cublasLtMatmul(device->lt, desc_->op, alpha_, b, desc_->a, a, desc_->b,
-                                           beta_, c, desc_->c, c, desc_->c, &algo_,
-                                           device->workspace, device->workspace_bytes, st));
+      const cublasStatus_t s = cublasLtMatmul(
+          device->lt, desc_->op, alpha_, b, desc_->a, a, desc_->b, beta_, c, desc_->c, c, desc_->c,
+          &algo, device->workspace, device->workspace_bytes, device->stream);
+      if (s != CUBLAS_STATUS_SUCCESS) return s;
     }
-    if (epilogue_kernel_) check_cuda(launch_epilogue(epi_, st), "matmul epilogue kernel launch");
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  void restage() override {
+    if (stage_from_)
+      check_cuda(launch_transpose_bytes(static_cast<const uint8_t*>(stage_from_),
+                                        static_cast<uint8_t*>(staged_.ptr), 1, stage_rows_,
+                                        stage_cols_, device->stream),
+                 "stage B (transpose) kernel launch");
   }
 
   std::unique_ptr<LtDescs> desc_ = std::make_unique<LtDescs>();
@@ -235,20 +201,6 @@ class MatmulOp : public CudaOp {
   Scratch staged_;
   int64_t stage_rows_ = 0, stage_cols_ = 0;  // B as stored: k x n, packed
 };
-
-std::string algo_id_text(const cublasLtMatmulAlgo_t& algo) {
-  auto get = [&](cublasLtMatmulAlgoConfigAttributes_t attr) -> long long {
-    uint64_t v = 0;
-    size_t written = 0;
-    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v, sizeof v, &written) !=
-        CUBLAS_STATUS_SUCCESS)
-      return -1;
-    return static_cast<long long>(v);
-  };
-  return "algo " + std::to_string(get(CUBLASLT_ALGO_CONFIG_ID)) + ", tile id " +
-         std::to_string(get(CUBLASLT_ALGO_CONFIG_TILE_ID)) + ", split-k " +
-         std::to_string(get(CUBLASLT_ALGO_CONFIG_SPLITK_NUM));
-}
 
 std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
                                     Device& dev, std::string* reason) {
@@ -326,6 +278,9 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
   const bool c_row_major = layout_of(d.m, d.n, d.c_stride[2], d.c_stride[3], &lc) && lc.row_major;
   if (ct == SUANLI_DTYPE_INT32 && !c_row_major)  // the fp32 epilogue would round large sums
     return unsupported(reason, "matmul: an int32 dst must be row-major (unit column stride)");
+  if (!dev.precision_override.empty())
+    return unsupported(reason, "the environment sets " + dev.precision_override +
+                                   ", which changes cuBLAS's precision silently; unset it");
   if (!dev.lt) throw BackendError(SUANLI_INTERNAL, "matmul planned before the cuBLASLt handle");
 
   // Fused path: cuBLASLt writes dst itself, with bias/relu as its epilogue and the residual as
@@ -340,7 +295,7 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
   void* dst = at(bufs, 2);
   const float* bias = e.bias ? static_cast<const float*>(at(bufs, 3)) : nullptr;
   const float* mask = e.mask ? static_cast<const float*>(at(bufs, e.bias ? 4 : 3)) : nullptr;
-  cublasLtMatmulHeuristicResult_t result{};
+  std::vector<cublasLtMatmulHeuristicResult_t> found;
   std::string how;
 
   auto base_spec = [&](cudaDataType_t tc, int64_t esz, int64_t ldc, const BatchPlan& bp,
@@ -368,8 +323,8 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
   };
 
   // int8: cuBLASLt's integer kernels want its A transposed ("TN"), i.e. our B stored n x k. The
-  // row-major B of a single matmul (a linear layer's weights) is copied to n x k first, inside the
-  // timed op, as the gemm path does.
+  // row-major B of a single matmul (a linear layer's weights) is copied to n x k once at plan time
+  // and after each upload of B (restage), outside the timed op.
   if (quantized && lb.row_major && lb.ld == d.n && d.batch0 == 1 && d.batch1 == 1) {
     m->stage_from_ = m->b_;
     if (bufs) {
@@ -393,7 +348,8 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
                                                              : CUBLASLT_EPILOGUE_DEFAULT);
       s.bias = bias;
     }
-    fused = build_lt(dev, d, s, *m->desc_, &result);
+    found = build_lt(dev, d, s, *m->desc_);
+    fused = !found.empty();
     if (fused) {
       m->loops_ = bp.loops;
       m->step_a_ = bp.loop_a * esz_in;
@@ -413,7 +369,11 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
               " out; epilogue fused in cuBLASLt (" +
               (e.bias ? (e.activation == SUANLI_ACT_RELU ? "bias+relu" : "bias")
                       : (e.activation == SUANLI_ACT_RELU ? "relu" : "none")) +
-              (e.residual ? ", residual as beta=1" : "") + ")";
+              (e.residual ? ", residual as beta=1" : "") + ")" +
+              (e.bias && ct != SUANLI_DTYPE_FP32
+                   ? std::string("; fp32 bias (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE) with ") +
+                         type_name(ct) + " output"
+                   : std::string());
       }
     } else {
       m->desc_ = std::make_unique<LtDescs>();  // rebuilt below for the scratch path
@@ -431,7 +391,8 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
       m->scratch_.alloc(static_cast<uint64_t>(d.batch0 * d.batch1 * mn) * 4u);
     }
     LtSpec s = base_spec(quantized ? CUDA_R_32I : CUDA_R_32F, 4, d.n, bp, m->scratch_.ptr);
-    if (!build_lt(dev, d, s, *m->desc_, &result))
+    found = build_lt(dev, d, s, *m->desc_);
+    if (found.empty())
       return unsupported(
           reason,
           std::string("cuBLASLt found no algorithm for this ") + type_name(at_) + " matmul (m " +
@@ -481,13 +442,28 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
           (e.bias ? ", bias" : "") + (e.mask ? ", mask" : "") + (e.residual ? ", residual" : "") +
           (e.activation != SUANLI_ACT_NONE ? ", activation" : "") + ") -> " + type_name(ct);
   }
-  m->algo_ = result.algo;
   if (bufs == nullptr) return std::make_unique<ProbeOp>();
+  // A residual is read from dst: plan() must not run the op. Timing the cuBLASLt calls alone is
+  // harmless when they write the scratch, not when they accumulate into dst (beta = 1).
+  m->reads_output = e.residual != 0;
+  const bool tunable = !(fused && e.residual);
+  size_t pick = 0;
+  std::string tuning = "heuristics' first algorithm (cuBLASLt accumulates into dst: not timed)";
+  if (m->stage_from_) {
+    m->staged_from = {m->stage_from_};
+    m->restage();
+  }
+  if (tunable)
+    pick = lt_pick_fastest(
+        dev, found, [&](const cublasLtMatmulAlgo_t& algo) { return m->run(algo); }, &tuning);
+  m->algo_ = found[pick].algo;
   m->library = "cublasLt " + cublaslt_version();
   m->implementation =
-      "cublasLtMatmul " + how + ", " + algo_id_text(result.algo) +
-      (m->loops_ > 1 ? ", " + std::to_string(m->loops_) + " calls (batch0)" : "") +
-      (m->stage_from_ ? "; B copied to n x k first (cuBLASLt's int8 TN layout, timed)" : "");
+      "cublasLtMatmul " + how + ", " + lt_algo_text(m->algo_, found[pick].wavesCount) + " (" +
+      tuning + ")" + (m->loops_ > 1 ? ", " + std::to_string(m->loops_) + " calls (batch0)" : "") +
+      (m->stage_from_ ? "; B staged to n x k (cuBLASLt's int8 TN form) once at plan and after "
+                        "each upload of B, outside the timed runs"
+                      : "");
   return m;
 }
 
@@ -500,6 +476,7 @@ class ConvLayerOp : public CudaOp {
     if (epilogue_kernel)
       check_cuda(launch_epilogue(epi, device->stream), "conv epilogue kernel launch");
   }
+  void restage() override { conv->restage(); }
   Scratch scratch;  // declared before conv: conv's dst may be the scratch
   std::unique_ptr<CudaOp> conv;
   bool epilogue_kernel = false;
@@ -564,8 +541,14 @@ std::unique_ptr<CudaOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void*
   ep.bias = e.bias ? static_cast<const float*>(bufs[3]) : nullptr;
   ep.residual = e.residual ? 1 : 0;
   ep.act = static_cast<int>(e.activation);
+  c->staged_from = c->conv->staged_from;
+  // Training: the weights change every step, so they are reordered before every run (as the CPU
+  // backend repacks them); inference reorders once.
+  c->stage_every_run = L.prop == SUANLI_PROP_FORWARD_TRAINING;
+  c->reads_output = e.residual != 0;
   c->library = c->conv->library;
   c->implementation = c->conv->implementation;
+  if (c->stage_every_run) c->implementation += " (training: reordered before every run, timed)";
   if (c->epilogue_kernel)
     c->implementation += std::string(e.residual ? "; into scratch" : "") +
                          ", then suanli epilogue kernel (" + (e.bias ? "bias " : "") +

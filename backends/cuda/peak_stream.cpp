@@ -7,6 +7,7 @@
 
 #include "cuda_op.h"
 #include "kernels.h"
+#include "labels.h"
 
 namespace suanli::cuda {
 namespace {
@@ -114,7 +115,9 @@ const char* kernel_text(PeakKernel k) {
     case PeakKernel::fma_f32:
       return "fma.rn.f32 chains on the FP32 units (CUDA cores)";
     case PeakKernel::hfma2_f16:
-      return "fma.rn.f16x2 (HFMA2) chains, two fp16 accumulators per register (CUDA cores)";
+      return "fma.rn.f16x2 (HFMA2) chains, two fp16 accumulators per register (CUDA cores: "
+             "compare with the device's peak_fp16_cuda_core_flops, not the tensor-core fp16 "
+             "peak; the tensor figure is the fp16 peak with fp32 accumulation)";
     case PeakKernel::mma_f64:
       return "mma.sync m8n8k4 f64 (DMMA tensor cores), 4 steps per instruction";
     case PeakKernel::mma_f16_f32:
@@ -136,9 +139,15 @@ class PeakOp : public CudaOp {
   void* c = nullptr;
   int64_t elements = 0, depth = 0;
   uint64_t alpha = 0, beta = 0;
+  bool wgmma = false;  // Hopper: the sm_90a wgmma chain instead of the mma.sync one
   void enqueue() override {
-    check_cuda(launch_peak(kernel, a, c, elements, depth, alpha, beta, device->stream),
-               "peak kernel launch");
+    if (wgmma)
+      check_cuda(launch_peak_wgmma(kernel == PeakKernel::mma_bf16_f32, a, c, elements, depth, alpha,
+                                   beta, device->stream),
+                 "wgmma peak kernel launch");
+    else
+      check_cuda(launch_peak(kernel, a, c, elements, depth, alpha, beta, device->stream),
+                 "peak kernel launch");
   }
 };
 
@@ -259,6 +268,32 @@ std::unique_ptr<CudaOp> make_peak(const suanli_peak_desc& d, const void* a, void
   op->implementation = kernel_text(op->kernel);
   if (has_tensor && op->kernel == core)
     op->implementation += " (tensor-core chain would not be exact for these starting values)";
+  const bool mma = op->kernel != PeakKernel::fma_f64 && op->kernel != PeakKernel::fma_f32 &&
+                   op->kernel != PeakKernel::hfma2_f16;
+  // Hopper: wgmma (sm_90a) where the chain is fp16/bf16 -> fp32 and the elements fill its blocks.
+  op->wgmma = dev.cc() == 90 &&
+              (op->kernel == PeakKernel::mma_f16_f32 || op->kernel == PeakKernel::mma_bf16_f32) &&
+              d.elements % wgmma_peak_elements_per_block() == 0 && wgmma_peak_available();
+  if (op->wgmma) {
+    op->implementation =
+        std::string("wgmma.mma_async m64n128k16 ") +
+        (op->kernel == PeakKernel::mma_bf16_f32 ? "bf16 x bf16" : "f16 x f16") +
+        " + f32 (Hopper tensor cores, sm_90a), A in registers, B in shared memory, 16 steps per "
+        "instruction; " +
+        peak_occupancy(d.elements / wgmma_peak_elements_per_block() * 8, dev.sm_count, 2);
+    return op;
+  }
+  const int64_t warps =
+      d.elements / peak_elements_per_block(op->kernel) * peak_warps_per_block(op->kernel);
+  // mma.sync: 4 independent fragments per warp, ~30 cycles of latency: 4 warps per
+  // sub-partition keep the tensor pipe busy; FMA chains: 4 per thread, 2 warps suffice.
+  op->implementation += "; " + peak_occupancy(warps, dev.sm_count, mma ? 4 : 2);
+  if (mma && dev.cc() >= 90)
+    op->implementation +=
+        dev.cc() >= 100 ? "; mma.sync ceiling: Blackwell's full tensor rate needs tcgen05"
+                        : "; mma.sync ceiling: Hopper's full tensor rate needs wgmma (sm_90a: "
+                          "fp16/bf16 -> fp32 only, elements a multiple of 16384), so expect well "
+                          "under the table's tensor peak";
   return op;
 }
 
@@ -282,9 +317,12 @@ std::unique_ptr<CudaOp> make_stream(const suanli_stream_desc& d, const void* a, 
   op->n = d.n;
   op->scalar = d.scalar;
   op->library = "suanli";
-  op->implementation = std::string("grid-stride ") +
-                       (d.type == SUANLI_DTYPE_FP64 ? "fp64" : "fp32") +
-                       " kernel, 256 threads/block, 16 blocks/SM";
+  const uint64_t esz = d.type == SUANLI_DTYPE_FP64 ? 8 : 4;
+  op->implementation =
+      std::string("grid-stride ") + (d.type == SUANLI_DTYPE_FP64 ? "fp64" : "fp32") +
+      " kernel, 16-byte vector loads and stores, 4 per thread per trip, 256 threads/block, 8 "
+      "blocks/SM; " +
+      stream_residency(stream_bytes_touched(static_cast<int>(d.kind), d.n, esz), dev.l2_bytes);
   return op;
 }
 

@@ -1,6 +1,9 @@
-// Theoretical peaks of NVIDIA GPUs per dtype: a table of published dense figures with their
-// sources, and a formula (SMs x clock x ops per SM per cycle) for GPUs the table lacks.
-// Plain C++ with no CUDA dependency, so it is unit-tested without a GPU.
+// Theoretical peaks of NVIDIA GPUs per dtype, derived as SM count x clock x dense ops per SM per
+// clock for the exact SKU (a table row matched by name, compute capability and SM count), with the
+// clock each figure is derived at. A GPU the table does not know, or whose SM count differs from
+// its SKU's (an export variant, a cut-down part), gets no peaks ("unknown"), never a guess; a MIG
+// slice of a known SKU gets its own SMs' share. Plain C++ with no CUDA dependency, so it is
+// unit-tested without a GPU.
 #pragma once
 
 #include <suanli/backend.h>
@@ -21,18 +24,24 @@ struct GpuIdentity {
   std::string name;  // as cudaGetDeviceProperties reports it, e.g. "NVIDIA H100 80GB HBM3"
   int cc_major = 0, cc_minor = 0;
   int sm_count = 0;
-  double max_sm_clock_mhz = 0;  // boost clock of the SMs; 0 if unknown
+  double max_sm_clock_mhz = 0;  // boost clock of the SMs (NVML); 0 if unknown (not used for peaks)
+  bool mig = false;             // a MIG instance (also recognised by "MIG" in the name)
 };
 
-// The table row a GPU matches ("" when none), e.g. "H100 SXM5".
+struct GpuPeaks {
+  std::string model;   // the table row, e.g. "H100 SXM5"; "" when none matched
+  std::string source;  // "table: H100 SXM5 (...)" or "unknown: why"
+  // The clock the tensor-core figures are derived at (NVIDIA's tensor figures use a lower clock
+  // than the boost clock on Hopper); the CUDA-core clock when the part has no tensor figures.
+  double clock_mhz = 0;
+  std::string clocks;          // "tensor figures at 1830 MHz, CUDA-core figures at 1980 MHz"
+  std::vector<GpuPeak> peaks;  // what device_info reports, one per dtype
+  std::vector<GpuPeak> core;   // CUDA-core (non-tensor) fp16 HFMA2 figure, where known
+};
+
+GpuPeaks gpu_peaks(const GpuIdentity& g);
+
+// The table row a GPU's name matches ("" when none), regardless of its SM count.
 std::string match_gpu_model(const GpuIdentity& g);
-
-// Peaks from the table when the GPU matches a row, else from the architecture formula, else
-// empty (unknown architecture). Dense figures only; 2:4 sparse figures, where the part has them,
-// are named in the derivation text and never reported as the peak.
-std::vector<GpuPeak> gpu_peaks(const GpuIdentity& g);
-
-// The formula alone (for tests, and for GPUs not in the table); empty for unknown architectures.
-std::vector<GpuPeak> gpu_peaks_from_formula(const GpuIdentity& g);
 
 }  // namespace suanli::cuda

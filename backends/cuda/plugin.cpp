@@ -2,6 +2,7 @@
 // cudaMalloc, plans over the parts in cuda_op.h, device time from CUDA events, telemetry.
 #include <suanli/backend.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <deque>
@@ -12,8 +13,13 @@
 #include <vector>
 
 #include "cuda_op.h"
+#include "env_overrides.h"
+#include "kernels.h"
 #include "nvml.h"
+#include "op_buffers.h"
 #include "peak_table.h"
+
+extern char** environ;
 
 namespace suanli::cuda {
 
@@ -30,10 +36,15 @@ namespace {
 
 constexpr const char* kBackendVersion = "0.1.0";
 
+struct Plan;
+
+// A buffer knows the plans that stage a copy from it (restaged after each upload) and the plans
+// that use it otherwise (whose writes would make a plan-time copy stale).
 struct Buffer {
   void* data = nullptr;
   uint64_t bytes = 0;
   int device = 0;
+  std::vector<Plan*> stagers, users;
   ~Buffer() {
     if (data) cudaFree(data);
   }
@@ -42,6 +53,25 @@ struct Buffer {
 struct Plan {
   std::unique_ptr<CudaOp> op;
   int device = 0;
+  std::vector<Buffer*> sources, used;  // the buffers' lists this plan is on
+};
+
+void erase_one(std::vector<Plan*>& v, Plan* p) {
+  const auto it = std::find(v.begin(), v.end(), p);
+  if (it != v.end()) v.erase(it);
+}
+
+// Runs one plan once on its device's stream.
+void run_plan(Plan* p) {
+  if (p->op->stage_every_run) p->op->restage();
+  p->op->enqueue();
+}
+
+// One CUDA graph of `unroll` iterations of a plan list, kept for later executes of that list.
+struct GraphEntry {
+  std::vector<Plan*> plans;
+  int64_t unroll = 0;
+  cudaGraphExec_t exec = nullptr;  // null: capture failed, run the plans directly
 };
 
 // What device_info hands out for one GPU; strings live as long as the context.
@@ -90,16 +120,21 @@ struct suanli_context_s {
   std::vector<std::vector<suanli_peak_entry>> peaks;
   std::vector<std::vector<suanli_kv>> extra;
   std::vector<suanli_kv> libs;
+  std::deque<suanli::cuda::GraphEntry> graphs;  // oldest first, at most kMaxGraphs
+  std::string precision_override;               // see env_overrides.h
   const char* keep(std::string s) {
     strings.push_back(std::move(s));
     return strings.back().c_str();
   }
   ~suanli_context_s() {
+    for (auto& g : graphs)
+      if (g.exec) cudaGraphExecDestroy(g.exec);
     for (auto& d : devices) {
       if (d.stream) {
         cudaSetDevice(d.ordinal);
         cudaStreamSynchronize(d.stream);
       }
+      if (d.hold) cudaFreeHost(d.hold);
       suanli::cuda::release_blas(d);
       suanli::cuda::release_dnn(d);
       if (d.flush) cudaFree(d.flush);
@@ -154,6 +189,9 @@ Device& ready(suanli_context_s* ctx, int32_t device) {
   Device& d = device_at(ctx, device);
   SUANLI_CUDA_CHECK(cudaSetDevice(d.ordinal));
   if (!d.stream) SUANLI_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+  if (!d.hold)  // two ints the hold kernel reads and writes: release flag, timed-out flag
+    SUANLI_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&d.hold), 2 * sizeof(int),
+                                    cudaHostAllocMapped | cudaHostAllocPortable));
   ensure_blas(d, ctx->cfg);
   if (ctx->cfg.cold_l2 && !d.flush) {
     // Writing twice the L2 size evicts every line the previous iteration left there.
@@ -180,7 +218,6 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
   const double nvml_max = nvml.max_sm_clock_mhz(id.nvml_device);
   id.max_clock_mhz = nvml_max > 0 ? nvml_max : khz / 1000.0;
   const NvmlReading now = nvml.read(id.nvml_device);
-  id.clock_mhz = std::isfinite(now.sm_clock_mhz) ? now.sm_clock_mhz : id.max_clock_mhz;
   const std::string nvml_driver = nvml.driver_version();
   id.driver = (nvml_driver.empty() ? std::string("NVIDIA driver (version unknown)")
                                    : "NVIDIA driver " + nvml_driver) +
@@ -195,9 +232,10 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
   if (cc >= 89) id.features += " fp8_tc";
   if (cc >= 90) id.features += " wgmma tma";
 
-  GpuIdentity g{id.name, p.major, p.minor, id.sm_count, id.max_clock_mhz};
-  id.peaks = gpu_peaks(g);
-  const std::string model = match_gpu_model(g);
+  const GpuPeaks table = gpu_peaks({id.name, p.major, p.minor, id.sm_count, id.max_clock_mhz});
+  id.peaks = table.peaks;
+  // clock_mhz is the clock the peaks are derived at (not the idle clock NVML reads at create).
+  id.clock_mhz = table.clock_mhz;
   auto kv = [&](const char* k, std::string v) { id.extra.emplace_back(k, std::move(v)); };
   kv("compute_capability", std::to_string(p.major) + "." + std::to_string(p.minor));
   kv("pci_bus_id", have_bus ? bus : "");
@@ -207,10 +245,20 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
   if (mem_khz > 0 && bus_bits > 0)  // double data rate: two transfers per clock
     kv("memory_bandwidth_peak_gbs",
        std::to_string(static_cast<int64_t>(2.0 * mem_khz * 1e3 * bus_bits / 8 / 1e9)));
-  kv("peak_source", model.empty() ? (id.peaks.empty() ? "none (architecture not in suanli's "
-                                                        "tables)"
-                                                      : "formula (GPU not in suanli's table)")
-                                  : "table: " + model);
+  kv("peak_source", table.source);
+  if (!table.clocks.empty()) kv("peak_clocks", table.clocks);
+  for (const GpuPeak& c : table.core) {
+    kv("peak_fp16_cuda_core_flops", std::to_string(static_cast<int64_t>(c.ops_per_second)));
+    kv("peak_fp16_cuda_core_derivation", c.derivation);
+  }
+  if (std::isfinite(now.sm_clock_mhz))
+    kv("sm_clock_mhz_at_create", std::to_string(static_cast<int>(now.sm_clock_mhz)));
+  kv("tensor_peak_kernel",
+     p.major == 9    ? "wgmma (sm_90a) for fp16/bf16 -> fp32, compile-tested only so far; mma.sync "
+                       "for tf32, int8 and fp64, an mma.sync ceiling below Hopper's tensor rate"
+     : p.major >= 10 ? "mma.sync (Blackwell's full tensor rate needs tcgen05, not implemented: "
+                       "the peak op's tensor figures are an mma.sync ceiling)"
+                     : "mma.sync (reaches the tensor cores' full rate before Hopper)");
   kv("nvml", nvml.available() ? (id.nvml_device ? "yes" : "loaded, device not found by PCI id")
                               : nvml.error());
   const double limit = nvml.power_limit_w(id.nvml_device);
@@ -258,6 +306,7 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
                 "CUDA_VISIBLE_DEVICES)";
       return SUANLI_NO_DEVICE;
     }
+    ctx->precision_override = precision_overrides(environ);
     cudaDriverGetVersion(&ctx->driver_version);
     cudaRuntimeGetVersion(&ctx->runtime_version);
     ctx->nvml = std::make_unique<Nvml>();
@@ -275,6 +324,7 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
       d.cc_minor = p.minor;
       d.sm_count = p.multiProcessorCount;
       d.l2_bytes = static_cast<uint64_t>(p.l2CacheSize);
+      d.precision_override = ctx->precision_override;
       ctx->devices.push_back(d);
       ctx->ids.push_back(identify(i, p, *ctx->nvml, ctx->driver_version, ctx->runtime_version));
     }
@@ -313,6 +363,13 @@ suanli_status libraries(suanli_context c, const suanli_kv** out, size_t* count) 
       add("cudnn", dnn.empty() ? "not built in" : dnn);
       add("nvml", ctx->nvml->available() ? "loaded" : ctx->nvml->error());
       add("options", std::string("cold_l2=") + (ctx->cfg.cold_l2 ? "1" : "0"));
+      add("precision_overrides",
+          ctx->precision_override.empty()
+              ? "none"
+              : ctx->precision_override + " (cuBLAS and cuDNN ops refused while set)");
+      add("timing",
+          "CUDA graphs of the plan list, replayed behind a stream-holding kernel; events on the "
+          "device clock");
     }
     *out = ctx->libs.data();
     *count = ctx->libs.size();
@@ -429,7 +486,14 @@ suanli_status buffer_alloc(suanli_context c, int32_t device, uint64_t bytes,
 }
 
 void buffer_free(suanli_context, suanli_buffer buf) noexcept {
-  delete reinterpret_cast<Buffer*>(buf);
+  auto* b = reinterpret_cast<Buffer*>(buf);
+  if (!b) return;
+  // The contract frees plans first; should a buffer go first, its plans forget it.
+  for (Plan* p : b->stagers)
+    p->sources.erase(std::remove(p->sources.begin(), p->sources.end(), b), p->sources.end());
+  for (Plan* p : b->users)
+    p->used.erase(std::remove(p->used.begin(), p->used.end(), b), p->used.end());
+  delete b;
 }
 
 Buffer* checked_range(suanli_buffer buf, uint64_t offset, uint64_t bytes) {
@@ -447,9 +511,20 @@ suanli_status buffer_upload(suanli_context c, suanli_buffer dst, uint64_t offset
   return guarded(c, [&] {
     Buffer* b = checked_range(dst, offset, bytes);
     if (bytes == 0) return SUANLI_OK;
-    SUANLI_CUDA_CHECK(cudaSetDevice(b->device));
-    SUANLI_CUDA_CHECK(
-        cudaMemcpy(static_cast<char*>(b->data) + offset, src, bytes, cudaMemcpyHostToDevice));
+    Device& dev = device_at(as_ctx(c), b->device);
+    SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
+    char* to = static_cast<char*>(b->data) + offset;
+    if (!dev.stream) {  // nothing planned on this device yet: no stream to order against
+      SUANLI_CUDA_CHECK(cudaMemcpy(to, src, bytes, cudaMemcpyHostToDevice));
+      SUANLI_CUDA_CHECK(cudaDeviceSynchronize());  // a pageable copy may return before its DMA
+      return SUANLI_OK;
+    }
+    // On the plans' stream: after every kernel enqueued before it, before every one after it;
+    // then the plan-time copies made from this buffer are redone, and the host waits for all.
+    SUANLI_CUDA_CHECK(cudaMemcpyAsync(to, src, bytes, cudaMemcpyHostToDevice, dev.stream));
+    for (Plan* p : b->stagers)
+      if (!p->op->stage_every_run) p->op->restage();
+    SUANLI_CUDA_CHECK(cudaStreamSynchronize(dev.stream));
     return SUANLI_OK;
   });
 }
@@ -460,7 +535,8 @@ suanli_status buffer_download(suanli_context c, suanli_buffer src, uint64_t offs
     Buffer* b = checked_range(src, offset, bytes);
     if (bytes == 0) return SUANLI_OK;
     SUANLI_CUDA_CHECK(cudaSetDevice(b->device));
-    // Plans run on non-blocking streams: wait for them before reading results.
+    // Plans run on a non-blocking stream: wait for every stream of the device, then copy (a copy
+    // to pageable host memory returns once it is complete).
     SUANLI_CUDA_CHECK(cudaDeviceSynchronize());
     SUANLI_CUDA_CHECK(
         cudaMemcpy(dst, static_cast<char*>(b->data) + offset, bytes, cudaMemcpyDeviceToHost));
@@ -468,28 +544,90 @@ suanli_status buffer_download(suanli_context c, suanli_buffer src, uint64_t offs
   });
 }
 
+void forget_graphs(suanli_context_s* ctx, Plan* p) {
+  for (auto it = ctx->graphs.begin(); it != ctx->graphs.end();) {
+    if (std::find(it->plans.begin(), it->plans.end(), p) == it->plans.end()) {
+      ++it;
+      continue;
+    }
+    if (it->exec) cudaGraphExecDestroy(it->exec);
+    it = ctx->graphs.erase(it);
+  }
+}
+
+// Puts a new plan on its buffers' lists. A plan-time copy of a buffer that another plan uses
+// (e.g. writes: an activation feeding B) could go stale without an upload, so such plans copy
+// before every run instead.
+void link_buffers(suanli_context_s* ctx, Plan* p, const std::vector<Buffer*>& bufs) {
+  const std::vector<const void*>& from = p->op->staged_from;
+  for (Buffer* b : bufs) {
+    if (std::find(from.begin(), from.end(), b->data) != from.end()) {
+      b->stagers.push_back(p);
+      p->sources.push_back(b);
+    } else {
+      b->users.push_back(p);
+      p->used.push_back(b);
+      for (Plan* q : b->stagers) {
+        if (!q->op->stage_every_run) forget_graphs(ctx, q);  // its graphs lack the copy
+        q->op->stage_every_run = true;
+      }
+    }
+  }
+  for (Buffer* b : p->sources)
+    if (!b->users.empty()) p->op->stage_every_run = true;
+}
+
+void unlink_buffers(Plan* p) {
+  for (Buffer* b : p->sources) erase_one(b->stagers, p);
+  for (Buffer* b : p->used) erase_one(b->users, p);
+}
+
 suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
                    const suanli_buffer* buffers, size_t buffer_count, suanli_plan* out,
                    suanli_plan_info* info) noexcept {
   return guarded(c, [&] {
     auto* ctx = as_ctx(c);
-    Device& dev = ready(ctx, device);
+    device_at(ctx, device);
     if (buffer_count == 0 || !buffers)
       return fail(c, SUANLI_INVALID_ARGUMENT, "plan: every op needs buffers");
+    std::vector<Buffer*> bufs(buffer_count);
     std::vector<void*> ptrs(buffer_count);
+    std::vector<uint64_t> sizes(buffer_count);
     for (size_t i = 0; i < buffer_count; ++i) {
       auto* b = reinterpret_cast<Buffer*>(buffers[i]);
       if (!b) return fail(c, SUANLI_INVALID_ARGUMENT, "buffer " + std::to_string(i) + " is null");
       if (b->device != device)
         return fail(c, SUANLI_INVALID_ARGUMENT,
                     "buffer " + std::to_string(i) + " lives on another device");
+      bufs[i] = b;
       ptrs[i] = b->data;
+      sizes[i] = b->bytes;
     }
+    // Before any CUDA call: nothing may run over a buffer too small for the op.
+    const std::string small = check_buffer_sizes(op, sizes.data(), sizes.size());
+    if (!small.empty()) return fail(c, SUANLI_INVALID_ARGUMENT, "plan: " + small);
+    Device& dev = ready(ctx, device);
     ctx->reason.clear();
     auto p = std::make_unique<Plan>();
     p->device = device;
     p->op = make_op(dev, op, ptrs.data(), ptrs.size(), &ctx->reason);
     if (!p->op) return fail(c, SUANLI_UNSUPPORTED, ctx->reason);
+    link_buffers(ctx, p.get(), bufs);
+    // Warm-up: loads the kernels' modules (lazy loading) before the first timed run. An op that
+    // reads its output (in-place residual), or gets one buffer twice (maybe in place), is not run:
+    // one run more would change what the first timed run starts from.
+    std::vector<Buffer*> distinct = bufs;
+    std::sort(distinct.begin(), distinct.end());
+    const bool aliased = std::unique(distinct.begin(), distinct.end()) != distinct.end();
+    if (!p->op->reads_output && !aliased) {
+      try {
+        run_plan(p.get());
+        SUANLI_CUDA_CHECK(cudaStreamSynchronize(dev.stream));
+      } catch (...) {
+        unlink_buffers(p.get());
+        throw;
+      }
+    }
     if (info && info->struct_size >= SUANLI_STRUCT_SIZE(suanli_plan_info, implementation)) {
       info->library = p->op->library.c_str();
       info->implementation = p->op->implementation.c_str();
@@ -499,37 +637,109 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
   });
 }
 
-void plan_destroy(suanli_context, suanli_plan p) noexcept {
-  delete reinterpret_cast<Plan*>(p);
+void plan_destroy(suanli_context c, suanli_plan handle) noexcept {
+  auto* p = reinterpret_cast<Plan*>(handle);
+  if (!p) return;
+  if (c) forget_graphs(as_ctx(c), p);
+  unlink_buffers(p);
+  delete p;
 }
 
-// A pair of CUDA events, destroyed with the scope.
-struct EventPair {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  EventPair() {
-    SUANLI_CUDA_CHECK(cudaEventCreate(&start));
-    SUANLI_CUDA_CHECK(cudaEventCreate(&stop));
+constexpr size_t kMaxGraphs = 16;            // graphs kept per context
+constexpr int64_t kGraphOpsPerLaunch = 256;  // ops one graph holds (iterations x plans)
+constexpr double kHoldTimeoutS = 2.0;        // the hold kernel gives up after this
+
+// Iterations one graph holds: enough that a replay outlasts its launch, few enough to capture fast.
+int64_t graph_unroll(size_t plans, int64_t iterations) {
+  const int64_t per = std::max<int64_t>(1, kGraphOpsPerLaunch / static_cast<int64_t>(plans));
+  return std::min(iterations, per);
+}
+
+// Captures `unroll` iterations of the plans on the device's stream; null when capture fails
+// (an op that cannot be captured then runs directly, behind the hold kernel all the same).
+cudaGraphExec_t capture(Device& dev, const std::vector<Plan*>& ps, int64_t unroll) {
+  if (cudaStreamBeginCapture(dev.stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+    cudaGetLastError();
+    return nullptr;
   }
-  EventPair(const EventPair&) = delete;
-  EventPair& operator=(const EventPair&) = delete;
-  ~EventPair() {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
+  bool ok = true;
+  try {
+    for (int64_t u = 0; u < unroll; ++u)
+      for (Plan* p : ps) run_plan(p);
+  } catch (const std::exception&) {
+    ok = false;
   }
-  double seconds() const {
-    SUANLI_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    SUANLI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return ms * 1e-3;
+  cudaGraph_t graph = nullptr;
+  ok = cudaStreamEndCapture(dev.stream, &graph) == cudaSuccess && ok && graph;
+  cudaGraphExec_t exec = nullptr;
+  if (ok && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess) exec = nullptr;
+  if (graph) cudaGraphDestroy(graph);
+  cudaGetLastError();  // a failed capture leaves only non-sticky errors
+  return exec;
+}
+
+cudaGraphExec_t graph_for(suanli_context_s* ctx, Device& dev, const std::vector<Plan*>& ps,
+                          int64_t unroll) {
+  for (const GraphEntry& g : ctx->graphs)
+    if (g.unroll == unroll && g.plans == ps) return g.exec;
+  if (ctx->graphs.size() >= kMaxGraphs) {
+    if (ctx->graphs.front().exec) cudaGraphExecDestroy(ctx->graphs.front().exec);
+    ctx->graphs.pop_front();
   }
+  ctx->graphs.push_back({ps, unroll, capture(dev, ps, unroll)});
+  return ctx->graphs.back().exec;
+}
+
+// Holds the device's stream with a spinning kernel until release() or destruction, so the host
+// enqueues the timed work while the device waits and no launch gap lands between the events.
+class StreamHold {
+ public:
+  explicit StreamHold(Device& dev) : dev_(dev) {
+    __atomic_store_n(&dev.hold[0], 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&dev.hold[1], 0, __ATOMIC_SEQ_CST);
+    check_cuda(launch_hold_stream(dev.hold, kHoldTimeoutS, dev.hold + 1, dev.stream),
+               "hold kernel launch");
+  }
+  StreamHold(const StreamHold&) = delete;
+  StreamHold& operator=(const StreamHold&) = delete;
+  ~StreamHold() { release(); }
+  void release() { __atomic_store_n(&dev_.hold[0], 1, __ATOMIC_SEQ_CST); }
+
+ private:
+  Device& dev_;
 };
+
+// Device seconds of `iterations` runs of the plans: graph replays (and direct runs for the
+// remainder) between two events, all enqueued behind the hold kernel. With a flush, the L2 is
+// overwritten before the start event.
+double timed_runs(suanli_context_s* ctx, Device& dev, const std::vector<Plan*>& ps,
+                  int64_t iterations, bool flush, uint64_t flush_seed) {
+  const int64_t unroll = graph_unroll(ps.size(), iterations);
+  cudaGraphExec_t graph = graph_for(ctx, dev, ps, unroll);
+  EventPair ev;
+  StreamHold hold(dev);
+  if (flush)
+    SUANLI_CUDA_CHECK(cudaMemsetAsync(dev.flush, static_cast<int>(flush_seed & 0xff),
+                                      dev.flush_bytes, dev.stream));
+  SUANLI_CUDA_CHECK(cudaEventRecord(ev.start, dev.stream));
+  int64_t done = 0;
+  if (graph)
+    for (; done + unroll <= iterations; done += unroll)
+      SUANLI_CUDA_CHECK(cudaGraphLaunch(graph, dev.stream));
+  for (; done < iterations; ++done)
+    for (Plan* p : ps) run_plan(p);
+  SUANLI_CUDA_CHECK(cudaEventRecord(ev.stop, dev.stream));
+  hold.release();
+  return ev.seconds();
+}
 
 suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, int64_t iterations,
                       double* seconds) noexcept {
   return guarded(c, [&] {
     auto* ctx = as_ctx(c);
     if (iterations < 1) return fail(c, SUANLI_INVALID_ARGUMENT, "iterations must be >= 1");
-    if (count == 0) return fail(c, SUANLI_INVALID_ARGUMENT, "no plans to execute");
+    if (count == 0 || !plans) return fail(c, SUANLI_INVALID_ARGUMENT, "no plans to execute");
+    if (!seconds) return fail(c, SUANLI_INVALID_ARGUMENT, "execute: seconds is null");
     std::vector<Plan*> ps(count);
     for (size_t i = 0; i < count; ++i) {
       ps[i] = reinterpret_cast<Plan*>(plans[i]);
@@ -541,24 +751,12 @@ suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, 
     double total = 0;
     if (!ctx->cfg.cold_l2) {
       // Warm: one pair of events around all iterations; the device clock measures the work.
-      EventPair ev;
-      SUANLI_CUDA_CHECK(cudaEventRecord(ev.start, dev.stream));
-      for (int64_t it = 0; it < iterations; ++it)
-        for (Plan* p : ps) p->op->enqueue();
-      SUANLI_CUDA_CHECK(cudaEventRecord(ev.stop, dev.stream));
-      total = ev.seconds();
+      total = timed_runs(ctx, dev, ps, iterations, false, 0);
     } else {
       // Cold L2: overwrite a buffer twice the L2 size before each iteration, outside the
       // events, so every iteration starts from DRAM.
-      EventPair ev;
-      for (int64_t it = 0; it < iterations; ++it) {
-        SUANLI_CUDA_CHECK(
-            cudaMemsetAsync(dev.flush, static_cast<int>(it & 0xff), dev.flush_bytes, dev.stream));
-        SUANLI_CUDA_CHECK(cudaEventRecord(ev.start, dev.stream));
-        for (Plan* p : ps) p->op->enqueue();
-        SUANLI_CUDA_CHECK(cudaEventRecord(ev.stop, dev.stream));
-        total += ev.seconds();
-      }
+      for (int64_t it = 0; it < iterations; ++it)
+        total += timed_runs(ctx, dev, ps, 1, true, static_cast<uint64_t>(it));
     }
     // Asynchronous failures of the kernels surface here.
     SUANLI_CUDA_CHECK(cudaStreamSynchronize(dev.stream));
