@@ -134,9 +134,8 @@ TEST(ClusterMpi, HangingRankRecordedAsLostAfterTimeout) {
 TEST(ClusterMpi, KilledRankRecordedAsLostUnderEnableRecovery) {
   // Without --enable-recovery Open MPI's mpirun ends the whole job when a process dies.
   const std::string out = tmp("exit.json");
-  const Out o =
-      sh(mpirun(3, "SUANLI_TEST_FAIL_RANK=2:exit", "--enable-recovery") + kRun + out +
-         " --rank-timeout 2");
+  const Out o = sh(mpirun(3, "SUANLI_TEST_FAIL_RANK=2:exit", "--enable-recovery") + kRun + out +
+                   " --rank-timeout 2");
   const json r = load_checked(out);
   ASSERT_EQ(r["nodes"].size(), 3u) << o.text;
   EXPECT_EQ(r["nodes"][2]["status"], "lost");

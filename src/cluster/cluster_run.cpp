@@ -207,7 +207,9 @@ std::vector<json> ClusterRun::gather(const json& mine) {
 
 #else
 
-int ClusterRun::round(int, const char*) { return -1; }
+int ClusterRun::round(int, const char*) {
+  return -1;
+}
 void ClusterRun::drain() {}
 std::vector<json> ClusterRun::gather(const json& mine) {
   return {mine};
