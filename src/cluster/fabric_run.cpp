@@ -305,7 +305,7 @@ json measure(CollectiveLibrary& lib, MPI_Comm comm, const FabricSuite& s, const 
   const Counts c = counts_for(p.op, p.bytes / esz, n);
   json r = {{"op", std::string(fabric_op_name(p.op))},
             {"dtype", std::string(fabric_dtype_name(p.dt))},
-            {"bytes", c.total * esz},
+            {"bytes", c.total > 0 ? c.total * esz : p.bytes},  // the size asked for when skipped
             {"scope", scope},
             {"ranks", n},
             {"library", lib.name()},
