@@ -1,9 +1,11 @@
 // suanli-direct-gemm: a user's minimal GEMM on OpenBLAS or oneDNN, to check suanli's numbers.
 //
 // It calls the libraries the plainest way (linked OpenBLAS, which honours OPENBLAS_CORETYPE from
-// the environment; a default oneDNN matmul on plain row-major buffers), times one warm-up and R
-// runs with steady_clock, and prints one JSON line. If suanli reports less than this program for
-// the same library, core type, dtype, size and threads, the harness is in the way.
+// the environment; a default oneDNN matmul on row-major A and C, with B row-major too
+// (--b-layout plain) or in the layout oneDNN prefers (--b-layout packed: format_tag::any, B
+// reordered once before timing, as an inference engine pre-packs its weights)), times one warm-up
+// and R runs with steady_clock, and prints one JSON line. If suanli reports less than this program
+// for the same library, core type, dtype, size and threads, the harness is in the way.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -43,7 +45,7 @@ constexpr int kRowMajor = 101;
 constexpr int kNoTrans = 111;
 
 struct Args {
-  std::string lib, dtype;
+  std::string lib, dtype, b_layout = "plain";
   int n = 0;
   int reps = 10;
   int threads = 0;
@@ -53,7 +55,7 @@ struct Args {
   std::fprintf(stderr,
                "suanli-direct-gemm: %s\n"
                "usage: suanli-direct-gemm --lib openblas|onednn --dtype fp64|fp32|bf16|int8 "
-               "--size N [--reps R] [--threads T]\n",
+               "--size N [--reps R] [--threads T] [--b-layout plain|packed]\n",
                why);
   std::exit(2);
 }
@@ -86,6 +88,8 @@ Args parse(int argc, char** argv) {
       a.reps = parse_int(value, "--reps", 1);
     else if (key == "--threads")
       a.threads = parse_int(value, "--threads", 1);
+    else if (key == "--b-layout")
+      a.b_layout = value;
     else
       usage(("unknown option " + key).c_str());
   }
@@ -93,6 +97,7 @@ Args parse(int argc, char** argv) {
   if (a.dtype != "fp64" && a.dtype != "fp32" && a.dtype != "bf16" && a.dtype != "int8")
     usage("--dtype must be fp64, fp32, bf16 or int8");
   if (a.n == 0) usage("--size is required");
+  if (a.b_layout != "plain" && a.b_layout != "packed") usage("--b-layout must be plain or packed");
   if (a.threads == 0)
     a.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return a;
@@ -191,16 +196,27 @@ int main(int argc, char** argv) {
     strm = dnnl::stream(eng);
     const auto ab = dnnl::memory::format_tag::ab;
     const dnnl::memory::desc a_md({n, n}, ta, ab), b_md({n, n}, tb, ab), c_md({n, n}, tc, ab);
+    const dnnl::memory::desc b_any({n, n}, tb, dnnl::memory::format_tag::any);
+    const bool packed = args.b_layout == "packed";
+    dnnl::matmul::primitive_desc pd;
     try {
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), eng);
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, packed ? b_any : b_md, c_md), eng);
       impl = pd.impl_info_str();
       prim = dnnl::matmul(pd);
     } catch (const dnnl::error& e) {
       cannot(std::string("oneDNN: ") + e.what());
     }
     ma = dnnl::memory(a_md, eng, a.p);
-    mb = dnnl::memory(b_md, eng, b.p);
     mc = dnnl::memory(c_md, eng, c.p);
+    dnnl::memory user_b(b_md, eng, b.p);
+    if (pd.weights_desc() == b_md) {
+      mb = user_b;
+    } else {  // once, before any timed run
+      mb = dnnl::memory(pd.weights_desc(), eng);
+      dnnl::reorder(user_b, mb).execute(strm, user_b, mb);
+      strm.wait();
+      impl += " (B packed once)";
+    }
     run = [&] {
       prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
       strm.wait();
@@ -220,9 +236,10 @@ int main(int argc, char** argv) {
       t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
   const double flops = 2.0 * n * static_cast<double>(n) * n;
   std::printf(
-      "{\"lib\":\"%s\",\"dtype\":\"%s\",\"n\":%d,\"threads\":%d,\"corename\":%s,\"impl\":\"%s\","
+      "{\"lib\":\"%s\",\"b_layout\":\"%s\",\"dtype\":\"%s\",\"n\":%d,\"threads\":%d,\"corename\":%"
+      "s,\"impl\":\"%s\","
       "\"reps\":%d,\"min_s\":%.6g,\"median_s\":%.6g,\"gflops_best\":%.1f,\"gflops_median\":%.1f}\n",
-      args.lib.c_str(), dt.c_str(), n, args.threads,
+      args.lib.c_str(), args.b_layout.c_str(), dt.c_str(), n, args.threads,
       corename.empty() ? "null" : ("\"" + corename + "\"").c_str(), impl.c_str(), args.reps, t[0],
       median, flops / t[0] * 1e-9, flops / median * 1e-9);
   return 0;

@@ -10,6 +10,9 @@ packages=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clpeak
   openmpi-bin libopenmpi-dev
   slurm-wlm slurmctld slurmd slurm-client munge
+  # man pages from --help; the export tests (promtool; Google Benchmark's compare.py, which
+  # imports scipy); the Python reader's plots
+  help2man prometheus libbenchmark-tools python3-scipy python3-matplotlib
 )
 
 missing=()

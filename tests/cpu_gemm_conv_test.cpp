@@ -1,6 +1,7 @@
 // Tests of the CPU backend's GEMM and convolution (OpenBLAS, oneDNN) against references in double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -17,11 +18,20 @@ namespace {
 
 constexpr const char* kLibraries[] = {"openblas", "onednn", "auto"};
 
-CpuConfig config(const std::string& library) {
+CpuConfig config(const std::string& library, const std::string& b_layout = "packed") {
   CpuConfig cfg;
   cfg.threads = 2;
   cfg.gemm_library = library;
+  cfg.gemm_b_layout = b_layout;
   return cfg;
+}
+
+uint16_t to_half(double d) {
+  return __builtin_bit_cast(uint16_t, static_cast<_Float16>(d));
+}
+
+double from_half(uint16_t h) {
+  return static_cast<double>(__builtin_bit_cast(_Float16, h));
 }
 
 bool cpu_has(const char* feature) {
@@ -96,6 +106,12 @@ Tensor random_tensor(suanli_dtype t, size_t count, std::mt19937& rng) {
         x.values[i] = from_bf16(h);
         break;
       }
+      case SUANLI_DTYPE_FP16: {
+        const uint16_t h = to_half(real(rng));
+        std::memcpy(&x.bytes[i * 2], &h, 2);
+        x.values[i] = from_half(h);
+        break;
+      }
       case SUANLI_DTYPE_UINT8: {
         const uint8_t v = static_cast<uint8_t>(u8(rng));
         x.bytes[i] = v;
@@ -132,6 +148,11 @@ double element(suanli_dtype t, const std::vector<unsigned char>& bytes, size_t i
       std::memcpy(&v, &bytes[i * 4], 4);
       return v;
     }
+    case SUANLI_DTYPE_FP16: {
+      uint16_t h;
+      std::memcpy(&h, &bytes[i * 2], 2);
+      return from_half(h);
+    }
     default:
       ADD_FAILURE() << "no reader for dtype " << t;
       return 0;
@@ -143,13 +164,14 @@ double element(suanli_dtype t, const std::vector<unsigned char>& bytes, size_t i
 double unit_roundoff(suanli_dtype c_type) {
   if (c_type == SUANLI_DTYPE_FP64) return std::ldexp(1.0, -53);
   if (c_type == SUANLI_DTYPE_FP32) return std::ldexp(1.0, -24);
+  if (c_type == SUANLI_DTYPE_FP16) return std::ldexp(1.0, -11);
   return 0;
 }
 
 // Compares out against ref; bound[i] is sum |a*b| of element i, terms the products summed.
-void expect_close(suanli_dtype c_type, const std::vector<unsigned char>& out,
+void expect_close(suanli_dtype c_type, suanli_dtype compute, const std::vector<unsigned char>& out,
                   const std::vector<double>& ref, const std::vector<double>& bound, int64_t terms) {
-  const double u = unit_roundoff(c_type);
+  const double u = std::max(unit_roundoff(c_type), unit_roundoff(compute));
   int bad = 0;
   for (size_t i = 0; i < ref.size() && bad < 5; ++i) {
     const double got = element(c_type, out, i);
@@ -195,8 +217,9 @@ suanli_gemm_desc gemm_desc(const GemmTypes& t, int64_t m, int64_t n, int64_t k, 
 }
 
 // Runs one GEMM through make_gemm and checks it. Returns whether the library supported it.
-bool check_gemm(const GemmTypes& t, const std::string& library, bool ta, bool tb) {
-  SCOPED_TRACE(library + (ta ? " A^T" : " A") + (tb ? " B^T" : " B"));
+bool check_gemm(const GemmTypes& t, const std::string& library, bool ta, bool tb,
+                const std::string& b_layout = "packed") {
+  SCOPED_TRACE(library + (ta ? " A^T" : " A") + (tb ? " B^T" : " B") + ", B " + b_layout);
   const int64_t m = 37, n = 29, k = 53, batch = 2;
   std::mt19937 rng(1234);
   const Tensor a = random_tensor(t.a, batch * m * k, rng);
@@ -206,7 +229,7 @@ bool check_gemm(const GemmTypes& t, const std::string& library, bool ta, bool tb
   std::string reason;
   auto a_mut = a.bytes, b_mut = b.bytes;
   std::unique_ptr<CpuOp> op =
-      make_gemm(d, a_mut.data(), b_mut.data(), c.data(), config(library), &reason);
+      make_gemm(d, a_mut.data(), b_mut.data(), c.data(), config(library, b_layout), &reason);
   if (!op) {
     EXPECT_FALSE(reason.empty());
     return false;
@@ -230,7 +253,7 @@ bool check_gemm(const GemmTypes& t, const std::string& library, bool ta, bool tb
         ref[(p * m + i) * n + j] = sum;
         bound[(p * m + i) * n + j] = abs_sum;
       }
-  expect_close(t.c, c, ref, bound, k);
+  expect_close(t.c, t.compute, c, ref, bound, k);
   return true;
 }
 
@@ -239,9 +262,10 @@ std::vector<std::string> check_gemm_all(const GemmTypes& t) {
   std::vector<std::string> ran;
   for (const char* library : kLibraries) {
     int supported = 0;
-    for (int ta = 0; ta < 2; ++ta)
-      for (int tb = 0; tb < 2; ++tb) supported += check_gemm(t, library, ta, tb);
-    EXPECT_TRUE(supported == 0 || supported == 4) << library << ": support depends on transposes";
+    for (const char* layout : {"packed", "plain"})
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) supported += check_gemm(t, library, ta, tb, layout);
+    EXPECT_TRUE(supported == 0 || supported == 8) << library << ": support depends on transposes";
     if (supported) ran.push_back(library);
   }
   return ran;
@@ -324,6 +348,53 @@ TEST(CpuGemm, UnsupportedTypesSayWhy) {
     EXPECT_FALSE(make_gemm(gemm_desc(bf16_acc, 16, 16, 16, 1, false, false), nullptr, nullptr,
                            nullptr, config(library), &reason));
     EXPECT_FALSE(reason.empty());
+  }
+}
+
+constexpr GemmTypes kFp16Acc16{SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP16,
+                               SUANLI_DTYPE_FP16};
+
+TEST(CpuGemm, Fp16WithFp16AccumulationMatchesReferenceOrSaysWhy) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512fp16")) {
+    std::string reason;
+    EXPECT_FALSE(make_gemm(gemm_desc(kFp16Acc16, 16, 16, 16, 1, false, false), nullptr, nullptr,
+                           nullptr, config("auto"), &reason));
+    EXPECT_NE(reason.find("lacks AVX512_FP16"), std::string::npos) << reason;
+    GTEST_SKIP() << "CPU lacks AVX512_FP16, fp16 GEMM is unsupported here: " << reason;
+  }
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) EXPECT_TRUE(check_gemm(kFp16Acc16, "auto", ta, tb));
+  const GemmTypes c32{SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP32, SUANLI_DTYPE_FP16};
+  EXPECT_TRUE(check_gemm(c32, "auto", false, false));
+}
+
+// oneDNN's choice of B layout is recorded; B packed at plan time is packed again when the
+// harness writes B (fresh inputs), so the next run computes with the new B.
+TEST(CpuGemm, OneDnnRecordsTheBLayoutAndRepacksWrittenB) {
+  const int64_t n = 64;
+  std::vector<float> a(n * n), b(n * n, 1.0f), c(n * n);
+  for (int64_t i = 0; i < n * n; ++i) a[i] = static_cast<float>(i % 7);
+  std::string reason;
+  auto plain = make_gemm(gemm_desc(kFp32, n, n, n, 1, false, false), a.data(), b.data(), c.data(),
+                         config("onednn", "plain"), &reason);
+  ASSERT_TRUE(plain) << reason;
+  EXPECT_NE(plain->implementation.find("B plain row-major (gemm_b_layout=plain)"),
+            std::string::npos)
+      << plain->implementation;
+  auto op = make_gemm(gemm_desc(kFp32, n, n, n, 1, false, false), a.data(), b.data(), c.data(),
+                      config("onednn"), &reason);
+  ASSERT_TRUE(op) << reason;
+  const bool packed = op->implementation.find("B packed once") != std::string::npos;
+  EXPECT_TRUE(packed || op->implementation.find("oneDNN's choice") != std::string::npos)
+      << op->implementation;
+  std::fill(b.begin(), b.end(), 2.0f);
+  op->input_written(b.data());
+  op->run();
+  for (int64_t i = 0; i < n; ++i) {
+    double want = 0;
+    for (int64_t k = 0; k < n; ++k) want += 2.0 * a[i * n + k];
+    ASSERT_EQ(c[i * n], want) << "row " << i << " (" << op->implementation << ")";
   }
 }
 
@@ -431,7 +502,7 @@ bool check_conv(const suanli_conv2d_desc& d) {
           ref[o] = sum;
           bound[o] = abs_sum;
         }
-  expect_close(d.dst_type, dst, ref, bound, cg * d.r * d.s);
+  expect_close(d.dst_type, d.dst_type, dst, ref, bound, cg * d.r * d.s);
   return true;
 }
 

@@ -1,6 +1,10 @@
 // Tests of the CPU backend's own parts: CPU detection, the peak chains and the stream kernels.
 #include <gtest/gtest.h>
 
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -112,6 +116,44 @@ void check_peak_paths(suanli_dtype in, suanli_dtype acc, double alpha, double be
   }
 }
 
+// An independent clock estimate, taken here: a dependent imul chain (3 cycles a link, see
+// cpu_info.cpp) on this thread alone, timed with CLOCK_MONOTONIC (not the thread CPU time the
+// backend uses); the best of many short windows, so that a window without preemption is found on
+// a loaded machine.
+double own_imul_mhz() {
+  auto now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  };
+  double best = 0;
+  for (int r = 0; r < 40; ++r) {
+    uint64_t x = 5;
+    constexpr int64_t kLoops = 20000;
+    const double t0 = now();
+    for (int64_t i = 0; i < kLoops; ++i)
+      asm volatile(
+          "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\t"
+          "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0"
+          : "+r"(x));
+    const double s = now() - t0;
+    if (s > 0) best = std::max(best, kLoops * 8 * 3.0 / s / 1e6);
+  }
+  return best;
+}
+
+// Within 10 % of the independent estimate, trying a few times: either side may lose a window to
+// another process on a loaded machine.
+void expect_clock_near_independent(double (*measure)()) {
+  double mine = 0, theirs = 0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    theirs = own_imul_mhz();
+    mine = measure();
+    if (std::abs(mine - theirs) <= kClockTolerance * theirs) return;
+  }
+  ADD_FAILURE() << "backend clock " << mine << " MHz, independent imul chain " << theirs << " MHz";
+}
+
 TEST(CpuInfo, DetectsSaneValues) {
   const CpuInfo ci = detect_cpu(0);
   EXPECT_FALSE(ci.vendor.empty());
@@ -119,15 +161,20 @@ TEST(CpuInfo, DetectsSaneValues) {
   EXPECT_GE(ci.logical, ci.cores);
   EXPECT_EQ(ci.threads, ci.cores);  // 0 = all cores
   EXPECT_GT(ci.memory_bytes, 0u);
-  EXPECT_GT(ci.measured_mhz, 500);
-  EXPECT_LT(ci.measured_mhz, 7000);
+  EXPECT_GT(ci.measured_mhz, 0);
   EXPECT_FALSE(ci.uarch.empty());
+  // How the clock was obtained, and every estimate, the imul chain first.
+  ASSERT_FALSE(ci.estimates.empty());
+  EXPECT_EQ(ci.estimates[0].source.rfind("imul chain", 0), 0u) << ci.estimates[0].source;
+  EXPECT_FALSE(ci.clock.method.empty());
+  EXPECT_FALSE(ci.clock.check.empty());
   bool fp64 = false, fp32 = false;
   for (const PeakFigure& p : ci.peaks) {
     EXPECT_GT(p.ops_per_second, 0);
     EXPECT_GT(p.per_cycle_per_core, 0);
-    EXPECT_NE(p.derivation.find("MHz (measured"), std::string::npos) << p.derivation;
-    // Cores used x measured clock x per-cycle figure, as the derivation states.
+    EXPECT_NE(p.derivation.find(" MHz ("), std::string::npos) << p.derivation;
+    EXPECT_NE(p.derivation.find("/cycle x "), std::string::npos) << p.derivation;
+    // Cores used x clock x per-cycle figure, as the derivation states.
     EXPECT_NEAR(p.ops_per_second, ci.cores * ci.measured_mhz * 1e6 * p.per_cycle_per_core,
                 1e-6 * p.ops_per_second);
     fp64 |= p.dtype == SUANLI_DTYPE_FP64;
@@ -135,6 +182,42 @@ TEST(CpuInfo, DetectsSaneValues) {
   }
   EXPECT_TRUE(fp64);
   EXPECT_TRUE(fp32);
+}
+
+TEST(CpuInfo, ClockAgreesWithAnIndependentEstimate) {
+  expect_clock_near_independent([] { return measure_clock_mhz(1); });
+  // The clock detect_cpu settles on is the measurement, unless the check says otherwise.
+  expect_clock_near_independent([] {
+    const CpuInfo ci = detect_cpu(1);
+    return ci.clock.disagree ? ci.estimates[0].mhz : ci.measured_mhz;
+  });
+}
+
+// The rule, on given estimates (the measured ones vary from machine to machine).
+TEST(CpuInfo, ClockRuleUsesTheChainUnlessAboveTheStatedMaximum) {
+  const std::vector<ClockEstimate> intel = {{"CPUID 0x16 base", 2100},
+                                            {"CPUID 0x16 max", 3800},
+                                            {"TSC base (rdtsc vs CLOCK_MONOTONIC)", 2100}};
+  ClockChoice c = choose_clock(3000, "test", intel);
+  EXPECT_EQ(c.mhz, 3000);
+  EXPECT_FALSE(c.disagree) << c.check;
+  // The folded add chain of issue 10: 18 GHz on a 3.8 GHz part.
+  c = choose_clock(18000, "test", intel);
+  EXPECT_EQ(c.mhz, 3800);
+  EXPECT_TRUE(c.disagree);
+  EXPECT_NE(c.check.find("DISAGREE"), std::string::npos) << c.check;
+  EXPECT_NE(c.method.find("stated maximum"), std::string::npos) << c.method;
+  // Slower than nominal: kept (it is what the cores delivered), and said.
+  c = choose_clock(1500, "test", intel);
+  EXPECT_EQ(c.mhz, 1500);
+  EXPECT_TRUE(c.disagree);
+  // Agreement with a current reading is named.
+  c = choose_clock(3000, "test", {{"cpufreq scaling_cur_freq", 2950}});
+  EXPECT_NE(c.check.find("consistent"), std::string::npos) << c.check;
+  EXPECT_NE(c.check.find("scaling_cur_freq"), std::string::npos) << c.check;
+  c = choose_clock(3000, "test", {});
+  EXPECT_EQ(c.mhz, 3000);
+  EXPECT_NE(c.check.find("no independent estimate"), std::string::npos) << c.check;
 }
 
 TEST(CpuInfo, PeaksCountTheThreadsUsed) {
@@ -170,13 +253,14 @@ TEST(CpuInfo, FeaturesMatchIsa) {
   EXPECT_EQ(bf16, isa.avx512_bf16 || isa.amx_bf16);
 }
 
-TEST(CpuInfo, MeasuresClock) {
+TEST(CpuInfo, MeasuresClockOnSeveralThreads) {
   const double one = measure_clock_mhz(1);
-  EXPECT_GT(one, 500);
-  EXPECT_LT(one, 7000);
   const double two = measure_clock_mhz(2);
-  EXPECT_GT(two, 500);
-  EXPECT_LT(two, 7000);
+  EXPECT_GT(one, 0);
+  EXPECT_GT(two, 0);
+  // All-core turbo may be lower than one-core turbo, never higher by much; on a loaded machine
+  // a thread may lose more, hence the wide lower margin.
+  EXPECT_LT(two, one * 1.25 + 1);
 }
 
 TEST(CpuInfo, MaxIsaCapsKernelFeatures) {
@@ -261,15 +345,28 @@ TEST(Peak, InvalidShapesThrow) {
   });
 }
 
-TEST(Peak, Fp16IsUnsupportedWithAReason) {
+TEST(Peak, Fp16ChainIsExactOrUnsupportedWithAReason) {
   std::string reason;
-  auto op = make_peak(peak_desc(SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP32, 4096, 64), nullptr, nullptr,
-                      config(1), &reason);
-  EXPECT_EQ(op, nullptr);
-  EXPECT_FALSE(reason.empty());
+  const int64_t elements = 4096, depth = 128;
+  std::vector<uint16_t> a(elements), c(elements, 0);
+  // Small integers, exact in fp16: a0 in [-100, 100], + depth x 1 x 2.
+  for (int64_t e = 0; e < elements; ++e)
+    a[e] = __builtin_bit_cast(uint16_t, static_cast<_Float16>(e % 201 - 100));
+  auto op = make_peak(peak_desc(SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP16, elements, depth, 1, 2),
+                      a.data(), c.data(), config(2), &reason);
   if (!detect_isa().avx512_fp16) {
+    EXPECT_EQ(op, nullptr);
     EXPECT_NE(reason.find("lacks AVX512_FP16"), std::string::npos) << reason;
+    GTEST_SKIP() << "CPU lacks AVX512_FP16: the vfmadd231ph chain cannot run here (" << reason
+                 << ")";
   }
+  ASSERT_NE(op, nullptr) << reason;
+  EXPECT_NE(op->implementation.find("vfmadd231ph"), std::string::npos) << op->implementation;
+  op->run();
+  for (int64_t e = 0; e < elements; ++e)
+    ASSERT_EQ(static_cast<double>(__builtin_bit_cast(_Float16, c[e])),
+              static_cast<double>(e % 201 - 100 + 2 * depth))
+        << e;
 }
 
 TEST(Peak, OtherTypesAreUnsupportedOrInvalid) {

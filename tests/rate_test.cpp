@@ -549,5 +549,35 @@ TEST(RateCommand, WritesValidJsonAndRefusesBadInputWithoutTouchingTheOutput) {
   EXPECT_EQ(run_rate(scratch() + "/missing-report.json"), 2);
 }
 
+// The roofline draws a ceiling only for a dtype the device ran (a verified peak kernel, or Rpeak
+// dashed where a verified GEMM exists), never for an Rpeak alone; log axes carry at least four
+// labelled ticks (the GEMM-vs-size chart of the quick suite spans one decade).
+TEST(RateHtml, RooflineCeilingsOnlyForDtypesThatRanAndReadableTicks) {
+  Rating r = rate({kExample}, std::nullopt, RateOptions{});
+  DeviceRating& d = r.node_types.at(0).measured.at(0).devices.at(0);
+  PrecisionRating fp16;  // theoretical peak known, nothing ran (unsupported)
+  fp16.dtype = Dtype::fp16;
+  fp16.rpeak = {1.25e12, Basis::formula, "test"};
+  PrecisionRating fp8;  // a verified GEMM but no peak kernel: Rpeak dashed
+  fp8.dtype = Dtype::fp8_e4m3;
+  fp8.rpeak = {2.5e12, Basis::spec, "test"};
+  fp8.rmax = {1e12, Basis::measured, "test"};
+  d.precisions.push_back(fp16);
+  d.precisions.push_back(fp8);
+  const std::string html = render_html(r, "test");
+  const size_t roof = html.find("Roofline:"), gemm = html.find("GEMM throughput vs size");
+  ASSERT_NE(roof, std::string::npos);
+  ASSERT_NE(gemm, std::string::npos);
+  const std::string roofline = html.substr(roof, html.find("</svg>", roof) - roof);
+  EXPECT_EQ(roofline.find(">fp16 1.25T"), std::string::npos) << "a ceiling for unsupported fp16";
+  EXPECT_NE(roofline.find(">fp8_e4m3 2.5T Rpeak<"), std::string::npos);
+  EXPECT_NE(roofline.find(">fp64 "), std::string::npos);
+  const std::string chart = html.substr(gemm, html.find("</svg>", gemm) - gemm);
+  const std::regex x_tick(R"re(text-anchor="middle" fill="#555">[0-9.]+[kMGTPE]?</text>)re");
+  const auto ticks = std::distance(std::sregex_iterator(chart.begin(), chart.end(), x_tick),
+                                   std::sregex_iterator());
+  EXPECT_GE(ticks, 4) << chart;
+}
+
 }  // namespace
 }  // namespace suanli::rate

@@ -101,18 +101,22 @@ class OneDnnConv : public CpuOp {
         src_(src_md, dnnl_engine(), src),
         dst_(dst_md, dnnl_engine(), dst),
         scratch_(pd.scratchpad_desc(), dnnl_engine()),
+        user_wei_(wei_md, dnnl_engine(), wei),
         threads_(threads) {
-    dnnl::memory user_wei(wei_md, dnnl_engine(), wei);
     if (pd.weights_desc() == wei_md) {
-      wei_ = user_wei;  // the primitive reads plain KCRS itself
+      wei_ = user_wei_;  // the primitive reads plain KCRS itself
       packed_ = false;
     } else {
       // Once, here: run() never pays for the layout change.
       wei_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
-      dnnl::reorder(user_wei, wei_).execute(dnnl_stream(), user_wei, wei_);
-      dnnl_stream().wait();
       packed_ = true;
+      repack();
     }
+  }
+
+  // New weights from the harness (fresh inputs): packed again, outside any timed run.
+  void input_written(const void* buffer) override {
+    if (packed_ && buffer == user_wei_.get_data_handle()) repack();
   }
 
   void run() override {
@@ -127,8 +131,13 @@ class OneDnnConv : public CpuOp {
   bool packed() const { return packed_; }
 
  private:
+  void repack() {
+    dnnl::reorder(user_wei_, wei_).execute(dnnl_stream(), user_wei_, wei_);
+    dnnl_stream().wait();
+  }
+
   dnnl::convolution_forward prim_;
-  dnnl::memory src_, dst_, scratch_, wei_;
+  dnnl::memory src_, dst_, scratch_, user_wei_, wei_;
   bool packed_ = false;
   int threads_;
 };

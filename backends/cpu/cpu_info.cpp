@@ -5,11 +5,13 @@
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -198,126 +200,190 @@ std::string read_microcode() {
   return trim(read_line("/sys/devices/system/cpu/cpu0/microcode/version"));
 }
 
-// FMA resources of one core, as the vendor documents them for the microarchitecture.
-struct VectorUnits {
+// Sources cited in the derivations. Vendor manuals give the execution resources; measured
+// instruction tables (uops.info, Agner Fog) give what each instruction sustains per cycle.
+constexpr const char* kIntelManual = "Intel 64 and IA-32 Optimization Reference Manual";
+constexpr const char* kIntelSkx =
+    "Intel Optimization Reference Manual (Skylake-SP: 2 FMA units on Platinum, Gold 6xxx and "
+    "Gold 5122/5222, 1 on Bronze, Silver, other Gold 5xxx); uops.info";
+constexpr const char* kAmd17 = "AMD Software Optimization Guide for Family 17h; Agner Fog";
+constexpr const char* kAmd19 =
+    "AMD Software Optimization Guide for Family 19h (Zen 4 splits 512-bit ops over its 256-bit "
+    "pipes); uops.info (Zen 4)";
+constexpr const char* kAmd1A =
+    "AMD Software Optimization Guide for Family 1Ah (Zen 5: 512-bit datapath, 2 FMA pipes; "
+    "mobile parts 256-bit)";
+constexpr const char* kEmrBf16 =
+    "measured: suanli's vdpbf16ps peak chain retires 0.46 per cycle per core on an Emerald Rapids "
+    "Xeon (reciprocal throughput 2 cycles), as does oneDNN's bf16 GEMM there";
+
+// What one core sustains, per instruction the peak chains execute (peak.cpp): the FMA of the
+// widest vector the chain uses (zmm with AVX-512, else ymm), vdpbf16ps zmm, vpdpbusd (zmm, or
+// the VEX ymm form with AVX-VNNI only) and vfmadd231ph zmm. ipc 0 = not known for this core.
+struct CoreModel {
   std::string uarch = "unknown x86-64";
-  double fp64_per_cycle = 0;  // with the widest FMA the core has; fp32 is twice this
-  std::string why;            // "2x 512-bit FMA pipes"
+  double fma_ipc = 0, bf16_ipc = 0, int8_ipc = 0, fp16_ipc = 0;  // instructions per cycle
+  std::string units;                                             // "2x 512-bit FMA pipes"
+  std::string source;                                            // where fma_ipc comes from
+  std::string bf16_source, int8_source, fp16_source;             // default: `source`
 };
 
-VectorUnits amd_units(int family, int model, const IsaFeatures& isa) {
-  VectorUnits u;
-  if (family == 0x17 || family == 0x18) {  // 0x18: Hygon Dhyana, a Zen derivative
-    const bool zen2 = family == 0x17 && model >= 0x30;
-    u.uarch = zen2 ? "Zen 2" : "Zen/Zen+";
-    u.fp64_per_cycle = zen2 ? 16 : 8;
-    u.why = zen2 ? "2x 256-bit FMA pipes" : "2x 128-bit FMA pipes";
-  } else if (family == 0x19) {
-    u.uarch = isa.avx512f ? "Zen 4" : "Zen 3";
-    u.fp64_per_cycle = 16;
-    u.why = isa.avx512f ? "AVX-512 on 2x 256-bit FMA pipes" : "2x 256-bit FMA pipes";
-  } else if (family == 0x1A) {
-    // Mobile Zen 5 (Strix/Krackan Point) executes AVX-512 on 256-bit pipes; server and desktop
-    // parts have the full 512-bit datapath.
-    const bool mobile = (model >= 0x20 && model <= 0x2F) || (model >= 0x60 && model <= 0x6F);
-    u.uarch = mobile ? "Zen 5 (mobile)" : "Zen 5";
-    u.fp64_per_cycle = mobile ? 16 : 32;
-    u.why = mobile ? "AVX-512 on 2x 256-bit FMA pipes" : "2x 512-bit FMA pipes";
-  }
-  return u;
+CoreModel core(const char* uarch, double fma_ipc, const char* units, const char* source) {
+  CoreModel c;
+  c.uarch = uarch;
+  c.fma_ipc = fma_ipc;
+  c.units = units;
+  c.source = source;
+  return c;
 }
 
-VectorUnits intel_units(int family, int model, int stepping, const std::string& brand) {
-  VectorUnits u;
-  if (family != 6) return u;
+CoreModel amd_core(int family, int model, const IsaFeatures& isa) {
+  CoreModel c;
+  if (family == 0x17 || family == 0x18) {  // 0x18: Hygon Dhyana, a Zen derivative
+    const bool zen2 = family == 0x17 && model >= 0x30;
+    // Zen/Zen+ run a 256-bit FMA as two 128-bit halves: one ymm FMA per cycle.
+    c = zen2 ? core("Zen 2", 2, "2x 256-bit FMA pipes", kAmd17)
+             : core("Zen/Zen+", 1, "2x 128-bit FMA pipes", kAmd17);
+  } else if (family == 0x19) {
+    c = isa.avx512f ? core("Zen 4", 1, "AVX-512 on 2x 256-bit FMA pipes", kAmd19)
+                    : core("Zen 3", 2, "2x 256-bit FMA pipes", kAmd17);
+    if (isa.avx512f) c.bf16_ipc = c.int8_ipc = 1;  // zmm forms also split over both pipes
+  } else if (family == 0x1A) {
+    const bool mobile = (model >= 0x20 && model <= 0x2F) || (model >= 0x60 && model <= 0x6F);
+    c = mobile ? core("Zen 5 (mobile)", 1, "AVX-512 on 2x 256-bit FMA pipes", kAmd1A)
+               : core("Zen 5", 2, "2x 512-bit FMA pipes", kAmd1A);
+    c.bf16_ipc = c.int8_ipc = c.fma_ipc;  // vdpbf16ps, vpdpbusd zmm on the same two pipes
+  }
+  return c;
+}
+
+// Skylake-SP, Cascade Lake and Cooper Lake share model 0x55; the SKU decides the FMA units.
+CoreModel intel_skx_core(int stepping, const std::string& brand, const IsaFeatures& isa) {
+  const char* uarch = stepping >= 10  ? "Cooper Lake"
+                      : stepping >= 5 ? "Cascade Lake"
+                                      : "Skylake-SP";
+  auto has = [&](const char* s) { return brand.find(s) != std::string::npos; };
+  const bool one_unit =
+      has("Bronze") || has("Silver") || (has("Gold 5") && !has("Gold 5122") && !has("Gold 5222"));
+  CoreModel c = one_unit ? core(uarch, 1, "1x 512-bit FMA unit (SKU from brand string)", kIntelSkx)
+                         : core(uarch, 2, "2x 512-bit FMA units", kIntelSkx);
+  if (isa.avx512_vnni) c.int8_ipc = c.fma_ipc;  // vpdpbusd on the FMA ports (p0, p5)
+  if (isa.avx512_bf16) {
+    c.bf16_ipc = c.fma_ipc / 4;  // assumed as on Sapphire Rapids: 2 cycles with both units
+    c.bf16_source = std::string("assumed as Sapphire Rapids; ") + kEmrBf16;
+  }
+  return c;
+}
+
+CoreModel intel_core(int family, int model, int stepping, const std::string& brand,
+                     const IsaFeatures& isa) {
+  CoreModel c;
+  if (family != 6) return c;
   auto is = [&](std::initializer_list<int> models) {
     return std::find(models.begin(), models.end(), model) != models.end();
   };
   const char* k2x256 = "2x 256-bit FMA pipes";
-  const char* k2x512 = "2x 512-bit FMA pipes";
-  const char* k1x512 = "1x 512-bit FMA (ports 0+1 fused) + 256-bit FMA";
+  const char* k2x512 = "2x 512-bit FMA units";
   if (is({0x3C, 0x3F, 0x45, 0x46})) {
-    u = {"Haswell", 16, k2x256};
+    c = core("Haswell", 2, k2x256, kIntelManual);
   } else if (is({0x3D, 0x47, 0x4F, 0x56})) {
-    u = {"Broadwell", 16, k2x256};
+    c = core("Broadwell", 2, k2x256, kIntelManual);
   } else if (is({0x4E, 0x5E, 0x8E, 0x9E, 0xA5, 0xA6})) {
-    u = {"Skylake (client)", 16, k2x256};
+    c = core("Skylake (client)", 2, k2x256, kIntelManual);
   } else if (is({0x97, 0x9A, 0xBF, 0xB7, 0xBA, 0xAA, 0xAC, 0xC5, 0xC6, 0xBD})) {
-    u = {"Alder Lake or later hybrid (P-cores)", 16, k2x256};
+    c = core("Alder Lake or later hybrid (P-cores)", 2, k2x256, kIntelManual);
+    c.int8_ipc = 2;  // AVX-VNNI vpdpbusd ymm on ports 0 and 1 (uops.info, Alder Lake-P)
+    c.int8_source = "uops.info (Alder Lake-P: VPDPBUSD ymm, 2/cycle)";
   } else if (is({0x66, 0x7D, 0x7E, 0x8C, 0x8D, 0xA7})) {
-    u = {"Ice Lake / Tiger Lake / Rocket Lake (client)", 16, k1x512};
+    c = core("Ice Lake / Tiger Lake / Rocket Lake (client)", 1, "1x 512-bit FMA (ports 0+1 fused)",
+             kIntelManual);
+    c.int8_ipc = 1;
+    c.int8_source = "uops.info (Ice Lake: VPDPBUSD zmm on port 0, 1/cycle)";
   } else if (model == 0x55) {
-    u.uarch = stepping >= 10 ? "Cooper Lake" : stepping >= 5 ? "Cascade Lake" : "Skylake-SP";
-    // Bronze, Silver and most Gold 5xxx parts enable only the port-0/1 FMA unit.
-    const bool one_unit = brand.find("Bronze") != std::string::npos ||
-                          brand.find("Silver") != std::string::npos ||
-                          (brand.find("Gold 5") != std::string::npos &&
-                           brand.find("Gold 5122") == std::string::npos &&
-                           brand.find("Gold 5222") == std::string::npos);
-    u.fp64_per_cycle = one_unit ? 16 : 32;
-    u.why = one_unit ? "1x 512-bit FMA unit (SKU from brand string)" : k2x512;
+    c = intel_skx_core(stepping, brand, isa);
   } else if (is({0x6A, 0x6C})) {
-    u = {"Ice Lake-SP", 32, k2x512};
-  } else if (model == 0x8F) {
-    u = {"Sapphire Rapids", 32, k2x512};
-  } else if (model == 0xCF) {
-    u = {"Emerald Rapids", 32, k2x512};
-  } else if (is({0xAD, 0xAE})) {
-    u = {"Granite Rapids", 32, k2x512};
+    c = core("Ice Lake-SP", 2, k2x512, kIntelManual);
+    c.int8_ipc = 2;
+  } else if (is({0x8F, 0xCF, 0xAD, 0xAE})) {
+    c = core(model == 0x8F   ? "Sapphire Rapids"
+             : model == 0xCF ? "Emerald Rapids"
+                             : "Granite Rapids",
+             2, k2x512, kIntelManual);
+    c.int8_ipc = 2;    // vpdpbusd zmm on ports 0 and 5, like the FMA
+    c.fp16_ipc = 2;    // vfmadd231ph zmm: 32 fp16 lanes on the same FMA units
+    c.bf16_ipc = 0.5;  // vdpbf16ps zmm: one per 2 cycles, half the fp32 FLOP rate
+    c.bf16_source = kEmrBf16;
+    c.fp16_source = std::string(kIntelManual) + " (AVX512-FP16: twice the fp32 FLOP rate)";
+    if (model != 0xCF && model != 0x8F)
+      c.bf16_source = std::string("assumed as Emerald Rapids; ") + kEmrBf16;
   } else if (is({0x57, 0x85})) {
-    u = {"Knights Landing/Mill", 32, k2x512};
+    c = core("Knights Landing/Mill", 2, k2x512, kIntelManual);
   } else if (is({0xAF, 0xB6})) {
-    u = {"Sierra Forest / Grand Ridge (E-cores)", 8, "2x 128-bit FMA pipes"};
+    c = core("Sierra Forest / Grand Ridge (E-cores)", 1, "2x 128-bit FMA pipes", kIntelManual);
   }
-  return u;
+  return c;
 }
 
 // What an unknown CPU most likely has, from its ISA alone; the derivation says "assumed".
-VectorUnits generic_units(const IsaFeatures& isa) {
-  VectorUnits u;
-  if (isa.amx_tile) {
-    u.fp64_per_cycle = 32;  // every AMX part so far is a server core with two 512-bit FMA units
-    u.why = "assumed 2x 512-bit FMA pipes";
-  } else if (isa.avx512f) {
-    u.fp64_per_cycle = 16;
-    u.why = "assumed 1x 512-bit FMA throughput";
-  } else if (isa.avx2 && isa.fma) {
-    u.fp64_per_cycle = 16;
-    u.why = "assumed 2x 256-bit FMA pipes";
-  } else if (isa.fma) {
-    u.fp64_per_cycle = 8;
-    u.why = "assumed 2x 128-bit FMA pipes";
-  } else {
-    u.fp64_per_cycle = 4;
-    u.why = "assumed 128-bit add + 128-bit multiply, no FMA";
-  }
-  return u;
+CoreModel generic_core(const IsaFeatures& isa) {
+  CoreModel c;
+  if (isa.avx512f)
+    c = core("unknown x86-64", isa.amx_tile ? 2 : 1,
+             isa.amx_tile ? "assumed 2x 512-bit FMA units (AMX parts are server cores)"
+                          : "assumed 1x 512-bit FMA throughput",
+             "assumed");
+  else if (isa.avx2 && isa.fma)
+    c = core("unknown x86-64", 2, "assumed 2x 256-bit FMA pipes", "assumed");
+  else
+    c = core("unknown x86-64", 1, "assumed one 256-bit FMA or less", "assumed");
+  c.bf16_ipc = c.int8_ipc = c.fp16_ipc = c.fma_ipc;
+  c.bf16_source = c.int8_source = c.fp16_source = "assumed: as many as FMA instructions";
+  return c;
 }
 
-// 1000 dependent adds: each needs the previous result, so they retire one per cycle on every
-// x86-64 core of the last two decades, whatever the width of the machine.
-#define SUANLI_ADD1 "add $1, %0\n\t"
-#define SUANLI_ADD10                                                                              \
-  SUANLI_ADD1 SUANLI_ADD1 SUANLI_ADD1 SUANLI_ADD1 SUANLI_ADD1 SUANLI_ADD1 SUANLI_ADD1 SUANLI_ADD1 \
-      SUANLI_ADD1 SUANLI_ADD1
-#define SUANLI_ADD100                                                                        \
-  SUANLI_ADD10 SUANLI_ADD10 SUANLI_ADD10 SUANLI_ADD10 SUANLI_ADD10 SUANLI_ADD10 SUANLI_ADD10 \
-      SUANLI_ADD10 SUANLI_ADD10 SUANLI_ADD10
+// The clock is counted in multiplications. A chain of 64-bit `imul r64, r64`, each needing the
+// previous product, advances one link per imul latency. That latency is 3 cycles on every
+// mainstream x86-64 core of the last decade: Intel Sandy Bridge through Golden Cove/Redwood Cove
+// (Sapphire, Emerald, Granite Rapids) and AMD Zen 1 through Zen 5 (Agner Fog, "Instruction
+// tables", IMUL r64,r64: latency 3; uops.info, IMUL (R64, R64): latency 3 on every Intel core from
+// Nehalem on and on Zen+ to Zen 4). Unlike a chain of `add $1` it cannot be shortened by the
+// renamer: Golden Cove-class cores fold immediate adds there (about 6 per cycle), which read an
+// Emerald Rapids at 18 GHz. AMD's Bulldozer and Jaguar families (0x15, 0x16) take 6 cycles for a
+// 64-bit imul (Agner Fog), and are counted so.
+#define SUANLI_IMUL1 "imul %0, %0\n\t"
+#define SUANLI_IMUL10                                                                        \
+  SUANLI_IMUL1 SUANLI_IMUL1 SUANLI_IMUL1 SUANLI_IMUL1 SUANLI_IMUL1 SUANLI_IMUL1 SUANLI_IMUL1 \
+      SUANLI_IMUL1 SUANLI_IMUL1 SUANLI_IMUL1
+#define SUANLI_IMUL100                                                                \
+  SUANLI_IMUL10 SUANLI_IMUL10 SUANLI_IMUL10 SUANLI_IMUL10 SUANLI_IMUL10 SUANLI_IMUL10 \
+      SUANLI_IMUL10 SUANLI_IMUL10 SUANLI_IMUL10 SUANLI_IMUL10
 
-constexpr int kAddsPerIteration = 1000;
+constexpr int kImulsPerIteration = 1000;
 
-void add_chain(int64_t iterations) {
-  uint64_t x = 0;
+// x stays odd (3 squared again and again), so the product never becomes a constant the core could
+// predict; multiplier latency does not depend on the operands on these cores anyway.
+void imul_chain(int64_t iterations) {
+  uint64_t x = 3;
   for (int64_t i = 0; i < iterations; ++i) {
-    asm volatile(SUANLI_ADD100 SUANLI_ADD100 SUANLI_ADD100 SUANLI_ADD100 SUANLI_ADD100 SUANLI_ADD100
-                     SUANLI_ADD100 SUANLI_ADD100 SUANLI_ADD100 SUANLI_ADD100
+    asm volatile(SUANLI_IMUL100 SUANLI_IMUL100 SUANLI_IMUL100 SUANLI_IMUL100 SUANLI_IMUL100
+                     SUANLI_IMUL100 SUANLI_IMUL100 SUANLI_IMUL100 SUANLI_IMUL100 SUANLI_IMUL100
                  : "+r"(x));
   }
 }
 
-#undef SUANLI_ADD100
-#undef SUANLI_ADD10
-#undef SUANLI_ADD1
+#undef SUANLI_IMUL100
+#undef SUANLI_IMUL10
+#undef SUANLI_IMUL1
+
+// Cycles of one 64-bit imul on this core (see above).
+int imul_latency_cycles() {
+  const Regs l0 = cpuid(0);
+  const bool amd = l0.b == 0x68747541u;  // "Auth"enticAMD
+  const unsigned sig = cpuid(1).a;
+  const unsigned family =
+      ((sig >> 8) & 0xF) + (((sig >> 8) & 0xF) == 0xF ? ((sig >> 20) & 0xFF) : 0);
+  return amd && (family == 0x15 || family == 0x16) ? 6 : 3;
+}
 
 // Seconds this thread has run. On a shared machine a thread loses whole time slices to other
 // processes; wall time would count them as slow cycles, the thread's own CPU time does not.
@@ -335,12 +401,13 @@ double best_mhz_of_thread(std::atomic<int>* arrived, int total) {
     asm volatile("pause");
   }
   constexpr double kWarmupS = 0.010, kRepeatS = 0.008;
-  constexpr int kRepeats = 4, kChunk = 16;
+  constexpr int kRepeats = 4, kChunk = 4;
+  const double cycles_per_imul = imul_latency_cycles();
   int64_t done = 0;
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = thread_seconds();
   do {
-    add_chain(kChunk);
+    imul_chain(kChunk);
     done += kChunk;
   } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < kWarmupS);
   const double ran = std::max(1e-6, thread_seconds() - c0);
@@ -349,11 +416,84 @@ double best_mhz_of_thread(std::atomic<int>* arrived, int total) {
   double best = 0;
   for (int r = 0; r < kRepeats; ++r) {
     const double c = thread_seconds();
-    add_chain(iterations);
+    imul_chain(iterations);
     const double s = thread_seconds() - c;
-    if (s > 0) best = std::max(best, static_cast<double>(iterations) * kAddsPerIteration / s / 1e6);
+    const double cycles = static_cast<double>(iterations) * kImulsPerIteration * cycles_per_imul;
+    if (s > 0) best = std::max(best, cycles / s / 1e6);
   }
   return best;
+}
+
+// Mean of a per-CPU sysfs frequency (kHz) over the allowed CPUs, in MHz; 0 when absent.
+double cpufreq_mhz(const std::vector<int>& cpus, const char* file) {
+  double sum = 0;
+  int n = 0;
+  for (int cpu : cpus) {
+    const std::string khz = read_line(cpu_dir(cpu) + "/cpufreq/" + file);
+    if (khz.empty()) continue;
+    sum += std::strtod(khz.c_str(), nullptr) / 1000.0;
+    ++n;
+  }
+  return n ? sum / n : 0;
+}
+
+// Mean "cpu MHz" of /proc/cpuinfo over the allowed CPUs; in VMs often the nominal clock.
+double proc_cpuinfo_mhz(const std::vector<int>& cpus) {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  int processor = -1;
+  double sum = 0;
+  int n = 0;
+  const std::set<int> allowed(cpus.begin(), cpus.end());
+  while (std::getline(f, line)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = trim(line.substr(0, colon)), value = line.substr(colon + 1);
+    if (key == "processor") processor = std::atoi(value.c_str());
+    if (key == "cpu MHz" && allowed.count(processor)) {
+      sum += std::strtod(value.c_str(), nullptr);
+      ++n;
+    }
+  }
+  return n ? sum / n : 0;
+}
+
+double monotonic_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The estimates besides the imul chain. `tsc_mhz` is the TSC rate timed against CLOCK_MONOTONIC
+// around the measurement (0 when not measured). Sources named "... max" bound the clock from above,
+// "... base" and "TSC ..." are nominal, the rest are current readings.
+std::vector<ClockEstimate> other_clock_estimates(const std::vector<int>& cpus, double tsc_mhz) {
+  std::vector<ClockEstimate> e;
+  auto add = [&](const char* source, double mhz) {
+    if (mhz > 0) e.push_back({source, mhz});
+  };
+  const Regs l16 = cpuid(0x16);  // Intel: base, max (MHz); zero on AMD and in many VMs
+  add("CPUID 0x16 base", l16.a & 0xFFFF);
+  add("CPUID 0x16 max", l16.b & 0xFFFF);
+  add("cpufreq cpuinfo_max_freq max", cpufreq_mhz(cpus, "cpuinfo_max_freq"));
+  add("cpufreq scaling_cur_freq", cpufreq_mhz(cpus, "scaling_cur_freq"));
+  add("/proc/cpuinfo cpu MHz", proc_cpuinfo_mhz(cpus));
+  const Regs l15 = cpuid(0x15);  // TSC = crystal Hz x ebx / eax, where the crystal is given
+  if (l15.a && l15.b && l15.c) add("CPUID 0x15 TSC base", 1e-6 * l15.c * l15.b / l15.a);
+  const bool invariant = bit(cpuid(0x80000007u).d, 8);
+  add(invariant ? "TSC base (rdtsc vs CLOCK_MONOTONIC)" : "TSC (not invariant) base", tsc_mhz);
+  return e;
+}
+
+std::string mhz_list(const std::vector<ClockEstimate>& e) {
+  std::string out;
+  for (const ClockEstimate& x : e)
+    out += (out.empty() ? "" : ", ") + x.source + " " + format_mhz(x.mhz);
+  return out;
+}
+
+bool has_word(const std::string& s, const char* word) {
+  return s.find(word) != std::string::npos;
 }
 
 }  // namespace
@@ -409,6 +549,139 @@ double measure_clock_mhz(int threads) {
   return sum / threads;
 }
 
+ClockChoice choose_clock(double imul_mhz, const std::string& imul_how,
+                         const std::vector<ClockEstimate>& others) {
+  ClockChoice c;
+  c.mhz = imul_mhz;
+  c.method = "imul chain (" + imul_how + ")";
+  double ceiling = 0, base = 0;
+  std::vector<ClockEstimate> near, far;
+  for (const ClockEstimate& e : others) {
+    if (has_word(e.source, " max")) ceiling = std::max(ceiling, e.mhz);
+    if (has_word(e.source, " base")) base = std::max(base, e.mhz);
+    const bool agrees = std::abs(e.mhz - imul_mhz) <= kClockTolerance * imul_mhz;
+    (agrees ? near : far).push_back(e);
+  }
+  const std::string measured = "imul chain " + format_mhz(imul_mhz) + " MHz";
+  if (ceiling > 0 && imul_mhz > ceiling * (1 + kClockTolerance)) {
+    c.mhz = ceiling;
+    c.method = "stated maximum " + format_mhz(ceiling) + " MHz (the " + measured + " exceeds it)";
+    c.disagree = true;
+    c.check = "DISAGREE: " + measured + " is above the highest stated maximum (" +
+              format_mhz(ceiling) + " MHz) by more than " + format_count(100 * kClockTolerance) +
+              " %: a core cannot outrun it, so the chain was not 3 cycles per link here; the " +
+              "stated maximum is used";
+    return c;
+  }
+  if (base > 0 && imul_mhz < base * (1 - kClockTolerance)) {
+    c.disagree = true;
+    c.check = "DISAGREE: " + measured + " is below the nominal base (" + format_mhz(base) +
+              " MHz) by more than " + format_count(100 * kClockTolerance) +
+              " %: the cores ran slower than nominal (throttled, power-capped, or cycles taken by "
+              "a hypervisor or other processes); the measurement is used, as it is what the "
+              "cores delivered";
+    return c;
+  }
+  if (others.empty()) {
+    c.check = "no independent estimate available (no CPUID 0x16, cpufreq or TSC rate)";
+  } else if (!near.empty()) {
+    c.check = "consistent: " + measured + " within " + format_count(100 * kClockTolerance) +
+              " % of " + mhz_list(near) + (ceiling > 0 ? "; not above the stated maximum" : "");
+  } else {
+    c.check = "consistent with the bounds (" +
+              (ceiling > 0 ? "at most the stated maximum" : std::string("no stated maximum")) +
+              (base > 0 ? ", at least the nominal base" : "") + "); no current reading within " +
+              format_count(100 * kClockTolerance) + " %";
+  }
+  return c;
+}
+
+namespace {
+
+// Measures the clock on the threads the backend uses, gathers the other estimates, applies the
+// rule of choose_clock; returns the clock part of the derivations ("2 cores x 3700 MHz (...) x ").
+std::string measure_clock(CpuInfo* info, const std::vector<int>& cpus) {
+  const int busy = std::min(info->threads, info->logical);
+  const double t0 = monotonic_seconds();
+  const uint64_t tsc0 = __rdtsc();
+  const double imul_mhz = measure_clock_mhz(busy);
+  const double tsc_mhz = static_cast<double>(__rdtsc() - tsc0) / (monotonic_seconds() - t0) / 1e6;
+  const std::string load = busy == info->logical
+                               ? std::string("all cores")
+                               : std::to_string(busy) + (busy == 1 ? " thread" : " threads");
+  const std::vector<ClockEstimate> others = other_clock_estimates(cpus, tsc_mhz);
+  info->clock = choose_clock(imul_mhz, "measured, " + load + " busy", others);
+  info->measured_mhz = info->clock.mhz;
+  info->estimates.push_back({"imul chain (measured, " + load + " busy)", imul_mhz});
+  info->estimates.insert(info->estimates.end(), others.begin(), others.end());
+  const int cores = std::min(info->threads, info->cores);
+  const bool fallback = info->clock.mhz != imul_mhz;
+  return std::to_string(cores) + (cores == 1 ? " core x " : " cores x ") +
+         format_mhz(info->measured_mhz) + " MHz (" +
+         (fallback ? "stated maximum; the imul chain read more, see clock_check"
+                   : "measured by an imul chain, " + load + " busy") +
+         ") x ";
+}
+
+// One figure: instructions per cycle x work per instruction, with the instruction and the source.
+PeakFigure peak(suanli_dtype dtype, int cores, double mhz, const std::string& clock,
+                const std::string& uarch, const std::string& instruction, double ipc, double work,
+                const char* unit, const std::string& source) {
+  PeakFigure p;
+  p.dtype = dtype;
+  p.per_cycle_per_core = ipc * work;
+  p.ops_per_second = cores * mhz * 1e6 * p.per_cycle_per_core;
+  p.derivation = clock + format_count(p.per_cycle_per_core) + " " + unit + "/cycle (" + uarch +
+                 ": " + instruction + " " + format_count(ipc) + "/cycle x " + format_count(work) +
+                 " " + unit + "; " + source + ")";
+  return p;
+}
+
+// The peak of each dtype the CPU computes natively, for the instruction suanli's own peak chain
+// executes (peak.cpp), so that measured/theoretical compares like with like. AMX, where the OS
+// exposes it, is the CPU's ceiling for bf16/int8/fp16 and is listed instead; the chains do not
+// execute AMX, which the derivation says.
+std::vector<PeakFigure> peak_table(const CoreModel& m, const IsaFeatures& isa, int cores,
+                                   double mhz, const std::string& clock) {
+  std::vector<PeakFigure> out;
+  auto add = [&](suanli_dtype t, const std::string& instruction, double ipc, double work,
+                 const char* unit, const std::string& source) {
+    std::string src = source.empty() ? m.source : source;
+    if (ipc == 0) {  // the ISA has it, the table has no rate for this core
+      ipc = m.fma_ipc;
+      src = "assumed: as many per cycle as FMA instructions";
+    }
+    out.push_back(
+        peak(t, cores, mhz, clock, m.uarch, instruction, ipc, work, unit, m.units + "; " + src));
+  };
+  const bool zmm = isa.avx512f;
+  const double fp64_lanes = zmm ? 8 : isa.avx2 ? 4 : 2;
+  const char* reg = zmm ? " zmm" : isa.avx2 ? " ymm" : " xmm";
+  add(SUANLI_DTYPE_FP64, std::string("vfmadd231pd") + reg, m.fma_ipc, 2 * fp64_lanes, "FLOP", "");
+  add(SUANLI_DTYPE_FP32, std::string("vfmadd231ps") + reg, m.fma_ipc, 4 * fp64_lanes, "FLOP", "");
+  const char* amx_note = " (suanli's peak chain runs the vector units only)";
+  if (isa.amx_fp16)
+    add(SUANLI_DTYPE_FP16, std::string("AMX tdpfp16ps 16x16x32 per 16 cycles") + amx_note, 1.0 / 16,
+        16384, "FLOP", kIntelManual);
+  else if (isa.avx512_fp16)
+    add(SUANLI_DTYPE_FP16, "vfmadd231ph zmm", m.fp16_ipc, 64, "FLOP", m.fp16_source);
+  if (isa.amx_bf16)
+    add(SUANLI_DTYPE_BF16, std::string("AMX tdpbf16ps 16x16x32 per 16 cycles") + amx_note, 1.0 / 16,
+        16384, "FLOP", kIntelManual);
+  else if (isa.avx512_bf16)
+    add(SUANLI_DTYPE_BF16, "vdpbf16ps zmm", m.bf16_ipc, 64, "FLOP", m.bf16_source);
+  if (isa.amx_int8)
+    add(SUANLI_DTYPE_INT8, std::string("AMX tdpbusd 16x16x64 per 16 cycles") + amx_note, 1.0 / 16,
+        32768, "OPS", kIntelManual);
+  else if (isa.avx512_vnni)
+    add(SUANLI_DTYPE_INT8, "vpdpbusd zmm", m.int8_ipc, 128, "OPS", m.int8_source);
+  else if (isa.avx_vnni)
+    add(SUANLI_DTYPE_INT8, "vpdpbusd ymm (VEX)", m.int8_ipc, 64, "OPS", m.int8_source);
+  return out;
+}
+
+}  // namespace
+
 CpuInfo detect_cpu(int threads) {
   CpuInfo info;
   const Regs l0 = cpuid(0);
@@ -452,6 +725,7 @@ CpuInfo detect_cpu(int threads) {
 
   const std::string khz = read_line("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
   if (!khz.empty()) info.max_mhz = std::strtod(khz.c_str(), nullptr) / 1000.0;
+  if (info.max_mhz == 0) info.max_mhz = cpuid(0x16).b & 0xFFFF;
   info.microcode = read_microcode();
 
   info.isa = detect_isa();
@@ -475,57 +749,19 @@ CpuInfo detect_cpu(int threads) {
     info.features += name;
   }
 
-  VectorUnits units;
-  if (amd) units = amd_units(info.family, info.model_id, isa);
+  CoreModel model;
+  if (amd) model = amd_core(info.family, info.model_id, isa);
   if (info.vendor == "GenuineIntel")
-    units = intel_units(info.family, info.model_id, info.stepping, info.model);
-  if (units.fp64_per_cycle == 0) {
-    const std::string uarch = units.uarch;
-    units = generic_units(isa);
-    units.uarch = uarch;
+    model = intel_core(info.family, info.model_id, info.stepping, info.model, isa);
+  if (model.fma_ipc == 0) {
+    const std::string uarch = model.uarch;
+    model = generic_core(isa);
+    model.uarch = uarch;
   }
-  info.uarch = units.uarch;
+  info.uarch = model.uarch;
 
-  const int busy = std::min(info.threads, info.logical);
-  info.measured_mhz = measure_clock_mhz(busy);
-
-  const int cores = std::min(info.threads, info.cores);
-  const std::string clock =
-      std::to_string(cores) + (cores == 1 ? " core x " : " cores x ") +
-      format_mhz(info.measured_mhz) + " MHz (measured, " +
-      (busy == info.logical ? std::string("all cores")
-                            : std::to_string(busy) + (busy == 1 ? " thread" : " threads")) +
-      " busy) x ";
-  auto add = [&](suanli_dtype dtype, double per_cycle, const char* unit, const std::string& why) {
-    PeakFigure p;
-    p.dtype = dtype;
-    p.per_cycle_per_core = per_cycle;
-    p.ops_per_second = cores * info.measured_mhz * 1e6 * per_cycle;
-    p.derivation =
-        clock + format_count(per_cycle) + " " + unit + "/cycle (" + info.uarch + ": " + why + ")";
-    info.peaks.push_back(std::move(p));
-  };
-  const double fp64 = units.fp64_per_cycle, fp32 = 2 * fp64;
-  const double fp32_ymm = std::min(fp32, 32.0);  // 256-bit forms: at most two pipes of 8 lanes
-  add(SUANLI_DTYPE_FP64, fp64, "FLOP", units.why);
-  add(SUANLI_DTYPE_FP32, fp32, "FLOP", units.why);
-  if (isa.amx_fp16)
-    add(SUANLI_DTYPE_FP16, 1024, "FLOP", "AMX TMUL, 16x32 fp16 tile dot products");
-  else if (isa.avx512_fp16)
-    add(SUANLI_DTYPE_FP16, 2 * fp32, "FLOP", "vfmadd231ph, " + units.why);
-  if (isa.amx_bf16)
-    add(SUANLI_DTYPE_BF16, 1024, "FLOP", "AMX TMUL, 16x32 bf16 tile dot products");
-  else if (isa.avx512_bf16)
-    add(SUANLI_DTYPE_BF16, 2 * fp32, "FLOP",
-        "vdpbf16ps, 2 bf16 products per fp32 lane, " + units.why);
-  if (isa.amx_int8)
-    add(SUANLI_DTYPE_INT8, 2048, "OPS", "AMX TMUL, 16x64 int8 tile dot products");
-  else if (isa.avx512_vnni)
-    add(SUANLI_DTYPE_INT8, 4 * fp32, "OPS",
-        "vpdpbusd, 4 int8 products per int32 lane, " + units.why);
-  else if (isa.avx_vnni)
-    add(SUANLI_DTYPE_INT8, 4 * fp32_ymm, "OPS",
-        "AVX-VNNI vpdpbusd ymm, 4 int8 products per int32 lane, 2x 256-bit pipes");
+  const std::string clock = measure_clock(&info, cpus);
+  info.peaks = peak_table(model, isa, std::min(info.threads, info.cores), info.measured_mhz, clock);
   return info;
 }
 

@@ -19,7 +19,8 @@ struct BackendError : std::runtime_error {
 // Settings of one backend context that every part needs.
 struct CpuConfig {
   int threads = 1;  // threads to use (all cores by default, resolved by plugin.cpp)
-  std::string gemm_library = "auto";  // "auto" | "openblas" | "onednn"
+  std::string gemm_library = "auto";     // "auto" | "openblas" | "onednn"
+  std::string gemm_b_layout = "packed";  // oneDNN GEMM's B: "packed" (its choice) | "plain"
 };
 
 // A prepared op. run() executes it once, synchronously, on `threads` threads.
@@ -28,6 +29,9 @@ class CpuOp {
  public:
   virtual ~CpuOp() = default;
   virtual void run() = 0;
+  // The harness wrote `buffer` (an input this op may have copied at plan time, such as weights
+  // packed into the library's layout): refresh the copy. Called outside any timed run.
+  virtual void input_written(const void* buffer) { (void)buffer; }
   std::string library;         // e.g. "openblas 0.3.21 (SkylakeX)", "onednn 2.6.3"
   std::string implementation;  // e.g. "cblas_sgemm", "brg:avx512_core_bf16", "avx512 vfmadd231ps
                                // x24 chains"

@@ -12,8 +12,11 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "cpu_info.h"
 #include "cpu_op.h"
+#include "fp16_gemm.h"
 #include "onednn.h"
 #include "openblas.h"
 
@@ -23,7 +26,7 @@ namespace {
 using dt = dnnl::memory::data_type;
 
 // The GEMM types the CPU backend can run (after validation and the support checks).
-enum class GemmType { kFp64, kFp32, kBf16, kInt8 };
+enum class GemmType { kFp64, kFp32, kBf16, kInt8, kFp16 };
 
 const char* type_label(GemmType t) {
   switch (t) {
@@ -35,6 +38,8 @@ const char* type_label(GemmType t) {
       return "bf16";
     case GemmType::kInt8:
       return "int8";
+    case GemmType::kFp16:
+      return "fp16";
   }
   return "?";
 }
@@ -61,6 +66,27 @@ bool is_fp8(suanli_dtype t) {
 std::string types_string(const suanli_gemm_desc& d) {
   return std::string("a=") + dtype_name(d.a_type) + " b=" + dtype_name(d.b_type) +
          " c=" + dtype_name(d.c_type) + " compute=" + dtype_name(d.compute_type);
+}
+
+// fp16 runs on suanli's own AVX512-FP16 kernel, which multiplies and accumulates in fp16
+// (vfmadd231ph): the only fp16 arithmetic the ISA has (no fp16 -> fp32 dot product before
+// AVX10.2). fp32 accumulation would be fp32 arithmetic, which suanli does not pass off as fp16.
+bool classify_fp16(const suanli_gemm_desc& d, GemmType* type, std::string* reason) {
+  if (!kernel_isa().avx512_fp16) {
+    *reason = detect_isa().avx512_fp16
+                  ? "AVX512_FP16 hidden by SUANLI_CPU_MAX_ISA: no native fp16 arithmetic"
+                  : fp16_refusal();
+    return false;
+  }
+  if (d.compute_type != SUANLI_DTYPE_FP16) {
+    *reason =
+        "fp16 with fp32 accumulation: AVX512-FP16 multiplies and accumulates in fp16 only "
+        "(vfmadd231ph); suanli does not compute fp16 in fp32. The CPU backend runs fp16 "
+        "GEMM with fp16 accumulation (suite: \"accumulate\": \"fp16\")";
+    return false;
+  }
+  *type = GemmType::kFp16;
+  return true;
 }
 
 // Checks the descriptor against backend.h; throws on what the ABI does not allow. Returns the
@@ -95,10 +121,7 @@ bool classify(const suanli_gemm_desc& d, GemmType* type, std::string* reason) {
           (d.compute_type != SUANLI_DTYPE_FP32 && d.compute_type != d.a_type))
         invalid("mismatched types (" + types + "): fp16/bf16 GEMM takes a=b, c and compute " +
                 "fp32 or the input type");
-      if (d.a_type == SUANLI_DTYPE_FP16) {
-        *reason = fp16_refusal();
-        return false;
-      }
+      if (d.a_type == SUANLI_DTYPE_FP16) return classify_fp16(d, type, reason);
       if (d.c_type != SUANLI_DTYPE_FP32 || d.compute_type != SUANLI_DTYPE_FP32) {
         *reason = "bf16 with " + std::string(dtype_name(d.compute_type)) + " accumulation and " +
                   dtype_name(d.c_type) + " output: the CPU backend runs bf16 x bf16 -> fp32 " +
@@ -179,6 +202,7 @@ class OpenBlasGemm : public CpuOp {
                      static_cast<float*>(c_) + i * sc, ldc);
           break;
         case GemmType::kInt8:
+        case GemmType::kFp16:
           break;  // refused by make_openblas
       }
     }
@@ -236,19 +260,92 @@ std::unique_ptr<CpuOp> make_openblas(const Shape& s, GemmType type, void* a, voi
   return op;
 }
 
+// ---- suanli's own fp16 kernel -------------------------------------------------------------------
+
+class Fp16GemmOp : public CpuOp {
+ public:
+  explicit Fp16GemmOp(const Fp16GemmArgs& args) : args_(args) {}
+  void run() override { fp16_gemm(args_, Fp16MicroKernel::kAvx512Fp16); }
+
+ private:
+  Fp16GemmArgs args_;
+};
+
+std::unique_ptr<CpuOp> make_fp16(const suanli_gemm_desc& d, void* a, void* b, void* c,
+                                 int threads) {
+  std::unique_ptr<CpuOp> op;
+  if (a && b && c) {
+    Fp16GemmArgs g;
+    g.m = d.m;
+    g.n = d.n;
+    g.k = d.k;
+    g.batch = d.batch;
+    g.ta = d.trans_a != 0;
+    g.tb = d.trans_b != 0;
+    g.a = static_cast<const uint16_t*>(a);
+    g.b = static_cast<const uint16_t*>(b);
+    g.c = c;
+    g.c_fp32 = d.c_type == SUANLI_DTYPE_FP32;
+    g.threads = threads;
+    op = std::make_unique<Fp16GemmOp>(g);
+  } else {
+    op = std::make_unique<ProbeOp>();
+  }
+  op->library = "suanli";
+  op->implementation =
+      "avx512_fp16 vfmadd231ph GEMM, fp16 accumulation (two fp16 partial sums "
+      "per output, even and odd k, added in fp16 at the end), " +
+      std::to_string(kFp16Mr) + "x" + std::to_string(kFp16Nr) +
+      " micro-kernel on packed A/B panels, " + std::to_string(threads) +
+      (threads == 1 ? " thread" : " threads") +
+      (d.c_type == SUANLI_DTYPE_FP32 ? ", C stored as fp32" : "");
+  return op;
+}
+
 // ---- oneDNN ----------------------------------------------------------------------------------
+
+// "BA16a64b4a": oneDNN's name for a blocked layout (outer dimensions from the largest stride,
+// capitals for blocked ones, then the inner blocks), or "ab"/"ba"-style for plain ones.
+std::string layout_tag(const dnnl::memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked) return "non-blocked";
+  const auto& blk = d.format_desc.blocking;
+  std::vector<int> order(static_cast<size_t>(d.ndims));
+  for (int i = 0; i < d.ndims; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return blk.strides[x] > blk.strides[y]; });
+  std::string tag;
+  for (int i : order) {
+    bool blocked = false;
+    for (int b = 0; b < blk.inner_nblks; ++b) blocked |= blk.inner_idxs[b] == i;
+    tag += static_cast<char>((blocked ? 'A' : 'a') + i);
+  }
+  for (int b = 0; b < blk.inner_nblks; ++b)
+    tag += std::to_string(blk.inner_blks[b]) + static_cast<char>('a' + blk.inner_idxs[b]);
+  return tag;
+}
 
 class OneDnnGemm : public CpuOp {
  public:
+  // b_md is the harness's B; the primitive reads pd.weights_desc(), into which B is reordered
+  // here (and again whenever the harness writes B) when oneDNN chose its own layout.
   OneDnnGemm(const dnnl::matmul::primitive_desc& pd, const dnnl::memory::desc& a_md,
              const dnnl::memory::desc& b_md, const dnnl::memory::desc& c_md, void* a, void* b,
              void* c, int threads)
       : prim_(pd),
         a_(a_md, dnnl_engine(), a),
-        b_(b_md, dnnl_engine(), b),
+        user_b_(b_md, dnnl_engine(), b),
         c_(c_md, dnnl_engine(), c),
         scratch_(pd.scratchpad_desc(), dnnl_engine()),
-        threads_(threads) {}
+        b_host_(b),
+        threads_(threads) {
+    if (pd.weights_desc() == b_md) {
+      b_ = user_b_;
+    } else {
+      b_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
+      repack();
+    }
+  }
 
   void run() override {
     set_omp_threads(threads_);
@@ -259,9 +356,23 @@ class OneDnnGemm : public CpuOp {
     dnnl_stream().wait();
   }
 
+  // The harness wrote new B (fresh inputs): pack it again, outside any timed run.
+  void input_written(const void* buffer) override {
+    if (buffer == b_host_ && packed()) repack();
+  }
+
+  bool packed() const { return b_.get_data_handle() != user_b_.get_data_handle(); }
+
  private:
+  void repack() {
+    set_omp_threads(threads_);
+    dnnl::reorder(user_b_, b_).execute(dnnl_stream(), user_b_, b_);
+    dnnl_stream().wait();
+  }
+
   dnnl::matmul prim_;
-  dnnl::memory a_, b_, c_, scratch_;
+  dnnl::memory a_, user_b_, b_, c_, scratch_;
+  const void* b_host_;
   int threads_;
 };
 
@@ -275,7 +386,7 @@ dnnl::memory::desc operand_md(const Shape& s, int64_t rows, int64_t cols, bool t
 }
 
 std::unique_ptr<CpuOp> make_onednn(const Shape& s, GemmType type, void* a, void* b, void* c,
-                                   int threads, std::string* reason) {
+                                   int threads, const std::string& b_layout, std::string* reason) {
   dt ta, tb, tc;
   switch (type) {
     case GemmType::kFp64:
@@ -304,10 +415,14 @@ std::unique_ptr<CpuOp> make_onednn(const Shape& s, GemmType type, void* a, void*
   const dnnl::memory::desc b_md = operand_md(s, s.k, s.n, s.tb, tb);
   const dnnl::memory::desc c_md = operand_md(s, s.m, s.n, false, tc);
   set_omp_threads(threads);  // oneDNN sizes its blocking for the threads it will run on
+  // B (the weights of a layer) in the layout oneDNN prefers, as a deployed engine pre-packs its
+  // weights; "plain" keeps the harness's row-major B.
+  const bool any = b_layout == "packed";
+  const dnnl::memory::desc b_any(b_md.dims(), tb, dnnl::memory::format_tag::any);
   dnnl::matmul::primitive_desc pd;
   try {
-    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), strict_attr(),
-                                      dnnl_engine());
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, any ? b_any : b_md, c_md),
+                                      strict_attr(), dnnl_engine());
   } catch (const dnnl::error& e) {
     if (e.status != dnnl_unimplemented) throw_dnnl(e, "gemm: matmul primitive descriptor");
     *reason = onednn_library() + " has no matmul for " + type_label(type) + " on this CPU";
@@ -335,8 +450,13 @@ std::unique_ptr<CpuOp> make_onednn(const Shape& s, GemmType type, void* a, void*
   } catch (const dnnl::error& e) {
     throw_dnnl(e, "gemm: matmul primitive");
   }
+  const bool packed = !(pd.weights_desc() == b_md);
+  const std::string layout =
+      packed ? "B packed once at plan time into oneDNN's layout " + layout_tag(pd.weights_desc())
+             : std::string("B plain ") + (s.tb ? "transposed" : "row-major") +
+                   (any ? " (oneDNN's choice)" : " (gemm_b_layout=plain)");
   op->library = onednn_library();
-  op->implementation = "matmul " + impl;
+  op->implementation = "matmul " + impl + " (" + layout + ")";
   return op;
 }
 
@@ -379,16 +499,25 @@ std::unique_ptr<CpuOp> make_gemm(const suanli_gemm_desc& d, void* a, void* b, vo
   if (!classify(d, &type, reason)) return nullptr;
   const Shape s{d.m, d.n, d.k, d.batch, d.trans_a != 0, d.trans_b != 0};
   const int threads = std::max(1, cfg.threads);
+  if (type == GemmType::kFp16) {
+    if (cfg.gemm_library != "auto") {
+      *reason = "fp16 GEMM runs on suanli's own kernel only (gemm_library=" + cfg.gemm_library +
+                " has no native fp16 path here)";
+      return nullptr;
+    }
+    return make_fp16(d, a, b, c, threads);
+  }
   const std::string& lib = cfg.gemm_library;
   if (lib == "openblas") return make_openblas(s, type, a, b, c, threads, reason);
-  if (lib == "onednn") return make_onednn(s, type, a, b, c, threads, reason);
+  if (lib == "onednn") return make_onednn(s, type, a, b, c, threads, cfg.gemm_b_layout, reason);
   if (lib != "auto")
     throw BackendError(SUANLI_INVALID_ARGUMENT,
                        "gemm_library '" + lib + "': expected auto, openblas or onednn");
 
   std::string why_blas, why_dnnl;
   std::unique_ptr<CpuOp> blas = make_openblas(s, type, a, b, c, threads, &why_blas);
-  std::unique_ptr<CpuOp> onednn = make_onednn(s, type, a, b, c, threads, &why_dnnl);
+  std::unique_ptr<CpuOp> onednn =
+      make_onednn(s, type, a, b, c, threads, cfg.gemm_b_layout, &why_dnnl);
   if (!blas && !onednn) {
     *reason = "openblas: " + why_blas + "; onednn: " + why_dnnl;
     return nullptr;

@@ -68,8 +68,8 @@ inline std::string fp16_refusal() {
   if (!__builtin_cpu_supports("avx512fp16"))
     return "CPU lacks AVX512_FP16/AMX-FP16: no native fp16 arithmetic; suanli does not compute "
            "fp16 in another precision";
-  return "the CPU backend has no fp16 kernel yet (oneDNN " + onednn_library().substr(7) +
-         " offers no native fp16 path here)";
+  return "the CPU backend has its own fp16 kernel for GEMM only (oneDNN " +
+         onednn_library().substr(7) + " offers no native fp16 path here)";
 }
 
 // Primitive attributes every measured primitive uses: exact fp32 math (no implicit down-conversion

@@ -48,6 +48,13 @@ struct Vdpbf16psZmm {
     asm("vdpbf16ps %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
   }
 };
+// AVX512-FP16: 32 fp16 lanes, product and sum rounded once to fp16. Only reached when cpuid
+// reports AVX512_FP16 (the assembler accepts it anyway; the asm needs only zmm registers).
+struct Vfmadd231phZmm {
+  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
+    asm("vfmadd231ph %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
+  }
+};
 // AT&T order: the unsigned bytes (alpha) are the middle operand, the signed ones (beta) the first.
 struct VpdpbusdZmm {
   SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
@@ -218,6 +225,11 @@ uint16_t to_bf16(double d) {
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+// Round to nearest even, as the fp16 multiplicands are (one rounding, from double).
+uint16_t to_fp16(double d) {
+  return __builtin_bit_cast(uint16_t, static_cast<_Float16>(d));
+}
+
 // An integer multiplicand of vpdpbusd must be exact: a rounded one would make the closed form lie.
 int64_t exact_integer(double v, double lo, double hi, const char* what) {
   if (!(v >= lo && v <= hi) || std::floor(v) != v)
@@ -309,10 +321,17 @@ std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void*
         static_cast<uint8_t>(static_cast<int8_t>(exact_integer(d.beta, -128, 127, "beta")));
     alpha = pattern32(ua * 0x01010101u);
     beta = pattern32(static_cast<uint32_t>(sb) * 0x01010101u);
+  } else if (it == SUANLI_DTYPE_FP16 && at == SUANLI_DTYPE_FP16) {
+    if (!isa.avx512_fp16)
+      return unsupported(
+          std::string(real.avx512_fp16 ? "AVX512_FP16 hidden" : "CPU lacks AVX512_FP16") +
+          cap_note + ": no native fp16 FMA instruction");
+    k = {range_zmm<Vfmadd231phZmm>, 64, kZmmAccumulators, "avx512_fp16 vfmadd231ph zmm"};
+    const uint64_t a16 = to_fp16(d.alpha), b16 = to_fp16(d.beta);
+    alpha = a16 * 0x0001000100010001ull;
+    beta = b16 * 0x0001000100010001ull;
   } else if (it == SUANLI_DTYPE_FP16) {
-    if (!real.avx512_fp16)
-      return unsupported("CPU lacks AVX512_FP16: no native fp16 FMA instruction");
-    return unsupported("the cpu backend has no fp16 peak kernel yet (the CPU has AVX512_FP16)");
+    return unsupported("the fp16 peak chain is fp16 -> fp16 (vfmadd231ph accumulates in fp16)");
   } else if (it == SUANLI_DTYPE_TF32) {
     return unsupported("CPUs have no TF32 arithmetic");
   } else if (it == SUANLI_DTYPE_FP8_E4M3 || it == SUANLI_DTYPE_FP8_E5M2) {
@@ -324,7 +343,8 @@ std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void*
   }
 
   const int threads = cfg.threads > 0 ? cfg.threads : 1;
-  const int64_t lanes = k.register_bytes / 4 / (at == SUANLI_DTYPE_FP64 ? 2 : 1);
+  const int64_t element_bytes = at == SUANLI_DTYPE_FP64 ? 8 : at == SUANLI_DTYPE_FP16 ? 2 : 4;
+  const int64_t lanes = k.register_bytes / element_bytes;
   auto op =
       std::make_unique<PeakOp>(k, a, c, d.elements / lanes, d.depth / fold, alpha, beta, threads);
   op->library = "suanli";

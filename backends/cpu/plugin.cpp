@@ -2,6 +2,7 @@
 // cpu_op.h.
 #include <suanli/backend.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -64,6 +65,8 @@ struct suanli_context_s {
   std::vector<suanli_kv> extra;
   std::vector<suanli_kv> libs;
   std::string openblas, onednn, threads_str;
+  // Live plans, told when the harness writes a buffer they may hold a packed copy of.
+  std::vector<suanli::cpu::CpuOp*> ops;
 };
 
 namespace suanli::cpu {
@@ -122,6 +125,12 @@ suanli_status create(const suanli_create_args* args, suanli_context* out) noexce
             return SUANLI_INVALID_ARGUMENT;
           }
           ctx->cfg.gemm_library = value;
+        } else if (key == "gemm_b_layout") {
+          if (value != "packed" && value != "plain") {
+            g_create_error = "option gemm_b_layout='" + value + "': expected packed or plain";
+            return SUANLI_INVALID_ARGUMENT;
+          }
+          ctx->cfg.gemm_b_layout = value;
         }
       }
     }
@@ -196,6 +205,14 @@ suanli_status device_info(suanli_context c, int32_t device, suanli_device_info* 
       kv("l1d_bytes", std::to_string(ci.l1d_bytes));
       kv("l2_bytes", std::to_string(ci.l2_bytes));
       kv("l3_bytes", std::to_string(ci.l3_bytes));
+      // How the clock the peaks use was obtained, every estimate seen, and whether they agree.
+      kv("clock_method", ci.clock.method);
+      std::string estimates;
+      for (const ClockEstimate& e : ci.estimates)
+        estimates += (estimates.empty() ? "" : "; ") + e.source + ": " +
+                     std::to_string(static_cast<long>(e.mhz + 0.5)) + " MHz";
+      kv("clock_estimates", estimates);
+      kv("clock_check", ci.clock.check);
     }
     out->name = ci.model.c_str();
     out->vendor = ci.vendor.c_str();
@@ -307,7 +324,12 @@ suanli_status buffer_upload(suanli_context c, suanli_buffer dst, uint64_t offset
   void* where = nullptr;
   const suanli_status s = copy_checked(c, dst, offset, bytes, &where);
   if (s == SUANLI_OK && bytes) std::memcpy(where, src, bytes);
-  return s;
+  if (s != SUANLI_OK || !bytes) return s;
+  return guarded(c, [&] {
+    const void* base = reinterpret_cast<Buffer*>(dst)->data;
+    for (CpuOp* op : as_ctx(c)->ops) op->input_written(base);
+    return SUANLI_OK;
+  });
 }
 
 suanli_status buffer_download(suanli_context c, suanli_buffer src, uint64_t offset, void* dst,
@@ -392,13 +414,19 @@ suanli_status plan(suanli_context c, int32_t device, const suanli_op_desc* op,
       info->library = p->op->library.c_str();
       info->implementation = p->op->implementation.c_str();
     }
+    ctx->ops.push_back(p->op.get());
     *out = reinterpret_cast<suanli_plan>(p.release());
     return SUANLI_OK;
   });
 }
 
-void plan_destroy(suanli_context, suanli_plan p) noexcept {
-  delete reinterpret_cast<Plan*>(p);
+void plan_destroy(suanli_context c, suanli_plan p) noexcept {
+  auto* plan = reinterpret_cast<Plan*>(p);
+  if (c && plan) {
+    std::vector<CpuOp*>& ops = as_ctx(c)->ops;
+    ops.erase(std::remove(ops.begin(), ops.end(), plan->op.get()), ops.end());
+  }
+  delete plan;
 }
 
 suanli_status execute(suanli_context c, const suanli_plan* plans, size_t count, int64_t iterations,

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -75,6 +76,27 @@ std::vector<std::pair<std::string, std::string>> facts(const json& c) {
   return f;
 }
 
+// "12 criteria: 10 pass, 1 fail, 1 not evaluated".
+std::string counts_text(const json& c) {
+  const json& s = c["summary"];
+  return fmt::format("{} criteria: {} pass, {} fail, {} not evaluated", s["criteria"].get<int>(),
+                     s["pass"].get<int>(), s["fail"].get<int>(), s["not_evaluated"].get<int>());
+}
+
+// The criteria with failures first, then those not evaluated, then passes; in certificate order
+// within each.
+std::vector<const json*> criteria_failures_first(const json& c) {
+  std::vector<const json*> out;
+  for (const char* verdict : {"FAIL", "NOT_EVALUATED", "PASS"})
+    for (const json& x : c["criteria"])
+      if (x["verdict"] == verdict) out.push_back(&x);
+  for (const json& x : c["criteria"]) {
+    const std::string v = x["verdict"].get<std::string>();
+    if (v != "FAIL" && v != "NOT_EVALUATED" && v != "PASS") out.push_back(&x);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string certificate_text(const json& c) {
@@ -97,19 +119,23 @@ std::string certificate_text(const json& c) {
 
 std::string certificate_markdown(const json& c) {
   std::string out = fmt::format("# suanli certificate: {}\n\n", headline(c));
+  out += fmt::format("**{}**\n\n", counts_text(c));
   out += "| | |\n|---|---|\n";
   for (const auto& [k, v] : facts(c))
     out += fmt::format("| {} | {} |\n", k, markdown_cell_escape(v));
-  out +=
-      "\n## Criteria\n\n| device | workload | criterion | measured | limit | verdict | detail |\n"
-      "|---|---|---|---|---|---|---|\n";
-  for (const json& x : c["criteria"])
+  out += fmt::format(
+      "\n## Criteria ({}; failures first)\n\n| device | workload | criterion | measured | limit "
+      "| verdict | detail |\n|---|---|---|---|---|---|---|\n",
+      counts_text(c));
+  for (const json* xp : criteria_failures_first(c)) {
+    const json& x = *xp;
     out += fmt::format(
         "| {}:{} | {} | {} | {} | {} {} | **{}** | {} |\n", x["backend"].get<std::string>(),
         x["device"].get<int>(), x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
         markdown_cell_escape(value_text(x["measured"])), x["comparison"].get<std::string>(),
         markdown_cell_escape(value_text(x["limit"])), x["verdict"].get<std::string>(),
         markdown_cell_escape(x["detail"].get<std::string>()));
+  }
   out +=
       "\nCheck it with `suanli verify CERT.json --pubkey KEY.pub [--report REPORT.json]`: the "
       "signature covers the canonical JSON of the certificate, and verify re-derives every "
@@ -128,17 +154,24 @@ std::string certificate_html(const json& c) {
       "td,th{{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top;"
       "font-size:.9em}}th{{background:#f6f8fa}}.PASS{{color:#1a7f37;font-weight:bold}}"
       ".FAIL{{color:#cf222e;font-weight:bold}}.NOT_EVALUATED{{color:#6e7781}}"
+      ".counts{{font-size:1.2em}}td:nth-child(5){{white-space:nowrap}}"
       "code{{word-break:break-all}}</style></head><body>\n",
       html_escape(headline(c)), colour);
-  out += fmt::format("<h1>suanli certificate: <span>{}</span></h1>\n<table>\n",
-                     html_escape(headline(c)));
+  const json& sum = c["summary"];
+  out += fmt::format(
+      "<h1>suanli certificate: <span>{}</span></h1>\n<p class=\"counts\">{} criteria: "
+      "<span class=\"PASS\">{} pass</span> &middot; <span class=\"FAIL\">{} fail</span> "
+      "&middot; <span class=\"NOT_EVALUATED\">{} not evaluated</span></p>\n<table>\n",
+      html_escape(headline(c)), sum["criteria"].get<int>(), sum["pass"].get<int>(),
+      sum["fail"].get<int>(), sum["not_evaluated"].get<int>());
   for (const auto& [k, val] : facts(c))
     out += fmt::format("<tr><th>{}</th><td><code>{}</code></td></tr>\n", html_escape(k),
                        html_escape(val));
   out +=
-      "</table>\n<h2>Criteria</h2>\n<table>\n<tr><th>device</th><th>workload</th>"
+      "</table>\n<h2>Criteria (failures first)</h2>\n<table>\n<tr><th>device</th><th>workload</th>"
       "<th>criterion</th><th>measured</th><th>limit</th><th>verdict</th><th>detail</th></tr>\n";
-  for (const json& x : c["criteria"]) {
+  for (const json* xp : criteria_failures_first(c)) {
+    const json& x = *xp;
     const std::string vd = x["verdict"].get<std::string>();
     out += fmt::format(
         "<tr><td>{}:{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td>"

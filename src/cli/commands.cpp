@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/output.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/backend_host.h"
@@ -157,15 +158,7 @@ int cmd_run(const RunOptionsCli& o) {
   if (o.min_time > 0) ro.min_time = o.min_time;
   if (o.repetitions > 0) ro.repetitions = o.repetitions;
   if (o.max_time >= 0) ro.max_time = o.max_time;
-  if (tty) {
-    ro.on_progress = [](const Progress& p) {
-      std::string line = fmt::format("[{}/{}] {}  elapsed {}", p.index + 1, p.total, p.label,
-                                     format_clock(p.elapsed_s));
-      if (p.eta_s >= 0) line += fmt::format("  ETA {}", format_clock(p.eta_s));
-      fmt::print(stderr, "\r\033[K{}", line);
-      std::fflush(stderr);
-    };
-  }
+  if (tty) ro.on_progress = progress_bar();
   RunMeta meta;
   meta.command = o.argv;
   meta.started_utc = utc_timestamp();
@@ -192,9 +185,8 @@ int cmd_run(const RunOptionsCli& o) {
   meta.finished_utc = utc_timestamp();
   const nlohmann::json report = make_run_report(suite, backends, loaded.issues, results, meta);
   write_file_atomic(out, report.dump(2) + "\n");
-  if (!o.quiet) std::cout << summary_table(report) << "\n";
   const Tally t = tally(results);
-  fmt::print("report: {}\n{}\n", out, tally_line(t));
+  print_run_output(report, out, t, o.format, o.wide, o.quiet);
   return (t.failed || t.error) ? kExitFailed : kExitOk;
 }
 

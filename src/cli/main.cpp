@@ -11,6 +11,7 @@
 #include "cli/certify_cmd.h"
 #include "cli/cluster_cmd.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
       "Backends are plugins (libsuanli_backend_*.so) found next to the program, in its "
       "../lib/suanli/backends, and in the directories of SUANLI_BACKEND_PATH.",
       "suanli"};
+  suanli::cli::setup_help(app);
   app.require_subcommand(1);
   app.set_version_flag("--version", suanli::cli::version_string());
 
@@ -91,6 +93,13 @@ int main(int argc, char** argv) {
                    "Under mpirun/srun: seconds a barrier or the gather waits for a rank before "
                    "it is recorded as lost (default 600; docs/cluster.md)")
       ->check(CLI::Range(0.1, 86400.0));
+  run_cmd
+      ->add_option("--format", run.format,
+                   "What goes to stdout: table (default), json (the report), csv or md; the report "
+                   "file is written either way")
+      ->check(CLI::IsMember({"table", "json", "csv", "md"}));
+  run_cmd->add_flag("--wide", run.wide,
+                    "Table with full library names, however wide (default: fit the terminal)");
 
   suanli::cli::ConformanceOptionsCli conf;
   CLI::App* conf_cmd = app.add_subcommand(
@@ -151,9 +160,9 @@ int main(int argc, char** argv) {
                        "every factor is printed and stored)");
   rate_cmd->add_flag("--include-hosts", rate.include_hosts,
                      "Count host CPUs of accelerator nodes in the general total");
-  rate_cmd->add_option("--format", rate.format, "text, json, md or html (default: from --out's "
-                                                "extension, else text)")
-      ->check(CLI::IsMember({"text", "json", "md", "html"}));
+  rate_cmd->add_option("--format", rate.format, "text, json, md, html or csv (default: from "
+                                                "--out's extension, else text)")
+      ->check(CLI::IsMember({"text", "json", "md", "html", "csv"}));
   rate_cmd->add_option("-o,--out", rate.out,
                        "Write the rating here (atomically); the text summary still goes to "
                        "stdout");
@@ -232,6 +241,10 @@ int main(int argc, char** argv) {
 
   suanli::cli::DiagnoseOptionsCli diagnose;
   CLI::App* diagnose_cmd = suanli::cli::add_diagnose_command(app, diagnose);
+  suanli::cli::ExportOptionsCli export_opts;
+  CLI::App* export_cmd = suanli::cli::add_export_command(app, export_opts);
+  suanli::cli::add_help_footers(app);
+  if (const auto status = suanli::cli::check_command_name(app, argc, argv)) return *status;
 
   try {
     app.parse(argc, argv);
@@ -249,6 +262,7 @@ int main(int argc, char** argv) {
     if (*rate_cmd) return suanli::cli::cmd_rate(rate);
     if (*compare_cmd) return suanli::cli::cmd_compare(compare);
     if (*diagnose_cmd) return suanli::cli::cmd_diagnose(diagnose);
+    if (*export_cmd) return suanli::cli::cmd_export(export_opts);
     if (*keygen_cmd) return suanli::cli::cmd_keygen(keygen);
     if (*verify_cmd) return suanli::cli::cmd_verify(verify);
     if (*certify_cmd) {

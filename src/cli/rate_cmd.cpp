@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cluster/cluster_rate.h"
 #include "core/error.h"
+#include "export/export.h"
 #include "rate/rating.h"
 #include "rate/render.h"
 #include "report/json_schema.h"
@@ -24,6 +25,7 @@ std::string format_for(const RateOptionsCli& o) {
   if (ends(".json")) return "json";
   if (ends(".md")) return "md";
   if (ends(".html") || ends(".htm")) return "html";
+  if (ends(".csv")) return "csv";
   return "text";
 }
 
@@ -58,6 +60,8 @@ int cmd_rate(const RateOptionsCli& o) {
     text = j.dump(2) + "\n";
   } else if (format == "md") {
     text = rate::render_markdown(r);
+  } else if (format == "csv") {
+    text = exports::rating_to_csv(r);
   } else if (format == "html") {
     text = rate::render_html(r, version_string());
   } else {

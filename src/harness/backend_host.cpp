@@ -326,8 +326,13 @@ std::vector<std::string> default_backend_search_path() {
   const std::string exe = exe_dir();
   dirs.push_back(exe + "/backends");
   dirs.push_back(exe + "/../lib/suanli/backends");
-#ifdef SUANLI_BACKEND_BUILD_DIR
-  dirs.push_back(SUANLI_BACKEND_BUILD_DIR);
+#if defined(SUANLI_BACKEND_BUILD_DIR) && defined(SUANLI_BUILD_TREE_DIR)
+  // Programs inside the build tree (the tests under build/tests) also look in the build's plugin
+  // folder; an installed suanli never searches the build tree.
+  const std::string tree = SUANLI_BUILD_TREE_DIR, build_plugins = SUANLI_BACKEND_BUILD_DIR;
+  const bool in_tree = exe.compare(0, tree.size(), tree) == 0 &&
+                       (exe.size() == tree.size() || exe[tree.size()] == '/');
+  if (in_tree && exe + "/backends" != build_plugins) dirs.push_back(build_plugins);
 #endif
   return dirs;
 }

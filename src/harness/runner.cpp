@@ -259,9 +259,24 @@ Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
   return w;  // neither: report the u8 x s8 reason
 }
 
+// fp16 asks for fp32 accumulation (the default) and falls back to fp16 accumulation when the
+// backend computes fp16 only in fp16 (AVX512-FP16 CPUs). The result then says "accumulate":
+// "fp16", and the Freivalds tolerance is derived from fp16's unit roundoff. An explicit
+// "accumulate" in the suite is never changed.
+Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
+  Workload out = w;
+  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid || w.op.kind == OpKind::peak ||
+      w.op.kind == OpKind::stream)
+    return out;
+  if (!backend.unsupported_reason(device, w.op)) return out;
+  out.op.accumulate = Dtype::fp16;
+  if (!backend.unsupported_reason(device, out.op)) return out;
+  return w;  // neither: report the fp32-accumulation reason
+}
+
 Result run_workload(Backend& backend, int device, const Workload& requested,
                     const RunOptions& opts) {
-  const Workload w = negotiate_int8(backend, device, requested);
+  const Workload w = negotiate_fp16(backend, device, negotiate_int8(backend, device, requested));
   Result r;
   r.workload = w.id;
   r.name = w.name;
@@ -396,6 +411,22 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
   return r;
 }
 
+std::string workload_label(const Workload& w) {
+  if (!w.model.empty())
+    return fmt::format("model {} {} batch {} {}", w.model,
+                       w.model_training ? "training" : "inference", w.model_batch,
+                       dtype_name(w.op.dtype));
+  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
+                     shape_string(w.op));
+}
+
+double settings_seconds(const Workload& w, const RunOptions& opts) {
+  const MeasureSettings& s = w.settings;
+  const double min_time = opts.min_time.value_or(s.min_time);
+  const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
+  return s.warmup_time + reps * min_time;
+}
+
 std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
                               const RunOptions& opts) {
   struct Job {
@@ -409,18 +440,23 @@ std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& b
       for (const Workload& w : suite.workloads) jobs.push_back({b, d.index, &w});
   std::vector<Result> results;
   const auto t0 = Clock::now();
+  double done_budget = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (opts.on_progress) {
       Progress p;
       p.index = i;
       p.total = jobs.size();
-      p.label =
-          fmt::format("{}:{} {} {} {}", j.backend->name(), j.device, op_kind_name(j.w->op.kind),
-                      dtype_name(j.w->op.dtype), shape_string(j.w->op));
+      p.label = fmt::format("{}:{} {}", j.backend->name(), j.device, workload_label(*j.w));
       p.elapsed_s = seconds_since(t0);
-      if (i > 0)
-        p.eta_s = p.elapsed_s / static_cast<double>(i) * static_cast<double>(jobs.size() - i);
+      double budget = 0;
+      for (size_t k = i; k < jobs.size(); ++k) budget += settings_seconds(*jobs[k].w, opts);
+      // Time beyond the settings (planning, input fill, verification) per workload so far.
+      const double overhead =
+          i > 0 ? std::max(0.0, p.elapsed_s - done_budget) / static_cast<double>(i) : 0;
+      const double left = static_cast<double>(jobs.size() - i);
+      p.eta_s = budget + overhead * left;
+      done_budget += settings_seconds(*j.w, opts);
       opts.on_progress(p);
     }
     results.push_back(j.w->model.empty()

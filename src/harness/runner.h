@@ -16,9 +16,12 @@ namespace suanli {
 struct Progress {
   size_t index = 0;  // 0-based index of the workload starting now
   size_t total = 0;
-  std::string label;     // "cpu:0 gemm fp32 4096x4096x4096"
+  std::string label;     // "cpu:0 gemm fp32 4096x4096x4096", "cpu:0 model resnet_tiny ..."
   double elapsed_s = 0;  // since the run began
-  double eta_s = -1;     // < 0: unknown
+  // Remaining time from the suite's time settings (per workload warm-up + repetitions x
+  // min_time) plus the set-up and verification time the workloads done so far took beyond their
+  // settings, per workload. < 0: unknown.
+  double eta_s = -1;
 };
 
 struct RunOptions {
@@ -50,6 +53,12 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
 // run goes on.
 std::vector<Result> run_suite(const Suite& suite, const std::vector<Backend*>& backends,
                               const RunOptions& opts);
+
+// "gemm fp32 4096x4096x4096", "model resnet_tiny inference batch 8 bf16": what progress shows.
+std::string workload_label(const Workload& w);
+// Seconds the settings give a workload (with the command line's overrides): warm-up plus the
+// first round (repetitions x min_time).
+double settings_seconds(const Workload& w, const RunOptions& opts);
 
 // One workload on one device.
 Result run_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts);

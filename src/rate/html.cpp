@@ -93,10 +93,17 @@ struct Chart {
     auto ticks = [](double a, double b, bool log) {
       std::vector<double> t;
       if (log) {
-        for (double e = std::floor(std::log10(a)); e <= std::ceil(std::log10(b)); e += 1) {
-          const double v = std::pow(10.0, e);
-          if (v >= a * 0.999 && v <= b * 1.001) t.push_back(v);
-        }
+        // Powers of ten; over three decades or fewer also 2x and 5x (or 3x), so that an axis
+        // always has at least four labelled ticks.
+        const double e0 = std::floor(std::log10(a)), e1 = std::ceil(std::log10(b));
+        const std::vector<double> steps = e1 - e0 <= 2   ? std::vector<double>{1, 2, 5}
+                                          : e1 - e0 <= 3 ? std::vector<double>{1, 3}
+                                                         : std::vector<double>{1};
+        for (double e = e0; e <= e1; e += 1)
+          for (double m : steps) {
+            const double v = m * std::pow(10.0, e);
+            if (v >= a * 0.999 && v <= b * 1.001) t.push_back(v);
+          }
       } else {
         const double span = b - a;
         const double raw = span / 5;
@@ -229,7 +236,9 @@ std::string chart_roofline(const DeviceRating& d) {
   };
   std::vector<Ceiling> ceilings;
   for (const PrecisionRating& p : d.precisions) {
-    const double v = p.ceiling.present() ? p.ceiling.value : p.rpeak.value;
+    // A dtype the device could not run (no verified peak kernel, no verified GEMM) gets no
+    // ceiling: its Rpeak would be a roof nothing measured stands under.
+    const double v = p.ceiling.present() ? p.ceiling.value : p.rmax.present() ? p.rpeak.value : -1;
     if (v > 0) {
       ceilings.push_back({p.dtype, v, p.ceiling.present()});
       rmax = std::max(rmax, v);

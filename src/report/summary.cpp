@@ -3,6 +3,7 @@
 #include "report/summary.h"
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,35 +20,83 @@ struct Row {
   std::vector<std::string> cells;
 };
 
-std::string render(const std::vector<std::string>& header, const std::vector<Row>& rows) {
+constexpr size_t kMinLastColumn = 24;
+constexpr size_t kCvColumn = 7, kVerifiedColumn = 8;
+
+// Which columns a table shows, and whether the last (library / reason) goes on its own line
+// under each row.
+struct Layout {
+  std::vector<bool> shown;
+  bool last_below = false;
+};
+
+size_t line_width(const std::vector<size_t>& width, const std::vector<bool>& shown) {
+  size_t w = 0, n = 0;
+  for (size_t c = 0; c < width.size(); ++c)
+    if (shown[c]) w += width[c], ++n;
+  return n ? w + 2 * (n - 1) : 0;
+}
+
+// Fits the table into max_width columns (0: no limit): first the library / reason column is
+// shortened; when even kMinLastColumn of it does not fit, it moves to its own line under each
+// row and the cv, then the verified column are left out until the rest fits (status "ok"
+// already says the output verified). The report keeps every figure and the full text.
+Layout fit(std::vector<size_t>& width, size_t max_width) {
+  Layout l{std::vector<bool>(width.size(), true)};
+  if (max_width == 0 || line_width(width, l.shown) <= max_width) return l;
+  const size_t last = width.size() - 1;
+  l.shown[last] = false;
+  const size_t rest = line_width(width, l.shown);
+  if (rest + 2 + kMinLastColumn <= max_width) {
+    width[last] = max_width - rest - 2;
+    l.shown[last] = true;
+    return l;
+  }
+  l.last_below = true;
+  for (size_t c : {kCvColumn, kVerifiedColumn})
+    if (line_width(width, l.shown) > max_width) l.shown[c] = false;
+  width[last] = max_width > 8 ? max_width - 4 : 4;
+  return l;
+}
+
+std::string shorten(const std::string& s, size_t width) {
+  return s.size() <= width || width < 4 ? s : s.substr(0, width - 3) + "...";
+}
+
+std::string render(const std::vector<std::string>& header, const std::vector<Row>& rows,
+                   size_t max_width) {
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
   for (const Row& r : rows)
     for (size_t c = 0; c < r.cells.size() && c < width.size(); ++c)
       width[c] = std::max(width[c], r.cells[c].size());
+  const Layout layout = fit(width, max_width);
+  const size_t last = width.size() - 1;
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s;
-    for (size_t c = 0; c < cells.size(); ++c) {
+    for (size_t c = 0; c < cells.size() && c < width.size(); ++c) {
+      if (!layout.shown[c]) continue;
       // Numbers right-aligned (time, throughput, % peak, CV), text left-aligned.
+      const std::string cell = c == last ? shorten(cells[c], width[c]) : cells[c];
       const bool right = c >= 4 && c <= 7;
-      s += right ? fmt::format("{:>{}}", cells[c], width[c])
-                 : fmt::format("{:<{}}", cells[c], width[c]);
-      if (c + 1 < cells.size()) s += "  ";
+      s +=
+          right ? fmt::format("{:>{}}  ", cell, width[c]) : fmt::format("{:<{}}  ", cell, width[c]);
     }
     while (!s.empty() && s.back() == ' ') s.pop_back();
-    return s + "\n";
+    s += "\n";
+    if (layout.last_below && cells.size() > last && !cells[last].empty())
+      s += "    " + shorten(cells[last], width[last]) + "\n";
+    return s;
   };
   std::string out = line(header);
-  size_t total = 0;
-  for (size_t w : width) total += w + 2;
-  out += std::string(total > 2 ? total - 2 : 0, '-') + "\n";
+  out += std::string(line_width(width, layout.shown), '-') + "\n";
   for (const Row& r : rows) out += line(r.cells);
   return out;
 }
 
 }  // namespace
 
-std::string summary_table(const json& report) {
+std::string summary_table(const json& report, size_t max_width) {
   std::vector<Row> rows;
   for (const json& r : report.at("results")) {
     Row row;
@@ -84,7 +133,7 @@ std::string summary_table(const json& report) {
   }
   return render({"device", "workload", "dtype", "shape", "time", "throughput", "% peak", "cv",
                  "verified", "status", "library / reason"},
-                rows);
+                rows, max_width);
 }
 
 }  // namespace suanli
