@@ -1,5 +1,6 @@
 // The subcommands of `suanli`: info, list and run.
 #include "cli/commands.h"
+#include "cli/cluster_cmd.h"
 
 #include <sched.h>
 #include <unistd.h>

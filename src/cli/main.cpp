@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/certify_cmd.h"
+#include "cli/cluster_cmd.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "core/error.h"
@@ -119,6 +120,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--backend-option", run.backend_options,
                       "KEY=VALUE passed to every backend (e.g. gemm_library=onednn for cpu)");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress line and no summary table");
+  run_cmd
+      ->add_option("--rank-timeout", run.rank_timeout,
+                   "Under mpirun/srun: seconds a barrier or the gather waits for a rank before "
+                   "it is recorded as lost (default 600; docs/cluster.md)")
+      ->check(CLI::Range(0.1, 86400.0));
   run_cmd
       ->add_option("--format", run.format,
                    "What goes to stdout: table (default), json (the report), csv or md; the report "
@@ -273,6 +279,8 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--pubkey", verify.pubkey, "Public key file of the issuer")->required();
   verify_cmd->add_option("--report", verify.report, "The report the certificate names");
 
+  suanli::cli::DiagnoseOptionsCli diagnose;
+  CLI::App* diagnose_cmd = suanli::cli::add_diagnose_command(app, diagnose);
   suanli::cli::ExportOptionsCli export_opts;
   CLI::App* export_cmd = suanli::cli::add_export_command(app, export_opts);
   suanli::cli::add_help_footers(app);
@@ -293,6 +301,7 @@ int main(int argc, char** argv) {
     if (*conf_cmd) return suanli::cli::cmd_conformance(conf);
     if (*rate_cmd) return suanli::cli::cmd_rate(rate);
     if (*compare_cmd) return suanli::cli::cmd_compare(compare);
+    if (*diagnose_cmd) return suanli::cli::cmd_diagnose(diagnose);
     if (*export_cmd) return suanli::cli::cmd_export(export_opts);
     if (*keygen_cmd) return suanli::cli::cmd_keygen(keygen);
     if (*verify_cmd) return suanli::cli::cmd_verify(verify);

@@ -5,6 +5,7 @@
 
 #include "certify/report_sign.h"
 #include "cli/commands.h"
+#include "cluster/cluster_rate.h"
 #include "core/error.h"
 #include "export/export.h"
 #include "rate/rating.h"
@@ -66,7 +67,12 @@ int cmd_rate(const RateOptionsCli& o) {
   ro.include_marked = o.include_marked;
   std::optional<rate::Inventory> inv;
   if (!o.inventory.empty()) inv = rate::load_inventory(o.inventory);
-  const rate::Rating r = rate::rate(o.reports, inv, ro);
+  // A cluster report (src/cluster) counts as its measured nodes, with their distribution and the
+  // fabric figures as notes.
+  cluster::ExpandedReports expanded;
+  cluster::expand_cluster_reports(o.reports, expanded);
+  rate::Rating r = rate::rate(expanded.reports, inv, ro);
+  r.notes.insert(r.notes.end(), expanded.notes.begin(), expanded.notes.end());
 
   const std::string format = format_for(o);
   std::string text;

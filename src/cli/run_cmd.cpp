@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 
 #include "certify/report_sign.h"
+#include "cli/cluster_cmd.h"
 #include "cli/commands.h"
+#include "cluster/cluster_run.h"
 #include "cli/output.h"
 #include "core/error.h"
 #include "core/units.h"
@@ -163,6 +165,11 @@ isolate::RunSpec run_spec(const RunOptionsCli& o, const Suite& suite, const Load
 }  // namespace
 
 int cmd_run(const RunOptionsCli& given) {
+  // Under mpirun/srun: one rank of a cluster run (src/cluster, cluster_cmd.cpp).
+  if (is_fabric_suite(given.suite)) return cmd_run_fabric(given);
+  std::unique_ptr<cluster::ClusterRun> cluster = begin_cluster_run(given);
+  if (cluster && !given.resume.empty())
+    throw InputError("--resume: a cluster run cannot be resumed; run the suite again");
   // Everything that can be wrong with the input or the output is checked before anything runs.
   std::optional<Journal> journal;
   RunOptionsCli o = given;
@@ -194,7 +201,8 @@ int cmd_run(const RunOptionsCli& given) {
   std::optional<certify::SecretKey> sign_key;
   if (!o.sign_key.empty()) sign_key = certify::load_secret_key(o.sign_key);
 
-  const LoadOptions lo = load_options(o.backends, o.threads, o.backend_options);
+  const LoadOptions lo = load_options(
+      o.backends, cluster ? cluster->threads_for(o.threads) : o.threads, o.backend_options);
   const isolate::Enumeration loaded = enumerate(lo);
   if (loaded.backends.empty())
     throw InputError("no backend could be loaded (see `suanli info` for the reasons)");
@@ -217,6 +225,15 @@ int cmd_run(const RunOptionsCli& given) {
   RunMeta meta;
   meta.command = o.argv;
   meta.started_utc = journal ? journal->header().value("started_utc", "") : utc_timestamp();
+  if (!journal && cluster) {
+    // Each rank journals its own results beside the cluster report.
+    std::string rank_out = fmt::format("{}.rank{}", out, cluster->rank());
+    journal.emplace(open_journal(rank_out, false,
+                                 {{"cli", cli_json(o, out)},
+                                  {"suite_sha256", suite.sha256},
+                                  {"identity", identity},
+                                  {"started_utc", meta.started_utc}}));
+  }
   if (!journal)
     journal.emplace(open_journal(out, default_name,
                                  {{"cli", cli_json(o, out)},
@@ -243,6 +260,25 @@ int cmd_run(const RunOptionsCli& given) {
     return it->second;
   };
   ro.on_result = [&journal](const Result& r) { journal->append(r); };
+  if (cluster) {
+    cluster->prepare(ro);
+    const int status = cluster->finish(
+        [&] {
+          std::vector<Result> results;
+          {
+            const InterruptHandlers handlers;
+            results = isolate::run_isolated(suite, loaded.backends, run_spec(o, suite, lo), ro);
+          }
+          if (tty) fmt::print(stderr, "\r\033[K");
+          meta.finished_utc = utc_timestamp();
+          json backends = json::array();
+          for (const auto& b : loaded.backends) backends.push_back(b.json);
+          return make_run_report(suite, backends, loaded.issues, results, meta);
+        },
+        out);
+    journal->remove();
+    return status;
+  }
 
   std::vector<Result> results;
   {

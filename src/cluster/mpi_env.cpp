@@ -83,7 +83,7 @@ MpiSession::MpiSession() {
   host_.assign(name, static_cast<size_t>(len));
   char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {};
   MPI_Get_library_version(lib, &len);
-  library_.assign(lib, static_cast<size_t>(len));
+  library_.assign(lib);  // up to the first NUL (len may count it)
   library_ = library_.substr(0, library_.find_first_of("\r\n"));
   int major = 0, minor = 0;
   MPI_Get_version(&major, &minor);

@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -282,7 +284,29 @@ std::unique_ptr<DevicePlan> Backend::plan(int device, const OpDesc& op,
                                       str_or_empty(info.implementation));
 }
 
+namespace {
+// The slow-rank test hook (src/cluster): armed in the harness, it must reach the worker processes
+// that run the workloads (src/harness/isolate), so it travels in their environment.
+constexpr const char* kSlowdownEnv = "SUANLI_WORKER_EXECUTE_SLOWDOWN";
+double initial_slowdown() {
+  const char* v = std::getenv(kSlowdownEnv);
+  const double f = v ? std::strtod(v, nullptr) : 1;
+  return f > 1 ? f : 1;
+}
+double g_execute_slowdown = initial_slowdown();
+}  // namespace
+
+void set_execute_slowdown(double factor) {
+  g_execute_slowdown = factor > 1 ? factor : 1;
+  if (g_execute_slowdown > 1)
+    setenv(kSlowdownEnv, std::to_string(g_execute_slowdown).c_str(), 1);
+  else
+    unsetenv(kSlowdownEnv);
+}
+double execute_slowdown() { return g_execute_slowdown; }
+
 double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iterations) {
+  const auto wall0 = std::chrono::steady_clock::now();
   std::vector<suanli_plan> handles;
   for (DevicePlan* p : plans) handles.push_back(p->handle());
   double seconds = 0;
@@ -291,6 +315,11 @@ double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iteration
     throw BackendCallError(
         SUANLI_INTERNAL,
         fmt::format("{} backend: execute reported a device time of {} s", name_, seconds));
+  if (g_execute_slowdown > 1) {
+    const auto wall = std::chrono::steady_clock::now() - wall0;
+    std::this_thread::sleep_for(wall * (g_execute_slowdown - 1));
+    seconds *= g_execute_slowdown;
+  }
   return seconds;
 }
 

@@ -138,6 +138,12 @@ class Backend {
   std::vector<std::pair<std::string, std::string>> libraries_;
 };
 
+// Test hook for cluster runs (SUANLI_TEST_SLOW_RANK, src/cluster): every Backend::execute takes
+// `factor` times as long (the call, then a sleep of (factor - 1) x its wall time; the device time
+// returned is scaled alike). 1 = off. Inherited by forked children.
+void set_execute_slowdown(double factor);
+double execute_slowdown();
+
 // A plugin that could not be used, and why; shown by `suanli info`, never fatal.
 struct LoadIssue {
   std::string path;
