@@ -416,7 +416,10 @@ TEST(Rate, ReportAlsoInTheInventoryIsNotASecondNodeType) {
   const Rating without = rate({}, load_inventory(inv_path), RateOptions{});
   ASSERT_EQ(with.node_types.size(), without.node_types.size());
   // A report outside the inventory still adds a node type of one node.
-  const std::string other = write("gpu-other.json", gpu_node(1));
+  json other_node = gpu_node(1);  // another node: another host, so another report
+  other_node["host"]["hostname"] = "gpu-other-host";
+  seal_report(other_node);
+  const std::string other = write("gpu-other.json", other_node);
   const Rating more = rate({other}, load_inventory(inv_path), RateOptions{});
   ASSERT_EQ(more.node_types.size(), without.node_types.size() + 1);
   EXPECT_EQ(more.node_types.back().name, "gpu-other");

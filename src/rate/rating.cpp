@@ -286,12 +286,13 @@ NodeRating rate_report(const json& report, const std::string& origin,
             if (op == "gemm" && st != "unsupported" && st != "skipped") ++pr.not_counted;
             continue;
           }
+          // A figure above the peak is refused whether or not it is marked: the report is wrong.
+          const double v = r.value("flops_per_second", -1.0);
+          check_below_peak(r, v, pr.rpeak, origin, dn);
           if (!include_marked && result_is_marked(r)) {
             ++pr.marked;
             continue;
           }
-          const double v = r.value("flops_per_second", -1.0);
-          check_below_peak(r, v, pr.rpeak, origin, dn);
           Figure& f = op == "gemm" ? pr.rmax : pr.ceiling;
           if (v > f.value) {
             f = {v, Basis::measured,
