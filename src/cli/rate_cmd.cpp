@@ -70,7 +70,7 @@ int cmd_rate(const RateOptionsCli& o) {
   // A cluster report (src/cluster) counts as its measured nodes, with their distribution and the
   // fabric figures as notes.
   cluster::ExpandedReports expanded;
-  cluster::expand_cluster_reports(o.reports, expanded);
+  cluster::expand_cluster_reports(o.reports, expanded, o.include_marked);
   rate::Rating r = rate::rate(expanded.reports, inv, ro);
   r.notes.insert(r.notes.end(), expanded.notes.begin(), expanded.notes.end());
 

@@ -85,7 +85,8 @@ void fabric_notes(const std::string& origin, const json& report, std::vector<std
                           r["bytes"].get<uint64_t>(), r["ranks"].get<int>()));
 }
 
-void expand_one(const std::string& path, const json& report, ExpandedReports& out) {
+void expand_one(const std::string& path, const json& report, ExpandedReports& out,
+                bool include_marked) {
   check_cluster_report(report, path);
   if (out.dir.empty()) {
     char tmpl[] = "/tmp/suanli-rate-cluster-XXXXXX";
@@ -115,7 +116,7 @@ void expand_one(const std::string& path, const json& report, ExpandedReports& ou
                                          std::filesystem::path(path).stem().string(), rank);
     write_file_atomic(file, nr.dump() + "\n");
     out.reports.push_back(file);
-    rated.emplace_back(rank, rate::rate_report(nr, file, std::nullopt));
+    rated.emplace_back(rank, rate::rate_report(nr, file, std::nullopt, include_marked));
   }
   out.notes.push_back(fmt::format(
       "{}: cluster report of {} ranks on {} hosts ({}, launcher {}): {} nodes measured at once "
@@ -129,7 +130,8 @@ void expand_one(const std::string& path, const json& report, ExpandedReports& ou
 
 }  // namespace
 
-void expand_cluster_reports(const std::vector<std::string>& inputs, ExpandedReports& out) {
+void expand_cluster_reports(const std::vector<std::string>& inputs, ExpandedReports& out,
+                            bool include_marked) {
   for (const std::string& p : inputs) {
     json doc;
     try {
@@ -139,7 +141,7 @@ void expand_cluster_reports(const std::vector<std::string>& inputs, ExpandedRepo
       continue;
     }
     if (is_cluster_report(doc))
-      expand_one(p, doc, out);
+      expand_one(p, doc, out, include_marked);
     else
       out.reports.push_back(p);
   }

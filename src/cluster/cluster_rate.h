@@ -20,7 +20,9 @@ struct ExpandedReports {
 };
 
 // Reads each input; a cluster report is checked (schema, hash, every node's own hash) and
-// expanded. Other paths pass through untouched.
-void expand_cluster_reports(const std::vector<std::string>& inputs, ExpandedReports& out);
+// expanded. Other paths pass through untouched. include_marked: the per-node distribution counts
+// marked results too (as `rate --include-marked` does).
+void expand_cluster_reports(const std::vector<std::string>& inputs, ExpandedReports& out,
+                            bool include_marked = false);
 
 }  // namespace suanli::cluster
