@@ -251,8 +251,8 @@ TEST(Rate, MarkedResultsAreLeftOutOfRmaxUnlessAskedFor) {
     }
   seal_report(rep);
   ASSERT_GT(best, 0);
-  const PrecisionRating* out =
-      rate_report(rep, "m.json", std::nullopt).devices.at(0).at(Dtype::fp32);
+  const NodeRating left_out = rate_report(rep, "m.json", std::nullopt);  // kept: `out` points in
+  const PrecisionRating* out = left_out.devices.at(0).at(Dtype::fp32);
   ASSERT_NE(out, nullptr);
   EXPECT_FALSE(out->rmax.present());
   EXPECT_GT(out->marked, 0);
