@@ -202,7 +202,7 @@ constexpr GemmTypes kFp16{SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP3
 suanli_gemm_desc gemm_desc(const GemmTypes& t, int64_t m, int64_t n, int64_t k, int64_t batch,
                            bool ta, bool tb) {
   suanli_gemm_desc d{};
-  d.struct_size = SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type);
+  d.struct_size = SUANLI_GEMM_DESC_SIZE;
   d.m = m;
   d.n = n;
   d.k = k;
@@ -443,7 +443,7 @@ suanli_conv2d_desc conv_desc(const ConvTypes& t, int64_t n, int64_t c, int64_t h
                              int64_t k, int64_t r, int64_t s, int64_t stride, int64_t pad,
                              int64_t dil, int64_t groups) {
   suanli_conv2d_desc d{};
-  d.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type);
+  d.struct_size = SUANLI_CONV2D_DESC_SIZE;
   d.n = n;
   d.c = c;
   d.h = h;

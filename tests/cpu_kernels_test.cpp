@@ -50,7 +50,7 @@ CpuConfig config(int threads) {
 
 suanli_peak_desc peak_desc(suanli_dtype in, suanli_dtype acc, int64_t elements, int64_t depth,
                            double alpha = 1, double beta = 1) {
-  return {SUANLI_STRUCT_SIZE(suanli_peak_desc, beta), elements, depth, in, acc, alpha, beta};
+  return {SUANLI_PEAK_DESC_SIZE, elements, depth, in, acc, alpha, beta};
 }
 
 // Stores an int that C may put in an enum field but C++ may not cast to the enum.
@@ -398,7 +398,7 @@ TEST(Peak, NullBuffersOnlyCheckSupport) {
 
 suanli_stream_desc stream_desc(suanli_stream_kind kind, int64_t n, suanli_dtype type,
                                double scalar) {
-  return {SUANLI_STRUCT_SIZE(suanli_stream_desc, scalar), kind, n, type, scalar};
+  return {SUANLI_STREAM_DESC_SIZE, kind, n, type, scalar};
 }
 
 // Every kind, exact against the plain expression (small integers: no rounding anywhere), with C

@@ -169,7 +169,7 @@ suanli_op_desc op_of(suanli_op_kind kind) {
 }
 
 TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
-  suanli_gemm_desc g{SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type),
+  suanli_gemm_desc g{SUANLI_GEMM_DESC_SIZE,
                      64,
                      32,
                      16,
@@ -193,7 +193,7 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
   sizes[0] = sizes[1] = sizes[2] = UINT64_MAX - 1;
   EXPECT_NE(check_buffer_sizes(&op, sizes, 3).find("more than 2^64"), std::string::npos);
 
-  suanli_conv2d_desc c{SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+  suanli_conv2d_desc c{SUANLI_CONV2D_DESC_SIZE,
                        2,
                        8,
                        10,
@@ -215,7 +215,7 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
   op.conv2d = &c;  // p = q = (10 + 2 - 2 - 1) / 2 + 1 = 5
   EXPECT_EQ(op_buffer_bytes(&op),
             (std::vector<uint64_t>{2 * 10 * 10 * 8 * 4, 16 * 4 * 9 * 4, 2 * 5 * 5 * 16 * 4}));
-  suanli_peak_desc pk{SUANLI_STRUCT_SIZE(suanli_peak_desc, beta),
+  suanli_peak_desc pk{SUANLI_PEAK_DESC_SIZE,
                       8192,
                       64,
                       SUANLI_DTYPE_FP16,
@@ -225,7 +225,7 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
   op = op_of(SUANLI_OP_PEAK);
   op.peak = &pk;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{8192 * 4, 8192 * 4}));
-  suanli_stream_desc st{SUANLI_STRUCT_SIZE(suanli_stream_desc, scalar), SUANLI_STREAM_COPY, 100,
+  suanli_stream_desc st{SUANLI_STREAM_DESC_SIZE, SUANLI_STREAM_COPY, 100,
                         SUANLI_DTYPE_FP64, 3};
   op = op_of(SUANLI_OP_STREAM);
   op.stream = &st;
@@ -239,7 +239,7 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
 TEST(CudaOpBuffers, StridedMatmulNeedsItsLastElementAndOptionalBuffers) {
   // Attention scores: Q [tokens=5][heads=2][d=4] read in place, K^T likewise, C packed.
   suanli_matmul_desc m{};
-  m.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+  m.struct_size = SUANLI_MATMUL_DESC_SIZE;
   m.batch0 = 1, m.batch1 = 2, m.m = 5, m.n = 5, m.k = 4;
   const int64_t a[4] = {0, 4, 8, 1}, b[4] = {0, 4, 1, 8}, c[4] = {0, 25, 5, 1};
   for (int i = 0; i < 4; ++i) m.a_stride[i] = a[i], m.b_stride[i] = b[i], m.c_stride[i] = c[i];
@@ -258,8 +258,8 @@ TEST(CudaOpBuffers, StridedMatmulNeedsItsLastElementAndOptionalBuffers) {
 
 TEST(CudaOpBuffers, ModelOpsByPropagation) {
   suanli_conv2d_layer_desc L{};
-  L.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
-  L.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+  L.struct_size = SUANLI_CONV2D_LAYER_DESC_SIZE;
+  L.conv = {SUANLI_CONV2D_DESC_SIZE,
             1,
             4,
             6,
@@ -287,7 +287,7 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   L.prop = SUANLI_PROP_BACKWARD_WEIGHTS;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{src, dst, wei, 8 * 4}));
 
-  suanli_pool_desc pl{SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+  suanli_pool_desc pl{SUANLI_POOL_DESC_SIZE,
                       SUANLI_POOL_MAX,
                       1,
                       3,
@@ -305,7 +305,7 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   op.pool = &pl;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{2 * 2 * 3 * 2, 48 * 2, 48 * 2}));
 
-  suanli_norm_desc n{SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+  suanli_norm_desc n{SUANLI_NORM_DESC_SIZE,
                      SUANLI_NORM_LAYER,
                      10,
                      6,
@@ -322,17 +322,17 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   n.kind = SUANLI_NORM_RMS;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24}));
 
-  suanli_eltwise_desc e{SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_ADD,
+  suanli_eltwise_desc e{SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_ADD,
                         SUANLI_ACT_NONE, 7, SUANLI_DTYPE_BF16};
   op = op_of(SUANLI_OP_ELTWISE);
   op.eltwise = &e;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{14, 14, 14}));
-  suanli_softmax_desc sm{SUANLI_STRUCT_SIZE(suanli_softmax_desc, type), 3, 5, SUANLI_DTYPE_FP32};
+  suanli_softmax_desc sm{SUANLI_SOFTMAX_DESC_SIZE, 3, 5, SUANLI_DTYPE_FP32};
   op = op_of(SUANLI_OP_SOFTMAX);
   op.softmax = &sm;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{60, 60}));
   // An ABI 1.0 descriptor (struct_size without the model pointers) is not read past its end.
-  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
+  op.struct_size = SUANLI_OP_DESC_SIZE;
   EXPECT_TRUE(op_buffer_bytes(&op).empty());
 }
 
@@ -401,7 +401,7 @@ TEST(CudaMatmulLayout, RefusesWhatCublasLtCannotAddress) {
 
 suanli_matmul_desc attention(int64_t batch0, int64_t heads, int64_t tokens, int64_t d) {
   suanli_matmul_desc m{};
-  m.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+  m.struct_size = SUANLI_MATMUL_DESC_SIZE;
   m.batch0 = batch0;
   m.batch1 = heads;
   m.m = m.n = tokens;
@@ -469,7 +469,7 @@ TEST(CudaPlugin, LoadsWithoutDriverAndReportsAbiVersion) {
   EXPECT_EQ(std::string(api->name), "cuda");
   EXPECT_EQ(api->abi_major, static_cast<uint32_t>(SUANLI_ABI_MAJOR));
   EXPECT_EQ(api->abi_minor, static_cast<uint32_t>(SUANLI_ABI_MINOR));
-  EXPECT_GE(api->struct_size, SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry));
+  EXPECT_GE(api->struct_size, SUANLI_BACKEND_API_SIZE);
   EXPECT_NE(api->telemetry, nullptr);
 }
 
@@ -487,7 +487,7 @@ TEST(CudaPlugin, ReportsAbiMinorOneWithModelOps) {
 TEST(CudaPlugin, CreateSaysWhyWhenThereIsNoGpu) {
   const suanli_backend_api* api = load_api();
   ASSERT_NE(api, nullptr);
-  const suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), nullptr, 0};
+  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, nullptr, 0};
   suanli_context ctx = nullptr;
   const suanli_status s = api->create(&args, &ctx);
   if (s == SUANLI_OK) {
@@ -496,7 +496,7 @@ TEST(CudaPlugin, CreateSaysWhyWhenThereIsNoGpu) {
     EXPECT_EQ(api->device_count(ctx, &n), SUANLI_OK);
     EXPECT_GT(n, 0);
     suanli_device_info di{};
-    di.struct_size = SUANLI_STRUCT_SIZE(suanli_device_info, extra_count);
+    di.struct_size = SUANLI_DEVICE_INFO_SIZE;
     EXPECT_EQ(api->device_info(ctx, 0, &di), SUANLI_OK) << api->last_error(ctx);
     EXPECT_STRNE(di.name, "");
     EXPECT_EQ(std::string(di.kind), "gpu");
@@ -512,7 +512,7 @@ TEST(CudaPlugin, RejectsBadOptionsBeforeLookingForDevices) {
   const suanli_backend_api* api = load_api();
   ASSERT_NE(api, nullptr);
   const suanli_kv kv{sizeof(suanli_kv), "cold_l2", "yes"};
-  const suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), &kv, 1};
+  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, &kv, 1};
   suanli_context ctx = nullptr;
   EXPECT_EQ(api->create(&args, &ctx), SUANLI_INVALID_ARGUMENT);
   EXPECT_NE(std::string(api->last_error(nullptr)).find("cold_l2"), std::string::npos);
@@ -541,7 +541,7 @@ CliRun run(const std::string& args) {
 bool has_gpu() {
   const suanli_backend_api* api = load_api();
   suanli_context ctx = nullptr;
-  const suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), nullptr, 0};
+  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, nullptr, 0};
   if (!api || api->create(&args, &ctx) != SUANLI_OK) return false;
   api->destroy(ctx);
   return true;

@@ -62,8 +62,8 @@ struct ConvCase {
 suanli_conv2d_layer_desc conv_desc(const ConvCase& t, suanli_prop prop, bool bias,
                                    suanli_dtype type = SUANLI_DTYPE_FP32) {
   suanli_conv2d_layer_desc d{};
-  d.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
-  d.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+  d.struct_size = SUANLI_CONV2D_LAYER_DESC_SIZE;
+  d.conv = {SUANLI_CONV2D_DESC_SIZE,
             t.n,
             t.c,
             t.h,
@@ -82,16 +82,16 @@ suanli_conv2d_layer_desc conv_desc(const ConvCase& t, suanli_prop prop, bool bia
             type,
             type};
   d.prop = prop;
-  d.epilogue.struct_size = SUANLI_STRUCT_SIZE(suanli_epilogue, activation);
+  d.epilogue.struct_size = SUANLI_EPILOGUE_SIZE;
   d.epilogue.alpha = 1;
   d.epilogue.bias = bias ? 1 : 0;
-  d.quant = {SUANLI_STRUCT_SIZE(suanli_quant, residual_scale), 1, 1, 1, 1};
+  d.quant = {SUANLI_QUANT_SIZE, 1, 1, 1, 1};
   return d;
 }
 
 suanli_op_desc op_of(const suanli_conv2d_layer_desc* c) {
   suanli_op_desc op{};
-  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+  op.struct_size = SUANLI_OP_DESC_SIZE;
   op.kind = SUANLI_OP_CONV2D_LAYER;
   op.conv2d_layer = c;
   return op;
@@ -175,7 +175,7 @@ TEST(ModelBackwardOps, PoolingBackwardMatchesReference) {
             else
               for (size_t i : taps) ref[i] += g / static_cast<double>(taps.size());
           }
-    suanli_pool_desc d{SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+    suanli_pool_desc d{SUANLI_POOL_DESC_SIZE,
                        kind,
                        N,
                        C,
@@ -190,7 +190,7 @@ TEST(ModelBackwardOps, PoolingBackwardMatchesReference) {
                        SUANLI_DTYPE_FP32,
                        SUANLI_PROP_BACKWARD_DATA};
     suanli_op_desc op{};
-    op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+    op.struct_size = SUANLI_OP_DESC_SIZE;
     op.kind = SUANLI_OP_POOL;
     op.pool = &d;
     const auto out = run_op(*b, op, {dd, src, std::vector<float>(src.size(), 7.f)});
@@ -202,10 +202,10 @@ TEST(ModelBackwardOps, ReluBackwardMasksByForwardTensor) {
   auto b = cpu();
   const int64_t n = 1000;
   const auto dd = seeded(n, 6), x = seeded(n, 7);
-  suanli_eltwise_desc d{SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_RELU_BACKWARD,
+  suanli_eltwise_desc d{SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_RELU_BACKWARD,
                         SUANLI_ACT_NONE, n, SUANLI_DTYPE_FP32};
   suanli_op_desc op{};
-  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+  op.struct_size = SUANLI_OP_DESC_SIZE;
   op.kind = SUANLI_OP_ELTWISE;
   op.eltwise = &d;
   const auto out = run_op(*b, op, {dd, x, std::vector<float>(n, 7.f)});
@@ -264,7 +264,7 @@ TEST(ModelBackwardOps, BatchNormTrainingForwardAndBackwardMatchReference) {
                        (dy[r * ch + c] - dbeta[c] / rows - xh * dg[c] / static_cast<double>(rows));
     }
   }
-  suanli_norm_desc d{SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+  suanli_norm_desc d{SUANLI_NORM_DESC_SIZE,
                      SUANLI_NORM_BATCH,
                      rows,
                      ch,
@@ -273,7 +273,7 @@ TEST(ModelBackwardOps, BatchNormTrainingForwardAndBackwardMatchReference) {
                      SUANLI_PROP_FORWARD_TRAINING,
                      SUANLI_ACT_NONE};
   suanli_op_desc op{};
-  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+  op.struct_size = SUANLI_OP_DESC_SIZE;
   op.kind = SUANLI_OP_NORM;
   op.norm = &d;
   const std::vector<float> junk(x.size(), 7.f), pjunk(ch, 7.f);

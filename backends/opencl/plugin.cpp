@@ -401,7 +401,7 @@ suanli_status telemetry(suanli_context c, int32_t device, suanli_telemetry* out)
 }
 
 const suanli_backend_api kApi = {
-    SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry),
+    SUANLI_BACKEND_API_SIZE,
     SUANLI_ABI_MAJOR,
     SUANLI_ABI_MINOR,
     "opencl",

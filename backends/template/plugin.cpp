@@ -271,7 +271,7 @@ suanli_status telemetry(suanli_context ctx, int32_t device, suanli_telemetry* ou
 }
 
 const suanli_backend_api kApi = {
-    SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry),
+    SUANLI_BACKEND_API_SIZE,
     SUANLI_ABI_MAJOR,
     SUANLI_ABI_MINOR,
     "template",

@@ -259,7 +259,7 @@ double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
 
 suanli_op_desc linalg_desc(suanli_op_kind kind) {
   suanli_op_desc d{};
-  d.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, trsm);
+  d.struct_size = SUANLI_OP_DESC_SIZE;
   d.kind = kind;
   return d;
 }
@@ -275,7 +275,7 @@ std::string check_gemm_ex(const Plugin& p, int32_t dev) {
       for (int64_t l = 0; l < k; ++l) s += data[ao + i + l * ld] * data[bo + j + l * ld];
       want[co + i + j * ld] = data[co + i + j * ld] - s;
     }
-  suanli_gemm_ex_desc g{SUANLI_STRUCT_SIZE(suanli_gemm_ex_desc, compute_type),
+  suanli_gemm_ex_desc g{SUANLI_GEMM_EX_DESC_SIZE,
                         m,
                         n,
                         k,
@@ -320,7 +320,7 @@ std::string check_getrf(const Plugin& p, int32_t dev) {
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 20), 2), a = data;
   std::vector<int32_t> ipiv(n, 0);
   suanli_getrf_desc g{
-      SUANLI_STRUCT_SIZE(suanli_getrf_desc, type), m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
+      SUANLI_GETRF_DESC_SIZE, m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
   suanli_op_desc d = linalg_desc(SUANLI_OP_GETRF);
   d.getrf = &g;
   std::string why;
@@ -356,7 +356,7 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
     for (int64_t i = 0; i < 3; ++i)
       std::swap(want[off + i + c * ld], want[off + ipiv[static_cast<size_t>(i)] - 1 + c * ld]);
   suanli_laswp_desc l{
-      SUANLI_STRUCT_SIZE(suanli_laswp_desc, type), 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
+      SUANLI_LASWP_DESC_SIZE, 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
   suanli_op_desc d = linalg_desc(SUANLI_OP_LASWP);
   d.laswp = &l;
   std::string why, out;
@@ -374,7 +374,7 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
     for (int64_t i = 0; i < 6; ++i)
       for (int64_t k = 0; k < i; ++k)
         want[bo + i + c * ld] -= data[i + k * ld] * want[bo + k + c * ld];
-  suanli_trsm_desc t{SUANLI_STRUCT_SIZE(suanli_trsm_desc, type),
+  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE,
                      0,
                      1,
                      0,
@@ -501,7 +501,7 @@ void run_checks(const Options& opts, Sequence& seq) {
       .check(
           "abi.struct_sizes",
           [&] {
-            const size_t need = SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry);
+            const size_t need = SUANLI_BACKEND_API_SIZE;
             if (p.api->struct_size < need)
               fail(fmt::format("suanli_backend_api.struct_size {} < {} (through telemetry)",
                                p.api->struct_size, need));
@@ -524,7 +524,7 @@ void run_checks(const Options& opts, Sequence& seq) {
             std::vector<suanli_kv> kv;
             for (const auto& [k, v] : opts.create_options)
               kv.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
-            suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), kv.data(),
+            suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kv.data(),
                                     kv.size()};
             const suanli_status s = p.api->create(&args, &p.ctx);
             if (s != SUANLI_OK) {
@@ -735,7 +735,7 @@ void run_checks(const Options& opts, Sequence& seq) {
 
     seq.check("unsupported.unknown_kind" + at, [&] {
       suanli_op_desc d{};
-      d.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
+      d.struct_size = SUANLI_OP_DESC_SIZE;
       d.kind = static_cast<suanli_op_kind>(9999);
       const char* reason = nullptr;
       const suanli_status s = p.api->supports(p.ctx, dev, &d, &reason);

@@ -111,12 +111,12 @@ const PeakInfo* DeviceInfo::peak(Dtype d) const {
 }
 
 AbiOp::AbiOp(const OpDesc& op) {
-  desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
+  desc.struct_size = SUANLI_OP_DESC_SIZE;
   const OperandTypes t = operand_types(op);
   switch (op.kind) {
     case OpKind::gemm: {
       const GemmShape& g = op.gemm();
-      gemm = {SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type),
+      gemm = {SUANLI_GEMM_DESC_SIZE,
               g.m,
               g.n,
               g.k,
@@ -133,7 +133,7 @@ AbiOp::AbiOp(const OpDesc& op) {
     }
     case OpKind::conv2d: {
       const Conv2dShape& c = op.conv2d();
-      conv2d = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+      conv2d = {SUANLI_CONV2D_DESC_SIZE,
                 c.n,
                 c.c,
                 c.h,
@@ -157,7 +157,7 @@ AbiOp::AbiOp(const OpDesc& op) {
     }
     case OpKind::peak: {
       const PeakShape& p = op.peak();
-      peak = {SUANLI_STRUCT_SIZE(suanli_peak_desc, beta),
+      peak = {SUANLI_PEAK_DESC_SIZE,
               p.elements,
               p.depth,
               op.dtype == Dtype::int8 ? SUANLI_DTYPE_INT8 : abi(op.dtype),
@@ -170,7 +170,7 @@ AbiOp::AbiOp(const OpDesc& op) {
     }
     case OpKind::stream: {
       const StreamShape& s = op.stream();
-      stream = {SUANLI_STRUCT_SIZE(suanli_stream_desc, scalar),
+      stream = {SUANLI_STREAM_DESC_SIZE,
                 static_cast<suanli_stream_kind>(static_cast<int>(s.kind)), s.n, abi(op.dtype),
                 kStreamScalar};
       desc.kind = SUANLI_OP_STREAM;
@@ -217,7 +217,7 @@ Backend::Backend(std::string path, void* dl, const suanli_backend_api* api, suan
                            fmt::format("device_count returned {} (expected 0 to 65536)", n));
   for (int32_t d = 0; d < n; ++d) {
     suanli_device_info di{};
-    di.struct_size = SUANLI_STRUCT_SIZE(suanli_device_info, extra_count);
+    di.struct_size = SUANLI_DEVICE_INFO_SIZE;
     check(api_->device_info(ctx_, d, &di), "device_info");
     DeviceInfo info;
     info.index = d;
@@ -278,7 +278,7 @@ std::unique_ptr<DevicePlan> Backend::plan(int device, const OpDesc& op,
   for (DeviceBuffer* b : buffers) handles.push_back(b->handle());
   suanli_plan h = nullptr;
   suanli_plan_info info{};
-  info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+  info.struct_size = SUANLI_PLAN_INFO_SIZE;
   check(api_->plan(ctx_, device, &a.desc, handles.data(), handles.size(), &h, &info), "plan");
   return std::make_unique<DevicePlan>(this, h, str_or_empty(info.library),
                                       str_or_empty(info.implementation));
@@ -325,7 +325,7 @@ double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iteration
 
 suanli_telemetry Backend::telemetry(int device) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  suanli_telemetry t{SUANLI_STRUCT_SIZE(suanli_telemetry, clock_mhz), nan, nan, nan, nan};
+  suanli_telemetry t{SUANLI_TELEMETRY_SIZE, nan, nan, nan, nan};
   if (api_->telemetry && api_->telemetry(ctx_, device, &t) != SUANLI_OK)
     t = {t.struct_size, nan, nan, nan, nan};
   return t;
@@ -392,7 +392,7 @@ std::unique_ptr<Backend> load_backend_file(
   }
   std::vector<suanli_kv> kvs;
   for (const auto& [k, v] : options) kvs.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
-  const suanli_create_args args{SUANLI_STRUCT_SIZE(suanli_create_args, option_count), kvs.data(),
+  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kvs.data(),
                                 kvs.size()};
   suanli_context ctx = nullptr;
   const suanli_status s = api->create(&args, &ctx);

@@ -20,7 +20,7 @@ suanli_dtype abi(Dtype d) {
 
 suanli_op_desc op_desc(suanli_op_kind kind) {
   suanli_op_desc d{};
-  d.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, trsm);
+  d.struct_size = SUANLI_OP_DESC_SIZE;
   d.kind = kind;
   return d;
 }
@@ -113,7 +113,7 @@ bool DeviceLinAlg::run(const void* desc, const std::vector<DeviceBuffer*>& bufs,
   for (DeviceBuffer* x : bufs) handles.push_back(x->handle());
   suanli_plan h = nullptr;
   suanli_plan_info info{};
-  info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+  info.struct_size = SUANLI_PLAN_INFO_SIZE;
   const auto t0 = Clock::now();
   const suanli_status s =
       b_.api()->plan(b_.context(), device_, d, handles.data(), handles.size(), &h, &info);
@@ -133,7 +133,7 @@ bool DeviceLinAlg::run(const void* desc, const std::vector<DeviceBuffer*>& bufs,
 
 std::string DeviceLinAlg::gemm_unsupported(Dtype ab, Dtype c) {
   suanli_gemm_ex_desc g{};
-  g.struct_size = SUANLI_STRUCT_SIZE(suanli_gemm_ex_desc, compute_type);
+  g.struct_size = SUANLI_GEMM_EX_DESC_SIZE;
   g.m = g.n = g.k = 64;
   g.lda = g.ldb = g.ldc = 64;
   g.alpha = -1;
@@ -156,7 +156,7 @@ void DeviceLinAlg::gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, doubl
                         Sub b, double beta, Sub c, Dtype ab, Dtype c_type) {
   if (m <= 0 || n <= 0 || k <= 0) return;
   suanli_gemm_ex_desc g{};
-  g.struct_size = SUANLI_STRUCT_SIZE(suanli_gemm_ex_desc, compute_type);
+  g.struct_size = SUANLI_GEMM_EX_DESC_SIZE;
   g.m = m;
   g.n = n;
   g.k = k;
@@ -181,7 +181,7 @@ void DeviceLinAlg::getrf(int64_t m, int64_t n, Sub a, bool pivoting, DeviceBuffe
                          int64_t ipiv_offset, Dtype t) {
   if (m <= 0 || n <= 0) return;
   if (!no_getrf_) {
-    suanli_getrf_desc g{SUANLI_STRUCT_SIZE(suanli_getrf_desc, type),
+    suanli_getrf_desc g{SUANLI_GETRF_DESC_SIZE,
                         m,
                         n,
                         a.offset,
@@ -214,7 +214,7 @@ void DeviceLinAlg::laswp(int64_t n, Sub a, int64_t k1, int64_t k2, DeviceBuffer*
                          int64_t ipiv_offset, Dtype t) {
   if (n <= 0 || k2 <= k1) return;
   if (!no_laswp_) {
-    suanli_laswp_desc l{SUANLI_STRUCT_SIZE(suanli_laswp_desc, type),
+    suanli_laswp_desc l{SUANLI_LASWP_DESC_SIZE,
                         n,
                         a.offset,
                         a.ld,
@@ -253,7 +253,7 @@ void DeviceLinAlg::trsm(bool right, bool lower, bool unit, int64_t m, int64_t n,
                         Dtype t) {
   if (m <= 0 || n <= 0) return;
   if (!no_trsm_) {
-    suanli_trsm_desc s{SUANLI_STRUCT_SIZE(suanli_trsm_desc, type),
+    suanli_trsm_desc s{SUANLI_TRSM_DESC_SIZE,
                        right ? 1 : 0,
                        lower ? 1 : 0,
                        0,

@@ -32,22 +32,22 @@ struct LayerOp {
   suanli_eltwise_desc ew{};
 
   explicit LayerOp(const Layer& L) {
-    desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+    desc.struct_size = SUANLI_OP_DESC_SIZE;
     suanli_epilogue e{};
-    e.struct_size = SUANLI_STRUCT_SIZE(suanli_epilogue, activation);
+    e.struct_size = SUANLI_EPILOGUE_SIZE;
     e.alpha = 1.0;
     e.bias = L.bias ? 1 : 0;
     e.residual = L.residual ? 1 : 0;
     e.activation = static_cast<suanli_activation>(L.act);
     e.mask = L.mask_v.empty() ? 0 : 1;
     e.alpha = L.alpha;
-    suanli_quant q{SUANLI_STRUCT_SIZE(suanli_quant, residual_scale), L.src_scale, L.wei_scale,
+    suanli_quant q{SUANLI_QUANT_SIZE, L.src_scale, L.wei_scale,
                    L.dst_scale, L.res_scale};
     const Conv2dShape& c = L.conv;
     switch (L.kind) {
       case LayerKind::conv:
-        conv.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
-        conv.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+        conv.struct_size = SUANLI_CONV2D_LAYER_DESC_SIZE;
+        conv.conv = {SUANLI_CONV2D_DESC_SIZE,
                      c.n,
                      c.c,
                      c.h,
@@ -73,7 +73,7 @@ struct LayerOp {
         break;
       case LayerKind::maxpool:
       case LayerKind::avgpool:
-        pool = {SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+        pool = {SUANLI_POOL_DESC_SIZE,
                 L.kind == LayerKind::maxpool ? SUANLI_POOL_MAX : SUANLI_POOL_AVG,
                 c.n,
                 c.c,
@@ -92,7 +92,7 @@ struct LayerOp {
         break;
       case LayerKind::linear:
       case LayerKind::matmul:
-        mm.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+        mm.struct_size = SUANLI_MATMUL_DESC_SIZE;
         mm.batch0 = L.batch0;
         mm.batch1 = L.batch1;
         mm.m = L.mm_m;
@@ -110,7 +110,7 @@ struct LayerOp {
         desc.matmul = &mm;
         break;
       case LayerKind::norm:
-        norm = {SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+        norm = {SUANLI_NORM_DESC_SIZE,
                 L.rms ? SUANLI_NORM_RMS : SUANLI_NORM_LAYER,
                 L.norm_rows,
                 static_cast<int64_t>(L.gamma.size()),
@@ -122,19 +122,19 @@ struct LayerOp {
         desc.norm = &norm;
         break;
       case LayerKind::softmax:
-        sm = {SUANLI_STRUCT_SIZE(suanli_softmax_desc, type), L.norm_rows,
+        sm = {SUANLI_SOFTMAX_DESC_SIZE, L.norm_rows,
               static_cast<int64_t>(L.out_bytes / dtype_size(L.dst_t)) / L.norm_rows, abi(L.src_t)};
         desc.kind = SUANLI_OP_SOFTMAX;
         desc.softmax = &sm;
         break;
       case LayerKind::act_mul:
-        ew = {SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_ACT_MUL,
+        ew = {SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_ACT_MUL,
               static_cast<suanli_activation>(L.act), L.elements, abi(L.src_t)};
         desc.kind = SUANLI_OP_ELTWISE;
         desc.eltwise = &ew;
         break;
       case LayerKind::mask_add:
-        ew = {SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type), SUANLI_ELTWISE_ADD, SUANLI_ACT_NONE,
+        ew = {SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_ADD, SUANLI_ACT_NONE,
               L.elements, abi(L.src_t)};
         desc.kind = SUANLI_OP_ELTWISE;
         desc.eltwise = &ew;
@@ -208,7 +208,7 @@ Graph make_graph(Backend& b, int device, const Model& m, const std::vector<float
     for (DeviceBuffer* d : bufs) handles.push_back(d->handle());
     suanli_plan h = nullptr;
     suanli_plan_info info{};
-    info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+    info.struct_size = SUANLI_PLAN_INFO_SIZE;
     b.check(b.api()->plan(b.context(), device, &op.desc, handles.data(), handles.size(), &h, &info),
             "plan");
     g.plans.push_back(std::make_unique<DevicePlan>(&b, h, info.library ? info.library : "",
@@ -260,22 +260,22 @@ struct TrainOpDesc {
   suanli_norm_desc norm{};
 
   TrainOpDesc(const Model& m, const TOp& o) {
-    desc.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise);
+    desc.struct_size = SUANLI_OP_DESC_SIZE;
     suanli_epilogue e{};
-    e.struct_size = SUANLI_STRUCT_SIZE(suanli_epilogue, activation);
+    e.struct_size = SUANLI_EPILOGUE_SIZE;
     e.alpha = 1.0;
     e.bias = o.bias ? 1 : 0;
 
     e.activation = o.relu ? SUANLI_ACT_RELU : SUANLI_ACT_NONE;
-    const suanli_quant q{SUANLI_STRUCT_SIZE(suanli_quant, residual_scale), 1, 1, 1, 1};
+    const suanli_quant q{SUANLI_QUANT_SIZE, 1, 1, 1, 1};
     const Conv2dShape& c = m.layers[static_cast<size_t>(o.layer)].conv;
     const suanli_dtype f32 = SUANLI_DTYPE_FP32;
     switch (o.kind) {
       case TOpKind::conv_fwd:
       case TOpKind::conv_bwd_data:
       case TOpKind::conv_bwd_weights:
-        conv.struct_size = SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant);
-        conv.conv = {SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type),
+        conv.struct_size = SUANLI_CONV2D_LAYER_DESC_SIZE;
+        conv.conv = {SUANLI_CONV2D_DESC_SIZE,
                      c.n,
                      c.c,
                      c.h,
@@ -304,7 +304,7 @@ struct TrainOpDesc {
       case TOpKind::pool_fwd:
       case TOpKind::pool_bwd:
         pool = {
-            SUANLI_STRUCT_SIZE(suanli_pool_desc, prop),
+            SUANLI_POOL_DESC_SIZE,
             m.layers[static_cast<size_t>(o.layer)].kind == LayerKind::maxpool ? SUANLI_POOL_MAX
                                                                               : SUANLI_POOL_AVG,
             c.n,
@@ -323,7 +323,7 @@ struct TrainOpDesc {
         desc.pool = &pool;
         break;
       case TOpKind::matmul:
-        mm.struct_size = SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant);
+        mm.struct_size = SUANLI_MATMUL_DESC_SIZE;
         mm.batch0 = mm.batch1 = 1;
         mm.m = o.m;
         mm.n = o.n;
@@ -343,7 +343,7 @@ struct TrainOpDesc {
       case TOpKind::add:
       case TOpKind::relu:
       case TOpKind::relu_bwd:
-        ew = {SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type),
+        ew = {SUANLI_ELTWISE_DESC_SIZE,
               o.kind == TOpKind::add    ? SUANLI_ELTWISE_ADD
               : o.kind == TOpKind::relu ? SUANLI_ELTWISE_ACTIVATION
                                         : SUANLI_ELTWISE_RELU_BACKWARD,
@@ -354,7 +354,7 @@ struct TrainOpDesc {
       case TOpKind::bn_fwd:
       case TOpKind::bn_bwd:
         norm = {
-            SUANLI_STRUCT_SIZE(suanli_norm_desc, activation),
+            SUANLI_NORM_DESC_SIZE,
             SUANLI_NORM_BATCH,
             o.m,
             o.n,
@@ -388,7 +388,7 @@ TrainGraph make_train_graph(Backend& b, int device, const Model& m, const TrainS
     for (int x : o.bufs) handles.push_back(g.tensors[static_cast<size_t>(x)]->handle());
     suanli_plan h = nullptr;
     suanli_plan_info info{};
-    info.struct_size = SUANLI_STRUCT_SIZE(suanli_plan_info, implementation);
+    info.struct_size = SUANLI_PLAN_INFO_SIZE;
     b.check(b.api()->plan(b.context(), device, &d.desc, handles.data(), handles.size(), &h, &info),
             "plan");
     g.plans.push_back(std::make_unique<DevicePlan>(&b, h, info.library ? info.library : "",

@@ -226,7 +226,7 @@ suanli_status telemetry(suanli_context, int32_t, suanli_telemetry* t) noexcept {
 }
 
 const suanli_backend_api kApi = {
-    SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry),
+    SUANLI_BACKEND_API_SIZE,
     SUANLI_TEST_MODE == MODE_WRONG_ABI ? SUANLI_ABI_MAJOR + 98 : SUANLI_ABI_MAJOR,
     SUANLI_ABI_MINOR,
     SUANLI_TEST_NAME,

@@ -153,6 +153,8 @@ typedef struct suanli_gemm_desc {
   suanli_dtype c_type;
   suanli_dtype compute_type; /* accumulation type */
 } suanli_gemm_desc;
+/* struct_size of a suanli_gemm_desc written at this ABI version. */
+#define SUANLI_GEMM_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_gemm_desc, compute_type)
 
 /* Direct 2-D convolution (cross-correlation, like every DL framework).
  * src: NHWC (n, h, w, c) in src_type; weights: KCRS (k, c/groups, r, s) in
@@ -172,6 +174,8 @@ typedef struct suanli_conv2d_desc {
   suanli_dtype weight_type;
   suanli_dtype dst_type;
 } suanli_conv2d_desc;
+/* struct_size of a suanli_conv2d_desc written at this ABI version. */
+#define SUANLI_CONV2D_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_conv2d_desc, dst_type)
 
 /* Peak: the arithmetic ceiling. For each of `elements` outputs e:
  *   x = A[e] (acc_type); repeat `depth` times: x = x + alpha * beta
@@ -192,6 +196,8 @@ typedef struct suanli_peak_desc {
   suanli_dtype acc_type;
   double alpha, beta;
 } suanli_peak_desc;
+/* struct_size of a suanli_peak_desc written at this ABI version. */
+#define SUANLI_PEAK_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_peak_desc, beta)
 
 typedef enum suanli_stream_kind {
   SUANLI_STREAM_COPY = 0,  /* C = A          */
@@ -208,6 +214,8 @@ typedef struct suanli_stream_desc {
   suanli_dtype type;      /* fp64 for the classic STREAM */
   double scalar;          /* s */
 } suanli_stream_desc;
+/* struct_size of a suanli_stream_desc written at this ABI version. */
+#define SUANLI_STREAM_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_stream_desc, scalar)
 
 /* ---- model ops (ABI minor 1) ----------------------------------------------
  * Common rules:
@@ -244,6 +252,8 @@ typedef struct suanli_quant {
   float dst_scale;      /* dst */
   float residual_scale; /* the residual that dst holds on entry (epilogue.residual) */
 } suanli_quant;
+/* struct_size of a suanli_quant written at this ABI version. */
+#define SUANLI_QUANT_SIZE SUANLI_STRUCT_SIZE(suanli_quant, residual_scale)
 
 /* Epilogue applied to the accumulator (real values), in this order:
  *   y = acc * alpha + bias[col] + mask(i,j) + residual; y = act(y); dst = convert(y)
@@ -265,6 +275,8 @@ typedef struct suanli_epilogue {
   int32_t residual;              /* 1: dst holds a residual on entry, added in place */
   suanli_activation activation;
 } suanli_epilogue;
+/* struct_size of a suanli_epilogue written at this ABI version. */
+#define SUANLI_EPILOGUE_SIZE SUANLI_STRUCT_SIZE(suanli_epilogue, activation)
 
 /* Strided batched matmul, for linear layers and attention:
  *   for b0 < batch0, b1 < batch1, i < m, j < n:
@@ -294,6 +306,8 @@ typedef struct suanli_matmul_desc {
   suanli_epilogue epilogue;
   suanli_quant quant;
 } suanli_matmul_desc;
+/* struct_size of a suanli_matmul_desc written at this ABI version. */
+#define SUANLI_MATMUL_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant)
 
 /* Propagation of a layer: inference, training forward (which may keep what
  * backward needs; for norm: batch statistics), or a backward pass. */
@@ -320,6 +334,8 @@ typedef struct suanli_conv2d_layer_desc {
   suanli_epilogue epilogue; /* forward only; activation NONE or RELU for int8 */
   suanli_quant quant;
 } suanli_conv2d_layer_desc;
+/* struct_size of a suanli_conv2d_layer_desc written at this ABI version. */
+#define SUANLI_CONV2D_LAYER_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant)
 
 typedef enum suanli_pool_kind {
   SUANLI_POOL_MAX = 0,
@@ -341,6 +357,8 @@ typedef struct suanli_pool_desc {
   suanli_dtype type;
   suanli_prop prop;             /* FORWARD_INFERENCE, FORWARD_TRAINING or BACKWARD_DATA */
 } suanli_pool_desc;
+/* struct_size of a suanli_pool_desc written at this ABI version. */
+#define SUANLI_POOL_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_pool_desc, prop)
 
 typedef enum suanli_norm_kind {
   SUANLI_NORM_BATCH = 0,  /* per channel over rows: y = gamma (x - mean) / sqrt(var + eps) + beta */
@@ -367,6 +385,8 @@ typedef struct suanli_norm_desc {
   suanli_prop prop;
   suanli_activation activation; /* NONE or RELU */
 } suanli_norm_desc;
+/* struct_size of a suanli_norm_desc written at this ABI version. */
+#define SUANLI_NORM_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)
 
 /* Softmax over the last dimension of a rows x cols tensor, dense row-major:
  * dst(i,j) = exp(src(i,j) - max_j src(i,.)) / sum_j exp(...). src/dst fp32 or
@@ -376,6 +396,8 @@ typedef struct suanli_softmax_desc {
   int64_t rows, cols;
   suanli_dtype type;
 } suanli_softmax_desc;
+/* struct_size of a suanli_softmax_desc written at this ABI version. */
+#define SUANLI_SOFTMAX_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_softmax_desc, type)
 
 typedef enum suanli_eltwise_kind {
   SUANLI_ELTWISE_ACTIVATION = 0, /* dst = act(src)                       buffers: src, dst */
@@ -395,6 +417,8 @@ typedef struct suanli_eltwise_desc {
   int64_t n;
   suanli_dtype type;
 } suanli_eltwise_desc;
+/* struct_size of a suanli_eltwise_desc written at this ABI version. */
+#define SUANLI_ELTWISE_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type)
 
 /* ---- dense linear algebra (ABI minor 2) -----------------------------------
  * Common rules: matrices are COLUMN-MAJOR, as in BLAS and LAPACK. A matrix operand is a
@@ -421,6 +445,8 @@ typedef struct suanli_gemm_ex_desc {
   suanli_dtype c_type;
   suanli_dtype compute_type;
 } suanli_gemm_ex_desc;
+/* struct_size of a suanli_gemm_ex_desc written at this ABI version. */
+#define SUANLI_GEMM_EX_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_gemm_ex_desc, compute_type)
 
 /* In-place LU of the m x n sub-matrix A (m >= n): A = P L U, L unit lower (below the diagonal),
  * U upper. pivoting = 1: partial pivoting (LAPACK getrf); ipiv[i] (int32, 1-based, relative to
@@ -437,6 +463,8 @@ typedef struct suanli_getrf_desc {
   int64_t ipiv_offset;
   suanli_dtype type;
 } suanli_getrf_desc;
+/* struct_size of a suanli_getrf_desc written at this ABI version. */
+#define SUANLI_GETRF_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_getrf_desc, type)
 
 /* Row interchanges on the n columns of A (LAPACK laswp, forward): for i = k1 .. k2-1 in order,
  * swap rows i and ipiv[i] - 1 of the sub-matrix (ipiv as GETRF writes it, read from
@@ -449,6 +477,8 @@ typedef struct suanli_laswp_desc {
   int64_t ipiv_offset;
   suanli_dtype type;
 } suanli_laswp_desc;
+/* struct_size of a suanli_laswp_desc written at this ABI version. */
+#define SUANLI_LASWP_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_laswp_desc, type)
 
 /* Triangular solve, in place in B (m x n): side = 0: op(A) X = alpha B (A m x m); side = 1:
  * X op(A) = alpha B (A n x n). A lower (lower = 1) or upper triangular, op(A) = A or A^T
@@ -463,6 +493,8 @@ typedef struct suanli_trsm_desc {
   int64_t b_offset, ldb;
   suanli_dtype type;
 } suanli_trsm_desc;
+/* struct_size of a suanli_trsm_desc written at this ABI version. */
+#define SUANLI_TRSM_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_trsm_desc, type)
 
 /* One op. Exactly the pointer matching `kind` is set; the others are NULL.
  * New ops append new pointers (ABI minor bump). */
@@ -486,6 +518,8 @@ typedef struct suanli_op_desc {
   const suanli_laswp_desc* laswp;
   const suanli_trsm_desc* trsm;
 } suanli_op_desc;
+/* struct_size of a suanli_op_desc written at this ABI version. */
+#define SUANLI_OP_DESC_SIZE SUANLI_STRUCT_SIZE(suanli_op_desc, trsm)
 
 /* ---- devices ------------------------------------------------------------- */
 
@@ -496,6 +530,8 @@ typedef struct suanli_peak_entry {
   double ops_per_second;   /* FLOP/s, or OPS for integer types; dense */
   const char* derivation;  /* e.g. "2 cores x 4.12 GHz (measured) x 64 FLOP/cycle (AVX-512, 2 FMA pipes)" */
 } suanli_peak_entry;
+/* struct_size of a suanli_peak_entry written at this ABI version. */
+#define SUANLI_PEAK_ENTRY_SIZE SUANLI_STRUCT_SIZE(suanli_peak_entry, derivation)
 
 /* A key/value pair; used for library versions, features and extra identity. */
 typedef struct suanli_kv {
@@ -503,6 +539,8 @@ typedef struct suanli_kv {
   const char* key;
   const char* value;
 } suanli_kv;
+/* struct_size of a suanli_kv written at this ABI version. */
+#define SUANLI_KV_SIZE SUANLI_STRUCT_SIZE(suanli_kv, value)
 
 /* Identity of one device. All pointers owned by the backend, valid until the
  * context is destroyed. Unknown numbers are 0, unknown strings "". */
@@ -524,6 +562,8 @@ typedef struct suanli_device_info {
   const suanli_kv* extra;     /* further identity (caches, topology, ...) */
   size_t extra_count;
 } suanli_device_info;
+/* struct_size of a suanli_device_info written at this ABI version. */
+#define SUANLI_DEVICE_INFO_SIZE SUANLI_STRUCT_SIZE(suanli_device_info, extra_count)
 
 /* Telemetry snapshot. A field the device cannot report is NaN. */
 typedef struct suanli_telemetry {
@@ -533,6 +573,8 @@ typedef struct suanli_telemetry {
   double temperature_c;
   double clock_mhz;
 } suanli_telemetry;
+/* struct_size of a suanli_telemetry written at this ABI version. */
+#define SUANLI_TELEMETRY_SIZE SUANLI_STRUCT_SIZE(suanli_telemetry, clock_mhz)
 
 /* ---- backend ------------------------------------------------------------- */
 
@@ -548,6 +590,8 @@ typedef struct suanli_create_args {
   const suanli_kv* options;
   size_t option_count;
 } suanli_create_args;
+/* struct_size of a suanli_create_args written at this ABI version. */
+#define SUANLI_CREATE_ARGS_SIZE SUANLI_STRUCT_SIZE(suanli_create_args, option_count)
 
 /* What plan returns besides the handle. */
 typedef struct suanli_plan_info {
@@ -555,6 +599,8 @@ typedef struct suanli_plan_info {
   const char* library;        /* "openblas 0.3.21", "onednn 2.6.3", "suanli" */
   const char* implementation; /* kernel/ISA that runs it, e.g. "sgemm SkylakeX kernels" */
 } suanli_plan_info;
+/* struct_size of a suanli_plan_info written at this ABI version. */
+#define SUANLI_PLAN_INFO_SIZE SUANLI_STRUCT_SIZE(suanli_plan_info, implementation)
 
 typedef struct suanli_backend_api {
   size_t struct_size;
@@ -611,6 +657,8 @@ typedef struct suanli_backend_api {
    * from another thread than the one running execute. */
   suanli_status (*telemetry)(suanli_context ctx, int32_t device, suanli_telemetry* out);
 } suanli_backend_api;
+/* struct_size of a suanli_backend_api written at this ABI version. */
+#define SUANLI_BACKEND_API_SIZE SUANLI_STRUCT_SIZE(suanli_backend_api, telemetry)
 
 /* The one exported entry point. Returns NULL when the backend cannot serve
  * the requested major version. */
