@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "report/report.h"
+#include "test_support.h"
 
 namespace suanli {
 namespace {
@@ -24,23 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Outcome {
-  int status = -1;
-  std::string out;
-};
+using Outcome = test::CommandResult;
 
-Outcome run(const std::string& args) {
-  const std::string cmd = std::string(SUANLI_BINARY) + " " + args + " 2>&1";
-  Outcome r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+Outcome run(const std::string& args) { return test::run_suanli(args); }
 
 json read(const fs::path& p) {
   std::ifstream f(p);

@@ -13,40 +13,22 @@
 #include "core/error.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "test_support.h"
 
 namespace suanli {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = test::CommandResult;  // stdout and stderr together
 
 Result run(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + SUANLI_BINARY + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return test::run_suanli(args, env);
 }
 
-fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("suanli_cli_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path scratch(const std::string& name) { return test::fresh_dir("suanli_cli_" + name); }
 
-void write(const fs::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-}
+void write(const fs::path& p, const std::string& text) { test::write_text(p, text); }
 
 TEST(Cli, HelpOnEverySubcommand) {
   for (const char* sub : {"", "info", "list", "run"}) {

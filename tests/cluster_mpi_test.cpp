@@ -11,6 +11,7 @@
 
 #include "cluster/cluster_report.h"
 #include "report/json_schema.h"
+#include "test_support.h"
 
 namespace {
 
@@ -23,14 +24,8 @@ struct Out {
 };
 
 Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.text.append(buf, n);
-  const int st = pclose(p);
-  o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
+  const suanli::test::CommandResult r = suanli::test::run_shell(cmd);
+  return {r.status, r.out};
 }
 
 std::string mpirun(int np, const std::string& env = "", const std::string& flags = "") {

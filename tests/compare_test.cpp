@@ -11,6 +11,7 @@
 #include "rate/compare.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "test_support.h"
 
 namespace suanli::rate {
 namespace {
@@ -20,14 +21,7 @@ using nlohmann::json;
 const std::string kExample =
     std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
 
-std::string scratch() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/suanli_compare_test.XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
+std::string scratch() { return test::program_scratch_dir("suanli_compare_test"); }
 
 std::string write(const std::string& name, const json& j) {
   const std::string p = scratch() + "/" + name;

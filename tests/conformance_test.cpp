@@ -11,6 +11,7 @@
 
 #include "conformance/conformance.h"
 #include "core/error.h"
+#include "test_support.h"
 
 namespace {
 
@@ -29,21 +30,8 @@ const Check* find(const std::vector<Check>& checks, const std::string& name) {
   return nullptr;
 }
 
-struct Cli {
-  int status = -1;
-  std::string out;
-};
-Cli run_cli(const std::string& args) {
-  Cli r;
-  FILE* p = popen((std::string(SUANLI_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Cli = suanli::test::CommandResult;
+Cli run_cli(const std::string& args) { return suanli::test::run_suanli(args); }
 
 TEST(Conformance, CpuPluginPassesEveryCheck) {
   suanli::conformance::Options o;

@@ -14,6 +14,7 @@
 #include "matmul_layout.h"
 #include "op_buffers.h"
 #include "peak_table.h"
+#include "test_support.h"
 
 namespace suanli::cuda {
 namespace {
@@ -520,23 +521,9 @@ TEST(CudaPlugin, RejectsBadOptionsBeforeLookingForDevices) {
 
 // ---- the harness goes on without a GPU --------------------------------------------------------
 
-struct CliRun {
-  int status;
-  std::string out;
-};
+using CliRun = suanli::test::CommandResult;
 
-CliRun run(const std::string& args) {
-  const std::string cmd = std::string(SUANLI_BINARY) + " " + args + " 2>&1";
-  CliRun r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+CliRun run(const std::string& args) { return suanli::test::run_suanli(args); }
 
 bool has_gpu() {
   const suanli_backend_api* api = load_api();

@@ -14,13 +14,14 @@
 #include "harness/backend_host.h"
 #include "harness/runner.h"
 #include "suite/suite.h"
+#include "test_support.h"
 
 namespace suanli {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kPlugin = std::string(SUANLI_BACKEND_DIR) + "/libsuanli_backend_opencl.so";
+const std::string kPlugin = test::plugin_path("opencl");
 
 std::unique_ptr<Backend> opencl(std::vector<std::pair<std::string, std::string>> options) {
   return load_backend_file(kPlugin, options);
@@ -40,35 +41,12 @@ std::vector<Result> run_all(Backend& b, const Suite& s) {
   return out;
 }
 
-fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("suanli_opencl_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path scratch(const std::string& name) { return test::fresh_dir("suanli_opencl_" + name); }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+std::string read_file(const fs::path& p) { return test::read_text(p); }
 
-struct Cmd {
-  int status = -1;
-  std::string out;
-};
-Cmd sh(const std::string& cmd) {
-  Cmd r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Cmd = test::CommandResult;
+Cmd sh(const std::string& cmd) { return test::run_shell(cmd); }
 
 TEST(OpenCL, FindsADeviceWithIdentity) {
   auto b = opencl({{"tune", "off"}});

@@ -16,6 +16,7 @@
 #include "rate/render.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "test_support.h"
 
 namespace suanli::rate {
 namespace {
@@ -28,14 +29,7 @@ const std::string kClaims =
     std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
 
 // A scratch folder per test program run.
-std::string scratch() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/suanli_rate_test.XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
+std::string scratch() { return test::program_scratch_dir("suanli_rate_test"); }
 
 std::string write(const std::string& name, const json& j) {
   const std::string p = scratch() + "/" + name;

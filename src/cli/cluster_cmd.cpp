@@ -146,15 +146,15 @@ int cmd_diagnose(const DiagnoseOptionsCli& o) {
   return d["flagged_ranks"].empty() ? kExitOk : kExitFailed;
 }
 
-CLI::App* add_diagnose_command(CLI::App& app, DiagnoseOptionsCli& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "diagnose",
-      "Find the slow nodes of a cluster report (`mpirun ... suanli run`): every node's every "
-      "workload against the cluster median (flagged when slower than median x (1 - "
-      "max_deviation) and more than mad_sigmas scaled MADs below it; defaults 10 % and 4, from "
-      "3 nodes on) and against a baseline; a failed, lost or incomplete node is flagged too. "
-      "Lists the flagged nodes with the evidence (workload, value, median, deviation).\nExit "
-      "status: 0 no node flagged, 1 a node flagged, 2 bad input.");
+const char* const kDiagnoseHelp =
+    "Find the slow nodes of a cluster report (`mpirun ... suanli run`): every node's every "
+    "workload against the cluster median (flagged when slower than median x (1 - "
+    "max_deviation) and more than mad_sigmas scaled MADs below it; defaults 10 % and 4, from "
+    "3 nodes on) and against a baseline; a failed, lost or incomplete node is flagged too. "
+    "Lists the flagged nodes with the evidence (workload, value, median, deviation).\nExit "
+    "status: 0 no node flagged, 1 a node flagged, 2 bad input.";
+
+void add_diagnose_options(CLI::App* cmd, DiagnoseOptionsCli& o) {
   cmd->footer(
       "Examples:\n"
       "  suanli diagnose cluster.json\n"
@@ -173,7 +173,6 @@ CLI::App* add_diagnose_command(CLI::App& app, DiagnoseOptionsCli& o) {
   cmd->add_option("--make-baseline", o.make_baseline,
                   "Write a baseline (per workload: median and MAD over the nodes) from this "
                   "healthy report to FILE, and diagnose nothing");
-  return cmd;
 }
 
 }  // namespace suanli::cli

@@ -24,7 +24,8 @@ struct DiagnoseOptionsCli {
   std::string baseline, rules, format = "text", out, make_baseline;
 };
 int cmd_diagnose(const DiagnoseOptionsCli& o);
-// Registers `diagnose` on the app (options bound to `o`).
-CLI::App* add_diagnose_command(CLI::App& app, DiagnoseOptionsCli& o);
+// `diagnose`: its help, and its options bound to `o` (registered by main.cpp).
+extern const char* const kDiagnoseHelp;  // its --help text
+void add_diagnose_options(CLI::App* cmd, DiagnoseOptionsCli& o);
 
 }  // namespace suanli::cli

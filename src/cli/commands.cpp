@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <set>
 #include <tuple>
-#include <iostream>
 
 #include <fmt/format.h>
 
@@ -207,7 +207,8 @@ int cmd_info(const InfoOptions& o) {
         fmt::print("      {:<5} {:>14}   {}\n", dtype_name(p.dtype),
                    format_si(p.ops_per_second, dtype_is_integer(p.dtype) ? "OP/s" : "FLOP/s"),
                    p.derivation);
-        if (o.check_peaks) fmt::print("            self-check: {}\n", check_peak(peak_runs, b.name, d, p));
+        if (o.check_peaks)
+          fmt::print("            self-check: {}\n", check_peak(peak_runs, b.name, d, p));
       }
     }
   }

@@ -34,7 +34,7 @@ struct RunOptionsCli {
   int repetitions = 0;
   std::vector<std::string> backend_options;
   bool quiet = false;
-  double rank_timeout = 600;  // cluster runs: seconds a barrier or the gather waits for a rank
+  double rank_timeout = 600;     // cluster runs: seconds a barrier or the gather waits for a rank
   std::string format = "table";  // what goes to stdout: table, json, csv, md (src/cli/output.cpp)
   bool wide = false;             // table: full library column
   std::vector<std::string> argv;

@@ -20,14 +20,14 @@
 
 namespace suanli::cli {
 
-CLI::App* add_export_command(CLI::App& app, ExportOptionsCli& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "export",
-      "Convert reports for other tools: csv (one row per result; spreadsheets, pandas), md "
-      "(Markdown tables), openmetrics (Prometheus text for node_exporter's textfile collector) "
-      "or gbench-json (Google Benchmark JSON, for its tools/compare.py). Column and metric names "
-      "are listed in docs/formats.md. Every report is checked (schema, hash) first.\nExit "
-      "status: 0 ok, 2 bad input.");
+const char* const kExportHelp =
+    "Convert reports for other tools: csv (one row per result; spreadsheets, pandas), md "
+    "(Markdown tables), openmetrics (Prometheus text for node_exporter's textfile collector) "
+    "or gbench-json (Google Benchmark JSON, for its tools/compare.py). Column and metric names "
+    "are listed in docs/formats.md. Every report is checked (schema, hash) first.\nExit "
+    "status: 0 ok, 2 bad input.";
+
+void add_export_options(CLI::App* cmd, ExportOptionsCli& o) {
   cmd->add_option("reports", o.reports, "Report files from `suanli run`")->required();
   cmd->add_option("--format", o.format, "csv, md, openmetrics or gbench-json")
       ->required()
@@ -40,7 +40,6 @@ CLI::App* add_export_command(CLI::App& app, ExportOptionsCli& o) {
       "  suanli export old.json --format gbench-json -o old.gb.json\n"
       "  suanli export new.json --format gbench-json -o new.gb.json\n"
       "  /usr/share/benchmark/compare.py benchmarks old.gb.json new.gb.json");
-  return cmd;
 }
 
 int cmd_export(const ExportOptionsCli& o) {

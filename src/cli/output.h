@@ -26,7 +26,8 @@ struct ExportOptionsCli {
   std::string format;
   std::string out;
 };
-CLI::App* add_export_command(CLI::App& app, ExportOptionsCli& o);
+extern const char* const kExportHelp;  // its --help text
+void add_export_options(CLI::App* cmd, ExportOptionsCli& o);
 int cmd_export(const ExportOptionsCli& o);
 
 // The columns of the terminal on stdout (TIOCGWINSZ, else $COLUMNS); 0 when stdout is not a

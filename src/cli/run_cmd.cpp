@@ -15,8 +15,8 @@
 #include "certify/report_sign.h"
 #include "cli/cluster_cmd.h"
 #include "cli/commands.h"
-#include "cluster/cluster_run.h"
 #include "cli/output.h"
+#include "cluster/cluster_run.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/isolate.h"
@@ -60,16 +60,11 @@ class InterruptHandlers {
   std::array<struct sigaction, 3> old_{};
 };
 
-bool is_path(const std::string& suite) {
-  return suite.find('/') != std::string::npos ||
-         (suite.size() > 5 && suite.compare(suite.size() - 5, 5, ".json") == 0);
-}
-
 // The options a resumed run needs to be the same run.
 json cli_json(const RunOptionsCli& o, const std::string& out) {
   // A suite file by its absolute path: a resume may run from another directory.
   const std::string suite =
-      is_path(o.suite) ? std::filesystem::absolute(o.suite).string() : o.suite;
+      looks_like_path(o.suite) ? std::filesystem::absolute(o.suite).string() : o.suite;
   return {{"suite", suite},           {"backends", o.backends},
           {"dtypes", o.dtypes},       {"out", out},
           {"threads", o.threads},     {"min_time", o.min_time},
@@ -162,160 +157,204 @@ isolate::RunSpec run_spec(const RunOptionsCli& o, const Suite& suite, const Load
   return spec;
 }
 
-}  // namespace
-
-int cmd_run(const RunOptionsCli& given) {
-  // Under mpirun/srun: one rank of a cluster run (src/cluster, cluster_cmd.cpp).
-  if (is_fabric_suite(given.suite)) return cmd_run_fabric(given);
-  std::unique_ptr<cluster::ClusterRun> cluster = begin_cluster_run(given);
-  if (cluster && !given.resume.empty())
-    throw InputError("--resume: a cluster run cannot be resumed; run the suite again");
-  // Everything that can be wrong with the input or the output is checked before anything runs.
+// What one `suanli run` has gathered, step by step, before and while it runs.
+struct RunState {
+  RunOptionsCli o;                               // the options (a resume's: the journal's)
+  std::unique_ptr<cluster::ClusterRun> cluster;  // under mpirun/srun: this rank
   std::optional<Journal> journal;
-  RunOptionsCli o = given;
-  if (!given.resume.empty()) {
-    journal.emplace(Journal::resume(given.resume));
-    o = cli_from_json(journal->header().value("cli", json::object()), given, given.resume);
-    // The report goes beside the journal (REPORT.journal -> REPORT), wherever the resume runs.
-    const std::string suffix = ".journal";
-    const std::string& j = given.resume;
-    if (!given.out.empty())
-      o.out = given.out;
-    else if (j.size() > suffix.size() &&
-             j.compare(j.size() - suffix.size(), suffix.size(), suffix) == 0)
-      o.out = j.substr(0, j.size() - suffix.size());
-  }
-  Suite suite = load_suite(o.suite);
-  filter_dtypes(suite, parse_dtypes(o.dtypes));
-  if (suite.workloads.empty())
-    throw InputError(fmt::format("suite {}: no workload left after --dtype filtering", suite.name));
-  if (journal && journal->header().value("suite_sha256", "") != suite.sha256)
-    throw InputError(fmt::format("{}: suite {} changed since the journal was written; refused",
-                                 given.resume, suite.origin));
-  const bool default_name = o.out.empty();
-  std::string out =
-      default_name ? unique_output_name("suanli-reports", host_info().hostname, ".json") : o.out;
-  std::vector<std::string> inputs = {given.resume, o.sign_key};
-  if (is_path(o.suite)) inputs.push_back(o.suite);
-  check_output_path(out, inputs, "--out", default_name);
+  Suite suite;
+  std::string out;            // the report file
+  bool default_name = false;  // out was drawn, not given
   std::optional<certify::SecretKey> sign_key;
-  if (!o.sign_key.empty()) sign_key = certify::load_secret_key(o.sign_key);
+  LoadOptions lo;
+  isolate::Enumeration loaded;
+  size_t device_count = 0;
+  json identity;
+  RunMeta meta;
+  std::map<std::string, Result> done;  // results of the journal being resumed, by job_key
+};
 
-  const LoadOptions lo = load_options(
-      o.backends, cluster ? cluster->threads_for(o.threads) : o.threads, o.backend_options);
-  const isolate::Enumeration loaded = enumerate(lo);
-  if (loaded.backends.empty())
+// --resume: the journal, and the options it recorded (the report goes beside the journal,
+// REPORT.journal -> REPORT, wherever the resume runs, unless --out says otherwise).
+void resume_from_journal(RunState& s, const RunOptionsCli& given) {
+  s.o = given;
+  if (given.resume.empty()) return;
+  s.journal.emplace(Journal::resume(given.resume));
+  s.o = cli_from_json(s.journal->header().value("cli", json::object()), given, given.resume);
+  const std::string suffix = ".journal";
+  const std::string& j = given.resume;
+  if (!given.out.empty())
+    s.o.out = given.out;
+  else if (j.size() > suffix.size() &&
+           j.compare(j.size() - suffix.size(), suffix.size(), suffix) == 0)
+    s.o.out = j.substr(0, j.size() - suffix.size());
+}
+
+// The suite, filtered by --dtype; a resumed run's suite must not have changed.
+void load_run_suite(RunState& s, const std::string& resume) {
+  s.suite = load_suite(s.o.suite);
+  filter_dtypes(s.suite, parse_dtypes(s.o.dtypes));
+  if (s.suite.workloads.empty())
+    throw InputError(
+        fmt::format("suite {}: no workload left after --dtype filtering", s.suite.name));
+  if (s.journal && s.journal->header().value("suite_sha256", "") != s.suite.sha256)
+    throw InputError(fmt::format("{}: suite {} changed since the journal was written; refused",
+                                 resume, s.suite.origin));
+}
+
+// The report's file (given, or drawn), checked against the inputs; the signing key.
+void choose_output(RunState& s, const std::string& resume) {
+  s.default_name = s.o.out.empty();
+  s.out = s.default_name ? unique_output_name("suanli-reports", host_info().hostname, ".json")
+                         : s.o.out;
+  std::vector<std::string> inputs = {resume, s.o.sign_key};
+  if (looks_like_path(s.o.suite)) inputs.push_back(s.o.suite);
+  check_output_path(s.out, inputs, "--out", s.default_name);
+  if (!s.o.sign_key.empty()) s.sign_key = certify::load_secret_key(s.o.sign_key);
+}
+
+// The backends and their devices, which must hold the suite (and, resumed, be the same ones).
+void load_run_backends(RunState& s, const std::string& resume) {
+  s.lo = load_options(s.o.backends, s.cluster ? s.cluster->threads_for(s.o.threads) : s.o.threads,
+                      s.o.backend_options);
+  s.loaded = enumerate(s.lo);
+  if (s.loaded.backends.empty())
     throw InputError("no backend could be loaded (see `suanli info` for the reasons)");
   std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>> devices;
-  size_t device_count = 0;
-  for (const auto& b : loaded.backends) {
+  for (const auto& b : s.loaded.backends) {
     devices.emplace_back(b.name, &b.devices);
-    device_count += b.devices.size();
+    s.device_count += b.devices.size();
   }
-  if (device_count == 0)
+  if (s.device_count == 0)
     throw InputError("the backends loaded report no device to run on (see `suanli info`)");
-  check_suite_fits(suite, devices);
-  const json identity = run_identity(loaded);
-  if (journal && journal->header().value("identity", json()) != identity)
+  check_suite_fits(s.suite, devices);
+  s.identity = run_identity(s.loaded);
+  if (s.journal && s.journal->header().value("identity", json()) != s.identity)
     throw InputError(fmt::format(
         "{}: written on another machine or with other backends (first difference at {}); "
         "refused",
-        given.resume, first_difference(journal->header().value("identity", json()), identity)));
+        resume, first_difference(s.journal->header().value("identity", json()), s.identity)));
+}
 
-  RunMeta meta;
-  meta.command = o.argv;
-  meta.started_utc = journal ? journal->header().value("started_utc", "") : utc_timestamp();
-  if (!journal && cluster) {
+// The journal of a new run (a cluster rank's beside the cluster report) and the run's metadata.
+void start_journal(RunState& s, const std::string& resume) {
+  s.meta.command = s.o.argv;
+  s.meta.started_utc = s.journal ? s.journal->header().value("started_utc", "") : utc_timestamp();
+  const json header = {{"cli", cli_json(s.o, s.out)},
+                       {"suite_sha256", s.suite.sha256},
+                       {"identity", s.identity},
+                       {"started_utc", s.meta.started_utc}};
+  if (!s.journal && s.cluster) {
     // Each rank journals its own results beside the cluster report.
-    std::string rank_out = fmt::format("{}.rank{}", out, cluster->rank());
-    journal.emplace(open_journal(rank_out, false,
-                                 {{"cli", cli_json(o, out)},
-                                  {"suite_sha256", suite.sha256},
-                                  {"identity", identity},
-                                  {"started_utc", meta.started_utc}}));
+    std::string rank_out = fmt::format("{}.rank{}", s.out, s.cluster->rank());
+    s.journal.emplace(open_journal(rank_out, false, header));
   }
-  if (!journal)
-    journal.emplace(open_journal(out, default_name,
-                                 {{"cli", cli_json(o, out)},
-                                  {"suite_sha256", suite.sha256},
-                                  {"identity", identity},
-                                  {"started_utc", meta.started_utc}}));
-  meta.options = {{"suite", o.suite}, {"out", out}};
-  if (o.threads) meta.options.emplace_back("threads", std::to_string(o.threads));
-  for (const std::string& kv : o.backend_options) meta.options.emplace_back("backend_option", kv);
-  if (!given.resume.empty()) meta.options.emplace_back("resumed_from", given.resume);
+  if (!s.journal) s.journal.emplace(open_journal(s.out, s.default_name, header));
+  s.meta.options = {{"suite", s.o.suite}, {"out", s.out}};
+  if (s.o.threads) s.meta.options.emplace_back("threads", std::to_string(s.o.threads));
+  for (const std::string& kv : s.o.backend_options)
+    s.meta.options.emplace_back("backend_option", kv);
+  if (!resume.empty()) s.meta.options.emplace_back("resumed_from", resume);
+}
 
-  const bool tty = isatty(STDERR_FILENO) && !o.quiet;
-  print_issues(loaded.issues, stderr);
-  RunOptions ro = harness_options(o, tty);
-  std::map<std::string, Result> done;
-  for (const Result& r : journal->recorded())
-    done.emplace(job_key(r.backend, r.device, r.workload), r);
-  if (!done.empty())
-    fmt::print(stderr, "resuming {}: {} results recorded, not run again\n", journal->path(),
-               done.size());
-  ro.completed = [&done](const Job& j) -> std::optional<Result> {
+// The harness's options: results already in the journal are not run again, new ones are
+// journaled as they complete.
+RunOptions journaled_options(RunState& s, bool tty) {
+  RunOptions ro = harness_options(s.o, tty);
+  for (const Result& r : s.journal->recorded())
+    s.done.emplace(job_key(r.backend, r.device, r.workload), r);
+  if (!s.done.empty())
+    fmt::print(stderr, "resuming {}: {} results recorded, not run again\n", s.journal->path(),
+               s.done.size());
+  ro.completed = [&done = s.done](const Job& j) -> std::optional<Result> {
     auto it = done.find(job_key(j.backend, j.device, j.workload->id));
     if (it == done.end()) return std::nullopt;
     return it->second;
   };
-  ro.on_result = [&journal](const Result& r) { journal->append(r); };
-  if (cluster) {
-    cluster->prepare(ro);
-    const int status = cluster->finish(
-        [&] {
-          std::vector<Result> results;
-          {
-            const InterruptHandlers handlers;
-            results = isolate::run_isolated(suite, loaded.backends, run_spec(o, suite, lo), ro);
-          }
-          if (tty) fmt::print(stderr, "\r\033[K");
-          meta.finished_utc = utc_timestamp();
-          json backends = json::array();
-          for (const auto& b : loaded.backends) backends.push_back(b.json);
-          return make_run_report(suite, backends, loaded.issues, results, meta);
-        },
-        out);
-    journal->remove();
-    return status;
-  }
+  ro.on_result = [&journal = s.journal](const Result& r) { journal->append(r); };
+  return ro;
+}
 
+// Every workload on every device, each in a worker process; an interrupt ends it early.
+std::vector<Result> run_workloads(RunState& s, const RunOptions& ro, bool tty) {
   std::vector<Result> results;
   {
     const InterruptHandlers handlers;
-    results = isolate::run_isolated(suite, loaded.backends, run_spec(o, suite, lo), ro);
+    results = isolate::run_isolated(s.suite, s.loaded.backends, run_spec(s.o, s.suite, s.lo), ro);
   }
   if (tty) fmt::print(stderr, "\r\033[K");
-  const size_t jobs = suite.workloads.size() * device_count;
+  return results;
+}
+
+json run_report(RunState& s, const std::vector<Result>& results) {
+  s.meta.finished_utc = utc_timestamp();
+  json backends = json::array();
+  for (const auto& b : s.loaded.backends) backends.push_back(b.json);
+  return make_run_report(s.suite, backends, s.loaded.issues, results, s.meta);
+}
+
+// One rank of a cluster run: the cluster gathers the ranks' reports into one.
+int run_cluster_rank(RunState& s, RunOptions& ro, bool tty) {
+  s.cluster->prepare(ro);
+  const int status =
+      s.cluster->finish([&] { return run_report(s, run_workloads(s, ro, tty)); }, s.out);
+  s.journal->remove();
+  return status;
+}
+
+// A run on this machine: the report written (signed if asked), the journal removed, the
+// summary printed.
+int run_here(RunState& s, const RunOptions& ro, bool tty) {
+  const std::vector<Result> results = run_workloads(s, ro, tty);
+  const size_t jobs = s.suite.workloads.size() * s.device_count;
   if (g_signal) {
     fmt::print(stderr,
                "suanli: interrupted by {}: {} of {} results kept in {} (no report written); "
                "finish with: suanli run --resume {}\n",
                sigabbrev_np(g_signal) ? std::string("SIG") + sigabbrev_np(g_signal) : "a signal",
-               results.size(), jobs, journal->path(), journal->path());
+               results.size(), jobs, s.journal->path(), s.journal->path());
     return 128 + g_signal;
   }
-  meta.finished_utc = utc_timestamp();
-  json backends = json::array();
-  for (const auto& b : loaded.backends) backends.push_back(b.json);
-  json report = make_run_report(suite, backends, loaded.issues, results, meta);
-  if (sign_key) certify::sign_report(report, *sign_key);
+  json report = run_report(s, results);
+  if (s.sign_key) certify::sign_report(report, *s.sign_key);
   try {
-    write_file_atomic(out, report.dump(2) + "\n", default_name);
+    write_file_atomic(s.out, report.dump(2) + "\n", s.default_name);
   } catch (const std::exception& e) {
     throw std::runtime_error(
         fmt::format("{}; the results are kept in {} (finish with: suanli "
                     "run --resume {} --out OTHER)",
-                    e.what(), journal->path(), journal->path()));
+                    e.what(), s.journal->path(), s.journal->path()));
   }
-  journal->remove();  // the report has everything the journal had
+  s.journal->remove();  // the report has everything the journal had
   const Tally t = tally(results);
-  print_run_output(report, out, t, o.format, o.wide, o.quiet);
+  print_run_output(report, s.out, t, s.o.format, s.o.wide, s.o.quiet);
   if (t.results == 0) {
     fmt::print(stderr, "suanli: error: the run produced no results\n");
     return kExitFailed;
   }
   return (t.failed || t.error) ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+int cmd_run(const RunOptionsCli& given) {
+  // Under mpirun/srun: one rank of a cluster run (src/cluster, cluster_cmd.cpp).
+  if (is_fabric_suite(given.suite)) return cmd_run_fabric(given);
+  RunState s;
+  s.cluster = begin_cluster_run(given);
+  if (s.cluster && !given.resume.empty())
+    throw InputError("--resume: a cluster run cannot be resumed; run the suite again");
+  // Everything that can be wrong with the input or the output is checked before anything runs.
+  resume_from_journal(s, given);
+  load_run_suite(s, given.resume);
+  choose_output(s, given.resume);
+  load_run_backends(s, given.resume);
+  start_journal(s, given.resume);
+
+  const bool tty = isatty(STDERR_FILENO) && !s.o.quiet;
+  print_issues(s.loaded.issues, stderr);
+  RunOptions ro = journaled_options(s, tty);
+  return s.cluster ? run_cluster_rank(s, ro, tty) : run_here(s, ro, tty);
 }
 
 }  // namespace suanli::cli

@@ -1,7 +1,9 @@
 // Prometheus / OpenMetrics text exposition of reports (see export.h, docs/formats.md).
 #include <ctime>
 #include <functional>
+#include <map>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -15,17 +17,14 @@ using nlohmann::json;
 
 namespace {
 
+// A label value escaped as OpenMetrics asks: backslash, double quote and newline.
 std::string label_value(const std::string& s) {
+  static const std::map<char, std::string_view> kEscapes = {
+      {'\\', "\\\\"}, {'"', "\\\""}, {'\n', "\\n"}};
   std::string out;
   for (char c : s) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
+    const auto e = kEscapes.find(c);
+    out += e == kEscapes.end() ? std::string_view(&c, 1) : e->second;
   }
   return out;
 }

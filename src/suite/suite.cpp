@@ -271,16 +271,20 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
   return s;
 }
 
+bool looks_like_path(const std::string& name_or_path) {
+  return name_or_path.find('/') != std::string::npos ||
+         (name_or_path.size() > 5 &&
+          name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
+}
+
 Suite load_suite(const std::string& name_or_path) {
-  const bool looks_like_path =
-      name_or_path.find('/') != std::string::npos ||
-      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (!looks_like_path) {
-    for (const auto& [file, text] : builtin_suites())
-      if (file == name_or_path + ".json") {
-        Suite s = parse_suite(std::string(text), "builtin:" + name_or_path);
-        return s;
-      }
+  if (!looks_like_path(name_or_path)) {
+    const std::string file_name = name_or_path + ".json";
+    const auto& table = builtin_suites();
+    const auto builtin = std::find_if(table.begin(), table.end(),
+                                      [&](const auto& entry) { return entry.first == file_name; });
+    if (builtin != table.end())
+      return parse_suite(std::string(builtin->second), "builtin:" + name_or_path);
     std::vector<std::string> names;
     for (const auto& e : builtin_suite_list()) names.push_back(e.name);
     throw InputError(

@@ -64,6 +64,8 @@ Suite parse_suite(const std::string& text, const std::string& origin);
 
 // NAME (a built-in suite: quick, standard, kernels, models) or PATH (a .json file).
 Suite load_suite(const std::string& name_or_path);
+// Whether a suite argument is a PATH rather than a built-in NAME: it has a '/' or ends in .json.
+bool looks_like_path(const std::string& name_or_path);
 
 struct SuiteEntry {
   std::string name, description;
