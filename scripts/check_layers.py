@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the includes of src/ against the layering table cmake/layers.txt.
 
-Usage: scripts/check_layers.py [--root DIR] [--stamp FILE]
+Usage: scripts/check_layers.py [--root DIR] [--stamp FILE] | --self-test
 
 Every `#include "m/..."` in src/<module>/ must name the module itself or one below it (the
 closure of the table), unless the table's allow-list names that file and include. Fails (exit 1)
@@ -11,17 +11,29 @@ malformed table. Run by every build (target suanli_check_layers) and by the ctes
 """
 
 import argparse
+import contextlib
+import io
 import pathlib
 import re
 import sys
+import tempfile
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([A-Za-z0-9_]+)/([^"]+)"')
+
+
+def bad_table(message):
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def read_table(path):
     """Returns ({module: [direct deps]}, {(file, include): line number}) from the table."""
     deps, allow = {}, {}
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text()
+    except OSError as e:
+        bad_table(f"{path}: cannot read the layering table: {e.strerror}")
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -29,19 +41,19 @@ def read_table(path):
         if line.startswith("allow "):
             parts = line.split()
             if len(parts) != 3:
-                sys.exit(f"{where}: expected 'allow <file> <include>', got '{raw.strip()}'")
+                bad_table(f"{where}: expected 'allow <file> <include>', got '{raw.strip()}'")
             allow[(parts[1], parts[2])] = number
             continue
         module, sep, rest = line.partition(":")
         if not sep or not re.fullmatch(r"[a-z0-9_]+", module.strip()):
-            sys.exit(f"{where}: expected 'module: modules it builds on', got '{raw.strip()}'")
+            bad_table(f"{where}: expected 'module: modules it builds on', got '{raw.strip()}'")
         if module.strip() in deps:
-            sys.exit(f"{where}: module '{module.strip()}' listed twice")
+            bad_table(f"{where}: module '{module.strip()}' listed twice")
         deps[module.strip()] = rest.split()
     for module, below in deps.items():
         for d in below:
             if d not in deps:
-                sys.exit(f"{path}: module '{module}' builds on '{d}', which has no line")
+                bad_table(f"{path}: module '{module}' builds on '{d}', which has no line")
     return deps, allow
 
 
@@ -81,20 +93,59 @@ def closure(deps, module):
     return seen
 
 
+def self_test():
+    """Checks the checker on small trees: a clean one passes, an include against the table, an
+    include cycle and a folder the table lacks fail with the place and the rule."""
+    table = "core:\nreport: core\nharness: report\nmodel: harness\nallow src/core/a.h report/r.h\n"
+    cases = [  # (files, expected exit status, text the output must hold)
+        ({"core/a.h": "", "report/r.h": '#include "core/a.h"\n'}, 0, ""),
+        ({"core/a.h": "", "report/r.h": '#include "model/m.h"\n', "model/m.h": ""}, 1,
+         "src/report/r.h:1: includes \"model/m.h\": module 'report' may include only"),
+        ({"core/a.h": '#include "report/r.h"\n', "report/r.h": '#include "core/a.h"\n'}, 0,
+         "allow-listed include core -> report"),
+        ({"core/b.h": '#include "harness/h.h"\n', "harness/h.h": '#include "core/b.h"\n'}, 1,
+         "include cycle between modules: core -> harness"),
+        ({"core/a.h": "", "extra/x.h": ""}, 1, "src/extra/: a module folder with no line"),
+    ]
+    failed = 0
+    for files, status, text in cases:
+        with tempfile.TemporaryDirectory() as root:
+            (pathlib.Path(root) / "cmake").mkdir()
+            (pathlib.Path(root) / "cmake" / "layers.txt").write_text(table)
+            for name, content in files.items():
+                path = pathlib.Path(root) / "src" / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                got = check(pathlib.Path(root), None)
+            if got != status or text not in err.getvalue():
+                failed += 1
+                print(f"self-test: {sorted(files)}: exit {got} (expected {status}), output:\n"
+                      f"{err.getvalue()}(expected to contain: {text!r})", file=sys.stderr)
+    print(f"check_layers self-test: {len(cases) - failed} of {len(cases)} cases right")
+    return 1 if failed else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=pathlib.Path(__file__).resolve().parent.parent,
                         type=pathlib.Path, help="the source tree (default: this checkout)")
     parser.add_argument("--stamp", type=pathlib.Path, help="file to touch when the check passes")
+    parser.add_argument("--self-test", action="store_true", help="check the checker, then exit")
     args = parser.parse_args()
-    table = args.root / "cmake" / "layers.txt"
+    return self_test() if args.self_test else check(args.root, args.stamp)
+
+
+def check(root, stamp):
+    table = root / "cmake" / "layers.txt"
     deps, allow = read_table(table)
     errors = []
 
     cycle = find_cycle(deps)
     if cycle:
         errors.append(f"{table}: the table has a cycle: {' -> '.join(cycle)}")
-    src = args.root / "src"
+    src = root / "src"
     for folder in sorted(p for p in src.iterdir() if p.is_dir()):
         if folder.name not in deps:
             errors.append(f"src/{folder.name}/: a module folder with no line in {table}")
@@ -105,7 +156,7 @@ def main():
     for path in sorted(src.rglob("*")):
         if path.suffix not in (".h", ".hpp", ".cpp", ".cc", ".cu") or not path.is_file():
             continue
-        rel = path.relative_to(args.root).as_posix()
+        rel = path.relative_to(root).as_posix()
         module = path.relative_to(src).parts[0]
         if module not in deps:
             continue
@@ -128,7 +179,7 @@ def main():
                 errors.append(
                     f"{rel}:{number}: includes \"{include}\": module '{module}' may include only "
                     f"itself and the modules below it ({below}); '{target}' is not below "
-                    f"'{module}' in {table.relative_to(args.root)}")
+                    f"'{module}' in {table.relative_to(root)}")
 
     cycle = find_cycle(edges)
     if cycle:
@@ -146,9 +197,9 @@ def main():
             print(e, file=sys.stderr)
         print(f"check_layers: {len(errors)} error(s)", file=sys.stderr)
         return 1
-    if args.stamp:
-        args.stamp.parent.mkdir(parents=True, exist_ok=True)
-        args.stamp.write_text("ok\n")
+    if stamp:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text("ok\n")
     return 0
 
 

@@ -181,41 +181,33 @@ std::string workload_id(const Workload& w) {
   return fmt::format("{}.{}.{}", w.name, dtype_name(w.op.dtype), shape_string(w.op));
 }
 
-}  // namespace
-
-Suite parse_suite(const std::string& text, const std::string& origin) {
-  const json doc = parse_json_text(text, origin);
-  const std::vector<SchemaError> errors = validate_against_schema(doc, "suite.schema.json");
-  if (!errors.empty()) {
-    // For the enumerated fields, say what is accepted.
-    static const std::map<std::string, std::string> kExpected = {
-        {"op", "gemm, conv2d, peak, stream, model, hpl or hpl_mxp"},
-        {"dtype", "fp64, fp32, tf32, fp16, bf16, fp8_e4m3, fp8_e5m2 or int8"},
-        {"kind", "copy, scale, add or triad"},
-        {"accumulate", "fp64, fp32, fp16, bf16 or int32"}};
-    const SchemaError& first = errors.front();
-    std::string hint;
-    for (const auto& [field, values] : kExpected) {
-      const std::string tail = "/" + field;
-      const auto at = first.path.rfind(tail);
-      if (at != std::string::npos &&
-          (at + tail.size() == first.path.size() || first.path[at + tail.size()] == '/'))
-        hint = "; expected " + values;
-    }
-    std::string msg = fmt::format("{}: not a valid suite file: at {}: {}{}", origin, first.path,
-                                  first.message, hint);
-    for (size_t i = 1; i < errors.size() && i < 4; ++i)
-      msg += fmt::format("\n  also at {}: {}", errors[i].path, errors[i].message);
-    throw InputError(msg);
+// A suite that fails its schema: the first error with its JSON path (and, for an enumerated
+// field, what is accepted), then up to three more.
+[[noreturn]] void throw_schema_errors(const std::vector<SchemaError>& errors,
+                                      const std::string& origin) {
+  static const std::map<std::string, std::string> kExpected = {
+      {"op", "gemm, conv2d, peak, stream, model, hpl or hpl_mxp"},
+      {"dtype", "fp64, fp32, tf32, fp16, bf16, fp8_e4m3, fp8_e5m2 or int8"},
+      {"kind", "copy, scale, add or triad"},
+      {"accumulate", "fp64, fp32, fp16, bf16 or int32"}};
+  const SchemaError& first = errors.front();
+  std::string hint;
+  for (const auto& [field, values] : kExpected) {
+    const std::string tail = "/" + field;
+    const auto at = first.path.rfind(tail);
+    if (at != std::string::npos &&
+        (at + tail.size() == first.path.size() || first.path[at + tail.size()] == '/'))
+      hint = "; expected " + values;
   }
-  Suite s;
-  s.origin = origin;
-  s.sha256 = sha256_hex(text);
-  s.name = doc["name"].get<std::string>();
-  s.description = doc.value("description", "");
-  if (doc.contains("settings")) s.settings = read_settings(doc["settings"], s.settings);
-  std::set<std::string> ids;
-  const json& ws = doc["workloads"];
+  std::string msg = fmt::format("{}: not a valid suite file: at {}: {}{}", origin, first.path,
+                                first.message, hint);
+  for (size_t i = 1; i < errors.size() && i < 4; ++i)
+    msg += fmt::format("\n  also at {}: {}", errors[i].path, errors[i].message);
+  throw InputError(msg);
+}
+
+// The suite's entries must not expand (axes multiply) into more than kMaxSuiteWorkloads.
+void check_expansion(const json& ws, const std::string& origin) {
   size_t expanded = 0;
   for (size_t i = 0; i < ws.size(); ++i) {
     expanded += expansion_count(ws[i], kMaxSuiteWorkloads);
@@ -228,44 +220,65 @@ Suite parse_suite(const std::string& text, const std::string& origin) {
             return n > (size_t{1} << 62) ? std::string("over 4.6e18") : std::to_string(n);
           }()));
   }
+}
+
+// An "op": "model" entry (one axis combination): a whole network, run by src/model.
+Workload model_workload(const json& one, const std::string& where) {
+  Workload w;
+  w.source = where;
+  if (!one.contains("model"))
+    throw InputError(
+        fmt::format("{}: model workload needs 'model' (a built-in model name "
+                    "or a path to a model .json)",
+                    where));
+  w.model = one["model"].get<std::string>();
+  w.name = one.value("name", w.model);
+  w.op.dtype = *dtype_from_name(one.value("dtype", "fp32"));
+  w.model_batch = one.value("batch", int64_t{1});
+  w.model_verify_batch = std::min(w.model_batch, one.value("verify_batch", int64_t{1}));
+  w.model_layers = one.value("layers", int64_t{0});
+  w.model_training = one.value("mode", "inference") == "training";
+  w.id = fmt::format("{}.{}.batch{}", w.name, dtype_name(w.op.dtype), w.model_batch);
+  if (w.model_layers > 0) w.id += fmt::format(".layers{}", w.model_layers);
+  if (w.model_training) w.id += ".training";
+  return w;
+}
+
+// One expanded entry: a model, an HPL system (src/hpl) or one op.
+Workload workload_of(const json& one, const std::string& where) {
+  if (one["op"] == "model") return model_workload(one, where);
+  if (one["op"] == "hpl" || one["op"] == "hpl_mxp") return hpl::hpl_workload(one, where);
+  Workload w;
+  w.source = where;
+  w.name = one.value("name", one["op"].get<std::string>());
+  w.op = make_op(one, where);
+  w.id = workload_id(w);
+  return w;
+}
+
+}  // namespace
+
+Suite parse_suite(const std::string& text, const std::string& origin) {
+  const json doc = parse_json_text(text, origin);
+  const std::vector<SchemaError> errors = validate_against_schema(doc, "suite.schema.json");
+  if (!errors.empty()) throw_schema_errors(errors, origin);
+  Suite s;
+  s.origin = origin;
+  s.sha256 = sha256_hex(text);
+  s.name = doc["name"].get<std::string>();
+  s.description = doc.value("description", "");
+  if (doc.contains("settings")) s.settings = read_settings(doc["settings"], s.settings);
+  const json& ws = doc["workloads"];
+  check_expansion(ws, origin);
+  std::set<std::string> ids;
   for (size_t i = 0; i < ws.size(); ++i) {
     const std::string where = fmt::format("{}: /workloads/{}", origin, i);
     const MeasureSettings settings = read_settings(ws[i], s.settings);
     for (const json& one : expand_axes(ws[i])) {
-      Workload w;
-      w.source = where;
-      w.name = one.value("name", one["op"].get<std::string>());
-      if (one["op"] == "model") {  // a whole network: src/model
-        if (!one.contains("model"))
-          throw InputError(
-              fmt::format("{}: model workload needs 'model' (a built-in model name "
-                          "or a path to a model .json)",
-                          where));
-        w.model = one["model"].get<std::string>();
-        if (!one.contains("name")) w.name = w.model;
-        w.op.dtype = *dtype_from_name(one.value("dtype", "fp32"));
-        w.model_batch = one.value("batch", int64_t{1});
-        w.model_verify_batch = std::min(w.model_batch, one.value("verify_batch", int64_t{1}));
-        w.model_layers = one.value("layers", int64_t{0});
-        w.model_training = one.value("mode", "inference") == "training";
-        w.settings = settings;
-        w.id = fmt::format("{}.{}.batch{}", w.name, dtype_name(w.op.dtype), w.model_batch);
-        if (w.model_layers > 0) w.id += fmt::format(".layers{}", w.model_layers);
-        if (w.model_training) w.id += ".training";
-        if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
-        continue;
-      }
-      if (one["op"] == "hpl" || one["op"] == "hpl_mxp") {  // a linear system: src/hpl
-        w = hpl::hpl_workload(one, where);
-        w.settings = settings;
-        if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
-        continue;
-      }
-      w.op = make_op(one, where);
+      Workload w = workload_of(one, where);
       w.settings = settings;
-      w.id = workload_id(w);
-      if (!ids.insert(w.id).second) continue;  // the same workload listed twice runs once
-      s.workloads.push_back(std::move(w));
+      // The same workload listed twice runs once.
+      if (ids.insert(w.id).second) s.workloads.push_back(std::move(w));
     }
   }
   return s;
