@@ -146,14 +146,6 @@ int cmd_diagnose(const DiagnoseOptionsCli& o) {
   return d["flagged_ranks"].empty() ? kExitOk : kExitFailed;
 }
 
-const char* const kDiagnoseHelp =
-    "Find the slow nodes of a cluster report (`mpirun ... suanli run`): every node's every "
-    "workload against the cluster median (flagged when slower than median x (1 - "
-    "max_deviation) and more than mad_sigmas scaled MADs below it; defaults 10 % and 4, from "
-    "3 nodes on) and against a baseline; a failed, lost or incomplete node is flagged too. "
-    "Lists the flagged nodes with the evidence (workload, value, median, deviation).\nExit "
-    "status: 0 no node flagged, 1 a node flagged, 2 bad input.";
-
 void add_diagnose_options(CLI::App* cmd, DiagnoseOptionsCli& o) {
   cmd->footer(
       "Examples:\n"

@@ -25,7 +25,6 @@ struct DiagnoseOptionsCli {
 };
 int cmd_diagnose(const DiagnoseOptionsCli& o);
 // `diagnose`: its help, and its options bound to `o` (registered by main.cpp).
-extern const char* const kDiagnoseHelp;  // its --help text
 void add_diagnose_options(CLI::App* cmd, DiagnoseOptionsCli& o);
 
 }  // namespace suanli::cli

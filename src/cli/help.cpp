@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -106,7 +107,87 @@ const std::map<std::string, std::string>& examples() {
   return e;
 }
 
+// The description of each subcommand, at the top of its --help.
+const std::map<std::string_view, const char*>& command_descriptions() {
+  static const std::map<std::string_view, const char*> kDescriptions = {
+      {"list", "List the built-in suites, or the workloads a suite expands into."},
+      {"info",
+       "Show the backends found, their devices (identity, ISA features, clock, memory), "
+       "library versions and theoretical peak per dtype with its derivation."},
+      {"run",
+       "Run a suite on every device of the chosen backends, verify every output, write a JSON "
+       "report and print a summary.\nPlugins run in worker processes: a crash, exit or hang (past "
+       "the workload's timeout) is an error result of that workload and the run goes on. "
+       "Results are journaled to REPORT.journal as they complete (removed once the report is "
+       "written).\n"
+       "Exit status: 0 when every result is ok or unsupported, 1 when any failed verification or "
+       "errored or there was no result, 2 for bad usage or bad input files (checked before any "
+       "work), 128+N when interrupted by signal N (130: SIGINT; the journal is kept: --resume)."},
+      {"conformance",
+       "Check a backend plugin against the ABI contract (backends/README.md): ABI version and "
+       "struct sizes, device enumeration and identity, buffer round trips, every supported op and "
+       "dtype verified at small shapes, unsupported answered as UNSUPPORTED with a reason, device "
+       "time positive and growing with iterations, errors (not crashes) on bad descriptors. Each "
+       "check runs in a forked child, so a crash fails that check only.\nExit status: 0 all "
+       "passed, 1 any failed, 2 bad usage."},
+      {"rate",
+       "Turn reports into a capacity rating (EFLOPS style) per device, node, node type, category "
+       "and site.\n"
+       "Per device and precision: Rpeak (dense; from --claims, else the report's device peak: "
+       "vendor table = 'spec', cores x clock x FLOP/cycle = 'formula'), Rmax (best GEMM result "
+       "with status ok and verification passed, at the median time = 'measured'), the measured "
+       "peak-kernel ceiling, Rmax/Rpeak, stream-triad bandwidth, GFLOPS/W where telemetry has "
+       "power.\n"
+       "Categories: general (CPU nodes, FP32), intelligent (accelerators, FP16/BF16 dense), super "
+       "(node types tagged hpc, FP64); host CPUs of accelerator nodes on their own line. INT8 is "
+       "OPS and never summed with FLOPS; sparse figures are notes only; no cross-precision total "
+       "unless --total asks for one.\n"
+       "Without --inventory every report is one node. Exit status: 0 ok, 2 bad input."},
+      {"compare",
+       "Compare two reports workload by workload (matched by backend, device and workload id): "
+       "old and new median throughput, new/old, and whether the change is beyond the noise both "
+       "runs measured.\nA regression is a verified result that got slower by more than "
+       "--threshold and by more than --noise-sigmas x sqrt(cv_old^2 + cv_new^2), or one that "
+       "verified before and now fails or errors.\nExit status: 0 no regression, 1 regression, 2 "
+       "bad input or no workload in common."},
+      {"certify",
+       "Run a certification profile (sustained workloads, every output verified, a caching check, "
+       "throttling windows), write the report and a certificate signed with Ed25519 (JSON, plus "
+       "Markdown and HTML beside it). The input seed is drawn at run time. Refuses a build with "
+       "uncommitted changes or a modified profile unless --unofficial.\nExit status: 0 PASS, 1 "
+       "FAIL (the certificate is still written: a failed criterion is a result), 2 bad input."},
+      {"keygen",
+       "Write an Ed25519 key pair for certificates: DIR/suanli-certify.secret (mode 0600) "
+       "and DIR/suanli-certify.pub. Never overwrites a key."},
+      {"verify",
+       "Verify a certificate: the signer's key, the Ed25519 signature, the profile (hash, shipped "
+       "or not), every criterion's limit and verdict re-derived from its numbers, the overall "
+       "verdict; with --report also the report's hash and every measured value re-derived from "
+       "the report's samples. Prints each check.\nExit status: 0 authentic and PASS, 1 authentic "
+       "and FAIL, 2 bad input (unreadable or malformed files), 3 not authentic or inconsistent, 4 "
+       "authentic PASS but UNOFFICIAL (a dirty build or a modified profile)."},
+      {"export",
+       "Convert reports for other tools: csv (one row per result; spreadsheets, pandas), md "
+       "(Markdown tables), openmetrics (Prometheus text for node_exporter's textfile collector) "
+       "or gbench-json (Google Benchmark JSON, for its tools/compare.py). Column and metric names "
+       "are listed in docs/formats.md. Every report is checked (schema, hash) first.\nExit "
+       "status: 0 ok, 2 bad input."},
+      {"diagnose",
+       "Find the slow nodes of a cluster report (`mpirun ... suanli run`): every node's every "
+       "workload against the cluster median (flagged when slower than median x (1 - "
+       "max_deviation) and more than mad_sigmas scaled MADs below it; defaults 10 % and 4, from "
+       "3 nodes on) and against a baseline; a failed, lost or incomplete node is flagged too. "
+       "Lists the flagged nodes with the evidence (workload, value, median, deviation).\nExit "
+       "status: 0 no node flagged, 1 a node flagged, 2 bad input."},
+  };
+  return kDescriptions;
+}
+
 }  // namespace
+
+const char* command_description(std::string_view command) {
+  return command_descriptions().at(command);
+}
 
 void setup_help(CLI::App& app) {
   app.formatter(std::make_shared<WrappingFormatter>());

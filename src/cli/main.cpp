@@ -6,6 +6,8 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -28,15 +30,24 @@ struct Command {
   std::function<int(const Argv& argv)> run;
 };
 
-// A subcommand `name` whose options (an Options, kept alive by the Command) are registered by
-// add_options and acted on by run(options, argv).
-template <class Options, class Run>
-Command command(CLI::App& app, const char* name, const char* help,
-                void (*add_options)(CLI::App*, Options&), Run run) {
+// Whether an Options records the whole command line (run and certify put it in their output).
+template <class T, class = void>
+struct HasArgv : std::false_type {};
+template <class T>
+struct HasArgv<T, std::void_t<decltype(std::declval<T&>().argv)>> : std::true_type {};
+
+// A subcommand `name` (its description: help.cpp) whose options (an Options, kept alive by the
+// Command) are registered by add_options and acted on by run.
+template <class Options>
+Command command(CLI::App& app, const char* name, void (*add_options)(CLI::App*, Options&),
+                int (*run)(const Options&)) {
   auto options = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(name, help);
+  CLI::App* cmd = app.add_subcommand(name, command_description(name));
   add_options(cmd, *options);
-  return {cmd, [options, run](const Argv& argv) { return run(*options, argv); }};
+  return {cmd, [options, run](const Argv& argv) {
+            if constexpr (HasArgv<Options>::value) options->argv = argv;
+            return run(*options);
+          }};
 }
 
 // --backend and --threads, of the commands that load backends (info, run, certify).
@@ -64,10 +75,6 @@ void add_run_robustness_options(CLI::App* cmd, RunOptionsCli& o) {
                   "the report's sha256; `rate --require-signed PUB` checks it)");
 }
 
-const char* const kInfoHelp =
-    "Show the backends found, their devices (identity, ISA features, clock, memory), "
-    "library versions and theoretical peak per dtype with its derivation.";
-
 void add_info_options(CLI::App* cmd, InfoOptions& o) {
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
   cmd->add_flag("--check-peaks", o.check_peaks,
@@ -77,8 +84,6 @@ void add_info_options(CLI::App* cmd, InfoOptions& o) {
   add_threads_option(cmd, o.threads);
 }
 
-const char* const kListHelp = "List the built-in suites, or the workloads a suite expands into.";
-
 void add_list_options(CLI::App* cmd, ListOptions& o) {
   cmd->add_option("what", o.what, "suites | workloads")
       ->required()
@@ -87,16 +92,6 @@ void add_list_options(CLI::App* cmd, ListOptions& o) {
       ->default_str("standard");
   cmd->add_option("--dtype", o.dtypes, "Only these dtypes (comma-separated)")->delimiter(',');
 }
-
-const char* const kRunHelp =
-    "Run a suite on every device of the chosen backends, verify every output, write a JSON "
-    "report and print a summary.\nPlugins run in worker processes: a crash, exit or hang (past "
-    "the workload's timeout) is an error result of that workload and the run goes on. "
-    "Results are journaled to REPORT.journal as they complete (removed once the report is "
-    "written).\n"
-    "Exit status: 0 when every result is ok or unsupported, 1 when any failed verification or "
-    "errored or there was no result, 2 for bad usage or bad input files (checked before any "
-    "work), 128+N when interrupted by signal N (130: SIGINT; the journal is kept: --resume).";
 
 void add_run_options(CLI::App* cmd, RunOptionsCli& o) {
   cmd->add_option("--suite", o.suite,
@@ -135,14 +130,6 @@ void add_run_options(CLI::App* cmd, RunOptionsCli& o) {
   add_run_robustness_options(cmd, o);
 }
 
-const char* const kConformanceHelp =
-    "Check a backend plugin against the ABI contract (backends/README.md): ABI version and "
-    "struct sizes, device enumeration and identity, buffer round trips, every supported op and "
-    "dtype verified at small shapes, unsupported answered as UNSUPPORTED with a reason, device "
-    "time positive and growing with iterations, errors (not crashes) on bad descriptors. Each "
-    "check runs in a forked child, so a crash fails that check only.\nExit status: 0 all "
-    "passed, 1 any failed, 2 bad usage.";
-
 void add_conformance_options(CLI::App* cmd, ConformanceOptionsCli& o) {
   cmd->add_option("--backend", o.backend,
                   "Plugin file (libsuanli_backend_NAME.so) or a backend name found on the search "
@@ -154,20 +141,6 @@ void add_conformance_options(CLI::App* cmd, ConformanceOptionsCli& o) {
   cmd->add_option("--timeout", o.timeout_s, "Seconds one check may take (default 120)")
       ->check(CLI::Range(1.0, 86400.0));
 }
-
-const char* const kRateHelp =
-    "Turn reports into a capacity rating (EFLOPS style) per device, node, node type, category "
-    "and site.\n"
-    "Per device and precision: Rpeak (dense; from --claims, else the report's device peak: "
-    "vendor table = 'spec', cores x clock x FLOP/cycle = 'formula'), Rmax (best GEMM result "
-    "with status ok and verification passed, at the median time = 'measured'), the measured "
-    "peak-kernel ceiling, Rmax/Rpeak, stream-triad bandwidth, GFLOPS/W where telemetry has "
-    "power.\n"
-    "Categories: general (CPU nodes, FP32), intelligent (accelerators, FP16/BF16 dense), super "
-    "(node types tagged hpc, FP64); host CPUs of accelerator nodes on their own line. INT8 is "
-    "OPS and never summed with FLOPS; sparse figures are notes only; no cross-precision total "
-    "unless --total asks for one.\n"
-    "Without --inventory every report is one node. Exit status: 0 ok, 2 bad input.";
 
 void add_rate_options(CLI::App* cmd, RateOptionsCli& o) {
   cmd->footer(
@@ -208,14 +181,6 @@ void add_rate_options(CLI::App* cmd, RateOptionsCli& o) {
                   "stdout");
 }
 
-const char* const kCompareHelp =
-    "Compare two reports workload by workload (matched by backend, device and workload id): "
-    "old and new median throughput, new/old, and whether the change is beyond the noise both "
-    "runs measured.\nA regression is a verified result that got slower by more than "
-    "--threshold and by more than --noise-sigmas x sqrt(cv_old^2 + cv_new^2), or one that "
-    "verified before and now fails or errors.\nExit status: 0 no regression, 1 regression, 2 "
-    "bad input or no workload in common.";
-
 void add_compare_options(CLI::App* cmd, CompareOptionsCli& o) {
   cmd->add_option("old", o.old_report, "The baseline report")->required();
   cmd->add_option("new", o.new_report, "The report to check")->required();
@@ -229,13 +194,6 @@ void add_compare_options(CLI::App* cmd, CompareOptionsCli& o) {
       ->check(CLI::IsMember({"text", "json", "md"}));
   cmd->add_option("-o,--out", o.out, "Write the comparison here (atomically)");
 }
-
-const char* const kCertifyHelp =
-    "Run a certification profile (sustained workloads, every output verified, a caching check, "
-    "throttling windows), write the report and a certificate signed with Ed25519 (JSON, plus "
-    "Markdown and HTML beside it). The input seed is drawn at run time. Refuses a build with "
-    "uncommitted changes or a modified profile unless --unofficial.\nExit status: 0 PASS, 1 "
-    "FAIL (the certificate is still written: a failed criterion is a result), 2 bad input.";
 
 void add_certify_options(CLI::App* cmd, CertifyOptionsCli& o) {
   cmd->add_option("--profile", o.profile,
@@ -257,21 +215,9 @@ void add_certify_options(CLI::App* cmd, CertifyOptionsCli& o) {
   cmd->add_flag("--quiet,-q", o.quiet, "No progress lines");
 }
 
-const char* const kKeygenHelp =
-    "Write an Ed25519 key pair for certificates: DIR/suanli-certify.secret (mode 0600) "
-    "and DIR/suanli-certify.pub. Never overwrites a key.";
-
 void add_keygen_options(CLI::App* cmd, KeygenOptions& o) {
   cmd->add_option("--out", o.out, "Directory for the key pair")->required();
 }
-
-const char* const kVerifyHelp =
-    "Verify a certificate: the signer's key, the Ed25519 signature, the profile (hash, shipped "
-    "or not), every criterion's limit and verdict re-derived from its numbers, the overall "
-    "verdict; with --report also the report's hash and every measured value re-derived from "
-    "the report's samples. Prints each check.\nExit status: 0 authentic and PASS, 1 authentic "
-    "and FAIL, 2 bad input (unreadable or malformed files), 3 not authentic or inconsistent, 4 "
-    "authentic PASS but UNOFFICIAL (a dirty build or a modified profile).";
 
 void add_verify_options(CLI::App* cmd, VerifyOptions& o) {
   cmd->add_option("certificate", o.certificate, "Certificate .json")->required();
@@ -281,34 +227,17 @@ void add_verify_options(CLI::App* cmd, VerifyOptions& o) {
 
 // Every subcommand, in the order `--help` lists them.
 std::vector<Command> add_commands(CLI::App& app) {
-  return {command(app, "info", kInfoHelp, add_info_options,
-                  [](InfoOptions& o, const Argv&) { return cmd_info(o); }),
-          command(app, "list", kListHelp, add_list_options,
-                  [](ListOptions& o, const Argv&) { return cmd_list(o); }),
-          command(app, "run", kRunHelp, add_run_options,
-                  [](RunOptionsCli& o, const Argv& argv) {
-                    o.argv = argv;
-                    return cmd_run(o);
-                  }),
-          command(app, "conformance", kConformanceHelp, add_conformance_options,
-                  [](ConformanceOptionsCli& o, const Argv&) { return cmd_conformance(o); }),
-          command(app, "rate", kRateHelp, add_rate_options,
-                  [](RateOptionsCli& o, const Argv&) { return cmd_rate(o); }),
-          command(app, "compare", kCompareHelp, add_compare_options,
-                  [](CompareOptionsCli& o, const Argv&) { return cmd_compare(o); }),
-          command(app, "certify", kCertifyHelp, add_certify_options,
-                  [](CertifyOptionsCli& o, const Argv& argv) {
-                    o.argv = argv;
-                    return cmd_certify(o);
-                  }),
-          command(app, "keygen", kKeygenHelp, add_keygen_options,
-                  [](KeygenOptions& o, const Argv&) { return cmd_keygen(o); }),
-          command(app, "verify", kVerifyHelp, add_verify_options,
-                  [](VerifyOptions& o, const Argv&) { return cmd_verify(o); }),
-          command(app, "diagnose", kDiagnoseHelp, add_diagnose_options,
-                  [](DiagnoseOptionsCli& o, const Argv&) { return cmd_diagnose(o); }),
-          command(app, "export", kExportHelp, add_export_options,
-                  [](ExportOptionsCli& o, const Argv&) { return cmd_export(o); })};
+  return {command(app, "info", add_info_options, cmd_info),
+          command(app, "list", add_list_options, cmd_list),
+          command(app, "run", add_run_options, cmd_run),
+          command(app, "conformance", add_conformance_options, cmd_conformance),
+          command(app, "rate", add_rate_options, cmd_rate),
+          command(app, "compare", add_compare_options, cmd_compare),
+          command(app, "certify", add_certify_options, cmd_certify),
+          command(app, "keygen", add_keygen_options, cmd_keygen),
+          command(app, "verify", add_verify_options, cmd_verify),
+          command(app, "diagnose", add_diagnose_options, cmd_diagnose),
+          command(app, "export", add_export_options, cmd_export)};
 }
 
 // Runs the parsed subcommand; an error it throws becomes a message and an exit status.

@@ -20,13 +20,6 @@
 
 namespace suanli::cli {
 
-const char* const kExportHelp =
-    "Convert reports for other tools: csv (one row per result; spreadsheets, pandas), md "
-    "(Markdown tables), openmetrics (Prometheus text for node_exporter's textfile collector) "
-    "or gbench-json (Google Benchmark JSON, for its tools/compare.py). Column and metric names "
-    "are listed in docs/formats.md. Every report is checked (schema, hash) first.\nExit "
-    "status: 0 ok, 2 bad input.";
-
 void add_export_options(CLI::App* cmd, ExportOptionsCli& o) {
   cmd->add_option("reports", o.reports, "Report files from `suanli run`")->required();
   cmd->add_option("--format", o.format, "csv, md, openmetrics or gbench-json")

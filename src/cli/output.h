@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,6 @@ struct ExportOptionsCli {
   std::string format;
   std::string out;
 };
-extern const char* const kExportHelp;  // its --help text
 void add_export_options(CLI::App* cmd, ExportOptionsCli& o);
 int cmd_export(const ExportOptionsCli& o);
 
@@ -44,6 +44,8 @@ void print_run_output(const nlohmann::json& report, const std::string& report_pa
 // from the suite's time settings.
 std::function<void(const Progress&)> progress_bar();
 
+// The description at the top of a subcommand's --help (help.cpp).
+const char* command_description(std::string_view command);
 // Help: wraps to the terminal (set before subcommands are added; they inherit it).
 void setup_help(CLI::App& app);
 // Examples and ENVIRONMENT footers on the commands that have none (after they are added).
