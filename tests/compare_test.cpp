@@ -18,15 +18,12 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kExample =
-    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
+const std::string kExample = test::source_path("reports/examples/report-cpu-quick.json");
 
 std::string scratch() { return test::program_scratch_dir("suanli_compare_test"); }
 
 std::string write(const std::string& name, const json& j) {
-  const std::string p = scratch() + "/" + name;
-  write_file_atomic(p, j.dump(1));
-  return p;
+  return test::write_in(scratch(), name, j.dump(1));
 }
 
 // Index of the first verified ok result of an op and dtype in the example.

@@ -23,18 +23,14 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kExample =
-    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
-const std::string kClaims =
-    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
+const std::string kExample = test::source_path("reports/examples/report-cpu-quick.json");
+const std::string kClaims = test::source_path("reports/examples/claims-h100-sxm.json");
 
 // A scratch folder per test program run.
 std::string scratch() { return test::program_scratch_dir("suanli_rate_test"); }
 
 std::string write(const std::string& name, const json& j) {
-  const std::string p = scratch() + "/" + name;
-  write_file_atomic(p, j.dump(1));
-  return p;
+  return test::write_in(scratch(), name, j.dump(1));
 }
 
 json example() {

@@ -49,6 +49,13 @@ inline std::string plugin_path(const std::string& name) {
 }
 #endif
 
+#ifdef SUANLI_SOURCE_DIR
+// A file of the source tree: source_path("reports/examples/report-cpu-quick.json").
+inline std::string source_path(const std::string& relative) {
+  return std::string(SUANLI_SOURCE_DIR) + "/" + relative;
+}
+#endif
+
 // An empty folder <tmp>/<name>, emptied first if a previous run left it.
 inline std::filesystem::path fresh_dir(const std::string& name) {
   const std::filesystem::path d = std::filesystem::temp_directory_path() / name;
@@ -76,6 +83,14 @@ inline std::string read_text(const std::filesystem::path& p) {
 
 inline void write_text(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
+}
+
+// Writes text to <dir>/<name>; returns that path.
+inline std::string write_in(const std::string& dir, const std::string& name,
+                            const std::string& text) {
+  const std::string path = dir + "/" + name;
+  write_text(path, text);
+  return path;
 }
 
 }  // namespace suanli::test
