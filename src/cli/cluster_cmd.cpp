@@ -12,6 +12,7 @@
 #include "cluster/cluster_report.h"
 #include "cluster/diagnose.h"
 #include "cluster/fabric.h"
+#include "cluster/hpl_dist.h"
 #include "cluster/mpi_env.h"
 #include "core/error.h"
 #include "core/units.h"
@@ -34,14 +35,38 @@ std::unique_ptr<cluster::ClusterRun> begin_cluster_run(const RunOptionsCli& o) {
   return cluster::ClusterRun::begin_if_launched(co);
 }
 
-bool is_fabric_suite(const std::string& name_or_path) {
+namespace {
+
+// The text of a built-in suite or a suite file; empty when neither (load_suite says why).
+std::string suite_text(const std::string& name_or_path) {
   for (const auto& [file, text] : builtin_suites())
-    if (file == name_or_path + ".json") return cluster::is_fabric_suite_text(std::string(text));
+    if (file == name_or_path + ".json") return std::string(text);
   std::ifstream f(name_or_path, std::ios::binary);
-  if (!f) return false;  // load_suite says what is wrong with it
+  if (!f) return "";
   std::stringstream ss;
   ss << f.rdbuf();
-  return cluster::is_fabric_suite_text(ss.str());
+  return ss.str();
+}
+
+}  // namespace
+
+bool is_fabric_suite(const std::string& name_or_path) {
+  return cluster::is_fabric_suite_text(suite_text(name_or_path));
+}
+
+bool is_hpl_dist_suite(const std::string& name_or_path) {
+  return cluster::is_hpl_dist_suite_text(suite_text(name_or_path));
+}
+
+int cmd_run_hpl_dist(const RunOptionsCli& o) {
+  cluster::DistRunOptions d;
+  d.suite = o.suite;
+  d.out = o.out;
+  d.load = load_options(o.backends, o.threads, o.backend_options);
+  d.threads = o.threads;
+  d.quiet = o.quiet;
+  d.argv = o.argv;
+  return cluster::run_hpl_dist(d);
 }
 
 namespace {
