@@ -47,9 +47,10 @@ TEST(HplDistSuite, ParsesTheBuiltInAndRefusesBadEntries) {
   EXPECT_FALSE(s.workloads[1].scalapack);
   EXPECT_TRUE(is_hpl_dist_suite_text(R"({"suanli_hpl_dist_suite": 1})"));
   const char* head = R"({"suanli_hpl_dist_suite": 1, "workloads": [)";
-  for (const char* bad : {R"({"op": "gemm", "n": 10}]})", R"({"op": "hpl", "dtype": "fp32", "n": 10}]})",
-                          R"({"op": "hpl_mxp", "dtype": "int8", "n": 10}]})",
-                          R"({"op": "hpl", "n": 0}]})", R"({"op": "hpl", "n": 10, "p": -1}]})"}) {
+  for (const char* bad :
+       {R"({"op": "gemm", "n": 10}]})", R"({"op": "hpl", "dtype": "fp32", "n": 10}]})",
+        R"({"op": "hpl_mxp", "dtype": "int8", "n": 10}]})", R"({"op": "hpl", "n": 0}]})",
+        R"({"op": "hpl", "n": 10, "p": -1}]})"}) {
     try {
       parse_hpl_dist_suite(std::string(head) + bad, "x.json");
       ADD_FAILURE() << bad;

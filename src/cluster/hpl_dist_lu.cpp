@@ -46,11 +46,11 @@ int as_int(int64_t v) {
 // One step of the LU: global column k, block width jb, and this process's local offsets.
 struct Step {
   int64_t k, jb;
-  int pk, qk;         // owners of the diagonal block
-  int64_t lr, lr2;    // local rows with global index >= k, >= k + jb start here
-  int64_t lc, lc2;    // local columns likewise
-  int64_t mrest;      // local rows >= k
-  int64_t m2, n2;     // trailing block: local rows >= k + jb, local columns >= k + jb
+  int pk, qk;       // owners of the diagonal block
+  int64_t lr, lr2;  // local rows with global index >= k, >= k + jb start here
+  int64_t lc, lc2;  // local columns likewise
+  int64_t mrest;    // local rows >= k
+  int64_t m2, n2;   // trailing block: local rows >= k + jb, local columns >= k + jb
 };
 
 template <class T>
@@ -73,8 +73,8 @@ Step make_step(const Grid& g, const LocalMatrix<T>& a, int64_t k, int64_t n, int
 // Swaps global rows r1 and r2 over local columns [c0, c0 + width) within the process column:
 // locally when one process row owns both, else the two owners exchange.
 template <class T>
-void swap_rows(const Grid& g, LocalMatrix<T>& a, int64_t r1, int64_t r2, int64_t c0,
-               int64_t width, int64_t nb) {
+void swap_rows(const Grid& g, LocalMatrix<T>& a, int64_t r1, int64_t r2, int64_t c0, int64_t width,
+               int64_t nb) {
   if (r1 == r2 || width <= 0) return;
   const int o1 = owner(r1, nb, g.p), o2 = owner(r2, nb, g.p);
   if (o1 == o2) {
@@ -273,8 +273,8 @@ LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int dev
 }
 template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int,
                                 LocalMatrix<double>&, int64_t, int64_t, bool);
-template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int,
-                                LocalMatrix<float>&, int64_t, int64_t, bool);
+template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int, LocalMatrix<float>&,
+                                int64_t, int64_t, bool);
 
 std::vector<double> distributed_back_substitution(const Grid& g, const LocalMatrix<double>& a,
                                                   int64_t n, int64_t nb) {
@@ -358,7 +358,8 @@ template <class T>
 std::vector<T> gather_matrix(const Grid& g, const LocalMatrix<T>& a, int64_t n, int64_t nb) {
   const int64_t rows = g.local_rows(n, nb), cols = g.local_cols(n, nb);
   std::vector<T> mine(static_cast<size_t>(std::max<int64_t>(1, rows * cols)));
-  for (int64_t j = 0; j < cols; ++j) std::copy_n(a.a.data() + j * a.ld, rows, mine.begin() + j * rows);
+  for (int64_t j = 0; j < cols; ++j)
+    std::copy_n(a.a.data() + j * a.ld, rows, mine.begin() + j * rows);
   const int ranks = g.p * g.q;
   std::vector<int> counts(static_cast<size_t>(ranks)), displs(static_cast<size_t>(ranks));
   int64_t total = 0;

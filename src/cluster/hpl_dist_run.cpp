@@ -73,9 +73,9 @@ DistWorkload parse_workload(const json& e, const json& settings, const std::stri
   w.dtype = e.value("dtype", w.op == "hpl" ? "fp64" : "fp32");
   if ((w.op == "hpl" && w.dtype != "fp64") ||
       (w.op == "hpl_mxp" && w.dtype != "fp32" && w.dtype != "bf16" && w.dtype != "fp16"))
-    throw InputError(fmt::format(
-        "{}/dtype: '{}': hpl solves in fp64; hpl_mxp factors in fp32, bf16 or fp16", where,
-        w.dtype));
+    throw InputError(
+        fmt::format("{}/dtype: '{}': hpl solves in fp64; hpl_mxp factors in fp32, bf16 or fp16",
+                    where, w.dtype));
   w.n = e.value("n", int64_t{0});
   w.nb = e.value("nb", int64_t{128});
   w.p = e.value("p", 0);
@@ -185,8 +185,9 @@ json lu_json(const LuTimes& t, const hpl::DeviceLinAlg& la) {
   return {{"panel", "host, unblocked, pivot search by MPI_Allreduce(MAXLOC) in the process column"},
           {"panel_broadcast", "MPI_Bcast along the process row"},
           {"row_swaps", "MPI_Sendrecv between the owners in the process column"},
-          {"triangular_solve", "host, U12 on the diagonal block's process row, then MPI_Bcast "
-                               "down the process columns"},
+          {"triangular_solve",
+           "host, U12 on the diagonal block's process row, then MPI_Bcast "
+           "down the process columns"},
           {"gemm", la.gemm_impl},
           {"seconds",
            {{"panel", t.panel},
@@ -323,8 +324,10 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
   finish_result(r, b, seconds, distributed_residual(g, gen, w.nb, out.x),
                 "HPL-MxP backward error: HPL's scaled residual (distributed, FP64, regenerated A)");
   r.library = la.gemm_library;
-  r.implementation = "distributed LU without pivoting (fp32), factors gathered at rank 0, "
-                     "FP64 GMRES there; GEMM: " + la.gemm_impl;
+  r.implementation =
+      "distributed LU without pivoting (fp32), factors gathered at rank 0, "
+      "FP64 GMRES there; GEMM: " +
+      la.gemm_impl;
   r.hpl["lu"] = lu_json(lu, la);
   r.hpl["refinement"] = {
       {"method", "restarted GMRES(30) in FP64 at rank 0 on the gathered fp32 factors"},
@@ -353,20 +356,17 @@ Result run_workload(Backend& b, const DistWorkload& w, int ranks, const std::str
 }
 
 std::string summary_line(const json& r) {
-  std::string s = fmt::format("{:<28} {:>8} {:>10.2f} GFLOPS  residual {:<10.4g} {}",
-                              r.value("workload", ""),
-                              fmt::format("{}x{}", r["hpl"]["distributed"]["grid"]["p"].get<int>(),
-                                          r["hpl"]["distributed"]["grid"]["q"].get<int>()),
-                              r.value("flops_per_second", 0.0) / 1e9,
-                              r.contains("verification")
-                                  ? r["verification"].value("error", 0.0)
-                                  : 0.0,
-                              r.value("status", ""));
+  std::string s =
+      fmt::format("{:<28} {:>8} {:>10.2f} GFLOPS  residual {:<10.4g} {}", r.value("workload", ""),
+                  fmt::format("{}x{}", r["hpl"]["distributed"]["grid"]["p"].get<int>(),
+                              r["hpl"]["distributed"]["grid"]["q"].get<int>()),
+                  r.value("flops_per_second", 0.0) / 1e9,
+                  r.contains("verification") ? r["verification"].value("error", 0.0) : 0.0,
+                  r.value("status", ""));
   if (r["hpl"].contains("scalapack") && r["hpl"]["scalapack"].contains("seconds")) {
     const json& sc = r["hpl"]["scalapack"];
     s += fmt::format("\n{:<28} {:>8} {:>10.2f} GFLOPS  residual {:<10.4g} norm rel diff {:.3g}",
-                     "  ScaLAPACK pdgesv", "",
-                     sc["flops_per_second"].get<double>() / 1e9,
+                     "  ScaLAPACK pdgesv", "", sc["flops_per_second"].get<double>() / 1e9,
                      sc["scaled_residual"].get<double>(),
                      sc["norm_relative_difference"].get<double>());
   }
@@ -396,10 +396,9 @@ json write_report(const DistRunOptions& o, const DistSuite& suite, MpiSession& m
   json report = make_cluster_report(meta, std::move(nodes));
   report["distributed"] = {{"results", std::move(results)}};
   report["sha256"] = report_sha256(report);
-  const std::string out =
-      o.out.empty() ? fmt::format("suanli-reports/hpl-{}-{}.json", host_info().hostname,
-                                  utc_compact_timestamp())
-                    : o.out;
+  const std::string out = o.out.empty() ? fmt::format("suanli-reports/hpl-{}-{}.json",
+                                                      host_info().hostname, utc_compact_timestamp())
+                                        : o.out;
   write_file_atomic(out, report.dump(2) + "\n");
   report["path"] = out;
   return report;

@@ -31,8 +31,8 @@ void Cblacs_gridexit(int context);
 void descinit_(int* desc, const int* m, const int* n, const int* mb, const int* nb,
                const int* irsrc, const int* icsrc, const int* context, const int* lld, int* info);
 void pdgesv_(const int* n, const int* nrhs, double* a, const int* ia, const int* ja,
-             const int* desca, int* ipiv, double* b, const int* ib, const int* jb,
-             const int* descb, int* info);
+             const int* desca, int* ipiv, double* b, const int* ib, const int* jb, const int* descb,
+             int* info);
 }
 #endif
 

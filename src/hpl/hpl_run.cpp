@@ -150,7 +150,7 @@ void run_mxp(Backend& b, int device, const Workload& w, int64_t n, int64_t nb,
   describe(r, la);
   set_hpl_timing(r, seconds, b, device);
   set_hpl_verification(r, residual(gen, out.x),
-                   "HPL-MxP backward error: HPL's scaled residual (host, FP64, regenerated A)");
+                       "HPL-MxP backward error: HPL's scaled residual (host, FP64, regenerated A)");
   r.hpl["refinement"] = {
       {"method", "restarted GMRES(30) in FP64, preconditioned by the LU factors"},
       {"iterations", out.iterations},

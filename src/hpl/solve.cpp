@@ -208,8 +208,7 @@ MxpOutcome mxp_solve(DeviceLinAlg& la, Backend& b, const MxpBuffers& buf,
 }
 
 MxpOutcome mxp_refine(DeviceLinAlg& la, Backend& b, const MxpBuffers& buf,
-                      const std::vector<double>& rhs, double a_inf, int64_t n,
-                      int max_iterations) {
+                      const std::vector<double>& rhs, double a_inf, int64_t n, int max_iterations) {
   MxpOutcome out;
   const auto t0 = Clock::now();
   Operators op(la, b, buf, n);
