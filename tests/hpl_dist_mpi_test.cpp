@@ -2,7 +2,6 @@
 // (oversubscribed on one machine, the real CPU backend), a small suite (seconds): both solves
 // verified, the FP64 solution within 1e-9 of ScaLAPACK's pdgesv, and a corrupted factor failing
 // both.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,27 +13,15 @@
 #include "cluster/cluster_report.h"
 #include "cluster/hpl_dist.h"
 #include "report/json_schema.h"
+#include "shell_command.h"
 
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Out {
-  int rc = -1;
-  std::string text;
-};
-
-Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.text.append(buf, n);
-  const int st = pclose(p);
-  o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
+using suanli::test::Out;
+using suanli::test::sh;
 
 std::string tmp(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("suanli-hpl-dist-" + std::to_string(getpid()));

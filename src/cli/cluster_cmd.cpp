@@ -98,28 +98,13 @@ int cmd_run_fabric(const RunOptionsCli& o) {
   const json results = cluster::run_fabric(mpi, suite, tty);
   if (mpi.rank() != 0) return kExitOk;
 
-  std::vector<json> nodes;
-  for (int r = 0; r < mpi.size(); ++r) {
-    const std::string& h = mpi.layout().host_of_rank[static_cast<size_t>(r)];
-    nodes.push_back({{"rank", r},
-                     {"host", {{"hostname", h}}},
-                     {"mpi_host", h},
-                     {"status", "ok"},
-                     {"results", json::array()}});
-  }
+  std::vector<json> nodes = cluster::collective_nodes(mpi);
   cluster::ClusterMeta meta;
   meta.command = o.argv;
   meta.started_utc = started;
   meta.finished_utc = utc_timestamp();
   meta.suite = {{"name", suite.name}, {"origin", suite.origin}, {"sha256", suite.sha256}};
-  json hosts = json::array();
-  for (const auto& [h, count] : mpi.layout().ranks_per_host)
-    hosts.push_back({{"host", h}, {"ranks", count}});
-  meta.mpi = {{"library", mpi.library()},
-              {"standard", mpi.standard()},
-              {"launcher", std::string(cluster::launcher_name(mpi.launch().launcher))},
-              {"ranks", mpi.size()},
-              {"hosts", hosts}};
+  meta.mpi = cluster::mpi_json(mpi);
   meta.test_hooks = cluster::test_hooks_json(hooks);
   if (!cluster::corrupt_collective_hook().empty())
     meta.test_hooks["corrupt_collective"] = {{"op", cluster::corrupt_collective_hook()},

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "harness/run_report.h"
+#include "report/hash.h"
 #include "report/json_schema.h"
 #include "report/report.h"
 
@@ -135,6 +136,18 @@ json make_cluster_report(const ClusterMeta& meta, std::vector<json> nodes, json 
   j["tally"] = tally;
   j["sha256"] = report_sha256(j);
   return j;
+}
+
+MarkedSuite parse_marked_suite(const std::string& text, const std::string& origin,
+                               const char* marker, const char* default_name) {
+  MarkedSuite m;
+  m.doc = parse_json_text(text, origin);
+  if (!m.doc.is_object() || !m.doc.contains(marker) || m.doc[marker] != 1)
+    throw InputError(fmt::format("{}: expected \"{}\": 1 at /", origin, marker));
+  m.name = m.doc.value("name", default_name);
+  m.description = m.doc.value("description", "");
+  m.sha256 = sha256_hex(text);
+  return m;
 }
 
 bool is_cluster_report(const json& doc) {

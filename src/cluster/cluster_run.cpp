@@ -86,6 +86,19 @@ json mpi_json(const MpiSession& mpi) {
           {"hosts", hosts}};
 }
 
+std::vector<json> collective_nodes(const MpiSession& mpi) {
+  std::vector<json> nodes;
+  for (int r = 0; r < mpi.size(); ++r) {
+    const std::string& h = mpi.layout().host_of_rank[static_cast<size_t>(r)];
+    nodes.push_back({{"rank", r},
+                     {"host", {{"hostname", h}}},
+                     {"mpi_host", h},
+                     {"status", "ok"},
+                     {"results", json::array()}});
+  }
+  return nodes;
+}
+
 std::unique_ptr<ClusterRun> ClusterRun::begin_if_launched(const ClusterRunOptions& o) {
   if (!detect_launch().under_launcher()) return nullptr;
   return std::unique_ptr<ClusterRun>(new ClusterRun(o));

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/cluster_report.h"
 #include "cluster/mpi_env.h"
 #include "core/error.h"
 #include "report/hash.h"
@@ -106,19 +107,9 @@ T field(const json& j, const char* name, T def, const std::string& where) {
 }  // namespace
 
 FabricSuite parse_fabric_suite(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("{}: not JSON: {}", origin, e.what()));
-  }
-  if (!j.is_object() || j.value("suanli_fabric_suite", 0) != 1)
-    throw InputError(fmt::format("{}: expected \"suanli_fabric_suite\": 1 at /", origin));
-  FabricSuite s;
-  s.origin = origin;
-  s.sha256 = sha256_hex(text);
-  s.name = j.value("name", "fabric");
-  s.description = j.value("description", "");
+  const MarkedSuite m = parse_marked_suite(text, origin, "suanli_fabric_suite", "fabric");
+  const json& j = m.doc;
+  FabricSuite s{m.name, m.description, origin, m.sha256};
   const json st = j.value("settings", json::object());
   const std::string at = origin + ": /settings";
   s.min_bytes = field<uint64_t>(st, "min_bytes", s.min_bytes, at);

@@ -94,19 +94,9 @@ DistWorkload parse_workload(const json& e, const json& settings, const std::stri
 }  // namespace
 
 DistSuite parse_hpl_dist_suite(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("{}: not JSON: {}", origin, e.what()));
-  }
-  if (!j.is_object() || j.value("suanli_hpl_dist_suite", 0) != 1)
-    throw InputError(fmt::format("{}: expected \"suanli_hpl_dist_suite\": 1 at /", origin));
-  DistSuite s;
-  s.origin = origin;
-  s.sha256 = sha256_hex(text);
-  s.name = j.value("name", "hpl-dist");
-  s.description = j.value("description", "");
+  const MarkedSuite m = parse_marked_suite(text, origin, "suanli_hpl_dist_suite", "hpl-dist");
+  const json& j = m.doc;
+  DistSuite s{m.name, m.description, origin, m.sha256, {}};
   const json settings = j.value("settings", json::object());
   if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty())
     throw InputError(fmt::format("{}: /workloads: expected a non-empty array", origin));
@@ -376,15 +366,7 @@ std::string summary_line(const json& r) {
 
 json write_report(const DistRunOptions& o, const DistSuite& suite, MpiSession& mpi,
                   const std::string& started, json results, const std::string& hook) {
-  std::vector<json> nodes;
-  for (int r = 0; r < mpi.size(); ++r) {
-    const std::string& h = mpi.layout().host_of_rank[static_cast<size_t>(r)];
-    nodes.push_back({{"rank", r},
-                     {"host", {{"hostname", h}}},
-                     {"mpi_host", h},
-                     {"status", "ok"},
-                     {"results", json::array()}});
-  }
+  std::vector<json> nodes = collective_nodes(mpi);
   ClusterMeta meta;
   meta.command = o.argv;
   meta.started_utc = started;
