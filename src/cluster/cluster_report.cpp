@@ -12,6 +12,10 @@
 #include "report/json_schema.h"
 #include "report/report.h"
 
+namespace suanli {
+const std::vector<std::pair<std::string_view, std::string_view>>& builtin_suites();
+}
+
 namespace suanli::cluster {
 namespace {
 
@@ -146,8 +150,19 @@ MarkedSuite parse_marked_suite(const std::string& text, const std::string& origi
     throw InputError(fmt::format("{}: expected \"{}\": 1 at /", origin, marker));
   m.name = m.doc.value("name", default_name);
   m.description = m.doc.value("description", "");
+  m.origin = origin;
   m.sha256 = sha256_hex(text);
   return m;
+}
+
+MarkedSuite load_marked_suite(const std::string& name_or_path, const char* marker,
+                              const char* default_name) {
+  const std::string quoted = fmt::format("\"{}\"", marker);
+  for (const auto& [file, text] : builtin_suites())
+    if (file == name_or_path + ".json" && text.find(quoted) != std::string_view::npos)
+      return parse_marked_suite(std::string(text), "builtin:" + name_or_path, marker, default_name);
+  return parse_marked_suite(read_text_file(name_or_path, "suite file"), name_or_path, marker,
+                            default_name);
 }
 
 bool is_cluster_report(const json& doc) {

@@ -46,10 +46,14 @@ nlohmann::json lost_node(int rank, const std::string& host, const std::string& s
 // bounded reader, its marker ("<marker>": 1 at the top) checked; InputError naming the file.
 struct MarkedSuite {
   nlohmann::json doc;
-  std::string name, description, sha256;
+  std::string name, description, origin, sha256;
 };
 MarkedSuite parse_marked_suite(const std::string& text, const std::string& origin,
                                const char* marker, const char* default_name);
+// The same from a built-in suite of that name carrying the marker, else from the file
+// `name_or_path`.
+MarkedSuite load_marked_suite(const std::string& name_or_path, const char* marker,
+                              const char* default_name);
 
 bool is_cluster_report(const nlohmann::json& doc);
 // Schema, version and hash of a cluster report read from `origin`; throws InputError.

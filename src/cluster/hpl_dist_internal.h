@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cluster/hpl_dist.h"
@@ -78,12 +79,14 @@ template <class T>
 void corrupt_u(const Grid& g, LocalMatrix<T>& a, int64_t n, int64_t nb, bool nan);
 
 // The ScaLAPACK cross-check: pdgesv on the same generated A and b, on the same grid and block
-// size; its time (slowest rank), x on every rank, and its info.
+// size; its time (slowest rank), x on every rank, and its info. The BLAS under ScaLAPACK gets
+// `threads` threads where it is OpenBLAS (openblas_set_num_threads); `blas` says what was set.
 struct ScalapackSolve {
   double seconds = 0;
   int info = 0;
+  std::string blas;
   std::vector<double> x;
 };
-ScalapackSolve scalapack_pdgesv(const Grid& g, const hpl::Matrix& gen, int64_t nb);
+ScalapackSolve scalapack_pdgesv(const Grid& g, const hpl::Matrix& gen, int64_t nb, int threads);
 
 }  // namespace suanli::cluster

@@ -25,10 +25,6 @@
 #include "cluster/hpl_dist_internal.h"
 #endif
 
-namespace suanli {
-const std::vector<std::pair<std::string_view, std::string_view>>& builtin_suites();
-}
-
 namespace suanli::cluster {
 
 using nlohmann::json;
@@ -91,11 +87,9 @@ DistWorkload parse_workload(const json& e, const json& settings, const std::stri
   return w;
 }
 
-}  // namespace
-
-DistSuite parse_hpl_dist_suite(const std::string& text, const std::string& origin) {
-  const MarkedSuite m = parse_marked_suite(text, origin, "suanli_hpl_dist_suite", "hpl-dist");
+DistSuite dist_suite(const MarkedSuite& m) {
   const json& j = m.doc;
+  const std::string& origin = m.origin;
   DistSuite s{m.name, m.description, origin, m.sha256, {}};
   const json settings = j.value("settings", json::object());
   if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty())
@@ -106,11 +100,14 @@ DistSuite parse_hpl_dist_suite(const std::string& text, const std::string& origi
   return s;
 }
 
+}  // namespace
+
+DistSuite parse_hpl_dist_suite(const std::string& text, const std::string& origin) {
+  return dist_suite(parse_marked_suite(text, origin, "suanli_hpl_dist_suite", "hpl-dist"));
+}
+
 DistSuite load_hpl_dist_suite(const std::string& name_or_path) {
-  for (const auto& [file, text] : builtin_suites())
-    if (file == name_or_path + ".json" && is_hpl_dist_suite_text(std::string(text)))
-      return parse_hpl_dist_suite(std::string(text), "builtin:" + name_or_path);
-  return parse_hpl_dist_suite(read_text_file(name_or_path, "suite file"), name_or_path);
+  return dist_suite(load_marked_suite(name_or_path, "suanli_hpl_dist_suite", "hpl-dist"));
 }
 
 std::string corrupt_factor_hook() {
@@ -197,14 +194,14 @@ void finish_result(Result& r, const Backend& b, double seconds, const hpl::Resid
 
 // ScaLAPACK's pdgesv on the same system, side by side; a disagreement fails the result.
 void cross_check(const Grid& g, const hpl::Matrix& gen, const DistWorkload& w,
-                 const std::vector<double>& x, Result& r) {
+                 const std::vector<double>& x, int threads, Result& r) {
   if (!w.scalapack) return;
   if (!scalapack_built()) {
     r.hpl["scalapack"] = {{"status", "unavailable"},
                           {"reason", "built without ScaLAPACK (libscalapack-openmpi-dev)"}};
     return;
   }
-  const ScalapackSolve s = scalapack_pdgesv(g, gen, w.nb);
+  const ScalapackSolve s = scalapack_pdgesv(g, gen, w.nb, threads);
   const hpl::Residual res = distributed_residual(g, gen, w.nb, s.x);
   const double mine = norm2(x), theirs = norm2(s.x);
   const double rel = std::fabs(mine - theirs) / theirs;
@@ -217,6 +214,7 @@ void cross_check(const Grid& g, const hpl::Matrix& gen, const DistWorkload& w,
   r.hpl["scalapack"] = {
       {"routine", "pdgesv (ScaLAPACK, same matrix, right-hand side, grid and nb)"},
       {"info", s.info},
+      {"blas", s.blas},
       {"seconds", s.seconds},
       {"flops_per_second", r.flops / s.seconds},
       {"scaled_residual", res.scaled},
@@ -235,7 +233,7 @@ void cross_check(const Grid& g, const hpl::Matrix& gen, const DistWorkload& w,
   }
 }
 
-Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
+Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, int threads) {
   Result r = base_result(b, w, g);
   hpl::DeviceLinAlg la(b, 0);
   if (const std::string why = la.gemm_unsupported(Dtype::fp64, Dtype::fp64); !why.empty()) {
@@ -257,7 +255,7 @@ Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
   r.implementation = "distributed LU (2-D block-cyclic); trailing GEMM: " + la.gemm_impl;
   r.hpl["lu"] = lu_json(lu, la);
   r.hpl["back_substitution"] = "distributed, block by block, x broadcast to every rank";
-  cross_check(g, gen, w, x, r);
+  cross_check(g, gen, w, x, threads, r);
   return r;
 }
 
@@ -331,12 +329,13 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
   return r;
 }
 
-Result run_workload(Backend& b, const DistWorkload& w, int ranks, const std::string& hook) {
+Result run_workload(Backend& b, const DistWorkload& w, int ranks, const std::string& hook,
+                    int threads) {
   const auto [p, q] = choose_grid(ranks, w.p, w.q);
   const Grid g(p, q);
   const bool corrupt = hook == "all" || hook == w.op;
   try {
-    return w.op == "hpl" ? run_hpl(g, b, w, corrupt) : run_mxp(g, b, w, corrupt);
+    return w.op == "hpl" ? run_hpl(g, b, w, corrupt, threads) : run_mxp(g, b, w, corrupt);
   } catch (const std::exception& e) {  // a backend call failed: the same on every rank, or lost
     Result r = base_result(b, w, g);
     r.status = Status::error;
@@ -409,7 +408,7 @@ int run_hpl_dist(const DistRunOptions& o) {
   for (const DistWorkload& w : suite.workloads) {
     if (mpi.rank() == 0 && !o.quiet)
       fmt::print(stderr, "suanli: {} across {} ranks...\n", w.id(), mpi.size());
-    const Result r = run_workload(b, w, mpi.size(), hook);
+    const Result r = run_workload(b, w, mpi.size(), hook, threads);
     results.push_back(result_to_json(r));
   }
   bool all_ok = true;

@@ -16,9 +16,13 @@ bool scalapack_built() {
 
 #ifdef SUANLI_HAVE_MPI
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "cluster/hpl_dist_internal.h"
 
@@ -40,7 +44,20 @@ namespace suanli::cluster {
 
 #ifdef SUANLI_HAVE_SCALAPACK
 
-ScalapackSolve scalapack_pdgesv(const Grid& g, const hpl::Matrix& gen, int64_t nb64) {
+namespace {
+
+// OpenBLAS under ScaLAPACK (Debian's libblas.so.3 alternative) gets the rank's thread share.
+std::string set_blas_threads(int threads) {
+  using SetThreads = void (*)(int);
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (!set) return "BLAS threads not set (not OpenBLAS)";
+  set(threads);
+  return fmt::format("OpenBLAS, {} thread(s) per rank", threads);
+}
+
+}  // namespace
+
+ScalapackSolve scalapack_pdgesv(const Grid& g, const hpl::Matrix& gen, int64_t nb64, int threads) {
   const int n = static_cast<int>(gen.n()), nb = static_cast<int>(nb64), one = 1, zero = 0;
   int ctx = 0;
   Cblacs_get(-1, 0, &ctx);
@@ -61,6 +78,7 @@ ScalapackSolve scalapack_pdgesv(const Grid& g, const hpl::Matrix& gen, int64_t n
   descinit_(descb, &n, &one, &nb, &nb, &zero, &zero, &ctx, &lld, &info);
   std::vector<int> ipiv(static_cast<size_t>(a.rows + nb));
   ScalapackSolve out;
+  out.blas = set_blas_threads(threads);
   MPI_Barrier(MPI_COMM_WORLD);
   const auto t0 = std::chrono::steady_clock::now();
   pdgesv_(&n, &one, a.a.data(), &one, &one, desca, ipiv.data(), b.data(), &one, &one, descb,
@@ -79,7 +97,7 @@ ScalapackSolve scalapack_pdgesv(const Grid& g, const hpl::Matrix& gen, int64_t n
 
 #else
 
-ScalapackSolve scalapack_pdgesv(const Grid&, const hpl::Matrix&, int64_t) {
+ScalapackSolve scalapack_pdgesv(const Grid&, const hpl::Matrix&, int64_t, int) {
   throw std::runtime_error("built without ScaLAPACK (libscalapack-openmpi-dev)");
 }
 
