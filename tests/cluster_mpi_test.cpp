@@ -1,6 +1,5 @@
 // Cluster runs end to end: the suanli binary under mpirun (--oversubscribe --allow-run-as-root,
 // 2 and 4 ranks on one machine) with the real CPU backend and tiny suites (seconds per test).
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -11,22 +10,15 @@
 
 #include "cluster/cluster_report.h"
 #include "report/json_schema.h"
-#include "test_support.h"
+#include "shell_command.h"
 
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Out {
-  int rc = -1;
-  std::string text;
-};
-
-Out sh(const std::string& cmd) {
-  const suanli::test::CommandResult r = suanli::test::run_shell(cmd);
-  return {r.status, r.out};
-}
+using suanli::test::Out;
+using suanli::test::sh;
 
 std::string mpirun(int np, const std::string& env = "", const std::string& flags = "") {
   return env + " " + SUANLI_MPIRUN + " --oversubscribe --allow-run-as-root --bind-to none " +

@@ -340,6 +340,7 @@ int run_here(RunState& s, const RunOptions& ro, bool tty) {
 int cmd_run(const RunOptionsCli& given) {
   // Under mpirun/srun: one rank of a cluster run (src/cluster, cluster_cmd.cpp).
   if (is_fabric_suite(given.suite)) return cmd_run_fabric(given);
+  if (is_hpl_dist_suite(given.suite)) return cmd_run_hpl_dist(given);
   RunState s;
   s.cluster = begin_cluster_run(given);
   if (s.cluster && !given.resume.empty())
