@@ -3,7 +3,7 @@
 // version, and the no-device path through the real `suanli` binary.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <suanli/backend.h>
+#include <suanli/plugin_kit.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -12,7 +12,6 @@
 #include "env_overrides.h"
 #include "labels.h"
 #include "matmul_layout.h"
-#include "op_buffers.h"
 #include "peak_table.h"
 
 namespace suanli::cuda {
@@ -159,7 +158,10 @@ TEST(CudaPeakTable, MigSliceGetsItsShareOfTheSms) {
   EXPECT_TRUE(gpu_peaks(flagged).peaks.empty());
 }
 
-// ---- buffer sizes plan() checks before any CUDA call (op_buffers.h) -------------------------
+// ---- buffer sizes plan() checks before any CUDA call (the plugin kit's table) ---------------
+
+using kit::check_buffer_sizes;
+using kit::op_buffer_bytes;
 
 suanli_op_desc op_of(suanli_op_kind kind) {
   suanli_op_desc op{};
