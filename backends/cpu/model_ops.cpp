@@ -178,8 +178,8 @@ std::unique_ptr<CpuOp> no_primitive(const dnnl::error& ex, const std::string& wh
 
 // ---- matmul ---------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
-                                   const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "matmul";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant))
     invalid(op, "struct_size too small");
@@ -402,8 +402,8 @@ std::unique_ptr<CpuOp> make_conv_backward(const suanli_conv2d_layer_desc& L, voi
   }
 }
 
-std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
-                                       size_t nbufs, const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
+                                  size_t nbufs, const CpuConfig& cfg, std::string* reason) {
   const char* op = "conv2d_layer";
   if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
     invalid(op, "struct_size too small");
@@ -507,8 +507,8 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
 
 // ---- pooling --------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
-                                 const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "pool";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_pool_desc, prop)) invalid(op, "struct_size");
   if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
@@ -597,8 +597,8 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
 
 // ---- softmax --------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_softmax(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
-                                    const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "softmax";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_softmax_desc, type)) invalid(op, "struct_size");
   if (d.rows < 1 || d.cols < 1) invalid(op, "rows and cols must be >= 1");
@@ -787,8 +787,8 @@ std::unique_ptr<CpuOp> make_batch_norm_training(const suanli_norm_desc& d, void*
   }
 }
 
-std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
-                                 const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "norm";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)) invalid(op, "struct_size");
   if (d.rows < 1 || d.channels < 1 || !(d.epsilon >= 0)) invalid(op, "bad shape or epsilon");
@@ -894,8 +894,8 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
 
 // ---- eltwise --------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
-                                    const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "eltwise";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type)) invalid(op, "struct_size");
   if (d.n < 1) invalid(op, "n must be >= 1");
@@ -996,36 +996,9 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
 
 std::unique_ptr<CpuOp> make_model_op(const suanli_op_desc& op, void* const* bufs, size_t nbufs,
                                      const CpuConfig& cfg, std::string* reason) {
-  auto has = [&](size_t end) { return op.struct_size >= end; };
-  switch (op.kind) {
-    case SUANLI_OP_MATMUL:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, matmul)) && op.matmul)
-        return make_matmul(*op.matmul, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_CONV2D_LAYER:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, conv2d_layer)) && op.conv2d_layer)
-        return make_conv_layer(*op.conv2d_layer, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_POOL:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, pool)) && op.pool)
-        return make_pool(*op.pool, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_NORM:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, norm)) && op.norm)
-        return make_norm(*op.norm, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_SOFTMAX:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, softmax)) && op.softmax)
-        return make_softmax(*op.softmax, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_ELTWISE:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise)) && op.eltwise)
-        return make_eltwise(*op.eltwise, bufs, nbufs, cfg, reason);
-      break;
-    default:
-      break;
-  }
-  throw BackendError(SUANLI_INVALID_ARGUMENT, "op descriptor lacks the parameters of its kind");
+  // One make_layer overload per model op kind, above.
+  return kit::visit_model_op(
+      op, [&](const auto& d) { return make_layer(d, bufs, nbufs, cfg, reason); });
 }
 
 }  // namespace suanli::cpu

@@ -82,8 +82,7 @@ struct Context : suanli_context_s {
 
   static std::unique_ptr<Context> open(const kit::Options& options) {
     auto ctx = std::make_unique<Context>();
-    int threads =
-        static_cast<int>(options.integer("threads", 0, 0, 4096, "a whole number >= 0"));
+    int threads = static_cast<int>(options.integer("threads", 0, 0, 4096, "a whole number >= 0"));
     ctx->cfg.gemm_library =
         options.choice("gemm_library", ctx->cfg.gemm_library, {"auto", "openblas", "onednn"});
     ctx->cfg.gemm_b_layout =
@@ -168,8 +167,7 @@ struct Context : suanli_context_s {
     for (CpuOp* op : ops) op->input_written(base);
   }
 
-  void buffer_download(suanli_buffer_s& src, uint64_t offset, void* dst,
-                       uint64_t bytes) override {
+  void buffer_download(suanli_buffer_s& src, uint64_t offset, void* dst, uint64_t bytes) override {
     std::memcpy(dst, static_cast<const char*>(static_cast<Buffer&>(src).data) + offset, bytes);
   }
 

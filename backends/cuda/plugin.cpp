@@ -52,7 +52,6 @@ struct Plan : suanli_plan_s {
   std::vector<Buffer*> sources, used;  // the buffers' lists this plan is on
 };
 
-
 void erase_one(std::vector<Plan*>& v, Plan* p) {
   const auto it = std::find(v.begin(), v.end(), p);
   if (it != v.end()) v.erase(it);
@@ -81,7 +80,6 @@ struct DeviceIdentity {
   std::vector<std::pair<std::string, std::string>> extra;
   void* nvml_device = nullptr;
 };
-
 
 std::string cuda_version_text(int v) {  // 13000 -> "13.0"
   return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
@@ -238,9 +236,8 @@ DeviceIdentity identify(int ordinal, const cudaDeviceProp& p, const Nvml& nvml, 
 std::unique_ptr<Context> Context::open(const kit::Options& options) {
   auto ctx = std::make_unique<Context>();
   ctx->cfg.cold_l2 = options.flag("cold_l2", false);
-  ctx->cfg.workspace_bytes = static_cast<uint64_t>(options.integer("workspace_mib", 0, 1, 4096,
-                                                                   "1..4096"))
-                             << 20;
+  ctx->cfg.workspace_bytes =
+      static_cast<uint64_t>(options.integer("workspace_mib", 0, 1, 4096, "1..4096")) << 20;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
@@ -513,8 +510,7 @@ cudaGraphExec_t capture(Device& dev, const std::vector<Plan*>& ps, int64_t unrol
   return exec;
 }
 
-cudaGraphExec_t graph_for(Context* ctx, Device& dev, const std::vector<Plan*>& ps,
-                          int64_t unroll) {
+cudaGraphExec_t graph_for(Context* ctx, Device& dev, const std::vector<Plan*>& ps, int64_t unroll) {
   for (const GraphEntry& g : ctx->graphs)
     if (g.unroll == unroll && g.plans == ps) return g.exec;
   if (ctx->graphs.size() >= kMaxGraphs) {
@@ -547,8 +543,8 @@ class StreamHold {
 // Device seconds of `iterations` runs of the plans: graph replays (and direct runs for the
 // remainder) between two events, all enqueued behind the hold kernel. With a flush, the L2 is
 // overwritten before the start event.
-double timed_runs(Context* ctx, Device& dev, const std::vector<Plan*>& ps,
-                  int64_t iterations, bool flush, uint64_t flush_seed) {
+double timed_runs(Context* ctx, Device& dev, const std::vector<Plan*>& ps, int64_t iterations,
+                  bool flush, uint64_t flush_seed) {
   const int64_t unroll = graph_unroll(ps.size(), iterations);
   cudaGraphExec_t graph = graph_for(ctx, dev, ps, unroll);
   EventPair ev;

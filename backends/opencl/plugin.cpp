@@ -149,15 +149,14 @@ struct Context : suanli_context_s {
 
   void buffer_upload(suanli_buffer_s& dst, uint64_t offset, const void* src,
                      uint64_t bytes) override {
-    check_cl(clEnqueueWriteBuffer(device(dst.device).queue, static_cast<Buffer&>(dst).mem,
-                                  CL_TRUE, offset, bytes, src, 0, nullptr, nullptr),
+    check_cl(clEnqueueWriteBuffer(device(dst.device).queue, static_cast<Buffer&>(dst).mem, CL_TRUE,
+                                  offset, bytes, src, 0, nullptr, nullptr),
              "clEnqueueWriteBuffer");
   }
 
-  void buffer_download(suanli_buffer_s& src, uint64_t offset, void* dst,
-                       uint64_t bytes) override {
-    check_cl(clEnqueueReadBuffer(device(src.device).queue, static_cast<Buffer&>(src).mem,
-                                 CL_TRUE, offset, bytes, dst, 0, nullptr, nullptr),
+  void buffer_download(suanli_buffer_s& src, uint64_t offset, void* dst, uint64_t bytes) override {
+    check_cl(clEnqueueReadBuffer(device(src.device).queue, static_cast<Buffer&>(src).mem, CL_TRUE,
+                                 offset, bytes, dst, 0, nullptr, nullptr),
              "clEnqueueReadBuffer");
   }
 

@@ -113,8 +113,7 @@ struct Context : suanli_context_s {
     std::memcpy(static_cast<Buffer&>(dst).data.data() + offset, src, bytes);
   }
 
-  void buffer_download(suanli_buffer_s& src, uint64_t offset, void* dst,
-                       uint64_t bytes) override {
+  void buffer_download(suanli_buffer_s& src, uint64_t offset, void* dst, uint64_t bytes) override {
     std::memcpy(dst, static_cast<Buffer&>(src).data.data() + offset, bytes);
   }
 

@@ -32,8 +32,10 @@ void host_gemm(const GemmPlan& p) {
       for (int64_t j = 0; j < g.n; ++j) {
         Acc s = 0;
         for (int64_t k = 0; k < g.k; ++k) {
-          const Acc x = g.trans_a ? a[bt * g.m * g.k + k * g.m + i] : a[bt * g.m * g.k + i * g.k + k];
-          const Acc y = g.trans_b ? b[bt * g.k * g.n + j * g.k + k] : b[bt * g.k * g.n + k * g.n + j];
+          const Acc x =
+              g.trans_a ? a[bt * g.m * g.k + k * g.m + i] : a[bt * g.m * g.k + i * g.k + k];
+          const Acc y =
+              g.trans_b ? b[bt * g.k * g.n + j * g.k + k] : b[bt * g.k * g.n + k * g.n + j];
           s += x * y;
         }
         c[bt * g.m * g.n + i * g.n + j] = static_cast<Out>(s);

@@ -85,7 +85,8 @@ suanli_status guarded(std::string* message, F&& f) noexcept {
   }
 }
 
-// ---- strings that live as long as their owner ----------------------------------------------------
+// ---- strings that live as long as their owner
+// ----------------------------------------------------
 
 // Keeps strings whose c_str() a plugin hands out (device names, derivations, plan info): they stay
 // valid as long as the Strings object (a deque never moves its elements).
@@ -115,7 +116,8 @@ class KeyValues {
   std::vector<suanli_kv> kv_;
 };
 
-// ---- create options ------------------------------------------------------------------------------
+// ---- create options
+// ------------------------------------------------------------------------------
 
 // The key/value options of create, with typed getters. A bad value of a known key throws
 // Error(INVALID_ARGUMENT, "option KEY='VALUE': expected ..."); unknown keys are ignored, as the
@@ -177,7 +179,8 @@ class Options {
   std::vector<std::pair<std::string, std::string>> pairs_;
 };
 
-// ---- dtypes --------------------------------------------------------------------------------------
+// ---- dtypes
+// --------------------------------------------------------------------------------------
 
 // Bytes of one element as stored (tf32 in fp32 storage); 1 for an unknown type.
 inline uint64_t dtype_bytes(suanli_dtype t) {
@@ -202,7 +205,8 @@ inline const char* dtype_name(suanli_dtype t) {
   return n ? n : "invalid";
 }
 
-// ---- ranges and descriptors ----------------------------------------------------------------------
+// ---- ranges and descriptors
+// ----------------------------------------------------------------------
 
 // Refuses [offset, offset + bytes) unless it lies inside a buffer of `size` bytes (overflow-safe).
 inline void check_range(uint64_t size, uint64_t offset, uint64_t bytes) {
@@ -252,13 +256,38 @@ inline bool validate_op(const suanli_op_desc* op) {
   return op_params(op) != nullptr;
 }
 
+// Calls f with the parameters of a model op of ABI 1.1 (f(const suanli_matmul_desc&), ...,
+// f(const suanli_eltwise_desc&): one overload set per plugin) and returns what f returns.
+// INVALID_ARGUMENT for a descriptor without its parameters or of another kind.
+template <class F>
+auto visit_model_op(const suanli_op_desc& op, F&& f) -> decltype(f(*op.matmul)) {
+  op_params(&op);
+  switch (op.kind) {
+    case SUANLI_OP_MATMUL:
+      return f(*op.matmul);
+    case SUANLI_OP_CONV2D_LAYER:
+      return f(*op.conv2d_layer);
+    case SUANLI_OP_POOL:
+      return f(*op.pool);
+    case SUANLI_OP_NORM:
+      return f(*op.norm);
+    case SUANLI_OP_SOFTMAX:
+      return f(*op.softmax);
+    case SUANLI_OP_ELTWISE:
+      return f(*op.eltwise);
+    default:
+      fail(SUANLI_INVALID_ARGUMENT, "op descriptor lacks the parameters of its kind");
+  }
+}
+
 // The reason a plugin gives for a kind it does not implement.
 inline std::string unknown_kind_reason(const suanli_op_desc& op, const char* backend) {
   return "op kind " + std::to_string(static_cast<int>(op.kind)) + " is not known to the " +
          backend + " backend";
 }
 
-// ---- the bytes each buffer of an op needs --------------------------------------------------------
+// ---- the bytes each buffer of an op needs
+// --------------------------------------------------------
 
 namespace detail {
 
@@ -441,10 +470,9 @@ inline std::vector<uint64_t> op_buffer_bytes(const suanli_op_desc* op) {
   using namespace detail;
   if (!op || op->struct_size < SUANLI_STRUCT_SIZE(suanli_op_desc, stream)) return {};
   auto has = [&](size_t end, const void* p) { return op->struct_size >= end && p; };
-#define SUANLI_KIT_BYTES(KIND, member, fn)                                  \
-  case KIND:                                                                \
-    if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, member), op->member)) \
-      return fn(*op->member);                                               \
+#define SUANLI_KIT_BYTES(KIND, member, fn)                                                   \
+  case KIND:                                                                                 \
+    if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, member), op->member)) return fn(*op->member); \
     return {};
   switch (op->kind) {
     SUANLI_KIT_BYTES(SUANLI_OP_GEMM, gemm, gemm_bytes)
@@ -486,7 +514,8 @@ inline void check_buffer_count(const suanli_op_desc* op, size_t count) {
 
 }  // namespace suanli::kit
 
-// ---- the handles of the ABI, as the kit's entry points see them ----------------------------------
+// ---- the handles of the ABI, as the kit's entry points see them
+// ----------------------------------
 
 // Device memory. A plugin derives its buffer from this; the kit sets bytes and device.
 struct suanli_buffer_s {
@@ -589,9 +618,8 @@ inline std::vector<suanli_buffer_s*> checked_buffers(int32_t device, const suanl
     const std::string which = "buffer " + std::to_string(i);
     if (!bufs[i]) fail(SUANLI_INVALID_ARGUMENT, which + " is null");
     if (bufs[i]->device != device)
-      fail(SUANLI_INVALID_ARGUMENT, which + " lives on device " +
-                                        std::to_string(bufs[i]->device) + ", not " +
-                                        std::to_string(device));
+      fail(SUANLI_INVALID_ARGUMENT, which + " lives on device " + std::to_string(bufs[i]->device) +
+                                        ", not " + std::to_string(device));
     sizes[i] = bufs[i]->bytes;
   }
   check_buffer_count(op, count);
@@ -615,188 +643,193 @@ inline std::vector<suanli_plan_s*> checked_plans(const suanli_plan* plans, size_
 
 }  // namespace detail
 
+// The C entry points over a Context (derived from suanli_context_s), written once for every
+// plugin; make_api puts them in a table.
+template <class Context>
+struct Entry {
+  static std::string& create_error() {
+    static thread_local std::string e;  // last_error(NULL): failures of create
+    return e;
+  }
+  static const char*& backend() {
+    static const char* n = "";
+    return n;
+  }
+  static suanli_status create(const suanli_create_args* args, suanli_context* out) noexcept {
+    return guarded(&create_error(), [&] {
+      detail::require(out != nullptr, "create: out is null");
+      std::unique_ptr<suanli_context_s> ctx;
+      try {
+        ctx = Context::open(Options(args));
+      } catch (const Error&) {
+        throw;
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception& e) {
+        fail(SUANLI_INTERNAL, std::string(backend()) + " backend: create failed: " + e.what());
+      }
+      ctx->backend_name = backend();
+      *out = ctx.release();
+      return SUANLI_OK;
+    });
+  }
+  static void destroy(suanli_context ctx) noexcept { delete ctx; }
+  static const char* last_error(suanli_context ctx) noexcept {
+    return ctx ? ctx->error.c_str() : create_error().c_str();
+  }
+  static suanli_status libraries(suanli_context ctx, const suanli_kv** out,
+                                 size_t* count) noexcept {
+    return detail::call(ctx, [&] {
+      detail::require(out && count, "libraries: null output");
+      if (ctx->library_table.empty()) ctx->libraries(ctx->library_table);
+      *out = ctx->library_table.data();
+      *count = ctx->library_table.size();
+      return SUANLI_OK;
+    });
+  }
+  static suanli_status device_count(suanli_context ctx, int32_t* count) noexcept {
+    return detail::call(ctx, [&] {
+      detail::require(count != nullptr, "device_count: null output");
+      *count = ctx->device_count();
+      return SUANLI_OK;
+    });
+  }
+  static suanli_status device_info(suanli_context ctx, int32_t device,
+                                   suanli_device_info* out) noexcept {
+    return detail::call(ctx, [&] {
+      detail::check_device(ctx, device);
+      detail::require(out && out->struct_size >= SUANLI_DEVICE_INFO_SIZE,
+                      "device_info: out missing or struct_size too small");
+      ctx->device_info(device, *out);
+      return SUANLI_OK;
+    });
+  }
+  static suanli_status supports(suanli_context ctx, int32_t device, const suanli_op_desc* op,
+                                const char** reason) noexcept {
+    return detail::call(ctx, [&] {
+      ctx->reason.clear();
+      detail::check_device(ctx, device);
+      bool ok = false;
+      if (validate_op(op))
+        ok = ctx->supports(device, *op, ctx->reason);
+      else
+        ctx->reason = unknown_kind_reason(*op, backend());
+      if (reason) *reason = ctx->reason.c_str();
+      return ok ? SUANLI_OK : SUANLI_UNSUPPORTED;
+    });
+  }
+  static suanli_status buffer_alloc(suanli_context ctx, int32_t device, uint64_t bytes,
+                                    suanli_buffer* out) noexcept {
+    return detail::call(ctx, [&] {
+      detail::check_device(ctx, device);
+      detail::require(out != nullptr, "buffer_alloc: out is null");
+      std::unique_ptr<suanli_buffer_s> b = ctx->buffer_alloc(device, bytes);
+      b->bytes = bytes;
+      b->device = device;
+      *out = b.release();
+      return SUANLI_OK;
+    });
+  }
+  static void buffer_free(suanli_context ctx, suanli_buffer buf) noexcept {
+    if (!buf) return;
+    if (ctx)
+      detail::call(ctx, [&] {
+        ctx->buffer_free(*buf);
+        return SUANLI_OK;
+      });
+    delete buf;
+  }
+  static suanli_status buffer_upload(suanli_context ctx, suanli_buffer dst, uint64_t offset,
+                                     const void* src, uint64_t bytes) noexcept {
+    return detail::call(ctx, [&] {
+      suanli_buffer_s* b = detail::checked_transfer(dst, offset, src, bytes);
+      if (bytes) ctx->buffer_upload(*b, offset, src, bytes);
+      return SUANLI_OK;
+    });
+  }
+  static suanli_status buffer_download(suanli_context ctx, suanli_buffer src, uint64_t offset,
+                                       void* dst, uint64_t bytes) noexcept {
+    return detail::call(ctx, [&] {
+      suanli_buffer_s* b = detail::checked_transfer(src, offset, dst, bytes);
+      if (bytes) ctx->buffer_download(*b, offset, dst, bytes);
+      return SUANLI_OK;
+    });
+  }
+  static suanli_status plan(suanli_context ctx, int32_t device, const suanli_op_desc* op,
+                            const suanli_buffer* buffers, size_t count, suanli_plan* out,
+                            suanli_plan_info* info) noexcept {
+    return detail::call(ctx, [&] {
+      ctx->reason.clear();
+      detail::check_device(ctx, device);
+      detail::require(out != nullptr, "plan: out is null");
+      if (!validate_op(op)) fail(SUANLI_UNSUPPORTED, unknown_kind_reason(*op, backend()));
+      const std::vector<suanli_buffer_s*> bufs =
+          detail::checked_buffers(device, op, buffers, count);
+      std::unique_ptr<suanli_plan_s> p = ctx->plan(device, *op, bufs, ctx->reason);
+      if (!p) fail(SUANLI_UNSUPPORTED, ctx->reason);
+      p->device = device;
+      if (info && SUANLI_HAS_FIELD(info, suanli_plan_info, implementation)) {
+        info->library = p->library;
+        info->implementation = p->implementation;
+      }
+      *out = p.release();
+      return SUANLI_OK;
+    });
+  }
+  static void plan_destroy(suanli_context ctx, suanli_plan plan) noexcept {
+    if (!plan) return;
+    if (ctx)
+      detail::call(ctx, [&] {
+        ctx->plan_destroy(*plan);
+        return SUANLI_OK;
+      });
+    delete plan;
+  }
+  static suanli_status execute(suanli_context ctx, const suanli_plan* plans, size_t count,
+                               int64_t iterations, double* seconds) noexcept {
+    return detail::call(ctx, [&] {
+      const std::vector<suanli_plan_s*> ps =
+          detail::checked_plans(plans, count, iterations, seconds);
+      *seconds = ctx->execute(ps, iterations);
+      return SUANLI_OK;
+    });
+  }
+  static suanli_status telemetry(suanli_context ctx, int32_t device,
+                                 suanli_telemetry* out) noexcept {
+    return guarded(nullptr, [&] {  // the sampling thread: no shared message
+      detail::require(ctx && out, "telemetry: null argument");
+      detail::check_device(ctx, device);
+      ctx->telemetry(device, *out);
+      return SUANLI_OK;
+    });
+  }
+};
+
 // Builds the function table of a plugin whose context is Context (see suanli_context_s): one
 // implementation of every C entry point, as PJRT's wrapper builds each plugin's table.
 template <class Context>
 suanli_backend_api make_api(const char* name, const char* version) {
-  using detail::call;
-  struct Fns {
-    static std::string& create_error() {
-      static thread_local std::string e;  // last_error(NULL): failures of create
-      return e;
-    }
-    static const char*& backend() {
-      static const char* n = "";
-      return n;
-    }
-    static suanli_status create(const suanli_create_args* args, suanli_context* out) noexcept {
-      return guarded(&create_error(), [&] {
-        detail::require(out != nullptr, "create: out is null");
-        std::unique_ptr<suanli_context_s> ctx;
-        try {
-          ctx = Context::open(Options(args));
-        } catch (const Error&) {
-          throw;
-        } catch (const std::bad_alloc&) {
-          throw;
-        } catch (const std::exception& e) {
-          fail(SUANLI_INTERNAL, std::string(backend()) + " backend: create failed: " + e.what());
-        }
-        ctx->backend_name = backend();
-        *out = ctx.release();
-        return SUANLI_OK;
-      });
-    }
-    static void destroy(suanli_context ctx) noexcept { delete ctx; }
-    static const char* last_error(suanli_context ctx) noexcept {
-      return ctx ? ctx->error.c_str() : create_error().c_str();
-    }
-    static suanli_status libraries(suanli_context ctx, const suanli_kv** out,
-                                   size_t* count) noexcept {
-      return call(ctx, [&] {
-        detail::require(out && count, "libraries: null output");
-        if (ctx->library_table.empty()) ctx->libraries(ctx->library_table);
-        *out = ctx->library_table.data();
-        *count = ctx->library_table.size();
-        return SUANLI_OK;
-      });
-    }
-    static suanli_status device_count(suanli_context ctx, int32_t* count) noexcept {
-      return call(ctx, [&] {
-        detail::require(count != nullptr, "device_count: null output");
-        *count = ctx->device_count();
-        return SUANLI_OK;
-      });
-    }
-    static suanli_status device_info(suanli_context ctx, int32_t device,
-                                     suanli_device_info* out) noexcept {
-      return call(ctx, [&] {
-        detail::check_device(ctx, device);
-        detail::require(out && out->struct_size >= SUANLI_DEVICE_INFO_SIZE,
-                        "device_info: out missing or struct_size too small");
-        ctx->device_info(device, *out);
-        return SUANLI_OK;
-      });
-    }
-    static suanli_status supports(suanli_context ctx, int32_t device, const suanli_op_desc* op,
-                                  const char** reason) noexcept {
-      return call(ctx, [&] {
-        ctx->reason.clear();
-        detail::check_device(ctx, device);
-        bool ok = false;
-        if (validate_op(op))
-          ok = ctx->supports(device, *op, ctx->reason);
-        else
-          ctx->reason = unknown_kind_reason(*op, backend());
-        if (reason) *reason = ctx->reason.c_str();
-        return ok ? SUANLI_OK : SUANLI_UNSUPPORTED;
-      });
-    }
-    static suanli_status buffer_alloc(suanli_context ctx, int32_t device, uint64_t bytes,
-                                      suanli_buffer* out) noexcept {
-      return call(ctx, [&] {
-        detail::check_device(ctx, device);
-        detail::require(out != nullptr, "buffer_alloc: out is null");
-        std::unique_ptr<suanli_buffer_s> b = ctx->buffer_alloc(device, bytes);
-        b->bytes = bytes;
-        b->device = device;
-        *out = b.release();
-        return SUANLI_OK;
-      });
-    }
-    static void buffer_free(suanli_context ctx, suanli_buffer buf) noexcept {
-      if (!buf) return;
-      if (ctx) call(ctx, [&] {
-          ctx->buffer_free(*buf);
-          return SUANLI_OK;
-        });
-      delete buf;
-    }
-    static suanli_status buffer_upload(suanli_context ctx, suanli_buffer dst, uint64_t offset,
-                                       const void* src, uint64_t bytes) noexcept {
-      return call(ctx, [&] {
-        suanli_buffer_s* b = detail::checked_transfer(dst, offset, src, bytes);
-        if (bytes) ctx->buffer_upload(*b, offset, src, bytes);
-        return SUANLI_OK;
-      });
-    }
-    static suanli_status buffer_download(suanli_context ctx, suanli_buffer src, uint64_t offset,
-                                         void* dst, uint64_t bytes) noexcept {
-      return call(ctx, [&] {
-        suanli_buffer_s* b = detail::checked_transfer(src, offset, dst, bytes);
-        if (bytes) ctx->buffer_download(*b, offset, dst, bytes);
-        return SUANLI_OK;
-      });
-    }
-    static suanli_status plan(suanli_context ctx, int32_t device, const suanli_op_desc* op,
-                              const suanli_buffer* buffers, size_t count, suanli_plan* out,
-                              suanli_plan_info* info) noexcept {
-      return call(ctx, [&] {
-        ctx->reason.clear();
-        detail::check_device(ctx, device);
-        detail::require(out != nullptr, "plan: out is null");
-        if (!validate_op(op)) fail(SUANLI_UNSUPPORTED, unknown_kind_reason(*op, backend()));
-        const std::vector<suanli_buffer_s*> bufs =
-            detail::checked_buffers(device, op, buffers, count);
-        std::unique_ptr<suanli_plan_s> p = ctx->plan(device, *op, bufs, ctx->reason);
-        if (!p) fail(SUANLI_UNSUPPORTED, ctx->reason);
-        p->device = device;
-        if (info && SUANLI_HAS_FIELD(info, suanli_plan_info, implementation)) {
-          info->library = p->library;
-          info->implementation = p->implementation;
-        }
-        *out = p.release();
-        return SUANLI_OK;
-      });
-    }
-    static void plan_destroy(suanli_context ctx, suanli_plan plan) noexcept {
-      if (!plan) return;
-      if (ctx) call(ctx, [&] {
-          ctx->plan_destroy(*plan);
-          return SUANLI_OK;
-        });
-      delete plan;
-    }
-    static suanli_status execute(suanli_context ctx, const suanli_plan* plans, size_t count,
-                                 int64_t iterations, double* seconds) noexcept {
-      return call(ctx, [&] {
-        const std::vector<suanli_plan_s*> ps =
-            detail::checked_plans(plans, count, iterations, seconds);
-        *seconds = ctx->execute(ps, iterations);
-        return SUANLI_OK;
-      });
-    }
-    static suanli_status telemetry(suanli_context ctx, int32_t device,
-                                   suanli_telemetry* out) noexcept {
-      return guarded(nullptr, [&] {  // the sampling thread: no shared message
-        detail::require(ctx && out, "telemetry: null argument");
-        detail::check_device(ctx, device);
-        ctx->telemetry(device, *out);
-        return SUANLI_OK;
-      });
-    }
-  };
-  Fns::backend() = name;
+  Entry<Context>::backend() = name;
   return {SUANLI_BACKEND_API_SIZE,
           SUANLI_ABI_MAJOR,
           SUANLI_ABI_MINOR,
           name,
           version,
-          Fns::create,
-          Fns::destroy,
-          Fns::last_error,
-          Fns::libraries,
-          Fns::device_count,
-          Fns::device_info,
-          Fns::supports,
-          Fns::buffer_alloc,
-          Fns::buffer_free,
-          Fns::buffer_upload,
-          Fns::buffer_download,
-          Fns::plan,
-          Fns::plan_destroy,
-          Fns::execute,
-          Fns::telemetry};
+          Entry<Context>::create,
+          Entry<Context>::destroy,
+          Entry<Context>::last_error,
+          Entry<Context>::libraries,
+          Entry<Context>::device_count,
+          Entry<Context>::device_info,
+          Entry<Context>::supports,
+          Entry<Context>::buffer_alloc,
+          Entry<Context>::buffer_free,
+          Entry<Context>::buffer_upload,
+          Entry<Context>::buffer_download,
+          Entry<Context>::plan,
+          Entry<Context>::plan_destroy,
+          Entry<Context>::execute,
+          Entry<Context>::telemetry};
 }
 
 }  // namespace suanli::kit
