@@ -215,8 +215,4 @@ struct Context : suanli_context_s {
 }  // namespace
 }  // namespace suanli::cpu
 
-extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t abi_major) {
-  static const suanli_backend_api api =
-      suanli::kit::make_api<suanli::cpu::Context>("cpu", suanli::cpu::kBackendVersion);
-  return abi_major == SUANLI_ABI_MAJOR ? &api : nullptr;
-}
+SUANLI_KIT_EXPORT(suanli::cpu::Context, "cpu", suanli::cpu::kBackendVersion)

@@ -321,31 +321,40 @@ void Context::device_info(int32_t device, suanli_device_info& out) {
   out.extra_count = extra[i].size();
 }
 
-// Builds the op; with null buffers it only checks support. The kit has validated the descriptor
-// and, when planning, the buffers' count and sizes.
+// Builds an op with the factory of its kind (kit::visit_op); with null buffers it only checks
+// support. The kit has validated the descriptor and, when planning, the buffers' count and sizes.
+struct OpFactory {
+  const suanli_op_desc& op;
+  Device& dev;
+  void* const* bufs;
+  size_t nbufs;
+  std::string* reason;
+
+  void* buf(size_t i) const { return bufs ? bufs[i] : nullptr; }
+  std::unique_ptr<CudaOp> operator()(const suanli_gemm_desc& d) const {
+    return make_gemm(d, buf(0), buf(1), buf(2), dev, reason);
+  }
+  std::unique_ptr<CudaOp> operator()(const suanli_conv2d_desc& d) const {
+    return make_conv2d(d, buf(0), buf(1), buf(2), dev, reason);
+  }
+  std::unique_ptr<CudaOp> operator()(const suanli_peak_desc& d) const {
+    return make_peak(d, buf(0), buf(1), dev, reason);
+  }
+  std::unique_ptr<CudaOp> operator()(const suanli_stream_desc& d) const {
+    return make_stream(d, buf(0), buf(1), buf(2), dev, reason);
+  }
+  // The model ops (model_ops.cpp); the linear-algebra ops of ABI 1.2 are not implemented.
+  template <class Desc>
+  std::unique_ptr<CudaOp> operator()(const Desc&) const {
+    if constexpr (kit::is_model_desc<Desc>) return make_model_op(op, bufs, nbufs, dev, reason);
+    *reason = kit::unknown_kind_reason(op, "cuda");
+    return nullptr;
+  }
+};
+
 std::unique_ptr<CudaOp> make_op(Device& dev, const suanli_op_desc& op, void* const* bufs,
                                 size_t nbufs, std::string* reason) {
-  auto buf = [&](size_t i) -> void* { return bufs ? bufs[i] : nullptr; };
-  switch (op.kind) {
-    case SUANLI_OP_GEMM:
-      return make_gemm(*op.gemm, buf(0), buf(1), buf(2), dev, reason);
-    case SUANLI_OP_CONV2D:
-      return make_conv2d(*op.conv2d, buf(0), buf(1), buf(2), dev, reason);
-    case SUANLI_OP_PEAK:
-      return make_peak(*op.peak, buf(0), buf(1), dev, reason);
-    case SUANLI_OP_STREAM:
-      return make_stream(*op.stream, buf(0), buf(1), buf(2), dev, reason);
-    case SUANLI_OP_MATMUL:
-    case SUANLI_OP_CONV2D_LAYER:
-    case SUANLI_OP_POOL:
-    case SUANLI_OP_NORM:
-    case SUANLI_OP_SOFTMAX:
-    case SUANLI_OP_ELTWISE:
-      return make_model_op(op, bufs, nbufs, dev, reason);
-    default:
-      *reason = kit::unknown_kind_reason(op, "cuda");
-      return nullptr;
-  }
+  return kit::visit_op(op, OpFactory{op, dev, bufs, nbufs, reason});
 }
 
 bool Context::supports(int32_t device, const suanli_op_desc& op, std::string& why) {
@@ -596,8 +605,4 @@ void Context::telemetry(int32_t device, suanli_telemetry& out) {
 }  // namespace
 }  // namespace suanli::cuda
 
-extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t abi_major) {
-  static const suanli_backend_api api =
-      suanli::kit::make_api<suanli::cuda::Context>("cuda", suanli::cuda::kBackendVersion);
-  return abi_major == SUANLI_ABI_MAJOR ? &api : nullptr;
-}
+SUANLI_KIT_EXPORT(suanli::cuda::Context, "cuda", suanli::cuda::kBackendVersion)

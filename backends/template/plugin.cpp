@@ -149,7 +149,4 @@ struct Context : suanli_context_s {
 
 }  // namespace
 
-extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t abi_major) {
-  static const suanli_backend_api api = suanli::kit::make_api<Context>("template", "0.1.0");
-  return abi_major == SUANLI_ABI_MAJOR ? &api : nullptr;
-}
+SUANLI_KIT_EXPORT(Context, "template", "0.1.0")

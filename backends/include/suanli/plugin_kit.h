@@ -39,6 +39,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -256,28 +257,55 @@ inline bool validate_op(const suanli_op_desc* op) {
   return op_params(op) != nullptr;
 }
 
-// Calls f with the parameters of a model op of ABI 1.1 (f(const suanli_matmul_desc&), ...,
-// f(const suanli_eltwise_desc&): one overload set per plugin) and returns what f returns.
-// INVALID_ARGUMENT for a descriptor without its parameters or of another kind.
+// Calls f with the parameters of op's kind (f(const suanli_gemm_desc&), ...,
+// f(const suanli_trsm_desc&): one overload set per plugin, a template for the kinds it handles
+// alike) and returns what f returns; a kind this header does not know gets f(op) itself.
+// INVALID_ARGUMENT for a descriptor without the parameters of its kind.
+template <class F>
+auto visit_op(const suanli_op_desc& op, F&& f) -> decltype(f(op)) {
+  op_params(&op);
+#define SUANLI_KIT_VISIT(KIND, member) \
+  case KIND:                           \
+    return f(*op.member);
+  switch (op.kind) {
+    SUANLI_KIT_VISIT(SUANLI_OP_GEMM, gemm)
+    SUANLI_KIT_VISIT(SUANLI_OP_CONV2D, conv2d)
+    SUANLI_KIT_VISIT(SUANLI_OP_PEAK, peak)
+    SUANLI_KIT_VISIT(SUANLI_OP_STREAM, stream)
+    SUANLI_KIT_VISIT(SUANLI_OP_MATMUL, matmul)
+    SUANLI_KIT_VISIT(SUANLI_OP_CONV2D_LAYER, conv2d_layer)
+    SUANLI_KIT_VISIT(SUANLI_OP_POOL, pool)
+    SUANLI_KIT_VISIT(SUANLI_OP_NORM, norm)
+    SUANLI_KIT_VISIT(SUANLI_OP_SOFTMAX, softmax)
+    SUANLI_KIT_VISIT(SUANLI_OP_ELTWISE, eltwise)
+    SUANLI_KIT_VISIT(SUANLI_OP_GEMM_EX, gemm_ex)
+    SUANLI_KIT_VISIT(SUANLI_OP_GETRF, getrf)
+    SUANLI_KIT_VISIT(SUANLI_OP_LASWP, laswp)
+    SUANLI_KIT_VISIT(SUANLI_OP_TRSM, trsm)
+    default:
+      return f(op);
+  }
+#undef SUANLI_KIT_VISIT
+}
+
+// True for the parameter structs of the model ops of ABI 1.1.
+template <class Desc>
+constexpr bool is_model_desc =
+    std::is_same_v<Desc, suanli_matmul_desc> || std::is_same_v<Desc, suanli_conv2d_layer_desc> ||
+    std::is_same_v<Desc, suanli_pool_desc> || std::is_same_v<Desc, suanli_norm_desc> ||
+    std::is_same_v<Desc, suanli_softmax_desc> || std::is_same_v<Desc, suanli_eltwise_desc>;
+
+// visit_op for the model ops of ABI 1.1 only: f(const suanli_matmul_desc&), ...,
+// f(const suanli_eltwise_desc&); INVALID_ARGUMENT for another kind.
 template <class F>
 auto visit_model_op(const suanli_op_desc& op, F&& f) -> decltype(f(*op.matmul)) {
-  op_params(&op);
-  switch (op.kind) {
-    case SUANLI_OP_MATMUL:
-      return f(*op.matmul);
-    case SUANLI_OP_CONV2D_LAYER:
-      return f(*op.conv2d_layer);
-    case SUANLI_OP_POOL:
-      return f(*op.pool);
-    case SUANLI_OP_NORM:
-      return f(*op.norm);
-    case SUANLI_OP_SOFTMAX:
-      return f(*op.softmax);
-    case SUANLI_OP_ELTWISE:
-      return f(*op.eltwise);
-    default:
+  using Result = decltype(f(*op.matmul));
+  return visit_op(op, [&](const auto& d) -> Result {
+    if constexpr (is_model_desc<std::decay_t<decltype(d)>>)
+      return f(d);
+    else
       fail(SUANLI_INVALID_ARGUMENT, "op descriptor lacks the parameters of its kind");
-  }
+  });
 }
 
 // The reason a plugin gives for a kind it does not implement.
@@ -833,5 +861,13 @@ suanli_backend_api make_api(const char* name, const char* version) {
 }
 
 }  // namespace suanli::kit
+
+// Defines the one exported symbol of a plugin whose context is Context (outside any namespace):
+//   SUANLI_KIT_EXPORT(my::Context, "my", "1.0")
+#define SUANLI_KIT_EXPORT(Context, name, version)                                             \
+  extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t abi_major) { \
+    static const suanli_backend_api api = ::suanli::kit::make_api<Context>(name, version);    \
+    return abi_major == SUANLI_ABI_MAJOR ? &api : nullptr;                                    \
+  }
 
 #endif  // SUANLI_PLUGIN_KIT_H
