@@ -408,10 +408,7 @@ std::unique_ptr<CpuOp> make_layer(const suanli_conv2d_layer_desc& L, void* const
   if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
     invalid(op, "struct_size too small");
   const suanli_conv2d_desc& d = L.conv;
-  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
-      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
-      d.c % d.groups || d.k % d.groups)
-    invalid(op, "bad shape");
+  kit::check_conv2d_shape(d, op);
   if (L.prop == SUANLI_PROP_BACKWARD_DATA || L.prop == SUANLI_PROP_BACKWARD_WEIGHTS)
     return make_conv_backward(L, bufs, nbufs, cfg, reason);
   if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING)

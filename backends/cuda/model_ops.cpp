@@ -559,10 +559,7 @@ std::unique_ptr<CudaOp> make_layer(const suanli_conv2d_layer_desc& L, void* cons
   if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
     invalid(op, "struct_size too small");
   const suanli_conv2d_desc& d = L.conv;
-  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
-      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
-      d.c % d.groups || d.k % d.groups)
-    invalid(op, "bad shape");
+  kit::check_conv2d_shape(d, op);
   if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING)
     return unsupported(reason,
                        "the cuda backend does not implement convolution backward passes yet");

@@ -288,6 +288,16 @@ auto visit_op(const suanli_op_desc& op, F&& f) -> decltype(f(op)) {
 #undef SUANLI_KIT_VISIT
 }
 
+// Per-kind checks that every backend makes: each refuses with INVALID_ARGUMENT "what: ...".
+
+// A convolution every size of which is positive (padding >= 0) and whose groups divide c and k.
+inline void check_conv2d_shape(const suanli_conv2d_desc& d, const char* what) {
+  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
+      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
+      d.c % d.groups || d.k % d.groups)
+    fail(SUANLI_INVALID_ARGUMENT, std::string(what) + ": bad shape");
+}
+
 // True for the parameter structs of the model ops of ABI 1.1.
 template <class Desc>
 constexpr bool is_model_desc =
