@@ -84,6 +84,8 @@ struct Context : suanli::test_plugin::HostContext {
   }
 
   bool supports(int32_t, const suanli_op_desc& op, std::string& reason) override {
+    if (op.kind == SUANLI_OP_GEMM && (op.gemm->m < 1 || op.gemm->n < 1 || op.gemm->k < 1))
+      suanli::kit::fail(SUANLI_INVALID_ARGUMENT, "test backend: gemm sizes must be >= 1");
     if (gemm_ok(op)) return true;
     reason = "test backend: only plain fp32/fp64 and s8 x s8 int8 gemm";
     return false;
@@ -128,13 +130,14 @@ struct Context : suanli::test_plugin::HostContext {
 }  // namespace
 
 #if SUANLI_TEST_MODE != MODE_NO_ENTRY
-extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t) {
+extern "C" SUANLI_EXPORT const suanli_backend_api* suanli_backend_get(uint32_t abi_major) {
   static const suanli_backend_api api = [] {
     suanli_backend_api a = suanli::kit::make_api<Context>(SUANLI_TEST_NAME, "0.0.1");
     if (SUANLI_TEST_MODE == MODE_WRONG_ABI) a.abi_major = SUANLI_ABI_MAJOR + 98;
     return a;
   }();
-  return &api;
+  // wrong_abi answers every major, with a table that claims another one.
+  return SUANLI_TEST_MODE == MODE_WRONG_ABI || abi_major == SUANLI_ABI_MAJOR ? &api : nullptr;
 }
 #else
 extern "C" SUANLI_EXPORT int suanli_backend_get_typo(void) {
