@@ -310,7 +310,7 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   op.softmax = &sm;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{60, 60}));
   // An ABI 1.0 descriptor (struct_size without the model pointers) is not read past its end.
-  op.struct_size = SUANLI_OP_DESC_SIZE;
+  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
   EXPECT_TRUE(op_buffer_bytes(&op).empty());
 }
 
