@@ -136,6 +136,22 @@ dnnl::memory mem(const dnnl::memory::desc& md, void* p) {
   return dnnl::memory(md, dnnl_engine(), p);
 }
 
+// The last steps of an op that is one oneDNN primitive: its implementation accepted (no reference
+// kernel), a probe op without buffers, else the primitive over args() and a scratchpad.
+template <class Primitive, class PrimitiveDesc, class Args>
+std::unique_ptr<CpuOp> primitive_op(const PrimitiveDesc& pd, bool bf16, const char* what,
+                                    void* const* bufs, int threads, Args&& args,
+                                    const std::string& name, const std::string& note,
+                                    std::string* reason) {
+  const std::string impl = pd.impl_info_str();
+  if (!acceptable_impl(impl, bf16, what, reason)) return nullptr;
+  if (!bufs) return std::make_unique<ProbeOp>();
+  std::unordered_map<int, dnnl::memory> arguments = args();
+  arguments[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), dnnl_engine());
+  return finish(std::make_unique<PrimOp>(Primitive(pd), std::move(arguments), threads),
+                name + " " + impl, note);
+}
+
 // The output scale and post-ops of an epilogue (backend.h's order): acc * os + bias' -> + mask
 // -> + residual (sum) -> act.
 struct Epi {
@@ -579,17 +595,13 @@ std::unique_ptr<CpuOp> make_layer(const suanli_pool_desc& d, void* const* bufs, 
   } catch (const dnnl::error& ex) {
     return no_primitive(ex, "pool: primitive descriptor", "pooling for this type", reason);
   }
-  const std::string impl = pd.impl_info_str();
-  if (!acceptable_impl(impl, t == dt::bf16, "pooling", reason)) return nullptr;
-  if (!bufs) return std::make_unique<ProbeOp>();
-  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-  return finish(std::make_unique<PrimOp>(
-                    dnnl::pooling_forward(pd),
-                    std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(src_md, bufs[0])},
-                                                          {DNNL_ARG_DST, mem(dst_md, bufs[1])},
-                                                          {DNNL_ARG_SCRATCHPAD, scratch}},
-                    threads),
-                "pooling " + impl, " (NHWC)");
+  return primitive_op<dnnl::pooling_forward>(
+      pd, t == dt::bf16, "pooling", bufs, threads,
+      [&] {
+        return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(src_md, bufs[0])},
+                                                     {DNNL_ARG_DST, mem(dst_md, bufs[1])}};
+      },
+      "pooling", " (NHWC)", reason);
 }
 
 // ---- softmax --------------------------------------------------------------------------------
@@ -613,17 +625,13 @@ std::unique_ptr<CpuOp> make_layer(const suanli_softmax_desc& d, void* const* buf
   } catch (const dnnl::error& ex) {
     return no_primitive(ex, "softmax: primitive descriptor", "softmax for this type", reason);
   }
-  const std::string impl = pd.impl_info_str();
-  if (!acceptable_impl(impl, t == dt::bf16, "softmax", reason)) return nullptr;
-  if (!bufs) return std::make_unique<ProbeOp>();
-  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-  return finish(std::make_unique<PrimOp>(
-                    dnnl::softmax_forward(pd),
-                    std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                          {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                          {DNNL_ARG_SCRATCHPAD, scratch}},
-                    threads),
-                "softmax " + impl, "");
+  return primitive_op<dnnl::softmax_forward>(
+      pd, t == dt::bf16, "softmax", bufs, threads,
+      [&] {
+        return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                     {DNNL_ARG_DST, mem(md, bufs[1])}};
+      },
+      "softmax", "", reason);
 }
 
 // ---- element access for the loops oneDNN 2.6 lacks --------------------------------------------
@@ -736,21 +744,15 @@ std::unique_ptr<CpuOp> make_batch_norm_training(const suanli_norm_desc& d, void*
                                                      flags);
     const dnnl::batch_normalization_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
     if (fwd) {
-      const std::string impl = fpd.impl_info_str();
-      if (!acceptable_impl(impl, false, op, reason)) return nullptr;
-      if (!bufs) return std::make_unique<ProbeOp>();
-      dnnl::memory scratch(fpd.scratchpad_desc(), dnnl_engine());
-      return finish(std::make_unique<PrimOp>(dnnl::batch_normalization_forward(fpd),
-                                             std::unordered_map<int, dnnl::memory>{
-                                                 {DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                 {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                 {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
-                                                 {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
-                                                 {DNNL_ARG_MEAN, mem(pmd, bufs[4])},
-                                                 {DNNL_ARG_VARIANCE, mem(pmd, bufs[5])},
-                                                 {DNNL_ARG_SCRATCHPAD, scratch}},
-                                             threads),
-                    "batch_normalization forward_training " + impl, " (batch statistics)");
+      return primitive_op<dnnl::batch_normalization_forward>(
+          fpd, false, op, bufs, threads,
+          [&] {
+            return std::unordered_map<int, dnnl::memory>{
+                {DNNL_ARG_SRC, mem(md, bufs[0])},    {DNNL_ARG_DST, mem(md, bufs[1])},
+                {DNNL_ARG_SCALE, mem(pmd, bufs[2])}, {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
+                {DNNL_ARG_MEAN, mem(pmd, bufs[4])},  {DNNL_ARG_VARIANCE, mem(pmd, bufs[5])}};
+          },
+          "batch_normalization forward_training", " (batch statistics)", reason);
     }
     const dnnl::batch_normalization_backward::desc bd(dnnl::prop_kind::backward, md, md, eps,
                                                       flags);
@@ -871,19 +873,15 @@ std::unique_ptr<CpuOp> make_layer(const suanli_norm_desc& d, void* const* bufs, 
     const dnnl::layer_normalization_forward::desc ld(dnnl::prop_kind::forward_inference, md,
                                                      static_cast<float>(d.epsilon), flags);
     dnnl::layer_normalization_forward::primitive_desc pd(ld, attr, dnnl_engine());
-    impl = pd.impl_info_str();
-    if (!acceptable_impl(impl, t == dt::bf16, "layer norm", reason)) return nullptr;
-    if (!bufs) return std::make_unique<ProbeOp>();
-    dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-    return finish(std::make_unique<PrimOp>(
-                      dnnl::layer_normalization_forward(pd),
-                      std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                            {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                            {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
-                                                            {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
-                                                            {DNNL_ARG_SCRATCHPAD, scratch}},
-                      threads),
-                  "layer_normalization " + impl, "");
+    return primitive_op<dnnl::layer_normalization_forward>(
+        pd, t == dt::bf16, "layer norm", bufs, threads,
+        [&] {
+          return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                       {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                       {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                                       {DNNL_ARG_SHIFT, mem(pmd, bufs[3])}};
+        },
+        "layer_normalization", "", reason);
   } catch (const dnnl::error& ex) {
     return no_primitive(ex, "norm: primitive", "normalization for this type", reason);
   }
@@ -909,17 +907,13 @@ std::unique_ptr<CpuOp> make_layer(const suanli_eltwise_desc& d, void* const* buf
                                              act_alg(d.activation, op), md,
                                              d.activation == SUANLI_ACT_RELU ? 0.f : 1.f, 0.f);
         dnnl::eltwise_forward::primitive_desc pd(ed, strict_attr(), dnnl_engine());
-        const std::string impl = pd.impl_info_str();
-        if (!acceptable_impl(impl, t == dt::bf16, "eltwise", reason)) return nullptr;
-        if (!bufs) return std::make_unique<ProbeOp>();
-        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(
-                          dnnl::eltwise_forward(pd),
-                          std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                                {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                                {DNNL_ARG_SCRATCHPAD, scratch}},
-                          threads),
-                      "eltwise " + impl, "");
+        return primitive_op<dnnl::eltwise_forward>(
+            pd, t == dt::bf16, "eltwise", bufs, threads,
+            [&] {
+              return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                           {DNNL_ARG_DST, mem(md, bufs[1])}};
+            },
+            "eltwise", "", reason);
       }
       case SUANLI_ELTWISE_ADD:
       case SUANLI_ELTWISE_MUL: {
@@ -928,18 +922,14 @@ std::unique_ptr<CpuOp> make_layer(const suanli_eltwise_desc& d, void* const* buf
                                                                  : dnnl::algorithm::binary_mul,
                                     md, md, md);
         dnnl::binary::primitive_desc pd(bd, strict_attr(), dnnl_engine());
-        const std::string impl = pd.impl_info_str();
-        if (!acceptable_impl(impl, t == dt::bf16, "binary", reason)) return nullptr;
-        if (!bufs) return std::make_unique<ProbeOp>();
-        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(
-                          dnnl::binary(pd),
-                          std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC_0, mem(md, bufs[0])},
-                                                                {DNNL_ARG_SRC_1, mem(md, bufs[1])},
-                                                                {DNNL_ARG_DST, mem(md, bufs[2])},
-                                                                {DNNL_ARG_SCRATCHPAD, scratch}},
-                          threads),
-                      "binary " + impl, "");
+        return primitive_op<dnnl::binary>(
+            pd, t == dt::bf16, "binary", bufs, threads,
+            [&] {
+              return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC_0, mem(md, bufs[0])},
+                                                           {DNNL_ARG_SRC_1, mem(md, bufs[1])},
+                                                           {DNNL_ARG_DST, mem(md, bufs[2])}};
+            },
+            "binary", "", reason);
       }
       case SUANLI_ELTWISE_ACT_MUL: {
         if (t != dt::f32 && t != dt::bf16) invalid(op, "act_mul takes fp32 or bf16");
@@ -968,18 +958,14 @@ std::unique_ptr<CpuOp> make_layer(const suanli_eltwise_desc& d, void* const* buf
         const dnnl::eltwise_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
         const dnnl::eltwise_backward::desc bd(dnnl::algorithm::eltwise_relu, md, md, 0.f, 0.f);
         dnnl::eltwise_backward::primitive_desc pd(bd, strict_attr(), dnnl_engine(), fpd);
-        const std::string impl = pd.impl_info_str();
-        if (!acceptable_impl(impl, false, "relu backward", reason)) return nullptr;
-        if (!bufs) return std::make_unique<ProbeOp>();
-        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(dnnl::eltwise_backward(pd),
-                                               std::unordered_map<int, dnnl::memory>{
-                                                   {DNNL_ARG_DIFF_DST, mem(md, bufs[0])},
-                                                   {DNNL_ARG_SRC, mem(md, bufs[1])},
-                                                   {DNNL_ARG_DIFF_SRC, mem(md, bufs[2])},
-                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
-                                               threads),
-                      "eltwise_backward " + impl, "");
+        return primitive_op<dnnl::eltwise_backward>(
+            pd, false, "relu backward", bufs, threads,
+            [&] {
+              return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DIFF_DST, mem(md, bufs[0])},
+                                                           {DNNL_ARG_SRC, mem(md, bufs[1])},
+                                                           {DNNL_ARG_DIFF_SRC, mem(md, bufs[2])}};
+            },
+            "eltwise_backward", "", reason);
       }
       default:
         invalid(op, "unknown eltwise kind");
