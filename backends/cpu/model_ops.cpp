@@ -339,8 +339,7 @@ std::unique_ptr<CpuOp> make_conv_backward(const suanli_conv2d_layer_desc& L, voi
     return nullptr;
   const size_t need = 3 + (!data && e.bias ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
-  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const int64_t p = kit::conv2d_output(d).first, q = kit::conv2d_output(d).second;
   const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, dt::f32, tag::nhwc);
   const dnnl::memory::desc dst_md({d.n, d.k, p, q}, dt::f32, tag::nhwc);
   const dnnl::memory::desc wei_md =
@@ -436,12 +435,10 @@ std::unique_ptr<CpuOp> make_layer(const suanli_conv2d_layer_desc& L, void* const
   const bool quant = ts == dt::u8 || ts == dt::s8;
   if (quant != (tw == dt::s8)) invalid(op, "int8 conv takes uint8/int8 src and int8 weights");
   const suanli_epilogue& e = L.epilogue;
-  if (e.mask) invalid(op, "a convolution has no mask");
-  if (e.alpha != 1.0) invalid(op, "epilogue.alpha must be 1 for a convolution");
+  kit::check_conv_epilogue(e, op);
   const size_t need = 3 + (e.bias ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
-  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const int64_t p = kit::conv2d_output(d).first, q = kit::conv2d_output(d).second;
   const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, ts, tag::nhwc);
   const dnnl::memory::desc dst_md({d.n, d.k, p, q}, td, tag::nhwc);
   const dnnl::memory::desc wei_md =

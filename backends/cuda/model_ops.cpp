@@ -572,12 +572,10 @@ std::unique_ptr<CudaOp> make_layer(const suanli_conv2d_layer_desc& L, void* cons
                                    "; bf16/int8 need cuDNN's graph API, not implemented yet)");
   const suanli_epilogue& e = L.epilogue;
   check_activation(e.activation, op);
-  if (e.mask) invalid(op, "a convolution has no mask");
-  if (e.alpha != 1.0) invalid(op, "epilogue.alpha must be 1 for a convolution");
+  kit::check_conv_epilogue(e, op);
   const size_t need = 3 + (e.bias ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
-  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const int64_t p = kit::conv2d_output(d).first, q = kit::conv2d_output(d).second;
   if (p < 1 || q < 1) invalid(op, "the output would be empty");
 
   auto c = std::make_unique<ConvLayerOp>();

@@ -54,14 +54,11 @@ struct HostContext : suanli_context_s {
     d.name = device_name;
     d.vendor = "suanli tests";
     d.kind = "cpu";
-    d.uuid = "";
-    d.driver = "";
+    d.uuid = d.driver = d.features = "";
     d.memory_bytes = 1ull << 30;
-    d.compute_units = 1;
-    d.threads = 1;
+    d.compute_units = d.threads = 1;
     d.clock_mhz = 1000;
     d.max_clock_mhz = 0;
-    d.features = "";
     d.peaks = peaks.data();
     d.peak_count = peaks.size();
     d.extra = nullptr;

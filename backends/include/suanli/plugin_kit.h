@@ -298,6 +298,14 @@ inline void check_conv2d_shape(const suanli_conv2d_desc& d, const char* what) {
     fail(SUANLI_INVALID_ARGUMENT, std::string(what) + ": bad shape");
 }
 
+// The epilogue of a convolution layer: no mask, alpha 1.
+inline void check_conv_epilogue(const suanli_epilogue& e, const char* what) {
+  if (e.mask) fail(SUANLI_INVALID_ARGUMENT, std::string(what) + ": a convolution has no mask");
+  if (e.alpha != 1.0)
+    fail(SUANLI_INVALID_ARGUMENT,
+         std::string(what) + ": epilogue.alpha must be 1 for a convolution");
+}
+
 // True for the parameter structs of the model ops of ABI 1.1.
 template <class Desc>
 constexpr bool is_model_desc =
@@ -497,6 +505,12 @@ inline Sizes eltwise_bytes(const suanli_eltwise_desc& e) {
 }
 
 }  // namespace detail
+
+// Output height and width (p, q) of a convolution (backend.h's formula).
+inline std::pair<int64_t, int64_t> conv2d_output(const suanli_conv2d_desc& d) {
+  return {detail::conv_out(d.h, d.pad_h, d.dil_h, d.r, d.stride_h),
+          detail::conv_out(d.w, d.pad_w, d.dil_w, d.s, d.stride_w)};
+}
 
 // Minimum bytes of each buffer, in the order plan() receives them, for every op kind whose
 // buffers have fixed sizes (the dense linear-algebra ops of ABI 1.2 address sub-matrices by
