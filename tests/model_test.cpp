@@ -304,7 +304,7 @@ Workload training(const std::string& model, Dtype d, int64_t batch, int64_t veri
   return s.workloads.at(0);
 }
 
-int count_ops(const model::TrainStep& t, model::TOpKind k) {
+int count_ops(const model::TrainStep& t, model::TrainOpKind k) {
   int n = 0;
   for (const auto& o : t.ops) n += o.kind == k;
   return n;
@@ -337,19 +337,19 @@ TEST(Model, ResNet50TrainingFlopsAreAboutThreeTimesForward) {
   // backward weights, 52 with backward data (not conv1), 2 pooling backwards, 3 FC matmuls
   // besides its forward; 49 relus after batch norm / residual add; 16 residual adds and, since
   // every block input feeds two layers, 16 gradient sums.
-  EXPECT_EQ(count_ops(t, model::TOpKind::conv_fwd), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::bn_fwd), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::bn_bwd), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_weights), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_data), 52);
-  EXPECT_EQ(count_ops(t, model::TOpKind::pool_bwd), 2);
-  EXPECT_EQ(count_ops(t, model::TOpKind::matmul), 4);  // FC forward, dW, db, dX
-  EXPECT_EQ(count_ops(t, model::TOpKind::relu), 49);
-  EXPECT_EQ(count_ops(t, model::TOpKind::relu_bwd), 49);
-  EXPECT_EQ(count_ops(t, model::TOpKind::add), 16 + 16);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::conv_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::bn_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::bn_bwd), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::conv_bwd_weights), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::conv_bwd_data), 52);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::pool_bwd), 2);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::matmul), 4);  // FC forward, dW, db, dX
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::relu), 49);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::relu_bwd), 49);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::add), 16 + 16);
   int grads = 0;
   for (const auto& x : t.tensors)
-    grads += x.role == model::TRole::weight_grad || x.role == model::TRole::bias_grad;
+    grads += x.role == model::TensorRole::weight_grad || x.role == model::TensorRole::bias_grad;
   EXPECT_EQ(grads, 53 * 3 + 2);  // conv weights, gamma, beta; FC weights, bias
 }
 
@@ -373,9 +373,9 @@ TEST(Model, TrainingReferenceMatchesFiniteDifferences) {
   };
   int checked = 0;
   for (size_t pi = 0; pi < t.tensors.size(); ++pi) {
-    const model::TTensor& p = t.tensors[pi];
-    if (p.role != model::TRole::weights && p.role != model::TRole::gamma &&
-        p.role != model::TRole::bias)
+    const model::TrainTensor& p = t.tensors[pi];
+    if (p.role != model::TensorRole::weights && p.role != model::TensorRole::gamma &&
+        p.role != model::TensorRole::bias)
       continue;
     const std::string& layer = m.layers[static_cast<size_t>(p.layer)].name;
     if (layer != "fc" && layer != "conv1" && layer != "s3b1.conv2") continue;
