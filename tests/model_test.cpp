@@ -33,6 +33,18 @@ Workload tiny(Dtype d, int64_t batch) {
   return s.workloads.at(0);
 }
 
+// A test hook that overwrites the first eighth (at least one value) of the fp32 output of the
+// layer or training op named `target` with 3.
+model::ModelHooks overwrite_eighth(const std::string& target) {
+  model::ModelHooks h;
+  h.corrupt_layer = target;
+  h.corrupt = [](void* data, uint64_t bytes) {
+    float* f = static_cast<float*>(data);
+    for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
+  };
+  return h;
+}
+
 }  // namespace
 
 // ResNet-50 v1.5 at 224x224: published 4.09-4.11 GMACs per image forward (torchvision/fvcore
@@ -273,12 +285,7 @@ TEST(Model, CorruptedTransformerLayerFailsVerification) {
   for (const auto& [name, layer] :
        {std::pair<std::string, std::string>{"llama_tiny_decode", "L1.softmax"},
         {"bert_tiny", "L0.ffn_up"}}) {
-    model::ModelHooks h;
-    h.corrupt_layer = layer;
-    h.corrupt = [](void* data, uint64_t bytes) {
-      float* f = static_cast<float*>(data);
-      for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
-    };
+    const model::ModelHooks h = overwrite_eighth(layer);
     const Result r =
         model::run_model_workload(*b, 0, transformer(name, Dtype::fp32, 2), RunOptions{}, h);
     EXPECT_EQ(r.status, Status::failed) << name;
@@ -432,12 +439,7 @@ TEST(Model, TinyResNetTrainingStepVerifiesThroughCpuBackend) {
 TEST(Model, CorruptedGradientFailsTrainingVerification) {
   auto b = cpu();
   for (const char* op : {"s3b1.conv2 backward data", "fc backward weights"}) {
-    model::ModelHooks h;
-    h.corrupt_layer = op;
-    h.corrupt = [](void* data, uint64_t bytes) {
-      float* f = static_cast<float*>(data);
-      for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
-    };
+    const model::ModelHooks h = overwrite_eighth(op);
     const Result r =
         model::run_model_workload(*b, 0, training("resnet_tiny", Dtype::fp32, 16), {}, h);
     EXPECT_EQ(r.status, Status::failed) << op;

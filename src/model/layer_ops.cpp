@@ -2,6 +2,7 @@
 #include "model/layer_ops.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace suanli::model {
 
@@ -9,25 +10,27 @@ suanli_dtype abi_dtype(Dtype type) {
   return static_cast<suanli_dtype>(static_cast<int>(type));
 }
 
+namespace {
+
+// The geometry the conv and pool descriptors share: input n, c, h, w; window r x s; strides;
+// padding.
+template <typename Desc>
+void set_window(Desc& d, const Conv2dShape& c) {
+  std::tie(d.n, d.c, d.h, d.w, d.r, d.s) = std::tie(c.n, c.c, c.h, c.w, c.r, c.s);
+  std::tie(d.stride_h, d.stride_w) = std::tie(c.stride_h, c.stride_w);
+  std::tie(d.pad_h, d.pad_w) = std::tie(c.pad_h, c.pad_w);
+}
+
+}  // namespace
+
 suanli_conv2d_desc model_conv2d_desc(const Conv2dShape& c, Dtype src, Dtype weights, Dtype dst) {
   suanli_conv2d_desc d{};
   d.struct_size = SUANLI_CONV2D_DESC_SIZE;
-  d.n = c.n;
-  d.c = c.c;
-  d.h = c.h;
-  d.w = c.w;
+  set_window(d, c);
   d.k = c.k;
-  d.r = c.r;
-  d.s = c.s;
-  d.stride_h = c.stride_h;
-  d.stride_w = c.stride_w;
-  d.pad_h = c.pad_h;
-  d.pad_w = c.pad_w;
-  d.dil_h = d.dil_w = 1;
-  d.groups = 1;
-  d.src_type = abi_dtype(src);
-  d.weight_type = abi_dtype(weights);
-  d.dst_type = abi_dtype(dst);
+  d.dil_h = d.dil_w = d.groups = 1;  // dense
+  std::tie(d.src_type, d.weight_type, d.dst_type) =
+      std::make_tuple(abi_dtype(src), abi_dtype(weights), abi_dtype(dst));
   return d;
 }
 
@@ -63,20 +66,11 @@ void set_conv(OpDescriptor& op, const suanli_conv2d_desc& conv, suanli_prop prop
 }
 
 void set_pool(OpDescriptor& op, const Conv2dShape& c, bool max, Dtype type, suanli_prop prop) {
-  op.pool = {SUANLI_POOL_DESC_SIZE,
-             max ? SUANLI_POOL_MAX : SUANLI_POOL_AVG,
-             c.n,
-             c.c,
-             c.h,
-             c.w,
-             c.r,
-             c.s,
-             c.stride_h,
-             c.stride_w,
-             c.pad_h,
-             c.pad_w,
-             abi_dtype(type),
-             prop};
+  op.pool.struct_size = SUANLI_POOL_DESC_SIZE;
+  op.pool.kind = max ? SUANLI_POOL_MAX : SUANLI_POOL_AVG;
+  set_window(op.pool, c);
+  op.pool.type = abi_dtype(type);
+  op.pool.prop = prop;
   op.desc.kind = SUANLI_OP_POOL;
   op.desc.pool = &op.pool;
 }
@@ -85,11 +79,7 @@ void set_matmul(OpDescriptor& op, const MatmulGeometry& g, Dtype a, Dtype b, Dty
                 const suanli_epilogue& epilogue, const suanli_quant& quant) {
   suanli_matmul_desc& d = op.matmul;
   d.struct_size = SUANLI_MATMUL_DESC_SIZE;
-  d.batch0 = g.batch0;
-  d.batch1 = g.batch1;
-  d.m = g.m;
-  d.n = g.n;
-  d.k = g.k;
+  std::tie(d.batch0, d.batch1, d.m, d.n, d.k) = std::tie(g.batch0, g.batch1, g.m, g.n, g.k);
   std::copy(g.a_stride, g.a_stride + 4, d.a_stride);
   std::copy(g.b_stride, g.b_stride + 4, d.b_stride);
   std::copy(g.c_stride, g.c_stride + 4, d.c_stride);
@@ -124,25 +114,15 @@ void set_eltwise(OpDescriptor& op, suanli_eltwise_kind kind, int activation, int
 }
 
 suanli_prop conv_prop(TrainOpKind kind) {
-  switch (kind) {
-    case TrainOpKind::conv_bwd_data:
-      return SUANLI_PROP_BACKWARD_DATA;
-    case TrainOpKind::conv_bwd_weights:
-      return SUANLI_PROP_BACKWARD_WEIGHTS;
-    default:
-      return SUANLI_PROP_FORWARD_TRAINING;
-  }
+  return kind == TrainOpKind::conv_fwd        ? SUANLI_PROP_FORWARD_TRAINING
+         : kind == TrainOpKind::conv_bwd_data ? SUANLI_PROP_BACKWARD_DATA
+                                              : SUANLI_PROP_BACKWARD_WEIGHTS;
 }
 
 suanli_eltwise_kind eltwise_kind(TrainOpKind kind) {
-  switch (kind) {
-    case TrainOpKind::relu:
-      return SUANLI_ELTWISE_ACTIVATION;
-    case TrainOpKind::relu_bwd:
-      return SUANLI_ELTWISE_RELU_BACKWARD;
-    default:
-      return SUANLI_ELTWISE_ADD;
-  }
+  return kind == TrainOpKind::add    ? SUANLI_ELTWISE_ADD
+         : kind == TrainOpKind::relu ? SUANLI_ELTWISE_ACTIVATION
+                                     : SUANLI_ELTWISE_RELU_BACKWARD;
 }
 
 }  // namespace

@@ -431,20 +431,24 @@ struct LayerOp {
 
 // The layer ops of the model files (reports/schema/model.schema.json), one parse function each.
 const std::map<std::string, LayerOp, std::less<>>& layer_ops() {
-  static const std::map<std::string, LayerOp, std::less<>> kOps = {
-      {"conv", {parse_conv, true}},
-      {"maxpool", {parse_pool, true}},
-      {"avgpool", {parse_pool, true}},
-      {"global_avgpool", {parse_pool, true}},
-      {"linear", {parse_linear, true}},
-      {"attention_scores", {parse_attention, false}},
-      {"attention_values", {parse_attention, false}},
-      {"rmsnorm", {parse_norm, false}},
-      {"layernorm", {parse_norm, false}},
-      {"causal_mask", {parse_causal_mask, false}},
-      {"softmax", {parse_softmax, false}},
-      {"act_mul", {parse_act_mul, false}},
+  struct Group {
+    std::vector<const char*> names;
+    LayerOp op;
   };
+  static const std::map<std::string, LayerOp, std::less<>> kOps = [] {
+    const Group groups[] = {{{"conv"}, {parse_conv, true}},
+                            {{"maxpool", "avgpool", "global_avgpool"}, {parse_pool, true}},
+                            {{"linear"}, {parse_linear, true}},
+                            {{"attention_scores", "attention_values"}, {parse_attention, false}},
+                            {{"rmsnorm", "layernorm"}, {parse_norm, false}},
+                            {{"causal_mask"}, {parse_causal_mask, false}},
+                            {{"softmax"}, {parse_softmax, false}},
+                            {{"act_mul"}, {parse_act_mul, false}}};
+    std::map<std::string, LayerOp, std::less<>> ops;
+    for (const Group& g : groups)
+      for (const char* name : g.names) ops[name] = g.op;
+    return ops;
+  }();
   return kOps;
 }
 

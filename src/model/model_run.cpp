@@ -64,12 +64,36 @@ double rel_l2(const std::vector<float>& got, const std::vector<double>& ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-// Downloads buffer `out`, lets the test hook change its first `bytes` and uploads it back.
-void corrupt_buffer(DeviceBuffer& out, uint64_t bytes, const ModelHooks& hooks) {
-  std::vector<char> data(out.bytes());
-  out.download(data.data());
-  hooks.corrupt(data.data(), bytes);
-  out.upload(data.data());
+// What the test hook may corrupt after a plan ran: the name it matches (a layer's, a training
+// op's), the plan's output buffer and the bytes of it the plan wrote.
+struct HookTarget {
+  const std::string& name;
+  DeviceBuffer& out;
+  uint64_t bytes;
+};
+
+// Runs one plan; when the test hook names its target, downloads the output, lets the hook change
+// it and uploads it back before the next plan runs.
+void run_plan_hooked(Backend& b, DevicePlan* plan, const ModelHooks& hooks,
+                     const HookTarget& target) {
+  b.execute({plan}, 1);
+  if (!hooks.corrupt || target.name != hooks.corrupt_layer) return;
+  std::vector<char> data(target.out.bytes());
+  target.out.download(data.data());
+  hooks.corrupt(data.data(), target.bytes);
+  target.out.upload(data.data());
+}
+
+// Runs the plans once: as one list, or one at a time when the test hook is set
+// (target_of(i): plan i's HookTarget).
+template <typename TargetOf>
+void run_plans_hooked(Backend& b, const std::vector<DevicePlan*>& raw, const ModelHooks& hooks,
+                      TargetOf target_of) {
+  if (!hooks.corrupt) {
+    b.execute(raw, 1);
+    return;
+  }
+  for (size_t i = 0; i < raw.size(); ++i) run_plan_hooked(b, raw[i], hooks, target_of(i));
 }
 
 // Times the plan list at the full batch (one execute per iteration, the first run discarded)
@@ -247,18 +271,9 @@ nlohmann::json inference_metrics(const Model& full, const Model& verify) {
           {"bytes_per_pass", full.bytes_per_step}};
 }
 
-// Runs the graph once, layer by layer when the test hook corrupts a layer's output.
-void run_graph(Backend& backend, const Model& m, Graph& g, const ModelHooks& hooks) {
-  if (!hooks.corrupt) {
-    backend.execute(g.raw, 1);
-    return;
-  }
-  for (size_t i = 0; i < g.raw.size(); ++i) {
-    backend.execute({g.raw[i]}, 1);
-    const Layer& layer = m.layers[i];
-    if (layer.name == hooks.corrupt_layer)
-      corrupt_buffer(*g.tensors[static_cast<size_t>(layer.out)], layer.out_bytes, hooks);
-  }
+HookTarget layer_target(const Model& m, Graph& g, size_t i) {
+  const Layer& layer = m.layers[i];
+  return {layer.name, *g.tensors[static_cast<size_t>(layer.out)], layer.out_bytes};
 }
 
 // After a failed verification: runs the graph again layer by layer (the hook, if any, corrupts
@@ -268,11 +283,9 @@ std::string first_layer_off(Backend& backend, int device, const InferenceModels&
   const Model& vm = im.verify;
   Graph g = make_graph(backend, device, vm, im.verify_input);
   for (size_t i = 0; i < g.raw.size(); ++i) {
-    backend.execute({g.raw[i]}, 1);
+    run_plan_hooked(backend, g.raw[i], hooks, layer_target(vm, g, i));
     const Layer& layer = vm.layers[i];
     DeviceBuffer& out = *g.tensors[static_cast<size_t>(layer.out)];
-    if (hooks.corrupt && layer.name == hooks.corrupt_layer)
-      corrupt_buffer(out, layer.out_bytes, hooks);
     std::vector<char> bytes(out.bytes());
     out.download(bytes.data());
     const double scale =
@@ -298,7 +311,7 @@ void verify_inference(Backend& backend, int device, const Workload& w, const Run
   const Model& vm = im.verify;
   const std::vector<double>& ref = im.reference;
   Graph g = make_graph(backend, device, vm, im.verify_input);
-  run_graph(backend, vm, g, hooks);
+  run_plans_hooked(backend, g.raw, hooks, [&](size_t i) { return layer_target(vm, g, i); });
   std::vector<float> got = download_output(vm, g);
   if (opts.corrupt_output) opts.corrupt_output(r, got.data(), got.size() * sizeof(float));
   double num = 0, den = 0, worst = 0;
@@ -412,22 +425,6 @@ std::vector<float> download_f32(DeviceBuffer& b, uint64_t elements) {
   b.download(v.data());
   v.resize(elements);
   return v;
-}
-
-// Runs the step's ops one at a time (the hook corrupting the output of the op it names) or as
-// one list.
-void run_step(Backend& b, const TrainStep& t, TrainGraph& g, const ModelHooks& hooks) {
-  if (!hooks.corrupt) {
-    b.execute(g.raw, 1);
-    return;
-  }
-  for (size_t i = 0; i < g.raw.size(); ++i) {
-    b.execute({g.raw[i]}, 1);
-    const TrainOp& o = t.ops[i];
-    if (o.name == hooks.corrupt_layer)
-      corrupt_buffer(*g.tensors[static_cast<size_t>(o.out)],
-                     t.tensors[static_cast<size_t>(o.out)].elements * 4, hooks);
-  }
 }
 
 // The model and its step at the full batch (timed) and at the verification batch.
@@ -554,7 +551,10 @@ void verify_training(Backend& backend, int device, const Workload& w, const Trai
   const Model& vm = tm.verify;
   const TrainStep& vt = tm.verify_step;
   TrainGraph g = make_train_graph(backend, device, vm, vt, train_inputs(vm, vt, w.settings.seed));
-  run_step(backend, vt, g, hooks);
+  run_plans_hooked(backend, g.raw, hooks, [&](size_t i) {
+    const size_t out = static_cast<size_t>(vt.ops[i].out);
+    return HookTarget{vt.ops[i].name, *g.tensors[out], vt.tensors[out].elements * 4};
+  });
   std::vector<std::vector<float>> dev(vt.tensors.size());
   for (size_t i = 0; i < vt.tensors.size(); ++i)
     dev[i] = download_f32(*g.tensors[i], vt.tensors[i].elements);

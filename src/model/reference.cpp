@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 
 #include <suanli/backend.h>
 
@@ -68,13 +69,28 @@ double apply_act(int act, double v) {
 template <typename T>
 std::vector<double> krsc(const std::vector<T>& w, const Conv2dShape& c) {
   std::vector<double> o(w.size());
+  const int64_t taps = c.r * c.s;
   for (int64_t k = 0; k < c.k; ++k)
     for (int64_t ci = 0; ci < c.c; ++ci)
-      for (int64_t r = 0; r < c.r; ++r)
-        for (int64_t s = 0; s < c.s; ++s)
-          o[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c + ci)] =
-              w[static_cast<size_t>(((k * c.c + ci) * c.r + r) * c.s + s)];
+      for (int64_t t = 0; t < taps; ++t)
+        o[static_cast<size_t>((k * taps + t) * c.c + ci)] =
+            w[static_cast<size_t>((k * c.c + ci) * taps + t)];
   return o;
+}
+
+// Calls tap(r, s, ih, iw) for every filter tap (r, s) of output position (p, q) that falls
+// inside the input (ih, iw), in the order r, then s.
+template <typename Tap>
+inline void for_each_tap(const Conv2dShape& c, int64_t p, int64_t q, Tap tap) {
+  for (int64_t r = 0; r < c.r; ++r) {
+    const int64_t ih = p * c.stride_h - c.pad_h + r;
+    if (ih < 0 || ih >= c.h) continue;
+    for (int64_t s = 0; s < c.s; ++s) {
+      const int64_t iw = q * c.stride_w - c.pad_w + s;
+      if (iw < 0 || iw >= c.w) continue;
+      tap(r, s, ih, iw);
+    }
+  }
 }
 
 // The direct convolution, NHWC activations and KRSC weights (wk), y = the sums (no epilogue).
@@ -92,20 +108,14 @@ void conv_sums(const Conv2dShape& c, const std::vector<double>& x, const std::ve
       for (int64_t q = 0; q < Q; ++q)
         for (int64_t k = 0; k < c.k; ++k) {
           double a[Lanes] = {};
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
-              const double* wp = &wk[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c)];
-              int64_t ci = 0;
-              for (; ci + Lanes <= c.c; ci += Lanes)
-                for (int l = 0; l < Lanes; ++l) a[l] += xp[ci + l] * wp[ci + l];
-              for (; ci < c.c; ++ci) a[0] += xp[ci] * wp[ci];
-            }
-          }
+          for_each_tap(c, p, q, [&](int64_t r, int64_t s, int64_t ih, int64_t iw) {
+            const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
+            const double* wp = &wk[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c)];
+            int64_t ci = 0;
+            for (; ci + Lanes <= c.c; ci += Lanes)
+              for (int l = 0; l < Lanes; ++l) a[l] += xp[ci + l] * wp[ci + l];
+            for (; ci < c.c; ++ci) a[0] += xp[ci] * wp[ci];
+          });
           double sum = a[0] + a[1];
           if constexpr (Lanes == 4) sum = (a[0] + a[1]) + (a[2] + a[3]);
           y[static_cast<size_t>(((n * P + p) * Q + q) * c.k + k)] = sum;
@@ -128,18 +138,12 @@ void pool(const Conv2dShape& c, bool max, const std::vector<double>& x,
           double acc = max ? -HUGE_VAL : 0.0;
           size_t best = 0;
           int64_t taps = 0;
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              const size_t i = static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch);
-              if (max && x[i] > acc) acc = x[i], best = i;
-              if (!max) acc += x[i];
-              ++taps;
-            }
-          }
+          for_each_tap(c, p, q, [&](int64_t, int64_t, int64_t ih, int64_t iw) {
+            const size_t i = static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch);
+            if (max && x[i] > acc) acc = x[i], best = i;
+            if (!max) acc += x[i];
+            ++taps;
+          });
           const size_t o = static_cast<size_t>(((n * P + p) * Q + q) * c.c + ch);
           if (!dy) {
             out[o] = rnd(max ? acc : acc / static_cast<double>(taps));
@@ -150,16 +154,10 @@ void pool(const Conv2dShape& c, bool max, const std::vector<double>& x,
             out[best] += g;
             continue;
           }
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              out[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch)] +=
-                  g / static_cast<double>(taps);
-            }
-          }
+          for_each_tap(c, p, q, [&](int64_t, int64_t, int64_t ih, int64_t iw) {
+            out[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch)] +=
+                g / static_cast<double>(taps);
+          });
         }
   if (dy)
     for (double& v : out) v = rnd(v);
@@ -228,23 +226,17 @@ void conv_backward_weights(const Conv2dShape& c, const std::vector<double>& x,
           const double g = dy[static_cast<size_t>(((n * P + p) * Q + q) * c.k + k)];
           bsum += g;
           if (g == 0) continue;
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
-              double* ap = &acc[static_cast<size_t>((r * c.s + s) * c.c)];
-              for (int64_t ci = 0; ci < c.c; ++ci) ap[ci] += g * xp[ci];
-            }
-          }
+          for_each_tap(c, p, q, [&](int64_t r, int64_t s, int64_t ih, int64_t iw) {
+            const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
+            double* ap = &acc[static_cast<size_t>((r * c.s + s) * c.c)];
+            for (int64_t ci = 0; ci < c.c; ++ci) ap[ci] += g * xp[ci];
+          });
         }
+    const int64_t taps = c.r * c.s;  // acc is [r][s][c]; dw KCRS
     for (int64_t ci = 0; ci < c.c; ++ci)
-      for (int64_t r = 0; r < c.r; ++r)
-        for (int64_t s = 0; s < c.s; ++s)
-          dw[static_cast<size_t>(((k * c.c + ci) * c.r + r) * c.s + s)] =
-              rnd(acc[static_cast<size_t>((r * c.s + s) * c.c + ci)]);
+      for (int64_t t = 0; t < taps; ++t)
+        dw[static_cast<size_t>((k * c.c + ci) * taps + t)] =
+            rnd(acc[static_cast<size_t>(t * c.c + ci)]);
     if (db) (*db)[static_cast<size_t>(k)] = rnd(bsum);
   }
 }
@@ -273,11 +265,16 @@ void matmul(const TrainOp& o, const std::vector<double>& a, const std::vector<do
   }
 }
 
-// Calls per_channel(c) for every channel of a rows x channels batch norm, in parallel.
+// Sizes `full` like x (elements) and zeroes the per-channel outputs, then calls
+// per_channel(c, size_t(c)) for every channel of the op's rows x channels, in parallel.
 template <typename F>
-void for_each_channel(int64_t channels, F per_channel) {
+void for_each_channel(const TrainOp& o, size_t elements, std::vector<double>& full,
+                      std::initializer_list<std::vector<double>*> per_channel_outputs,
+                      F per_channel) {
+  full.resize(elements);
+  for (std::vector<double>* v : per_channel_outputs) v->assign(static_cast<size_t>(o.channels), 0);
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < channels; ++c) per_channel(c, static_cast<size_t>(c));
+  for (int64_t c = 0; c < o.channels; ++c) per_channel(c, static_cast<size_t>(c));
 }
 
 // Batch norm over rows x channels with batch statistics (biased variance, as oneDNN and
@@ -288,10 +285,7 @@ void batch_norm_forward(const TrainOp& o, const std::vector<double>& x,
                         Rounder rnd) {
   const int64_t rows = o.rows, ch = o.channels;
   const double nr = static_cast<double>(rows);
-  y.resize(x.size());
-  mean.assign(static_cast<size_t>(ch), 0.0);
-  var.assign(static_cast<size_t>(ch), 0.0);
-  for_each_channel(ch, [&](int64_t c, size_t cc) {
+  for_each_channel(o, x.size(), y, {&mean, &var}, [&](int64_t c, size_t cc) {
     double mu = 0, v = 0;
     for (int64_t r = 0; r < rows; ++r) mu += x[static_cast<size_t>(r * ch + c)];
     mu /= nr;
@@ -319,10 +313,7 @@ void batch_norm_backward(const TrainOp& o, const std::vector<double>& x,
                          std::vector<double>& dbeta, Rounder rnd) {
   const int64_t rows = o.rows, ch = o.channels;
   const double nr = static_cast<double>(rows);
-  dx.resize(x.size());
-  dg.assign(static_cast<size_t>(ch), 0.0);
-  dbeta.assign(static_cast<size_t>(ch), 0.0);
-  for_each_channel(ch, [&](int64_t c, size_t cc) {
+  for_each_channel(o, x.size(), dx, {&dg, &dbeta}, [&](int64_t c, size_t cc) {
     const double istd = 1 / std::sqrt(var[cc] + kBatchNormEps);
     double sg = 0, sgx = 0;
     for (int64_t r = 0; r < rows; ++r) {
