@@ -230,27 +230,27 @@ struct InferenceModels {
 };
 
 InferenceModels build_inference_models(const Workload& w) {
-  InferenceModels im;
+  InferenceModels models;
   Scale sc;
   sc.layers = w.model_layers;
-  im.full = build_model(w.model, w.op.dtype, w.model_batch, w.settings.seed, sc);
+  models.full = build_model(w.model, w.op.dtype, w.model_batch, w.settings.seed, sc);
   // Verification at the reduced batch and, for long sequences, at the model file's reduced
   // token count (the host reference is fp64 and single-threaded per row).
-  if (im.full.verify_tokens > 0 && im.full.verify_tokens < im.full.tokens)
-    sc.tokens = im.full.verify_tokens;
-  im.verify = build_model(w.model, w.op.dtype, w.model_verify_batch, w.settings.seed, sc);
-  im.verify_input = make_input(im.verify, w.settings.seed);
-  im.reference = reference(im.verify, im.verify_input, &im.trace);
-  for (size_t i = 0; i < im.full.layers.size(); ++i) {
-    Layer& full = im.full.layers[i];
-    const Layer& calibrated = im.verify.layers[i];
+  if (models.full.verify_tokens > 0 && models.full.verify_tokens < models.full.tokens)
+    sc.tokens = models.full.verify_tokens;
+  models.verify = build_model(w.model, w.op.dtype, w.model_verify_batch, w.settings.seed, sc);
+  models.verify_input = make_input(models.verify, w.settings.seed);
+  models.reference = reference(models.verify, models.verify_input, &models.trace);
+  for (size_t i = 0; i < models.full.layers.size(); ++i) {
+    Layer& full = models.full.layers[i];
+    const Layer& calibrated = models.verify.layers[i];
     full.src_scale = calibrated.src_scale;
     full.weight_scale = calibrated.weight_scale;
     full.dst_scale = calibrated.dst_scale;
     full.residual_scale = calibrated.residual_scale;
   }
-  im.full.input_scale = im.verify.input_scale;
-  return im;
+  models.full.input_scale = models.verify.input_scale;
+  return models;
 }
 
 nlohmann::json inference_metrics(const Model& full, const Model& verify) {
@@ -278,19 +278,19 @@ HookTarget layer_target(const Model& m, Graph& g, size_t i) {
 
 // After a failed verification: runs the graph again layer by layer (the hook, if any, corrupts
 // again) and names the first layer whose output departs from the reference ("" if none).
-std::string first_layer_off(Backend& backend, int device, const InferenceModels& im, double bound,
-                            const ModelHooks& hooks) {
-  const Model& vm = im.verify;
-  Graph g = make_graph(backend, device, vm, im.verify_input);
+std::string first_layer_off(Backend& backend, int device, const InferenceModels& models,
+                            double bound, const ModelHooks& hooks) {
+  const Model& verify_model = models.verify;
+  Graph g = make_graph(backend, device, verify_model, models.verify_input);
   for (size_t i = 0; i < g.raw.size(); ++i) {
-    run_plan_hooked(backend, g.raw[i], hooks, layer_target(vm, g, i));
-    const Layer& layer = vm.layers[i];
+    run_plan_hooked(backend, g.raw[i], hooks, layer_target(verify_model, g, i));
+    const Layer& layer = verify_model.layers[i];
     DeviceBuffer& out = *g.tensors[static_cast<size_t>(layer.out)];
     std::vector<char> bytes(out.bytes());
     out.download(bytes.data());
     const double scale =
         layer.dst_type == Dtype::int8 || layer.dst_type == Dtype::uint8 ? layer.dst_scale : 1.0;
-    const std::vector<double>& t = im.trace[i];
+    const std::vector<double>& t = models.trace[i];
     double num = 0, den = 0;
     for (size_t k = 0; k < t.size(); ++k) {
       const double got = load_as_double(bytes.data(), layer.dst_type, k) * scale;
@@ -307,12 +307,13 @@ std::string first_layer_off(Backend& backend, int device, const InferenceModels&
 
 // The whole graph at the verification batch against the host reference.
 void verify_inference(Backend& backend, int device, const Workload& w, const RunOptions& opts,
-                      const InferenceModels& im, const ModelHooks& hooks, Result& r) {
-  const Model& vm = im.verify;
-  const std::vector<double>& ref = im.reference;
-  Graph g = make_graph(backend, device, vm, im.verify_input);
-  run_plans_hooked(backend, g.raw, hooks, [&](size_t i) { return layer_target(vm, g, i); });
-  std::vector<float> got = download_output(vm, g);
+                      const InferenceModels& models, const ModelHooks& hooks, Result& r) {
+  const Model& verify_model = models.verify;
+  const std::vector<double>& ref = models.reference;
+  Graph g = make_graph(backend, device, verify_model, models.verify_input);
+  run_plans_hooked(backend, g.raw, hooks,
+                   [&](size_t i) { return layer_target(verify_model, g, i); });
+  std::vector<float> got = download_output(verify_model, g);
   if (opts.corrupt_output) opts.corrupt_output(r, got.data(), got.size() * sizeof(float));
   double num = 0, den = 0, worst = 0;
   size_t worst_i = 0;
@@ -333,10 +334,10 @@ void verify_inference(Backend& backend, int device, const Workload& w, const Run
       "whole graph ({} layers) at batch {} against the host reference (fp64 accumulation, "
       "tensors rounded to their storage types{}); relative L2 error of the {} outputs; "
       "largest difference {:.3g} at output {}",
-      vm.layers.size(), vm.batch, w.op.dtype == Dtype::int8 ? ", int8 scales calibrated" : "",
-      got.size(), worst, worst_i);
+      verify_model.layers.size(), verify_model.batch,
+      w.op.dtype == Dtype::int8 ? ", int8 scales calibrated" : "", got.size(), worst, worst_i);
   r.verified = true;
-  if (!v.passed) v.detail += first_layer_off(backend, device, im, v.bound, hooks);
+  if (!v.passed) v.detail += first_layer_off(backend, device, models, v.bound, hooks);
 }
 
 // Single-stream latency (MLPerf's scenario): one execute per query, many queries.
@@ -357,22 +358,22 @@ nlohmann::json single_stream_latency(Backend& backend, const std::vector<DeviceP
 // Timing at the full batch: the whole plan list, one execute per iteration; the throughput
 // metrics, and the latency percentiles at batch 1.
 void time_inference(Backend& backend, int device, const Workload& w, const RunOptions& opts,
-                    const Model& fm, Result& r) {
-  Graph g = make_graph(backend, device, fm, make_input(fm, w.settings.seed));
+                    const Model& model, Result& r) {
+  Graph g = make_graph(backend, device, model, make_input(model, w.settings.seed));
   r.library = plan_libraries(g.plans);
   r.implementation =
       fmt::format("{} plans; first: {}", g.plans.size(), g.plans.front()->implementation);
   if (!time_plans(backend, device, g.raw, w, opts, r)) return;
-  const double batch = static_cast<double>(fm.batch);
+  const double batch = static_cast<double>(model.batch);
   r.model["samples_per_second"] = batch / r.time.median;
   r.model["samples_per_second_best"] = batch / r.time.min;
-  if (fm.sample == "token" || fm.sample == "sequence") {
+  if (model.sample == "token" || model.sample == "sequence") {
     // Tokens processed per second (decode: one new token per sample per pass) and the
     // weights + KV caches read per pass over the time of the pass.
-    r.model["tokens_per_second"] = static_cast<double>(fm.batch * fm.tokens) / r.time.median;
-    r.model["weight_kv_bytes_per_second"] = fm.bytes_per_step / r.time.median;
+    r.model["tokens_per_second"] = static_cast<double>(model.batch * model.tokens) / r.time.median;
+    r.model["weight_kv_bytes_per_second"] = model.bytes_per_step / r.time.median;
   }
-  if (fm.batch == 1)
+  if (model.batch == 1)
     r.model["latency_s"] =
         single_stream_latency(backend, g.raw, opts.max_time.value_or(w.settings.max_time));
   set_status_from_verification(r);
@@ -380,20 +381,20 @@ void time_inference(Backend& backend, int device, const Workload& w, const RunOp
 
 void run_inference(Backend& backend, int device, const Workload& w, const RunOptions& opts,
                    const ModelHooks& hooks, Result& r) {
-  const InferenceModels im = build_inference_models(w);
-  const Model& fm = im.full;
-  r.flops = fm.flops;
+  const InferenceModels models = build_inference_models(w);
+  const Model& model = models.full;
+  r.flops = model.flops;
   uint64_t act_bytes = 0;
-  for (const Tensor& t : fm.tensors) act_bytes += t.bytes;
-  r.bytes = static_cast<double>(fm.weight_bytes + act_bytes);  // compulsory traffic, lower bound
-  r.model = inference_metrics(fm, im.verify);
-  if (std::string why = unsupported_layer(backend, device, fm); !why.empty()) {
+  for (const Tensor& t : model.tensors) act_bytes += t.bytes;
+  r.bytes = static_cast<double>(model.weight_bytes + act_bytes);  // compulsory traffic, lower bound
+  r.model = inference_metrics(model, models.verify);
+  if (std::string why = unsupported_layer(backend, device, model); !why.empty()) {
     r.status = Status::unsupported;
     r.reason = why;
     return;
   }
-  verify_inference(backend, device, w, opts, im, hooks, r);
-  time_inference(backend, device, w, opts, fm, r);
+  verify_inference(backend, device, w, opts, models, hooks, r);
+  time_inference(backend, device, w, opts, model, r);
 }
 
 // ---- the training step ----------------------------------------------------------------------
@@ -450,34 +451,35 @@ int64_t training_verify_batch(const Model& full, const TrainStep& step, int64_t 
 TrainingModels build_training_models(const Workload& w) {
   Scale sc;
   sc.layers = w.model_layers;
-  TrainingModels tm;
-  tm.full = build_model(w.model, w.op.dtype, w.model_batch, w.settings.seed, sc);
-  tm.full_step = build_train_step(tm.full);
-  const int64_t verify_batch = training_verify_batch(tm.full, tm.full_step, w.model_verify_batch);
-  tm.verify = build_model(w.model, w.op.dtype, verify_batch, w.settings.seed, sc);
-  tm.verify_step = build_train_step(tm.verify);
-  return tm;
+  TrainingModels models;
+  models.full = build_model(w.model, w.op.dtype, w.model_batch, w.settings.seed, sc);
+  models.full_step = build_train_step(models.full);
+  const int64_t verify_batch =
+      training_verify_batch(models.full, models.full_step, w.model_verify_batch);
+  models.verify = build_model(w.model, w.op.dtype, verify_batch, w.settings.seed, sc);
+  models.verify_step = build_train_step(models.verify);
+  return models;
 }
 
-nlohmann::json training_metrics(const TrainingModels& tm) {
-  const Model& fm = tm.full;
-  const TrainStep& ft = tm.full_step;
-  const double b = static_cast<double>(fm.batch);
-  return {{"model", fm.name},
-          {"origin", fm.origin},
+nlohmann::json training_metrics(const TrainingModels& models) {
+  const Model& model = models.full;
+  const TrainStep& step = models.full_step;
+  const double b = static_cast<double>(model.batch);
+  return {{"model", model.name},
+          {"origin", model.origin},
           {"mode", "training"},
-          {"batch", fm.batch},
-          {"layers", fm.layers.size()},
-          {"ops", ft.ops.size()},
-          {"sample_unit", fm.sample + "s"},
-          {"flops_per_sample", ft.flops() / b},
-          {"flops_forward_per_sample", ft.flops_forward / b},
-          {"flops_backward_data_per_sample", ft.flops_backward_data / b},
-          {"flops_backward_weights_per_sample", ft.flops_backward_weights / b},
-          {"training_to_forward_flops", ft.flops() / ft.flops_forward},
-          {"macs_dense_per_sample", fm.macs_dense / b},
-          {"weight_bytes", fm.weight_bytes},
-          {"verify_batch", tm.verify.batch},
+          {"batch", model.batch},
+          {"layers", model.layers.size()},
+          {"ops", step.ops.size()},
+          {"sample_unit", model.sample + "s"},
+          {"flops_per_sample", step.flops() / b},
+          {"flops_forward_per_sample", step.flops_forward / b},
+          {"flops_backward_data_per_sample", step.flops_backward_data / b},
+          {"flops_backward_weights_per_sample", step.flops_backward_weights / b},
+          {"training_to_forward_flops", step.flops() / step.flops_forward},
+          {"macs_dense_per_sample", model.macs_dense / b},
+          {"weight_bytes", model.weight_bytes},
+          {"verify_batch", models.verify.batch},
           {"loss_gradient",
            "seeded dL/dlogits (uniform in [-1, 1]) uploaded before timing; the loss itself "
            "is not evaluated"},
@@ -508,26 +510,26 @@ struct StepErrors {
 
 // Compares every op's outputs (dev: every tensor as the device left it) with the fp64 host
 // reference of that op evaluated on the device's own inputs.
-StepErrors compare_ops(const TrainStep& vt, const std::vector<std::vector<float>>& dev,
+StepErrors compare_ops(const TrainStep& verify_step, const std::vector<std::vector<float>>& dev,
                        double bound) {
   StepErrors s;
-  std::vector<std::vector<double>> x(vt.tensors.size());
-  for (size_t oi = 0; oi < vt.ops.size(); ++oi) {
-    const TrainOp& o = vt.ops[oi];
+  std::vector<std::vector<double>> x(verify_step.tensors.size());
+  for (size_t oi = 0; oi < verify_step.ops.size(); ++oi) {
+    const TrainOp& o = verify_step.ops[oi];
     for (int b : o.bufs)
       x[static_cast<size_t>(b)].assign(dev[static_cast<size_t>(b)].begin(),
                                        dev[static_cast<size_t>(b)].end());
-    reference_op(vt, oi, x);
+    reference_op(verify_step, oi, x);
     double e = 0;
     for (int out : {o.out, o.out2, o.out3}) {
       if (out < 0) continue;
       const size_t u = static_cast<size_t>(out);
       const double eo = rel_l2(dev[u], x[u]);
       if (!(eo <= e)) e = eo;
-      const TensorRole role = vt.tensors[u].role;
+      const TensorRole role = verify_step.tensors[u].role;
       if (role == TensorRole::weight_grad || role == TensorRole::bias_grad) {
         ++s.grads;
-        s.values += vt.tensors[u].elements;
+        s.values += verify_step.tensors[u].elements;
         if (!(eo <= s.worst_grad)) s.worst_grad = eo;
       }
     }
@@ -546,21 +548,23 @@ StepErrors compare_ops(const TrainStep& vt, const std::vector<std::vector<float>
 // step drifts from fp32 by up to a few % in the gradients of a batch-normalized ResNet: batch
 // norm backward after global average pooling subtracts nearly equal terms, so tiny forward
 // differences are amplified; per op the comparison is tight.)
-void verify_training(Backend& backend, int device, const Workload& w, const TrainingModels& tm,
+void verify_training(Backend& backend, int device, const Workload& w, const TrainingModels& models,
                      const ModelHooks& hooks, Result& r) {
-  const Model& vm = tm.verify;
-  const TrainStep& vt = tm.verify_step;
-  TrainGraph g = make_train_graph(backend, device, vm, vt, train_inputs(vm, vt, w.settings.seed));
+  const Model& verify_model = models.verify;
+  const TrainStep& verify_step = models.verify_step;
+  TrainGraph g = make_train_graph(backend, device, verify_model, verify_step,
+                                  train_inputs(verify_model, verify_step, w.settings.seed));
   run_plans_hooked(backend, g.raw, hooks, [&](size_t i) {
-    const size_t out = static_cast<size_t>(vt.ops[i].out);
-    return HookTarget{vt.ops[i].name, *g.tensors[out], vt.tensors[out].elements * 4};
+    const size_t out = static_cast<size_t>(verify_step.ops[i].out);
+    return HookTarget{verify_step.ops[i].name, *g.tensors[out],
+                      verify_step.tensors[out].elements * 4};
   });
-  std::vector<std::vector<float>> dev(vt.tensors.size());
-  for (size_t i = 0; i < vt.tensors.size(); ++i)
-    dev[i] = download_f32(*g.tensors[i], vt.tensors[i].elements);
+  std::vector<std::vector<float>> dev(verify_step.tensors.size());
+  for (size_t i = 0; i < verify_step.tensors.size(); ++i)
+    dev[i] = download_f32(*g.tensors[i], verify_step.tensors[i].elements);
   verify::Verification& v = r.verification;
   v.bound = gradient_tolerance(w.op.dtype);
-  const StepErrors s = compare_ops(vt, dev, v.bound);
+  const StepErrors s = compare_ops(verify_step, dev, v.bound);
   v.method = "training step reference, op by op";
   v.error = s.worst;
   v.passed = s.worst <= v.bound;
@@ -569,8 +573,8 @@ void verify_training(Backend& backend, int device, const Workload& w, const Trai
       "op's outputs against the host reference of the op (fp64 accumulation, outputs rounded "
       "to fp32) on the device's own inputs; largest relative L2 error {:.3g} in {}; over the "
       "{} weight, gamma, beta and bias gradients ({} values) {:.3g}{}",
-      vt.ops.size(), vm.batch,
-      vm.batch > w.model_verify_batch
+      verify_step.ops.size(), verify_model.batch,
+      verify_model.batch > w.model_verify_batch
           ? fmt::format(" (raised from {} so that every batch norm sees >= 16 rows per "
                         "channel, or the full batch)",
                         w.model_verify_batch)
@@ -581,15 +585,15 @@ void verify_training(Backend& backend, int device, const Workload& w, const Trai
 
 // Timing at the full batch.
 void time_training(Backend& backend, int device, const Workload& w, const RunOptions& opts,
-                   const TrainingModels& tm, Result& r) {
-  const Model& fm = tm.full;
-  TrainGraph g = make_train_graph(backend, device, fm, tm.full_step,
-                                  train_inputs(fm, tm.full_step, w.settings.seed));
+                   const TrainingModels& models, Result& r) {
+  const Model& model = models.full;
+  TrainGraph g = make_train_graph(backend, device, model, models.full_step,
+                                  train_inputs(model, models.full_step, w.settings.seed));
   r.library = plan_libraries(g.plans);
   r.implementation = fmt::format("{} plans (training step); first: {}", g.plans.size(),
                                  g.plans.front()->implementation);
   if (!time_plans(backend, device, g.raw, w, opts, r)) return;
-  const double b = static_cast<double>(fm.batch);
+  const double b = static_cast<double>(model.batch);
   r.model["samples_per_second"] = b / r.time.median;
   r.model["samples_per_second_best"] = b / r.time.min;
   set_status_from_verification(r);
@@ -597,27 +601,27 @@ void time_training(Backend& backend, int device, const Workload& w, const RunOpt
 
 void run_training(Backend& backend, int device, const Workload& w, const RunOptions& opts,
                   const ModelHooks& hooks, Result& r) {
-  const TrainingModels tm = build_training_models(w);
-  r.flops = tm.full_step.flops();
+  const TrainingModels models = build_training_models(w);
+  r.flops = models.full_step.flops();
   // Every tensor of the step once: a lower bound.
-  r.bytes = static_cast<double>(tm.full_step.bytes);
-  r.model = training_metrics(tm);
+  r.bytes = static_cast<double>(models.full_step.bytes);
+  r.model = training_metrics(models);
   if (w.op.dtype != Dtype::fp32) {
     r.status = Status::unsupported;
     r.reason = fmt::format(
         "{}: suanli's training step is fp32 only (asked for {}: no {} backward passes and no "
         "loss scaling yet)",
-        tm.full.origin, dtype_name(w.op.dtype), dtype_name(w.op.dtype));
+        models.full.origin, dtype_name(w.op.dtype), dtype_name(w.op.dtype));
     return;
   }
-  if (std::string why = unsupported_train_op(backend, device, tm.full, tm.full_step);
+  if (std::string why = unsupported_train_op(backend, device, models.full, models.full_step);
       !why.empty()) {
     r.status = Status::unsupported;
     r.reason = why;
     return;
   }
-  verify_training(backend, device, w, tm, hooks, r);
-  time_training(backend, device, w, opts, tm, r);
+  verify_training(backend, device, w, models, hooks, r);
+  time_training(backend, device, w, opts, models, r);
 }
 
 }  // namespace

@@ -42,6 +42,12 @@ struct TrainTensor {
   int layer = -1;  // the model layer whose weights / gradients it holds
 };
 
+// The ops of the step. A model layer (LayerKind) is what a model file names; a training op is one
+// ABI op with its propagation: conv_fwd / conv_bwd_data / conv_bwd_weights are
+// SUANLI_OP_CONV2D_LAYER forward training / backward data / backward weights, pool_*
+// SUANLI_OP_POOL, matmul SUANLI_OP_MATMUL (one batch), add / relu / relu_bwd SUANLI_OP_ELTWISE,
+// bn_* SUANLI_OP_NORM (batch). Layers and training ops translate to descriptors through the same
+// per-ABI-kind builders (layer_ops.cpp) and share MatmulGeometry.
 enum class TrainOpKind {
   conv_fwd,          // bufs: src, weights, dst, [bias]
   pool_fwd,          // bufs: src, dst
