@@ -144,7 +144,7 @@ OpDescriptor::OpDescriptor(const Layer& layer) {
       break;
     case LayerKind::linear:
     case LayerKind::matmul:
-      set_matmul(*this, layer.mm, layer.src_type, layer.weight_type, layer.dst_type, epilogue,
+      set_matmul(*this, layer.matmul, layer.src_type, layer.weight_type, layer.dst_type, epilogue,
                  layer_quant(layer));
       break;
     case LayerKind::norm:
@@ -185,7 +185,7 @@ OpDescriptor::OpDescriptor(const Model& model, const TrainOp& op) {
                                                 : SUANLI_PROP_BACKWARD_DATA);
       break;
     case TrainOpKind::matmul:
-      set_matmul(*this, op.mm, f32, f32, f32, epilogue, kNoQuant);
+      set_matmul(*this, op.matmul, f32, f32, f32, epilogue, kNoQuant);
       break;
     case TrainOpKind::add:
     case TrainOpKind::relu:

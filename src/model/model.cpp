@@ -284,7 +284,7 @@ Shape parse_linear(ModelBuilder& b, const LayerSource& src, Layer& layer) {
   const json& j = src.j;
   const Shape s = src.in;
   layer.kind = LayerKind::linear;
-  MatmulGeometry& g = layer.mm;
+  MatmulGeometry& g = layer.matmul;
   g.m = b.batch * s.h * s.w;
   g.k = s.c;
   g.n = j["n"].get<int64_t>();
@@ -328,7 +328,7 @@ Shape parse_attention(ModelBuilder& b, const LayerSource& src, Layer& layer) {
     throw InputError(fmt::format("{}: layer '{}': {} features do not split into {} heads",
                                  src.where, layer.name, D, H));
   const int64_t dh = D / H;
-  MatmulGeometry& g = layer.mm;
+  MatmulGeometry& g = layer.matmul;
   g.batch0 = b.batch;
   g.batch1 = H;
   if (b.type[layer.in2] != layer.src_type)
@@ -564,7 +564,7 @@ void finish_layer(ModelBuilder& b, Layer& layer, const Shape& out, const std::st
   const uint64_t weight_count =
       layer.kind == LayerKind::conv
           ? static_cast<uint64_t>(layer.conv.k * layer.conv.c * layer.conv.r * layer.conv.s)
-      : layer.kind == LayerKind::linear ? static_cast<uint64_t>(layer.mm.k * layer.mm.n)
+      : layer.kind == LayerKind::linear ? static_cast<uint64_t>(layer.matmul.k * layer.matmul.n)
                                         : 0;
   m.weight_bytes += weight_count * dtype_size(layer.weight_type) + layer.bias_values.size() * 4 +
                     (layer.gamma.size() + layer.beta.size()) * 4;

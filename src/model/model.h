@@ -60,7 +60,7 @@ struct Layer {
   std::vector<float> weights;
   std::vector<float> bias_values;  // conv: k; linear: n
   // -- linear (rows x k times k x n) and matmul (attention) as a strided batched matmul
-  MatmulGeometry mm;
+  MatmulGeometry matmul;
   int in2 = -1;                    // matmul: B (K or V); act_mul: the multiplier
   double alpha = 1;                // matmul: 1/sqrt(d_head)
   std::vector<float> mask_values;  // matmul: causal mask, m x n; mask_add: per element

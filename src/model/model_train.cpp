@@ -52,7 +52,7 @@ double conv_flops(const Layer& layer) {
 uint64_t weight_count(const Layer& layer) {
   const Conv2dShape& c = layer.conv;
   return static_cast<uint64_t>(layer.kind == LayerKind::conv ? c.k * c.c * c.r * c.s
-                                                             : layer.mm.k * layer.mm.n);
+                                                             : layer.matmul.k * layer.matmul.n);
 }
 
 // A one-batch matmul C (m x n) = A (m x k) * B (k x n) with (row, column) element strides.
@@ -188,8 +188,8 @@ class StepBuilder {
     o.relu = layer.relu && fused;
     o.flops = conv ? conv_flops(layer) : layer.flops;
     if (!conv)
-      o.mm = plain_matmul(layer.mm.m, layer.mm.n, layer.mm.k, {layer.mm.k, 1}, {layer.mm.n, 1},
-                          {layer.mm.n, 1});
+      o.matmul = plain_matmul(layer.matmul.m, layer.matmul.n, layer.matmul.k, {layer.matmul.k, 1},
+                              {layer.matmul.n, 1}, {layer.matmul.n, 1});
     t_.flops_forward += o.flops;
     f.pre = dst;
     int y = dst;
@@ -333,24 +333,24 @@ class StepBuilder {
   void backward_linear(int l, int g) {
     const Layer& layer = m_.layers[static_cast<size_t>(l)];
     const ForwardTensors& f = forward_[static_cast<size_t>(l)];
-    const int64_t rows = layer.mm.m, n = layer.mm.n, k = layer.mm.k;
+    const int64_t rows = layer.matmul.m, n = layer.matmul.n, k = layer.matmul.k;
     const auto [dw, db] = parameter_grads(l);
     TrainOp& o = op(layer.name + " backward weights", TrainOpKind::matmul, l, {f.x, g, dw}, dw);
-    o.mm = plain_matmul(k, n, rows, {1, k} /* x^T */, {n, 1}, {n, 1});
+    o.matmul = plain_matmul(k, n, rows, {1, k} /* x^T */, {n, 1}, {n, 1});
     o.flops = 2.0 * static_cast<double>(k * n * rows);
     t_.flops_backward_weights += o.flops;
     if (db >= 0) {
       const int ones =
           tensor(layer.name + ".ones", static_cast<uint64_t>(rows), TensorRole::ones, l);
       TrainOp& b = op(layer.name + " backward bias", TrainOpKind::matmul, l, {ones, g, db}, db);
-      b.mm = plain_matmul(1, n, rows, {rows, 1}, {n, 1}, {n, 1});
+      b.matmul = plain_matmul(1, n, rows, {rows, 1}, {n, 1}, {n, 1});
       b.flops = 2.0 * static_cast<double>(n * rows);
       t_.flops_backward_weights += b.flops;
     }
     if (f.x == t_.input) return;
     const int dx = tensor("d" + layer.name + ".in", elements(f.x), TensorRole::gradient, l);
     TrainOp& d = op(layer.name + " backward data", TrainOpKind::matmul, l, {g, f.w, dx}, dx);
-    d.mm = plain_matmul(rows, k, n, {n, 1}, {1, n} /* W^T */, {k, 1});
+    d.matmul = plain_matmul(rows, k, n, {n, 1}, {1, n} /* W^T */, {k, 1});
     d.flops = 2.0 * static_cast<double>(rows * k * n);
     t_.flops_backward_data += d.flops;
     add_grad(f.x, dx, layer.name, l);

@@ -72,7 +72,7 @@ struct TrainOp {
   int out2 = -1;                    // conv_bwd_weights: diff bias; bn_bwd: diff gamma
   int out3 = -1;                    // bn_bwd: diff beta
   bool bias = false, relu = false;  // epilogue of conv_fwd / matmul
-  MatmulGeometry mm;                // matmul: C (m x n) = A (m x k) * B (k x n), one batch
+  MatmulGeometry matmul;            // matmul: C (m x n) = A (m x k) * B (k x n), one batch
   int64_t rows = 0, channels = 0;   // batch norm
   int64_t elements = 0;             // add, relu, relu_bwd
   double flops = 0;                 // multiply-adds x 2 (0 for data-movement ops)

@@ -244,7 +244,7 @@ void conv_backward_weights(const Conv2dShape& c, const std::vector<double>& x,
 // One batch of the step's matmul (strides [2] and [3] of the geometry), with bias and relu.
 void matmul(const TrainOp& o, const std::vector<double>& a, const std::vector<double>& b,
             const std::vector<double>* bias, std::vector<double>& c, Rounder rnd) {
-  const MatmulGeometry& g = o.mm;
+  const MatmulGeometry& g = o.matmul;
   c.assign(static_cast<size_t>(g.m * g.n), 0.0);
 #pragma omp parallel for schedule(static) if (g.m > 1)
   for (int64_t i = 0; i < g.m; ++i) {
@@ -342,7 +342,7 @@ double qmax(Dtype t) {
 template <typename BT>
 void reference_matmul(const Layer& layer, const std::vector<double>& a, const BT* b,
                       std::vector<double>& y) {
-  const MatmulGeometry& g = layer.mm;
+  const MatmulGeometry& g = layer.matmul;
   const int64_t rows = g.batch0 * g.batch1 * g.m;
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
@@ -466,7 +466,7 @@ std::vector<double> layer_sums(const Layer& layer, const std::vector<double>& x)
   if (layer.kind == LayerKind::conv) {
     conv_sums<4>(layer.conv, x, krsc(layer.weights, layer.conv), y);
   } else if (layer.kind == LayerKind::linear) {
-    const MatmulGeometry& g = layer.mm;
+    const MatmulGeometry& g = layer.matmul;
     y.assign(static_cast<size_t>(g.m * g.n), 0.0);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < g.m; ++i)
