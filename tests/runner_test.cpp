@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cli/workload_kinds.h"
 #include "core/error.h"
 #include "harness/backend_host.h"
 #include "harness/run_report.h"
@@ -19,6 +20,9 @@
 
 namespace suanli {
 namespace {
+
+// Models and HPL reach the runner through the handlers the program registers (as main() does).
+const bool kWorkloadKindsRegistered = (cli::register_workload_kinds(), true);
 
 std::unique_ptr<Backend> test_plugin(const std::string& mode) {
   return load_backend_file(

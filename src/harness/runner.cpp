@@ -19,9 +19,8 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/op_traits.h"
 #include "core/units.h"
-#include "hpl/hpl_run.h"
-#include "model/model_run.h"
 #include "report/hash.h"
 #include "verify/verify.h"
 
@@ -140,22 +139,6 @@ uint64_t workload_seed(const Workload& w) {
   // reordering a suite does not change any workload's data.
   const std::string h = sha256_hex(w.id);
   return w.settings.seed ^ std::stoull(h.substr(0, 15), nullptr, 16);
-}
-
-verify::Verification verify_output(const OpDesc& op, const std::vector<std::vector<char>>& host,
-                                   uint64_t seed) {
-  switch (op.kind) {
-    case OpKind::gemm:
-      return verify::verify_gemm(op, host[0].data(), host[1].data(), host[2].data(), seed);
-    case OpKind::conv2d:
-      return verify::verify_conv2d(op, host[0].data(), host[1].data(), host[2].data(), seed);
-    case OpKind::peak:
-      return verify::verify_peak(op, host[0].data(), host[1].data(), kPeakAlpha, kPeakBeta);
-    case OpKind::stream:
-      return verify::verify_stream(op, host[0].data(), host[1].data(), host[2].data(),
-                                   kStreamScalar);
-  }
-  return {};
 }
 
 std::string human_bytes(double b) {
@@ -413,30 +396,65 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
   check_suite_fits(suite, devices);
 }
 
+namespace {
+
+std::vector<WorkloadHandler>& workload_handlers() {
+  static std::vector<WorkloadHandler> handlers;
+  return handlers;
+}
+
+std::string op_label(const Workload& w) {
+  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
+                     shape_string(w.op));
+}
+
+// A workload that belongs to a module above the harness (a model, HPL).
+bool is_module_workload(const Workload& w) {
+  return !w.model.empty() || !w.hpl.empty();
+}
+
+// What a workload needs on any device; nullopt when it sizes itself from the device.
+std::optional<uint64_t> handler_need(const Workload& w) {
+  const WorkloadHandler* h = workload_handler(w);
+  if (!h) return std::nullopt;
+  return h->device_bytes ? h->device_bytes(w) : std::nullopt;
+}
+
+}  // namespace
+
+void register_workload_handler(WorkloadHandler handler) {
+  for (WorkloadHandler& h : workload_handlers())
+    if (h.name == handler.name) {
+      h = std::move(handler);
+      return;
+    }
+  workload_handlers().push_back(std::move(handler));
+}
+
+const WorkloadHandler* workload_handler(const Workload& w) {
+  for (const WorkloadHandler& h : workload_handlers())
+    if (h.handles && h.handles(w)) return &h;
+  return nullptr;
+}
+
 void check_suite_fits(
     const Suite& suite,
     const std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>>& backends) {
-  // A model's need does not depend on the device: computed once per workload.
-  std::vector<uint64_t> model_need(suite.workloads.size(), 0);
+  // A model's or HPL's need does not depend on the device: computed once per workload.
+  std::vector<std::optional<uint64_t>> module_need(suite.workloads.size());
   for (size_t i = 0; i < suite.workloads.size(); ++i)
-    if (!suite.workloads[i].model.empty())
-      model_need[i] = model::model_device_bytes(suite.workloads[i]);
+    if (is_module_workload(suite.workloads[i])) module_need[i] = handler_need(suite.workloads[i]);
   for (const auto& [backend_name, devices] : backends)
     for (const DeviceInfo& d : *devices) {
       if (d.memory_bytes == 0) continue;
       for (size_t i = 0; i < suite.workloads.size(); ++i) {
         const Workload& w = suite.workloads[i];
-        const bool is_model = !w.model.empty();
-        if (!w.hpl.empty() && w.hpl_n <= 0) continue;  // sized from this device's memory
-        const uint64_t need = !w.hpl.empty() ? hpl::device_bytes(w, w.hpl_n)
-                              : is_model     ? model_need[i]
-                                             : required_bytes(w.op, d);
+        const bool by_module = is_module_workload(w);
+        if (by_module && !module_need[i]) continue;  // sized from this device's memory
+        const uint64_t need = by_module ? *module_need[i] : required_bytes(w.op, d);
         if (static_cast<double>(need) <= 0.85 * static_cast<double>(d.memory_bytes)) continue;
-        const std::string what =
-            is_model ? fmt::format("model {} {} batch {}{}", w.model, dtype_name(w.op.dtype),
-                                   w.model_batch, w.model_training ? " training step" : "")
-                     : fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
-                                   shape_string(w.op));
+        const WorkloadHandler* h = workload_handler(w);
+        const std::string what = h && h->fit_label ? h->fit_label(w) : op_label(w);
         throw InputError(fmt::format(
             "{}: {} needs {} of memory, more than 85% of the {} of device {}:{} ({})", w.source,
             what, human_bytes(static_cast<double>(need)),
@@ -449,8 +467,7 @@ void check_suite_fits(
 // first and fall back to the second when the backend has only that. Other ops pass unchanged.
 Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
   Workload out = w;
-  if (w.op.dtype != Dtype::int8 || w.op.kind == OpKind::peak || w.op.kind == OpKind::stream)
-    return out;
+  if (w.op.dtype != Dtype::int8 || !op_traits(w.op.kind).negotiates_precision) return out;
   if (!backend.unsupported_reason(device, w.op)) return out;
   out.op.int8_signed_a = true;
   if (!backend.unsupported_reason(device, out.op)) return out;
@@ -463,8 +480,8 @@ Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
 // "accumulate" in the suite is never changed.
 Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
   Workload out = w;
-  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid || w.op.kind == OpKind::peak ||
-      w.op.kind == OpKind::stream)
+  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid ||
+      !op_traits(w.op.kind).negotiates_precision)
     return out;
   if (!backend.unsupported_reason(device, w.op)) return out;
   out.op.accumulate = Dtype::fp16;
@@ -562,7 +579,7 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     // Verify what the timed runs left in the output buffer.
     raw[out]->download(host[out].data());
     if (opts.corrupt_output) opts.corrupt_output(r, host[out].data(), sizes[out]);
-    r.verification = verify_output(w.op, host, data_seed);
+    r.verification = verify::verify_output(w.op, host, data_seed);
     r.verified = true;
     set_status_from_verification(r);
   } catch (const std::exception& e) {
@@ -573,12 +590,8 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
 }
 
 std::string workload_label(const Workload& w) {
-  if (!w.model.empty())
-    return fmt::format("model {} {} batch {} {}", w.model,
-                       w.model_training ? "training" : "inference", w.model_batch,
-                       dtype_name(w.op.dtype));
-  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
-                     shape_string(w.op));
+  const WorkloadHandler* h = workload_handler(w);
+  return h && h->progress_label ? h->progress_label(w) : op_label(w);
 }
 
 double settings_seconds(const Workload& w, const RunOptions& opts) {
@@ -599,9 +612,11 @@ std::vector<Job> suite_jobs(const Suite& suite,
 }
 
 Result run_job(Backend& backend, int device, const Workload& w, const RunOptions& opts) {
-  if (!w.hpl.empty()) return hpl::run_hpl_workload(backend, device, w, opts);
-  return w.model.empty() ? run_workload(backend, device, w, opts)
-                         : model::run_model_workload(backend, device, w, opts);
+  if (const WorkloadHandler* h = workload_handler(w)) return h->run(backend, device, w, opts);
+  if (!is_module_workload(w)) return run_workload(backend, device, w, opts);
+  return job_error({backend.name(), device, &w, 0},
+                   fmt::format("no handler is registered for {} workloads in this program",
+                               w.model.empty() ? "hpl" : "model"));
 }
 
 Result job_error(const Job& job, const std::string& reason) {
