@@ -291,15 +291,15 @@ namespace {
 
 // Runs the rounds of one workload's timed sampling until the stopping rule ends them.
 std::string sample_rounds(Backend& backend, const Workload& w, const RunOptions& opts,
-                          const SamplingPlan& sp, Result& r) {
+                          const SamplingPlan& sampling, Result& r) {
   const MeasureSettings& s = w.settings;
   const double min_time = opts.min_time.value_or(s.min_time);
   const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
   const double max_time = opts.max_time.value_or(s.max_time);
   const auto t0 = Clock::now();
   while (true) {
-    SampleRound round = measure_round(backend, sp.plans, sp.inner, min_time, reps,
-                                      r.rounds == 0 ? s.warmup_time : 0.0, sp.before_execute);
+    SampleRound round = measure_round(backend, sampling.plans, sampling.inner, min_time, reps,
+                                      r.rounds == 0 ? s.warmup_time : 0.0, sampling.before_execute);
     ++r.rounds;
     r.host_timing.calls += round.host.calls;
     r.host_timing.device_s += round.host.device_s;
@@ -350,15 +350,15 @@ double settled_probe_rate(std::optional<double> reference) {
 }
 
 bool sample_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
-                     const SamplingPlan& sp, Result& r) {
+                     const SamplingPlan& sampling, Result& r) {
   r.noise_target = w.settings.max_noise;
-  r.iterations_per_sample = sp.inner;
+  r.iterations_per_sample = sampling.inner;
   if (opts.host_probe) r.probe.before = settled_probe_rate(opts.probe_reference);
   std::string error;
   {
     TelemetrySampler sampler(backend, device);
     if (opts.on_sampling) opts.on_sampling(true);
-    error = sample_rounds(backend, w, opts, sp, r);
+    error = sample_rounds(backend, w, opts, sampling, r);
     if (opts.on_sampling) opts.on_sampling(false);
     r.telemetry = sampler.stop();
   }
@@ -421,6 +421,16 @@ std::optional<uint64_t> handler_need(const Workload& w) {
 }
 
 }  // namespace
+
+Result workload_result(const Workload& w, const std::string& backend, int device) {
+  Result r;
+  r.workload = w.id;
+  r.name = w.name;
+  r.backend = backend;
+  r.device = device;
+  r.op = w.op;
+  return r;
+}
 
 void register_workload_handler(WorkloadHandler handler) {
   for (WorkloadHandler& h : workload_handlers())
@@ -492,12 +502,7 @@ Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
 Result run_workload(Backend& backend, int device, const Workload& requested,
                     const RunOptions& opts) {
   const Workload w = negotiate_fp16(backend, device, negotiate_int8(backend, device, requested));
-  Result r;
-  r.workload = w.id;
-  r.name = w.name;
-  r.backend = backend.name();
-  r.device = device;
-  r.op = w.op;
+  Result r = workload_result(w, backend.name(), device);
   r.flops = op_flops(w.op);
   r.bytes = op_bytes(w.op);
   try {
@@ -570,11 +575,11 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
         for (size_t i = 0; i < out; ++i) raw[i]->upload(host[i].data());
       };
 
-    SamplingPlan sp;
-    sp.plans = plans;
-    sp.inner = inner;
-    sp.before_execute = refill;
-    if (!sample_workload(backend, device, w, opts, sp, r)) return r;
+    SamplingPlan sampling;
+    sampling.plans = plans;
+    sampling.inner = inner;
+    sampling.before_execute = refill;
+    if (!sample_workload(backend, device, w, opts, sampling, r)) return r;
 
     // Verify what the timed runs left in the output buffer.
     raw[out]->download(host[out].data());
@@ -621,12 +626,7 @@ Result run_job(Backend& backend, int device, const Workload& w, const RunOptions
 
 Result job_error(const Job& job, const std::string& reason) {
   const Workload& w = *job.workload;
-  Result r;
-  r.workload = w.id;
-  r.name = w.name;
-  r.backend = job.backend;
-  r.device = job.device;
-  r.op = w.op;
+  Result r = workload_result(w, job.backend, job.device);
   r.flops = w.model.empty() ? op_flops(w.op) : 0;
   r.bytes = w.model.empty() ? op_bytes(w.op) : 0;
   r.status = Status::error;

@@ -110,6 +110,9 @@ SampleRound measure_round(Backend& backend, const std::vector<DevicePlan*>& plan
                           double min_time, int reps, double warmup,
                           const std::function<void()>& before_execute = {});
 
+// A workload's result before it runs: its identity (workload id, name, backend, device) and op.
+Result workload_result(const Workload& w, const std::string& backend, int device);
+
 // Workloads that are not one op (a model, HPL) run through a handler that their module
 // registers (the CLI registers the built-in ones at start, cli/workload_kinds.cpp): the runner
 // knows no module above the harness. run_job, check_suite_fits and the progress labels ask the
