@@ -28,6 +28,7 @@
 #include "core/error.h"
 #include "core/op.h"
 #include "core/op_traits.h"
+#include "core/text.h"
 #include "harness/backend_host.h"
 #include "verify/verify.h"
 
@@ -771,81 +772,77 @@ std::string check_timing(const Plugin& p, int32_t dev, const OpDesc& op) {
 
 // ---- error paths: bad descriptors get an error status, not a crash ----------------------------
 
+// plan() that must fail with an error status (a plan a faulty plugin returns anyway is destroyed).
+void expect_plan_error(const Plugin& p, int32_t dev, const suanli_op_desc* desc,
+                       const suanli_buffer* bufs, size_t count, const std::string& what) {
+  PlanGuard g{p};
+  expect_error(p, p.api->plan(p.ctx, dev, desc, bufs, count, &g.plan, nullptr), what);
+}
+
+// An op's staged buffers and its ABI descriptor, for the checks that spoil one of them.
+struct StagedOp {
+  Buffers buffers;
+  Staged staged;
+  AbiOp abi;
+  StagedOp(const Plugin& p, int32_t dev, const OpDesc& op)
+      : buffers(p), staged(stage(p, buffers, dev, op)), abi(op) {}
+  const std::vector<suanli_buffer>& bufs() const { return staged.bufs; }
+};
+
 std::string check_null_op(const Plugin& p, int32_t dev, const OpDesc& op) {
   const char* reason = nullptr;
   expect_error(p, p.api->supports(p.ctx, dev, nullptr, &reason), "supports(NULL op)");
-  Buffers b(p);
-  Staged st = stage(p, b, dev, op);
-  PlanGuard g{p};
-  expect_error(p,
-               p.api->plan(p.ctx, dev, nullptr, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-               "plan(NULL op)");
-  AbiOp abi(op);
-  abi.desc.gemm = nullptr, abi.desc.conv2d = nullptr, abi.desc.peak = nullptr,
-  abi.desc.stream = nullptr;
-  expect_error(
-      p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-      "plan(op whose kind's parameters are NULL)");
+  StagedOp s(p, dev, op);
+  expect_plan_error(p, dev, nullptr, s.bufs().data(), s.bufs().size(), "plan(NULL op)");
+  s.abi.desc.gemm = nullptr, s.abi.desc.conv2d = nullptr, s.abi.desc.peak = nullptr,
+  s.abi.desc.stream = nullptr;
+  expect_plan_error(p, dev, &s.abi.desc, s.bufs().data(), s.bufs().size(),
+                    "plan(op whose kind's parameters are NULL)");
   return std::string("refused");
 }
 
 std::string check_negative_sizes(const Plugin& p, int32_t dev, const OpDesc& op) {
-  Buffers b(p);
-  Staged st = stage(p, b, dev, op);
-  AbiOp abi(op);
-  abi.gemm.m = -abi.gemm.m;
-  abi.peak.elements = -abi.peak.elements;
-  abi.stream.n = -abi.stream.n;
-  abi.conv2d.h = -abi.conv2d.h;
+  StagedOp s(p, dev, op);
+  s.abi.gemm.m = -s.abi.gemm.m;
+  s.abi.peak.elements = -s.abi.peak.elements;
+  s.abi.stream.n = -s.abi.stream.n;
+  s.abi.conv2d.h = -s.abi.conv2d.h;
   const char* reason = nullptr;
-  expect_error(p, p.api->supports(p.ctx, dev, &abi.desc, &reason), "supports(negative size)");
-  PlanGuard g{p};
-  expect_error(
-      p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-      "plan(negative size)");
+  expect_error(p, p.api->supports(p.ctx, dev, &s.abi.desc, &reason), "supports(negative size)");
+  expect_plan_error(p, dev, &s.abi.desc, s.bufs().data(), s.bufs().size(), "plan(negative size)");
   return op_label(op) + " with a negated size refused";
 }
 
 std::string check_buffer_count(const Plugin& p, int32_t dev, const OpDesc& op) {
-  Buffers b(p);
-  Staged st = stage(p, b, dev, op);
-  AbiOp abi(op);
-  PlanGuard g{p};
-  expect_error(
-      p, p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size() - 1, &g.plan, nullptr),
-      fmt::format("plan with {} of {} buffers", st.bufs.size() - 1, st.bufs.size()));
-  expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, nullptr, 0, &g.plan, nullptr),
-               "plan with no buffers");
+  StagedOp s(p, dev, op);
+  const size_t n = s.bufs().size();
+  expect_plan_error(p, dev, &s.abi.desc, s.bufs().data(), n - 1,
+                    fmt::format("plan with {} of {} buffers", n - 1, n));
+  expect_plan_error(p, dev, &s.abi.desc, nullptr, 0, "plan with no buffers");
   return std::string("refused");
 }
 
 std::string check_null_buffer(const Plugin& p, int32_t dev, const OpDesc& op) {
-  Buffers b(p);
-  Staged st = stage(p, b, dev, op);
-  AbiOp abi(op);
-  std::vector<suanli_buffer> bufs = st.bufs;
+  StagedOp s(p, dev, op);
+  std::vector<suanli_buffer> bufs = s.bufs();
   bufs[0] = nullptr;
-  PlanGuard g{p};
-  expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
-               "plan with a NULL buffer");
+  expect_plan_error(p, dev, &s.abi.desc, bufs.data(), bufs.size(), "plan with a NULL buffer");
   return std::string("refused");
 }
 
 std::string check_small_buffer(const Plugin& p, int32_t dev, const OpDesc& op) {
-  Buffers b(p);
-  Staged st = stage(p, b, dev, op);
-  AbiOp abi(op);
+  StagedOp s(p, dev, op);
   const std::vector<uint64_t> need = op_buffer_bytes(op);
-  for (size_t i = 0; i < st.bufs.size(); ++i) {
+  for (size_t i = 0; i < s.bufs().size(); ++i) {
     // Buffer i one element short of what the op needs (stream copy/scale do not read B).
     if (op.kind == OpKind::stream && i == 1 &&
         (op.stream().kind == StreamKind::copy || op.stream().kind == StreamKind::scale))
       continue;
-    std::vector<suanli_buffer> bufs = st.bufs;
-    bufs[i] = b.alloc(dev, need[i] / 2);
-    PlanGuard g{p};
-    expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
-                 fmt::format("plan with buffer {} of {} bytes (needs {})", i, need[i] / 2, need[i]));
+    std::vector<suanli_buffer> bufs = s.bufs();
+    bufs[i] = s.buffers.alloc(dev, need[i] / 2);
+    expect_plan_error(
+        p, dev, &s.abi.desc, bufs.data(), bufs.size(),
+        fmt::format("plan with buffer {} of {} bytes (needs {})", i, need[i] / 2, need[i]));
   }
   return std::string("every too-small buffer refused");
 }
@@ -858,13 +855,9 @@ std::string check_bad_device(const Plugin& p, int32_t dev, const OpDesc& op) {
   suanli_buffer buf = nullptr;
   expect_error(p, p.api->buffer_alloc(p.ctx, -1, 64, &buf), "buffer_alloc on device -1");
   if (buf) p.api->buffer_free(p.ctx, buf);
-  Buffers b(p);
-  Staged st = stage(p, b, dev, op);
-  PlanGuard g{p};
-  expect_error(p,
-               p.api->plan(p.ctx, p.devices, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan,
-                           nullptr),
-               "plan on a device that does not exist");
+  StagedOp s(p, dev, op);
+  expect_plan_error(p, p.devices, &s.abi.desc, s.bufs().data(), s.bufs().size(),
+                    "plan on a device that does not exist");
   return std::string("refused");
 }
 
@@ -975,18 +968,7 @@ void run_checks(const Options& opts, Sequence& seq) {
 // ---- isolation ---------------------------------------------------------------------------------
 
 std::string escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '\\')
-      o += "\\\\";
-    else if (c == '\n')
-      o += "\\n";
-    else if (c == '\t')
-      o += "\\t";
-    else
-      o += c;
-  }
-  return o;
+  return replace_chars(s, {{'\\', "\\\\"}, {'\n', "\\n"}, {'\t', "\\t"}});
 }
 std::string unescape(const std::string& s) {
   std::string o;

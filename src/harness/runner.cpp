@@ -442,8 +442,9 @@ void register_workload_handler(WorkloadHandler handler) {
 }
 
 const WorkloadHandler* workload_handler(const Workload& w) {
-  for (const WorkloadHandler& h : workload_handlers())
-    if (h.handles && h.handles(w)) return &h;
+  const std::vector<WorkloadHandler>& handlers = workload_handlers();
+  for (auto h = handlers.rbegin(); h != handlers.rend(); ++h)  // the latest registered first
+    if (h->handles && h->handles(w)) return &*h;
   return nullptr;
 }
 

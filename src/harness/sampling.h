@@ -127,9 +127,10 @@ struct WorkloadHandler {
   std::function<std::string(const Workload&)> fit_label;
   std::function<std::string(const Workload&)> progress_label;
 };
-// Adds a handler, or replaces the one of the same name.
+// Adds a handler, or replaces the one of the same name. When two claim a workload, the one
+// registered later runs it.
 void register_workload_handler(WorkloadHandler handler);
-// The handler that claims w, or nullptr (a kernel op workload, or no handler registered).
+// The handler that claims w (the latest registered), or nullptr (a kernel op workload, or no handler registered).
 const WorkloadHandler* workload_handler(const Workload& w);
 
 }  // namespace suanli
