@@ -306,8 +306,7 @@ std::string check_getrf(const Plugin& p, int32_t dev) {
   const int64_t ld = 48, m = 40, n = 16, off = 4 + 2 * ld;
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 20), 2), a = data;
   std::vector<int32_t> ipiv(n, 0);
-  suanli_getrf_desc g{
-      SUANLI_GETRF_DESC_SIZE, m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
+  suanli_getrf_desc g{SUANLI_GETRF_DESC_SIZE, m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
   suanli_op_desc d = linalg_desc(SUANLI_OP_GETRF);
   d.getrf = &g;
   std::string why;
@@ -342,8 +341,7 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
   for (int64_t c = 0; c < 5; ++c)
     for (int64_t i = 0; i < 3; ++i)
       std::swap(want[off + i + c * ld], want[off + ipiv[static_cast<size_t>(i)] - 1 + c * ld]);
-  suanli_laswp_desc l{
-      SUANLI_LASWP_DESC_SIZE, 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
+  suanli_laswp_desc l{SUANLI_LASWP_DESC_SIZE, 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
   suanli_op_desc d = linalg_desc(SUANLI_OP_LASWP);
   d.laswp = &l;
   std::string why, out;
@@ -361,18 +359,7 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
     for (int64_t i = 0; i < 6; ++i)
       for (int64_t k = 0; k < i; ++k)
         want[bo + i + c * ld] -= data[i + k * ld] * want[bo + k + c * ld];
-  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE,
-                     0,
-                     1,
-                     0,
-                     1,
-                     6,
-                     3,
-                     1.0,
-                     0,
-                     ld,
-                     bo,
-                     ld,
+  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE, 0, 1, 0, 1, 6, 3, 1.0, 0, ld, bo, ld,
                      SUANLI_DTYPE_FP64};
   d = linalg_desc(SUANLI_OP_TRSM);
   d.trsm = &t;
@@ -575,8 +562,8 @@ std::string check_device_info(const Plugin& p, int32_t dev) {
   for (size_t i = 0; i < d.extra_count; ++i)
     if (!d.extra[i].key || !d.extra[i].value) fail(fmt::format("extra[{}]: NULL key or value", i));
   return fmt::format("'{}' ({}), {} compute units, {:.0f} MiB, {} peak entr{}", d.name, kind,
-                     d.compute_units, static_cast<double>(d.memory_bytes) / 1048576.0,
-                     d.peak_count, d.peak_count == 1 ? "y" : "ies");
+                     d.compute_units, static_cast<double>(d.memory_bytes) / 1048576.0, d.peak_count,
+                     d.peak_count == 1 ? "y" : "ies");
 }
 
 std::string check_telemetry(const Plugin& p, int32_t dev) {
@@ -642,9 +629,10 @@ std::string check_unknown_kind(const Plugin& p, int32_t dev) {
   const char* reason = nullptr;
   const suanli_status s = p.api->supports(p.ctx, dev, &d, &reason);
   if (s != SUANLI_UNSUPPORTED)
-    fail(fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
-                     "know must be UNSUPPORTED",
-                     status_name(s)));
+    fail(
+        fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
+                    "know must be UNSUPPORTED",
+                    status_name(s)));
   if (!reason || !*reason) fail("UNSUPPORTED without a reason");
   return std::string("unsupported: ") + reason;
 }
@@ -662,8 +650,7 @@ std::string check_refused_op(const Plugin& p, int32_t dev, const OpDesc& op, con
   const suanli_status ps =
       p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
   if (ps != SUANLI_UNSUPPORTED)
-    fail(fmt::format("supports said UNSUPPORTED ({}) but plan returned {}", why,
-                     status_name(ps)));
+    fail(fmt::format("supports said UNSUPPORTED ({}) but plan returned {}", why, status_name(ps)));
   return "unsupported: " + why;
 }
 
@@ -699,8 +686,7 @@ std::string check_op(const Plugin& p, int32_t dev, const OpDesc& op) {
   const suanli_status ps =
       p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, &info);
   if (ps != SUANLI_OK || !g.plan)
-    fail(fmt::format("supports said OK but plan returned {}: {}", status_name(ps),
-                     p.last_error()));
+    fail(fmt::format("supports said OK but plan returned {}: {}", status_name(ps), p.last_error()));
   const double secs = execute(p, g.plan, 1);
   if (!(secs > 0) || !std::isfinite(secs)) fail(fmt::format("execute: device time {} s", secs));
   const verify::Verification v = verify::verify_output(op, download_all(p, st), st.seed);
@@ -762,9 +748,10 @@ std::string check_timing(const Plugin& p, int32_t dev, const OpDesc& op) {
   // Shared machines are noisy (best of 3, a loose band around 4), but a time that stays flat or
   // shrinks, or one that grows far faster than the work, fails.
   if (!(ratio >= 2.0) || !(ratio <= 16.0))
-    fail(fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, expected "
-                     "about 4 (1 iteration: {:.3g} s)",
-                     n, tn, 4 * n, t4n, ratio, t1));
+    fail(
+        fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, expected "
+                    "about 4 (1 iteration: {:.3g} s)",
+                    n, tn, 4 * n, t4n, ratio, t1));
   return fmt::format(
       "{}: 1 iteration {:.3g} s, {} iterations {:.3g} s, {} iterations {:.3g} s (ratio {:.3g})",
       op_label(op), t1, n, tn, 4 * n, t4n, ratio);
@@ -865,8 +852,7 @@ std::string check_execute_args(const Plugin& p, int32_t dev, const OpDesc& op) {
   AbiOp abi(op);
   StagedPlan run(p, dev, op, abi);
   double secs = 0;
-  expect_error(p, p.api->execute(p.ctx, &run.guard.plan, 1, 0, &secs),
-               "execute with 0 iterations");
+  expect_error(p, p.api->execute(p.ctx, &run.guard.plan, 1, 0, &secs), "execute with 0 iterations");
   expect_error(p, p.api->execute(p.ctx, &run.guard.plan, 1, -5, &secs),
                "execute with -5 iterations");
   suanli_plan none = nullptr;
@@ -916,7 +902,8 @@ void run_device_checks(const Plugin& p, int32_t dev, const std::vector<OpDesc>& 
   // The first supported op, for the timing and error checks (a setup step: it runs again,
   // quietly, when a child resumes after a crash).
   std::optional<OpDesc> usable;
-  seq.check("ops.supported" + at, [&] { return find_usable_op(p, dev, ops, usable); }, true);
+  seq.check(
+      "ops.supported" + at, [&] { return find_usable_op(p, dev, ops, usable); }, true);
   for (const OpDesc& op : ops) seq.check(op_label(op) + at, [&] { return check_op(p, dev, op); });
   seq.check("unsupported.unknown_kind" + at, [&] { return check_unknown_kind(p, dev); });
   for (const OpCheckRow& c : kUsableOpChecks)
@@ -937,14 +924,19 @@ void run_linalg_checks(const Plugin& p, int32_t dev, Sequence& seq) {
 // Loading, the table and the context: false when nothing after them can run.
 bool run_setup_checks(const Options& opts, Plugin& p, Sequence& seq) {
   suanli_backend_get_fn get = nullptr;
-  if (!seq.check("load", [&] { return check_load(p, opts, get); }, true)) return false;
+  if (!seq.check(
+          "load", [&] { return check_load(p, opts, get); }, true))
+    return false;
   // Every check runs even after one failed; only a failure that leaves nothing to call (no table,
   // another major, a short table, a NULL function, no context) ends the sequence.
-  seq.check("abi.version", [&] { return check_abi_version(p, get); }, true);
+  seq.check(
+      "abi.version", [&] { return check_abi_version(p, get); }, true);
   if (!p.api || p.api->abi_major != SUANLI_ABI_MAJOR) return false;
-  seq.check("abi.struct_sizes", [&] { return check_struct_sizes(p); }, true);
+  seq.check(
+      "abi.struct_sizes", [&] { return check_struct_sizes(p); }, true);
   if (!table_usable(p.api)) return false;
-  return seq.check("create", [&] { return check_create(p, opts); }, true);
+  return seq.check(
+      "create", [&] { return check_create(p, opts); }, true);
 }
 
 // The checks, in order. Runs inside the child (or in process when not isolated).

@@ -169,8 +169,12 @@ std::string stream_shape(const OpDesc& op) {
 
 std::vector<ShapeField> gemm_fields(const OpDesc& op) {
   const GemmShape& g = op.gemm();
-  return {{"m", g.m},         {"n", g.n},           {"k", g.k},
-          {"batch", g.batch}, {"trans_a", g.trans_a}, {"trans_b", g.trans_b}};
+  return {{"m", g.m},
+          {"n", g.n},
+          {"k", g.k},
+          {"batch", g.batch},
+          {"trans_a", g.trans_a},
+          {"trans_b", g.trans_b}};
 }
 std::vector<ShapeField> conv2d_fields(const OpDesc& op) {
   const Conv2dShape& c = op.conv2d();
@@ -246,21 +250,60 @@ void stream_abi(const OpDesc& op, const OperandTypes&, AbiOp& a) {
 
 // ---- the table --------------------------------------------------------------------------------
 
-constexpr BufferRole kIn{Operand::a, InputFill::symmetric}, kWeights{Operand::b, InputFill::symmetric},
-    kOut{Operand::c, InputFill::none};
+constexpr BufferRole kIn{Operand::a, InputFill::symmetric},
+    kWeights{Operand::b, InputFill::symmetric}, kOut{Operand::c, InputFill::none};
 
 const std::array<OpTraits, kOpKindCount> kOpTraits{{
-    {OpKind::gemm, "gemm", true, true, {kIn, kWeights, kOut}, product_types, gemm_elements,
-     gemm_flops, all_buffer_bytes, gemm_shape, gemm_fields, gemm_abi},
-    {OpKind::conv2d, "conv2d", true, true, {kIn, kWeights, kOut}, product_types, conv2d_elements,
-     conv2d_flops, all_buffer_bytes, conv2d_shape, conv2d_fields, conv2d_abi},
+    {OpKind::gemm,
+     "gemm",
+     true,
+     true,
+     {kIn, kWeights, kOut},
+     product_types,
+     gemm_elements,
+     gemm_flops,
+     all_buffer_bytes,
+     gemm_shape,
+     gemm_fields,
+     gemm_abi},
+    {OpKind::conv2d,
+     "conv2d",
+     true,
+     true,
+     {kIn, kWeights, kOut},
+     product_types,
+     conv2d_elements,
+     conv2d_flops,
+     all_buffer_bytes,
+     conv2d_shape,
+     conv2d_fields,
+     conv2d_abi},
     // A holds the starting accumulators; A and C are both of the accumulator type (Operand::a
     // is the accumulator type for peak, see peak_types).
-    {OpKind::peak, "peak", true, false, {{Operand::a, InputFill::small_int}, {Operand::c, InputFill::none}},
-     peak_types, peak_elements, peak_flops, peak_bytes, peak_shape, peak_fields, peak_abi},
-    {OpKind::stream, "stream", false, false,
-     {{Operand::a, InputFill::positive}, {Operand::b, InputFill::positive}, kOut}, stream_types,
-     stream_elements, stream_flops, stream_bytes, stream_shape, stream_fields, stream_abi},
+    {OpKind::peak,
+     "peak",
+     true,
+     false,
+     {{Operand::a, InputFill::small_int}, {Operand::c, InputFill::none}},
+     peak_types,
+     peak_elements,
+     peak_flops,
+     peak_bytes,
+     peak_shape,
+     peak_fields,
+     peak_abi},
+    {OpKind::stream,
+     "stream",
+     false,
+     false,
+     {{Operand::a, InputFill::positive}, {Operand::b, InputFill::positive}, kOut},
+     stream_types,
+     stream_elements,
+     stream_flops,
+     stream_bytes,
+     stream_shape,
+     stream_fields,
+     stream_abi},
 }};
 
 }  // namespace

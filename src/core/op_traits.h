@@ -91,7 +91,9 @@ const OpTraits* find_op_traits(OpKind kind);
 
 namespace abi {
 // Core types to the ABI's, value for value (harness/backend_host.cpp checks the two agree).
-inline suanli_dtype dtype(Dtype d) { return static_cast<suanli_dtype>(static_cast<int>(d)); }
+inline suanli_dtype dtype(Dtype d) {
+  return static_cast<suanli_dtype>(static_cast<int>(d));
+}
 // The convolution descriptor of a shape and its storage types: the one place its 18 fields are
 // written (the conv2d op, and the model layers' conv2d_layer descriptors).
 suanli_conv2d_desc conv2d_desc(const Conv2dShape& c, Dtype src, Dtype weights, Dtype dst);

@@ -222,7 +222,9 @@ void set_execute_slowdown(double factor) {
   else
     unsetenv(kSlowdownEnv);
 }
-double execute_slowdown() { return g_execute_slowdown; }
+double execute_slowdown() {
+  return g_execute_slowdown;
+}
 
 double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iterations) {
   const auto wall0 = std::chrono::steady_clock::now();
@@ -311,8 +313,7 @@ std::unique_ptr<Backend> load_backend_file(
   }
   std::vector<suanli_kv> kvs;
   for (const auto& [k, v] : options) kvs.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
-  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kvs.data(),
-                                kvs.size()};
+  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kvs.data(), kvs.size()};
   suanli_context ctx = nullptr;
   const suanli_status s = api->create(&args, &ctx);
   if (s != SUANLI_OK) {

@@ -643,8 +643,8 @@ std::vector<Result> dispatch_jobs(const std::vector<Job>& jobs, const RunOptions
   // worker processes; the reference travels with the options given to `run`).
   RunOptions o = opts;
   if (o.host_probe && !o.probe_reference) o.probe_reference = host_probe_rate();
-  size_t ran = 0;           // jobs run in this process's lifetime (a resume skips some)
-  double done_budget = 0;   // their settings' seconds
+  size_t ran = 0;          // jobs run in this process's lifetime (a resume skips some)
+  double done_budget = 0;  // their settings' seconds
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (opts.stop_requested && opts.stop_requested()) break;

@@ -118,8 +118,8 @@ Result workload_result(const Workload& w, const std::string& backend, int device
 // knows no module above the harness. run_job, check_suite_fits and the progress labels ask the
 // handler that claims a workload; a model or HPL workload without one is an error.
 struct WorkloadHandler {
-  std::string name;                                    // "model", "hpl"
-  std::function<bool(const Workload&)> handles;        // claims the workload
+  std::string name;                              // "model", "hpl"
+  std::function<bool(const Workload&)> handles;  // claims the workload
   std::function<Result(Backend&, int device, const Workload&, const RunOptions&)> run;
   // Device bytes at most; nullopt when the workload sizes itself from the device's memory.
   std::function<std::optional<uint64_t>(const Workload&)> device_bytes;
@@ -130,7 +130,8 @@ struct WorkloadHandler {
 // Adds a handler, or replaces the one of the same name. When two claim a workload, the one
 // registered later runs it.
 void register_workload_handler(WorkloadHandler handler);
-// The handler that claims w (the latest registered), or nullptr (a kernel op workload, or no handler registered).
+// The handler that claims w (the latest registered), or nullptr (a kernel op workload, or no
+// handler registered).
 const WorkloadHandler* workload_handler(const Workload& w);
 
 }  // namespace suanli

@@ -105,8 +105,8 @@ struct Worst {
 // (p() alone would round a slightly negative extent up to one output row).
 bool valid_shape(const Conv2dShape& cs) {
   return cs.groups >= 1 && cs.c % cs.groups == 0 && cs.k % cs.groups == 0 && cs.n >= 1 &&
-         cs.c >= 1 && cs.k >= 1 && cs.r >= 1 && cs.s >= 1 && cs.stride_h >= 1 &&
-         cs.stride_w >= 1 && cs.dil_h >= 1 && cs.dil_w >= 1 && cs.pad_h >= 0 && cs.pad_w >= 0 &&
+         cs.c >= 1 && cs.k >= 1 && cs.r >= 1 && cs.s >= 1 && cs.stride_h >= 1 && cs.stride_w >= 1 &&
+         cs.dil_h >= 1 && cs.dil_w >= 1 && cs.pad_h >= 0 && cs.pad_w >= 0 &&
          cs.h + 2 * cs.pad_h >= cs.dil_h * (cs.r - 1) + 1 &&
          cs.w + 2 * cs.pad_w >= cs.dil_w * (cs.s - 1) + 1;
 }
@@ -159,7 +159,8 @@ struct PointSum {
   double value = 0, squares = 0;
 };
 PointSum reference_point(const Geometry& g, Dtype src_type, const void* src,
-                         const std::vector<double>& krsc_weights, int64_t idx, std::vector<double>& seg) {
+                         const std::vector<double>& krsc_weights, int64_t idx,
+                         std::vector<double>& seg) {
   const int64_t ik = idx % g.k, iq = (idx / g.k) % g.q, ip = (idx / (g.k * g.q)) % g.p,
                 in = idx / (g.k * g.q * g.p);
   const int64_t c0 = (ik / g.k_group) * g.c_group;
@@ -223,8 +224,8 @@ Worst worst_point(const Geometry& g, const OperandTypes& types, const ErrorModel
   return worst;
 }
 
-Verification verdict(const Geometry& g, const ErrorModel& model, const Worst& worst,
-                     int64_t count, bool all) {
+Verification verdict(const Geometry& g, const ErrorModel& model, const Worst& worst, int64_t count,
+                     bool all) {
   Verification out;
   out.method = "reference";
   out.bound = model.exact ? 0.0 : kConvBound;

@@ -119,7 +119,8 @@ void fill_inputs(const OpDesc& op, void* const* inputs, uint64_t seed) {
     const BufferRole& role = traits.buffers[i];
     if (role.fill == InputFill::none) continue;
     // Each buffer gets its own stream, so A does not change when B's size does.
-    fill_buffer(storage_type(t, role.storage), role.fill, inputs[i], n[i], derive_seed(seed, 0x1000 + i));
+    fill_buffer(storage_type(t, role.storage), role.fill, inputs[i], n[i],
+                derive_seed(seed, 0x1000 + i));
   }
 }
 
