@@ -10,10 +10,12 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <variant>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/op_traits.h"
 #include "core/units.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
@@ -188,38 +190,10 @@ std::string peak_check_line(const PeakCheck& c) {
 }
 
 json op_shape_json(const OpDesc& op) {
-  switch (op.kind) {
-    case OpKind::gemm: {
-      const GemmShape& g = op.gemm();
-      return {{"m", g.m},
-              {"n", g.n},
-              {"k", g.k},
-              {"batch", g.batch},
-              {"trans_a", g.trans_a},
-              {"trans_b", g.trans_b}};
-    }
-    case OpKind::conv2d: {
-      const Conv2dShape& c = op.conv2d();
-      return {{"n", c.n},
-              {"c", c.c},
-              {"h", c.h},
-              {"w", c.w},
-              {"k", c.k},
-              {"r", c.r},
-              {"s", c.s},
-              {"stride", {c.stride_h, c.stride_w}},
-              {"pad", {c.pad_h, c.pad_w}},
-              {"dilation", {c.dil_h, c.dil_w}},
-              {"groups", c.groups},
-              {"p", c.p()},
-              {"q", c.q()}};
-    }
-    case OpKind::peak:
-      return {{"elements", op.peak().elements}, {"depth", op.peak().depth}};
-    case OpKind::stream:
-      return {{"kind", std::string(stream_kind_name(op.stream().kind))}, {"n", op.stream().n}};
-  }
-  return json::object();
+  json j = json::object();
+  for (const ShapeField& f : op_traits(op.kind).shape_fields(op))
+    std::visit([&](const auto& v) { j[f.name] = v; }, f.value);
+  return j;
 }
 
 json result_to_json(const Result& r) {
