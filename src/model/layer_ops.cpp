@@ -1,14 +1,12 @@
 // Model layers and training-step ops -> ABI op descriptors, one function per ABI op kind.
 #include "model/layer_ops.h"
 
+#include "core/op_traits.h"
+
 #include <algorithm>
 #include <tuple>
 
 namespace suanli::model {
-
-suanli_dtype abi_dtype(Dtype type) {
-  return static_cast<suanli_dtype>(static_cast<int>(type));
-}
 
 namespace {
 
@@ -22,17 +20,6 @@ void set_window(Desc& d, const Conv2dShape& c) {
 }
 
 }  // namespace
-
-suanli_conv2d_desc model_conv2d_desc(const Conv2dShape& c, Dtype src, Dtype weights, Dtype dst) {
-  suanli_conv2d_desc d{};
-  d.struct_size = SUANLI_CONV2D_DESC_SIZE;
-  set_window(d, c);
-  d.k = c.k;
-  d.dil_h = d.dil_w = d.groups = 1;  // dense
-  std::tie(d.src_type, d.weight_type, d.dst_type) =
-      std::make_tuple(abi_dtype(src), abi_dtype(weights), abi_dtype(dst));
-  return d;
-}
 
 namespace {
 
@@ -69,7 +56,7 @@ void set_pool(OpDescriptor& op, const Conv2dShape& c, bool max, Dtype type, suan
   op.pool.struct_size = SUANLI_POOL_DESC_SIZE;
   op.pool.kind = max ? SUANLI_POOL_MAX : SUANLI_POOL_AVG;
   set_window(op.pool, c);
-  op.pool.type = abi_dtype(type);
+  op.pool.type = abi::dtype(type);
   op.pool.prop = prop;
   op.desc.kind = SUANLI_OP_POOL;
   op.desc.pool = &op.pool;
@@ -83,9 +70,9 @@ void set_matmul(OpDescriptor& op, const MatmulGeometry& g, Dtype a, Dtype b, Dty
   std::copy(g.a_stride, g.a_stride + 4, d.a_stride);
   std::copy(g.b_stride, g.b_stride + 4, d.b_stride);
   std::copy(g.c_stride, g.c_stride + 4, d.c_stride);
-  d.a_type = abi_dtype(a);
-  d.b_type = abi_dtype(b);
-  d.c_type = abi_dtype(c);
+  d.a_type = abi::dtype(a);
+  d.b_type = abi::dtype(b);
+  d.c_type = abi::dtype(c);
   d.epilogue = epilogue;
   d.quant = quant;
   op.desc.kind = SUANLI_OP_MATMUL;
@@ -94,13 +81,13 @@ void set_matmul(OpDescriptor& op, const MatmulGeometry& g, Dtype a, Dtype b, Dty
 
 void set_norm(OpDescriptor& op, suanli_norm_kind kind, int64_t rows, int64_t cols, double eps,
               Dtype type, suanli_prop prop) {
-  op.norm = {SUANLI_NORM_DESC_SIZE, kind, rows, cols, eps, abi_dtype(type), prop, SUANLI_ACT_NONE};
+  op.norm = {SUANLI_NORM_DESC_SIZE, kind, rows, cols, eps, abi::dtype(type), prop, SUANLI_ACT_NONE};
   op.desc.kind = SUANLI_OP_NORM;
   op.desc.norm = &op.norm;
 }
 
 void set_softmax(OpDescriptor& op, int64_t rows, int64_t cols, Dtype type) {
-  op.softmax = {SUANLI_SOFTMAX_DESC_SIZE, rows, cols, abi_dtype(type)};
+  op.softmax = {SUANLI_SOFTMAX_DESC_SIZE, rows, cols, abi::dtype(type)};
   op.desc.kind = SUANLI_OP_SOFTMAX;
   op.desc.softmax = &op.softmax;
 }
@@ -108,7 +95,7 @@ void set_softmax(OpDescriptor& op, int64_t rows, int64_t cols, Dtype type) {
 void set_eltwise(OpDescriptor& op, suanli_eltwise_kind kind, int activation, int64_t elements,
                  Dtype type) {
   op.eltwise = {SUANLI_ELTWISE_DESC_SIZE, kind, static_cast<suanli_activation>(activation),
-                elements, abi_dtype(type)};
+                elements, abi::dtype(type)};
   op.desc.kind = SUANLI_OP_ELTWISE;
   op.desc.eltwise = &op.eltwise;
 }
@@ -135,7 +122,7 @@ OpDescriptor::OpDescriptor(const Layer& layer) {
   switch (layer.kind) {
     case LayerKind::conv:
       set_conv(*this,
-               model_conv2d_desc(layer.conv, layer.src_type, layer.weight_type, layer.dst_type),
+               abi::conv2d_desc(layer.conv, layer.src_type, layer.weight_type, layer.dst_type),
                inference, epilogue, layer_quant(layer));
       break;
     case LayerKind::maxpool:
@@ -175,7 +162,7 @@ OpDescriptor::OpDescriptor(const Model& model, const TrainOp& op) {
     case TrainOpKind::conv_fwd:
     case TrainOpKind::conv_bwd_data:
     case TrainOpKind::conv_bwd_weights:
-      set_conv(*this, model_conv2d_desc(layer.conv, f32, f32, f32), conv_prop(op.kind), epilogue,
+      set_conv(*this, abi::conv2d_desc(layer.conv, f32, f32, f32), conv_prop(op.kind), epilogue,
                kNoQuant);
       break;
     case TrainOpKind::pool_fwd:

@@ -30,9 +30,4 @@ struct OpDescriptor {
   OpDescriptor& operator=(const OpDescriptor&) = delete;
 };
 
-suanli_dtype abi_dtype(Dtype type);
-
-// The ABI's convolution descriptor of a model conv (dense: dilation 1, one group).
-suanli_conv2d_desc model_conv2d_desc(const Conv2dShape& shape, Dtype src, Dtype weights, Dtype dst);
-
 }  // namespace suanli::model
