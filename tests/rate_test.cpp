@@ -16,6 +16,7 @@
 #include "rate/render.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "scratch_dir.h"
 
 namespace suanli::rate {
 namespace {
@@ -29,18 +30,11 @@ const std::string kClaims =
 
 // A scratch folder per test program run.
 std::string scratch() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/suanli_rate_test.XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
+  return test_files::scratch_dir("suanli_rate_test");
 }
 
 std::string write(const std::string& name, const json& j) {
-  const std::string p = scratch() + "/" + name;
-  write_file_atomic(p, j.dump(1));
-  return p;
+  return test_files::write_json(scratch(), name, j);
 }
 
 json example() {

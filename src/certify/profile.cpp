@@ -38,14 +38,7 @@ std::string canonical_json(const json& j) {
 }
 
 Profile parse_profile(const json& doc, const std::string& origin) {
-  const auto errors = validate_against_schema(doc, "certify-profile.schema.json");
-  if (!errors.empty()) {
-    const SchemaError& e = errors.front();
-    throw InputError(
-        fmt::format("{}: not a valid certification profile: at {}: {} (profiles follow "
-                    "reports/schema/certify-profile.schema.json)",
-                    origin, e.path.empty() ? "/" : e.path, e.message));
-  }
+  require_valid(doc, "certify-profile.schema.json", origin, "certification profile", "profiles");
   Profile p;
   p.origin = origin;
   p.document = doc;
