@@ -267,6 +267,22 @@ TEST(ReportReader, NullErrorIsInfinityAndAbsentFiguresStayAbsent) {
   EXPECT_FALSE(rr.flops_per_second);
   EXPECT_FALSE(rr.time);
   EXPECT_EQ(rr.mark_kinds(), "noisy,timing");
+  EXPECT_FALSE(rr.model);
+  json m = r;
+  m["model"] = {{"model", "resnet50"},
+                {"batch", 1},
+                {"mode", "training"},
+                {"samples_per_second", 42.5},
+                {"latency_s", {{"queries", 20}, {"p50", 0.02}, {"p90", 0.03}, {"p99", 0.05}}}};
+  const ReportResult mr = read_report_result(m);
+  ASSERT_TRUE(mr.model);
+  EXPECT_EQ(mr.model->model, "resnet50");
+  EXPECT_EQ(mr.model->mode, "training");
+  EXPECT_EQ(mr.model->batch, 1);
+  EXPECT_DOUBLE_EQ(mr.model->samples_per_second.value_or(-1), 42.5);
+  EXPECT_FALSE(mr.model->tokens_per_second);
+  ASSERT_TRUE(mr.model->latency);
+  EXPECT_DOUBLE_EQ(mr.model->latency->p99, 0.05);
   json broken = r;
   broken.erase("backend");
   EXPECT_THROW(read_report({{"backends", json::array()}, {"results", {broken}}}, "x.json"),

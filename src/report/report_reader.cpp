@@ -85,6 +85,25 @@ ReportDevice read_device(const json& d) {
 
 }  // namespace
 
+ModelMetrics read_model_metrics(const json& m) {
+  ModelMetrics out;
+  out.model = string_at(m, "model");
+  out.origin = string_at(m, "origin");
+  if (const auto it = m.find("mode"); it != m.end() && it->is_string())
+    out.mode = it->get<std::string>();
+  out.batch = m.value("batch", int64_t{0});
+  out.sample_unit = string_at(m, "sample_unit");
+  out.samples_per_second = number_at(m, "samples_per_second");
+  out.samples_per_second_best = number_at(m, "samples_per_second_best");
+  out.tokens_per_second = number_at(m, "tokens_per_second");
+  out.weight_kv_bytes_per_second = number_at(m, "weight_kv_bytes_per_second");
+  if (const auto it = m.find("latency_s"); it != m.end() && it->is_object())
+    out.latency =
+        ModelMetrics::Latency{it->value("queries", int64_t{0}), number_at(*it, "p50").value_or(0),
+                              number_at(*it, "p90").value_or(0), number_at(*it, "p99").value_or(0)};
+  return out;
+}
+
 std::string ReportResult::mark_kinds() const {
   std::string out;
   for (const ResultMark& m : marks) out += (out.empty() ? "" : ",") + m.kind;
@@ -128,7 +147,8 @@ ReportResult read_report_result(const json& r) {
   if (const auto it = r.find("verification"); it != r.end() && it->is_object())
     out.verification = read_verification(*it);
   if (const auto it = r.find("hpl"); it != r.end() && it->is_object()) out.hpl = read_hpl(*it);
-  if (const auto it = r.find("model"); it != r.end()) out.model = *it;
+  if (const auto it = r.find("model"); it != r.end() && it->is_object())
+    out.model = read_model_metrics(*it);
   return out;
 }
 

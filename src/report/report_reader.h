@@ -50,6 +50,23 @@ struct ReportHpl {
   std::optional<int64_t> refinement_iterations;  // HPL-MxP: GMRES iterations
 };
 
+// A model workload's metrics (src/model), the fields readers use; model_run.cpp writes them
+// (Result::model) with more detail (per-sample FLOPs, weights, KV cache, ...).
+struct ModelMetrics {
+  std::string model, origin;
+  std::string mode = "inference";  // inference or training
+  int64_t batch = 0;
+  std::string sample_unit;  // "images", "tokens", ...
+  std::optional<double> samples_per_second, samples_per_second_best;
+  std::optional<double> tokens_per_second, weight_kv_bytes_per_second;
+  struct Latency {
+    int64_t queries = 0;
+    double p50 = 0, p90 = 0, p99 = 0;
+  };
+  std::optional<Latency> latency;  // batch 1: single-stream latency in seconds
+};
+ModelMetrics read_model_metrics(const nlohmann::json& model);
+
 struct ReportResult {
   std::string workload, name, op, dtype, backend, status, reason;
   int device = 0;
@@ -66,7 +83,7 @@ struct ReportResult {
   std::vector<ResultMark> marks;              // its well-formed entries
   std::optional<ReportVerification> verification;
   std::optional<ReportHpl> hpl;
-  nlohmann::json model;  // model metrics of a model workload (null for kernels)
+  std::optional<ModelMetrics> model;  // model workloads only
 
   // Only results that ran, finished and whose output was checked and found right count.
   bool counts() const { return status == "ok" && verification && verification->passed; }
