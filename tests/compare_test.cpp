@@ -21,13 +21,8 @@ using nlohmann::json;
 const std::string kExample =
     std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
 
-std::string scratch() {
-  return test_files::scratch_dir("suanli_compare_test");
-}
-
-std::string write(const std::string& name, const json& j) {
-  return test_files::write_json(scratch(), name, j);
-}
+using test_files::scratch;
+using test_files::write;
 
 // Index of the first verified ok result of an op and dtype in the example.
 size_t find(const json& rep, const std::string& op, const std::string& dtype) {

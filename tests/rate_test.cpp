@@ -29,13 +29,8 @@ const std::string kClaims =
     std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
 
 // A scratch folder per test program run.
-std::string scratch() {
-  return test_files::scratch_dir("suanli_rate_test");
-}
-
-std::string write(const std::string& name, const json& j) {
-  return test_files::write_json(scratch(), name, j);
-}
+using test_files::scratch;
+using test_files::write;
 
 json example() {
   return read_json_file(kExample);

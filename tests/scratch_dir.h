@@ -1,6 +1,8 @@
-// A scratch folder per test program run, and JSON files written into it (shared by the report
-// readers' tests: rate, compare).
+// A scratch folder per test program run, /tmp/suanli_PROGRAM.XXXXXX, and JSON files written
+// into it (shared by the report readers' tests: rate, compare).
 #pragma once
+
+#include <errno.h>
 
 #include <cstdlib>
 #include <string>
@@ -11,20 +13,18 @@
 
 namespace suanli::test_files {
 
-// "/tmp/<prefix>.XXXXXX", made once per program run.
-inline std::string scratch_dir(const char* prefix) {
-  static const std::string dir = [prefix] {
-    std::string tmpl = std::string("/tmp/") + prefix + ".XXXXXX";
+inline std::string scratch() {
+  static const std::string dir = [] {
+    std::string tmpl = std::string("/tmp/suanli_") + program_invocation_short_name + ".XXXXXX";
     const char* d = mkdtemp(tmpl.data());
     return std::string(d ? d : "/tmp");
   }();
   return dir;
 }
 
-// Writes `j` to DIR/name and returns the path.
-inline std::string write_json(const std::string& dir, const std::string& name,
-                              const nlohmann::json& j) {
-  const std::string p = dir + "/" + name;
+// Writes `j` to the scratch folder as `name` and returns the path.
+inline std::string write(const std::string& name, const nlohmann::json& j) {
+  const std::string p = scratch() + "/" + name;
   write_file_atomic(p, j.dump(1));
   return p;
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "report/file_io.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
 
@@ -80,10 +81,7 @@ Profile parse_profile(const json& doc, const std::string& origin) {
 }
 
 Profile load_profile(const std::string& name_or_path) {
-  const bool looks_like_path =
-      name_or_path.find('/') != std::string::npos ||
-      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (!looks_like_path) {
+  if (!names_a_file(name_or_path)) {
     for (const auto& [file, text] : builtin_certify_profiles())
       if (file == name_or_path + ".json")
         return parse_profile(parse_json_text(std::string(text), "builtin:" + name_or_path),

@@ -470,7 +470,9 @@ Target parse_target(const std::string& spec) {
 
 namespace {
 
-bool same_file(const std::string& a, const std::string& b) {
+// Two names of one report (canonical paths; the names themselves where either cannot be
+// resolved).
+bool same_path(const std::string& a, const std::string& b) {
   std::error_code ea, eb;
   const auto ca = std::filesystem::weakly_canonical(a, ea),
              cb = std::filesystem::weakly_canonical(b, eb);
@@ -487,7 +489,7 @@ std::vector<Inventory::Entry> node_type_entries(const std::vector<std::string>& 
     // A report the inventory already places in a node type is not a node of its own as well.
     const bool in_inventory = std::any_of(entries.begin(), entries.end(), [&](const auto& e) {
       return std::any_of(e.reports.begin(), e.reports.end(),
-                         [&](const std::string& x) { return same_file(x, r); });
+                         [&](const std::string& x) { return same_path(x, r); });
     });
     if (in_inventory) continue;
     Inventory::Entry e;
@@ -518,7 +520,7 @@ void measure_node_types(Rating& out, const std::vector<Inventory::Entry>& entrie
     for (size_t i = 0; i < e.reports.size(); ++i) {
       const std::string& path = e.reports[i];
       for (size_t j = 0; j < i; ++j)
-        if (same_file(e.reports[j], path))
+        if (same_path(e.reports[j], path))
           throw InputError(fmt::format(
               "node type '{}': report {} is listed twice (each report is one measured node): "
               "refused",
@@ -526,7 +528,7 @@ void measure_node_types(Rating& out, const std::vector<Inventory::Entry>& entrie
       auto it = cache.find(path);
       if (it == cache.end()) it = cache.emplace(path, load_checked_report(path, options)).first;
       const auto [seen, fresh] = by_hash.emplace(it->second.sha256, path);
-      if (!fresh && !it->second.sha256.empty() && !same_file(seen->second, path))
+      if (!fresh && !it->second.sha256.empty() && !same_path(seen->second, path))
         throw InputError(fmt::format(
             "{} and {} are the same report (sha256 {}): a report is one measured node and is "
             "counted once; refused",

@@ -130,14 +130,7 @@ namespace {
 // JSON pointer escaping of one reference token.
 std::string pointer_token(const std::string& k) {
   std::string out;
-  for (char c : k) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
+  for (char c : k) out += c == '~' ? std::string("~0") : c == '/' ? "~1" : std::string(1, c);
   return out;
 }
 
