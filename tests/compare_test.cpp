@@ -11,20 +11,18 @@
 #include "rate/compare.h"
 #include "report/json_schema.h"
 #include "report/report.h"
-#include "test_support.h"
+#include "scratch_dir.h"
 
 namespace suanli::rate {
 namespace {
 
 using nlohmann::json;
 
-const std::string kExample = test::source_path("reports/examples/report-cpu-quick.json");
+const std::string kExample =
+    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
 
-std::string scratch() { return test::program_scratch_dir("suanli_compare_test"); }
-
-std::string write(const std::string& name, const json& j) {
-  return test::write_in(scratch(), name, j.dump(1));
-}
+using test_files::scratch;
+using test_files::write;
 
 // Index of the first verified ok result of an op and dtype in the example.
 size_t find(const json& rep, const std::string& op, const std::string& dtype) {

@@ -16,22 +16,21 @@
 #include "rate/render.h"
 #include "report/json_schema.h"
 #include "report/report.h"
-#include "test_support.h"
+#include "scratch_dir.h"
 
 namespace suanli::rate {
 namespace {
 
 using nlohmann::json;
 
-const std::string kExample = test::source_path("reports/examples/report-cpu-quick.json");
-const std::string kClaims = test::source_path("reports/examples/claims-h100-sxm.json");
+const std::string kExample =
+    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
+const std::string kClaims =
+    std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
 
 // A scratch folder per test program run.
-std::string scratch() { return test::program_scratch_dir("suanli_rate_test"); }
-
-std::string write(const std::string& name, const json& j) {
-  return test::write_in(scratch(), name, j.dump(1));
-}
+using test_files::scratch;
+using test_files::write;
 
 json example() {
   return read_json_file(kExample);
