@@ -12,17 +12,13 @@
 #include "harness/sampling.h"
 #include "hpl/solve.h"
 #include "report/report.h"
+#include "suite/hpl_entry.h"
 #include "suite/suite.h"
 
 namespace suanli::hpl {
 
-constexpr int64_t kDefaultNb = 256;
+constexpr int64_t kDefaultNb = kHplDefaultNb;
 constexpr int kDefaultMaxIterations = 200;
-
-// A suite entry with "op" hpl or hpl_mxp (one expanded axis combination). Throws InputError
-// naming `where` for a dtype HPL cannot take (hpl: fp64 only; hpl_mxp: fp32, bf16 or fp16 —
-// never below 16 bits, as the HPL-MxP rules require) or a missing n / memory_fraction.
-Workload hpl_workload(const nlohmann::json& entry, const std::string& where);
 
 // Device bytes per matrix element of the workload (hpl: 8; hpl_mxp: 8 for the FP64 copy + 4 for
 // the fp32 factors).

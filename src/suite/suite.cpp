@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "hpl/hpl_run.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
+#include "suite/hpl_entry.h"
 
 namespace suanli {
 
@@ -247,7 +247,7 @@ Workload model_workload(const json& one, const std::string& where) {
 // One expanded entry: a model, an HPL system (src/hpl) or one op.
 Workload workload_of(const json& one, const std::string& where) {
   if (one["op"] == "model") return model_workload(one, where);
-  if (one["op"] == "hpl" || one["op"] == "hpl_mxp") return hpl::hpl_workload(one, where);
+  if (one["op"] == "hpl" || one["op"] == "hpl_mxp") return hpl_workload(one, where);
   Workload w;
   w.source = where;
   w.name = one.value("name", one["op"].get<std::string>());
