@@ -258,6 +258,12 @@ int main(int argc, char** argv) {
   certify_cmd->add_flag("--unofficial", certify.unofficial,
                         "Allow a dirty build or a modified profile; the certificate says "
                         "UNOFFICIAL");
+  certify_cmd
+      ->add_option(
+          "--timeout", certify.timeout_s,
+          "Seconds one run may take before its worker process is killed and the run recorded as "
+          "error (default: from the workload's settings, FLOPs and sustain time)")
+      ->check(CLI::Range(1.0, 86400.0));
   certify_cmd->add_flag("--quiet,-q", certify.quiet, "No progress lines");
 
   suanli::cli::KeygenOptions keygen;

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -15,8 +14,8 @@
 #include "certify/report_sign.h"
 #include "cli/cluster_cmd.h"
 #include "cli/commands.h"
-#include "cluster/cluster_run.h"
 #include "cli/output.h"
+#include "cluster/cluster_run.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "harness/isolate.h"
@@ -31,34 +30,6 @@ namespace suanli::cli {
 namespace {
 
 using nlohmann::json;
-
-volatile sig_atomic_t g_signal = 0;
-
-extern "C" void on_interrupt(int sig) {
-  g_signal = sig;
-  isolate::interrupt_from_signal();
-}
-
-// SIGINT, SIGTERM and SIGHUP end the run between (or in the middle of) workloads, keeping the
-// journal; restored when the run is over.
-class InterruptHandlers {
- public:
-  InterruptHandlers() {
-    struct sigaction sa {};
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
-  }
-  ~InterruptHandlers() {
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
-  }
-  InterruptHandlers(const InterruptHandlers&) = delete;
-  InterruptHandlers& operator=(const InterruptHandlers&) = delete;
-
- private:
-  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
-  std::array<struct sigaction, 3> old_{};
-};
 
 bool is_path(const std::string& suite) {
   return suite.find('/') != std::string::npos ||
@@ -266,7 +237,7 @@ int cmd_run(const RunOptionsCli& given) {
         [&] {
           std::vector<Result> results;
           {
-            const InterruptHandlers handlers;
+            const isolate::InterruptScope handlers;
             results = isolate::run_isolated(suite, loaded.backends, run_spec(o, suite, lo), ro);
           }
           if (tty) fmt::print(stderr, "\r\033[K");
@@ -282,18 +253,18 @@ int cmd_run(const RunOptionsCli& given) {
 
   std::vector<Result> results;
   {
-    const InterruptHandlers handlers;
+    const isolate::InterruptScope handlers;
     results = isolate::run_isolated(suite, loaded.backends, run_spec(o, suite, lo), ro);
   }
   if (tty) fmt::print(stderr, "\r\033[K");
   const size_t jobs = suite.workloads.size() * device_count;
-  if (g_signal) {
+  if (const int sig = isolate::InterruptScope::received()) {
     fmt::print(stderr,
                "suanli: interrupted by {}: {} of {} results kept in {} (no report written); "
                "finish with: suanli run --resume {}\n",
-               sigabbrev_np(g_signal) ? std::string("SIG") + sigabbrev_np(g_signal) : "a signal",
+               sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : "a signal",
                results.size(), jobs, journal->path(), journal->path());
-    return 128 + g_signal;
+    return 128 + sig;
   }
   meta.finished_utc = utc_timestamp();
   json backends = json::array();
