@@ -188,6 +188,82 @@ TEST(Isolation, ZeroDevicesIsRefused) {
   EXPECT_FALSE(fs::exists(d / "r.json"));
 }
 
+// --- certify through the same workers ------------------------------------------------------
+
+// A key pair and a one-workload-per-m profile (m = 32, 48, 64) the test plugin sustains briefly.
+std::vector<std::string> certify_args(const fs::path& d) {
+  const Outcome k = suanli(d, {"keygen", "--out", (d / "keys").string()});
+  EXPECT_EQ(k.status, 0) << k.err;
+  write(d / "p.json",
+        R"({"suanli_certify_profile": 1, "name": "tiny", "sustain_s": 0.2,
+            "settings": {"min_time": 0.01, "repetitions": 3, "warmup_time": 0.01},
+            "criteria": {"min_claim_fraction": 0.1, "max_cv": 1.0, "max_throttle_drop": 1.0},
+            "workloads": [{"op": "gemm", "dtype": "fp32", "m": [32, 48, 64], "n": 32, "k": 32}]})");
+  return {"certify",
+          "--profile",
+          (d / "p.json").string(),
+          "--backend",
+          "test_good",
+          "--key",
+          (d / "keys/suanli-certify.secret").string(),
+          "--unofficial",
+          "-q",
+          "--out",
+          (d / "c.json").string()};
+}
+
+// The certification finishes and writes its four files; the faulty run is an error naming how
+// its worker ended, a FAIL of the certificate, and the others are ok; verify agrees.
+void expect_certify_survives(const fs::path& d, const Outcome& r, const std::string& expected) {
+  EXPECT_EQ(r.status, kExitFailed) << r.out << r.err;
+  for (const char* f : {"c.json", "c.report.json", "c.md", "c.html"})
+    ASSERT_TRUE(fs::exists(d / f)) << f << "\n" << r.err;
+  const json rep = json::parse(slurp(d / "c.report.json"));
+  ASSERT_EQ(rep["results"].size(), 3u);
+  for (int m : {32, 64}) EXPECT_EQ((*result_with_m(rep, m))["status"], "ok") << m;
+  const std::string reason = (*result_with_m(rep, 48)).value("reason", "");
+  EXPECT_EQ((*result_with_m(rep, 48))["status"], "error");
+  EXPECT_NE(reason.find(expected), std::string::npos) << reason;
+  EXPECT_NE(reason.find("gemm.fp32.48x32x32"), std::string::npos) << reason;
+  const json cert = json::parse(slurp(d / "c.json"));
+  EXPECT_EQ(cert["verdict"], "FAIL");
+  const Outcome v = suanli(
+      d, {"verify", (d / "c.json").string(), "--pubkey", (d / "keys/suanli-certify.pub").string(),
+          "--report", (d / "c.report.json").string()});
+  EXPECT_EQ(v.status, kExitFailed) << v.out;
+  EXPECT_NE(v.out.find("authentic: verdict FAIL"), std::string::npos) << v.out;
+}
+
+TEST(Isolation, CertifySurvivesASegfaultingPlugin) {
+  const fs::path d = scratch("certify_segv");
+  const Outcome r =
+      suanli(d, certify_args(d), {"SUANLI_TEST_FAULT=segv", "SUANLI_TEST_FAULT_M=48"});
+  expect_certify_survives(d, r, "signal 11 (SIGSEGV");
+}
+
+TEST(Isolation, CertifyKillsAHungPluginAtItsTimeout) {
+  const fs::path d = scratch("certify_hang");
+  std::vector<std::string> args = certify_args(d);
+  args.insert(args.end(), {"--timeout", "2"});
+  const Outcome r = suanli(d, args, {"SUANLI_TEST_FAULT=hang", "SUANLI_TEST_FAULT_M=48"});
+  EXPECT_LT(r.seconds, 30);
+  expect_certify_survives(d, r, "timed out after 2 s");
+}
+
+TEST(Isolation, CertifyInterruptedWritesNothing) {
+  const fs::path d = scratch("certify_int");
+  const auto t0 = Clock::now();
+  const pid_t pid =
+      spawn(d, "c", certify_args(d), {"SUANLI_TEST_FAULT=hang", "SUANLI_TEST_FAULT_M=48"});
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // inside the hung run by then
+  kill(pid, SIGTERM);
+  const Outcome r = finish(pid, d, "c", t0);
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_NE(r.err.find("interrupted by SIGTERM: nothing written"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(d / "c.json"));
+  EXPECT_FALSE(fs::exists(d / "c.report.json"));
+}
+
 // --- journal, interrupts, resume -----------------------------------------------------------
 
 size_t journal_results(const fs::path& journal) {
