@@ -159,7 +159,13 @@ int cmd_verify(const VerifyOptions& o) {
   certify::check_certificate_shape(cert, o.certificate);
   const certify::PublicKey pk = certify::load_public_key(o.pubkey);
   nlohmann::json report;
-  if (!o.report.empty()) report = read_json_file(o.report);
+  if (!o.report.empty()) {
+    report = read_json_file(o.report);
+    // Not a report at all is a bad input; an edited report is for the checks to find.
+    if (!report.is_object() || !report.contains("schema_version"))
+      throw InputError(
+          fmt::format("{}: not a suanli report (no \"schema_version\" at /)", o.report));
+  }
   const certify::VerifyResult v =
       certify::verify_certificate(cert, pk, o.report.empty() ? nullptr : &report, o.report);
   for (const certify::Check& c : v.checks)

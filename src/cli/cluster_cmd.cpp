@@ -3,9 +3,8 @@
 
 #include <unistd.h>
 
-#include <fstream>
+#include <filesystem>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -37,11 +36,10 @@ std::unique_ptr<cluster::ClusterRun> begin_cluster_run(const RunOptionsCli& o) {
 bool is_fabric_suite(const std::string& name_or_path) {
   for (const auto& [file, text] : builtin_suites())
     if (file == name_or_path + ".json") return cluster::is_fabric_suite_text(std::string(text));
-  std::ifstream f(name_or_path, std::ios::binary);
-  if (!f) return false;  // load_suite says what is wrong with it
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return cluster::is_fabric_suite_text(ss.str());
+  std::error_code ec;
+  if (!std::filesystem::exists(name_or_path, ec)) return false;  // load_suite says what is wrong
+  // Through the bounded reader: an oversized file or /dev/zero is refused, not read to the end.
+  return cluster::is_fabric_suite_text(read_text_file(name_or_path, "suite file"));
 }
 
 namespace {

@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "harness/run_report.h"
+#include "hpl/formulas.h"
 #include "report/report.h"
 #include "report/system_info.h"
 
@@ -388,6 +389,14 @@ IsolatedBackend::IsolatedBackend(const BackendDesc& b,
 IsolatedBackend::~IsolatedBackend() = default;
 
 IsolatedBackend::Answer IsolatedBackend::run(const Job& j, json request, double timeout_s) {
+  Answer a = exchange(j, std::move(request), timeout_s);
+  // When the harness received it (or gave up on it): every result has a finish time.
+  if (a.result.recorded.is_null()) a.result.recorded = result_to_json(a.result);
+  a.result.recorded["finished_utc"] = utc_timestamp();
+  return a;
+}
+
+IsolatedBackend::Answer IsolatedBackend::exchange(const Job& j, json request, double timeout_s) {
   const IgnoreSigpipe quiet;  // the worker may be gone
   if (!dead_.empty()) return {job_error(j, dead_), nullptr};
   if (!worker_) {
@@ -417,7 +426,6 @@ IsolatedBackend::Answer IsolatedBackend::run(const Job& j, json request, double 
   if (msg->contains("error")) return {job_error(j, (*msg)["error"].get<std::string>()), nullptr};
   try {
     Result r = result_from_json(msg->at("result"));
-    r.recorded["finished_utc"] = utc_timestamp();  // when the harness received it
     msg->erase("result");
     return {std::move(r), std::move(*msg)};
   } catch (const std::exception& e) {
@@ -535,11 +543,15 @@ double workload_timeout_s(const Workload& w, const RunSpec& spec) {
   const double max_time = spec.max_time.value_or(s.max_time);
   const double round =
       spec.repetitions.value_or(s.repetitions) * spec.min_time.value_or(s.min_time);
-  // Sampling stops at max_time but a round may overrun it; planning, the first run and the host
-  // reference of the verification scale with the work (as if the device did 1 GFLOP/s).
-  double t = 60 + 3 * (max_time + round + s.warmup_time);
+  // Sampling stops at max_time but a round may overrun it; the calls outside the timed rounds
+  // (planning, the first run, the warm-up, the verification's host reference) and the calls of
+  // the first round each cost the work at 1 GFLOP/s and 100 MB/s (a loaded host, a slow device).
+  const double t = 60 + 3 * (max_time + round + s.warmup_time);
   if (!w.model.empty()) return t + 1200;
-  return t + op_flops(w.op) / 1e9 + op_bytes(w.op) / 1e8;
+  if (!w.hpl.empty())  // one solve and its residual; n = 0: sized from the device's memory
+    return t + (w.hpl_n > 0 ? 2 * hpl::hpl_flops(w.hpl_n) / 1e9 : 3600);
+  const int calls = spec.repetitions.value_or(s.repetitions) + 3;
+  return t + calls * (op_flops(w.op) / 1e9 + op_bytes(w.op) / 1e8);
 }
 
 std::vector<Result> run_isolated(const Suite& suite, const std::vector<BackendDesc>& backends,

@@ -95,6 +95,7 @@ class IsolatedBackend {
 
  private:
   std::string start();
+  Answer exchange(const Job& j, nlohmann::json request, double timeout_s);
   const BackendDesc& desc_;
   nlohmann::json init_;
   std::unique_ptr<WorkerProcess> worker_;
