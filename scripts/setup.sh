@@ -10,6 +10,8 @@ packages=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clpeak
   clang-14 libclang-rt-14-dev
   openmpi-bin libopenmpi-dev
+  # the distributed HPL's cross-check (pdgesv)
+  libscalapack-openmpi-dev
   slurm-wlm slurmctld slurmd slurm-client munge
   # man pages from --help; the export tests (promtool; Google Benchmark's compare.py, which
   # imports scipy); the Python reader's plots

@@ -1,6 +1,5 @@
 // Cluster runs end to end: the suanli binary under mpirun (--oversubscribe --allow-run-as-root,
 // 2 and 4 ranks on one machine) with the real CPU backend and tiny suites (seconds per test).
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -11,27 +10,15 @@
 
 #include "cluster/cluster_report.h"
 #include "report/json_schema.h"
+#include "shell_command.h"
 
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Out {
-  int rc = -1;
-  std::string text;
-};
-
-Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.text.append(buf, n);
-  const int st = pclose(p);
-  o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
+using suanli::test::Out;
+using suanli::test::sh;
 
 std::string mpirun(int np, const std::string& env = "", const std::string& flags = "") {
   return env + " " + SUANLI_MPIRUN + " --oversubscribe --allow-run-as-root --bind-to none " +

@@ -11,6 +11,7 @@
 #include "cluster/cluster_report.h"
 #include "cluster/diagnose.h"
 #include "cluster/fabric.h"
+#include "cluster/hpl_dist.h"
 #include "cluster/mpi_env.h"
 #include "core/error.h"
 #include "core/units.h"
@@ -33,13 +34,37 @@ std::unique_ptr<cluster::ClusterRun> begin_cluster_run(const RunOptionsCli& o) {
   return cluster::ClusterRun::begin_if_launched(co);
 }
 
-bool is_fabric_suite(const std::string& name_or_path) {
+namespace {
+
+// The text of a built-in suite or a suite file; empty when neither (load_suite says why).
+std::string suite_text(const std::string& name_or_path) {
   for (const auto& [file, text] : builtin_suites())
-    if (file == name_or_path + ".json") return cluster::is_fabric_suite_text(std::string(text));
+    if (file == name_or_path + ".json") return std::string(text);
   std::error_code ec;
-  if (!std::filesystem::exists(name_or_path, ec)) return false;  // load_suite says what is wrong
+  if (!std::filesystem::exists(name_or_path, ec)) return "";
   // Through the bounded reader: an oversized file or /dev/zero is refused, not read to the end.
-  return cluster::is_fabric_suite_text(read_text_file(name_or_path, "suite file"));
+  return read_text_file(name_or_path, "suite file");
+}
+
+}  // namespace
+
+bool is_fabric_suite(const std::string& name_or_path) {
+  return cluster::is_fabric_suite_text(suite_text(name_or_path));
+}
+
+bool is_hpl_dist_suite(const std::string& name_or_path) {
+  return cluster::is_hpl_dist_suite_text(suite_text(name_or_path));
+}
+
+int cmd_run_hpl_dist(const RunOptionsCli& o) {
+  cluster::DistRunOptions d;
+  d.suite = o.suite;
+  d.out = o.out;
+  d.load = load_options(o.backends, o.threads, o.backend_options);
+  d.threads = o.threads;
+  d.quiet = o.quiet;
+  d.argv = o.argv;
+  return cluster::run_hpl_dist(d);
 }
 
 namespace {
@@ -71,28 +96,13 @@ int cmd_run_fabric(const RunOptionsCli& o) {
   const json results = cluster::run_fabric(mpi, suite, tty);
   if (mpi.rank() != 0) return kExitOk;
 
-  std::vector<json> nodes;
-  for (int r = 0; r < mpi.size(); ++r) {
-    const std::string& h = mpi.layout().host_of_rank[static_cast<size_t>(r)];
-    nodes.push_back({{"rank", r},
-                     {"host", {{"hostname", h}}},
-                     {"mpi_host", h},
-                     {"status", "ok"},
-                     {"results", json::array()}});
-  }
+  std::vector<json> nodes = cluster::collective_nodes(mpi);
   cluster::ClusterMeta meta;
   meta.command = o.argv;
   meta.started_utc = started;
   meta.finished_utc = utc_timestamp();
   meta.suite = {{"name", suite.name}, {"origin", suite.origin}, {"sha256", suite.sha256}};
-  json hosts = json::array();
-  for (const auto& [h, count] : mpi.layout().ranks_per_host)
-    hosts.push_back({{"host", h}, {"ranks", count}});
-  meta.mpi = {{"library", mpi.library()},
-              {"standard", mpi.standard()},
-              {"launcher", std::string(cluster::launcher_name(mpi.launch().launcher))},
-              {"ranks", mpi.size()},
-              {"hosts", hosts}};
+  meta.mpi = cluster::mpi_json(mpi);
   meta.test_hooks = cluster::test_hooks_json(hooks);
   if (!cluster::corrupt_collective_hook().empty())
     meta.test_hooks["corrupt_collective"] = {{"op", cluster::corrupt_collective_hook()},

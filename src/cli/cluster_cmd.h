@@ -18,6 +18,10 @@ std::unique_ptr<cluster::ClusterRun> begin_cluster_run(const RunOptionsCli& o);
 // `--suite fabric` or a fabric suite file ("suanli_fabric_suite" at its top).
 bool is_fabric_suite(const std::string& name_or_path);
 int cmd_run_fabric(const RunOptionsCli& o);
+// A distributed HPL suite ("suanli_hpl_dist_suite" at its top, e.g. hpl-small): the solve
+// across the job's ranks (src/cluster/hpl_dist.h).
+bool is_hpl_dist_suite(const std::string& name_or_path);
+int cmd_run_hpl_dist(const RunOptionsCli& o);
 
 struct DiagnoseOptionsCli {
   std::string report;

@@ -138,6 +138,7 @@ isolate::RunSpec run_spec(const RunOptionsCli& o, const Suite& suite, const Load
 int cmd_run(const RunOptionsCli& given) {
   // Under mpirun/srun: one rank of a cluster run (src/cluster, cluster_cmd.cpp).
   if (is_fabric_suite(given.suite)) return cmd_run_fabric(given);
+  if (is_hpl_dist_suite(given.suite)) return cmd_run_hpl_dist(given);
   std::unique_ptr<cluster::ClusterRun> cluster = begin_cluster_run(given);
   if (cluster && !given.resume.empty())
     throw InputError("--resume: a cluster run cannot be resumed; run the suite again");

@@ -8,8 +8,13 @@
 
 #include "core/error.h"
 #include "harness/run_report.h"
+#include "report/hash.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+
+namespace suanli {
+const std::vector<std::pair<std::string_view, std::string_view>>& builtin_suites();
+}
 
 namespace suanli::cluster {
 namespace {
@@ -135,6 +140,29 @@ json make_cluster_report(const ClusterMeta& meta, std::vector<json> nodes, json 
   j["tally"] = tally;
   j["sha256"] = report_sha256(j);
   return j;
+}
+
+MarkedSuite parse_marked_suite(const std::string& text, const std::string& origin,
+                               const char* marker, const char* default_name) {
+  MarkedSuite m;
+  m.doc = parse_json_text(text, origin);
+  if (!m.doc.is_object() || !m.doc.contains(marker) || m.doc[marker] != 1)
+    throw InputError(fmt::format("{}: expected \"{}\": 1 at /", origin, marker));
+  m.name = m.doc.value("name", default_name);
+  m.description = m.doc.value("description", "");
+  m.origin = origin;
+  m.sha256 = sha256_hex(text);
+  return m;
+}
+
+MarkedSuite load_marked_suite(const std::string& name_or_path, const char* marker,
+                              const char* default_name) {
+  const std::string quoted = fmt::format("\"{}\"", marker);
+  for (const auto& [file, text] : builtin_suites())
+    if (file == name_or_path + ".json" && text.find(quoted) != std::string_view::npos)
+      return parse_marked_suite(std::string(text), "builtin:" + name_or_path, marker, default_name);
+  return parse_marked_suite(read_text_file(name_or_path, "suite file"), name_or_path, marker,
+                            default_name);
 }
 
 bool is_cluster_report(const json& doc) {

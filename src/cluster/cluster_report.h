@@ -42,6 +42,19 @@ nlohmann::json make_cluster_report(const ClusterMeta& meta, std::vector<nlohmann
 nlohmann::json lost_node(int rank, const std::string& host, const std::string& status,
                          const std::string& reason);
 
+// A suite of src/cluster's own kinds (the fabric suite, distributed HPL suites): parsed with the
+// bounded reader, its marker ("<marker>": 1 at the top) checked; InputError naming the file.
+struct MarkedSuite {
+  nlohmann::json doc;
+  std::string name, description, origin, sha256;
+};
+MarkedSuite parse_marked_suite(const std::string& text, const std::string& origin,
+                               const char* marker, const char* default_name);
+// The same from a built-in suite of that name carrying the marker, else from the file
+// `name_or_path`.
+MarkedSuite load_marked_suite(const std::string& name_or_path, const char* marker,
+                              const char* default_name);
+
 bool is_cluster_report(const nlohmann::json& doc);
 // Schema, version and hash of a cluster report read from `origin`; throws InputError.
 void check_cluster_report(const nlohmann::json& doc, const std::string& origin);

@@ -75,6 +75,30 @@ json test_hooks_json(const TestHooks& h) {
   return j;
 }
 
+json mpi_json(const MpiSession& mpi) {
+  json hosts = json::array();
+  for (const auto& [h, count] : mpi.layout().ranks_per_host)
+    hosts.push_back({{"host", h}, {"ranks", count}});
+  return {{"library", mpi.library()},
+          {"standard", mpi.standard()},
+          {"launcher", std::string(launcher_name(mpi.launch().launcher))},
+          {"ranks", mpi.size()},
+          {"hosts", hosts}};
+}
+
+std::vector<json> collective_nodes(const MpiSession& mpi) {
+  std::vector<json> nodes;
+  for (int r = 0; r < mpi.size(); ++r) {
+    const std::string& h = mpi.layout().host_of_rank[static_cast<size_t>(r)];
+    nodes.push_back({{"rank", r},
+                     {"host", {{"hostname", h}}},
+                     {"mpi_host", h},
+                     {"status", "ok"},
+                     {"results", json::array()}});
+  }
+  return nodes;
+}
+
 std::unique_ptr<ClusterRun> ClusterRun::begin_if_launched(const ClusterRunOptions& o) {
   if (!detect_launch().under_launcher()) return nullptr;
   return std::unique_ptr<ClusterRun>(new ClusterRun(o));
@@ -261,16 +285,9 @@ int ClusterRun::finish(const std::function<json()>& produce, const std::string& 
   meta.finished_utc = utc_timestamp();
   if (mine.contains("command")) meta.command = mine["command"].get<std::vector<std::string>>();
   if (mine.contains("suite")) meta.suite = mine["suite"];
-  json hosts = json::array();
-  for (const auto& [h, count] : mpi_->layout().ranks_per_host)
-    hosts.push_back({{"host", h}, {"ranks", count}});
-  meta.mpi = {{"library", mpi_->library()},
-              {"standard", mpi_->standard()},
-              {"launcher", std::string(launcher_name(mpi_->launch().launcher))},
-              {"ranks", size()},
-              {"hosts", hosts},
-              {"synchronized", synchronized_},
-              {"rank_timeout_s", opts_.rank_timeout_s}};
+  meta.mpi = mpi_json(*mpi_);
+  meta.mpi["synchronized"] = synchronized_;
+  meta.mpi["rank_timeout_s"] = opts_.rank_timeout_s;
   meta.test_hooks = test_hooks_json(hooks_);
   const json report = make_cluster_report(meta, std::move(nodes));
   write_file_atomic(out, report.dump(2) + "\n");

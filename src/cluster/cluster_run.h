@@ -32,6 +32,13 @@ struct TestHooks {
 TestHooks read_test_hooks();
 nlohmann::json test_hooks_json(const TestHooks& h);
 
+// The report's `mpi` object for a session: library, standard, launcher, ranks, hosts with their
+// rank counts.
+nlohmann::json mpi_json(const MpiSession& mpi);
+// The `nodes` of a suite run collectively by every rank (fabric, distributed HPL): one entry per
+// rank with its host, status ok and no results of its own.
+std::vector<nlohmann::json> collective_nodes(const MpiSession& mpi);
+
 struct ClusterRunOptions {
   double rank_timeout_s = 600;  // a barrier or the gather waits this long for a rank
   bool quiet = false;

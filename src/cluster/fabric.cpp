@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/cluster_report.h"
 #include "cluster/mpi_env.h"
 #include "core/error.h"
 #include "report/hash.h"
@@ -20,10 +21,6 @@
 #ifdef SUANLI_HAVE_MPI
 #include <mpi.h>
 #endif
-
-namespace suanli {
-const std::vector<std::pair<std::string_view, std::string_view>>& builtin_suites();
-}
 
 namespace suanli::cluster {
 
@@ -105,20 +102,17 @@ T field(const json& j, const char* name, T def, const std::string& where) {
 
 }  // namespace
 
+// A fabric suite from its parsed document.
+FabricSuite fabric_suite(const MarkedSuite& m);
+
 FabricSuite parse_fabric_suite(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("{}: not JSON: {}", origin, e.what()));
-  }
-  if (!j.is_object() || j.value("suanli_fabric_suite", 0) != 1)
-    throw InputError(fmt::format("{}: expected \"suanli_fabric_suite\": 1 at /", origin));
-  FabricSuite s;
-  s.origin = origin;
-  s.sha256 = sha256_hex(text);
-  s.name = j.value("name", "fabric");
-  s.description = j.value("description", "");
+  return fabric_suite(parse_marked_suite(text, origin, "suanli_fabric_suite", "fabric"));
+}
+
+FabricSuite fabric_suite(const MarkedSuite& m) {
+  const json& j = m.doc;
+  const std::string& origin = m.origin;
+  FabricSuite s{m.name, m.description, origin, m.sha256};
   const json st = j.value("settings", json::object());
   const std::string at = origin + ": /settings";
   s.min_bytes = field<uint64_t>(st, "min_bytes", s.min_bytes, at);
@@ -167,14 +161,7 @@ FabricSuite parse_fabric_suite(const std::string& text, const std::string& origi
 }
 
 FabricSuite load_fabric_suite(const std::string& name_or_path) {
-  for (const auto& [file, text] : builtin_suites())
-    if (file == name_or_path + ".json" && is_fabric_suite_text(std::string(text)))
-      return parse_fabric_suite(std::string(text), "builtin:" + name_or_path);
-  std::ifstream f(name_or_path, std::ios::binary);
-  if (!f) throw InputError(fmt::format("{}: cannot open fabric suite file", name_or_path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_fabric_suite(ss.str(), name_or_path);
+  return fabric_suite(load_marked_suite(name_or_path, "suanli_fabric_suite", "fabric"));
 }
 
 std::string corrupt_collective_hook() {

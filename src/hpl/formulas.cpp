@@ -43,6 +43,10 @@ Matrix::Matrix(int64_t n, uint64_t seed, bool diagonally_dominant)
   }
 }
 
+Matrix::Matrix(int64_t n, uint64_t seed, std::vector<double> diagonal) : Matrix(n, seed, false) {
+  diag_ = std::move(diagonal);
+}
+
 double Matrix::uniform(int64_t i, int64_t j) const {
   const uint64_t h = mix(seed_ + static_cast<uint64_t>(j) * 0x9e3779b97f4a7c15ULL +
                          static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ULL);

@@ -27,6 +27,9 @@ double scaled_residual(double r_inf, double a_inf, double x_inf, double b_inf, i
 class Matrix {
  public:
   Matrix(int64_t n, uint64_t seed, bool diagonally_dominant);
+  // HPL-MxP's matrix with its diagonal computed elsewhere (distributed runs sum the row sums of
+  // their blocks): `diagonal` must be what the constructor above would compute.
+  Matrix(int64_t n, uint64_t seed, std::vector<double> diagonal);
   int64_t n() const { return n_; }
   double operator()(int64_t i, int64_t j) const {
     if (i == j && !diag_.empty()) return diag_[static_cast<size_t>(i)];

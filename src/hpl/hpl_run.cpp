@@ -46,7 +46,9 @@ void upload_matrix(Backend& b, const Matrix& gen, int64_t cols, int64_t ld, cons
   }
 }
 
-void set_timing(Result& r, double seconds, const Backend& b, int device) {
+}  // namespace
+
+void set_hpl_timing(Result& r, double seconds, const Backend& b, int device) {
   r.samples = {seconds};
   r.time = compute_stats(r.samples);
   r.iterations = r.iterations_per_sample = 1;
@@ -59,7 +61,7 @@ void set_timing(Result& r, double seconds, const Backend& b, int device) {
     r.peak_fraction = r.flops_per_second / p->ops_per_second;
 }
 
-void set_verification(Result& r, const Residual& res, const std::string& what) {
+void set_hpl_verification(Result& r, const Residual& res, const std::string& what) {
   r.verified = true;
   r.verification.method = what;
   r.verification.error = res.scaled;
@@ -71,6 +73,8 @@ void set_verification(Result& r, const Residual& res, const std::string& what) {
       res.r_inf, res.a_inf, res.x_inf, res.b_inf, res.scaled, kResidualThreshold);
   set_status_from_verification(r);
 }
+
+namespace {
 
 // The result's library (the GEMM's) and implementation: where each part of the LU ran.
 void describe(Result& r, const DeviceLinAlg& la) {
@@ -107,8 +111,8 @@ void run_fp64(Backend& b, int device, const Workload& w, int64_t n, int64_t nb,
   const std::vector<double> x = hpl_solve(la, b, as, ipiv.get(), n, nb, hooks.corrupt_factor);
   const double seconds = seconds_since(t0);
   describe(r, la);
-  set_timing(r, seconds, b, device);
-  set_verification(r, residual(gen, x), "HPL scaled residual (host, FP64, regenerated A)");
+  set_hpl_timing(r, seconds, b, device);
+  set_hpl_verification(r, residual(gen, x), "HPL scaled residual (host, FP64, regenerated A)");
   r.hpl["placement"] = placement(la);
 }
 
@@ -144,9 +148,9 @@ void run_mxp(Backend& b, int device, const Workload& w, int64_t n, int64_t nb,
   const MxpOutcome out = mxp_solve(la, b, buf, rhs, a_inf, n, nb, p, max_it, hooks.corrupt_factor);
   const double seconds = seconds_since(t0);
   describe(r, la);
-  set_timing(r, seconds, b, device);
-  set_verification(r, residual(gen, out.x),
-                   "HPL-MxP backward error: HPL's scaled residual (host, FP64, regenerated A)");
+  set_hpl_timing(r, seconds, b, device);
+  set_hpl_verification(r, residual(gen, out.x),
+                       "HPL-MxP backward error: HPL's scaled residual (host, FP64, regenerated A)");
   r.hpl["refinement"] = {
       {"method", "restarted GMRES(30) in FP64, preconditioned by the LU factors"},
       {"iterations", out.iterations},

@@ -41,6 +41,12 @@ struct HplHooks {
 Result run_hpl_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
                         const HplHooks& hooks = {});
 
+// A single timed solve of `seconds` (r.flops set): samples, rate, fraction of the device's FP64
+// peak. Shared with the distributed runs (src/cluster/hpl_dist*.cpp).
+void set_hpl_timing(Result& r, double seconds, const Backend& b, int device);
+// HPL's verdict: scaled residual below 16 -> ok, else failed, with the four norms in the detail.
+void set_hpl_verification(Result& r, const Residual& res, const std::string& what);
+
 // Test helper: adds `delta` to element (i, j) of a device sub-matrix of type t (fp64 / fp32).
 void perturb_element(Backend& b, const Sub& s, int64_t i, int64_t j, Dtype t, double delta);
 

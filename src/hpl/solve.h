@@ -36,6 +36,7 @@ struct MxpOutcome {
   int restarts = 0;           // outer refinement steps (residual recomputed in FP64)
   double backward_error = 0;  // the last one GMRES saw (device residual)
   double factor_seconds = 0;
+  double refine_seconds = 0;
 };
 
 // HPL-MxP: factors f (fp32 storage) with the trailing update in `precision` (fp32, bf16, fp16),
@@ -44,5 +45,10 @@ struct MxpOutcome {
 MxpOutcome mxp_solve(DeviceLinAlg& la, Backend& b, const MxpBuffers& buf,
                      const std::vector<double>& rhs, double a_inf, int64_t n, int64_t nb,
                      Dtype precision, int max_iterations, const CorruptFactor& corrupt);
+
+// The refinement alone, on factors already in buf.f (mxp_solve's second half; distributed
+// HPL-MxP gathers its factors and refines with this): x0 = M^-1 b, then GMRES cycles.
+MxpOutcome mxp_refine(DeviceLinAlg& la, Backend& b, const MxpBuffers& buf,
+                      const std::vector<double>& rhs, double a_inf, int64_t n, int max_iterations);
 
 }  // namespace suanli::hpl

@@ -294,9 +294,11 @@ Suite load_suite(const std::string& name_or_path) {
 std::vector<SuiteEntry> builtin_suite_list() {
   std::vector<SuiteEntry> out;
   for (const auto& [file, text] : builtin_suites()) {
-    if (text.find("\"suanli_fabric_suite\"") != std::string_view::npos) {  // src/cluster/fabric
+    if (text.find("\"suanli_fabric_suite\"") != std::string_view::npos ||
+        text.find("\"suanli_hpl_dist_suite\"") != std::string_view::npos) {  // src/cluster
       const nlohmann::json j = nlohmann::json::parse(text);
-      out.push_back({j.value("name", ""), j.value("description", ""), j["tests"].size()});
+      out.push_back({j.value("name", ""), j.value("description", ""),
+                     j.contains("tests") ? j["tests"].size() : j["workloads"].size()});
       continue;
     }
     Suite s = parse_suite(std::string(text), "builtin:" + std::string(file));
