@@ -11,6 +11,7 @@
 #include "rate/compare.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "scratch_dir.h"
 
 namespace suanli::rate {
 namespace {
@@ -20,20 +21,8 @@ using nlohmann::json;
 const std::string kExample =
     std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
 
-std::string scratch() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/suanli_compare_test.XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
-
-std::string write(const std::string& name, const json& j) {
-  const std::string p = scratch() + "/" + name;
-  write_file_atomic(p, j.dump(1));
-  return p;
-}
+using test_files::scratch;
+using test_files::write;
 
 // Index of the first verified ok result of an op and dtype in the example.
 size_t find(const json& rep, const std::string& op, const std::string& dtype) {

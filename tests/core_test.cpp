@@ -2,9 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <stdexcept>
+#include <string>
 
 #include "core/dtype.h"
+#include "core/names.h"
 #include "core/op.h"
+#include "core/op_traits.h"
 #include "core/units.h"
 
 namespace suanli {
@@ -129,6 +134,101 @@ TEST(OpCounts, PeakAndStream) {
   EXPECT_DOUBLE_EQ(op_flops(s), 2000.0);
   s.shape = StreamShape{StreamKind::copy, 1000};
   EXPECT_DOUBLE_EQ(op_bytes(s), 2 * 8000.0);
+}
+
+// Every op kind has its row, and the row agrees with the kind's own descriptor and counts.
+TEST(OpTraits, EveryKindHasOneRow) {
+  const OpKind kinds[] = {OpKind::gemm, OpKind::conv2d, OpKind::peak, OpKind::stream};
+  static_assert(sizeof(kinds) / sizeof(kinds[0]) == kOpKindCount);
+  for (OpKind k : kinds) {
+    const OpTraits& t = op_traits(k);
+    EXPECT_EQ(t.kind, k);
+    EXPECT_EQ(op_kind_name(k), t.name);
+    EXPECT_EQ(t.buffers.back().fill, InputFill::none) << t.name << ": the output is never filled";
+  }
+  EXPECT_EQ(find_op_traits(static_cast<OpKind>(99)), nullptr);
+  EXPECT_THROW(op_traits(static_cast<OpKind>(99)), std::invalid_argument);
+  EXPECT_EQ(op_kind_name(static_cast<OpKind>(99)), "invalid");
+}
+
+TEST(OpTraits, AbiDescriptorOfEachKind) {
+  OpDesc g;
+  g.kind = OpKind::gemm;
+  g.dtype = Dtype::tf32;
+  g.shape = GemmShape{64, 32, 16, 2, true, false};
+  const AbiOp ga(g);
+  EXPECT_EQ(ga.desc.struct_size, SUANLI_OP_DESC_SIZE);
+  EXPECT_EQ(ga.desc.kind, SUANLI_OP_GEMM);
+  ASSERT_EQ(ga.desc.gemm, &ga.gemm);
+  EXPECT_EQ(ga.gemm.struct_size, SUANLI_GEMM_DESC_SIZE);
+  EXPECT_EQ(ga.gemm.m, 64);
+  EXPECT_EQ(ga.gemm.batch, 2);
+  EXPECT_EQ(ga.gemm.trans_a, 1);
+  EXPECT_EQ(ga.gemm.a_type, SUANLI_DTYPE_TF32);  // tf32 travels as itself, stored as fp32
+  EXPECT_EQ(ga.gemm.c_type, SUANLI_DTYPE_FP32);
+
+  OpDesc c;
+  c.kind = OpKind::conv2d;
+  c.dtype = Dtype::int8;
+  Conv2dShape cs;
+  cs.n = 2, cs.c = 8, cs.h = 9, cs.w = 7, cs.k = 4, cs.r = 3, cs.s = 3, cs.dil_h = 2, cs.groups = 2;
+  c.shape = cs;
+  const AbiOp ca(c);
+  EXPECT_EQ(ca.desc.kind, SUANLI_OP_CONV2D);
+  ASSERT_EQ(ca.desc.conv2d, &ca.conv2d);
+  EXPECT_EQ(ca.conv2d.struct_size, SUANLI_CONV2D_DESC_SIZE);
+  EXPECT_EQ(ca.conv2d.dil_h, 2);
+  EXPECT_EQ(ca.conv2d.groups, 2);
+  EXPECT_EQ(ca.conv2d.src_type, SUANLI_DTYPE_UINT8);
+  EXPECT_EQ(ca.conv2d.weight_type, SUANLI_DTYPE_INT8);
+  EXPECT_EQ(ca.conv2d.dst_type, SUANLI_DTYPE_INT32);
+
+  OpDesc p;
+  p.kind = OpKind::peak;
+  p.dtype = Dtype::bf16;
+  p.shape = PeakShape{1024, 64};
+  const AbiOp pa(p);
+  EXPECT_EQ(pa.desc.kind, SUANLI_OP_PEAK);
+  EXPECT_EQ(pa.peak.in_type, SUANLI_DTYPE_BF16);
+  EXPECT_EQ(pa.peak.acc_type, SUANLI_DTYPE_FP32);
+
+  OpDesc s;
+  s.kind = OpKind::stream;
+  s.dtype = Dtype::fp64;
+  s.shape = StreamShape{StreamKind::add, 100};
+  const AbiOp sa(s);
+  EXPECT_EQ(sa.desc.kind, SUANLI_OP_STREAM);
+  EXPECT_EQ(sa.stream.kind, SUANLI_STREAM_ADD);
+  EXPECT_EQ(sa.stream.scalar, kStreamScalar);
+}
+
+TEST(OpTraits, ReportFieldsOfAShape) {
+  OpDesc c;
+  c.kind = OpKind::conv2d;
+  Conv2dShape cs;
+  cs.c = 3, cs.h = 8, cs.w = 8, cs.k = 4, cs.r = 3, cs.s = 3, cs.stride_h = cs.stride_w = 2;
+  c.shape = cs;
+  std::map<std::string, std::string> seen;
+  for (const ShapeField& f : op_traits(OpKind::conv2d).shape_fields(c)) {
+    if (const auto* pair = std::get_if<std::array<int64_t, 2>>(&f.value))
+      seen[f.name] = std::to_string((*pair)[0]) + "," + std::to_string((*pair)[1]);
+    else if (const auto* n = std::get_if<int64_t>(&f.value))
+      seen[f.name] = std::to_string(*n);
+  }
+  EXPECT_EQ(seen.size(), 13u);
+  EXPECT_EQ(seen["stride"], "2,2");
+  EXPECT_EQ(seen["p"], std::to_string(cs.p()));
+}
+
+TEST(Names, TableLookupBothWays) {
+  enum class Color { red, green, blue };
+  static constexpr NameRow<Color> kColors[] = {{Color::red, "red"}, {Color::green, "green"}};
+  EXPECT_EQ(name_of(Color::green, kColors), "green");
+  EXPECT_EQ(name_of(Color::blue, kColors), "invalid");
+  EXPECT_EQ(name_of(Color::blue, kColors, "?"), "?");
+  EXPECT_EQ(value_named("red", kColors), Color::red);
+  EXPECT_FALSE(value_named("blue", kColors).has_value());
+  EXPECT_EQ(stream_kind_name(StreamKind::triad), "triad");
 }
 
 TEST(Units, ScalesToExa) {

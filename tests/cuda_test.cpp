@@ -3,7 +3,7 @@
 // version, and the no-device path through the real `suanli` binary.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <suanli/backend.h>
+#include <suanli/plugin_kit.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -12,7 +12,6 @@
 #include "env_overrides.h"
 #include "labels.h"
 #include "matmul_layout.h"
-#include "op_buffers.h"
 #include "peak_table.h"
 
 namespace suanli::cuda {
@@ -159,7 +158,10 @@ TEST(CudaPeakTable, MigSliceGetsItsShareOfTheSms) {
   EXPECT_TRUE(gpu_peaks(flagged).peaks.empty());
 }
 
-// ---- buffer sizes plan() checks before any CUDA call (op_buffers.h) -------------------------
+// ---- buffer sizes plan() checks before any CUDA call (the plugin kit's table) ---------------
+
+using kit::check_buffer_sizes;
+using kit::op_buffer_bytes;
 
 suanli_op_desc op_of(suanli_op_kind kind) {
   suanli_op_desc op{};
@@ -215,18 +217,11 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
   op.conv2d = &c;  // p = q = (10 + 2 - 2 - 1) / 2 + 1 = 5
   EXPECT_EQ(op_buffer_bytes(&op),
             (std::vector<uint64_t>{2 * 10 * 10 * 8 * 4, 16 * 4 * 9 * 4, 2 * 5 * 5 * 16 * 4}));
-  suanli_peak_desc pk{SUANLI_PEAK_DESC_SIZE,
-                      8192,
-                      64,
-                      SUANLI_DTYPE_FP16,
-                      SUANLI_DTYPE_FP32,
-                      1,
-                      1};
+  suanli_peak_desc pk{SUANLI_PEAK_DESC_SIZE, 8192, 64, SUANLI_DTYPE_FP16, SUANLI_DTYPE_FP32, 1, 1};
   op = op_of(SUANLI_OP_PEAK);
   op.peak = &pk;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{8192 * 4, 8192 * 4}));
-  suanli_stream_desc st{SUANLI_STREAM_DESC_SIZE, SUANLI_STREAM_COPY, 100,
-                        SUANLI_DTYPE_FP64, 3};
+  suanli_stream_desc st{SUANLI_STREAM_DESC_SIZE, SUANLI_STREAM_COPY, 100, SUANLI_DTYPE_FP64, 3};
   op = op_of(SUANLI_OP_STREAM);
   op.stream = &st;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{800, 0, 800}));  // copy never reads B
@@ -287,32 +282,15 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   L.prop = SUANLI_PROP_BACKWARD_WEIGHTS;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{src, dst, wei, 8 * 4}));
 
-  suanli_pool_desc pl{SUANLI_POOL_DESC_SIZE,
-                      SUANLI_POOL_MAX,
-                      1,
-                      3,
-                      4,
-                      4,
-                      2,
-                      2,
-                      2,
-                      2,
-                      0,
-                      0,
-                      SUANLI_DTYPE_BF16,
-                      SUANLI_PROP_BACKWARD_DATA};
+  suanli_pool_desc pl{SUANLI_POOL_DESC_SIZE, SUANLI_POOL_MAX,          1, 3, 4, 4, 2, 2, 2, 2, 0, 0,
+                      SUANLI_DTYPE_BF16,     SUANLI_PROP_BACKWARD_DATA};
   op = op_of(SUANLI_OP_POOL);
   op.pool = &pl;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{2 * 2 * 3 * 2, 48 * 2, 48 * 2}));
 
-  suanli_norm_desc n{SUANLI_NORM_DESC_SIZE,
-                     SUANLI_NORM_LAYER,
-                     10,
-                     6,
-                     1e-5,
-                     SUANLI_DTYPE_FP32,
-                     SUANLI_PROP_FORWARD_TRAINING,
-                     SUANLI_ACT_NONE};
+  suanli_norm_desc n{
+      SUANLI_NORM_DESC_SIZE,        SUANLI_NORM_LAYER, 10, 6, 1e-5, SUANLI_DTYPE_FP32,
+      SUANLI_PROP_FORWARD_TRAINING, SUANLI_ACT_NONE};
   op = op_of(SUANLI_OP_NORM);
   op.norm = &n;  // layer norm statistics are per row
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24, 24, 40, 40}));
@@ -322,8 +300,8 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   n.kind = SUANLI_NORM_RMS;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{240, 240, 24}));
 
-  suanli_eltwise_desc e{SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_ADD,
-                        SUANLI_ACT_NONE, 7, SUANLI_DTYPE_BF16};
+  suanli_eltwise_desc e{SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_ADD, SUANLI_ACT_NONE, 7,
+                        SUANLI_DTYPE_BF16};
   op = op_of(SUANLI_OP_ELTWISE);
   op.eltwise = &e;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{14, 14, 14}));
@@ -332,7 +310,7 @@ TEST(CudaOpBuffers, ModelOpsByPropagation) {
   op.softmax = &sm;
   EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{60, 60}));
   // An ABI 1.0 descriptor (struct_size without the model pointers) is not read past its end.
-  op.struct_size = SUANLI_OP_DESC_SIZE;
+  op.struct_size = SUANLI_STRUCT_SIZE(suanli_op_desc, stream);
   EXPECT_TRUE(op_buffer_bytes(&op).empty());
 }
 

@@ -3,6 +3,7 @@
 // references in double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -23,7 +24,7 @@ std::vector<float> seeded(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> ud(-1.f, 1.f);
   std::vector<float> v(n);
-  for (float& x : v) x = ud(rng);
+  std::generate(v.begin(), v.end(), [&] { return ud(rng); });
   return v;
 }
 
@@ -89,12 +90,18 @@ suanli_conv2d_layer_desc conv_desc(const ConvCase& t, suanli_prop prop, bool bia
   return d;
 }
 
-suanli_op_desc op_of(const suanli_conv2d_layer_desc* c) {
+// The op descriptor whose `member` points at `d`.
+template <typename Desc>
+suanli_op_desc op_of(suanli_op_kind kind, const Desc* suanli_op_desc::*member, const Desc* d) {
   suanli_op_desc op{};
   op.struct_size = SUANLI_OP_DESC_SIZE;
-  op.kind = SUANLI_OP_CONV2D_LAYER;
-  op.conv2d_layer = c;
+  op.kind = kind;
+  op.*member = d;
   return op;
+}
+
+suanli_op_desc op_of(const suanli_conv2d_layer_desc* c) {
+  return op_of(SUANLI_OP_CONV2D_LAYER, &suanli_op_desc::conv2d_layer, c);
 }
 
 }  // namespace
@@ -175,24 +182,10 @@ TEST(ModelBackwardOps, PoolingBackwardMatchesReference) {
             else
               for (size_t i : taps) ref[i] += g / static_cast<double>(taps.size());
           }
-    suanli_pool_desc d{SUANLI_POOL_DESC_SIZE,
-                       kind,
-                       N,
-                       C,
-                       H,
-                       W,
-                       R,
-                       R,
-                       S,
-                       S,
-                       PAD,
-                       PAD,
-                       SUANLI_DTYPE_FP32,
-                       SUANLI_PROP_BACKWARD_DATA};
-    suanli_op_desc op{};
-    op.struct_size = SUANLI_OP_DESC_SIZE;
-    op.kind = SUANLI_OP_POOL;
-    op.pool = &d;
+    suanli_pool_desc d{
+        SUANLI_POOL_DESC_SIZE,    kind, N, C, H, W, R, R, S, S, PAD, PAD, SUANLI_DTYPE_FP32,
+        SUANLI_PROP_BACKWARD_DATA};
+    const suanli_op_desc op = op_of(SUANLI_OP_POOL, &suanli_op_desc::pool, &d);
     const auto out = run_op(*b, op, {dd, src, std::vector<float>(src.size(), 7.f)});
     EXPECT_LT(rel_l2(out[2], ref), 1e-6) << (kind == SUANLI_POOL_MAX ? "max" : "avg");
   }
@@ -202,12 +195,9 @@ TEST(ModelBackwardOps, ReluBackwardMasksByForwardTensor) {
   auto b = cpu();
   const int64_t n = 1000;
   const auto dd = seeded(n, 6), x = seeded(n, 7);
-  suanli_eltwise_desc d{SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_RELU_BACKWARD,
-                        SUANLI_ACT_NONE, n, SUANLI_DTYPE_FP32};
-  suanli_op_desc op{};
-  op.struct_size = SUANLI_OP_DESC_SIZE;
-  op.kind = SUANLI_OP_ELTWISE;
-  op.eltwise = &d;
+  suanli_eltwise_desc d{SUANLI_ELTWISE_DESC_SIZE, SUANLI_ELTWISE_RELU_BACKWARD, SUANLI_ACT_NONE, n,
+                        SUANLI_DTYPE_FP32};
+  const suanli_op_desc op = op_of(SUANLI_OP_ELTWISE, &suanli_op_desc::eltwise, &d);
   const auto out = run_op(*b, op, {dd, x, std::vector<float>(n, 7.f)});
   int zeros = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -264,18 +254,10 @@ TEST(ModelBackwardOps, BatchNormTrainingForwardAndBackwardMatchReference) {
                        (dy[r * ch + c] - dbeta[c] / rows - xh * dg[c] / static_cast<double>(rows));
     }
   }
-  suanli_norm_desc d{SUANLI_NORM_DESC_SIZE,
-                     SUANLI_NORM_BATCH,
-                     rows,
-                     ch,
-                     eps,
-                     SUANLI_DTYPE_FP32,
-                     SUANLI_PROP_FORWARD_TRAINING,
-                     SUANLI_ACT_NONE};
-  suanli_op_desc op{};
-  op.struct_size = SUANLI_OP_DESC_SIZE;
-  op.kind = SUANLI_OP_NORM;
-  op.norm = &d;
+  suanli_norm_desc d{
+      SUANLI_NORM_DESC_SIZE,        SUANLI_NORM_BATCH, rows, ch, eps, SUANLI_DTYPE_FP32,
+      SUANLI_PROP_FORWARD_TRAINING, SUANLI_ACT_NONE};
+  const suanli_op_desc op = op_of(SUANLI_OP_NORM, &suanli_op_desc::norm, &d);
   const std::vector<float> junk(x.size(), 7.f), pjunk(ch, 7.f);
   auto out = run_op(*b, op, {x, junk, gamma, beta, pjunk, pjunk});
   EXPECT_LT(rel_l2(out[1], y), 1e-6);

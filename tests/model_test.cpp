@@ -33,6 +33,18 @@ Workload tiny(Dtype d, int64_t batch) {
   return s.workloads.at(0);
 }
 
+// A test hook that overwrites the first eighth (at least one value) of the fp32 output of the
+// layer or training op named `target` with 3.
+model::ModelHooks overwrite_eighth(const std::string& target) {
+  model::ModelHooks h;
+  h.corrupt_layer = target;
+  h.corrupt = [](void* data, uint64_t bytes) {
+    float* f = static_cast<float*>(data);
+    for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
+  };
+  return h;
+}
+
 }  // namespace
 
 // ResNet-50 v1.5 at 224x224: published 4.09-4.11 GMACs per image forward (torchvision/fvcore
@@ -273,12 +285,7 @@ TEST(Model, CorruptedTransformerLayerFailsVerification) {
   for (const auto& [name, layer] :
        {std::pair<std::string, std::string>{"llama_tiny_decode", "L1.softmax"},
         {"bert_tiny", "L0.ffn_up"}}) {
-    model::ModelHooks h;
-    h.corrupt_layer = layer;
-    h.corrupt = [](void* data, uint64_t bytes) {
-      float* f = static_cast<float*>(data);
-      for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
-    };
+    const model::ModelHooks h = overwrite_eighth(layer);
     const Result r =
         model::run_model_workload(*b, 0, transformer(name, Dtype::fp32, 2), RunOptions{}, h);
     EXPECT_EQ(r.status, Status::failed) << name;
@@ -304,7 +311,7 @@ Workload training(const std::string& model, Dtype d, int64_t batch, int64_t veri
   return s.workloads.at(0);
 }
 
-int count_ops(const model::TrainStep& t, model::TOpKind k) {
+int count_ops(const model::TrainStep& t, model::TrainOpKind k) {
   int n = 0;
   for (const auto& o : t.ops) n += o.kind == k;
   return n;
@@ -337,19 +344,19 @@ TEST(Model, ResNet50TrainingFlopsAreAboutThreeTimesForward) {
   // backward weights, 52 with backward data (not conv1), 2 pooling backwards, 3 FC matmuls
   // besides its forward; 49 relus after batch norm / residual add; 16 residual adds and, since
   // every block input feeds two layers, 16 gradient sums.
-  EXPECT_EQ(count_ops(t, model::TOpKind::conv_fwd), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::bn_fwd), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::bn_bwd), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_weights), 53);
-  EXPECT_EQ(count_ops(t, model::TOpKind::conv_bwd_data), 52);
-  EXPECT_EQ(count_ops(t, model::TOpKind::pool_bwd), 2);
-  EXPECT_EQ(count_ops(t, model::TOpKind::matmul), 4);  // FC forward, dW, db, dX
-  EXPECT_EQ(count_ops(t, model::TOpKind::relu), 49);
-  EXPECT_EQ(count_ops(t, model::TOpKind::relu_bwd), 49);
-  EXPECT_EQ(count_ops(t, model::TOpKind::add), 16 + 16);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::conv_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::bn_fwd), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::bn_bwd), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::conv_bwd_weights), 53);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::conv_bwd_data), 52);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::pool_bwd), 2);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::matmul), 4);  // FC forward, dW, db, dX
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::relu), 49);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::relu_bwd), 49);
+  EXPECT_EQ(count_ops(t, model::TrainOpKind::add), 16 + 16);
   int grads = 0;
   for (const auto& x : t.tensors)
-    grads += x.role == model::TRole::weight_grad || x.role == model::TRole::bias_grad;
+    grads += x.role == model::TensorRole::weight_grad || x.role == model::TensorRole::bias_grad;
   EXPECT_EQ(grads, 53 * 3 + 2);  // conv weights, gamma, beta; FC weights, bias
 }
 
@@ -373,9 +380,9 @@ TEST(Model, TrainingReferenceMatchesFiniteDifferences) {
   };
   int checked = 0;
   for (size_t pi = 0; pi < t.tensors.size(); ++pi) {
-    const model::TTensor& p = t.tensors[pi];
-    if (p.role != model::TRole::weights && p.role != model::TRole::gamma &&
-        p.role != model::TRole::bias)
+    const model::TrainTensor& p = t.tensors[pi];
+    if (p.role != model::TensorRole::weights && p.role != model::TensorRole::gamma &&
+        p.role != model::TensorRole::bias)
       continue;
     const std::string& layer = m.layers[static_cast<size_t>(p.layer)].name;
     if (layer != "fc" && layer != "conv1" && layer != "s3b1.conv2") continue;
@@ -432,12 +439,7 @@ TEST(Model, TinyResNetTrainingStepVerifiesThroughCpuBackend) {
 TEST(Model, CorruptedGradientFailsTrainingVerification) {
   auto b = cpu();
   for (const char* op : {"s3b1.conv2 backward data", "fc backward weights"}) {
-    model::ModelHooks h;
-    h.corrupt_layer = op;
-    h.corrupt = [](void* data, uint64_t bytes) {
-      float* f = static_cast<float*>(data);
-      for (uint64_t i = 0; i < bytes / 4 / 8 + 1; ++i) f[i] = 3.f;
-    };
+    const model::ModelHooks h = overwrite_eighth(op);
     const Result r =
         model::run_model_workload(*b, 0, training("resnet_tiny", Dtype::fp32, 16), {}, h);
     EXPECT_EQ(r.status, Status::failed) << op;

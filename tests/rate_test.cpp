@@ -16,6 +16,7 @@
 #include "rate/render.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "scratch_dir.h"
 
 namespace suanli::rate {
 namespace {
@@ -28,20 +29,8 @@ const std::string kClaims =
     std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json";
 
 // A scratch folder per test program run.
-std::string scratch() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/suanli_rate_test.XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
-
-std::string write(const std::string& name, const json& j) {
-  const std::string p = scratch() + "/" + name;
-  write_file_atomic(p, j.dump(1));
-  return p;
-}
+using test_files::scratch;
+using test_files::write;
 
 json example() {
   return read_json_file(kExample);

@@ -1,6 +1,7 @@
 // Tests of src/report: statistics, atomic writes, hashing, schema and version checks of reports.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "report/hash.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "report/report_reader.h"
 
 namespace suanli {
 namespace {
@@ -134,12 +136,18 @@ TEST(Report, UnknownMajorVersionIsRefusedClearly) {
   }
 }
 
-TEST(Report, SchemaRequiresReasonWhenNotOk) {
+// An unsupported result: the reason given, no samples, nothing verified.
+Result unsupported_result(const std::string& reason) {
   Result r = ok_result();
   r.status = Status::unsupported;
-  r.reason = "";
+  r.reason = reason;
   r.samples.clear();
   r.verified = false;
+  return r;
+}
+
+TEST(Report, SchemaRequiresReasonWhenNotOk) {
+  const Result r = unsupported_result("");
   json j = minimal_report({r});
   const auto errors = validate_against_schema(j, "report.schema.json");
   ASSERT_FALSE(errors.empty());
@@ -154,11 +162,7 @@ TEST(Report, OkWithFailedVerificationIsRejectedBySchema) {
 }
 
 TEST(Report, UnsupportedResultCarriesReasonAndNoThroughput) {
-  Result r = ok_result();
-  r.status = Status::unsupported;
-  r.reason = "CPU lacks AVX512_FP16";
-  r.samples.clear();
-  r.verified = false;
+  const Result r = unsupported_result("CPU lacks AVX512_FP16");
   const json j = result_to_json(r);
   EXPECT_EQ(j["status"], "unsupported");
   EXPECT_EQ(j["reason"], "CPU lacks AVX512_FP16");
@@ -178,8 +182,116 @@ TEST(Report, TallyLine) {
 }
 
 }  // namespace
+// The typed reader against the JSON it reads: every backend, device, peak and result, and the
+// figures a rating uses, field by field.
+TEST(ReportReader, ReadsTheExampleFieldByField) {
+  const std::string path =
+      std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
+  const json j = read_json_file(path);
+  check_report(j, path);
+  const ReportDocument doc = read_report(j, path);
+  EXPECT_EQ(doc.sha256, j["sha256"].get<std::string>());
+  EXPECT_EQ(doc.hostname, j["host"]["hostname"].get<std::string>());
+  ASSERT_EQ(doc.backends.size(), j["backends"].size());
+  for (size_t b = 0; b < doc.backends.size(); ++b) {
+    const json& jb = j["backends"][b];
+    EXPECT_EQ(doc.backends[b].name, jb["name"].get<std::string>());
+    ASSERT_EQ(doc.backends[b].devices.size(), jb["devices"].size());
+    for (size_t d = 0; d < jb["devices"].size(); ++d) {
+      const ReportDevice& dev = doc.backends[b].devices[d];
+      const json& jd = jb["devices"][d];
+      EXPECT_EQ(dev.index, jd["index"].get<int>());
+      EXPECT_EQ(dev.name, jd["name"].get<std::string>());
+      EXPECT_EQ(dev.kind, jd["kind"].get<std::string>());
+      EXPECT_DOUBLE_EQ(dev.clock_mhz, jd["clock_mhz"].get<double>());
+      ASSERT_EQ(dev.peaks.size(), jd["peaks"].size());
+      for (size_t p = 0; p < dev.peaks.size(); ++p) {
+        EXPECT_EQ(dev.peaks[p].dtype, jd["peaks"][p]["dtype"].get<std::string>());
+        EXPECT_DOUBLE_EQ(dev.peaks[p].ops_per_second,
+                         jd["peaks"][p]["ops_per_second"].get<double>());
+      }
+    }
+  }
+  ASSERT_EQ(doc.results.size(), j["results"].size());
+  size_t verified = 0, with_rate = 0;
+  for (size_t i = 0; i < doc.results.size(); ++i) {
+    const ReportResult& r = doc.results[i];
+    const json& jr = j["results"][i];
+    EXPECT_EQ(r.workload, jr["workload"].get<std::string>());
+    EXPECT_EQ(r.op, jr["op"].get<std::string>());
+    EXPECT_EQ(r.dtype, jr["dtype"].get<std::string>());
+    EXPECT_EQ(r.status, jr["status"].get<std::string>());
+    EXPECT_EQ(r.device, jr["device"].get<int>());
+    EXPECT_EQ(r.counts(), jr["status"] == "ok" && jr.contains("verification") &&
+                              jr["verification"]["passed"].get<bool>());
+    EXPECT_EQ(r.marked, result_is_marked(jr));
+    EXPECT_EQ(r.mark_kinds(), result_mark_kinds(jr));
+    EXPECT_EQ(r.flops_per_second.has_value(), jr.contains("flops_per_second"));
+    if (r.flops_per_second) {
+      EXPECT_DOUBLE_EQ(*r.flops_per_second, jr["flops_per_second"].get<double>());
+      ++with_rate;
+    }
+    EXPECT_EQ(r.samples_s.size(), jr.value("samples_s", json::array()).size());
+    if (r.time) EXPECT_EQ(r.time->samples, jr["time_s"]["samples"].get<int>());
+    if (r.verification) {
+      ++verified;
+      EXPECT_EQ(r.verification->method, jr["verification"]["method"].get<std::string>());
+    }
+    EXPECT_EQ(doc.find(r.backend, r.device, r.workload)->workload, r.workload);
+  }
+  EXPECT_GT(verified, 0u);
+  EXPECT_GT(with_rate, 0u);
+  EXPECT_EQ(doc.find("cpu", 0, "no such workload"), nullptr);
+}
+
+// Non-finite figures are written as null; the reader keeps them apart from absent ones.
+TEST(ReportReader, NullErrorIsInfinityAndAbsentFiguresStayAbsent) {
+  const json r = {
+      {"workload", "w"},
+      {"op", "gemm"},
+      {"dtype", "fp32"},
+      {"backend", "cpu"},
+      {"device", 0},
+      {"status", "failed"},
+      {"flops", 1.0},
+      {"bytes", 2.0},
+      {"shape", json::object()},
+      {"verification",
+       {{"method", "freivalds"}, {"passed", false}, {"error", nullptr}, {"bound", nullptr}}},
+      {"marks", {{{"kind", "noisy"}, {"detail", "cv"}}, {{"kind", "timing"}, {"detail", ""}}}}};
+  const ReportResult rr = read_report_result(r);
+  ASSERT_TRUE(rr.verification);
+  EXPECT_TRUE(std::isinf(rr.verification->error));
+  EXPECT_TRUE(std::isnan(rr.verification->bound));
+  EXPECT_FALSE(rr.counts());
+  EXPECT_FALSE(rr.flops_per_second);
+  EXPECT_FALSE(rr.time);
+  EXPECT_EQ(rr.mark_kinds(), "noisy,timing");
+  EXPECT_FALSE(rr.model);
+  json m = r;
+  m["model"] = {{"model", "resnet50"},
+                {"batch", 1},
+                {"mode", "training"},
+                {"samples_per_second", 42.5},
+                {"latency_s", {{"queries", 20}, {"p50", 0.02}, {"p90", 0.03}, {"p99", 0.05}}}};
+  const ReportResult mr = read_report_result(m);
+  ASSERT_TRUE(mr.model);
+  EXPECT_EQ(mr.model->model, "resnet50");
+  EXPECT_EQ(mr.model->mode, "training");
+  EXPECT_EQ(mr.model->batch, 1);
+  EXPECT_DOUBLE_EQ(mr.model->samples_per_second.value_or(-1), 42.5);
+  EXPECT_FALSE(mr.model->tokens_per_second);
+  ASSERT_TRUE(mr.model->latency);
+  EXPECT_DOUBLE_EQ(mr.model->latency->p99, 0.05);
+  json broken = r;
+  broken.erase("backend");
+  EXPECT_THROW(read_report({{"backends", json::array()}, {"results", {broken}}}, "x.json"),
+               InputError);
+}
+
 TEST(Claims, ExampleLoadsAndTheLongestMatchWins) {
-  const Claims c = load_claims(std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json");
+  const Claims c =
+      load_claims(std::string(SUANLI_SOURCE_DIR) + "/reports/examples/claims-h100-sxm.json");
   const auto fp16 = c.find("NVIDIA H100 80GB HBM3", Dtype::fp16);
   ASSERT_TRUE(fp16.has_value());
   EXPECT_DOUBLE_EQ(fp16->flops_per_second, 9.895e14);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cli/workload_kinds.h"
 #include "core/error.h"
 #include "harness/backend_host.h"
 #include "harness/run_report.h"
@@ -19,6 +20,9 @@
 
 namespace suanli {
 namespace {
+
+// Models and HPL reach the runner through the handlers the program registers (as main() does).
+const bool kWorkloadKindsRegistered = (cli::register_workload_kinds(), true);
 
 std::unique_ptr<Backend> test_plugin(const std::string& mode) {
   return load_backend_file(
@@ -206,6 +210,40 @@ TEST(Runner, ModelTooLargeForTheDeviceIsAnInputError) {
   const Suite inf =
       small_suite(R"([{"op": "model", "model": "resnet50", "dtype": "fp32", "batch": 16}])");
   EXPECT_LT(model::model_device_bytes(inf.workloads.at(0)), need / 2);
+}
+
+// A module workload reaches the runner through the handler that claims it; the runner itself
+// knows no model or HPL code.
+TEST(Runner, ModuleWorkloadsRunThroughTheirHandler) {
+  auto b = test_plugin("good");
+  Suite s = small_suite(R"([{"op": "gemm", "dtype": "fp32", "m": 8, "n": 8, "k": 8}])");
+  Workload w = s.workloads.at(0);
+  w.hpl = "test_kind";
+  WorkloadHandler h;
+  h.name = "test_kind";
+  h.handles = [](const Workload& x) { return x.hpl == "test_kind"; };
+  h.run = [](Backend& be, int device, const Workload& x, const RunOptions&) {
+    Result r = workload_result(x, be.name(), device);
+    r.status = Status::unsupported;
+    r.reason = "from the test handler";
+    return r;
+  };
+  h.device_bytes = [](const Workload&) -> std::optional<uint64_t> { return uint64_t{4} << 30; };
+  h.fit_label = [](const Workload&) { return std::string("the test kind"); };
+  h.progress_label = [](const Workload&) { return std::string("test kind label"); };
+  register_workload_handler(h);
+  const Result r = run_job(*b, 0, w, {});
+  EXPECT_EQ(r.reason, "from the test handler");
+  EXPECT_EQ(r.workload, w.id);
+  EXPECT_EQ(workload_label(w), "test kind label");
+  s.workloads = {w};
+  try {
+    check_suite_fits(s, {b.get()});  // the test device declares 1 GiB
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("the test kind needs 4.0 GiB"), std::string::npos)
+        << e.what();
+  }
 }
 
 bool has_mark(const Result& r, const std::string& kind) {

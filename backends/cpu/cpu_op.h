@@ -1,7 +1,7 @@
 // Internal interface of the CPU backend: one prepared op, and the factories each part provides.
 #pragma once
 
-#include <suanli/backend.h>
+#include <suanli/plugin_kit.h>
 
 #include <cstdint>
 #include <memory>
@@ -10,11 +10,8 @@
 
 namespace suanli::cpu {
 
-// Thrown inside the backend; plugin.cpp turns it into a status + message.
-struct BackendError : std::runtime_error {
-  BackendError(suanli_status s, const std::string& msg) : std::runtime_error(msg), status(s) {}
-  suanli_status status;
-};
+// Thrown inside the backend; the plugin kit's entry points turn it into a status + message.
+using BackendError = kit::Error;
 
 // Settings of one backend context that every part needs.
 struct CpuConfig {

@@ -136,6 +136,22 @@ dnnl::memory mem(const dnnl::memory::desc& md, void* p) {
   return dnnl::memory(md, dnnl_engine(), p);
 }
 
+// The last steps of an op that is one oneDNN primitive: its implementation accepted (no reference
+// kernel), a probe op without buffers, else the primitive over args() and a scratchpad.
+template <class Primitive, class PrimitiveDesc, class Args>
+std::unique_ptr<CpuOp> primitive_op(const PrimitiveDesc& pd, bool bf16, const char* what,
+                                    void* const* bufs, int threads, Args&& args,
+                                    const std::string& name, const std::string& note,
+                                    std::string* reason) {
+  const std::string impl = pd.impl_info_str();
+  if (!acceptable_impl(impl, bf16, what, reason)) return nullptr;
+  if (!bufs) return std::make_unique<ProbeOp>();
+  std::unordered_map<int, dnnl::memory> arguments = args();
+  arguments[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), dnnl_engine());
+  return finish(std::make_unique<PrimOp>(Primitive(pd), std::move(arguments), threads),
+                name + " " + impl, note);
+}
+
 // The output scale and post-ops of an epilogue (backend.h's order): acc * os + bias' -> + mask
 // -> + residual (sum) -> act.
 struct Epi {
@@ -178,8 +194,8 @@ std::unique_ptr<CpuOp> no_primitive(const dnnl::error& ex, const std::string& wh
 
 // ---- matmul ---------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_matmul(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
-                                   const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "matmul";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant))
     invalid(op, "struct_size too small");
@@ -323,8 +339,7 @@ std::unique_ptr<CpuOp> make_conv_backward(const suanli_conv2d_layer_desc& L, voi
     return nullptr;
   const size_t need = 3 + (!data && e.bias ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
-  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const int64_t p = kit::conv2d_output(d).first, q = kit::conv2d_output(d).second;
   const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, dt::f32, tag::nhwc);
   const dnnl::memory::desc dst_md({d.n, d.k, p, q}, dt::f32, tag::nhwc);
   const dnnl::memory::desc wei_md =
@@ -402,16 +417,13 @@ std::unique_ptr<CpuOp> make_conv_backward(const suanli_conv2d_layer_desc& L, voi
   }
 }
 
-std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
-                                       size_t nbufs, const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
+                                  size_t nbufs, const CpuConfig& cfg, std::string* reason) {
   const char* op = "conv2d_layer";
   if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
     invalid(op, "struct_size too small");
   const suanli_conv2d_desc& d = L.conv;
-  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
-      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
-      d.c % d.groups || d.k % d.groups)
-    invalid(op, "bad shape");
+  kit::check_conv2d_shape(d, op);
   if (L.prop == SUANLI_PROP_BACKWARD_DATA || L.prop == SUANLI_PROP_BACKWARD_WEIGHTS)
     return make_conv_backward(L, bufs, nbufs, cfg, reason);
   if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING)
@@ -423,12 +435,10 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
   const bool quant = ts == dt::u8 || ts == dt::s8;
   if (quant != (tw == dt::s8)) invalid(op, "int8 conv takes uint8/int8 src and int8 weights");
   const suanli_epilogue& e = L.epilogue;
-  if (e.mask) invalid(op, "a convolution has no mask");
-  if (e.alpha != 1.0) invalid(op, "epilogue.alpha must be 1 for a convolution");
+  kit::check_conv_epilogue(e, op);
   const size_t need = 3 + (e.bias ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
-  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const int64_t p = kit::conv2d_output(d).first, q = kit::conv2d_output(d).second;
   const dnnl::memory::desc src_md({d.n, d.c, d.h, d.w}, ts, tag::nhwc);
   const dnnl::memory::desc dst_md({d.n, d.k, p, q}, td, tag::nhwc);
   const dnnl::memory::desc wei_md =
@@ -507,8 +517,8 @@ std::unique_ptr<CpuOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* 
 
 // ---- pooling --------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
-                                 const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "pool";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_pool_desc, prop)) invalid(op, "struct_size");
   if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
@@ -582,23 +592,19 @@ std::unique_ptr<CpuOp> make_pool(const suanli_pool_desc& d, void* const* bufs, s
   } catch (const dnnl::error& ex) {
     return no_primitive(ex, "pool: primitive descriptor", "pooling for this type", reason);
   }
-  const std::string impl = pd.impl_info_str();
-  if (!acceptable_impl(impl, t == dt::bf16, "pooling", reason)) return nullptr;
-  if (!bufs) return std::make_unique<ProbeOp>();
-  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-  return finish(std::make_unique<PrimOp>(
-                    dnnl::pooling_forward(pd),
-                    std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(src_md, bufs[0])},
-                                                          {DNNL_ARG_DST, mem(dst_md, bufs[1])},
-                                                          {DNNL_ARG_SCRATCHPAD, scratch}},
-                    threads),
-                "pooling " + impl, " (NHWC)");
+  return primitive_op<dnnl::pooling_forward>(
+      pd, t == dt::bf16, "pooling", bufs, threads,
+      [&] {
+        return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(src_md, bufs[0])},
+                                                     {DNNL_ARG_DST, mem(dst_md, bufs[1])}};
+      },
+      "pooling", " (NHWC)", reason);
 }
 
 // ---- softmax --------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_softmax(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
-                                    const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "softmax";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_softmax_desc, type)) invalid(op, "struct_size");
   if (d.rows < 1 || d.cols < 1) invalid(op, "rows and cols must be >= 1");
@@ -616,17 +622,13 @@ std::unique_ptr<CpuOp> make_softmax(const suanli_softmax_desc& d, void* const* b
   } catch (const dnnl::error& ex) {
     return no_primitive(ex, "softmax: primitive descriptor", "softmax for this type", reason);
   }
-  const std::string impl = pd.impl_info_str();
-  if (!acceptable_impl(impl, t == dt::bf16, "softmax", reason)) return nullptr;
-  if (!bufs) return std::make_unique<ProbeOp>();
-  dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-  return finish(std::make_unique<PrimOp>(
-                    dnnl::softmax_forward(pd),
-                    std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                          {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                          {DNNL_ARG_SCRATCHPAD, scratch}},
-                    threads),
-                "softmax " + impl, "");
+  return primitive_op<dnnl::softmax_forward>(
+      pd, t == dt::bf16, "softmax", bufs, threads,
+      [&] {
+        return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                     {DNNL_ARG_DST, mem(md, bufs[1])}};
+      },
+      "softmax", "", reason);
 }
 
 // ---- element access for the loops oneDNN 2.6 lacks --------------------------------------------
@@ -739,21 +741,15 @@ std::unique_ptr<CpuOp> make_batch_norm_training(const suanli_norm_desc& d, void*
                                                      flags);
     const dnnl::batch_normalization_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
     if (fwd) {
-      const std::string impl = fpd.impl_info_str();
-      if (!acceptable_impl(impl, false, op, reason)) return nullptr;
-      if (!bufs) return std::make_unique<ProbeOp>();
-      dnnl::memory scratch(fpd.scratchpad_desc(), dnnl_engine());
-      return finish(std::make_unique<PrimOp>(dnnl::batch_normalization_forward(fpd),
-                                             std::unordered_map<int, dnnl::memory>{
-                                                 {DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                 {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                 {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
-                                                 {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
-                                                 {DNNL_ARG_MEAN, mem(pmd, bufs[4])},
-                                                 {DNNL_ARG_VARIANCE, mem(pmd, bufs[5])},
-                                                 {DNNL_ARG_SCRATCHPAD, scratch}},
-                                             threads),
-                    "batch_normalization forward_training " + impl, " (batch statistics)");
+      return primitive_op<dnnl::batch_normalization_forward>(
+          fpd, false, op, bufs, threads,
+          [&] {
+            return std::unordered_map<int, dnnl::memory>{
+                {DNNL_ARG_SRC, mem(md, bufs[0])},    {DNNL_ARG_DST, mem(md, bufs[1])},
+                {DNNL_ARG_SCALE, mem(pmd, bufs[2])}, {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
+                {DNNL_ARG_MEAN, mem(pmd, bufs[4])},  {DNNL_ARG_VARIANCE, mem(pmd, bufs[5])}};
+          },
+          "batch_normalization forward_training", " (batch statistics)", reason);
     }
     const dnnl::batch_normalization_backward::desc bd(dnnl::prop_kind::backward, md, md, eps,
                                                       flags);
@@ -787,8 +783,8 @@ std::unique_ptr<CpuOp> make_batch_norm_training(const suanli_norm_desc& d, void*
   }
 }
 
-std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
-                                 const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "norm";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)) invalid(op, "struct_size");
   if (d.rows < 1 || d.channels < 1 || !(d.epsilon >= 0)) invalid(op, "bad shape or epsilon");
@@ -874,19 +870,15 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
     const dnnl::layer_normalization_forward::desc ld(dnnl::prop_kind::forward_inference, md,
                                                      static_cast<float>(d.epsilon), flags);
     dnnl::layer_normalization_forward::primitive_desc pd(ld, attr, dnnl_engine());
-    impl = pd.impl_info_str();
-    if (!acceptable_impl(impl, t == dt::bf16, "layer norm", reason)) return nullptr;
-    if (!bufs) return std::make_unique<ProbeOp>();
-    dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-    return finish(std::make_unique<PrimOp>(
-                      dnnl::layer_normalization_forward(pd),
-                      std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                            {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                            {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
-                                                            {DNNL_ARG_SHIFT, mem(pmd, bufs[3])},
-                                                            {DNNL_ARG_SCRATCHPAD, scratch}},
-                      threads),
-                  "layer_normalization " + impl, "");
+    return primitive_op<dnnl::layer_normalization_forward>(
+        pd, t == dt::bf16, "layer norm", bufs, threads,
+        [&] {
+          return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                       {DNNL_ARG_DST, mem(md, bufs[1])},
+                                                       {DNNL_ARG_SCALE, mem(pmd, bufs[2])},
+                                                       {DNNL_ARG_SHIFT, mem(pmd, bufs[3])}};
+        },
+        "layer_normalization", "", reason);
   } catch (const dnnl::error& ex) {
     return no_primitive(ex, "norm: primitive", "normalization for this type", reason);
   }
@@ -894,8 +886,8 @@ std::unique_ptr<CpuOp> make_norm(const suanli_norm_desc& d, void* const* bufs, s
 
 // ---- eltwise --------------------------------------------------------------------------------
 
-std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
-                                    const CpuConfig& cfg, std::string* reason) {
+std::unique_ptr<CpuOp> make_layer(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
+                                  const CpuConfig& cfg, std::string* reason) {
   const char* op = "eltwise";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type)) invalid(op, "struct_size");
   if (d.n < 1) invalid(op, "n must be >= 1");
@@ -912,17 +904,13 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
                                              act_alg(d.activation, op), md,
                                              d.activation == SUANLI_ACT_RELU ? 0.f : 1.f, 0.f);
         dnnl::eltwise_forward::primitive_desc pd(ed, strict_attr(), dnnl_engine());
-        const std::string impl = pd.impl_info_str();
-        if (!acceptable_impl(impl, t == dt::bf16, "eltwise", reason)) return nullptr;
-        if (!bufs) return std::make_unique<ProbeOp>();
-        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(
-                          dnnl::eltwise_forward(pd),
-                          std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
-                                                                {DNNL_ARG_DST, mem(md, bufs[1])},
-                                                                {DNNL_ARG_SCRATCHPAD, scratch}},
-                          threads),
-                      "eltwise " + impl, "");
+        return primitive_op<dnnl::eltwise_forward>(
+            pd, t == dt::bf16, "eltwise", bufs, threads,
+            [&] {
+              return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, mem(md, bufs[0])},
+                                                           {DNNL_ARG_DST, mem(md, bufs[1])}};
+            },
+            "eltwise", "", reason);
       }
       case SUANLI_ELTWISE_ADD:
       case SUANLI_ELTWISE_MUL: {
@@ -931,18 +919,14 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
                                                                  : dnnl::algorithm::binary_mul,
                                     md, md, md);
         dnnl::binary::primitive_desc pd(bd, strict_attr(), dnnl_engine());
-        const std::string impl = pd.impl_info_str();
-        if (!acceptable_impl(impl, t == dt::bf16, "binary", reason)) return nullptr;
-        if (!bufs) return std::make_unique<ProbeOp>();
-        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(
-                          dnnl::binary(pd),
-                          std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC_0, mem(md, bufs[0])},
-                                                                {DNNL_ARG_SRC_1, mem(md, bufs[1])},
-                                                                {DNNL_ARG_DST, mem(md, bufs[2])},
-                                                                {DNNL_ARG_SCRATCHPAD, scratch}},
-                          threads),
-                      "binary " + impl, "");
+        return primitive_op<dnnl::binary>(
+            pd, t == dt::bf16, "binary", bufs, threads,
+            [&] {
+              return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC_0, mem(md, bufs[0])},
+                                                           {DNNL_ARG_SRC_1, mem(md, bufs[1])},
+                                                           {DNNL_ARG_DST, mem(md, bufs[2])}};
+            },
+            "binary", "", reason);
       }
       case SUANLI_ELTWISE_ACT_MUL: {
         if (t != dt::f32 && t != dt::bf16) invalid(op, "act_mul takes fp32 or bf16");
@@ -971,18 +955,14 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
         const dnnl::eltwise_forward::primitive_desc fpd(fd, strict_attr(), dnnl_engine());
         const dnnl::eltwise_backward::desc bd(dnnl::algorithm::eltwise_relu, md, md, 0.f, 0.f);
         dnnl::eltwise_backward::primitive_desc pd(bd, strict_attr(), dnnl_engine(), fpd);
-        const std::string impl = pd.impl_info_str();
-        if (!acceptable_impl(impl, false, "relu backward", reason)) return nullptr;
-        if (!bufs) return std::make_unique<ProbeOp>();
-        dnnl::memory scratch(pd.scratchpad_desc(), dnnl_engine());
-        return finish(std::make_unique<PrimOp>(dnnl::eltwise_backward(pd),
-                                               std::unordered_map<int, dnnl::memory>{
-                                                   {DNNL_ARG_DIFF_DST, mem(md, bufs[0])},
-                                                   {DNNL_ARG_SRC, mem(md, bufs[1])},
-                                                   {DNNL_ARG_DIFF_SRC, mem(md, bufs[2])},
-                                                   {DNNL_ARG_SCRATCHPAD, scratch}},
-                                               threads),
-                      "eltwise_backward " + impl, "");
+        return primitive_op<dnnl::eltwise_backward>(
+            pd, false, "relu backward", bufs, threads,
+            [&] {
+              return std::unordered_map<int, dnnl::memory>{{DNNL_ARG_DIFF_DST, mem(md, bufs[0])},
+                                                           {DNNL_ARG_SRC, mem(md, bufs[1])},
+                                                           {DNNL_ARG_DIFF_SRC, mem(md, bufs[2])}};
+            },
+            "eltwise_backward", "", reason);
       }
       default:
         invalid(op, "unknown eltwise kind");
@@ -996,36 +976,9 @@ std::unique_ptr<CpuOp> make_eltwise(const suanli_eltwise_desc& d, void* const* b
 
 std::unique_ptr<CpuOp> make_model_op(const suanli_op_desc& op, void* const* bufs, size_t nbufs,
                                      const CpuConfig& cfg, std::string* reason) {
-  auto has = [&](size_t end) { return op.struct_size >= end; };
-  switch (op.kind) {
-    case SUANLI_OP_MATMUL:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, matmul)) && op.matmul)
-        return make_matmul(*op.matmul, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_CONV2D_LAYER:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, conv2d_layer)) && op.conv2d_layer)
-        return make_conv_layer(*op.conv2d_layer, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_POOL:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, pool)) && op.pool)
-        return make_pool(*op.pool, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_NORM:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, norm)) && op.norm)
-        return make_norm(*op.norm, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_SOFTMAX:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, softmax)) && op.softmax)
-        return make_softmax(*op.softmax, bufs, nbufs, cfg, reason);
-      break;
-    case SUANLI_OP_ELTWISE:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise)) && op.eltwise)
-        return make_eltwise(*op.eltwise, bufs, nbufs, cfg, reason);
-      break;
-    default:
-      break;
-  }
-  throw BackendError(SUANLI_INVALID_ARGUMENT, "op descriptor lacks the parameters of its kind");
+  // One make_layer overload per model op kind, above.
+  return kit::visit_model_op(
+      op, [&](const auto& d) { return make_layer(d, bufs, nbufs, cfg, reason); });
 }
 
 }  // namespace suanli::cpu

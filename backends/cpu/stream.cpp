@@ -48,134 +48,83 @@ int64_t aligned_from(const T* c, int64_t i0, int64_t i1) {
   return std::min(i1, i0 + skip / static_cast<int64_t>(sizeof(T)));
 }
 
-// The vector loops per ISA. Vector operands use GCC's vector operators; the empty asm on each
-// product keeps a + s*b as a multiply and an add (no FMA contraction), so C matches the plain C++
-// expression bit for bit, as the host reference computes it.
+// The vector loops of one ISA whose registers are W bits (__mWd / __mW, _mmW_* intrinsics),
+// written once and expanded per ISA inside its target region (an intrinsic inlines only into a
+// function compiled for its target). Vector operands use GCC's vector operators; the empty asm
+// (constraint REG: a register of that ISA) on each product keeps a + s*b as a multiply and an add
+// (no FMA contraction), so C matches the plain C++ expression bit for bit, as the host reference
+// computes it.
+#define SUANLI_STREAM_VECTOR_LOOPS(W, REG)                                                         \
+  inline __m##W##d load(const double* p) {                                                         \
+    return _mm##W##_loadu_pd(p);                                                                   \
+  }                                                                                                \
+  inline __m##W load(const float* p) {                                                             \
+    return _mm##W##_loadu_ps(p);                                                                   \
+  }                                                                                                \
+  inline __m##W##d splat(double s) {                                                               \
+    return _mm##W##_set1_pd(s);                                                                    \
+  }                                                                                                \
+  inline __m##W splat(float s) {                                                                   \
+    return _mm##W##_set1_ps(s);                                                                    \
+  }                                                                                                \
+  template <bool kNt>                                                                              \
+  inline void put(double* p, __m##W##d v) {                                                        \
+    if constexpr (kNt)                                                                             \
+      _mm##W##_stream_pd(p, v);                                                                    \
+    else                                                                                           \
+      _mm##W##_storeu_pd(p, v);                                                                    \
+  }                                                                                                \
+  template <bool kNt>                                                                              \
+  inline void put(float* p, __m##W v) {                                                            \
+    if constexpr (kNt)                                                                             \
+      _mm##W##_stream_ps(p, v);                                                                    \
+    else                                                                                           \
+      _mm##W##_storeu_ps(p, v);                                                                    \
+  }                                                                                                \
+  template <typename T, bool kNt>                                                                  \
+  void range(suanli_stream_kind kind, const T* a, const T* b, T* c, T s, int64_t i0, int64_t i1) { \
+    constexpr int64_t kLanes = W / 8 / sizeof(T);                                                  \
+    const int64_t begin = aligned_from(c, i0, i1);                                                 \
+    const int64_t end = begin + (i1 - begin) / kLanes * kLanes;                                    \
+    scalar_range(kind, a, b, c, s, i0, begin);                                                     \
+    const auto vs = splat(s);                                                                      \
+    switch (kind) {                                                                                \
+      case SUANLI_STREAM_COPY:                                                                     \
+        for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, load(a + i));                \
+        break;                                                                                     \
+      case SUANLI_STREAM_SCALE:                                                                    \
+        for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, vs * load(a + i));           \
+        break;                                                                                     \
+      case SUANLI_STREAM_ADD:                                                                      \
+        for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, load(a + i) + load(b + i));  \
+        break;                                                                                     \
+      case SUANLI_STREAM_TRIAD:                                                                    \
+        for (int64_t i = begin; i < end; i += kLanes) {                                            \
+          auto p = vs * load(b + i);                                                               \
+          asm("" : REG(p));                                                                        \
+          put<kNt>(c + i, load(a + i) + p);                                                        \
+        }                                                                                          \
+        break;                                                                                     \
+    }                                                                                              \
+    scalar_range(kind, a, b, c, s, end, i1);                                                       \
+    if constexpr (kNt) _mm_sfence(); /* streaming stores are weakly ordered: drain them */         \
+  }
+
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 namespace avx512 {
-
-inline __m512d load(const double* p) {
-  return _mm512_loadu_pd(p);
-}
-inline __m512 load(const float* p) {
-  return _mm512_loadu_ps(p);
-}
-inline __m512d splat(double s) {
-  return _mm512_set1_pd(s);
-}
-inline __m512 splat(float s) {
-  return _mm512_set1_ps(s);
-}
-template <bool kNt>
-inline void put(double* p, __m512d v) {
-  if constexpr (kNt)
-    _mm512_stream_pd(p, v);
-  else
-    _mm512_storeu_pd(p, v);
-}
-template <bool kNt>
-inline void put(float* p, __m512 v) {
-  if constexpr (kNt)
-    _mm512_stream_ps(p, v);
-  else
-    _mm512_storeu_ps(p, v);
-}
-
-template <typename T, bool kNt>
-void range(suanli_stream_kind kind, const T* a, const T* b, T* c, T s, int64_t i0, int64_t i1) {
-  constexpr int64_t kLanes = 64 / sizeof(T);
-  const int64_t begin = aligned_from(c, i0, i1);
-  const int64_t end = begin + (i1 - begin) / kLanes * kLanes;
-  scalar_range(kind, a, b, c, s, i0, begin);
-  const auto vs = splat(s);
-  switch (kind) {
-    case SUANLI_STREAM_COPY:
-      for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, load(a + i));
-      break;
-    case SUANLI_STREAM_SCALE:
-      for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, vs * load(a + i));
-      break;
-    case SUANLI_STREAM_ADD:
-      for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, load(a + i) + load(b + i));
-      break;
-    case SUANLI_STREAM_TRIAD:
-      for (int64_t i = begin; i < end; i += kLanes) {
-        auto p = vs * load(b + i);
-        asm("" : "+v"(p));
-        put<kNt>(c + i, load(a + i) + p);
-      }
-      break;
-  }
-  scalar_range(kind, a, b, c, s, end, i1);
-  if constexpr (kNt) _mm_sfence();  // streaming stores are weakly ordered: drain them here
-}
-
+SUANLI_STREAM_VECTOR_LOOPS(512, "+v")
 }  // namespace avx512
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2")
 namespace avx2 {
-
-inline __m256d load(const double* p) {
-  return _mm256_loadu_pd(p);
-}
-inline __m256 load(const float* p) {
-  return _mm256_loadu_ps(p);
-}
-inline __m256d splat(double s) {
-  return _mm256_set1_pd(s);
-}
-inline __m256 splat(float s) {
-  return _mm256_set1_ps(s);
-}
-template <bool kNt>
-inline void put(double* p, __m256d v) {
-  if constexpr (kNt)
-    _mm256_stream_pd(p, v);
-  else
-    _mm256_storeu_pd(p, v);
-}
-template <bool kNt>
-inline void put(float* p, __m256 v) {
-  if constexpr (kNt)
-    _mm256_stream_ps(p, v);
-  else
-    _mm256_storeu_ps(p, v);
-}
-
-template <typename T, bool kNt>
-void range(suanli_stream_kind kind, const T* a, const T* b, T* c, T s, int64_t i0, int64_t i1) {
-  constexpr int64_t kLanes = 32 / sizeof(T);
-  const int64_t begin = aligned_from(c, i0, i1);
-  const int64_t end = begin + (i1 - begin) / kLanes * kLanes;
-  scalar_range(kind, a, b, c, s, i0, begin);
-  const auto vs = splat(s);
-  switch (kind) {
-    case SUANLI_STREAM_COPY:
-      for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, load(a + i));
-      break;
-    case SUANLI_STREAM_SCALE:
-      for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, vs * load(a + i));
-      break;
-    case SUANLI_STREAM_ADD:
-      for (int64_t i = begin; i < end; i += kLanes) put<kNt>(c + i, load(a + i) + load(b + i));
-      break;
-    case SUANLI_STREAM_TRIAD:
-      for (int64_t i = begin; i < end; i += kLanes) {
-        auto p = vs * load(b + i);
-        asm("" : "+x"(p));
-        put<kNt>(c + i, load(a + i) + p);
-      }
-      break;
-  }
-  scalar_range(kind, a, b, c, s, end, i1);
-  if constexpr (kNt) _mm_sfence();
-}
-
+SUANLI_STREAM_VECTOR_LOOPS(256, "+x")
 }  // namespace avx2
 #pragma GCC pop_options
+
+#undef SUANLI_STREAM_VECTOR_LOOPS
 
 enum class Path { kAvx512, kAvx2, kGeneric };
 

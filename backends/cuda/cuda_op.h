@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cuda_runtime_api.h>
-#include <suanli/backend.h>
+#include <suanli/plugin_kit.h>
 
 #include <cstdint>
 #include <memory>
@@ -16,11 +16,8 @@ typedef struct cudnnContext* cudnnHandle_t;
 
 namespace suanli::cuda {
 
-// Thrown inside the backend; plugin.cpp turns it into a status + message.
-struct BackendError : std::runtime_error {
-  BackendError(suanli_status s, const std::string& msg) : std::runtime_error(msg), status(s) {}
-  suanli_status status;
-};
+// Thrown inside the backend; the plugin kit turns it into a status + message.
+using BackendError = kit::Error;
 
 // Turns a CUDA runtime error into a BackendError naming the call and the runtime's message.
 // Out-of-memory becomes SUANLI_OUT_OF_MEMORY, everything else SUANLI_DEVICE_ERROR.

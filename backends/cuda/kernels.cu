@@ -63,51 +63,24 @@ __global__ void __launch_bounds__(kThreads)
 // ---- tensor-core chains: mma.sync with every A element alpha and every B element beta, so each
 // accumulator lane gains k products alpha*beta per instruction ----------------------------------
 
-struct MmaF16F32 {
-  using Acc = float;
-  static constexpr int kAcc = 4, kK = 16;
-  static __device__ __forceinline__ void step(float (&d)[4], uint32_t a, uint32_t b) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, "
-        "{%5,%5}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a), "r"(b));
-  }
-};
-struct MmaBf16F32 {
-  using Acc = float;
-  static constexpr int kAcc = 4, kK = 16;
-  static __device__ __forceinline__ void step(float (&d)[4], uint32_t a, uint32_t b) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, "
-        "{%5,%5}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a), "r"(b));
-  }
-};
-struct MmaTf32F32 {
-  using Acc = float;
-  static constexpr int kAcc = 4, kK = 8;
-  static __device__ __forceinline__ void step(float (&d)[4], uint32_t a, uint32_t b) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, "
-        "{%5,%5}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a), "r"(b));
-  }
-};
+// One mma.sync step on four accumulator registers: ptx is the instruction, constraint the
+// accumulators' register class ("+f" float, "+r" int32).
+#define SUANLI_MMA_X4(Name, AccType, k, constraint, ptx)                                    \
+  struct Name {                                                                             \
+    using Acc = AccType;                                                                    \
+    static constexpr int kAcc = 4, kK = k;                                                  \
+    static __device__ __forceinline__ void step(AccType (&d)[4], uint32_t a, uint32_t b) {  \
+      asm volatile(ptx " {%0,%1,%2,%3}, {%4,%4,%4,%4}, {%5,%5}, {%0,%1,%2,%3};"             \
+                   : constraint(d[0]), constraint(d[1]), constraint(d[2]), constraint(d[3]) \
+                   : "r"(a), "r"(b));                                                       \
+    }                                                                                       \
+  };
+SUANLI_MMA_X4(MmaF16F32, float, 16, "+f", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32")
+SUANLI_MMA_X4(MmaBf16F32, float, 16, "+f", "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")
+SUANLI_MMA_X4(MmaTf32F32, float, 8, "+f", "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32")
 // Integer accumulation wraps modulo 2^32 (no .satfinite), as the ABI's int32 chain does.
-struct MmaU8S8S32 {
-  using Acc = int32_t;
-  static constexpr int kAcc = 4, kK = 32;
-  static __device__ __forceinline__ void step(int32_t (&d)[4], uint32_t a, uint32_t b) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, "
-        "{%5,%5}, {%0,%1,%2,%3};"
-        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-        : "r"(a), "r"(b));
-  }
-};
+SUANLI_MMA_X4(MmaU8S8S32, int32_t, 32, "+r", "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32")
+#undef SUANLI_MMA_X4
 struct MmaF64 {
   using Acc = double;
   static constexpr int kAcc = 2, kK = 4;

@@ -202,8 +202,8 @@ class MatmulOp : public CudaOp {
   int64_t stage_rows_ = 0, stage_cols_ = 0;  // B as stored: k x n, packed
 };
 
-std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
-                                    Device& dev, std::string* reason) {
+// Refuses a malformed matmul descriptor (INVALID_ARGUMENT).
+void check_matmul(const suanli_matmul_desc& d, size_t nbufs, bool probe) {
   const char* op = "matmul";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_matmul_desc, quant))
     invalid(op, "struct_size too small");
@@ -212,259 +212,329 @@ std::unique_ptr<CudaOp> make_matmul(const suanli_matmul_desc& d, void* const* bu
   for (int i = 0; i < 4; ++i)
     if (d.a_stride[i] < 0 || d.b_stride[i] < 0 || d.c_stride[i] < 0)
       invalid(op, "strides must be >= 0");
+  check_activation(d.epilogue.activation, op);
+  if (!std::isfinite(d.epilogue.alpha)) invalid(op, "epilogue.alpha must be finite");
+  const size_t need = 3 + (d.epilogue.bias ? 1 : 0) + (d.epilogue.mask ? 1 : 0);
+  if (!probe && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+}
+
+// What cuBLASLt reads and accumulates, and what our epilogue writes.
+struct MatmulTypes {
+  bool quantized = false;
+  cudaDataType_t in_type = CUDA_R_32F, c_type = CUDA_R_32F;
+  KType dst_kt = KType::f32;
+  int64_t esz_in = 4, esz_c = 4;
+};
+
+// The types of an int8 matmul; "" when supported, else the reason.
+std::string int8_matmul_types(const suanli_matmul_desc& d, const Device& dev) {
+  const char* op = "matmul";
   const suanli_epilogue& e = d.epilogue;
   const suanli_quant& q = d.quant;
-  check_activation(e.activation, op);
-  if (!std::isfinite(e.alpha)) invalid(op, "epilogue.alpha must be finite");
-  const size_t need = 3 + (e.bias ? 1 : 0) + (e.mask ? 1 : 0);
-  if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
+  const suanli_dtype ct = d.c_type;
+  if (d.b_type != SUANLI_DTYPE_INT8) invalid(op, "int8 matmul takes a uint8/int8 A and an int8 B");
+  if (d.a_type == SUANLI_DTYPE_UINT8)
+    return "matmul: cuBLASLt multiplies s8 x s8 only, not the u8 x s8 form of x86 VNNI (ask for an "
+           "int8 A)";
+  if (ct != SUANLI_DTYPE_INT8 && ct != SUANLI_DTYPE_UINT8 && ct != SUANLI_DTYPE_FP32 &&
+      ct != SUANLI_DTYPE_INT32)
+    invalid(op, std::string("int8 matmul writes int8, uint8, fp32 or int32, not ") + type_name(ct));
+  if (dev.cc() < 75) return "int8 tensor cores need sm_75 or later";
+  if (!(q.src_scale > 0) || !(q.wei_scale > 0) || !(q.dst_scale > 0) ||
+      (e.residual && !(q.residual_scale > 0)))
+    invalid(op, "quant scales must be > 0");
+  if ((ct == SUANLI_DTYPE_FP32 || ct == SUANLI_DTYPE_INT32) && q.dst_scale != 1.f)
+    invalid(op, "quant.dst_scale must be 1 for an fp32 or int32 dst");
+  if (ct == SUANLI_DTYPE_INT32 &&
+      (e.bias || e.mask || e.residual || e.activation != SUANLI_ACT_NONE || e.alpha != 1.0))
+    invalid(op, "an int32 dst is the raw accumulator: no epilogue allowed");
+  return "";
+}
 
-  // Types: what cuBLASLt reads and accumulates, and what our epilogue writes.
-  const suanli_dtype at_ = d.a_type, bt = d.b_type, ct = d.c_type;
-  const bool quantized = at_ == SUANLI_DTYPE_INT8 || at_ == SUANLI_DTYPE_UINT8;
-  cudaDataType_t in_type;
-  if (quantized) {
-    if (bt != SUANLI_DTYPE_INT8) invalid(op, "int8 matmul takes a uint8/int8 A and an int8 B");
-    if (at_ == SUANLI_DTYPE_UINT8)
-      return unsupported(reason,
-                         "matmul: cuBLASLt multiplies s8 x s8 only, not the u8 x s8 form of x86 "
-                         "VNNI (ask for an int8 A)");
-    if (ct != SUANLI_DTYPE_INT8 && ct != SUANLI_DTYPE_UINT8 && ct != SUANLI_DTYPE_FP32 &&
-        ct != SUANLI_DTYPE_INT32)
-      invalid(op,
-              std::string("int8 matmul writes int8, uint8, fp32 or int32, not ") + type_name(ct));
-    if (dev.cc() < 75) return unsupported(reason, "int8 tensor cores need sm_75 or later");
-    if (!(q.src_scale > 0) || !(q.wei_scale > 0) || !(q.dst_scale > 0) ||
-        (e.residual && !(q.residual_scale > 0)))
-      invalid(op, "quant scales must be > 0");
-    if ((ct == SUANLI_DTYPE_FP32 || ct == SUANLI_DTYPE_INT32) && q.dst_scale != 1.f)
-      invalid(op, "quant.dst_scale must be 1 for an fp32 or int32 dst");
-    if (ct == SUANLI_DTYPE_INT32 &&
-        (e.bias || e.mask || e.residual || e.activation != SUANLI_ACT_NONE || e.alpha != 1.0))
-      invalid(op, "an int32 dst is the raw accumulator: no epilogue allowed");
-    in_type = CUDA_R_8I;
-  } else {
-    if (!is_float_storage(at_))
-      return unsupported(reason, std::string("matmul: the cuda backend has no ") + type_name(at_) +
-                                     " model matmul");
-    if (bt != at_) invalid(op, "A and B must have one type");
-    if (ct != at_ && ct != SUANLI_DTYPE_FP32)
-      invalid(op, std::string("a ") + type_name(at_) + " matmul writes " + type_name(at_) +
-                      " or fp32, not " + type_name(ct));
-    if (at_ == SUANLI_DTYPE_BF16 && dev.cc() < 80)
-      return unsupported(reason, "bf16 tensor cores need sm_80 or later");
-    in_type = at_ == SUANLI_DTYPE_FP32   ? CUDA_R_32F
-              : at_ == SUANLI_DTYPE_BF16 ? CUDA_R_16BF
+// The types of a floating-point matmul; "" when supported, else the reason.
+std::string float_matmul_types(const suanli_matmul_desc& d, const Device& dev) {
+  const suanli_dtype at = d.a_type, ct = d.c_type;
+  if (!is_float_storage(at))
+    return std::string("matmul: the cuda backend has no ") + type_name(at) + " model matmul";
+  if (d.b_type != at) invalid("matmul", "A and B must have one type");
+  if (ct != at && ct != SUANLI_DTYPE_FP32)
+    invalid("matmul", std::string("a ") + type_name(at) + " matmul writes " + type_name(at) +
+                          " or fp32, not " + type_name(ct));
+  if (at == SUANLI_DTYPE_BF16 && dev.cc() < 80) return "bf16 tensor cores need sm_80 or later";
+  return "";
+}
+
+// The types of d; false (with *reason) when this device cannot run them.
+bool matmul_types(const suanli_matmul_desc& d, const Device& dev, MatmulTypes* t,
+                  std::string* reason) {
+  const suanli_dtype at = d.a_type, ct = d.c_type;
+  t->quantized = at == SUANLI_DTYPE_INT8 || at == SUANLI_DTYPE_UINT8;
+  *reason = t->quantized ? int8_matmul_types(d, dev) : float_matmul_types(d, dev);
+  if (!reason->empty()) return false;
+  t->in_type = t->quantized              ? CUDA_R_8I
+               : at == SUANLI_DTYPE_FP32 ? CUDA_R_32F
+               : at == SUANLI_DTYPE_BF16 ? CUDA_R_16BF
                                          : CUDA_R_16F;
+  kernel_type(ct, &t->dst_kt);
+  t->esz_in = t->quantized ? 1 : (at == SUANLI_DTYPE_FP32 ? 4 : 2);
+  t->esz_c = ct == SUANLI_DTYPE_FP32 || ct == SUANLI_DTYPE_INT32     ? 4
+             : (ct == SUANLI_DTYPE_INT8 || ct == SUANLI_DTYPE_UINT8) ? 1
+                                                                     : 2;
+  t->c_type = ct == SUANLI_DTYPE_FP32    ? CUDA_R_32F
+              : ct == SUANLI_DTYPE_BF16  ? CUDA_R_16BF
+              : ct == SUANLI_DTYPE_FP16  ? CUDA_R_16F
+              : ct == SUANLI_DTYPE_INT32 ? CUDA_R_32I
+                                         : CUDA_R_8I;
+  return true;
+}
+
+// Builds one matmul in named steps: types and layouts, the int8 staging of B, the fused cuBLASLt
+// path or the scratch path with our epilogue kernel, then the algorithm choice.
+class MatmulBuilder {
+ public:
+  MatmulBuilder(const suanli_matmul_desc& d, void* const* bufs, Device& dev)
+      : d_(d), e_(d.epilogue), q_(d.quant), bufs_(bufs), dev_(dev) {}
+
+  std::unique_ptr<CudaOp> build(std::string* reason) {
+    if (!matmul_types(d_, dev_, &t_, reason)) return nullptr;
+    if (!layouts(reason)) return nullptr;
+    if (!dev_.lt) throw BackendError(SUANLI_INTERNAL, "matmul planned before the cuBLASLt handle");
+    bind_buffers();
+    if (t_.quantized && lb_.row_major && lb_.ld == d_.n && d_.batch0 == 1 && d_.batch1 == 1)
+      stage_int8_b();
+    const bool fused = fused_possible() && plan_fused();
+    if (!fused && !plan_scratch(reason)) return nullptr;
+    if (bufs_ == nullptr) return std::make_unique<ProbeOp>();
+    choose_algorithm(fused);
+    return std::move(m_);
   }
-  KType dst_kt = KType::f32;
-  kernel_type(ct, &dst_kt);
-  const int64_t esz_in = quantized ? 1 : (at_ == SUANLI_DTYPE_FP32 ? 4 : 2);
-  const int64_t esz_c = ct == SUANLI_DTYPE_FP32 || ct == SUANLI_DTYPE_INT32     ? 4
-                        : (ct == SUANLI_DTYPE_INT8 || ct == SUANLI_DTYPE_UINT8) ? 1
-                                                                                : 2;
-  const cudaDataType_t c_type = ct == SUANLI_DTYPE_FP32    ? CUDA_R_32F
-                                : ct == SUANLI_DTYPE_BF16  ? CUDA_R_16BF
-                                : ct == SUANLI_DTYPE_FP16  ? CUDA_R_16F
-                                : ct == SUANLI_DTYPE_INT32 ? CUDA_R_32I
-                                                           : CUDA_R_8I;
 
-  MatLayout la, lb, lc;
-  if (!layout_of(d.m, d.k, d.a_stride[2], d.a_stride[3], &la) ||
-      !layout_of(d.k, d.n, d.b_stride[2], d.b_stride[3], &lb))
-    return unsupported(reason,
-                       "matmul: cuBLASLt needs A and B with unit stride along rows or columns "
-                       "(and a leading dimension covering the other)");
-  const bool c_row_major = layout_of(d.m, d.n, d.c_stride[2], d.c_stride[3], &lc) && lc.row_major;
-  if (ct == SUANLI_DTYPE_INT32 && !c_row_major)  // the fp32 epilogue would round large sums
-    return unsupported(reason, "matmul: an int32 dst must be row-major (unit column stride)");
-  if (!dev.precision_override.empty())
-    return unsupported(reason, "the environment sets " + dev.precision_override +
-                                   ", which changes cuBLAS's precision silently; unset it");
-  if (!dev.lt) throw BackendError(SUANLI_INTERNAL, "matmul planned before the cuBLASLt handle");
+ private:
+  // A and B with unit stride along rows or columns; C row-major or not; no precision override.
+  bool layouts(std::string* reason) {
+    if (!layout_of(d_.m, d_.k, d_.a_stride[2], d_.a_stride[3], &la_) ||
+        !layout_of(d_.k, d_.n, d_.b_stride[2], d_.b_stride[3], &lb_)) {
+      *reason =
+          "matmul: cuBLASLt needs A and B with unit stride along rows or columns (and a "
+          "leading dimension covering the other)";
+      return false;
+    }
+    c_row_major_ = layout_of(d_.m, d_.n, d_.c_stride[2], d_.c_stride[3], &lc_) && lc_.row_major;
+    if (d_.c_type == SUANLI_DTYPE_INT32 && !c_row_major_) {  // the fp32 epilogue would round
+      *reason = "matmul: an int32 dst must be row-major (unit column stride)";
+      return false;
+    }
+    if (!dev_.precision_override.empty()) {
+      *reason = "the environment sets " + dev_.precision_override +
+                ", which changes cuBLAS's precision silently; unset it";
+      return false;
+    }
+    return true;
+  }
 
-  // Fused path: cuBLASLt writes dst itself, with bias/relu as its epilogue and the residual as
-  // beta = 1 (C = D = dst). Only where its semantics equal backend.h's exactly.
-  const bool act_fusable = e.activation == SUANLI_ACT_NONE || e.activation == SUANLI_ACT_RELU;
-  const bool fused_possible = !quantized ? (!e.mask && act_fusable && c_row_major)
-                                         : (ct == SUANLI_DTYPE_INT32 && c_row_major);
-  auto m = std::make_unique<MatmulOp>();
-  m->device = &dev;
-  m->a_ = at(bufs, 0);
-  m->b_ = at(bufs, 1);
-  void* dst = at(bufs, 2);
-  const float* bias = e.bias ? static_cast<const float*>(at(bufs, 3)) : nullptr;
-  const float* mask = e.mask ? static_cast<const float*>(at(bufs, e.bias ? 4 : 3)) : nullptr;
-  std::vector<cublasLtMatmulHeuristicResult_t> found;
-  std::string how;
-
-  auto base_spec = [&](cudaDataType_t tc, int64_t esz, int64_t ldc, const BatchPlan& bp,
-                       const void* c) {
-    LtSpec s{};
-    s.ta = in_type;
-    s.tb = in_type;
-    s.tc = tc;
-    s.compute = quantized ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F;
-    s.scale = quantized ? CUDA_R_32I : CUDA_R_32F;
-    s.esz_a = esz_in;
-    s.esz_b = esz_in;
-    s.esz_c = esz;
-    s.la = la;
-    s.lb = lb;
-    s.ldc = ldc;
-    s.bp = bp;
-    s.a = m->a_;
-    s.b = m->b_;
-    s.c = c;
-    return s;
-  };
-  auto too_many = [&](const BatchPlan& bp) {
-    if (bp.count > INT32_MAX) invalid(op, "batch exceeds cuBLASLt's int32 count");
-  };
+  void bind_buffers() {
+    m_->device = &dev_;
+    m_->a_ = at(bufs_, 0);
+    m_->b_ = at(bufs_, 1);
+    dst_ = at(bufs_, 2);
+    bias_ = e_.bias ? static_cast<const float*>(at(bufs_, 3)) : nullptr;
+    mask_ = e_.mask ? static_cast<const float*>(at(bufs_, e_.bias ? 4 : 3)) : nullptr;
+  }
 
   // int8: cuBLASLt's integer kernels want its A transposed ("TN"), i.e. our B stored n x k. The
-  // row-major B of a single matmul (a linear layer's weights) is copied to n x k once at plan time
-  // and after each upload of B (restage), outside the timed op.
-  if (quantized && lb.row_major && lb.ld == d.n && d.batch0 == 1 && d.batch1 == 1) {
-    m->stage_from_ = m->b_;
-    if (bufs) {
-      SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
-      m->staged_.alloc(static_cast<uint64_t>(d.k * d.n));
+  // row-major B of a single matmul (a linear layer's weights) is copied to n x k once at plan
+  // time and after each upload of B (restage), outside the timed op.
+  void stage_int8_b() {
+    m_->stage_from_ = m_->b_;
+    if (bufs_) {
+      SUANLI_CUDA_CHECK(cudaSetDevice(dev_.ordinal));
+      m_->staged_.alloc(static_cast<uint64_t>(d_.k * d_.n));
     }
-    m->b_ = m->staged_.ptr;
-    m->stage_rows_ = d.k;
-    m->stage_cols_ = d.n;
-    lb = {false, d.k};
+    m_->b_ = m_->staged_.ptr;
+    m_->stage_rows_ = d_.k;
+    m_->stage_cols_ = d_.n;
+    lb_ = {false, d_.k};
   }
-  bool fused = false;
-  if (fused_possible) {
-    const BatchPlan bp = plan_batches(d, d.c_stride[0], d.c_stride[1]);
-    too_many(bp);
-    LtSpec s = base_spec(c_type, esz_c, lc.ld, bp, dst);
-    if (!quantized) {
-      s.epilogue = e.bias ? (e.activation == SUANLI_ACT_RELU ? CUBLASLT_EPILOGUE_RELU_BIAS
-                                                             : CUBLASLT_EPILOGUE_BIAS)
-                          : (e.activation == SUANLI_ACT_RELU ? CUBLASLT_EPILOGUE_RELU
-                                                             : CUBLASLT_EPILOGUE_DEFAULT);
-      s.bias = bias;
-    }
-    found = build_lt(dev, d, s, *m->desc_);
-    fused = !found.empty();
-    if (fused) {
-      m->loops_ = bp.loops;
-      m->step_a_ = bp.loop_a * esz_in;
-      m->step_b_ = bp.loop_b * esz_in;
-      m->step_c_ = bp.loop_c * esz_c;
-      m->c_ = dst;
-      if (quantized) {
-        const int32_t one = 1, zero = 0;
-        std::memcpy(m->alpha_, &one, sizeof one);
-        std::memcpy(m->beta_, &zero, sizeof zero);
-        how = "s8 x s8 -> s32 straight into dst";
-      } else {
-        const float alpha = static_cast<float>(e.alpha), beta = e.residual ? 1.f : 0.f;
-        std::memcpy(m->alpha_, &alpha, sizeof alpha);
-        std::memcpy(m->beta_, &beta, sizeof beta);
-        how = std::string(type_name(at_)) + " in, fp32 accumulation, " + type_name(ct) +
-              " out; epilogue fused in cuBLASLt (" +
-              (e.bias ? (e.activation == SUANLI_ACT_RELU ? "bias+relu" : "bias")
-                      : (e.activation == SUANLI_ACT_RELU ? "relu" : "none")) +
-              (e.residual ? ", residual as beta=1" : "") + ")" +
-              (e.bias && ct != SUANLI_DTYPE_FP32
-                   ? std::string("; fp32 bias (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE) with ") +
-                         type_name(ct) + " output"
-                   : std::string());
-      }
-    } else {
-      m->desc_ = std::make_unique<LtDescs>();  // rebuilt below for the scratch path
-    }
+
+  // cuBLASLt writes dst itself only where its semantics equal backend.h's exactly.
+  bool fused_possible() const {
+    const bool act_fusable = e_.activation == SUANLI_ACT_NONE || e_.activation == SUANLI_ACT_RELU;
+    return !t_.quantized ? (!e_.mask && act_fusable && c_row_major_)
+                         : (d_.c_type == SUANLI_DTYPE_INT32 && c_row_major_);
   }
-  if (!fused) {
-    // Scratch path: cuBLASLt writes the raw accumulator (fp32, int32 for int8) packed as
-    // [batch0][batch1] column-major n x m; our kernel applies the whole epilogue into dst.
-    const int64_t mn = d.m * d.n;
-    const BatchPlan bp = plan_batches(d, d.batch1 * mn, mn);
-    too_many(bp);
-    const bool probe = bufs == nullptr;
-    if (!probe) {
-      SUANLI_CUDA_CHECK(cudaSetDevice(dev.ordinal));
-      m->scratch_.alloc(static_cast<uint64_t>(d.batch0 * d.batch1 * mn) * 4u);
+
+  LtSpec spec(cudaDataType_t tc, int64_t esz, int64_t ldc, const BatchPlan& bp,
+              const void* c) const {
+    if (bp.count > INT32_MAX) invalid("matmul", "batch exceeds cuBLASLt's int32 count");
+    LtSpec s{};
+    s.ta = s.tb = t_.in_type;
+    s.tc = tc;
+    s.compute = t_.quantized ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F;
+    s.scale = t_.quantized ? CUDA_R_32I : CUDA_R_32F;
+    s.esz_a = s.esz_b = t_.esz_in;
+    s.esz_c = esz;
+    s.la = la_;
+    s.lb = lb_;
+    s.ldc = ldc;
+    s.bp = bp;
+    s.a = m_->a_;
+    s.b = m_->b_;
+    s.c = c;
+    return s;
+  }
+
+  void set_loops(const BatchPlan& bp, int64_t esz_c, void* c) {
+    m_->loops_ = bp.loops;
+    m_->step_a_ = bp.loop_a * t_.esz_in;
+    m_->step_b_ = bp.loop_b * t_.esz_in;
+    m_->step_c_ = bp.loop_c * esz_c;
+    m_->c_ = c;
+  }
+
+  template <typename T>
+  void set_scales(T alpha, T beta) {
+    std::memcpy(m_->alpha_, &alpha, sizeof alpha);
+    std::memcpy(m_->beta_, &beta, sizeof beta);
+  }
+
+  // Fused path: bias/relu as cuBLASLt's epilogue, the residual as beta = 1 (C = D = dst).
+  bool plan_fused() {
+    const BatchPlan bp = plan_batches(d_, d_.c_stride[0], d_.c_stride[1]);
+    LtSpec s = spec(t_.c_type, t_.esz_c, lc_.ld, bp, dst_);
+    const bool relu = e_.activation == SUANLI_ACT_RELU;
+    if (!t_.quantized) {
+      s.epilogue = e_.bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                           : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+      s.bias = bias_;
     }
-    LtSpec s = base_spec(quantized ? CUDA_R_32I : CUDA_R_32F, 4, d.n, bp, m->scratch_.ptr);
-    found = build_lt(dev, d, s, *m->desc_);
-    if (found.empty())
-      return unsupported(
-          reason,
-          std::string("cuBLASLt found no algorithm for this ") + type_name(at_) + " matmul (m " +
-              std::to_string(d.m) + ", n " + std::to_string(d.n) + ", k " + std::to_string(d.k) +
-              ", A " + (la.row_major ? "row" : "column") + "-major, B " +
-              (lb.row_major ? "row" : "column") + "-major" +
-              (quantized ? "; int8 needs A row-major and B stored n x k (column-major)" : "") +
-              ") on sm_" + std::to_string(dev.cc()));
-    m->loops_ = bp.loops;
-    m->step_a_ = bp.loop_a * esz_in;
-    m->step_b_ = bp.loop_b * esz_in;
-    m->step_c_ = bp.loop_c * 4;
-    m->c_ = m->scratch_.ptr;
-    if (quantized) {
-      const int32_t one = 1, zero = 0;
-      std::memcpy(m->alpha_, &one, sizeof one);
-      std::memcpy(m->beta_, &zero, sizeof zero);
-    } else {
-      const float one = 1.f, zero = 0.f;
-      std::memcpy(m->alpha_, &one, sizeof one);
-      std::memcpy(m->beta_, &zero, sizeof zero);
+    found_ = build_lt(dev_, d_, s, *m_->desc_);
+    if (found_.empty()) {
+      m_->desc_ = std::make_unique<LtDescs>();  // rebuilt for the scratch path
+      return false;
     }
-    EpilogueArgs& ep = m->epi_;
-    ep.acc = m->scratch_.ptr;
-    ep.acc_type = quantized ? KType::s32 : KType::f32;
-    ep.acc_stride[0] = d.batch1 * mn;
+    set_loops(bp, t_.esz_c, dst_);
+    if (t_.quantized) {
+      set_scales<int32_t>(1, 0);
+      how_ = "s8 x s8 -> s32 straight into dst";
+      return true;
+    }
+    set_scales<float>(static_cast<float>(e_.alpha), e_.residual ? 1.f : 0.f);
+    const suanli_dtype ct = d_.c_type;
+    how_ = std::string(type_name(d_.a_type)) + " in, fp32 accumulation, " + type_name(ct) +
+           " out; epilogue fused in cuBLASLt (" +
+           (e_.bias ? (relu ? "bias+relu" : "bias") : (relu ? "relu" : "none")) +
+           (e_.residual ? ", residual as beta=1" : "") + ")" +
+           (e_.bias && ct != SUANLI_DTYPE_FP32
+                ? std::string("; fp32 bias (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE) with ") +
+                      type_name(ct) + " output"
+                : std::string());
+    return true;
+  }
+
+  // Scratch path: cuBLASLt writes the raw accumulator (fp32, int32 for int8) packed as
+  // [batch0][batch1] column-major n x m; our kernel applies the whole epilogue into dst.
+  bool plan_scratch(std::string* reason) {
+    const int64_t mn = d_.m * d_.n;
+    const BatchPlan bp = plan_batches(d_, d_.batch1 * mn, mn);
+    if (bufs_) {
+      SUANLI_CUDA_CHECK(cudaSetDevice(dev_.ordinal));
+      m_->scratch_.alloc(static_cast<uint64_t>(d_.batch0 * d_.batch1 * mn) * 4u);
+    }
+    LtSpec s = spec(t_.quantized ? CUDA_R_32I : CUDA_R_32F, 4, d_.n, bp, m_->scratch_.ptr);
+    found_ = build_lt(dev_, d_, s, *m_->desc_);
+    if (found_.empty()) {
+      *reason = std::string("cuBLASLt found no algorithm for this ") + type_name(d_.a_type) +
+                " matmul (m " + std::to_string(d_.m) + ", n " + std::to_string(d_.n) + ", k " +
+                std::to_string(d_.k) + ", A " + (la_.row_major ? "row" : "column") + "-major, B " +
+                (lb_.row_major ? "row" : "column") + "-major" +
+                (t_.quantized ? "; int8 needs A row-major and B stored n x k (column-major)" : "") +
+                ") on sm_" + std::to_string(dev_.cc());
+      return false;
+    }
+    set_loops(bp, 4, m_->scratch_.ptr);
+    if (t_.quantized)
+      set_scales<int32_t>(1, 0);
+    else
+      set_scales<float>(1.f, 0.f);
+    fill_epilogue(mn);
+    how_ =
+        std::string(type_name(d_.a_type)) + " in, " + (t_.quantized ? "s32" : "fp32") +
+        " accumulation into scratch, then suanli epilogue kernel (scale" +
+        (e_.bias ? ", bias" : "") + (e_.mask ? ", mask" : "") + (e_.residual ? ", residual" : "") +
+        (e_.activation != SUANLI_ACT_NONE ? ", activation" : "") + ") -> " + type_name(d_.c_type);
+    return true;
+  }
+
+  void fill_epilogue(int64_t mn) {
+    EpilogueArgs& ep = m_->epi_;
+    ep.acc = m_->scratch_.ptr;
+    ep.acc_type = t_.quantized ? KType::s32 : KType::f32;
+    ep.acc_stride[0] = d_.batch1 * mn;
     ep.acc_stride[1] = mn;
-    ep.acc_stride[2] = d.n;
+    ep.acc_stride[2] = d_.n;
     ep.acc_stride[3] = 1;
-    ep.dst = dst;
-    ep.dst_type = dst_kt;
-    for (int i = 0; i < 4; ++i) ep.dst_stride[i] = d.c_stride[i];
-    ep.batch0 = d.batch0;
-    ep.batch1 = d.batch1;
-    ep.m = d.m;
-    ep.n = d.n;
-    ep.scale = static_cast<float>(e.alpha) * (quantized ? q.src_scale * q.wei_scale : 1.f);
-    ep.bias = bias;
-    ep.mask = mask;
-    ep.residual = e.residual ? 1 : 0;
-    ep.residual_scale = quantized && e.residual ? q.residual_scale : 1.f;
-    ep.dst_scale = quantized ? q.dst_scale : 1.f;
-    ep.act = static_cast<int>(e.activation);
-    m->epilogue_kernel_ = true;
-    how = std::string(type_name(at_)) + " in, " + (quantized ? "s32" : "fp32") +
-          " accumulation into scratch, then suanli epilogue kernel (scale" +
-          (e.bias ? ", bias" : "") + (e.mask ? ", mask" : "") + (e.residual ? ", residual" : "") +
-          (e.activation != SUANLI_ACT_NONE ? ", activation" : "") + ") -> " + type_name(ct);
+    ep.dst = dst_;
+    ep.dst_type = t_.dst_kt;
+    for (int i = 0; i < 4; ++i) ep.dst_stride[i] = d_.c_stride[i];
+    ep.batch0 = d_.batch0;
+    ep.batch1 = d_.batch1;
+    ep.m = d_.m;
+    ep.n = d_.n;
+    ep.scale = static_cast<float>(e_.alpha) * (t_.quantized ? q_.src_scale * q_.wei_scale : 1.f);
+    ep.bias = bias_;
+    ep.mask = mask_;
+    ep.residual = e_.residual ? 1 : 0;
+    ep.residual_scale = t_.quantized && e_.residual ? q_.residual_scale : 1.f;
+    ep.dst_scale = t_.quantized ? q_.dst_scale : 1.f;
+    ep.act = static_cast<int>(e_.activation);
+    m_->epilogue_kernel_ = true;
   }
-  if (bufs == nullptr) return std::make_unique<ProbeOp>();
-  // A residual is read from dst: plan() must not run the op. Timing the cuBLASLt calls alone is
-  // harmless when they write the scratch, not when they accumulate into dst (beta = 1).
-  m->reads_output = e.residual != 0;
-  const bool tunable = !(fused && e.residual);
-  size_t pick = 0;
-  std::string tuning = "heuristics' first algorithm (cuBLASLt accumulates into dst: not timed)";
-  if (m->stage_from_) {
-    m->staged_from = {m->stage_from_};
-    m->restage();
+
+  // Times the heuristics' candidates (unless cuBLASLt accumulates into dst) and names the result.
+  void choose_algorithm(bool fused) {
+    // A residual is read from dst: plan() must not run the op. Timing the cuBLASLt calls alone
+    // is harmless when they write the scratch, not when they accumulate into dst (beta = 1).
+    m_->reads_output = e_.residual != 0;
+    const bool tunable = !(fused && e_.residual);
+    size_t pick = 0;
+    std::string tuning = "heuristics' first algorithm (cuBLASLt accumulates into dst: not timed)";
+    if (m_->stage_from_) {
+      m_->staged_from = {m_->stage_from_};
+      m_->restage();
+    }
+    MatmulOp* m = m_.get();
+    if (tunable)
+      pick = lt_pick_fastest(
+          dev_, found_, [&](const cublasLtMatmulAlgo_t& algo) { return m->run(algo); }, &tuning);
+    m->algo_ = found_[pick].algo;
+    m->library = "cublasLt " + cublaslt_version();
+    m->implementation =
+        "cublasLtMatmul " + how_ + ", " + lt_algo_text(m->algo_, found_[pick].wavesCount) + " (" +
+        tuning + ")" + (m->loops_ > 1 ? ", " + std::to_string(m->loops_) + " calls (batch0)" : "") +
+        (m->stage_from_ ? "; B staged to n x k (cuBLASLt's int8 TN form) once at plan and after "
+                          "each upload of B, outside the timed runs"
+                        : "");
   }
-  if (tunable)
-    pick = lt_pick_fastest(
-        dev, found, [&](const cublasLtMatmulAlgo_t& algo) { return m->run(algo); }, &tuning);
-  m->algo_ = found[pick].algo;
-  m->library = "cublasLt " + cublaslt_version();
-  m->implementation =
-      "cublasLtMatmul " + how + ", " + lt_algo_text(m->algo_, found[pick].wavesCount) + " (" +
-      tuning + ")" + (m->loops_ > 1 ? ", " + std::to_string(m->loops_) + " calls (batch0)" : "") +
-      (m->stage_from_ ? "; B staged to n x k (cuBLASLt's int8 TN form) once at plan and after "
-                        "each upload of B, outside the timed runs"
-                      : "");
-  return m;
+
+  const suanli_matmul_desc& d_;
+  const suanli_epilogue& e_;
+  const suanli_quant& q_;
+  void* const* bufs_;
+  Device& dev_;
+  MatmulTypes t_;
+  MatLayout la_, lb_, lc_;
+  bool c_row_major_ = false;
+  std::unique_ptr<MatmulOp> m_ = std::make_unique<MatmulOp>();
+  void* dst_ = nullptr;
+  const float *bias_ = nullptr, *mask_ = nullptr;
+  std::vector<cublasLtMatmulHeuristicResult_t> found_;
+  std::string how_;
+};
+
+std::unique_ptr<CudaOp> make_layer(const suanli_matmul_desc& d, void* const* bufs, size_t nbufs,
+                                   Device& dev, std::string* reason) {
+  check_matmul(d, nbufs, bufs == nullptr);
+  return MatmulBuilder(d, bufs, dev).build(reason);
 }
 
 // ---- conv2d layer ---------------------------------------------------------------------------
@@ -483,16 +553,13 @@ class ConvLayerOp : public CudaOp {
   EpilogueArgs epi;
 };
 
-std::unique_ptr<CudaOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
-                                        size_t nbufs, Device& dev, std::string* reason) {
+std::unique_ptr<CudaOp> make_layer(const suanli_conv2d_layer_desc& L, void* const* bufs,
+                                   size_t nbufs, Device& dev, std::string* reason) {
   const char* op = "conv2d_layer";
   if (L.struct_size < SUANLI_STRUCT_SIZE(suanli_conv2d_layer_desc, quant))
     invalid(op, "struct_size too small");
   const suanli_conv2d_desc& d = L.conv;
-  if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.k < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
-      d.stride_w < 1 || d.pad_h < 0 || d.pad_w < 0 || d.dil_h < 1 || d.dil_w < 1 || d.groups < 1 ||
-      d.c % d.groups || d.k % d.groups)
-    invalid(op, "bad shape");
+  kit::check_conv2d_shape(d, op);
   if (L.prop != SUANLI_PROP_FORWARD_INFERENCE && L.prop != SUANLI_PROP_FORWARD_TRAINING)
     return unsupported(reason,
                        "the cuda backend does not implement convolution backward passes yet");
@@ -505,12 +572,10 @@ std::unique_ptr<CudaOp> make_conv_layer(const suanli_conv2d_layer_desc& L, void*
                                    "; bf16/int8 need cuDNN's graph API, not implemented yet)");
   const suanli_epilogue& e = L.epilogue;
   check_activation(e.activation, op);
-  if (e.mask) invalid(op, "a convolution has no mask");
-  if (e.alpha != 1.0) invalid(op, "epilogue.alpha must be 1 for a convolution");
+  kit::check_conv_epilogue(e, op);
   const size_t need = 3 + (e.bias ? 1 : 0);
   if (bufs && nbufs < need) invalid(op, "needs " + std::to_string(need) + " buffers");
-  const int64_t p = (d.h + 2 * d.pad_h - d.dil_h * (d.r - 1) - 1) / d.stride_h + 1;
-  const int64_t q = (d.w + 2 * d.pad_w - d.dil_w * (d.s - 1) - 1) / d.stride_w + 1;
+  const int64_t p = kit::conv2d_output(d).first, q = kit::conv2d_output(d).second;
   if (p < 1 || q < 1) invalid(op, "the output would be empty");
 
   auto c = std::make_unique<ConvLayerOp>();
@@ -603,8 +668,8 @@ bool float_kernel_type(suanli_dtype t, KType* kt) {
   return is_float_storage(t) && kernel_type(t, kt);
 }
 
-std::unique_ptr<CudaOp> make_pool(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
-                                  Device& dev, std::string* reason) {
+std::unique_ptr<CudaOp> make_layer(const suanli_pool_desc& d, void* const* bufs, size_t nbufs,
+                                   Device& dev, std::string* reason) {
   const char* op = "pool";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_pool_desc, prop)) invalid(op, "struct_size");
   if (d.n < 1 || d.c < 1 || d.h < 1 || d.w < 1 || d.r < 1 || d.s < 1 || d.stride_h < 1 ||
@@ -634,8 +699,8 @@ std::unique_ptr<CudaOp> make_pool(const suanli_pool_desc& d, void* const* bufs, 
                            " pooling, NHWC, one thread per output (" + type_name(d.type) + ")");
 }
 
-std::unique_ptr<CudaOp> make_norm(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
-                                  Device& dev, std::string* reason) {
+std::unique_ptr<CudaOp> make_layer(const suanli_norm_desc& d, void* const* bufs, size_t nbufs,
+                                   Device& dev, std::string* reason) {
   const char* op = "norm";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_norm_desc, activation)) invalid(op, "struct_size");
   if (d.rows < 1 || d.channels < 1 || !(d.epsilon >= 0)) invalid(op, "bad shape or epsilon");
@@ -677,8 +742,8 @@ std::unique_ptr<CudaOp> make_norm(const suanli_norm_desc& d, void* const* bufs, 
                        std::string(what) + " (" + type_name(d.type) + ", fp32 statistics)");
 }
 
-std::unique_ptr<CudaOp> make_softmax(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
-                                     Device& dev, std::string* reason) {
+std::unique_ptr<CudaOp> make_layer(const suanli_softmax_desc& d, void* const* bufs, size_t nbufs,
+                                   Device& dev, std::string* reason) {
   const char* op = "softmax";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_softmax_desc, type)) invalid(op, "struct_size");
   if (d.rows < 1 || d.cols < 1) invalid(op, "rows and cols must be >= 1");
@@ -698,8 +763,8 @@ std::unique_ptr<CudaOp> make_softmax(const suanli_softmax_desc& d, void* const* 
       std::string("softmax, one block per row, fp32 max/sum (") + type_name(d.type) + ")");
 }
 
-std::unique_ptr<CudaOp> make_eltwise(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
-                                     Device& dev, std::string* reason) {
+std::unique_ptr<CudaOp> make_layer(const suanli_eltwise_desc& d, void* const* bufs, size_t nbufs,
+                                   Device& dev, std::string* reason) {
   const char* op = "eltwise";
   if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_eltwise_desc, type)) invalid(op, "struct_size");
   if (d.n < 1) invalid(op, "n must be >= 1");
@@ -736,36 +801,9 @@ std::unique_ptr<CudaOp> make_eltwise(const suanli_eltwise_desc& d, void* const* 
 
 std::unique_ptr<CudaOp> make_model_op(const suanli_op_desc& op, void* const* bufs, size_t nbufs,
                                       Device& dev, std::string* reason) {
-  auto has = [&](size_t end) { return op.struct_size >= end; };
-  switch (op.kind) {
-    case SUANLI_OP_MATMUL:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, matmul)) && op.matmul)
-        return make_matmul(*op.matmul, bufs, nbufs, dev, reason);
-      break;
-    case SUANLI_OP_CONV2D_LAYER:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, conv2d_layer)) && op.conv2d_layer)
-        return make_conv_layer(*op.conv2d_layer, bufs, nbufs, dev, reason);
-      break;
-    case SUANLI_OP_POOL:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, pool)) && op.pool)
-        return make_pool(*op.pool, bufs, nbufs, dev, reason);
-      break;
-    case SUANLI_OP_NORM:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, norm)) && op.norm)
-        return make_norm(*op.norm, bufs, nbufs, dev, reason);
-      break;
-    case SUANLI_OP_SOFTMAX:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, softmax)) && op.softmax)
-        return make_softmax(*op.softmax, bufs, nbufs, dev, reason);
-      break;
-    case SUANLI_OP_ELTWISE:
-      if (has(SUANLI_STRUCT_SIZE(suanli_op_desc, eltwise)) && op.eltwise)
-        return make_eltwise(*op.eltwise, bufs, nbufs, dev, reason);
-      break;
-    default:
-      break;
-  }
-  throw BackendError(SUANLI_INVALID_ARGUMENT, "op descriptor lacks the parameters of its kind");
+  // One make_layer overload per model op kind, above.
+  return kit::visit_model_op(
+      op, [&](const auto& d) { return make_layer(d, bufs, nbufs, dev, reason); });
 }
 
 }  // namespace suanli::cuda

@@ -314,38 +314,4 @@ double run_timed(Device& d, const std::vector<Op*>& ops, int64_t iterations) {
   return static_cast<double>(t1 - t0) * 1e-9;
 }
 
-uint64_t dtype_size(suanli_dtype t) {
-  switch (t) {
-    case SUANLI_DTYPE_FP64:
-      return 8;
-    case SUANLI_DTYPE_FP32:
-    case SUANLI_DTYPE_TF32:
-    case SUANLI_DTYPE_INT32:
-      return 4;
-    case SUANLI_DTYPE_FP16:
-    case SUANLI_DTYPE_BF16:
-      return 2;
-    case SUANLI_DTYPE_FP8_E4M3:
-    case SUANLI_DTYPE_FP8_E5M2:
-    case SUANLI_DTYPE_INT8:
-    case SUANLI_DTYPE_UINT8:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
-const char* dtype_name(suanli_dtype t) {
-  const char* n = suanli_dtype_name(t);
-  return n ? n : "invalid";
-}
-
-void require_bytes(const Buffer* b, size_t i, uint64_t bytes) {
-  if (!b) throw BackendError(SUANLI_INVALID_ARGUMENT, "buffer " + std::to_string(i) + " is null");
-  if (b->bytes < bytes)
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       "buffer " + std::to_string(i) + " holds " + std::to_string(b->bytes) +
-                           " bytes; the op needs " + std::to_string(bytes));
-}
-
 }  // namespace suanli::ocl

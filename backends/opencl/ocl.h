@@ -5,7 +5,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #endif
 #include <CL/cl.h>
-#include <suanli/backend.h>
+#include <suanli/plugin_kit.h>
 
 #include <cstdint>
 #include <map>
@@ -17,11 +17,8 @@
 
 namespace suanli::ocl {
 
-// Thrown inside the backend; plugin.cpp turns it into a status + message.
-struct BackendError : std::runtime_error {
-  BackendError(suanli_status s, const std::string& msg) : std::runtime_error(msg), status(s) {}
-  suanli_status status;
-};
+// Thrown inside the backend; the plugin kit turns it into a status + message.
+using BackendError = kit::Error;
 
 // "CL_OUT_OF_RESOURCES (-5)".
 std::string cl_error_name(cl_int err);
@@ -69,11 +66,10 @@ std::vector<std::unique_ptr<Device>> enumerate_devices(std::vector<std::string>*
 // The text of an embedded kernel file (gemm.cl, peak.cl, stream.cl); throws when unknown.
 const std::string& kernel_source(const std::string& file);
 
-struct Buffer {
-  int32_t device = 0;
+// bytes (suanli_buffer_s) is what the caller asked for (the cl_mem may be larger: 0 -> 1 byte).
+struct Buffer : suanli_buffer_s {
   cl_mem mem = nullptr;
-  uint64_t bytes = 0;  // what the caller asked for (the cl_mem may be larger: 0 -> 1 byte)
-  ~Buffer() {
+  ~Buffer() override {
     if (mem) clReleaseMemObject(mem);
   }
 };
@@ -140,11 +136,10 @@ std::unique_ptr<Op> make_stream(Device& d, const suanli_stream_desc& s, Buffer* 
                                 std::string* reason);
 
 // Element size of an ABI dtype (0 when unknown).
-uint64_t dtype_size(suanli_dtype t);
-const char* dtype_name(suanli_dtype t);
-
-// Throws INVALID_ARGUMENT when buffer i is smaller than `bytes`.
-void require_bytes(const Buffer* b, size_t i, uint64_t bytes);
+inline uint64_t dtype_size(suanli_dtype t) {
+  return suanli_dtype_name(t) ? kit::dtype_bytes(t) : 0;
+}
+using kit::dtype_name;
 
 // Runs `ops` `iterations` times on their queue and returns the device time of all of it
 // (profiling events: start of the first command to end of the last).

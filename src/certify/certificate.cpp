@@ -20,6 +20,7 @@
 #include "report/hash.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "report/report_reader.h"
 
 namespace suanli::certify {
 namespace {
@@ -250,12 +251,7 @@ void check_certificate_shape(const json& certificate, const std::string& origin)
     throw InputError(fmt::format("{}: certificate format version {} (this suanli reads version {})",
                                  origin, certificate["suanli_certificate"].dump(),
                                  kCertificateVersion));
-  const auto errors = validate_against_schema(certificate, "certificate.schema.json");
-  if (!errors.empty())
-    throw InputError(fmt::format(
-        "{}: not a valid certificate: at {}: {} (certificates follow "
-        "reports/schema/certificate.schema.json)",
-        origin, errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
+  require_valid(certificate, "certificate.schema.json", origin, "certificate", "certificates");
 }
 
 bool VerifyResult::authentic() const {
@@ -264,36 +260,34 @@ bool VerifyResult::authentic() const {
   return !checks.empty();
 }
 
-VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const json* report,
-                                const std::string& report_origin) {
-  init_sodium();
-  Checker ck;
+namespace {
 
-  // 1. Who signed it, and the signature over the canonical JSON.
+// Step 1: who signed it, and the signature over the canonical JSON.
+void check_signature(Checker& ck, const json& cert, const PublicKey& pk) {
   const std::string pk_hex = to_hex(pk.data(), pk.size());
   const std::string signer = cert["signer"]["public_key"].get<std::string>();
   ck.add("signer key", signer == pk_hex,
          signer == pk_hex ? fmt::format("signed with key {}", key_id(pk))
                           : fmt::format("signed with key id {}, not with the given public key {}",
                                         cert["signer"].value("key_id", "?"), key_id(pk)));
-  {
-    const std::string msg = signed_bytes(cert);
-    std::array<unsigned char, crypto_sign_BYTES> sig{};
-    const std::string sig_hex = cert["signature"].get<std::string>();
-    size_t len = 0;
-    const bool decoded = sodium_hex2bin(sig.data(), sig.size(), sig_hex.data(), sig_hex.size(),
-                                        nullptr, &len, nullptr) == 0 &&
-                         len == sig.size();
-    const bool ok = decoded && crypto_sign_verify_detached(
-                                   sig.data(), reinterpret_cast<const unsigned char*>(msg.data()),
-                                   msg.size(), pk.data()) == 0;
-    ck.add("signature", ok,
-           ok ? "Ed25519 signature over the canonical JSON is valid"
-              : "Ed25519 signature does not match the content: the certificate was altered or "
-                "signed with another key");
-  }
+  const std::string msg = signed_bytes(cert);
+  std::array<unsigned char, crypto_sign_BYTES> sig{};
+  const std::string sig_hex = cert["signature"].get<std::string>();
+  size_t len = 0;
+  const bool decoded = sodium_hex2bin(sig.data(), sig.size(), sig_hex.data(), sig_hex.size(),
+                                      nullptr, &len, nullptr) == 0 &&
+                       len == sig.size();
+  const bool ok = decoded && crypto_sign_verify_detached(
+                                 sig.data(), reinterpret_cast<const unsigned char*>(msg.data()),
+                                 msg.size(), pk.data()) == 0;
+  ck.add("signature", ok,
+         ok ? "Ed25519 signature over the canonical JSON is valid"
+            : "Ed25519 signature does not match the content: the certificate was altered or "
+              "signed with another key");
+}
 
-  // 2. The profile: its hash, whether it is the shipped one, and its limits.
+// Step 2: the profile: its hash, whether it is the shipped one, and the official status.
+std::optional<Profile> check_profile(Checker& ck, const json& cert) {
   const json& prof = cert["profile"];
   const std::string prof_hash = sha256_hex(canonical_json(prof["document"]));
   ck.add("profile hash", prof_hash == prof["sha256"],
@@ -319,8 +313,11 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
   ck.add("official status", official_ok,
          official ? "OFFICIAL: clean build, shipped profile"
                   : "UNOFFICIAL: " + cert["unofficial_reasons"].dump());
+  return profile;
+}
 
-  // 3. The claims the criteria were held against.
+// Step 3: the claims the criteria were held against.
+std::optional<Claims> check_claims(Checker& ck, const json& cert) {
   std::optional<Claims> claims;
   if (!cert["claims"].is_null()) {
     const json& cl = cert["claims"];
@@ -335,108 +332,140 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
   ck.add("claims evaluated flag", cert["claims_evaluated"].get<bool>() == !cert["claims"].is_null(),
          cert["claims"].is_null() ? "no claims file: criteria against claims not evaluated"
                                   : "criteria held against the embedded claims");
+  return claims;
+}
 
-  // 4. Every criterion: known device and workload, the profile's limit, the measured value
-  // from its basis, the verdict from the numbers.
+// What step 4 reads and gathers over the criteria.
+struct CriteriaScan {
   std::map<DeviceKey, std::string> device_names;
-  for (const json& d : cert["devices"])
-    device_names[{d["backend"].get<std::string>(), d["index"].get<int>()}] =
-        d["name"].get<std::string>();
-  const json& criteria = cert["criteria"];
-  std::vector<std::string> problems;
   std::map<DeviceKey, std::map<std::string, std::string>> statuses;  // device -> workload -> status
   std::map<DeviceKey, std::multiset<std::pair<std::string, std::string>>> present;
-  for (size_t i = 0; i < criteria.size(); ++i) {
-    const json& c = criteria[i];
-    const std::string name = c["criterion"].get<std::string>();
-    const DeviceKey dev{c["backend"].get<std::string>(), c["device"].get<int>()};
-    if (!device_names.count(dev)) {
-      problems.push_back(where(i, c) + ": device not listed under /devices");
-      continue;
-    }
-    present[dev].insert({c["workload"].get<std::string>(), name});
-    if (name == kStatus)
-      statuses[dev][c["workload"].get<std::string>()] =
-          c["measured"].is_string() ? c["measured"].get<std::string>() : "?";
-    const std::string derived(verdict_name(derive_verdict(c)));
-    if (derived != c["verdict"].get<std::string>())
-      problems.push_back(fmt::format("{}: says {} but measured {} {} limit {} gives {}",
-                                     where(i, c), c["verdict"].get<std::string>(),
-                                     c["measured"].dump(), c["comparison"].get<std::string>(),
-                                     c["limit"].dump(), derived));
-    const json& b = c["basis"];
-    auto num = [&](const char* k) {
-      return b.contains(k) && b[k].is_number() ? b[k].get<double>() : NAN;
-    };
-    json recomputed = c["measured"];
-    if (name == kThrottle && !c["measured"].is_null())
-      recomputed = 1.0 - num("first_window_median_s") / num("last_window_median_s");
-    if (name == kCache) recomputed = num("fresh_median_s") / num("repeated_median_s") - 1.0;
-    if (name == kClaim && !c["measured"].is_null())
-      recomputed = num("flops_per_second") / num("claimed_flops_per_second");
-    if (name == kClock && !c["measured"].is_null())
-      recomputed = 1.0 - num("last_window_mhz") / num("first_window_mhz");
-    if (!close_enough(recomputed, c["measured"]))
-      problems.push_back(fmt::format("{}: measured {} but its basis gives {}", where(i, c),
-                                     c["measured"].dump(), recomputed.dump()));
-    if (!profile) continue;
-    const ProfileWorkload* pw = nullptr;
-    for (const ProfileWorkload& p : profile->workloads)
-      if (p.workload.id == c["workload"] ||
-          (p.cache_check && fresh_input_workload(p.workload).id == c["workload"]))
-        pw = &p;
-    if (!pw) {
-      problems.push_back(where(i, c) + ": workload not in the profile");
-      continue;
-    }
-    const json limit = profile_limit(name, *pw, profile->limits);
-    if (!limit.is_null() && !close_enough(limit, c["limit"]))
-      problems.push_back(fmt::format("{}: limit {} but the profile says {}", where(i, c),
-                                     c["limit"].dump(), limit.dump()));
-    // Claims: whether one applies is re-derived from the embedded claims.
-    const bool has_claim =
-        claims && claims->find(device_names[dev], pw->workload.op.dtype).has_value();
-    if (name == kClaim) {
-      if (c["measured"].is_null() && has_claim)
-        problems.push_back(where(i, c) + ": not evaluated although the claims hold a claim for it");
-      if (!c["measured"].is_null()) {
-        const auto cl = claims ? claims->find(device_names[dev], pw->workload.op.dtype)
-                               : std::optional<Claim>();
-        if (!cl || !close_enough(cl->flops_per_second, b.value("claimed_flops_per_second", json())))
-          problems.push_back(where(i, c) + ": the claimed throughput is not the claims file's");
-      }
-    }
-    if (name == kStatus && c["measured"] == "unsupported" &&
-        b.value("claimed", false) != (pw->against_claim && has_claim))
-      problems.push_back(where(i, c) + ": 'claimed' does not follow from the claims");
-  }
+  std::vector<std::string> problems;
+};
 
-  // 5. Completeness: every criterion the profile requires for every device, no more.
-  if (profile) {
-    for (const auto& [dev, name] : device_names) {
-      std::multiset<std::pair<std::string, std::string>> want;
-      for (const ProfileWorkload& pw : profile->workloads) {
-        auto status_of = [&, &dev = dev](const std::string& id) {  // clang 14: no binding capture
-          const auto& s = statuses[dev];
-          const auto it = s.find(id);
-          return it == s.end() ? std::string() : it->second;
-        };
-        for (auto& r : required_criteria(pw, status_of(pw.workload.id),
-                                         status_of(fresh_input_workload(pw.workload).id)))
-          want.insert(r);
-      }
-      if (want != present[dev]) {
-        std::string diff;
-        for (const auto& r : want)
-          if (!present[dev].count(r)) diff += fmt::format(" missing {} {};", r.first, r.second);
-        for (const auto& r : present[dev])
-          if (want.count(r) != present[dev].count(r))
-            diff += fmt::format(" unexpected {} {};", r.first, r.second);
-        problems.push_back(fmt::format("device {}:{} ({}): criteria do not match the profile:{}",
-                                       dev.first, dev.second, name, diff));
-      }
+// The measured value a criterion's basis gives (the measured value itself where the basis does
+// not determine it).
+json recomputed_measured(const std::string& name, const json& c) {
+  const json& b = c["basis"];
+  auto num = [&](const char* k) {
+    return b.contains(k) && b[k].is_number() ? b[k].get<double>() : NAN;
+  };
+  json recomputed = c["measured"];
+  if (name == kThrottle && !c["measured"].is_null())
+    recomputed = 1.0 - num("first_window_median_s") / num("last_window_median_s");
+  if (name == kCache) recomputed = num("fresh_median_s") / num("repeated_median_s") - 1.0;
+  if (name == kClaim && !c["measured"].is_null())
+    recomputed = num("flops_per_second") / num("claimed_flops_per_second");
+  if (name == kClock && !c["measured"].is_null())
+    recomputed = 1.0 - num("last_window_mhz") / num("first_window_mhz");
+  return recomputed;
+}
+
+// Step 4b: one criterion against the profile's limit and the embedded claims.
+void check_criterion_against_profile(CriteriaScan& scan, size_t i, const json& c,
+                                     const DeviceKey& dev, const Profile& profile,
+                                     const std::optional<Claims>& claims) {
+  const std::string name = c["criterion"].get<std::string>();
+  const ProfileWorkload* pw = nullptr;
+  for (const ProfileWorkload& p : profile.workloads)
+    if (p.workload.id == c["workload"] ||
+        (p.cache_check && fresh_input_workload(p.workload).id == c["workload"]))
+      pw = &p;
+  if (!pw) {
+    scan.problems.push_back(where(i, c) + ": workload not in the profile");
+    return;
+  }
+  const json limit = profile_limit(name, *pw, profile.limits);
+  if (!limit.is_null() && !close_enough(limit, c["limit"]))
+    scan.problems.push_back(fmt::format("{}: limit {} but the profile says {}", where(i, c),
+                                        c["limit"].dump(), limit.dump()));
+  // Claims: whether one applies is re-derived from the embedded claims.
+  const std::string& device_name = scan.device_names[dev];
+  const bool has_claim = claims && claims->find(device_name, pw->workload.op.dtype).has_value();
+  if (name == kClaim) {
+    if (c["measured"].is_null() && has_claim)
+      scan.problems.push_back(where(i, c) +
+                              ": not evaluated although the claims hold a claim for it");
+    if (!c["measured"].is_null()) {
+      const auto cl =
+          claims ? claims->find(device_name, pw->workload.op.dtype) : std::optional<Claim>();
+      if (!cl ||
+          !close_enough(cl->flops_per_second, c["basis"].value("claimed_flops_per_second", json())))
+        scan.problems.push_back(where(i, c) + ": the claimed throughput is not the claims file's");
     }
   }
+  if (name == kStatus && c["measured"] == "unsupported" &&
+      c["basis"].value("claimed", false) != (pw->against_claim && has_claim))
+    scan.problems.push_back(where(i, c) + ": 'claimed' does not follow from the claims");
+}
+
+// Step 4a: one criterion: known device and workload, the verdict from the numbers, the measured
+// value from its basis; then against the profile.
+void check_criterion(CriteriaScan& scan, size_t i, const json& c,
+                     const std::optional<Profile>& profile, const std::optional<Claims>& claims) {
+  const std::string name = c["criterion"].get<std::string>();
+  const DeviceKey dev{c["backend"].get<std::string>(), c["device"].get<int>()};
+  if (!scan.device_names.count(dev)) {
+    scan.problems.push_back(where(i, c) + ": device not listed under /devices");
+    return;
+  }
+  scan.present[dev].insert({c["workload"].get<std::string>(), name});
+  if (name == kStatus)
+    scan.statuses[dev][c["workload"].get<std::string>()] =
+        c["measured"].is_string() ? c["measured"].get<std::string>() : "?";
+  const std::string derived(verdict_name(derive_verdict(c)));
+  if (derived != c["verdict"].get<std::string>())
+    scan.problems.push_back(fmt::format("{}: says {} but measured {} {} limit {} gives {}",
+                                        where(i, c), c["verdict"].get<std::string>(),
+                                        c["measured"].dump(), c["comparison"].get<std::string>(),
+                                        c["limit"].dump(), derived));
+  const json recomputed = recomputed_measured(name, c);
+  if (!close_enough(recomputed, c["measured"]))
+    scan.problems.push_back(fmt::format("{}: measured {} but its basis gives {}", where(i, c),
+                                        c["measured"].dump(), recomputed.dump()));
+  if (profile) check_criterion_against_profile(scan, i, c, dev, *profile, claims);
+}
+
+// Step 5: completeness: every criterion the profile requires for every device, no more.
+void check_completeness(CriteriaScan& scan, const Profile& profile) {
+  for (const auto& [dev, name] : scan.device_names) {
+    std::multiset<std::pair<std::string, std::string>> want;
+    for (const ProfileWorkload& pw : profile.workloads) {
+      auto status_of = [&, &dev = dev](const std::string& id) {  // clang 14: no binding capture
+        const auto& s = scan.statuses[dev];
+        const auto it = s.find(id);
+        return it == s.end() ? std::string() : it->second;
+      };
+      for (auto& r : required_criteria(pw, status_of(pw.workload.id),
+                                       status_of(fresh_input_workload(pw.workload).id)))
+        want.insert(r);
+    }
+    auto& present = scan.present[dev];
+    if (want == present) continue;
+    std::string diff;
+    for (const auto& r : want)
+      if (!present.count(r)) diff += fmt::format(" missing {} {};", r.first, r.second);
+    for (const auto& r : present)
+      if (want.count(r) != present.count(r))
+        diff += fmt::format(" unexpected {} {};", r.first, r.second);
+    scan.problems.push_back(fmt::format("device {}:{} ({}): criteria do not match the profile:{}",
+                                        dev.first, dev.second, name, diff));
+  }
+}
+
+// Steps 4 and 5 as one check, "criteria".
+std::map<DeviceKey, std::string> check_criteria(Checker& ck, const json& cert,
+                                                const std::optional<Profile>& profile,
+                                                const std::optional<Claims>& claims) {
+  CriteriaScan scan;
+  for (const json& d : cert["devices"])
+    scan.device_names[{d["backend"].get<std::string>(), d["index"].get<int>()}] =
+        d["name"].get<std::string>();
+  const json& criteria = cert["criteria"];
+  for (size_t i = 0; i < criteria.size(); ++i)
+    check_criterion(scan, i, criteria[i], profile, claims);
+  if (profile) check_completeness(scan, *profile);
+  const auto& problems = scan.problems;
   ck.add("criteria", problems.empty(),
          problems.empty()
              ? fmt::format("{} criteria: limits from the profile, measured values from their "
@@ -444,8 +473,12 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
                            criteria.size())
              : problems.front() +
                    (problems.size() > 1 ? fmt::format(" (and {} more)", problems.size() - 1) : ""));
+  return scan.device_names;
+}
 
-  // 6. The overall verdict and the tally.
+// Step 6: the overall verdict and the tally.
+void check_verdict(Checker& ck, const json& cert) {
+  const json& criteria = cert["criteria"];
   std::vector<json> list(criteria.begin(), criteria.end());
   const std::string overall(verdict_name(overall_verdict(list)));
   ck.out.verdict = overall;
@@ -460,73 +493,99 @@ VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const jso
              sum["not_evaluated"] == counts["NOT_EVALUATED"],
          fmt::format("{} pass, {} fail, {} not evaluated", counts["PASS"], counts["FAIL"],
                      counts["NOT_EVALUATED"]));
+}
 
-  // 7. The report: its hash, the seed, and every measured value re-derived from its samples.
-  if (report) {
-    bool intact = true;
-    try {
-      check_report(*report, report_origin);
-    } catch (const std::exception& e) {
-      intact = false;
-      ck.add("report integrity", false, e.what());
-    }
-    const bool same = report->value("sha256", "") == cert["report"]["sha256"];
-    ck.add("report hash", same,
-           same ? fmt::format("{} is the report this certificate was issued over", report_origin)
-                : fmt::format("{} has sha256 {}, the certificate names {}", report_origin,
-                              report->value("sha256", "?"),
-                              cert["report"]["sha256"].get<std::string>()));
-    if (intact && same && profile) {
-      const json& rs = (*report)["results"];
-      auto find_result = [&](const DeviceKey& dev, const std::string& id) -> const json* {
-        for (const json& r : rs)
-          if (r["backend"] == dev.first && r["device"] == dev.second && r["workload"] == id)
-            return &r;
-        return nullptr;
-      };
-      const json& cr = report->value("certification", json::object());
-      const bool seed_ok = cr.value("seed", json()) == cert["seed"] &&
-                           (*report)["suite"]["settings"]["seed"] == cert["seed"];
-      ck.add("seed", seed_ok, fmt::format("input seed {} drawn at run time", cert["seed"].dump()));
-      std::vector<json> derived;
-      std::vector<std::string> rproblems;
-      for (const auto& [dev, name] : device_names)
-        for (const ProfileWorkload& pw : profile->workloads) {
-          const json* main = find_result(dev, pw.workload.id);
-          if (!main) {
-            rproblems.push_back(
-                fmt::format("no result for {} on {}:{}", pw.workload.id, dev.first, dev.second));
-            continue;
-          }
-          Evidence e;
-          e.backend = dev.first;
-          e.device = dev.second;
-          e.device_name = name;
-          e.workload = &pw;
-          e.main = facts_from_report_result(*main);
-          if (const json* f = find_result(dev, fresh_input_workload(pw.workload).id))
-            e.fresh = facts_from_report_result(*f);
-          if (const json* f = find_result(dev, decoy_refill_workload(pw.workload).id))
-            e.baseline = facts_from_report_result(*f);
-          for (const json& t : cr.value("telemetry", json::array()))
-            if (t["backend"] == dev.first && t["device"] == dev.second &&
-                t["workload"] == pw.workload.id)
-              e.telemetry = telemetry_series_from_json(t["series"]);
-          e.claims = claims ? &*claims : nullptr;
-          for (json& c : evaluate(e, profile->limits)) derived.push_back(std::move(c));
-        }
-      if (derived.size() != criteria.size())
-        rproblems.push_back(fmt::format("the report gives {} criteria, the certificate has {}",
-                                        derived.size(), criteria.size()));
-      for (size_t i = 0; i < derived.size() && i < criteria.size() && rproblems.empty(); ++i) {
-        const std::string d = first_difference(derived[i], criteria[i]);
-        if (!d.empty()) rproblems.push_back(where(i, criteria[i]) + ": " + d);
+// Step 7b: the evidence of one profile workload on one device, from the report.
+std::optional<Evidence> evidence_from_report(const ReportDocument& doc, const DeviceKey& dev,
+                                             const std::string& name, const ProfileWorkload& pw,
+                                             const std::optional<Claims>& claims) {
+  const ReportResult* main = doc.find(dev.first, dev.second, pw.workload.id);
+  if (!main) return std::nullopt;
+  Evidence e;
+  e.backend = dev.first;
+  e.device = dev.second;
+  e.device_name = name;
+  e.workload = &pw;
+  e.main = facts_from_report_result(*main);
+  if (const ReportResult* f = doc.find(dev.first, dev.second, fresh_input_workload(pw.workload).id))
+    e.fresh = facts_from_report_result(*f);
+  if (const ReportResult* f =
+          doc.find(dev.first, dev.second, decoy_refill_workload(pw.workload).id))
+    e.baseline = facts_from_report_result(*f);
+  for (const ReportTelemetry& t : doc.certification_telemetry)
+    if (t.backend == dev.first && t.device == dev.second && t.workload == pw.workload.id)
+      e.telemetry = telemetry_series_from_json(t.series);
+  e.claims = claims ? &*claims : nullptr;
+  return e;
+}
+
+// Step 7c: the seed, and every criterion re-derived from the report's samples.
+void check_measured_values(Checker& ck, const json& cert, const ReportDocument& doc,
+                           const std::map<DeviceKey, std::string>& device_names,
+                           const Profile& profile, const std::optional<Claims>& claims) {
+  const bool seed_ok = doc.certification_seed == cert["seed"] && doc.seed == cert["seed"];
+  ck.add("seed", seed_ok, fmt::format("input seed {} drawn at run time", cert["seed"].dump()));
+  const json& criteria = cert["criteria"];
+  std::vector<json> derived;
+  std::vector<std::string> rproblems;
+  for (const auto& [dev, name] : device_names)
+    for (const ProfileWorkload& pw : profile.workloads) {
+      const std::optional<Evidence> e = evidence_from_report(doc, dev, name, pw, claims);
+      if (!e) {
+        rproblems.push_back(
+            fmt::format("no result for {} on {}:{}", pw.workload.id, dev.first, dev.second));
+        continue;
       }
-      ck.add("measured values", rproblems.empty(),
-             rproblems.empty() ? "every criterion re-derived from the report's samples matches"
-                               : rproblems.front());
+      for (json& c : evaluate(*e, profile.limits)) derived.push_back(std::move(c));
     }
+  if (derived.size() != criteria.size())
+    rproblems.push_back(fmt::format("the report gives {} criteria, the certificate has {}",
+                                    derived.size(), criteria.size()));
+  for (size_t i = 0; i < derived.size() && i < criteria.size() && rproblems.empty(); ++i) {
+    const std::string d = first_difference(derived[i], criteria[i]);
+    if (!d.empty()) rproblems.push_back(where(i, criteria[i]) + ": " + d);
   }
+  ck.add("measured values", rproblems.empty(),
+         rproblems.empty() ? "every criterion re-derived from the report's samples matches"
+                           : rproblems.front());
+}
+
+// Step 7: the report: its integrity and hash, then the seed and the measured values.
+void check_report_against(Checker& ck, const json& cert, const json& report,
+                          const std::string& report_origin,
+                          const std::map<DeviceKey, std::string>& device_names,
+                          const std::optional<Profile>& profile,
+                          const std::optional<Claims>& claims) {
+  bool intact = true;
+  try {
+    check_report(report, report_origin);
+  } catch (const std::exception& e) {
+    intact = false;
+    ck.add("report integrity", false, e.what());
+  }
+  const bool same = report.value("sha256", "") == cert["report"]["sha256"];
+  ck.add(
+      "report hash", same,
+      same ? fmt::format("{} is the report this certificate was issued over", report_origin)
+           : fmt::format("{} has sha256 {}, the certificate names {}", report_origin,
+                         report.value("sha256", "?"), cert["report"]["sha256"].get<std::string>()));
+  if (intact && same && profile)
+    check_measured_values(ck, cert, read_report(report, report_origin), device_names, *profile,
+                          claims);
+}
+
+}  // namespace
+
+VerifyResult verify_certificate(const json& cert, const PublicKey& pk, const json* report,
+                                const std::string& report_origin) {
+  init_sodium();
+  Checker ck;
+  check_signature(ck, cert, pk);
+  const std::optional<Profile> profile = check_profile(ck, cert);
+  const std::optional<Claims> claims = check_claims(ck, cert);
+  const auto device_names = check_criteria(ck, cert, profile, claims);
+  check_verdict(ck, cert);
+  if (report) check_report_against(ck, cert, *report, report_origin, device_names, profile, claims);
   return ck.out;
 }
 

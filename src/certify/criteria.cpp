@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "core/units.h"
+#include "report/enum_names.h"
+#include "report/report_reader.h"
 
 namespace suanli::certify {
 namespace {
@@ -70,16 +72,16 @@ void run_criteria(const Evidence& e, const std::string& id, const RunFacts& f, b
 
 }  // namespace
 
+namespace {
+
+// In the order of Verdict's values (criteria.h).
+constexpr std::string_view kVerdictNames[] = {"PASS", "FAIL", "NOT_EVALUATED"};
+static_assert(std::size(kVerdictNames) == static_cast<size_t>(Verdict::not_evaluated) + 1);
+
+}  // namespace
+
 std::string_view verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::pass:
-      return "PASS";
-    case Verdict::fail:
-      return "FAIL";
-    case Verdict::not_evaluated:
-      return "NOT_EVALUATED";
-  }
-  return "FAIL";
+  return enum_name(kVerdictNames, v, "FAIL");
 }
 
 WindowDrop throughput_drop(const std::vector<double>& samples_s, double fraction) {
@@ -171,25 +173,20 @@ RunFacts facts_from_result(const Result& r) {
   return f;
 }
 
-RunFacts facts_from_report_result(const json& r) {
+RunFacts facts_from_report_result(const ReportResult& r) {
   RunFacts f;
-  f.status = r.at("status").get<std::string>();
-  f.reason = r.value("reason", "");
-  if (r.contains("verification")) {
-    const json& v = r["verification"];
+  f.status = r.status;
+  f.reason = r.reason;
+  if (r.verification) {
     f.verified = true;
-    f.verification_method = v.value("method", "");
-    // A non-finite error was written as null.
-    f.verification_error =
-        v["error"].is_number() ? v["error"].get<double>() : std::numeric_limits<double>::infinity();
-    f.verification_bound = v["bound"].is_number() ? v["bound"].get<double>() : kNaN;
+    f.verification_method = r.verification->method;
+    f.verification_error = r.verification->error;  // a non-finite error was written as null
+    f.verification_bound = r.verification->bound;
   }
-  if (r.contains("samples_s")) f.samples_s = r["samples_s"].get<std::vector<double>>();
-  if (r.contains("noise")) f.sampling_s = r["noise"].value("seconds", 0.0);
-  f.flops_per_second = r.value("flops_per_second", 0.0);
-  if (result_is_marked(r))
-    for (const json& m : r["marks"])
-      if (m.is_object()) f.marks.emplace_back(m.value("kind", ""), m.value("detail", ""));
+  f.samples_s = r.samples_s;
+  if (r.noise_seconds) f.sampling_s = *r.noise_seconds;
+  f.flops_per_second = r.flops_per_second.value_or(0.0);
+  for (const ResultMark& m : r.marks) f.marks.emplace_back(m.kind, m.detail);
   return f;
 }
 
@@ -259,21 +256,10 @@ std::vector<std::pair<std::string, std::string>> required_criteria(const Profile
   return out;
 }
 
-std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
-  const ProfileWorkload& pw = *e.workload;
-  const Workload& w = pw.workload;
-  const std::string id = w.id;
-  std::vector<json> out;
+namespace {
 
-  // The vendor's claim for this device and dtype, when a claims file was given.
-  std::optional<Claim> claim;
-  if (e.claims) claim = e.claims->find(e.device_name, w.op.dtype);
-  const bool claimed = pw.against_claim && claim.has_value();
-
-  run_criteria(e, id, e.main, claimed, out);
-  if (e.main.status != "ok") return out;
-
-  // A figure the harness's own clock or the theoretical peak contradicts cannot pass.
+// A figure the harness's own clock or the theoretical peak contradicts cannot pass.
+json trusted_criterion(const Evidence& e, const std::string& id) {
   json marks = json::array();
   std::string why;
   for (const auto& [kind, detail] : e.main.marks)
@@ -281,36 +267,42 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
       marks.push_back({{"kind", kind}, {"detail", detail}});
       why += (why.empty() ? "" : "; ") + kind + ": " + detail;
     }
-  out.push_back(criterion(e, id, kTrusted, static_cast<double>(marks.size()), "<=", 0,
-                          {{"marks", marks}},
-                          why.empty() ? "no timing, above_peak or noisy mark on the run" : why));
+  return criterion(e, id, kTrusted, static_cast<double>(marks.size()), "<=", 0, {{"marks", marks}},
+                   why.empty() ? "no timing, above_peak or noisy mark on the run" : why);
+}
 
-  out.push_back(criterion(e, id, kSustained, number(e.main.sampling_s), ">=", pw.sustain_s,
-                          {{"samples", e.main.samples_s.size()}},
-                          fmt::format("{} samples over {:.3g} s of sampling",
-                                      e.main.samples_s.size(), e.main.sampling_s)));
+json sustained_criterion(const Evidence& e, const std::string& id) {
+  return criterion(e, id, kSustained, number(e.main.sampling_s), ">=", e.workload->sustain_s,
+                   {{"samples", e.main.samples_s.size()}},
+                   fmt::format("{} samples over {:.3g} s of sampling", e.main.samples_s.size(),
+                               e.main.sampling_s));
+}
 
-  // The CV means something only over enough samples.
+// The CV means something only over enough samples.
+json cv_criterion(const Evidence& e, const std::string& id, const Limits& limits) {
   const TimeStats st = compute_stats(e.main.samples_s);
   const bool cv_meaningful = e.main.samples_s.size() >= kCvMinSamples;
-  out.push_back(
-      criterion(e, id, kCv, cv_meaningful ? number(st.cv) : json(nullptr), "<=", limits.max_cv,
-                {{"samples", st.samples}, {"mean_s", st.mean}, {"stddev_s", st.stddev}},
-                cv_meaningful ? "coefficient of variation of the sustained run's samples"
-                              : fmt::format("not evaluated: {} samples, a CV needs at least {}",
-                                            st.samples, kCvMinSamples)));
+  return criterion(e, id, kCv, cv_meaningful ? number(st.cv) : json(nullptr), "<=", limits.max_cv,
+                   {{"samples", st.samples}, {"mean_s", st.mean}, {"stddev_s", st.stddev}},
+                   cv_meaningful ? "coefficient of variation of the sustained run's samples"
+                                 : fmt::format("not evaluated: {} samples, a CV needs at least {}",
+                                               st.samples, kCvMinSamples));
+}
 
+json throttle_criterion(const Evidence& e, const std::string& id, const Limits& limits) {
   const WindowDrop td = throughput_drop(e.main.samples_s, limits.window_fraction);
-  out.push_back(
-      criterion(e, id, kThrottle, td.evaluated ? number(td.drop) : json(nullptr),
-                "<=", limits.max_throttle_drop,
-                {{"window_samples", td.window},
-                 {"first_window_median_s", td.first},
-                 {"last_window_median_s", td.last}},
-                td.evaluated ? fmt::format("throughput of the last {} samples against the first {}",
-                                           td.window, td.window)
-                             : td.why));
+  return criterion(e, id, kThrottle, td.evaluated ? number(td.drop) : json(nullptr),
+                   "<=", limits.max_throttle_drop,
+                   {{"window_samples", td.window},
+                    {"first_window_median_s", td.first},
+                    {"last_window_median_s", td.last}},
+                   td.evaluated
+                       ? fmt::format("throughput of the last {} samples against the first {}",
+                                     td.window, td.window)
+                       : td.why);
+}
 
+json clock_criterion(const Evidence& e, const std::string& id, const Limits& limits) {
   json clock_basis = json::object();
   std::string clock_detail = "no telemetry series";
   json clock_measured = nullptr;
@@ -331,56 +323,83 @@ std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
       clock_detail = "clock not evaluated: " + cd.why;
     }
   }
-  out.push_back(criterion(e, id, kClock, clock_measured, "<=", limits.max_clock_drop, clock_basis,
-                          clock_detail));
+  return criterion(e, id, kClock, clock_measured, "<=", limits.max_clock_drop, clock_basis,
+                   clock_detail);
+}
 
-  if (pw.against_claim && op_is_compute_bound(w.op)) {
-    const std::string unit = dtype_is_integer(w.op.dtype) ? "OP/s" : "FLOP/s";
-    if (!e.claims) {
-      out.push_back(criterion(e, id, kClaim, nullptr, ">=", limits.min_claim_fraction,
-                              {{"flops_per_second", e.main.flops_per_second}},
-                              "not evaluated: no claims file given"));
-    } else if (!claim) {
-      out.push_back(
-          criterion(e, id, kClaim, nullptr, ">=", limits.min_claim_fraction,
-                    {{"flops_per_second", e.main.flops_per_second}},
-                    fmt::format("not evaluated: {} has no dense {} claim matching '{}'",
-                                e.claims->origin, dtype_name(w.op.dtype), e.device_name)));
-    } else {
-      out.push_back(criterion(
-          e, id, kClaim, number(e.main.flops_per_second / claim->flops_per_second),
-          ">=", limits.min_claim_fraction,
-          {{"flops_per_second", e.main.flops_per_second},
-           {"claimed_flops_per_second", claim->flops_per_second},
-           {"claim_device", claim->device},
-           {"claim_source", claim->source}},
-          fmt::format("median {} of the claimed {} ({})", format_si(e.main.flops_per_second, unit),
-                      format_si(claim->flops_per_second, unit), claim->source)));
-    }
-  }
+// Against the vendor's claim for this device and dtype (only for compute-bound workloads the
+// profile holds against a claim).
+json claim_criterion(const Evidence& e, const std::string& id, const Limits& limits,
+                     const std::optional<Claim>& claim) {
+  const Workload& w = e.workload->workload;
+  const std::string unit = dtype_is_integer(w.op.dtype) ? "OP/s" : "FLOP/s";
+  if (!e.claims)
+    return criterion(e, id, kClaim, nullptr, ">=", limits.min_claim_fraction,
+                     {{"flops_per_second", e.main.flops_per_second}},
+                     "not evaluated: no claims file given");
+  if (!claim)
+    return criterion(e, id, kClaim, nullptr, ">=", limits.min_claim_fraction,
+                     {{"flops_per_second", e.main.flops_per_second}},
+                     fmt::format("not evaluated: {} has no dense {} claim matching '{}'",
+                                 e.claims->origin, dtype_name(w.op.dtype), e.device_name));
+  return criterion(
+      e, id, kClaim, number(e.main.flops_per_second / claim->flops_per_second),
+      ">=", limits.min_claim_fraction,
+      {{"flops_per_second", e.main.flops_per_second},
+       {"claimed_flops_per_second", claim->flops_per_second},
+       {"claim_device", claim->device},
+       {"claim_source", claim->source}},
+      fmt::format("median {} of the claimed {} ({})", format_si(e.main.flops_per_second, unit),
+                  format_si(claim->flops_per_second, unit), claim->source));
+}
 
-  if (pw.cache_check && e.fresh) {
-    const std::string fid = fresh_input_workload(w).id;
-    run_criteria(e, fid, *e.fresh, false, out);
-    if (e.fresh->status == "ok") {
-      // Like with like: the baseline is the decoy-refill run (same inputs, the same refill work
-      // into scratch buffers before every call) when it ran ok, else the main run.
-      const bool decoy = e.baseline && e.baseline->status == "ok" && !e.baseline->samples_s.empty();
-      const RunFacts& base = decoy ? *e.baseline : e.main;
-      const double rep = median_of(base.samples_s), fr = median_of(e.fresh->samples_s);
-      out.push_back(criterion(
-          e, id, kCache, number(fr / rep - 1.0), "<=", limits.max_cache_speedup,
-          {{"repeated_median_s", rep},
-           {"fresh_median_s", fr},
-           {"fresh_samples", e.fresh->samples_s.size()},
-           {"baseline", decoy ? "decoy refill" : "main run"},
-           {"main_median_s", median_of(e.main.samples_s)}},
-          fmt::format("same inputs every call{}: {} per op; fresh inputs before every timed "
-                      "call: {}",
-                      decoy ? " (with the same refill work into scratch buffers)" : "",
-                      format_duration(rep), format_duration(fr))));
-    }
-  }
+// The fresh-input run's own criteria and the caching check against it.
+void cache_criteria(const Evidence& e, const std::string& id, const Limits& limits,
+                    std::vector<json>& out) {
+  const std::string fid = fresh_input_workload(e.workload->workload).id;
+  run_criteria(e, fid, *e.fresh, false, out);
+  if (e.fresh->status != "ok") return;
+  // Like with like: the baseline is the decoy-refill run (same inputs, the same refill work
+  // into scratch buffers before every call) when it ran ok, else the main run.
+  const bool decoy = e.baseline && e.baseline->status == "ok" && !e.baseline->samples_s.empty();
+  const RunFacts& base = decoy ? *e.baseline : e.main;
+  const double rep = median_of(base.samples_s), fr = median_of(e.fresh->samples_s);
+  out.push_back(
+      criterion(e, id, kCache, number(fr / rep - 1.0), "<=", limits.max_cache_speedup,
+                {{"repeated_median_s", rep},
+                 {"fresh_median_s", fr},
+                 {"fresh_samples", e.fresh->samples_s.size()},
+                 {"baseline", decoy ? "decoy refill" : "main run"},
+                 {"main_median_s", median_of(e.main.samples_s)}},
+                fmt::format("same inputs every call{}: {} per op; fresh inputs before every timed "
+                            "call: {}",
+                            decoy ? " (with the same refill work into scratch buffers)" : "",
+                            format_duration(rep), format_duration(fr))));
+}
+
+}  // namespace
+
+std::vector<json> evaluate(const Evidence& e, const Limits& limits) {
+  const ProfileWorkload& pw = *e.workload;
+  const Workload& w = pw.workload;
+  const std::string id = w.id;
+  std::vector<json> out;
+
+  // The vendor's claim for this device and dtype, when a claims file was given.
+  std::optional<Claim> claim;
+  if (e.claims) claim = e.claims->find(e.device_name, w.op.dtype);
+  const bool claimed = pw.against_claim && claim.has_value();
+
+  run_criteria(e, id, e.main, claimed, out);
+  if (e.main.status != "ok") return out;
+  out.push_back(trusted_criterion(e, id));
+  out.push_back(sustained_criterion(e, id));
+  out.push_back(cv_criterion(e, id, limits));
+  out.push_back(throttle_criterion(e, id, limits));
+  out.push_back(clock_criterion(e, id, limits));
+  if (pw.against_claim && op_is_compute_bound(w.op))
+    out.push_back(claim_criterion(e, id, limits, claim));
+  if (pw.cache_check && e.fresh) cache_criteria(e, id, limits, out);
   return out;
 }
 

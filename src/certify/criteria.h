@@ -14,6 +14,7 @@
 #include "certify/profile.h"
 #include "report/claims.h"
 #include "report/report.h"
+#include "report/report_reader.h"
 
 namespace suanli::certify {
 
@@ -78,7 +79,7 @@ struct RunFacts {
   std::vector<std::pair<std::string, std::string>> marks;  // (kind, detail), from the runner
 };
 RunFacts facts_from_result(const Result& r);
-RunFacts facts_from_report_result(const nlohmann::json& r);
+RunFacts facts_from_report_result(const ReportResult& r);
 
 // Everything criteria are derived from, for one workload on one device.
 struct Evidence {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "report/file_io.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
 
@@ -38,14 +39,7 @@ std::string canonical_json(const json& j) {
 }
 
 Profile parse_profile(const json& doc, const std::string& origin) {
-  const auto errors = validate_against_schema(doc, "certify-profile.schema.json");
-  if (!errors.empty()) {
-    const SchemaError& e = errors.front();
-    throw InputError(
-        fmt::format("{}: not a valid certification profile: at {}: {} (profiles follow "
-                    "reports/schema/certify-profile.schema.json)",
-                    origin, e.path.empty() ? "/" : e.path, e.message));
-  }
+  require_valid(doc, "certify-profile.schema.json", origin, "certification profile", "profiles");
   Profile p;
   p.origin = origin;
   p.document = doc;
@@ -87,10 +81,7 @@ Profile parse_profile(const json& doc, const std::string& origin) {
 }
 
 Profile load_profile(const std::string& name_or_path) {
-  const bool looks_like_path =
-      name_or_path.find('/') != std::string::npos ||
-      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (!looks_like_path) {
+  if (!names_a_file(name_or_path)) {
     for (const auto& [file, text] : builtin_certify_profiles())
       if (file == name_or_path + ".json")
         return parse_profile(parse_json_text(std::string(text), "builtin:" + name_or_path),

@@ -12,6 +12,7 @@
 #include "cli/cluster_cmd.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/workload_kinds.h"
 #include "core/error.h"
 #include "harness/isolate.h"
 
@@ -37,6 +38,7 @@ void add_run_robustness_options(CLI::App* run_cmd, suanli::cli::RunOptionsCli& r
 }  // namespace
 
 int main(int argc, char** argv) {
+  suanli::cli::register_workload_kinds();  // models and HPL reach the runner through these
   // The worker process of an isolated run (src/harness/isolate.h): not a user command.
   if (argc == 2 && std::string(argv[1]) == "__worker") return suanli::isolate::worker_main();
   using suanli::cli::InfoOptions;

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -26,6 +27,8 @@
 
 #include "core/error.h"
 #include "core/op.h"
+#include "core/op_traits.h"
+#include "core/text.h"
 #include "harness/backend_host.h"
 #include "verify/verify.h"
 
@@ -115,25 +118,9 @@ std::string op_label(const OpDesc& op) {
   for (char& ch : shape)
     if (ch == ' ') ch = '_';
   std::string dt(dtype_name(op.dtype));
-  if (op.dtype == Dtype::int8 && (op.kind == OpKind::gemm || op.kind == OpKind::conv2d))
+  if (op.dtype == Dtype::int8 && op_traits(op.kind).negotiates_precision)
     dt += op.int8_signed_a ? "_s8s8" : "_u8s8";
   return fmt::format("op.{}.{}.{}", op_kind_name(op.kind), dt, shape);
-}
-
-verify::Verification verify_output(const OpDesc& op, const std::vector<std::vector<char>>& host,
-                                   uint64_t seed) {
-  switch (op.kind) {
-    case OpKind::gemm:
-      return verify::verify_gemm(op, host[0].data(), host[1].data(), host[2].data(), seed);
-    case OpKind::conv2d:
-      return verify::verify_conv2d(op, host[0].data(), host[1].data(), host[2].data(), seed);
-    case OpKind::peak:
-      return verify::verify_peak(op, host[0].data(), host[1].data(), kPeakAlpha, kPeakBeta);
-    case OpKind::stream:
-      return verify::verify_stream(op, host[0].data(), host[1].data(), host[2].data(),
-                                   kStreamScalar);
-  }
-  return {};
 }
 
 // Buffers of one op on one device, freed on scope exit.
@@ -319,8 +306,7 @@ std::string check_getrf(const Plugin& p, int32_t dev) {
   const int64_t ld = 48, m = 40, n = 16, off = 4 + 2 * ld;
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 20), 2), a = data;
   std::vector<int32_t> ipiv(n, 0);
-  suanli_getrf_desc g{
-      SUANLI_GETRF_DESC_SIZE, m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
+  suanli_getrf_desc g{SUANLI_GETRF_DESC_SIZE, m, n, off, ld, 1, 0, SUANLI_DTYPE_FP64};
   suanli_op_desc d = linalg_desc(SUANLI_OP_GETRF);
   d.getrf = &g;
   std::string why;
@@ -355,8 +341,7 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
   for (int64_t c = 0; c < 5; ++c)
     for (int64_t i = 0; i < 3; ++i)
       std::swap(want[off + i + c * ld], want[off + ipiv[static_cast<size_t>(i)] - 1 + c * ld]);
-  suanli_laswp_desc l{
-      SUANLI_LASWP_DESC_SIZE, 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
+  suanli_laswp_desc l{SUANLI_LASWP_DESC_SIZE, 5, off, ld, 0, 3, 0, SUANLI_DTYPE_FP64};
   suanli_op_desc d = linalg_desc(SUANLI_OP_LASWP);
   d.laswp = &l;
   std::string why, out;
@@ -374,18 +359,7 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
     for (int64_t i = 0; i < 6; ++i)
       for (int64_t k = 0; k < i; ++k)
         want[bo + i + c * ld] -= data[i + k * ld] * want[bo + k + c * ld];
-  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE,
-                     0,
-                     1,
-                     0,
-                     1,
-                     6,
-                     3,
-                     1.0,
-                     0,
-                     ld,
-                     bo,
-                     ld,
+  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE, 0, 1, 0, 1, 6, 3, 1.0, 0, ld, bo, ld,
                      SUANLI_DTYPE_FP64};
   d = linalg_desc(SUANLI_OP_TRSM);
   d.trsm = &t;
@@ -463,466 +437,519 @@ bool table_usable(const suanli_backend_api* api) {
          first_null_function(api) < 0;
 }
 
+// ---- plugin checks: loading, the table, the context ------------------------------------------
+
+// The plugin's entry point (dlopen, dlsym).
+std::string check_load(Plugin& p, const Options& opts, suanli_backend_get_fn& get) {
+  p.dl = dlopen(opts.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!p.dl) fail(std::string("dlopen: ") + dlerror());
+  get = reinterpret_cast<suanli_backend_get_fn>(dlsym(p.dl, SUANLI_BACKEND_ENTRY));
+  if (!get) fail(std::string("no exported symbol ") + SUANLI_BACKEND_ENTRY);
+  return std::string("entry point ") + SUANLI_BACKEND_ENTRY + " found";
+}
+
+// The table of the harness's major version; an unknown major refused.
+std::string check_abi_version(Plugin& p, suanli_backend_get_fn get) {
+  p.api = get(SUANLI_ABI_MAJOR);
+  if (!p.api) fail(fmt::format("suanli_backend_get({}) returned NULL", SUANLI_ABI_MAJOR));
+  if (p.api->abi_major != SUANLI_ABI_MAJOR)
+    fail(fmt::format("abi_major {} (the harness speaks {})", p.api->abi_major, SUANLI_ABI_MAJOR));
+  if (get(SUANLI_ABI_MAJOR + 1) != nullptr)
+    fail(fmt::format("suanli_backend_get({}) (an unknown major) did not return NULL",
+                     SUANLI_ABI_MAJOR + 1));
+  return fmt::format("ABI {}.{} (harness {}.{}); unknown major refused", p.api->abi_major,
+                     p.api->abi_minor, SUANLI_ABI_MAJOR, SUANLI_ABI_MINOR);
+}
+
+bool is_backend_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+  });
+}
+
+// The table is long enough, has every function, a short name and a version.
+std::string check_struct_sizes(const Plugin& p) {
+  const size_t need = SUANLI_BACKEND_API_SIZE;
+  if (p.api->struct_size < need)
+    fail(fmt::format("suanli_backend_api.struct_size {} < {} (through telemetry)",
+                     p.api->struct_size, need));
+  if (const int i = first_null_function(p.api); i >= 0)
+    fail(fmt::format("function pointer {} of the table is NULL", i));
+  const std::string name = p.api->name ? p.api->name : "";
+  if (!is_backend_name(name)) fail("name '" + name + "' is not short lowercase [a-z0-9_]");
+  if (!p.api->version) fail("version is NULL");
+  return fmt::format("table of {} bytes (needs {}), name '{}', version '{}'", p.api->struct_size,
+                     need, name, p.api->version);
+}
+
+// A context from the create options, and its device count.
+std::string check_create(Plugin& p, const Options& opts) {
+  std::vector<suanli_kv> kv;
+  for (const auto& [k, v] : opts.create_options)
+    kv.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
+  suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kv.data(), kv.size()};
+  const suanli_status s = p.api->create(&args, &p.ctx);
+  if (s != SUANLI_OK) {
+    const char* e = p.api->last_error(nullptr);
+    fail(fmt::format("create: {} {}", status_name(s), e ? e : "(last_error NULL)"));
+  }
+  if (!p.ctx) fail("create returned OK and a NULL context");
+  const suanli_status c = p.api->device_count(p.ctx, &p.devices);
+  if (c != SUANLI_OK) fail(fmt::format("device_count: {} {}", status_name(c), p.last_error()));
+  if (p.devices < 0) fail(fmt::format("device_count gave {}", p.devices));
+  return fmt::format("context created, {} device(s)", p.devices);
+}
+
+std::string check_libraries(const Plugin& p) {
+  const suanli_kv* libs = nullptr;
+  size_t n = 0;
+  const suanli_status s = p.api->libraries(p.ctx, &libs, &n);
+  if (s != SUANLI_OK) fail(fmt::format("libraries: {} {}", status_name(s), p.last_error()));
+  if (n > 0 && !libs) fail("libraries: count > 0 and a NULL table");
+  for (size_t i = 0; i < n; ++i)
+    if (!libs[i].key || !libs[i].value) fail(fmt::format("libraries[{}]: NULL key or value", i));
+  return fmt::format("{} entr{}", n, n == 1 ? "y" : "ies");
+}
+
+std::string check_enumeration(const Plugin& p) {
+  if (p.devices == 0) fail("no devices: nothing else can be checked");
+  suanli_device_info info{};
+  info.struct_size = sizeof info;
+  expect_error(p, p.api->device_info(p.ctx, p.devices, &info),
+               fmt::format("device_info({}) (one past the last device)", p.devices));
+  expect_error(p, p.api->device_info(p.ctx, -1, &info), "device_info(-1)");
+  return fmt::format("{} device(s); out-of-range indices refused", p.devices);
+}
+
+// ---- device checks: identity, telemetry, buffers ---------------------------------------------
+
+void check_peak_entries(const suanli_device_info& d) {
+  if (d.peak_count > 0 && !d.peaks) fail("peak_count > 0 and peaks NULL");
+  for (size_t i = 0; i < d.peak_count; ++i) {
+    const suanli_peak_entry& e = d.peaks[i];
+    if (e.struct_size < SUANLI_STRUCT_SIZE(suanli_peak_entry, derivation))
+      fail(fmt::format("peaks[{}].struct_size {}", i, e.struct_size));
+    if (e.dtype <= SUANLI_DTYPE_INVALID || e.dtype > SUANLI_DTYPE_INT32)
+      fail(fmt::format("peaks[{}].dtype {}", i, static_cast<int>(e.dtype)));
+    if (!(e.ops_per_second >= 0) || !std::isfinite(e.ops_per_second) || e.ops_per_second > 1e19)
+      fail(fmt::format("peaks[{}].ops_per_second {}", i, e.ops_per_second));
+    if (!e.derivation) fail(fmt::format("peaks[{}].derivation is NULL", i));
+  }
+}
+
+std::string check_device_info(const Plugin& p, int32_t dev) {
+  suanli_device_info d{};
+  d.struct_size = sizeof d;
+  const suanli_status s = p.api->device_info(p.ctx, dev, &d);
+  if (s != SUANLI_OK) fail(fmt::format("device_info: {} {}", status_name(s), p.last_error()));
+  if (!d.name || !*d.name) fail("name is NULL or empty");
+  for (auto [f, v] : {std::pair{"vendor", d.vendor},
+                      {"kind", d.kind},
+                      {"uuid", d.uuid},
+                      {"driver", d.driver},
+                      {"features", d.features}})
+    if (!v) fail(std::string(f) + " is NULL (unknown strings are \"\")");
+  const std::string kind = d.kind;
+  if (kind != "cpu" && kind != "gpu" && kind != "accelerator")
+    fail("kind '" + kind + "': expected cpu, gpu or accelerator");
+  if (d.memory_bytes == 0) fail("memory_bytes is 0");
+  if (d.compute_units < 1) fail(fmt::format("compute_units {}", d.compute_units));
+  if (d.threads < 0) fail(fmt::format("threads {}", d.threads));
+  if (!(d.clock_mhz >= 0 && d.clock_mhz < 1e5) || !(d.max_clock_mhz >= 0 && d.max_clock_mhz < 1e5))
+    fail(fmt::format("clock {} MHz / max {} MHz out of range", d.clock_mhz, d.max_clock_mhz));
+  check_peak_entries(d);
+  if (d.extra_count > 0 && !d.extra) fail("extra_count > 0 and extra NULL");
+  for (size_t i = 0; i < d.extra_count; ++i)
+    if (!d.extra[i].key || !d.extra[i].value) fail(fmt::format("extra[{}]: NULL key or value", i));
+  return fmt::format("'{}' ({}), {} compute units, {:.0f} MiB, {} peak entr{}", d.name, kind,
+                     d.compute_units, static_cast<double>(d.memory_bytes) / 1048576.0, d.peak_count,
+                     d.peak_count == 1 ? "y" : "ies");
+}
+
+std::string check_telemetry(const Plugin& p, int32_t dev) {
+  suanli_telemetry t{};
+  t.struct_size = sizeof t;
+  const suanli_status s = p.api->telemetry(p.ctx, dev, &t);
+  if (s != SUANLI_OK) fail(fmt::format("telemetry: {} {}", status_name(s), p.last_error()));
+  for (auto [f, v] :
+       {std::pair{"power_w", t.power_w}, {"energy_j", t.energy_j}, {"clock_mhz", t.clock_mhz}})
+    if (!std::isnan(v) && !(v >= 0 && std::isfinite(v)))
+      fail(fmt::format("{} = {} (expected NaN or a finite value >= 0)", f, v));
+  return std::string("fields are NaN or finite");
+}
+
+// One transfer that must succeed.
+void transfer(const Plugin& p, bool upload, suanli_buffer buf, uint64_t offset, void* host,
+              uint64_t bytes, const char* what) {
+  const suanli_status s = upload ? p.api->buffer_upload(p.ctx, buf, offset, host, bytes)
+                                 : p.api->buffer_download(p.ctx, buf, offset, host, bytes);
+  if (s != SUANLI_OK) fail(fmt::format("{}: {} {}", what, status_name(s), p.last_error()));
+}
+
+std::string check_round_trip(const Plugin& p, int32_t dev) {
+  Buffers b(p);
+  const uint64_t n = (1 << 20) + 13;
+  suanli_buffer buf = b.alloc(dev, n);
+  std::vector<unsigned char> src(n), back(n), part(1000), part_back(1000);
+  std::mt19937 rng(7);
+  for (auto& c : src) c = static_cast<unsigned char>(rng());
+  for (auto& c : part) c = static_cast<unsigned char>(rng());
+  transfer(p, true, buf, 0, src.data(), n, "upload");
+  transfer(p, false, buf, 0, back.data(), n, "download");
+  if (back != src) fail("downloaded bytes differ from the uploaded ones");
+  const uint64_t off = 4097;
+  transfer(p, true, buf, off, part.data(), part.size(), "upload at offset");
+  transfer(p, false, buf, off, part_back.data(), part.size(), "download at offset");
+  if (part_back != part) fail("bytes uploaded at offset 4097 came back different");
+  std::copy(part.begin(), part.end(), src.begin() + off);
+  transfer(p, false, buf, 0, back.data(), n, "download");
+  if (back != src) fail("an upload at an offset changed bytes outside its range");
+  return std::string("1 MiB + 13 bytes whole and at offset 4097");
+}
+
+std::string check_bounds(const Plugin& p, int32_t dev) {
+  Buffers b(p);
+  suanli_buffer buf = b.alloc(dev, 4096);
+  std::vector<char> host(8192);
+  expect_error(p, p.api->buffer_upload(p.ctx, buf, 4090, host.data(), 16),
+               "upload of 16 bytes at 4090 into 4096");
+  expect_error(p, p.api->buffer_download(p.ctx, buf, 0, host.data(), 4097),
+               "download of 4097 bytes from 4096");
+  expect_error(p, p.api->buffer_download(p.ctx, buf, 5000, host.data(), 1),
+               "download at offset 5000 of 4096");
+  expect_error(p, p.api->buffer_upload(p.ctx, buf, UINT64_MAX - 2, host.data(), 8),
+               "upload at an offset that wraps around");
+  return std::string("out-of-range transfers refused");
+}
+
+std::string check_unknown_kind(const Plugin& p, int32_t dev) {
+  suanli_op_desc d{};
+  d.struct_size = SUANLI_OP_DESC_SIZE;
+  d.kind = static_cast<suanli_op_kind>(9999);
+  const char* reason = nullptr;
+  const suanli_status s = p.api->supports(p.ctx, dev, &d, &reason);
+  if (s != SUANLI_UNSUPPORTED)
+    fail(
+        fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
+                    "know must be UNSUPPORTED",
+                    status_name(s)));
+  if (!reason || !*reason) fail("UNSUPPORTED without a reason");
+  return std::string("unsupported: ") + reason;
+}
+
+// ---- op checks: every op of op_list, and the timing of the first supported one ---------------
+
+// An op the device refuses: with a reason, and plan agrees (UNSUPPORTED too, never a plan).
+std::string check_refused_op(const Plugin& p, int32_t dev, const OpDesc& op, const AbiOp& abi,
+                             const char* reason) {
+  if (!reason || !*reason) fail("supports: UNSUPPORTED without a reason");
+  const std::string why = reason;
+  Buffers b(p);
+  Staged st = stage(p, b, dev, op);
+  PlanGuard g{p};
+  const suanli_status ps =
+      p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
+  if (ps != SUANLI_UNSUPPORTED)
+    fail(fmt::format("supports said UNSUPPORTED ({}) but plan returned {}", why, status_name(ps)));
+  return "unsupported: " + why;
+}
+
+// Every buffer downloaded after the run; the inputs must be as they went up.
+std::vector<std::vector<char>> download_all(const Plugin& p, const Staged& st) {
+  const size_t out = st.bufs.size() - 1;
+  std::vector<std::vector<char>> got = st.host;
+  for (size_t i = 0; i < st.bufs.size(); ++i) {
+    const suanli_status ds =
+        p.api->buffer_download(p.ctx, st.bufs[i], 0, got[i].data(), got[i].size());
+    if (ds != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(ds), p.last_error()));
+    if (i != out && got[i] != st.host[i])
+      fail(fmt::format("input buffer {} was changed by the op", i));
+  }
+  return got;
+}
+
+// One op: supports and plan agree, a supported op runs once with a device time, leaves its
+// inputs alone and gives a verified output.
+std::string check_op(const Plugin& p, int32_t dev, const OpDesc& op) {
+  AbiOp abi(op);
+  const char* reason = nullptr;
+  const suanli_status s = p.api->supports(p.ctx, dev, &abi.desc, &reason);
+  if (s == SUANLI_UNSUPPORTED) return check_refused_op(p, dev, op, abi, reason);
+  if (s != SUANLI_OK)
+    fail(fmt::format("supports: {} {} (expected OK or UNSUPPORTED)", status_name(s),
+                     p.last_error()));
+  Buffers b(p);
+  Staged st = stage(p, b, dev, op);
+  PlanGuard g{p};
+  suanli_plan_info info{};
+  info.struct_size = sizeof info;
+  const suanli_status ps =
+      p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, &info);
+  if (ps != SUANLI_OK || !g.plan)
+    fail(fmt::format("supports said OK but plan returned {}: {}", status_name(ps), p.last_error()));
+  const double secs = execute(p, g.plan, 1);
+  if (!(secs > 0) || !std::isfinite(secs)) fail(fmt::format("execute: device time {} s", secs));
+  const verify::Verification v = verify::verify_output(op, download_all(p, st), st.seed);
+  if (!v.passed)
+    fail(fmt::format("wrong answer ({}): error {:.3g} > bound {:.3g}; {}", v.method, v.error,
+                     v.bound, v.detail));
+  return fmt::format("verified ({}, error {:.3g} <= {:.3g}); {} / {}", v.method, v.error, v.bound,
+                     str(info.library), str(info.implementation));
+}
+
+// How many ops the device supports; `usable` becomes the first of them.
+std::string find_usable_op(const Plugin& p, int32_t dev, const std::vector<OpDesc>& ops,
+                           std::optional<OpDesc>& usable) {
+  int n = 0;
+  for (const OpDesc& op : ops) {
+    AbiOp abi(op);
+    const char* reason = nullptr;
+    if (p.api->supports(p.ctx, dev, &abi.desc, &reason) != SUANLI_OK) continue;
+    ++n;
+    if (!usable) usable = op;
+  }
+  return fmt::format("{} of {} ops supported{}", n, ops.size(),
+                     usable ? "; first: " + op_label(*usable) : "");
+}
+
+// A plan of the op over freshly staged buffers, which must succeed.
+struct StagedPlan {
+  Buffers buffers;
+  Staged staged;
+  PlanGuard guard;
+  StagedPlan(const Plugin& p, int32_t dev, const OpDesc& op, const AbiOp& abi)
+      : buffers(p), staged(stage(p, buffers, dev, op)), guard{p} {
+    const suanli_status ps = p.api->plan(p.ctx, dev, &abi.desc, staged.bufs.data(),
+                                         staged.bufs.size(), &guard.plan, nullptr);
+    if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
+  }
+};
+
+// Device time grows with the iteration count: n iterations against 4n.
+std::string check_timing(const Plugin& p, int32_t dev, const OpDesc& op) {
+  AbiOp abi(op);
+  StagedPlan run(p, dev, op, abi);
+  const suanli_plan plan = run.guard.plan;
+  execute(p, plan, 1);  // warm-up
+  double t1 = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 3; ++i) {
+    const double t = execute(p, plan, 1);
+    if (!(t > 0) || !std::isfinite(t)) fail(fmt::format("device time {} s for 1 iteration", t));
+    t1 = std::min(t1, t);
+  }
+  // n iterations against 4n: both long enough that a launch overhead is amortized.
+  const int64_t n = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(0.01 / t1)), 2, 1000);
+  double tn = std::numeric_limits<double>::infinity(), t4n = tn;
+  for (int i = 0; i < 3; ++i) {
+    tn = std::min(tn, execute(p, plan, n));
+    t4n = std::min(t4n, execute(p, plan, 4 * n));
+  }
+  const double ratio = t4n / tn;
+  // Shared machines are noisy (best of 3, a loose band around 4), but a time that stays flat or
+  // shrinks, or one that grows far faster than the work, fails.
+  if (!(ratio >= 2.0) || !(ratio <= 16.0))
+    fail(
+        fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, expected "
+                    "about 4 (1 iteration: {:.3g} s)",
+                    n, tn, 4 * n, t4n, ratio, t1));
+  return fmt::format(
+      "{}: 1 iteration {:.3g} s, {} iterations {:.3g} s, {} iterations {:.3g} s (ratio {:.3g})",
+      op_label(op), t1, n, tn, 4 * n, t4n, ratio);
+}
+
+// ---- error paths: bad descriptors get an error status, not a crash ----------------------------
+
+// plan() that must fail with an error status (a plan a faulty plugin returns anyway is destroyed).
+void expect_plan_error(const Plugin& p, int32_t dev, const suanli_op_desc* desc,
+                       const suanli_buffer* bufs, size_t count, const std::string& what) {
+  PlanGuard g{p};
+  expect_error(p, p.api->plan(p.ctx, dev, desc, bufs, count, &g.plan, nullptr), what);
+}
+
+// An op's staged buffers and its ABI descriptor, for the checks that spoil one of them.
+struct StagedOp {
+  Buffers buffers;
+  Staged staged;
+  AbiOp abi;
+  StagedOp(const Plugin& p, int32_t dev, const OpDesc& op)
+      : buffers(p), staged(stage(p, buffers, dev, op)), abi(op) {}
+  const std::vector<suanli_buffer>& bufs() const { return staged.bufs; }
+};
+
+std::string check_null_op(const Plugin& p, int32_t dev, const OpDesc& op) {
+  const char* reason = nullptr;
+  expect_error(p, p.api->supports(p.ctx, dev, nullptr, &reason), "supports(NULL op)");
+  StagedOp s(p, dev, op);
+  expect_plan_error(p, dev, nullptr, s.bufs().data(), s.bufs().size(), "plan(NULL op)");
+  s.abi.desc.gemm = nullptr, s.abi.desc.conv2d = nullptr, s.abi.desc.peak = nullptr,
+  s.abi.desc.stream = nullptr;
+  expect_plan_error(p, dev, &s.abi.desc, s.bufs().data(), s.bufs().size(),
+                    "plan(op whose kind's parameters are NULL)");
+  return std::string("refused");
+}
+
+std::string check_negative_sizes(const Plugin& p, int32_t dev, const OpDesc& op) {
+  StagedOp s(p, dev, op);
+  s.abi.gemm.m = -s.abi.gemm.m;
+  s.abi.peak.elements = -s.abi.peak.elements;
+  s.abi.stream.n = -s.abi.stream.n;
+  s.abi.conv2d.h = -s.abi.conv2d.h;
+  const char* reason = nullptr;
+  expect_error(p, p.api->supports(p.ctx, dev, &s.abi.desc, &reason), "supports(negative size)");
+  expect_plan_error(p, dev, &s.abi.desc, s.bufs().data(), s.bufs().size(), "plan(negative size)");
+  return op_label(op) + " with a negated size refused";
+}
+
+std::string check_buffer_count(const Plugin& p, int32_t dev, const OpDesc& op) {
+  StagedOp s(p, dev, op);
+  const size_t n = s.bufs().size();
+  expect_plan_error(p, dev, &s.abi.desc, s.bufs().data(), n - 1,
+                    fmt::format("plan with {} of {} buffers", n - 1, n));
+  expect_plan_error(p, dev, &s.abi.desc, nullptr, 0, "plan with no buffers");
+  return std::string("refused");
+}
+
+std::string check_null_buffer(const Plugin& p, int32_t dev, const OpDesc& op) {
+  StagedOp s(p, dev, op);
+  std::vector<suanli_buffer> bufs = s.bufs();
+  bufs[0] = nullptr;
+  expect_plan_error(p, dev, &s.abi.desc, bufs.data(), bufs.size(), "plan with a NULL buffer");
+  return std::string("refused");
+}
+
+std::string check_small_buffer(const Plugin& p, int32_t dev, const OpDesc& op) {
+  StagedOp s(p, dev, op);
+  const std::vector<uint64_t> need = op_buffer_bytes(op);
+  for (size_t i = 0; i < s.bufs().size(); ++i) {
+    // Buffer i one element short of what the op needs (stream copy/scale do not read B).
+    if (op.kind == OpKind::stream && i == 1 &&
+        (op.stream().kind == StreamKind::copy || op.stream().kind == StreamKind::scale))
+      continue;
+    std::vector<suanli_buffer> bufs = s.bufs();
+    bufs[i] = s.buffers.alloc(dev, need[i] / 2);
+    expect_plan_error(
+        p, dev, &s.abi.desc, bufs.data(), bufs.size(),
+        fmt::format("plan with buffer {} of {} bytes (needs {})", i, need[i] / 2, need[i]));
+  }
+  return std::string("every too-small buffer refused");
+}
+
+std::string check_bad_device(const Plugin& p, int32_t dev, const OpDesc& op) {
+  AbiOp abi(op);
+  const char* reason = nullptr;
+  expect_error(p, p.api->supports(p.ctx, p.devices, &abi.desc, &reason),
+               "supports on a device that does not exist");
+  suanli_buffer buf = nullptr;
+  expect_error(p, p.api->buffer_alloc(p.ctx, -1, 64, &buf), "buffer_alloc on device -1");
+  if (buf) p.api->buffer_free(p.ctx, buf);
+  StagedOp s(p, dev, op);
+  expect_plan_error(p, p.devices, &s.abi.desc, s.bufs().data(), s.bufs().size(),
+                    "plan on a device that does not exist");
+  return std::string("refused");
+}
+
+std::string check_execute_args(const Plugin& p, int32_t dev, const OpDesc& op) {
+  AbiOp abi(op);
+  StagedPlan run(p, dev, op, abi);
+  double secs = 0;
+  expect_error(p, p.api->execute(p.ctx, &run.guard.plan, 1, 0, &secs), "execute with 0 iterations");
+  expect_error(p, p.api->execute(p.ctx, &run.guard.plan, 1, -5, &secs),
+               "execute with -5 iterations");
+  suanli_plan none = nullptr;
+  expect_error(p, p.api->execute(p.ctx, &none, 1, 1, &secs), "execute of a NULL plan");
+  return std::string("refused");
+}
+
+// ---- the sequence -----------------------------------------------------------------------------
+
+using DeviceCheck = std::string (*)(const Plugin&, int32_t dev);
+using OpCheck = std::string (*)(const Plugin&, int32_t dev, const OpDesc& op);
+
+struct DeviceCheckRow {
+  const char* name;
+  DeviceCheck run;
+};
+struct OpCheckRow {
+  const char* name;
+  OpCheck run;
+  const char* without_op;  // the failure when the device supports no op
+};
+
+// Checks of a device before its ops.
+constexpr DeviceCheckRow kDeviceChecks[] = {{"devices.info", check_device_info},
+                                            {"telemetry", check_telemetry},
+                                            {"buffers.round_trip", check_round_trip},
+                                            {"buffers.bounds", check_bounds}};
+
+// Checks of a device on its first supported op, after the ops.
+constexpr const char* kNoBadDescriptors = "no supported op to derive bad descriptors from";
+constexpr OpCheckRow kUsableOpChecks[] = {
+    {"timing", check_timing, "no supported op to time"},
+    {"errors.null_op", check_null_op, kNoBadDescriptors},
+    {"errors.negative_sizes", check_negative_sizes, kNoBadDescriptors},
+    {"errors.buffer_count", check_buffer_count, kNoBadDescriptors},
+    {"errors.null_buffer", check_null_buffer, kNoBadDescriptors},
+    {"errors.small_buffer", check_small_buffer, kNoBadDescriptors},
+    {"errors.bad_device", check_bad_device, kNoBadDescriptors},
+    {"errors.execute_args", check_execute_args, kNoBadDescriptors}};
+
+// Every check of one device, in order.
+void run_device_checks(const Plugin& p, int32_t dev, const std::vector<OpDesc>& ops,
+                       Sequence& seq) {
+  const std::string at = fmt::format("[{}]", dev);
+  for (const DeviceCheckRow& c : kDeviceChecks)
+    seq.check(c.name + at, [&] { return c.run(p, dev); });
+  // The first supported op, for the timing and error checks (a setup step: it runs again,
+  // quietly, when a child resumes after a crash).
+  std::optional<OpDesc> usable;
+  seq.check(
+      "ops.supported" + at, [&] { return find_usable_op(p, dev, ops, usable); }, true);
+  for (const OpDesc& op : ops) seq.check(op_label(op) + at, [&] { return check_op(p, dev, op); });
+  seq.check("unsupported.unknown_kind" + at, [&] { return check_unknown_kind(p, dev); });
+  for (const OpCheckRow& c : kUsableOpChecks)
+    seq.check(c.name + at, [&] {
+      if (!usable) fail(c.without_op);
+      return c.run(p, dev, *usable);
+    });
+}
+
+// ABI 1.2's dense linear algebra (HPL) on one device.
+void run_linalg_checks(const Plugin& p, int32_t dev, Sequence& seq) {
+  const std::string at = fmt::format("[{}]", dev);
+  seq.check("linalg.gemm_ex.fp64" + at, [&] { return check_gemm_ex(p, dev); });
+  seq.check("linalg.getrf.fp64" + at, [&] { return check_getrf(p, dev); });
+  seq.check("linalg.laswp_trsm.fp64" + at, [&] { return check_laswp_trsm(p, dev); });
+}
+
+// Loading, the table and the context: false when nothing after them can run.
+bool run_setup_checks(const Options& opts, Plugin& p, Sequence& seq) {
+  suanli_backend_get_fn get = nullptr;
+  if (!seq.check(
+          "load", [&] { return check_load(p, opts, get); }, true))
+    return false;
+  // Every check runs even after one failed; only a failure that leaves nothing to call (no table,
+  // another major, a short table, a NULL function, no context) ends the sequence.
+  seq.check(
+      "abi.version", [&] { return check_abi_version(p, get); }, true);
+  if (!p.api || p.api->abi_major != SUANLI_ABI_MAJOR) return false;
+  seq.check(
+      "abi.struct_sizes", [&] { return check_struct_sizes(p); }, true);
+  if (!table_usable(p.api)) return false;
+  return seq.check(
+      "create", [&] { return check_create(p, opts); }, true);
+}
+
 // The checks, in order. Runs inside the child (or in process when not isolated).
 void run_checks(const Options& opts, Sequence& seq) {
   Plugin p;
-  suanli_backend_get_fn get = nullptr;
-  if (!seq.check(
-          "load",
-          [&] {
-            p.dl = dlopen(opts.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
-            if (!p.dl) fail(std::string("dlopen: ") + dlerror());
-            get = reinterpret_cast<suanli_backend_get_fn>(dlsym(p.dl, SUANLI_BACKEND_ENTRY));
-            if (!get) fail(std::string("no exported symbol ") + SUANLI_BACKEND_ENTRY);
-            return std::string("entry point ") + SUANLI_BACKEND_ENTRY + " found";
-          },
-          true))
-    return;
-  // Every check runs even after one failed; only a failure that leaves nothing to call (no table,
-  // another major, a short table, a NULL function, no context) ends the sequence.
-  seq
-      .check(
-          "abi.version",
-          [&] {
-            p.api = get(SUANLI_ABI_MAJOR);
-            if (!p.api) fail(fmt::format("suanli_backend_get({}) returned NULL", SUANLI_ABI_MAJOR));
-            if (p.api->abi_major != SUANLI_ABI_MAJOR)
-              fail(fmt::format("abi_major {} (the harness speaks {})", p.api->abi_major,
-                               SUANLI_ABI_MAJOR));
-            if (get(SUANLI_ABI_MAJOR + 1) != nullptr)
-              fail(fmt::format("suanli_backend_get({}) (an unknown major) did not return NULL",
-                               SUANLI_ABI_MAJOR + 1));
-            return fmt::format("ABI {}.{} (harness {}.{}); unknown major refused", p.api->abi_major,
-                               p.api->abi_minor, SUANLI_ABI_MAJOR, SUANLI_ABI_MINOR);
-          },
-          true);
-  if (!p.api || p.api->abi_major != SUANLI_ABI_MAJOR) return;
-  seq
-      .check(
-          "abi.struct_sizes",
-          [&] {
-            const size_t need = SUANLI_BACKEND_API_SIZE;
-            if (p.api->struct_size < need)
-              fail(fmt::format("suanli_backend_api.struct_size {} < {} (through telemetry)",
-                               p.api->struct_size, need));
-            if (const int i = first_null_function(p.api); i >= 0)
-              fail(fmt::format("function pointer {} of the table is NULL", i));
-            const std::string name = p.api->name ? p.api->name : "";
-            if (name.empty() || !std::all_of(name.begin(), name.end(), [](char ch) {
-                  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
-                }))
-              fail("name '" + name + "' is not short lowercase [a-z0-9_]");
-            if (!p.api->version) fail("version is NULL");
-            return fmt::format("table of {} bytes (needs {}), name '{}', version '{}'",
-                               p.api->struct_size, need, name, p.api->version);
-          },
-          true);
-  if (!table_usable(p.api)) return;
-  if (!seq.check(
-          "create",
-          [&] {
-            std::vector<suanli_kv> kv;
-            for (const auto& [k, v] : opts.create_options)
-              kv.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
-            suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kv.data(),
-                                    kv.size()};
-            const suanli_status s = p.api->create(&args, &p.ctx);
-            if (s != SUANLI_OK) {
-              const char* e = p.api->last_error(nullptr);
-              fail(fmt::format("create: {} {}", status_name(s), e ? e : "(last_error NULL)"));
-            }
-            if (!p.ctx) fail("create returned OK and a NULL context");
-            const suanli_status c = p.api->device_count(p.ctx, &p.devices);
-            if (c != SUANLI_OK)
-              fail(fmt::format("device_count: {} {}", status_name(c), p.last_error()));
-            if (p.devices < 0) fail(fmt::format("device_count gave {}", p.devices));
-            return fmt::format("context created, {} device(s)", p.devices);
-          },
-          true))
-    return;
-
-  seq.check("libraries", [&] {
-    const suanli_kv* libs = nullptr;
-    size_t n = 0;
-    const suanli_status s = p.api->libraries(p.ctx, &libs, &n);
-    if (s != SUANLI_OK) fail(fmt::format("libraries: {} {}", status_name(s), p.last_error()));
-    if (n > 0 && !libs) fail("libraries: count > 0 and a NULL table");
-    for (size_t i = 0; i < n; ++i)
-      if (!libs[i].key || !libs[i].value) fail(fmt::format("libraries[{}]: NULL key or value", i));
-    return fmt::format("{} entr{}", n, n == 1 ? "y" : "ies");
-  });
-
-  seq.check("devices.enumeration", [&] {
-    if (p.devices == 0) fail("no devices: nothing else can be checked");
-    suanli_device_info info{};
-    info.struct_size = sizeof info;
-    expect_error(p, p.api->device_info(p.ctx, p.devices, &info),
-                 fmt::format("device_info({}) (one past the last device)", p.devices));
-    expect_error(p, p.api->device_info(p.ctx, -1, &info), "device_info(-1)");
-    return fmt::format("{} device(s); out-of-range indices refused", p.devices);
-  });
-
+  if (!run_setup_checks(opts, p, seq)) return;
+  seq.check("libraries", [&] { return check_libraries(p); });
+  seq.check("devices.enumeration", [&] { return check_enumeration(p); });
   const std::vector<OpDesc> ops = op_list();
-  for (int32_t dev = 0; dev < std::min<int32_t>(p.devices, opts.max_devices); ++dev) {
-    const std::string at = fmt::format("[{}]", dev);
-    seq.check("devices.info" + at, [&] {
-      suanli_device_info d{};
-      d.struct_size = sizeof d;
-      const suanli_status s = p.api->device_info(p.ctx, dev, &d);
-      if (s != SUANLI_OK) fail(fmt::format("device_info: {} {}", status_name(s), p.last_error()));
-      if (!d.name || !*d.name) fail("name is NULL or empty");
-      for (auto [f, v] : {std::pair{"vendor", d.vendor},
-                          {"kind", d.kind},
-                          {"uuid", d.uuid},
-                          {"driver", d.driver},
-                          {"features", d.features}})
-        if (!v) fail(std::string(f) + " is NULL (unknown strings are \"\")");
-      const std::string kind = d.kind;
-      if (kind != "cpu" && kind != "gpu" && kind != "accelerator")
-        fail("kind '" + kind + "': expected cpu, gpu or accelerator");
-      if (d.memory_bytes == 0) fail("memory_bytes is 0");
-      if (d.compute_units < 1) fail(fmt::format("compute_units {}", d.compute_units));
-      if (d.threads < 0) fail(fmt::format("threads {}", d.threads));
-      if (!(d.clock_mhz >= 0 && d.clock_mhz < 1e5) ||
-          !(d.max_clock_mhz >= 0 && d.max_clock_mhz < 1e5))
-        fail(fmt::format("clock {} MHz / max {} MHz out of range", d.clock_mhz, d.max_clock_mhz));
-      if (d.peak_count > 0 && !d.peaks) fail("peak_count > 0 and peaks NULL");
-      for (size_t i = 0; i < d.peak_count; ++i) {
-        const suanli_peak_entry& e = d.peaks[i];
-        if (e.struct_size < SUANLI_STRUCT_SIZE(suanli_peak_entry, derivation))
-          fail(fmt::format("peaks[{}].struct_size {}", i, e.struct_size));
-        if (e.dtype <= SUANLI_DTYPE_INVALID || e.dtype > SUANLI_DTYPE_INT32)
-          fail(fmt::format("peaks[{}].dtype {}", i, static_cast<int>(e.dtype)));
-        if (!(e.ops_per_second >= 0) || !std::isfinite(e.ops_per_second) || e.ops_per_second > 1e19)
-          fail(fmt::format("peaks[{}].ops_per_second {}", i, e.ops_per_second));
-        if (!e.derivation) fail(fmt::format("peaks[{}].derivation is NULL", i));
-      }
-      if (d.extra_count > 0 && !d.extra) fail("extra_count > 0 and extra NULL");
-      for (size_t i = 0; i < d.extra_count; ++i)
-        if (!d.extra[i].key || !d.extra[i].value)
-          fail(fmt::format("extra[{}]: NULL key or value", i));
-      return fmt::format("'{}' ({}), {} compute units, {:.0f} MiB, {} peak entr{}", d.name, kind,
-                         d.compute_units, static_cast<double>(d.memory_bytes) / 1048576.0,
-                         d.peak_count, d.peak_count == 1 ? "y" : "ies");
-    });
-
-    seq.check("telemetry" + at, [&] {
-      suanli_telemetry t{};
-      t.struct_size = sizeof t;
-      const suanli_status s = p.api->telemetry(p.ctx, dev, &t);
-      if (s != SUANLI_OK) fail(fmt::format("telemetry: {} {}", status_name(s), p.last_error()));
-      for (auto [f, v] :
-           {std::pair{"power_w", t.power_w}, {"energy_j", t.energy_j}, {"clock_mhz", t.clock_mhz}})
-        if (!std::isnan(v) && !(v >= 0 && std::isfinite(v)))
-          fail(fmt::format("{} = {} (expected NaN or a finite value >= 0)", f, v));
-      return std::string("fields are NaN or finite");
-    });
-
-    seq.check("buffers.round_trip" + at, [&] {
-      Buffers b(p);
-      const uint64_t n = (1 << 20) + 13;
-      suanli_buffer buf = b.alloc(dev, n);
-      std::vector<unsigned char> src(n), back(n), part(1000), part_back(1000);
-      std::mt19937 rng(7);
-      for (auto& c : src) c = static_cast<unsigned char>(rng());
-      for (auto& c : part) c = static_cast<unsigned char>(rng());
-      suanli_status s = p.api->buffer_upload(p.ctx, buf, 0, src.data(), n);
-      if (s != SUANLI_OK) fail(fmt::format("upload: {} {}", status_name(s), p.last_error()));
-      s = p.api->buffer_download(p.ctx, buf, 0, back.data(), n);
-      if (s != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(s), p.last_error()));
-      if (back != src) fail("downloaded bytes differ from the uploaded ones");
-      const uint64_t off = 4097;
-      s = p.api->buffer_upload(p.ctx, buf, off, part.data(), part.size());
-      if (s != SUANLI_OK)
-        fail(fmt::format("upload at offset: {} {}", status_name(s), p.last_error()));
-      s = p.api->buffer_download(p.ctx, buf, off, part_back.data(), part.size());
-      if (s != SUANLI_OK)
-        fail(fmt::format("download at offset: {} {}", status_name(s), p.last_error()));
-      if (part_back != part) fail("bytes uploaded at offset 4097 came back different");
-      std::copy(part.begin(), part.end(), src.begin() + off);
-      s = p.api->buffer_download(p.ctx, buf, 0, back.data(), n);
-      if (s != SUANLI_OK) fail(fmt::format("download: {} {}", status_name(s), p.last_error()));
-      if (back != src) fail("an upload at an offset changed bytes outside its range");
-      return std::string("1 MiB + 13 bytes whole and at offset 4097");
-    });
-
-    seq.check("buffers.bounds" + at, [&] {
-      Buffers b(p);
-      suanli_buffer buf = b.alloc(dev, 4096);
-      std::vector<char> host(8192);
-      expect_error(p, p.api->buffer_upload(p.ctx, buf, 4090, host.data(), 16),
-                   "upload of 16 bytes at 4090 into 4096");
-      expect_error(p, p.api->buffer_download(p.ctx, buf, 0, host.data(), 4097),
-                   "download of 4097 bytes from 4096");
-      expect_error(p, p.api->buffer_download(p.ctx, buf, 5000, host.data(), 1),
-                   "download at offset 5000 of 4096");
-      expect_error(p, p.api->buffer_upload(p.ctx, buf, UINT64_MAX - 2, host.data(), 8),
-                   "upload at an offset that wraps around");
-      return std::string("out-of-range transfers refused");
-    });
-
-    // The first supported op, for the timing and error checks (a setup step: it runs again,
-    // quietly, when a child resumes after a crash).
-    std::optional<OpDesc> usable;
-    seq.check(
-        "ops.supported" + at,
-        [&] {
-          int n = 0;
-          for (const OpDesc& op : ops) {
-            AbiOp abi(op);
-            const char* reason = nullptr;
-            if (p.api->supports(p.ctx, dev, &abi.desc, &reason) != SUANLI_OK) continue;
-            ++n;
-            if (!usable) usable = op;
-          }
-          return fmt::format("{} of {} ops supported{}", n, ops.size(),
-                             usable ? "; first: " + op_label(*usable) : "");
-        },
-        true);
-    for (const OpDesc& op : ops) {
-      seq.check(op_label(op) + at, [&] {
-        AbiOp abi(op);
-        const char* reason = nullptr;
-        const suanli_status s = p.api->supports(p.ctx, dev, &abi.desc, &reason);
-        if (s == SUANLI_UNSUPPORTED) {
-          if (!reason || !*reason) fail("supports: UNSUPPORTED without a reason");
-          const std::string why = reason;
-          // plan must agree: UNSUPPORTED too, never a plan.
-          Buffers b(p);
-          Staged st = stage(p, b, dev, op);
-          PlanGuard g{p};
-          const suanli_status ps =
-              p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
-          if (ps != SUANLI_UNSUPPORTED)
-            fail(fmt::format("supports said UNSUPPORTED ({}) but plan returned {}", why,
-                             status_name(ps)));
-          return "unsupported: " + why;
-        }
-        if (s != SUANLI_OK)
-          fail(fmt::format("supports: {} {} (expected OK or UNSUPPORTED)", status_name(s),
-                           p.last_error()));
-        Buffers b(p);
-        Staged st = stage(p, b, dev, op);
-        PlanGuard g{p};
-        suanli_plan_info info{};
-        info.struct_size = sizeof info;
-        const suanli_status ps =
-            p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, &info);
-        if (ps != SUANLI_OK || !g.plan)
-          fail(fmt::format("supports said OK but plan returned {}: {}", status_name(ps),
-                           p.last_error()));
-        const double secs = execute(p, g.plan, 1);
-        if (!(secs > 0) || !std::isfinite(secs))
-          fail(fmt::format("execute: device time {} s", secs));
-        const size_t out = st.bufs.size() - 1;
-        std::vector<std::vector<char>> got = st.host;
-        for (size_t i = 0; i < st.bufs.size(); ++i) {
-          const suanli_status ds =
-              p.api->buffer_download(p.ctx, st.bufs[i], 0, got[i].data(), got[i].size());
-          if (ds != SUANLI_OK)
-            fail(fmt::format("download: {} {}", status_name(ds), p.last_error()));
-          if (i != out && got[i] != st.host[i])
-            fail(fmt::format("input buffer {} was changed by the op", i));
-        }
-        const verify::Verification v = verify_output(op, got, st.seed);
-        if (!v.passed)
-          fail(fmt::format("wrong answer ({}): error {:.3g} > bound {:.3g}; {}", v.method, v.error,
-                           v.bound, v.detail));
-        return fmt::format("verified ({}, error {:.3g} <= {:.3g}); {} / {}", v.method, v.error,
-                           v.bound, str(info.library), str(info.implementation));
-      });
-    }
-
-    seq.check("unsupported.unknown_kind" + at, [&] {
-      suanli_op_desc d{};
-      d.struct_size = SUANLI_OP_DESC_SIZE;
-      d.kind = static_cast<suanli_op_kind>(9999);
-      const char* reason = nullptr;
-      const suanli_status s = p.api->supports(p.ctx, dev, &d, &reason);
-      if (s != SUANLI_UNSUPPORTED)
-        fail(
-            fmt::format("supports(op kind 9999) returned {}; an op kind the plugin does not "
-                        "know must be UNSUPPORTED",
-                        status_name(s)));
-      if (!reason || !*reason) fail("UNSUPPORTED without a reason");
-      return std::string("unsupported: ") + reason;
-    });
-
-    seq.check("timing" + at, [&] {
-      if (!usable) fail("no supported op to time");
-      const OpDesc& op = *usable;
-      AbiOp abi(op);
-      Buffers b(p);
-      Staged st = stage(p, b, dev, op);
-      PlanGuard g{p};
-      const suanli_status ps =
-          p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
-      if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
-      execute(p, g.plan, 1);  // warm-up
-      double t1 = std::numeric_limits<double>::infinity();
-      for (int i = 0; i < 3; ++i) {
-        const double t = execute(p, g.plan, 1);
-        if (!(t > 0) || !std::isfinite(t)) fail(fmt::format("device time {} s for 1 iteration", t));
-        t1 = std::min(t1, t);
-      }
-      // n iterations against 4n: both long enough that a launch overhead is amortized.
-      const int64_t n = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(0.01 / t1)), 2, 1000);
-      double tn = std::numeric_limits<double>::infinity(), t4n = tn;
-      for (int i = 0; i < 3; ++i) {
-        tn = std::min(tn, execute(p, g.plan, n));
-        t4n = std::min(t4n, execute(p, g.plan, 4 * n));
-      }
-      const double ratio = t4n / tn;
-      // Shared machines are noisy (best of 3, a loose band around 4), but a time that stays
-      // flat or shrinks, or one that grows far faster than the work, fails.
-      if (!(ratio >= 2.0) || !(ratio <= 16.0))
-        fail(
-            fmt::format("{} iterations took {:.3g} s and {} took {:.3g} s: ratio {:.3g}, "
-                        "expected about 4 (1 iteration: {:.3g} s)",
-                        n, tn, 4 * n, t4n, ratio, t1));
-      return fmt::format(
-          "{}: 1 iteration {:.3g} s, {} iterations {:.3g} s, {} iterations {:.3g} s "
-          "(ratio {:.3g})",
-          op_label(op), t1, n, tn, 4 * n, t4n, ratio);
-    });
-
-    // Error paths: bad descriptors get an error status, not a crash.
-    auto with_usable = [&](const std::function<std::string(const OpDesc&)>& f) {
-      return [&, f] {
-        if (!usable) fail("no supported op to derive bad descriptors from");
-        return f(*usable);
-      };
-    };
-    seq.check(
-        "errors.null_op" + at, with_usable([&](const OpDesc& op) {
-          const char* reason = nullptr;
-          expect_error(p, p.api->supports(p.ctx, dev, nullptr, &reason), "supports(NULL op)");
-          Buffers b(p);
-          Staged st = stage(p, b, dev, op);
-          PlanGuard g{p};
-          expect_error(
-              p, p.api->plan(p.ctx, dev, nullptr, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-              "plan(NULL op)");
-          AbiOp abi(op);
-          abi.desc.gemm = nullptr, abi.desc.conv2d = nullptr, abi.desc.peak = nullptr,
-          abi.desc.stream = nullptr;
-          expect_error(
-              p,
-              p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr),
-              "plan(op whose kind's parameters are NULL)");
-          return std::string("refused");
-        }));
-    seq.check("errors.negative_sizes" + at, with_usable([&](const OpDesc& op) {
-                Buffers b(p);
-                Staged st = stage(p, b, dev, op);
-                AbiOp abi(op);
-                abi.gemm.m = -abi.gemm.m;
-                abi.peak.elements = -abi.peak.elements;
-                abi.stream.n = -abi.stream.n;
-                abi.conv2d.h = -abi.conv2d.h;
-                const char* reason = nullptr;
-                expect_error(p, p.api->supports(p.ctx, dev, &abi.desc, &reason),
-                             "supports(negative size)");
-                PlanGuard g{p};
-                expect_error(p,
-                             p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(),
-                                         &g.plan, nullptr),
-                             "plan(negative size)");
-                return op_label(op) + " with a negated size refused";
-              }));
-    seq.check("errors.buffer_count" + at, with_usable([&](const OpDesc& op) {
-                Buffers b(p);
-                Staged st = stage(p, b, dev, op);
-                AbiOp abi(op);
-                PlanGuard g{p};
-                expect_error(
-                    p,
-                    p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size() - 1, &g.plan,
-                                nullptr),
-                    fmt::format("plan with {} of {} buffers", st.bufs.size() - 1, st.bufs.size()));
-                expect_error(p, p.api->plan(p.ctx, dev, &abi.desc, nullptr, 0, &g.plan, nullptr),
-                             "plan with no buffers");
-                return std::string("refused");
-              }));
-    seq.check("errors.null_buffer" + at, with_usable([&](const OpDesc& op) {
-                Buffers b(p);
-                Staged st = stage(p, b, dev, op);
-                AbiOp abi(op);
-                std::vector<suanli_buffer> bufs = st.bufs;
-                bufs[0] = nullptr;
-                PlanGuard g{p};
-                expect_error(
-                    p,
-                    p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
-                    "plan with a NULL buffer");
-                return std::string("refused");
-              }));
-    seq.check(
-        "errors.small_buffer" + at, with_usable([&](const OpDesc& op) {
-          Buffers b(p);
-          Staged st = stage(p, b, dev, op);
-          AbiOp abi(op);
-          for (size_t i = 0; i < st.bufs.size(); ++i) {
-            // Buffer i one element short of what the op needs (stream copy/scale do not read B).
-            if (op.kind == OpKind::stream && i == 1 &&
-                (op.stream().kind == StreamKind::copy || op.stream().kind == StreamKind::scale))
-              continue;
-            std::vector<suanli_buffer> bufs = st.bufs;
-            const uint64_t need = op_buffer_bytes(op)[i];
-            bufs[i] = b.alloc(dev, need / 2);
-            PlanGuard g{p};
-            expect_error(
-                p, p.api->plan(p.ctx, dev, &abi.desc, bufs.data(), bufs.size(), &g.plan, nullptr),
-                fmt::format("plan with buffer {} of {} bytes (needs {})", i, need / 2, need));
-          }
-          return std::string("every too-small buffer refused");
-        }));
-    seq.check("errors.bad_device" + at, with_usable([&](const OpDesc& op) {
-                AbiOp abi(op);
-                const char* reason = nullptr;
-                expect_error(p, p.api->supports(p.ctx, p.devices, &abi.desc, &reason),
-                             "supports on a device that does not exist");
-                suanli_buffer buf = nullptr;
-                expect_error(p, p.api->buffer_alloc(p.ctx, -1, 64, &buf),
-                             "buffer_alloc on device -1");
-                if (buf) p.api->buffer_free(p.ctx, buf);
-                Buffers b(p);
-                Staged st = stage(p, b, dev, op);
-                PlanGuard g{p};
-                expect_error(p,
-                             p.api->plan(p.ctx, p.devices, &abi.desc, st.bufs.data(),
-                                         st.bufs.size(), &g.plan, nullptr),
-                             "plan on a device that does not exist");
-                return std::string("refused");
-              }));
-    seq.check(
-        "errors.execute_args" + at, with_usable([&](const OpDesc& op) {
-          AbiOp abi(op);
-          Buffers b(p);
-          Staged st = stage(p, b, dev, op);
-          PlanGuard g{p};
-          const suanli_status ps =
-              p.api->plan(p.ctx, dev, &abi.desc, st.bufs.data(), st.bufs.size(), &g.plan, nullptr);
-          if (ps != SUANLI_OK) fail(fmt::format("plan: {} {}", status_name(ps), p.last_error()));
-          double secs = 0;
-          expect_error(p, p.api->execute(p.ctx, &g.plan, 1, 0, &secs), "execute with 0 iterations");
-          expect_error(p, p.api->execute(p.ctx, &g.plan, 1, -5, &secs),
-                       "execute with -5 iterations");
-          suanli_plan none = nullptr;
-          expect_error(p, p.api->execute(p.ctx, &none, 1, 1, &secs), "execute of a NULL plan");
-          return std::string("refused");
-        }));
-  }
-
-  // ABI 1.2's dense linear algebra (HPL): checked where the plugin speaks 1.2.
+  const int32_t devices = std::min<int32_t>(p.devices, opts.max_devices);
+  for (int32_t dev = 0; dev < devices; ++dev) run_device_checks(p, dev, ops, seq);
   if (p.api->abi_minor >= 2)
-    for (int32_t dev = 0; dev < std::min<int32_t>(p.devices, opts.max_devices); ++dev) {
-      const std::string at = fmt::format("[{}]", dev);
-      seq.check("linalg.gemm_ex.fp64" + at, [&] { return check_gemm_ex(p, dev); });
-      seq.check("linalg.getrf.fp64" + at, [&] { return check_getrf(p, dev); });
-      seq.check("linalg.laswp_trsm.fp64" + at, [&] { return check_laswp_trsm(p, dev); });
-    }
-
+    for (int32_t dev = 0; dev < devices; ++dev) run_linalg_checks(p, dev, seq);
   seq.check("destroy", [&] {
     p.api->destroy(p.ctx);
     p.ctx = nullptr;
@@ -933,18 +960,7 @@ void run_checks(const Options& opts, Sequence& seq) {
 // ---- isolation ---------------------------------------------------------------------------------
 
 std::string escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '\\')
-      o += "\\\\";
-    else if (c == '\n')
-      o += "\\n";
-    else if (c == '\t')
-      o += "\\t";
-    else
-      o += c;
-  }
-  return o;
+  return replace_chars(s, {{'\\', "\\\\"}, {'\n', "\\n"}, {'\t', "\\t"}});
 }
 std::string unescape(const std::string& s) {
   std::string o;

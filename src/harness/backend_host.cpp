@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "core/names.h"
 #include "core/text.h"
 
 namespace suanli {
@@ -33,10 +34,6 @@ static_assert(static_cast<int>(Dtype::fp64) == SUANLI_DTYPE_FP64 &&
               "core Dtype must mirror suanli_dtype");
 
 namespace {
-
-suanli_dtype abi(Dtype d) {
-  return static_cast<suanli_dtype>(static_cast<int>(d));
-}
 
 // Text from a plugin reaches terminals and reports: control characters (escape sequences, CR)
 // are replaced.
@@ -85,99 +82,21 @@ std::vector<std::string> plugins_in(const std::string& dir) {
 }  // namespace
 
 std::string_view status_name(suanli_status s) {
-  switch (s) {
-    case SUANLI_OK:
-      return "ok";
-    case SUANLI_UNSUPPORTED:
-      return "unsupported";
-    case SUANLI_INVALID_ARGUMENT:
-      return "invalid argument";
-    case SUANLI_OUT_OF_MEMORY:
-      return "out of memory";
-    case SUANLI_DEVICE_ERROR:
-      return "device error";
-    case SUANLI_NO_DEVICE:
-      return "no device";
-    case SUANLI_INTERNAL:
-      return "internal error";
-  }
-  return "unknown status";
+  static constexpr NameRow<suanli_status> kStatusNames[] = {
+      {SUANLI_OK, "ok"},
+      {SUANLI_UNSUPPORTED, "unsupported"},
+      {SUANLI_INVALID_ARGUMENT, "invalid argument"},
+      {SUANLI_OUT_OF_MEMORY, "out of memory"},
+      {SUANLI_DEVICE_ERROR, "device error"},
+      {SUANLI_NO_DEVICE, "no device"},
+      {SUANLI_INTERNAL, "internal error"}};
+  return name_of(s, kStatusNames, "unknown status");
 }
 
 const PeakInfo* DeviceInfo::peak(Dtype d) const {
   for (const auto& p : peaks)
     if (p.dtype == d) return &p;
   return nullptr;
-}
-
-AbiOp::AbiOp(const OpDesc& op) {
-  desc.struct_size = SUANLI_OP_DESC_SIZE;
-  const OperandTypes t = operand_types(op);
-  switch (op.kind) {
-    case OpKind::gemm: {
-      const GemmShape& g = op.gemm();
-      gemm = {SUANLI_GEMM_DESC_SIZE,
-              g.m,
-              g.n,
-              g.k,
-              g.batch,
-              g.trans_a ? 1 : 0,
-              g.trans_b ? 1 : 0,
-              op.dtype == Dtype::tf32 ? SUANLI_DTYPE_TF32 : abi(t.a),
-              op.dtype == Dtype::tf32 ? SUANLI_DTYPE_TF32 : abi(t.b),
-              abi(t.c),
-              abi(t.compute)};
-      desc.kind = SUANLI_OP_GEMM;
-      desc.gemm = &gemm;
-      break;
-    }
-    case OpKind::conv2d: {
-      const Conv2dShape& c = op.conv2d();
-      conv2d = {SUANLI_CONV2D_DESC_SIZE,
-                c.n,
-                c.c,
-                c.h,
-                c.w,
-                c.k,
-                c.r,
-                c.s,
-                c.stride_h,
-                c.stride_w,
-                c.pad_h,
-                c.pad_w,
-                c.dil_h,
-                c.dil_w,
-                c.groups,
-                abi(t.a),
-                abi(t.b),
-                abi(t.c)};
-      desc.kind = SUANLI_OP_CONV2D;
-      desc.conv2d = &conv2d;
-      break;
-    }
-    case OpKind::peak: {
-      const PeakShape& p = op.peak();
-      peak = {SUANLI_PEAK_DESC_SIZE,
-              p.elements,
-              p.depth,
-              op.dtype == Dtype::int8 ? SUANLI_DTYPE_INT8 : abi(op.dtype),
-              abi(t.c),
-              kPeakAlpha,
-              kPeakBeta};
-      desc.kind = SUANLI_OP_PEAK;
-      desc.peak = &peak;
-      break;
-    }
-    case OpKind::stream: {
-      const StreamShape& s = op.stream();
-      stream = {SUANLI_STREAM_DESC_SIZE,
-                static_cast<suanli_stream_kind>(static_cast<int>(s.kind)), s.n, abi(op.dtype),
-                kStreamScalar};
-      desc.kind = SUANLI_OP_STREAM;
-      desc.stream = &stream;
-      break;
-    }
-  }
 }
 
 DeviceBuffer::~DeviceBuffer() {
@@ -303,7 +222,9 @@ void set_execute_slowdown(double factor) {
   else
     unsetenv(kSlowdownEnv);
 }
-double execute_slowdown() { return g_execute_slowdown; }
+double execute_slowdown() {
+  return g_execute_slowdown;
+}
 
 double Backend::execute(const std::vector<DevicePlan*>& plans, int64_t iterations) {
   const auto wall0 = std::chrono::steady_clock::now();
@@ -392,8 +313,7 @@ std::unique_ptr<Backend> load_backend_file(
   }
   std::vector<suanli_kv> kvs;
   for (const auto& [k, v] : options) kvs.push_back({sizeof(suanli_kv), k.c_str(), v.c_str()});
-  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kvs.data(),
-                                kvs.size()};
+  const suanli_create_args args{SUANLI_CREATE_ARGS_SIZE, kvs.data(), kvs.size()};
   suanli_context ctx = nullptr;
   const suanli_status s = api->create(&args, &ctx);
   if (s != SUANLI_OK) {

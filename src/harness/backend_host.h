@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/op.h"
+#include "core/op_traits.h"  // AbiOp, kPeakAlpha, kPeakBeta, kStreamScalar
 
 namespace suanli {
 
@@ -42,23 +43,6 @@ struct DeviceInfo {
 
   const PeakInfo* peak(Dtype d) const;
 };
-
-// The ABI form of an OpDesc; owns the per-kind struct the op_desc points at.
-struct AbiOp {
-  explicit AbiOp(const OpDesc& op);
-  AbiOp(const AbiOp&) = delete;
-  AbiOp& operator=(const AbiOp&) = delete;
-  suanli_op_desc desc{};
-  suanli_gemm_desc gemm{};
-  suanli_conv2d_desc conv2d{};
-  suanli_peak_desc peak{};
-  suanli_stream_desc stream{};
-};
-
-// Parameters of peak and stream ops that the harness chooses and the verifier needs.
-constexpr double kPeakAlpha = 1.0;
-constexpr double kPeakBeta = 1.0;
-constexpr double kStreamScalar = 3.0;
 
 class Backend;
 

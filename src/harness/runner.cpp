@@ -19,9 +19,8 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/op_traits.h"
 #include "core/units.h"
-#include "hpl/hpl_run.h"
-#include "model/model_run.h"
 #include "report/hash.h"
 #include "verify/verify.h"
 
@@ -140,22 +139,6 @@ uint64_t workload_seed(const Workload& w) {
   // reordering a suite does not change any workload's data.
   const std::string h = sha256_hex(w.id);
   return w.settings.seed ^ std::stoull(h.substr(0, 15), nullptr, 16);
-}
-
-verify::Verification verify_output(const OpDesc& op, const std::vector<std::vector<char>>& host,
-                                   uint64_t seed) {
-  switch (op.kind) {
-    case OpKind::gemm:
-      return verify::verify_gemm(op, host[0].data(), host[1].data(), host[2].data(), seed);
-    case OpKind::conv2d:
-      return verify::verify_conv2d(op, host[0].data(), host[1].data(), host[2].data(), seed);
-    case OpKind::peak:
-      return verify::verify_peak(op, host[0].data(), host[1].data(), kPeakAlpha, kPeakBeta);
-    case OpKind::stream:
-      return verify::verify_stream(op, host[0].data(), host[1].data(), host[2].data(),
-                                   kStreamScalar);
-  }
-  return {};
 }
 
 std::string human_bytes(double b) {
@@ -308,15 +291,15 @@ namespace {
 
 // Runs the rounds of one workload's timed sampling until the stopping rule ends them.
 std::string sample_rounds(Backend& backend, const Workload& w, const RunOptions& opts,
-                          const SamplingPlan& sp, Result& r) {
+                          const SamplingPlan& sampling, Result& r) {
   const MeasureSettings& s = w.settings;
   const double min_time = opts.min_time.value_or(s.min_time);
   const int reps = std::max(1, opts.repetitions.value_or(s.repetitions));
   const double max_time = opts.max_time.value_or(s.max_time);
   const auto t0 = Clock::now();
   while (true) {
-    SampleRound round = measure_round(backend, sp.plans, sp.inner, min_time, reps,
-                                      r.rounds == 0 ? s.warmup_time : 0.0, sp.before_execute);
+    SampleRound round = measure_round(backend, sampling.plans, sampling.inner, min_time, reps,
+                                      r.rounds == 0 ? s.warmup_time : 0.0, sampling.before_execute);
     ++r.rounds;
     r.host_timing.calls += round.host.calls;
     r.host_timing.device_s += round.host.device_s;
@@ -367,15 +350,15 @@ double settled_probe_rate(std::optional<double> reference) {
 }
 
 bool sample_workload(Backend& backend, int device, const Workload& w, const RunOptions& opts,
-                     const SamplingPlan& sp, Result& r) {
+                     const SamplingPlan& sampling, Result& r) {
   r.noise_target = w.settings.max_noise;
-  r.iterations_per_sample = sp.inner;
+  r.iterations_per_sample = sampling.inner;
   if (opts.host_probe) r.probe.before = settled_probe_rate(opts.probe_reference);
   std::string error;
   {
     TelemetrySampler sampler(backend, device);
     if (opts.on_sampling) opts.on_sampling(true);
-    error = sample_rounds(backend, w, opts, sp, r);
+    error = sample_rounds(backend, w, opts, sampling, r);
     if (opts.on_sampling) opts.on_sampling(false);
     r.telemetry = sampler.stop();
   }
@@ -413,30 +396,76 @@ void check_suite_fits(const Suite& suite, const std::vector<Backend*>& backends)
   check_suite_fits(suite, devices);
 }
 
+namespace {
+
+std::vector<WorkloadHandler>& workload_handlers() {
+  static std::vector<WorkloadHandler> handlers;
+  return handlers;
+}
+
+std::string op_label(const Workload& w) {
+  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
+                     shape_string(w.op));
+}
+
+// A workload that belongs to a module above the harness (a model, HPL).
+bool is_module_workload(const Workload& w) {
+  return !w.model.empty() || !w.hpl.empty();
+}
+
+// What a workload needs on any device; nullopt when it sizes itself from the device.
+std::optional<uint64_t> handler_need(const Workload& w) {
+  const WorkloadHandler* h = workload_handler(w);
+  if (!h) return std::nullopt;
+  return h->device_bytes ? h->device_bytes(w) : std::nullopt;
+}
+
+}  // namespace
+
+Result workload_result(const Workload& w, const std::string& backend, int device) {
+  Result r;
+  r.workload = w.id;
+  r.name = w.name;
+  r.backend = backend;
+  r.device = device;
+  r.op = w.op;
+  return r;
+}
+
+void register_workload_handler(WorkloadHandler handler) {
+  for (WorkloadHandler& h : workload_handlers())
+    if (h.name == handler.name) {
+      h = std::move(handler);
+      return;
+    }
+  workload_handlers().push_back(std::move(handler));
+}
+
+const WorkloadHandler* workload_handler(const Workload& w) {
+  const std::vector<WorkloadHandler>& handlers = workload_handlers();
+  for (auto h = handlers.rbegin(); h != handlers.rend(); ++h)  // the latest registered first
+    if (h->handles && h->handles(w)) return &*h;
+  return nullptr;
+}
+
 void check_suite_fits(
     const Suite& suite,
     const std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>>& backends) {
-  // A model's need does not depend on the device: computed once per workload.
-  std::vector<uint64_t> model_need(suite.workloads.size(), 0);
+  // A model's or HPL's need does not depend on the device: computed once per workload.
+  std::vector<std::optional<uint64_t>> module_need(suite.workloads.size());
   for (size_t i = 0; i < suite.workloads.size(); ++i)
-    if (!suite.workloads[i].model.empty())
-      model_need[i] = model::model_device_bytes(suite.workloads[i]);
+    if (is_module_workload(suite.workloads[i])) module_need[i] = handler_need(suite.workloads[i]);
   for (const auto& [backend_name, devices] : backends)
     for (const DeviceInfo& d : *devices) {
       if (d.memory_bytes == 0) continue;
       for (size_t i = 0; i < suite.workloads.size(); ++i) {
         const Workload& w = suite.workloads[i];
-        const bool is_model = !w.model.empty();
-        if (!w.hpl.empty() && w.hpl_n <= 0) continue;  // sized from this device's memory
-        const uint64_t need = !w.hpl.empty() ? hpl::device_bytes(w, w.hpl_n)
-                              : is_model     ? model_need[i]
-                                             : required_bytes(w.op, d);
+        const bool by_module = is_module_workload(w);
+        if (by_module && !module_need[i]) continue;  // sized from this device's memory
+        const uint64_t need = by_module ? *module_need[i] : required_bytes(w.op, d);
         if (static_cast<double>(need) <= 0.85 * static_cast<double>(d.memory_bytes)) continue;
-        const std::string what =
-            is_model ? fmt::format("model {} {} batch {}{}", w.model, dtype_name(w.op.dtype),
-                                   w.model_batch, w.model_training ? " training step" : "")
-                     : fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
-                                   shape_string(w.op));
+        const WorkloadHandler* h = workload_handler(w);
+        const std::string what = h && h->fit_label ? h->fit_label(w) : op_label(w);
         throw InputError(fmt::format(
             "{}: {} needs {} of memory, more than 85% of the {} of device {}:{} ({})", w.source,
             what, human_bytes(static_cast<double>(need)),
@@ -449,8 +478,7 @@ void check_suite_fits(
 // first and fall back to the second when the backend has only that. Other ops pass unchanged.
 Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
   Workload out = w;
-  if (w.op.dtype != Dtype::int8 || w.op.kind == OpKind::peak || w.op.kind == OpKind::stream)
-    return out;
+  if (w.op.dtype != Dtype::int8 || !op_traits(w.op.kind).negotiates_precision) return out;
   if (!backend.unsupported_reason(device, w.op)) return out;
   out.op.int8_signed_a = true;
   if (!backend.unsupported_reason(device, out.op)) return out;
@@ -463,8 +491,8 @@ Workload negotiate_int8(Backend& backend, int device, const Workload& w) {
 // "accumulate" in the suite is never changed.
 Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
   Workload out = w;
-  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid || w.op.kind == OpKind::peak ||
-      w.op.kind == OpKind::stream)
+  if (w.op.dtype != Dtype::fp16 || w.op.accumulate != Dtype::invalid ||
+      !op_traits(w.op.kind).negotiates_precision)
     return out;
   if (!backend.unsupported_reason(device, w.op)) return out;
   out.op.accumulate = Dtype::fp16;
@@ -475,12 +503,7 @@ Workload negotiate_fp16(Backend& backend, int device, const Workload& w) {
 Result run_workload(Backend& backend, int device, const Workload& requested,
                     const RunOptions& opts) {
   const Workload w = negotiate_fp16(backend, device, negotiate_int8(backend, device, requested));
-  Result r;
-  r.workload = w.id;
-  r.name = w.name;
-  r.backend = backend.name();
-  r.device = device;
-  r.op = w.op;
+  Result r = workload_result(w, backend.name(), device);
   r.flops = op_flops(w.op);
   r.bytes = op_bytes(w.op);
   try {
@@ -553,16 +576,16 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
         for (size_t i = 0; i < out; ++i) raw[i]->upload(host[i].data());
       };
 
-    SamplingPlan sp;
-    sp.plans = plans;
-    sp.inner = inner;
-    sp.before_execute = refill;
-    if (!sample_workload(backend, device, w, opts, sp, r)) return r;
+    SamplingPlan sampling;
+    sampling.plans = plans;
+    sampling.inner = inner;
+    sampling.before_execute = refill;
+    if (!sample_workload(backend, device, w, opts, sampling, r)) return r;
 
     // Verify what the timed runs left in the output buffer.
     raw[out]->download(host[out].data());
     if (opts.corrupt_output) opts.corrupt_output(r, host[out].data(), sizes[out]);
-    r.verification = verify_output(w.op, host, data_seed);
+    r.verification = verify::verify_output(w.op, host, data_seed);
     r.verified = true;
     set_status_from_verification(r);
   } catch (const std::exception& e) {
@@ -573,12 +596,8 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
 }
 
 std::string workload_label(const Workload& w) {
-  if (!w.model.empty())
-    return fmt::format("model {} {} batch {} {}", w.model,
-                       w.model_training ? "training" : "inference", w.model_batch,
-                       dtype_name(w.op.dtype));
-  return fmt::format("{} {} {}", op_kind_name(w.op.kind), dtype_name(w.op.dtype),
-                     shape_string(w.op));
+  const WorkloadHandler* h = workload_handler(w);
+  return h && h->progress_label ? h->progress_label(w) : op_label(w);
 }
 
 double settings_seconds(const Workload& w, const RunOptions& opts) {
@@ -599,19 +618,16 @@ std::vector<Job> suite_jobs(const Suite& suite,
 }
 
 Result run_job(Backend& backend, int device, const Workload& w, const RunOptions& opts) {
-  if (!w.hpl.empty()) return hpl::run_hpl_workload(backend, device, w, opts);
-  return w.model.empty() ? run_workload(backend, device, w, opts)
-                         : model::run_model_workload(backend, device, w, opts);
+  if (const WorkloadHandler* h = workload_handler(w)) return h->run(backend, device, w, opts);
+  if (!is_module_workload(w)) return run_workload(backend, device, w, opts);
+  return job_error({backend.name(), device, &w, 0},
+                   fmt::format("no handler is registered for {} workloads in this program",
+                               w.model.empty() ? "hpl" : "model"));
 }
 
 Result job_error(const Job& job, const std::string& reason) {
   const Workload& w = *job.workload;
-  Result r;
-  r.workload = w.id;
-  r.name = w.name;
-  r.backend = job.backend;
-  r.device = job.device;
-  r.op = w.op;
+  Result r = workload_result(w, job.backend, job.device);
   r.flops = w.model.empty() ? op_flops(w.op) : 0;
   r.bytes = w.model.empty() ? op_bytes(w.op) : 0;
   r.status = Status::error;
@@ -627,8 +643,8 @@ std::vector<Result> dispatch_jobs(const std::vector<Job>& jobs, const RunOptions
   // worker processes; the reference travels with the options given to `run`).
   RunOptions o = opts;
   if (o.host_probe && !o.probe_reference) o.probe_reference = host_probe_rate();
-  size_t ran = 0;           // jobs run in this process's lifetime (a resume skips some)
-  double done_budget = 0;   // their settings' seconds
+  size_t ran = 0;          // jobs run in this process's lifetime (a resume skips some)
+  double done_budget = 0;  // their settings' seconds
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (opts.stop_requested && opts.stop_requested()) break;

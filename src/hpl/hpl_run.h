@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/backend_host.h"
-#include "harness/runner.h"
+#include "harness/sampling.h"
 #include "hpl/solve.h"
 #include "report/report.h"
 #include "suite/suite.h"

@@ -1,9 +1,11 @@
-// Model descriptions -> resolved layers, FLOP counts, seeded weights, and the fp64 host reference.
+// Model descriptions -> resolved layers, FLOP counts and seeded weights: one parse function per
+// layer op of the model files (the host reference is in reference.cpp).
 #include "model/model.h"
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include <suanli/backend.h>
 
 #include "core/error.h"
+#include "model/reference.h"
 #include "report/json_schema.h"
 
 namespace suanli {
@@ -25,28 +28,11 @@ namespace suanli::model {
 
 using nlohmann::json;
 
-std::string_view layer_kind_name(LayerKind k) {
-  switch (k) {
-    case LayerKind::conv:
-      return "conv";
-    case LayerKind::maxpool:
-      return "maxpool";
-    case LayerKind::avgpool:
-      return "avgpool";
-    case LayerKind::linear:
-      return "linear";
-    case LayerKind::matmul:
-      return "matmul";
-    case LayerKind::norm:
-      return "norm";
-    case LayerKind::softmax:
-      return "softmax";
-    case LayerKind::act_mul:
-      return "act_mul";
-    case LayerKind::mask_add:
-      return "mask_add";
-  }
-  return "invalid";
+std::string_view layer_kind_name(LayerKind kind) {
+  static constexpr std::string_view kNames[] = {"conv", "maxpool", "avgpool", "linear",  "matmul",
+                                                "norm", "softmax", "act_mul", "mask_add"};
+  const auto i = static_cast<size_t>(kind);
+  return i < std::size(kNames) ? kNames[i] : "invalid";
 }
 
 std::vector<std::string> builtin_model_names() {
@@ -85,10 +71,10 @@ double output_tolerance(Dtype dtype) {
 namespace {
 
 std::string read_model_text(const std::string& name_or_path, std::string* origin) {
-  const bool path =
-      name_or_path.find('/') != std::string::npos ||
-      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (!path) {
+  const std::string_view name = name_or_path;
+  const bool builtin = name.find('/') == std::string_view::npos &&
+                       !(name.size() > 5 && name.substr(name.size() - 5) == ".json");
+  if (builtin) {
     for (const auto& [file, text] : builtin_models())
       if (file == name_or_path + ".json") {
         *origin = "builtin:models/" + name_or_path;
@@ -108,41 +94,15 @@ struct Shape {
   int64_t elements() const { return h * w * c; }
 };
 
-// Storage type of an int8 model's tensor, and of bf16/fp32 models.
-Dtype act_type(Dtype model, bool nonnegative) {
-  if (model == Dtype::int8) return nonnegative ? Dtype::uint8 : Dtype::int8;
-  return model;
-}
-
-double round_to(double v, Dtype t, float scale) {
-  switch (t) {
-    case Dtype::fp32:
-      return static_cast<double>(static_cast<float>(v));
-    case Dtype::bf16:
-      return static_cast<double>(bf16_to_float(float_to_bf16(static_cast<float>(v))));
-    case Dtype::fp16:
-      return static_cast<double>(fp16_to_float(float_to_fp16(static_cast<float>(v))));
-    case Dtype::int8:
-      return std::clamp(std::nearbyint(v / scale), -128.0, 127.0) * scale;
-    case Dtype::uint8:
-      return std::clamp(std::nearbyint(v / scale), 0.0, 255.0) * scale;
-    default:
-      return v;
-  }
-}
-
-double qmax(Dtype t) {
-  return t == Dtype::uint8 ? 255.0 : 127.0;
-}
-
 // Rounds weights to their storage type (int8: per-tensor scale from max |w|).
-void quantize_weights(Layer& L) {
-  if (L.wei_t == Dtype::int8) {
+void quantize_weights(Layer& layer) {
+  if (layer.weight_type == Dtype::int8) {
     float mx = 0;
-    for (float w : L.weights) mx = std::max(mx, std::fabs(w));
-    L.wei_scale = mx > 0 ? mx / 127.f : 1.f;
+    for (float w : layer.weights) mx = std::max(mx, std::fabs(w));
+    layer.weight_scale = mx > 0 ? mx / 127.f : 1.f;
   }
-  for (float& w : L.weights) w = static_cast<float>(round_to(w, L.wei_t, L.wei_scale));
+  for (float& w : layer.weights)
+    w = static_cast<float>(round_to(w, layer.weight_type, layer.weight_scale));
 }
 
 }  // namespace
@@ -199,19 +159,443 @@ int act_from_name(const std::string& a) {
   return SUANLI_ACT_NONE;
 }
 
-double apply_act(int act, double v) {
-  switch (act) {
-    case SUANLI_ACT_RELU:
-      return std::max(v, 0.0);
-    case SUANLI_ACT_GELU_TANH:
-      return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-    case SUANLI_ACT_GELU_ERF:
-      return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-    case SUANLI_ACT_SILU:
-      return v / (1 + std::exp(-v));
-    default:
-      return v;
+}  // namespace
+
+namespace {
+
+// The state of build_model while it reads the layer list: tensors by name, each tensor's
+// per-sample shape and storage type as the last layer left them, the weights' random stream.
+struct ModelBuilder {
+  Model& m;
+  Dtype dtype;
+  int64_t batch;
+  Scale scale;
+  std::mt19937_64 rng;
+  std::map<std::string, int> index;
+  std::map<int, Shape> shape;
+  std::map<int, Dtype> type;
+  std::string output;
+
+  int tensor(const std::string& name) {
+    auto it = index.find(name);
+    if (it != index.end()) return it->second;
+    const int i = static_cast<int>(m.tensors.size());
+    m.tensors.push_back({name, 0, false, false, activation_type(dtype, false)});
+    index[name] = i;
+    return i;
   }
+};
+
+// One entry of the layer list as a parse function sees it.
+struct LayerSource {
+  const json& j;
+  const std::string& where;  // "<file>: /layers/3" for messages
+  const std::string& op;
+  Shape in;  // the input's per-sample shape
+  bool cache_out = false;
+};
+
+// A second input named by `field` ("in2", "kv"), which an earlier layer must write.
+int second_input(ModelBuilder& b, const LayerSource& src, const Layer& layer, const char* field) {
+  const std::string name = src.j.at(field).get<std::string>();
+  if (!b.index.count(name))
+    throw InputError(
+        fmt::format("{}: layer '{}' reads tensor '{}' ({}), which no earlier layer writes",
+                    src.where, layer.name, name, field));
+  return b.index[name];
+}
+
+double gemm_flops(int64_t m, int64_t n, int64_t k, int64_t batch) {
+  OpDesc od;
+  od.kind = OpKind::gemm;
+  od.shape = GemmShape{m, n, k, batch, false, false};
+  return op_flops(od);
+}
+
+// Seeded normal weights with standard deviation sd (none for shapes-only models).
+void draw_weights(ModelBuilder& b, Layer& layer, uint64_t count, double sd) {
+  std::normal_distribution<float> nd(0.f, static_cast<float>(sd));
+  if (!b.scale.shapes_only) layer.weights.resize(count);
+  for (float& w : layer.weights) w = nd(b.rng);
+}
+
+// ---- one parse function per layer op; each returns the output's per-sample shape ------------
+
+Shape parse_conv(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  const json& j = src.j;
+  layer.kind = LayerKind::conv;
+  Conv2dShape& c = layer.conv;
+  c.n = b.batch;
+  c.h = src.in.h;
+  c.w = src.in.w;
+  c.c = src.in.c;
+  c.k = j["k"].get<int64_t>();
+  c.r = j["r"].get<int64_t>();
+  c.s = j.value("s", c.r);
+  c.stride_h = c.stride_w = j.value("stride", int64_t{1});
+  c.pad_h = c.pad_w = j.value("pad", int64_t{0});
+  if (c.p() < 1 || c.q() < 1)
+    throw InputError(fmt::format("{}: conv '{}' filter does not fit its {}x{} input", src.where,
+                                 layer.name, c.h, c.w));
+  layer.bias = j.value("bias", true);
+  layer.weight_type = b.dtype == Dtype::int8 ? Dtype::int8 : b.dtype;
+  // He-style init; the residual branch's last conv is damped so the residual stream stays in
+  // range over 16 blocks without batch norm.
+  const double fan_in = static_cast<double>(c.c * c.r * c.s);
+  draw_weights(b, layer, static_cast<uint64_t>(c.k * c.c * c.r * c.s),
+               std::sqrt(2.0 / fan_in) * (layer.residual ? 0.3 : 1.0));
+  OpDesc od;
+  od.kind = OpKind::conv2d;
+  od.dtype = Dtype::fp32;
+  od.shape = c;
+  layer.flops = op_flops(od);
+  layer.macs_dense = static_cast<double>(c.n * c.k * c.p() * c.q() * c.c * c.r * c.s);
+  return {c.p(), c.q(), c.k};
+}
+
+// maxpool, avgpool, global_avgpool (the window is the whole input).
+Shape parse_pool(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  const json& j = src.j;
+  layer.kind = src.op == "maxpool" ? LayerKind::maxpool : LayerKind::avgpool;
+  Conv2dShape& c = layer.conv;
+  c.n = b.batch;
+  c.h = src.in.h;
+  c.w = src.in.w;
+  c.c = c.k = src.in.c;
+  if (src.op == "global_avgpool") {
+    c.r = src.in.h;
+    c.s = src.in.w;
+  } else {
+    c.r = j.value("r", int64_t{2});
+    c.s = j.value("s", c.r);
+    c.stride_h = c.stride_w = j.value("stride", c.r);
+    c.pad_h = c.pad_w = j.value("pad", int64_t{0});
+  }
+  if (c.p() < 1 || c.q() < 1)
+    throw InputError(
+        fmt::format("{}: pool '{}' window does not fit its input", src.where, layer.name));
+  return {c.p(), c.q(), c.c};
+}
+
+// Dense, or (with "cache") the new token's K or V into position 0 of each sample's KV cache
+// [ctx, n]; positions 1..ctx-1 hold the earlier tokens (seeded). Attention does not depend on
+// the order.
+Shape parse_linear(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  const json& j = src.j;
+  const Shape s = src.in;
+  layer.kind = LayerKind::linear;
+  MatmulGeometry& g = layer.matmul;
+  g.m = b.batch * s.h * s.w;
+  g.k = s.c;
+  g.n = j["n"].get<int64_t>();
+  g.a_stride[2] = g.k;
+  g.b_stride[2] = g.n;
+  g.c_stride[2] = g.n;
+  layer.bias = j.value("bias", true);
+  layer.weight_type = b.dtype == Dtype::int8 ? Dtype::int8 : b.dtype;
+  draw_weights(b, layer, static_cast<uint64_t>(g.k * g.n), std::sqrt(1.0 / g.k));
+  layer.flops = gemm_flops(g.m, g.n, g.k, 1);
+  layer.macs_dense = static_cast<double>(g.m * g.n * g.k);
+  if (!src.cache_out) return {s.h, s.w, g.n};
+  const int64_t ctx = j["cache"].get<int64_t>();
+  if (s.h * s.w != 1 || layer.residual)
+    throw InputError(fmt::format(
+        "{}: layer '{}' writes a KV cache: it takes one token per sample and no residual",
+        src.where, layer.name));
+  g.c_stride[2] = ctx * g.n;
+  b.m.tensors[static_cast<size_t>(layer.out)].cache = true;
+  return {ctx, 1, g.n};
+}
+
+void set_strides(MatmulGeometry& g, const int64_t (&a)[4], const int64_t (&bs)[4],
+                 const int64_t (&c)[4]) {
+  std::copy(a, a + 4, g.a_stride);
+  std::copy(bs, bs + 4, g.b_stride);
+  std::copy(c, c + 4, g.c_stride);
+}
+
+// Attention per (sample, head) read in place: Q [Sq, D], K/V [Sk, D] per sample (a KV cache or
+// this pass's projection), scores/probabilities [heads, Sq, Sk] per sample.
+// attention_scores: Q K^T / sqrt(d_head) (+ causal mask); attention_values: P V.
+Shape parse_attention(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  const Shape s = src.in;
+  layer.kind = LayerKind::matmul;
+  layer.in2 = second_input(b, src, layer, "kv");
+  const int64_t H = src.j["heads"].get<int64_t>();
+  const Shape kv = b.shape[layer.in2];
+  const int64_t D = kv.c, Sk = kv.h * kv.w;
+  if (D % H != 0)
+    throw InputError(fmt::format("{}: layer '{}': {} features do not split into {} heads",
+                                 src.where, layer.name, D, H));
+  const int64_t dh = D / H;
+  MatmulGeometry& g = layer.matmul;
+  g.batch0 = b.batch;
+  g.batch1 = H;
+  if (b.type[layer.in2] != layer.src_type)
+    throw InputError(
+        fmt::format("{}: layer '{}': operands of different types", src.where, layer.name));
+  Shape out;
+  if (src.op == "attention_scores") {
+    const int64_t Sq = s.h * s.w;
+    if (s.c != D)
+      throw InputError(
+          fmt::format("{}: layer '{}': Q has {} features, K {}", src.where, layer.name, s.c, D));
+    g.m = Sq;
+    g.n = Sk;
+    g.k = dh;
+    set_strides(g, {Sq * D, dh, D, 1}, {Sk * D, dh, 1, D}, {H * Sq * Sk, Sq * Sk, Sk, 1});
+    layer.alpha = 1.0 / std::sqrt(static_cast<double>(dh));
+    if (src.j.value("causal", false)) {
+      // Query i (the last Sq of Sk positions) sees keys j <= i + Sk - Sq.
+      layer.mask_values.assign(static_cast<size_t>(Sq * Sk), 0.f);
+      for (int64_t i = 0; i < Sq; ++i)
+        for (int64_t k2 = i + Sk - Sq + 1; k2 < Sk; ++k2)
+          layer.mask_values[static_cast<size_t>(i * Sk + k2)] = -1e30f;
+    }
+    out = {H * Sq, 1, Sk};
+  } else {
+    if (s.c != Sk || s.h % H != 0)
+      throw InputError(fmt::format(
+          "{}: layer '{}': probabilities [{}, {}] do not match {} heads over {} positions",
+          src.where, layer.name, s.h, s.c, H, Sk));
+    const int64_t Sq = s.h / H;
+    g.m = Sq;
+    g.n = dh;
+    g.k = Sk;
+    set_strides(g, {H * Sq * Sk, Sq * Sk, Sk, 1}, {Sk * D, dh, D, 1}, {Sq * D, dh, D, 1});
+    out = {Sq, 1, D};
+  }
+  layer.weight_type = layer.src_type;
+  layer.flops = gemm_flops(g.m, g.n, g.k, g.batch0 * g.batch1);
+  layer.macs_dense = static_cast<double>(g.batch0 * g.batch1 * g.m * g.n * g.k);
+  return out;
+}
+
+// rmsnorm, layernorm.
+Shape parse_norm(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  const Shape s = src.in;
+  layer.kind = LayerKind::norm;
+  layer.rms = src.op == "rmsnorm";
+  layer.eps = src.j.value("eps", 1e-5);
+  layer.rows = b.batch * s.h * s.w;
+  std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
+  layer.gamma.resize(static_cast<size_t>(s.c));
+  for (float& g : layer.gamma) g = 1.f + ud(b.rng);
+  if (!layer.rms) {
+    layer.beta.resize(static_cast<size_t>(s.c));
+    for (float& v : layer.beta) v = ud(b.rng);
+  }
+  return s;
+}
+
+Shape parse_causal_mask(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  const Shape s = src.in;
+  layer.kind = LayerKind::mask_add;
+  const int64_t H = src.j["heads"].get<int64_t>();
+  const int64_t Sk = s.c, rows = s.h * s.w;
+  if (rows % H != 0 || rows / H > Sk)
+    throw InputError(fmt::format("{}: layer '{}': scores [{}, {}] do not match {} heads", src.where,
+                                 layer.name, rows, Sk, H));
+  const int64_t Sq = rows / H;
+  layer.elements = b.batch * s.elements();
+  if (b.scale.shapes_only) return s;
+  layer.mask_values.assign(static_cast<size_t>(layer.elements), 0.f);
+  for (int64_t r = 0; r < b.batch * rows; ++r)
+    for (int64_t k2 = r % Sq + Sk - Sq + 1; k2 < Sk; ++k2)
+      layer.mask_values[static_cast<size_t>(r * Sk + k2)] = -1e30f;
+  return s;
+}
+
+Shape parse_softmax(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  layer.kind = LayerKind::softmax;
+  layer.rows = b.batch * src.in.h * src.in.w;
+  return src.in;
+}
+
+Shape parse_act_mul(ModelBuilder& b, const LayerSource& src, Layer& layer) {
+  layer.kind = LayerKind::act_mul;
+  layer.in2 = second_input(b, src, layer, "in2");
+  if (b.shape[layer.in2].elements() != src.in.elements() || b.type[layer.in2] != layer.src_type)
+    throw InputError(fmt::format("{}: layer '{}': '{}' and '{}' differ in shape or type", src.where,
+                                 layer.name, b.m.tensors[static_cast<size_t>(layer.in)].name,
+                                 b.m.tensors[static_cast<size_t>(layer.in2)].name));
+  if (layer.act == SUANLI_ACT_NONE) layer.act = SUANLI_ACT_SILU;
+  layer.elements = b.batch * src.in.elements();
+  return src.in;
+}
+
+struct LayerOp {
+  Shape (*parse)(ModelBuilder&, const LayerSource&, Layer&);
+  bool int8;  // has an int8 form
+};
+
+// The layer ops of the model files (reports/schema/model.schema.json), one parse function each.
+const std::map<std::string, LayerOp, std::less<>>& layer_ops() {
+  struct Group {
+    std::vector<const char*> names;
+    LayerOp op;
+  };
+  static const std::map<std::string, LayerOp, std::less<>> kOps = [] {
+    const Group groups[] = {{{"conv"}, {parse_conv, true}},
+                            {{"maxpool", "avgpool", "global_avgpool"}, {parse_pool, true}},
+                            {{"linear"}, {parse_linear, true}},
+                            {{"attention_scores", "attention_values"}, {parse_attention, false}},
+                            {{"rmsnorm", "layernorm"}, {parse_norm, false}},
+                            {{"causal_mask"}, {parse_causal_mask, false}},
+                            {{"softmax"}, {parse_softmax, false}},
+                            {{"act_mul"}, {parse_act_mul, false}}};
+    std::map<std::string, LayerOp, std::less<>> ops;
+    for (const Group& g : groups)
+      for (const char* name : g.names) ops[name] = g.op;
+    return ops;
+  }();
+  return kOps;
+}
+
+// ---- the steps of build_model ----------------------------------------------------------------
+
+json load_document(const std::string& name_or_path, int64_t batch, Model& m) {
+  const std::string text = read_model_text(name_or_path, &m.origin);
+  json doc = parse_json_text(text, m.origin);
+  const auto errors = validate_against_schema(doc, "model.schema.json");
+  if (!errors.empty())
+    throw InputError(fmt::format("{}: not a valid model file: at {}: {}", m.origin,
+                                 errors.front().path, errors.front().message));
+  if (batch < 1) throw InputError(fmt::format("{}: batch must be >= 1", m.origin));
+  return doc;
+}
+
+// Name, description, the input tensor and its shape ([h, w, c] or [tokens, features]).
+void read_header(ModelBuilder& b, const json& doc, uint64_t seed) {
+  Model& m = b.m;
+  m.name = doc["name"].get<std::string>();
+  m.description = doc.value("description", "");
+  m.sample = doc.value("sample", "sample");
+  m.dtype = b.dtype;
+  m.batch = b.batch;
+  const json& in = doc["input"];
+  m.input = b.tensor(in["name"].get<std::string>());
+  m.tensors[static_cast<size_t>(m.input)].input = true;
+  for (const json& d : in["shape"]) m.input_shape.push_back(d.get<int64_t>());
+  if (m.input_shape.size() == 2 && b.scale.tokens > 0) m.input_shape[0] = b.scale.tokens;
+  m.verify_tokens = doc.value("verify_tokens", int64_t{0});
+  m.cache_seed = seed;
+  Shape s;
+  s.h = m.input_shape.size() >= 2 ? m.input_shape[0] : 1;
+  s.w = m.input_shape.size() == 3 ? m.input_shape[1] : 1;
+  s.c = m.input_shape.back();
+  m.tokens = s.h * s.w;
+  b.shape[m.input] = s;
+  b.type[m.input] = activation_type(b.dtype, false);
+  m.tensors[static_cast<size_t>(m.input)].bytes =
+      static_cast<uint64_t>(b.batch * s.elements()) * dtype_size(b.type[m.input]);
+  b.output = doc["output"].get<std::string>();
+}
+
+// The checks and fields every layer shares, before its op's parse function: its input, its
+// output (in place for a residual, new for a KV cache), its activation and int8 form.
+Layer common_fields(ModelBuilder& b, const json& j, const std::string& where, const std::string& op,
+                    const LayerOp* entry) {
+  Layer layer;
+  layer.name = j["name"].get<std::string>();
+  const std::string in_name = j["in"].get<std::string>();
+  if (!b.index.count(in_name))
+    throw InputError(fmt::format("{}: layer '{}' reads tensor '{}', which no earlier layer writes",
+                                 where, layer.name, in_name));
+  layer.in = b.index[in_name];
+  const std::string out_name = j["out"].get<std::string>();
+  if (out_name == in_name || out_name == b.m.tensors[static_cast<size_t>(b.m.input)].name)
+    throw InputError(fmt::format("{}: layer '{}' may not write its input or the model input", where,
+                                 layer.name));
+  layer.residual = j.value("residual", false);
+  if (layer.residual && !b.index.count(out_name))
+    throw InputError(fmt::format(
+        "{}: layer '{}' adds a residual in place into '{}', which no earlier layer writes", where,
+        layer.name, out_name));
+  if (j.contains("cache") && b.index.count(out_name))
+    throw InputError(fmt::format("{}: layer '{}' writes KV cache '{}', which is already a tensor",
+                                 where, layer.name, out_name));
+  layer.out = b.tensor(out_name);
+  layer.act = act_from_name(j.value("act", "none"));
+  layer.relu = layer.act == SUANLI_ACT_RELU;
+  if (b.dtype == Dtype::int8 && !(entry && entry->int8))
+    throw DtypeUnsupported(fmt::format("{}: layer '{}' ({}) has no int8 form in suanli's models",
+                                       where, layer.name, op));
+  if (b.dtype == Dtype::int8 && layer.act > SUANLI_ACT_RELU)
+    throw DtypeUnsupported(
+        fmt::format("{}: layer '{}': int8 layers take relu or no activation", where, layer.name));
+  layer.src_type = b.type[layer.in];
+  return layer;
+}
+
+// Storage type of a layer's output.
+Dtype output_type(const ModelBuilder& b, const Layer& layer, bool is_output) {
+  const bool weighted = layer.kind == LayerKind::conv || layer.kind == LayerKind::linear;
+  if (is_output && weighted && !layer.residual) return Dtype::fp32;  // logits in fp32
+  if (layer.residual) return b.type.at(layer.out);  // in place: the residual's type
+  if (layer.kind == LayerKind::maxpool || layer.kind == LayerKind::avgpool)
+    return layer.src_type;  // pooling keeps the type (and, for int8, the scale)
+  return activation_type(b.dtype, layer.relu);
+}
+
+// Bias values, output type and size, weights rounded to their type; the model's totals.
+void finish_layer(ModelBuilder& b, Layer& layer, const Shape& out, const std::string& where,
+                  bool is_output, bool cache_out) {
+  Model& m = b.m;
+  if (layer.bias) {
+    std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
+    layer.bias_values.resize(static_cast<size_t>(out.c));
+    for (float& v : layer.bias_values) v = ud(b.rng);
+  }
+  layer.dst_type = output_type(b, layer, is_output);
+  if (layer.residual && b.shape[layer.out].elements() != out.elements())
+    throw InputError(fmt::format("{}: layer '{}' residual '{}' has another shape", where,
+                                 layer.name, m.tensors[static_cast<size_t>(layer.out)].name));
+  if (!layer.weights.empty()) quantize_weights(layer);
+  b.shape[layer.out] = out;
+  b.type[layer.out] = layer.dst_type;
+  layer.out_bytes = static_cast<uint64_t>(b.batch * out.elements()) * dtype_size(layer.dst_type);
+  Tensor& t = m.tensors[static_cast<size_t>(layer.out)];
+  t.bytes = std::max(t.bytes, layer.out_bytes);
+  t.type = layer.dst_type;
+  if (cache_out) m.cache_bytes += layer.out_bytes;
+  m.flops += layer.flops;
+  m.macs_dense += layer.macs_dense;
+  const uint64_t weight_count =
+      layer.kind == LayerKind::conv
+          ? static_cast<uint64_t>(layer.conv.k * layer.conv.c * layer.conv.r * layer.conv.s)
+      : layer.kind == LayerKind::linear ? static_cast<uint64_t>(layer.matmul.k * layer.matmul.n)
+                                        : 0;
+  m.weight_bytes += weight_count * dtype_size(layer.weight_type) + layer.bias_values.size() * 4 +
+                    (layer.gamma.size() + layer.beta.size()) * 4;
+}
+
+void add_layer(ModelBuilder& b, const json& j, const std::string& where) {
+  const std::string op = j["op"].get<std::string>();
+  const auto found = layer_ops().find(op);
+  const LayerOp* entry = found == layer_ops().end() ? nullptr : &found->second;
+  Layer layer = common_fields(b, j, where, op, entry);
+  if (!entry) throw InputError(fmt::format("{}: unknown layer op '{}'", where, op));
+  const LayerSource src{j, where, op, b.shape[layer.in], j.contains("cache")};
+  const Shape out = entry->parse(b, src, layer);
+  const bool is_output = j["out"].get<std::string>() == b.output;
+  finish_layer(b, layer, out, where, is_output, src.cache_out);
+  b.m.layers.push_back(std::move(layer));
+}
+
+void check_output(ModelBuilder& b) {
+  Model& m = b.m;
+  if (!b.index.count(b.output))
+    throw InputError(fmt::format("{}: /output: no layer writes tensor '{}'", m.origin, b.output));
+  m.output = b.index[b.output];
+  if (m.layers.empty() || m.layers.back().out != m.output)
+    throw InputError(
+        fmt::format("{}: /output: the last layer must write '{}'", m.origin, b.output));
+  // Read per forward pass at least once: every weight and every KV cache (attention reads the
+  // whole cache), plus the masks. Activations are left out (small in decode; a lower bound).
+  m.bytes_per_step = static_cast<double>(m.weight_bytes + m.cache_bytes);
+  for (const Layer& layer : m.layers)
+    m.bytes_per_step += static_cast<double>(layer.mask_values.size()) * 4;
 }
 
 }  // namespace
@@ -219,339 +603,18 @@ double apply_act(int act, double v) {
 Model build_model(const std::string& name_or_path, Dtype dtype, int64_t batch, uint64_t seed,
                   Scale scale) {
   Model m;
-  const std::string text = read_model_text(name_or_path, &m.origin);
-  const json doc = parse_json_text(text, m.origin);
-  const auto errors = validate_against_schema(doc, "model.schema.json");
-  if (!errors.empty())
-    throw InputError(fmt::format("{}: not a valid model file: at {}: {}", m.origin,
-                                 errors.front().path, errors.front().message));
-  if (batch < 1) throw InputError(fmt::format("{}: batch must be >= 1", m.origin));
-  m.name = doc["name"].get<std::string>();
-  m.description = doc.value("description", "");
-  m.sample = doc.value("sample", "sample");
-  m.dtype = dtype;
-  m.batch = batch;
-  std::map<std::string, int> index;
-  std::map<int, Shape> shape;
-  std::map<int, Dtype> type;
-  auto tensor = [&](const std::string& name) {
-    auto it = index.find(name);
-    if (it != index.end()) return it->second;
-    const int i = static_cast<int>(m.tensors.size());
-    m.tensors.push_back({name, 0, false, false, act_type(dtype, false)});
-    index[name] = i;
-    return i;
-  };
-  const json& in = doc["input"];
-  m.input = tensor(in["name"].get<std::string>());
-  m.tensors[m.input].input = true;
-  for (const json& d : in["shape"]) m.input_shape.push_back(d.get<int64_t>());
-  if (m.input_shape.size() == 2 && scale.tokens > 0) m.input_shape[0] = scale.tokens;
-  m.verify_tokens = doc.value("verify_tokens", int64_t{0});
-  m.cache_seed = seed;
-  {
-    Shape s;
-    s.h = m.input_shape.size() >= 2 ? m.input_shape[0] : 1;  // [h, w, c] or [tokens, features]
-    s.w = m.input_shape.size() == 3 ? m.input_shape[1] : 1;
-    s.c = m.input_shape.back();
-    m.tokens = s.h * s.w;
-    shape[m.input] = s;
-    type[m.input] = act_type(dtype, false);
-    m.tensors[m.input].bytes =
-        static_cast<uint64_t>(batch * s.elements()) * dtype_size(type[m.input]);
-  }
-  const std::string output = doc["output"].get<std::string>();
-  std::mt19937_64 rng(seed);
+  const json doc = load_document(name_or_path, batch, m);
+  ModelBuilder b{m, dtype, batch, scale, std::mt19937_64(seed), {}, {}, {}, {}};
+  read_header(b, doc, seed);
   std::vector<std::pair<json, std::string>> layers;
   if (scale.layers < 0) throw InputError(fmt::format("{}: layers must be >= 1", m.origin));
   m.blocks = flatten_layers(doc["layers"], "/layers", scale.layers, &layers);
   if (scale.layers > 0 && m.blocks == 0)
     throw InputError(
-        fmt::format("{}: /layers: the model has no repeated block to scale to {} "
-                    "layers",
-                    m.origin, scale.layers));
-  for (size_t li = 0; li < layers.size(); ++li) {
-    const json& j = layers[li].first;
-    const std::string where = fmt::format("{}: {}", m.origin, layers[li].second);
-    Layer L;
-    uint64_t wcount = 0;
-    L.name = j["name"].get<std::string>();
-    const std::string op = j["op"].get<std::string>();
-    const std::string in_name = j["in"].get<std::string>();
-    if (!index.count(in_name))
-      throw InputError(
-          fmt::format("{}: layer '{}' reads tensor '{}', which no earlier layer "
-                      "writes",
-                      where, L.name, in_name));
-    L.in = index[in_name];
-    const std::string out_name = j["out"].get<std::string>();
-    if (out_name == in_name || out_name == m.tensors[m.input].name)
-      throw InputError(
-          fmt::format("{}: layer '{}' may not write its input or the model input", where, L.name));
-    L.residual = j.value("residual", false);
-    if (L.residual && !index.count(out_name))
-      throw InputError(
-          fmt::format("{}: layer '{}' adds a residual in place into '{}', which no "
-                      "earlier layer writes",
-                      where, L.name, out_name));
-    const bool cache_out = j.contains("cache");
-    if (cache_out && index.count(out_name))
-      throw InputError(fmt::format("{}: layer '{}' writes KV cache '{}', which is already a tensor",
-                                   where, L.name, out_name));
-    L.out = tensor(out_name);
-    L.act = act_from_name(j.value("act", "none"));
-    L.relu = L.act == SUANLI_ACT_RELU;
-    if (dtype == Dtype::int8 && op != "conv" && op != "linear" && op != "maxpool" &&
-        op != "avgpool" && op != "global_avgpool")
-      throw DtypeUnsupported(fmt::format("{}: layer '{}' ({}) has no int8 form in suanli's models",
-                                         where, L.name, op));
-    if (dtype == Dtype::int8 && L.act > SUANLI_ACT_RELU)
-      throw DtypeUnsupported(
-          fmt::format("{}: layer '{}': int8 layers take relu or no activation", where, L.name));
-    auto second = [&](const char* field) {
-      const std::string n2 = j.at(field).get<std::string>();
-      if (!index.count(n2))
-        throw InputError(
-            fmt::format("{}: layer '{}' reads tensor '{}' ({}), which no earlier "
-                        "layer writes",
-                        where, L.name, n2, field));
-      return index[n2];
-    };
-    const Shape s = shape[L.in];
-    L.src_t = type[L.in];
-    Shape o;
-    const bool is_output = out_name == output;
-    if (op == "conv") {
-      L.kind = LayerKind::conv;
-      Conv2dShape& c = L.conv;
-      c.n = batch;
-      c.h = s.h;
-      c.w = s.w;
-      c.c = s.c;
-      c.k = j["k"].get<int64_t>();
-      c.r = j["r"].get<int64_t>();
-      c.s = j.value("s", c.r);
-      c.stride_h = c.stride_w = j.value("stride", int64_t{1});
-      c.pad_h = c.pad_w = j.value("pad", int64_t{0});
-      if (c.p() < 1 || c.q() < 1)
-        throw InputError(fmt::format("{}: conv '{}' filter does not fit its {}x{} input", where,
-                                     L.name, c.h, c.w));
-      o = {c.p(), c.q(), c.k};
-      L.bias = j.value("bias", true);
-      L.wei_t = dtype == Dtype::int8 ? Dtype::int8 : dtype;
-      // He-style init; the residual branch's last conv is damped so the residual stream stays
-      // in range over 16 blocks without batch norm.
-      const double fan_in = static_cast<double>(c.c * c.r * c.s);
-      const double sd = std::sqrt(2.0 / fan_in) * (L.residual ? 0.3 : 1.0);
-      std::normal_distribution<float> nd(0.f, static_cast<float>(sd));
-      wcount = static_cast<uint64_t>(c.k * c.c * c.r * c.s);
-      if (!scale.shapes_only) L.weights.resize(wcount);
-      for (float& w : L.weights) w = nd(rng);
-      OpDesc od;
-      od.kind = OpKind::conv2d;
-      od.dtype = Dtype::fp32;
-      od.shape = c;
-      L.flops = op_flops(od);
-      L.macs_dense = static_cast<double>(c.n * c.k * c.p() * c.q() * c.c * c.r * c.s);
-    } else if (op == "maxpool" || op == "avgpool" || op == "global_avgpool") {
-      L.kind = op == "maxpool" ? LayerKind::maxpool : LayerKind::avgpool;
-      Conv2dShape& c = L.conv;
-      c.n = batch;
-      c.h = s.h;
-      c.w = s.w;
-      c.c = c.k = s.c;
-      if (op == "global_avgpool") {
-        c.r = s.h;
-        c.s = s.w;
-      } else {
-        c.r = j.value("r", int64_t{2});
-        c.s = j.value("s", c.r);
-        c.stride_h = c.stride_w = j.value("stride", c.r);
-        c.pad_h = c.pad_w = j.value("pad", int64_t{0});
-      }
-      if (c.p() < 1 || c.q() < 1)
-        throw InputError(fmt::format("{}: pool '{}' window does not fit its input", where, L.name));
-      o = {c.p(), c.q(), c.c};
-    } else if (op == "linear") {
-      L.kind = LayerKind::linear;
-      L.rows = batch * s.h * s.w;
-      L.k = s.c;
-      L.n = j["n"].get<int64_t>();
-      L.mm_m = L.rows;
-      L.mm_n = L.n;
-      L.mm_k = L.k;
-      L.a_stride[2] = L.k;
-      L.b_stride[2] = L.n;
-      L.c_stride[2] = L.n;
-      L.bias = j.value("bias", true);
-      L.wei_t = dtype == Dtype::int8 ? Dtype::int8 : dtype;
-      std::normal_distribution<float> nd(0.f, static_cast<float>(std::sqrt(1.0 / L.k)));
-      wcount = static_cast<uint64_t>(L.k * L.n);
-      if (!scale.shapes_only) L.weights.resize(wcount);
-      for (float& w : L.weights) w = nd(rng);
-      OpDesc od;
-      od.kind = OpKind::gemm;
-      od.shape = GemmShape{L.rows, L.n, L.k, 1, false, false};
-      L.flops = op_flops(od);
-      L.macs_dense = static_cast<double>(L.rows * L.n * L.k);
-      o = {s.h, s.w, L.n};
-      if (cache_out) {
-        // The new token's K or V goes to position 0 of each sample's cache [ctx, n]; positions
-        // 1..ctx-1 hold the earlier tokens (seeded). Attention does not depend on the order.
-        const int64_t ctx = j["cache"].get<int64_t>();
-        if (s.h * s.w != 1 || L.residual)
-          throw InputError(
-              fmt::format("{}: layer '{}' writes a KV cache: it takes one token per "
-                          "sample and no residual",
-                          where, L.name));
-        L.c_stride[2] = ctx * L.n;
-        o = {ctx, 1, L.n};
-        m.tensors[L.out].cache = true;
-      }
-    } else if (op == "attention_scores" || op == "attention_values") {
-      // Attention per (sample, head) read in place: Q [Sq, D], K/V [Sk, D] per sample (a KV
-      // cache or this pass's projection), scores/probabilities [heads, Sq, Sk] per sample.
-      L.kind = LayerKind::matmul;
-      L.in2 = second("kv");
-      const int64_t H = j["heads"].get<int64_t>();
-      const Shape kv = shape[L.in2];
-      const int64_t D = kv.c, Sk = kv.h * kv.w;
-      if (D % H != 0)
-        throw InputError(fmt::format("{}: layer '{}': {} features do not split into {} heads",
-                                     where, L.name, D, H));
-      const int64_t dh = D / H;
-      L.batch0 = batch;
-      L.batch1 = H;
-      if (type[L.in2] != L.src_t)
-        throw InputError(fmt::format("{}: layer '{}': operands of different types", where, L.name));
-      if (op == "attention_scores") {
-        const int64_t Sq = s.h * s.w;
-        if (s.c != D)
-          throw InputError(
-              fmt::format("{}: layer '{}': Q has {} features, K {}", where, L.name, s.c, D));
-        L.mm_m = Sq;
-        L.mm_n = Sk;
-        L.mm_k = dh;
-        const int64_t as[4] = {Sq * D, dh, D, 1}, bs[4] = {Sk * D, dh, 1, D},
-                      cs[4] = {H * Sq * Sk, Sq * Sk, Sk, 1};
-        std::copy(as, as + 4, L.a_stride);
-        std::copy(bs, bs + 4, L.b_stride);
-        std::copy(cs, cs + 4, L.c_stride);
-        L.alpha = 1.0 / std::sqrt(static_cast<double>(dh));
-        if (j.value("causal", false)) {
-          // Query i (the last Sq of Sk positions) sees keys j <= i + Sk - Sq.
-          L.mask_v.assign(static_cast<size_t>(Sq * Sk), 0.f);
-          for (int64_t i = 0; i < Sq; ++i)
-            for (int64_t k2 = i + Sk - Sq + 1; k2 < Sk; ++k2)
-              L.mask_v[static_cast<size_t>(i * Sk + k2)] = -1e30f;
-        }
-        o = {H * Sq, 1, Sk};
-      } else {
-        if (s.c != Sk || s.h % H != 0)
-          throw InputError(
-              fmt::format("{}: layer '{}': probabilities [{}, {}] do not match {} "
-                          "heads over {} positions",
-                          where, L.name, s.h, s.c, H, Sk));
-        const int64_t Sq = s.h / H;
-        L.mm_m = Sq;
-        L.mm_n = dh;
-        L.mm_k = Sk;
-        const int64_t as[4] = {H * Sq * Sk, Sq * Sk, Sk, 1}, bs[4] = {Sk * D, dh, D, 1},
-                      cs[4] = {Sq * D, dh, D, 1};
-        std::copy(as, as + 4, L.a_stride);
-        std::copy(bs, bs + 4, L.b_stride);
-        std::copy(cs, cs + 4, L.c_stride);
-        o = {Sq, 1, D};
-      }
-      L.wei_t = L.src_t;
-      OpDesc od;
-      od.kind = OpKind::gemm;
-      od.shape = GemmShape{L.mm_m, L.mm_n, L.mm_k, L.batch0 * L.batch1, false, false};
-      L.flops = op_flops(od);
-      L.macs_dense = static_cast<double>(L.batch0 * L.batch1 * L.mm_m * L.mm_n * L.mm_k);
-    } else if (op == "rmsnorm" || op == "layernorm") {
-      L.kind = LayerKind::norm;
-      L.rms = op == "rmsnorm";
-      L.eps = j.value("eps", 1e-5);
-      L.norm_rows = batch * s.h * s.w;
-      std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
-      L.gamma.resize(static_cast<size_t>(s.c));
-      for (float& g : L.gamma) g = 1.f + ud(rng);
-      if (!L.rms) {
-        L.beta.resize(static_cast<size_t>(s.c));
-        for (float& b : L.beta) b = ud(rng);
-      }
-      o = s;
-    } else if (op == "causal_mask") {
-      L.kind = LayerKind::mask_add;
-      const int64_t H = j["heads"].get<int64_t>();
-      const int64_t Sk = s.c, rows = s.h * s.w;
-      if (rows % H != 0 || rows / H > Sk)
-        throw InputError(fmt::format("{}: layer '{}': scores [{}, {}] do not match {} heads", where,
-                                     L.name, rows, Sk, H));
-      const int64_t Sq = rows / H;
-      L.elements = batch * s.elements();
-      if (!scale.shapes_only) L.mask_v.assign(static_cast<size_t>(L.elements), 0.f);
-      for (int64_t r = 0; r < batch * rows && !scale.shapes_only; ++r)
-        for (int64_t k2 = r % Sq + Sk - Sq + 1; k2 < Sk; ++k2)
-          L.mask_v[static_cast<size_t>(r * Sk + k2)] = -1e30f;
-      o = s;
-    } else if (op == "softmax") {
-      L.kind = LayerKind::softmax;
-      L.norm_rows = batch * s.h * s.w;
-      o = s;
-    } else if (op == "act_mul") {
-      L.kind = LayerKind::act_mul;
-      L.in2 = second("in2");
-      if (shape[L.in2].elements() != s.elements() || type[L.in2] != L.src_t)
-        throw InputError(fmt::format("{}: layer '{}': '{}' and '{}' differ in shape or type", where,
-                                     L.name, in_name, m.tensors[L.in2].name));
-      if (L.act == SUANLI_ACT_NONE) L.act = SUANLI_ACT_SILU;
-      L.elements = batch * s.elements();
-      o = s;
-    } else {
-      throw InputError(fmt::format("{}: unknown layer op '{}'", where, op));
-    }
-    if (L.bias) {
-      std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
-      L.bias_v.resize(static_cast<size_t>(o.c));
-      for (float& b : L.bias_v) b = ud(rng);
-    }
-    // Storage type of the output.
-    if (is_output && (L.kind == LayerKind::conv || L.kind == LayerKind::linear) && !L.residual) {
-      L.dst_t = Dtype::fp32;  // logits in fp32 for every dtype
-    } else if (L.residual) {
-      L.dst_t = type[L.out];  // in place: the residual's type
-      if (shape[L.out].elements() != o.elements())
-        throw InputError(
-            fmt::format("{}: layer '{}' residual '{}' has another shape", where, L.name, out_name));
-    } else if (L.kind == LayerKind::maxpool || L.kind == LayerKind::avgpool) {
-      L.dst_t = L.src_t;  // pooling keeps the type (and, for int8, the scale)
-    } else {
-      L.dst_t = act_type(dtype, L.relu);
-    }
-    if (!L.weights.empty()) quantize_weights(L);
-    shape[L.out] = o;
-    type[L.out] = L.dst_t;
-    L.out_bytes = static_cast<uint64_t>(batch * o.elements()) * dtype_size(L.dst_t);
-    m.tensors[L.out].bytes = std::max(m.tensors[L.out].bytes, L.out_bytes);
-    m.tensors[L.out].type = L.dst_t;
-    if (cache_out) m.cache_bytes += L.out_bytes;
-    m.flops += L.flops;
-    m.macs_dense += L.macs_dense;
-    m.weight_bytes +=
-        wcount * dtype_size(L.wei_t) + L.bias_v.size() * 4 + (L.gamma.size() + L.beta.size()) * 4;
-    m.layers.push_back(std::move(L));
-  }
-  if (!index.count(output))
-    throw InputError(fmt::format("{}: /output: no layer writes tensor '{}'", m.origin, output));
-  m.output = index[output];
-  if (m.layers.empty() || m.layers.back().out != m.output)
-    throw InputError(fmt::format("{}: /output: the last layer must write '{}'", m.origin, output));
-  // Read per forward pass at least once: every weight and every KV cache (attention reads the
-  // whole cache), plus the masks. Activations are left out (small in decode; a lower bound).
-  m.bytes_per_step = static_cast<double>(m.weight_bytes + m.cache_bytes);
-  for (const Layer& L : m.layers) m.bytes_per_step += static_cast<double>(L.mask_v.size()) * 4;
+        fmt::format("{}: /layers: the model has no repeated block to scale to {} layers", m.origin,
+                    scale.layers));
+  for (const auto& [j, path] : layers) add_layer(b, j, fmt::format("{}: {}", m.origin, path));
+  check_output(b);
   return m;
 }
 
@@ -572,226 +635,6 @@ std::vector<float> make_cache(const Model& m, int tensor, uint64_t seed) {
   std::uniform_real_distribution<float> ud(-1.f, 1.f);
   for (float& v : x) v = ud(rng);
   return x;
-}
-
-namespace {
-
-// A strided batched matmul with its epilogue (backend.h), every product accumulated in fp64,
-// each written element rounded to dst's type; y holds dst on entry (residual, KV cache).
-template <typename BT>
-void reference_matmul(const Layer& L, const std::vector<double>& a, const BT* b,
-                      std::vector<double>& y) {
-  const int64_t rows = L.batch0 * L.batch1 * L.mm_m;
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t i = r % L.mm_m, b1 = (r / L.mm_m) % L.batch1, b0 = r / (L.mm_m * L.batch1);
-    std::vector<double> acc(static_cast<size_t>(L.mm_n), 0.0);
-    const int64_t abase = b0 * L.a_stride[0] + b1 * L.a_stride[1] + i * L.a_stride[2];
-    const int64_t bbase = b0 * L.b_stride[0] + b1 * L.b_stride[1];
-    for (int64_t l = 0; l < L.mm_k; ++l) {
-      const double av = a[static_cast<size_t>(abase + l * L.a_stride[3])];
-      const BT* bp = b + bbase + l * L.b_stride[2];
-      if (L.b_stride[3] == 1)
-        for (int64_t j = 0; j < L.mm_n; ++j) acc[static_cast<size_t>(j)] += av * bp[j];
-      else
-        for (int64_t j = 0; j < L.mm_n; ++j)
-          acc[static_cast<size_t>(j)] += av * static_cast<double>(bp[j * L.b_stride[3]]);
-    }
-    const int64_t cbase = b0 * L.c_stride[0] + b1 * L.c_stride[1] + i * L.c_stride[2];
-    for (int64_t j = 0; j < L.mm_n; ++j) {
-      const size_t at = static_cast<size_t>(cbase + j * L.c_stride[3]);
-      double v = acc[static_cast<size_t>(j)] * L.alpha;
-      if (!L.bias_v.empty()) v += L.bias_v[static_cast<size_t>(j)];
-      if (!L.mask_v.empty()) v += L.mask_v[static_cast<size_t>(i * L.mm_n + j)];
-      if (L.residual) v += y[at];
-      y[at] = round_to(apply_act(L.act, v), L.dst_t, 1.f);
-    }
-  }
-}
-
-}  // namespace
-
-std::vector<double> reference(Model& m, const std::vector<float>& input,
-                              std::vector<std::vector<double>>* trace) {
-  std::vector<std::vector<double>> t(m.tensors.size());
-  std::vector<float> scale(m.tensors.size(), 1.f);
-  // The input, rounded to its storage type (int8: scale from max |x|).
-  const Dtype in_t = act_type(m.dtype, false);
-  {
-    float mx = 0;
-    for (float v : input) mx = std::max(mx, std::fabs(v));
-    if (in_t == Dtype::int8) scale[m.input] = mx > 0 ? mx / 127.f : 1.f;
-    m.input_scale = scale[m.input];
-    t[m.input].resize(input.size());
-    for (size_t i = 0; i < input.size(); ++i)
-      t[m.input][i] = round_to(input[i], in_t, scale[m.input]);
-  }
-  for (size_t i = 0; i < m.tensors.size(); ++i)
-    if (m.tensors[i].cache) {
-      const std::vector<float> c = make_cache(m, static_cast<int>(i), m.cache_seed);
-      t[i].resize(c.size());
-      for (size_t k = 0; k < c.size(); ++k) t[i][k] = round_to(c[k], m.tensors[i].type, 1.f);
-    }
-  for (Layer& L : m.layers) {
-    const std::vector<double>& x = t[L.in];
-    std::vector<double> y;
-    L.src_scale = scale[L.in];
-    if (L.kind == LayerKind::matmul || (L.kind == LayerKind::linear && m.dtype != Dtype::int8)) {
-      y = t[L.out];  // the residual or the KV cache (empty otherwise)
-      y.resize(L.out_bytes / dtype_size(L.dst_t), 0.0);
-      if (L.kind == LayerKind::matmul)
-        reference_matmul(L, x, t[L.in2].data(), y);
-      else
-        reference_matmul(L, x, L.weights.data(), y);
-    } else if (L.kind == LayerKind::norm || L.kind == LayerKind::softmax) {
-      const int64_t cols = static_cast<int64_t>(x.size()) / L.norm_rows;
-      y.resize(x.size());
-#pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < L.norm_rows; ++r) {
-        const double* xr = &x[static_cast<size_t>(r * cols)];
-        double* yr = &y[static_cast<size_t>(r * cols)];
-        if (L.kind == LayerKind::softmax) {
-          double mx = -HUGE_VAL, sum = 0;
-          for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, xr[c]);
-          for (int64_t c = 0; c < cols; ++c) sum += std::exp(xr[c] - mx);
-          for (int64_t c = 0; c < cols; ++c) yr[c] = std::exp(xr[c] - mx) / sum;
-        } else {
-          double mean = 0, sq = 0;
-          for (int64_t c = 0; c < cols; ++c) mean += xr[c];
-          mean /= static_cast<double>(cols);
-          for (int64_t c = 0; c < cols; ++c) {
-            const double d = L.rms ? xr[c] : xr[c] - mean;
-            sq += d * d;
-          }
-          const double inv = 1.0 / std::sqrt(sq / static_cast<double>(cols) + L.eps);
-          for (int64_t c = 0; c < cols; ++c) {
-            const size_t cc = static_cast<size_t>(c);
-            yr[c] =
-                L.rms ? L.gamma[cc] * xr[c] * inv : L.gamma[cc] * (xr[c] - mean) * inv + L.beta[cc];
-          }
-        }
-      }
-      for (double& v : y) v = round_to(v, L.dst_t, 1.f);
-    } else if (L.kind == LayerKind::mask_add) {
-      y.resize(x.size());
-      for (size_t k = 0; k < y.size(); ++k)
-        y[k] = round_to(x[k] + round_to(L.mask_v[k], L.dst_t, 1.f), L.dst_t, 1.f);
-    } else if (L.kind == LayerKind::act_mul) {
-      const std::vector<double>& x2 = t[L.in2];
-      y.resize(x.size());
-      for (size_t k = 0; k < y.size(); ++k)
-        y[k] = round_to(apply_act(L.act, x[k]) * x2[k], L.dst_t, 1.f);
-    }
-    if (L.kind == LayerKind::matmul || L.kind == LayerKind::norm || L.kind == LayerKind::softmax ||
-        L.kind == LayerKind::act_mul || L.kind == LayerKind::mask_add ||
-        (L.kind == LayerKind::linear && m.dtype != Dtype::int8)) {
-      L.dst_scale = 1.f;
-      L.res_scale = 1.f;
-      scale[L.out] = 1.f;
-      if (trace) trace->push_back(y);
-      t[L.out] = std::move(y);
-      continue;
-    }
-    if (L.kind == LayerKind::conv) {
-      const Conv2dShape& c = L.conv;
-      const int64_t P = c.p(), Q = c.q();
-      // Weights as [k][r][s][c] so the innermost loop runs over contiguous channels.
-      std::vector<double> w(L.weights.size());
-      for (int64_t k = 0; k < c.k; ++k)
-        for (int64_t ci = 0; ci < c.c; ++ci)
-          for (int64_t r = 0; r < c.r; ++r)
-            for (int64_t s = 0; s < c.s; ++s)
-              w[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c + ci)] =
-                  L.weights[static_cast<size_t>(((k * c.c + ci) * c.r + r) * c.s + s)];
-      y.assign(static_cast<size_t>(c.n * P * Q * c.k), 0.0);
-#pragma omp parallel for collapse(2) schedule(static)
-      for (int64_t n = 0; n < c.n; ++n)
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t q = 0; q < Q; ++q)
-            for (int64_t k = 0; k < c.k; ++k) {
-              double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-              for (int64_t r = 0; r < c.r; ++r) {
-                const int64_t ih = p * c.stride_h - c.pad_h + r;
-                if (ih < 0 || ih >= c.h) continue;
-                for (int64_t s = 0; s < c.s; ++s) {
-                  const int64_t iw = q * c.stride_w - c.pad_w + s;
-                  if (iw < 0 || iw >= c.w) continue;
-                  const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
-                  const double* wp = &w[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c)];
-                  int64_t ci = 0;
-                  for (; ci + 4 <= c.c; ci += 4) {
-                    a0 += xp[ci] * wp[ci];
-                    a1 += xp[ci + 1] * wp[ci + 1];
-                    a2 += xp[ci + 2] * wp[ci + 2];
-                    a3 += xp[ci + 3] * wp[ci + 3];
-                  }
-                  for (; ci < c.c; ++ci) a0 += xp[ci] * wp[ci];
-                }
-              }
-              y[static_cast<size_t>(((n * P + p) * Q + q) * c.k + k)] = (a0 + a1) + (a2 + a3);
-            }
-    } else if (L.kind == LayerKind::linear) {
-      y.assign(static_cast<size_t>(L.rows * L.n), 0.0);
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < L.rows; ++i)
-        for (int64_t l = 0; l < L.k; ++l) {
-          const double a = x[static_cast<size_t>(i * L.k + l)];
-          for (int64_t j = 0; j < L.n; ++j)
-            y[static_cast<size_t>(i * L.n + j)] += a * L.weights[static_cast<size_t>(l * L.n + j)];
-        }
-    } else {  // pooling, padding excluded
-      const Conv2dShape& c = L.conv;
-      const int64_t P = c.p(), Q = c.q();
-      y.assign(static_cast<size_t>(c.n * P * Q * c.c), 0.0);
-      for (int64_t n = 0; n < c.n; ++n)
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t q = 0; q < Q; ++q)
-            for (int64_t ch = 0; ch < c.c; ++ch) {
-              double acc = L.kind == LayerKind::maxpool ? -HUGE_VAL : 0.0;
-              int64_t taps = 0;
-              for (int64_t r = 0; r < c.r; ++r) {
-                const int64_t ih = p * c.stride_h - c.pad_h + r;
-                if (ih < 0 || ih >= c.h) continue;
-                for (int64_t s = 0; s < c.s; ++s) {
-                  const int64_t iw = q * c.stride_w - c.pad_w + s;
-                  if (iw < 0 || iw >= c.w) continue;
-                  const double v = x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch)];
-                  acc = L.kind == LayerKind::maxpool ? std::max(acc, v) : acc + v;
-                  ++taps;
-                }
-              }
-              if (L.kind == LayerKind::avgpool) acc /= static_cast<double>(taps);
-              y[static_cast<size_t>(((n * P + p) * Q + q) * c.c + ch)] = acc;
-            }
-    }
-    // Epilogue: scale/bias, in-place residual, activation.
-    const int64_t ch = static_cast<int64_t>(L.bias_v.size());
-    const std::vector<double>& res = t[L.out];
-    L.res_scale = scale[L.out];
-    double mx = 0;
-    for (size_t i = 0; i < y.size(); ++i) {
-      double v = y[i];
-      if (ch) v += L.bias_v[i % static_cast<size_t>(ch)];
-      if (L.residual) v += res[i];
-      if (L.relu) v = std::max(v, 0.0);
-      y[i] = v;
-      mx = std::max(mx, std::fabs(v));
-    }
-    // Calibration: an int8 output's scale from the real values (pooling keeps its input's).
-    if (L.dst_t == Dtype::int8 || L.dst_t == Dtype::uint8) {
-      if (L.kind == LayerKind::maxpool || L.kind == LayerKind::avgpool)
-        L.dst_scale = L.src_scale;
-      else
-        L.dst_scale = mx > 0 ? static_cast<float>(mx / qmax(L.dst_t)) : 1.f;
-    } else {
-      L.dst_scale = 1.f;
-    }
-    for (double& v : y) v = round_to(v, L.dst_t, L.dst_scale);
-    scale[L.out] = L.dst_scale;
-    if (trace) trace->push_back(y);
-    t[L.out] = std::move(y);
-  }
-  return t[m.output];
 }
 
 }  // namespace suanli::model

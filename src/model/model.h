@@ -27,34 +27,51 @@ struct Tensor {
 // mask_add: scores + a causal mask as its own element-wise add (for backends whose matmul has
 // no broadcast mask epilogue; the mask is stored per (sample, head) in the activation type).
 enum class LayerKind { conv, maxpool, avgpool, linear, matmul, norm, softmax, act_mul, mask_add };
-std::string_view layer_kind_name(LayerKind k);
+std::string_view layer_kind_name(LayerKind kind);
 
+// A strided batched matmul as backend.h's suanli_matmul_desc states it:
+// C[b0,b1](i,j) = sum_l A[b0,b1](i,l) * B[b0,b1](l,j), element (i,l) of A[b0,b1] at offset
+// b0*a_stride[0] + b1*a_stride[1] + i*a_stride[2] + l*a_stride[3] (B and C likewise).
+struct MatmulGeometry {
+  int64_t batch0 = 1, batch1 = 1, m = 0, n = 0, k = 0;
+  int64_t a_stride[4] = {0, 0, 0, 1}, b_stride[4] = {0, 0, 0, 1}, c_stride[4] = {0, 0, 0, 1};
+};
+
+// One resolved layer. The fields in the first group hold for every kind; the others belong to
+// the kinds named beside them and keep their defaults elsewhere.
 struct Layer {
+  // -- every kind
   std::string name;
   LayerKind kind = LayerKind::conv;
-  int in = -1, out = -1;           // tensor indices
-  int in2 = -1;                    // matmul: B (K or V); act_mul: the multiplier
-  Conv2dShape conv;                // conv, and the window of pools (k = c)
-  int64_t rows = 0, n = 0, k = 0;  // linear: rows x k times k x n
-  bool bias = false, residual = false, relu = false;
-  int act = 0;  // suanli_activation (relu == (act == 1))
-  // linear / matmul as a strided batched matmul (backend.h): C[b0,b1] = A[b0,b1] * B[b0,b1].
-  int64_t batch0 = 1, batch1 = 1, mm_m = 0, mm_n = 0, mm_k = 0;
-  int64_t a_stride[4] = {0, 0, 0, 1}, b_stride[4] = {0, 0, 0, 1}, c_stride[4] = {0, 0, 0, 1};
-  double alpha = 1;           // matmul: 1/sqrt(d_head)
-  std::vector<float> mask_v;  // matmul: causal mask, mm_m x mm_n (0 or -1e30)
-  bool rms = true;            // norm: RMS (gamma only) or layer norm (gamma, beta)
-  double eps = 1e-5;
-  std::vector<float> gamma, beta;
-  int64_t norm_rows = 0, elements = 0;  // norm/softmax rows; act_mul elements
-  Dtype src_t = Dtype::fp32, wei_t = Dtype::fp32, dst_t = Dtype::fp32;  // storage types
-  std::vector<float> weights;  // conv: KCRS; linear: k x n row-major (real values)
-  std::vector<float> bias_v;   // k or n
+  int in = -1, out = -1;  // tensor indices
+  bool residual = false;  // conv, linear, matmul: out holds a shortcut, added in place
+  int act = 0;            // suanli_activation of the epilogue (act_mul: of the multiplicand)
+  bool relu = false;      // act == SUANLI_ACT_RELU
+  Dtype src_type = Dtype::fp32, weight_type = Dtype::fp32, dst_type = Dtype::fp32;  // storage
   // int8: real = scale * stored; filled by calibration in reference().
-  float src_scale = 1, wei_scale = 1, dst_scale = 1, res_scale = 1;
+  float src_scale = 1, weight_scale = 1, dst_scale = 1, residual_scale = 1;
   double flops = 0;       // src/core's count (conv: taps on padding not counted)
   double macs_dense = 0;  // multiply-adds counting every tap (what model-zoo tables publish)
   uint64_t out_bytes = 0;
+  // -- conv, maxpool, avgpool: the convolution, or the pooling window (k = c)
+  Conv2dShape conv;
+  // -- conv, linear: weights (conv: KCRS; linear: k x n row-major, real values) and bias
+  bool bias = false;
+  std::vector<float> weights;
+  std::vector<float> bias_values;  // conv: k; linear: n
+  // -- linear (rows x k times k x n) and matmul (attention) as a strided batched matmul
+  MatmulGeometry matmul;
+  int in2 = -1;                    // matmul: B (K or V); act_mul: the multiplier
+  double alpha = 1;                // matmul: 1/sqrt(d_head)
+  std::vector<float> mask_values;  // matmul: causal mask, m x n; mask_add: per element
+                                   // (0 or -1e30)
+  // -- norm (rows of a tensor), softmax (rows)
+  int64_t rows = 0;
+  bool rms = true;  // norm: RMS (gamma only) or layer norm (gamma, beta)
+  double eps = 1e-5;
+  std::vector<float> gamma, beta;
+  // -- act_mul, mask_add: elements of the output
+  int64_t elements = 0;
 };
 
 struct Model {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "harness/backend_host.h"
-#include "harness/runner.h"
+#include "harness/sampling.h"
 #include "report/report.h"
 #include "suite/suite.h"
 

@@ -1,41 +1,31 @@
 // The training step: graph construction from a model's layers, its FLOP count, and the fp64 host
-// reference of every op (forward and backward).
+// seeded inputs (the references of its ops are in reference.cpp).
 #include "model/model_train.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
 #include <random>
 
 #include <fmt/format.h>
 
 namespace suanli::model {
 
-std::string_view top_kind_name(TOpKind k) {
-  switch (k) {
-    case TOpKind::conv_fwd:
-      return "conv forward";
-    case TOpKind::pool_fwd:
-      return "pool forward";
-    case TOpKind::matmul:
-      return "matmul";
-    case TOpKind::add:
-      return "add";
-    case TOpKind::relu:
-      return "relu";
-    case TOpKind::relu_bwd:
-      return "relu backward";
-    case TOpKind::conv_bwd_data:
-      return "conv backward data";
-    case TOpKind::conv_bwd_weights:
-      return "conv backward weights";
-    case TOpKind::pool_bwd:
-      return "pool backward";
-    case TOpKind::bn_fwd:
-      return "batch norm forward training";
-    case TOpKind::bn_bwd:
-      return "batch norm backward";
-  }
-  return "invalid";
+std::string_view train_op_kind_name(TrainOpKind kind) {
+  static constexpr std::string_view kNames[] = {"conv forward",
+                                                "pool forward",
+                                                "matmul",
+                                                "add",
+                                                "relu",
+                                                "relu backward",
+                                                "conv backward data",
+                                                "conv backward weights",
+                                                "pool backward",
+                                                "batch norm forward training",
+                                                "batch norm backward"};
+  const auto i = static_cast<size_t>(kind);
+  return i < std::size(kNames) ? kNames[i] : "invalid";
 }
 
 double gradient_tolerance(Dtype dtype) {
@@ -51,276 +41,326 @@ double gradient_tolerance(Dtype dtype) {
 
 namespace {
 
-struct Builder {
-  const Model& m;
-  TrainStep t;
+// Multiply-adds x 2 of a convolution over the taps that fall inside the input (src/core's
+// count). Backward data pairs every such (output, tap) with one input element and backward
+// weights with one weight: each is exactly the forward count.
+double conv_flops(const Layer& layer) {
+  return layer.flops;
+}
 
-  int tensor(std::string name, uint64_t elements, TRole role, int layer = -1) {
-    t.tensors.push_back({std::move(name), elements, role, layer});
-    return static_cast<int>(t.tensors.size()) - 1;
+// Weights of a conv (KCRS) or linear layer (k x n), also for shapes-only models.
+uint64_t weight_count(const Layer& layer) {
+  const Conv2dShape& c = layer.conv;
+  return static_cast<uint64_t>(layer.kind == LayerKind::conv ? c.k * c.c * c.r * c.s
+                                                             : layer.matmul.k * layer.matmul.n);
+}
+
+// A one-batch matmul C (m x n) = A (m x k) * B (k x n) with (row, column) element strides.
+MatmulGeometry plain_matmul(int64_t m, int64_t n, int64_t k, std::array<int64_t, 2> a,
+                            std::array<int64_t, 2> b, std::array<int64_t, 2> c) {
+  MatmulGeometry g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a_stride[2] = a[0];
+  g.a_stride[3] = a[1];
+  g.b_stride[2] = b[0];
+  g.b_stride[3] = b[1];
+  g.c_stride[2] = c[0];
+  g.c_stride[3] = c[1];
+  return g;
+}
+
+// The forward tensors of one model layer the backward pass reads.
+struct ForwardTensors {
+  int x = -1, y = -1;     // input, output (after relu) tensors
+  int pre = -1;           // conv / linear: the product (+ bias)
+  int w = -1, bias = -1;  // parameters
+  bool bn = false;        // conv: batch norm after it
+  int gamma = -1, beta = -1, mean = -1, var = -1;
+  int shortcut = -1;  // residual: the shortcut tensor
+};
+
+// Builds the step in named stages: forward (every layer), then backward in reverse.
+class StepBuilder {
+ public:
+  explicit StepBuilder(const Model& m) : m_(m), forward_(m.layers.size()) {}
+
+  TrainStep build() {
+    for (const Layer& layer : m_.layers) {
+      t_.shapes.push_back(layer.conv);
+      t_.pool_max.push_back(layer.kind == LayerKind::maxpool ? 1 : 0);
+    }
+    forward();
+    backward();
+    for (const TrainTensor& x : t_.tensors) t_.bytes += x.elements * 4;
+    return std::move(t_);
   }
-  TOp& op(std::string name, TOpKind kind, int layer, std::vector<int> bufs, int out) {
-    TOp o;
+
+ private:
+  const Model& m_;
+  TrainStep t_;
+  std::vector<ForwardTensors> forward_;  // per model layer
+  std::vector<int> grad_;                // step tensor -> its gradient so far (-1: none yet)
+
+  int tensor(std::string name, uint64_t elements, TensorRole role, int layer = -1) {
+    t_.tensors.push_back({std::move(name), elements, role, layer});
+    return static_cast<int>(t_.tensors.size()) - 1;
+  }
+  TrainOp& op(std::string name, TrainOpKind kind, int layer, std::vector<int> bufs, int out) {
+    TrainOp o;
     o.name = std::move(name);
     o.kind = kind;
     o.layer = layer;
     o.bufs = std::move(bufs);
     o.out = out;
-    t.ops.push_back(std::move(o));
-    return t.ops.back();
+    t_.ops.push_back(std::move(o));
+    return t_.ops.back();
+  }
+  uint64_t elements(int tensor) const { return t_.tensors[static_cast<size_t>(tensor)].elements; }
+  static uint64_t out_elements(const Layer& layer) {
+    return layer.out_bytes / dtype_size(layer.dst_type);
+  }
+  const std::string& model_tensor_name(int tensor) const {
+    return m_.tensors[static_cast<size_t>(tensor)].name;
+  }
+
+  // Forward: every layer output gets its own tensor (backward needs them all). A residual
+  // layer's sum goes to a new tensor (the shortcut stays intact) and its relu follows as its own
+  // op.
+  void forward() {
+    std::vector<int> current(m_.tensors.size(), -1);  // model tensor -> current step tensor
+    const Tensor& input = m_.tensors[static_cast<size_t>(m_.input)];
+    t_.input = tensor(input.name, input.bytes / dtype_size(input.type), TensorRole::input);
+    current[static_cast<size_t>(m_.input)] = t_.input;
+    for (size_t li = 0; li < m_.layers.size(); ++li) {
+      const Layer& layer = m_.layers[li];
+      ForwardTensors& f = forward_[li];
+      f.x = current[static_cast<size_t>(layer.in)];
+      switch (layer.kind) {
+        case LayerKind::conv:
+        case LayerKind::linear:
+          forward_weighted(static_cast<int>(li), current);
+          break;
+        case LayerKind::maxpool:
+        case LayerKind::avgpool:
+          f.y = tensor(layer.name + ".out", out_elements(layer), TensorRole::activation,
+                       static_cast<int>(li));
+          op(layer.name + " forward", TrainOpKind::pool_fwd, static_cast<int>(li), {f.x, f.y}, f.y);
+          break;
+        default:
+          throw DtypeUnsupported(fmt::format(
+              "{}: layer '{}' ({}) has no backward pass in suanli's training step (conv, "
+              "pooling and linear layers only)",
+              m_.origin, layer.name, layer_kind_name(layer.kind)));
+      }
+      current[static_cast<size_t>(layer.out)] = f.y;
+    }
+    t_.logits = current[static_cast<size_t>(m_.output)];
+    t_.loss_grad =
+        tensor("dL/d" + model_tensor_name(m_.output), elements(t_.logits), TensorRole::loss_grad);
+  }
+
+  // A conv or linear layer forward: the product (with bias and relu when nothing comes
+  // between), then batch norm, residual add and relu as their own ops where the layer has them.
+  void forward_weighted(int l, const std::vector<int>& current) {
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    ForwardTensors& f = forward_[static_cast<size_t>(l)];
+    const bool conv = layer.kind == LayerKind::conv;
+    const uint64_t out_el = out_elements(layer);
+    if (layer.act != 0 && !layer.relu)
+      throw DtypeUnsupported(fmt::format(
+          "{}: layer '{}': the training step takes relu or no activation", m_.origin, layer.name));
+    f.w = tensor(layer.name + ".weights", weight_count(layer), TensorRole::weights, l);
+    // A conv's bias is the model file's folded batch norm: training unfolds it into a conv
+    // without bias and a batch norm with batch statistics (gamma seeded, beta = the bias).
+    f.bn = conv && layer.bias;
+    if (layer.bias && !f.bn)
+      f.bias = tensor(layer.name + ".bias", layer.bias_values.size(), TensorRole::bias, l);
+    // The epilogue takes bias and relu when nothing comes between them and the product.
+    const bool fused = !f.bn && !layer.residual;
+    const int dst = tensor(layer.name + ".out", out_el, TensorRole::activation, l);
+    std::vector<int> bufs{f.x, f.w, dst};
+    if (f.bias >= 0) bufs.push_back(f.bias);
+    TrainOp& o = op(layer.name + " forward", conv ? TrainOpKind::conv_fwd : TrainOpKind::matmul, l,
+                    bufs, dst);
+    o.bias = f.bias >= 0;
+    o.relu = layer.relu && fused;
+    o.flops = conv ? conv_flops(layer) : layer.flops;
+    if (!conv)
+      o.matmul = plain_matmul(layer.matmul.m, layer.matmul.n, layer.matmul.k, {layer.matmul.k, 1},
+                              {layer.matmul.n, 1}, {layer.matmul.n, 1});
+    t_.flops_forward += o.flops;
+    f.pre = dst;
+    int y = dst;
+    if (f.bn) y = forward_batch_norm(l, dst);
+    if (layer.residual) {
+      // The shortcut tensor (the block input, or the projection's output) stays intact for
+      // backward: the sum goes to a new tensor.
+      f.shortcut = current[static_cast<size_t>(layer.out)];
+      const int sum = tensor(layer.name + ".sum", out_el, TensorRole::activation, l);
+      op(layer.name + " residual add", TrainOpKind::add, l, {y, f.shortcut, sum}, sum).elements =
+          static_cast<int64_t>(out_el);
+      y = sum;
+    }
+    if (layer.relu && !fused) {
+      const int r = tensor(layer.name + ".relu", out_el, TensorRole::activation, l);
+      op(layer.name + " relu", TrainOpKind::relu, l, {y, r}, r).elements =
+          static_cast<int64_t>(out_el);
+      y = r;
+    }
+    f.y = y;
+  }
+
+  // Batch norm (batch statistics) after conv layer l's product `src`; returns its output.
+  int forward_batch_norm(int l, int src) {
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    ForwardTensors& f = forward_[static_cast<size_t>(l)];
+    const uint64_t ch = static_cast<uint64_t>(layer.conv.k);
+    f.gamma = tensor(layer.name + ".bn.gamma", ch, TensorRole::gamma, l);
+    f.beta = tensor(layer.name + ".bn.beta", ch, TensorRole::bias, l);
+    f.mean = tensor(layer.name + ".bn.mean", ch, TensorRole::activation, l);
+    f.var = tensor(layer.name + ".bn.var", ch, TensorRole::activation, l);
+    const int y = tensor(layer.name + ".bn.out", out_elements(layer), TensorRole::activation, l);
+    TrainOp& n = op(layer.name + " batch norm", TrainOpKind::bn_fwd, l,
+                    {src, y, f.gamma, f.beta, f.mean, f.var}, y);
+    n.rows = static_cast<int64_t>(out_elements(layer)) / layer.conv.k;
+    n.channels = layer.conv.k;
+    return y;
+  }
+
+  // Adds gradient g to what tensor x has so far; a second contribution is summed into a new
+  // tensor.
+  void add_grad(int x, int g, const std::string& who, int layer) {
+    int& current = grad_[static_cast<size_t>(x)];
+    if (current < 0) {
+      current = g;
+      return;
+    }
+    const uint64_t el = elements(x);
+    const int s = tensor("d" + t_.tensors[static_cast<size_t>(x)].name + ".sum", el,
+                         TensorRole::gradient, layer);
+    op(who + " gradient sum", TrainOpKind::add, layer, {current, g, s}, s).elements =
+        static_cast<int64_t>(el);
+    current = s;
+  }
+
+  // Backward, layers in reverse.
+  void backward() {
+    grad_.assign(t_.tensors.size(), -1);
+    grad_[static_cast<size_t>(t_.logits)] = t_.loss_grad;
+    for (size_t li = m_.layers.size(); li-- > 0;) {
+      const Layer& layer = m_.layers[li];
+      const int l = static_cast<int>(li);
+      const ForwardTensors& f = forward_[li];
+      const int g = grad_[static_cast<size_t>(f.y)];
+      if (g < 0)
+        throw InputError(fmt::format("{}: layer '{}': its output feeds nothing that reaches '{}'",
+                                     m_.origin, layer.name, model_tensor_name(m_.output)));
+      if (layer.kind == LayerKind::maxpool || layer.kind == LayerKind::avgpool) {
+        const int dx = tensor("d" + layer.name + ".in", elements(f.x), TensorRole::gradient, l);
+        op(layer.name + " backward", TrainOpKind::pool_bwd, l, {g, f.x, dx}, dx);
+        add_grad(f.x, dx, layer.name, l);
+        continue;
+      }
+      const int dy = backward_epilogue(l, g);
+      if (layer.kind == LayerKind::conv)
+        backward_conv(l, dy);
+      else
+        backward_linear(l, dy);
+    }
+  }
+
+  // Conv / linear: relu backward (by the relu's output), the shortcut gets the same gradient,
+  // batch norm backward. Returns the gradient of the product.
+  int backward_epilogue(int l, int g) {
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    const ForwardTensors& f = forward_[static_cast<size_t>(l)];
+    const uint64_t out_el = out_elements(layer);
+    if (layer.relu) {
+      const int dz = tensor("d" + layer.name + ".preact", out_el, TensorRole::gradient, l);
+      op(layer.name + " relu backward", TrainOpKind::relu_bwd, l, {g, f.y, dz}, dz).elements =
+          static_cast<int64_t>(out_el);
+      g = dz;
+    }
+    if (f.shortcut >= 0) add_grad(f.shortcut, g, layer.name, l);
+    if (!f.bn) return g;
+    const uint64_t ch = static_cast<uint64_t>(layer.conv.k);
+    const int dc = tensor("d" + layer.name + ".out", out_el, TensorRole::gradient, l);
+    const int dg = tensor(layer.name + ".bn.gamma.grad", ch, TensorRole::weight_grad, l);
+    const int dbeta = tensor(layer.name + ".bn.beta.grad", ch, TensorRole::bias_grad, l);
+    TrainOp& n = op(layer.name + " batch norm backward", TrainOpKind::bn_bwd, l,
+                    {f.pre, g, f.gamma, f.mean, f.var, dc, dg, dbeta}, dc);
+    n.out2 = dg;
+    n.out3 = dbeta;
+    n.rows = static_cast<int64_t>(out_el) / layer.conv.k;
+    n.channels = layer.conv.k;
+    return dc;
+  }
+
+  // The weights (and bias) gradient tensors of layer l.
+  std::pair<int, int> parameter_grads(int l) {
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    const int dw =
+        tensor(layer.name + ".weights.grad", weight_count(layer), TensorRole::weight_grad, l);
+    const int db =
+        forward_[static_cast<size_t>(l)].bias >= 0
+            ? tensor(layer.name + ".bias.grad", layer.bias_values.size(), TensorRole::bias_grad, l)
+            : -1;
+    return {dw, db};
+  }
+
+  void backward_conv(int l, int g) {
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    const ForwardTensors& f = forward_[static_cast<size_t>(l)];
+    const auto [dw, db] = parameter_grads(l);
+    std::vector<int> bufs{f.x, g, dw};
+    if (db >= 0) bufs.push_back(db);
+    TrainOp& o = op(layer.name + " backward weights", TrainOpKind::conv_bwd_weights, l, bufs, dw);
+    o.out2 = db;
+    o.bias = db >= 0;
+    o.flops = conv_flops(layer);
+    t_.flops_backward_weights += o.flops;
+    if (f.x == t_.input) return;  // no gradient of the model's input
+    const int dx = tensor("d" + layer.name + ".in", elements(f.x), TensorRole::gradient, l);
+    TrainOp& d = op(layer.name + " backward data", TrainOpKind::conv_bwd_data, l, {g, f.w, dx}, dx);
+    d.flops = conv_flops(layer);
+    t_.flops_backward_data += d.flops;
+    add_grad(f.x, dx, layer.name, l);
+  }
+
+  // Linear (x: rows x k, W: k x n, g: rows x n): dW = x^T g, db = ones^T g, dx = g W^T.
+  void backward_linear(int l, int g) {
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    const ForwardTensors& f = forward_[static_cast<size_t>(l)];
+    const int64_t rows = layer.matmul.m, n = layer.matmul.n, k = layer.matmul.k;
+    const auto [dw, db] = parameter_grads(l);
+    TrainOp& o = op(layer.name + " backward weights", TrainOpKind::matmul, l, {f.x, g, dw}, dw);
+    o.matmul = plain_matmul(k, n, rows, {1, k} /* x^T */, {n, 1}, {n, 1});
+    o.flops = 2.0 * static_cast<double>(k * n * rows);
+    t_.flops_backward_weights += o.flops;
+    if (db >= 0) {
+      const int ones =
+          tensor(layer.name + ".ones", static_cast<uint64_t>(rows), TensorRole::ones, l);
+      TrainOp& b = op(layer.name + " backward bias", TrainOpKind::matmul, l, {ones, g, db}, db);
+      b.matmul = plain_matmul(1, n, rows, {rows, 1}, {n, 1}, {n, 1});
+      b.flops = 2.0 * static_cast<double>(n * rows);
+      t_.flops_backward_weights += b.flops;
+    }
+    if (f.x == t_.input) return;
+    const int dx = tensor("d" + layer.name + ".in", elements(f.x), TensorRole::gradient, l);
+    TrainOp& d = op(layer.name + " backward data", TrainOpKind::matmul, l, {g, f.w, dx}, dx);
+    d.matmul = plain_matmul(rows, k, n, {n, 1}, {1, n} /* W^T */, {k, 1});
+    d.flops = 2.0 * static_cast<double>(rows * k * n);
+    t_.flops_backward_data += d.flops;
+    add_grad(f.x, dx, layer.name, l);
   }
 };
-
-// Multiply-adds x 2 of a convolution over the taps that fall inside the input (src/core's
-// count). Backward data pairs every such (output, tap) with one input element and backward
-// weights with one weight: each is exactly the forward count.
-double conv_flops(const Layer& L) {
-  return L.flops;
-}
-
-// Weights of a conv (KCRS) or linear layer (k x n), also for shapes-only models.
-uint64_t weight_count(const Layer& L) {
-  const Conv2dShape& c = L.conv;
-  return static_cast<uint64_t>(L.kind == LayerKind::conv ? c.k * c.c * c.r * c.s : L.k * L.n);
-}
 
 }  // namespace
 
 TrainStep build_train_step(const Model& m) {
-  Builder b{m, {}};
-  TrainStep& t = b.t;
-  const size_t nl = m.layers.size();
-  for (const Layer& L : m.layers) {
-    t.shapes.push_back(L.conv);
-    t.pool_max.push_back(L.kind == LayerKind::maxpool ? 1 : 0);
-  }
-  // Forward: every layer output gets its own tensor (backward needs them all). A residual layer's
-  // sum goes to a new tensor (the shortcut stays intact) and its relu follows as its own op.
-  std::vector<int> cur(m.tensors.size(), -1);  // model tensor -> current step tensor
-  auto new_tensor = [&](const std::string& name, uint64_t el, TRole role, int layer) {
-    return b.tensor(name, el, role, layer);
-  };
-  t.input = new_tensor(m.tensors[static_cast<size_t>(m.input)].name,
-                       m.tensors[static_cast<size_t>(m.input)].bytes /
-                           dtype_size(m.tensors[static_cast<size_t>(m.input)].type),
-                       TRole::input, -1);
-  cur[static_cast<size_t>(m.input)] = t.input;
-  struct Fwd {
-    int x = -1, y = -1;     // input, output (after relu) tensors
-    int pre = -1;           // conv / linear: the product (+ bias)
-    int w = -1, bias = -1;  // parameters
-    bool bn = false;        // conv: batch norm after it
-    int gamma = -1, beta = -1, mean = -1, var = -1;
-    int shortcut = -1;  // residual: the shortcut tensor
-  };
-  std::vector<Fwd> fw(nl);
-  for (size_t li = 0; li < nl; ++li) {
-    const Layer& L = m.layers[li];
-    const int l = static_cast<int>(li);
-    Fwd& f = fw[li];
-    f.x = cur[static_cast<size_t>(L.in)];
-    const uint64_t out_el = L.out_bytes / dtype_size(L.dst_t);  // elements
-    switch (L.kind) {
-      case LayerKind::conv:
-      case LayerKind::linear: {
-        const bool conv = L.kind == LayerKind::conv;
-        if (L.act != 0 && !L.relu)
-          throw DtypeUnsupported(fmt::format(
-              "{}: layer '{}': the training step takes relu or no activation", m.origin, L.name));
-        f.w = new_tensor(L.name + ".weights", weight_count(L), TRole::weights, l);
-        // A conv's bias is the model file's folded batch norm: training unfolds it into a conv
-        // without bias and a batch norm with batch statistics (gamma seeded, beta = the bias).
-        f.bn = conv && L.bias;
-        if (L.bias && !f.bn) f.bias = new_tensor(L.name + ".bias", L.bias_v.size(), TRole::bias, l);
-        // The epilogue takes bias and relu when nothing comes between them and the product.
-        const bool fused = !f.bn && !L.residual;
-        const int dst = new_tensor(L.name + ".out", out_el, TRole::activation, l);
-        std::vector<int> bufs{f.x, f.w, dst};
-        if (f.bias >= 0) bufs.push_back(f.bias);
-        TOp& o =
-            b.op(L.name + " forward", conv ? TOpKind::conv_fwd : TOpKind::matmul, l, bufs, dst);
-        o.bias = f.bias >= 0;
-        o.relu = L.relu && fused;
-        o.flops = conv ? conv_flops(L) : L.flops;
-        if (!conv) {
-          o.m = L.rows;
-          o.n = L.n;
-          o.k = L.k;
-          o.a_stride[0] = L.k;
-          o.b_stride[0] = L.n;
-          o.c_stride[0] = L.n;
-        }
-        t.flops_forward += o.flops;
-        f.pre = dst;
-        int y = dst;
-        if (f.bn) {
-          const uint64_t ch = static_cast<uint64_t>(L.conv.k);
-          f.gamma = new_tensor(L.name + ".bn.gamma", ch, TRole::gamma, l);
-          f.beta = new_tensor(L.name + ".bn.beta", ch, TRole::bias, l);
-          f.mean = new_tensor(L.name + ".bn.mean", ch, TRole::activation, l);
-          f.var = new_tensor(L.name + ".bn.var", ch, TRole::activation, l);
-          y = new_tensor(L.name + ".bn.out", out_el, TRole::activation, l);
-          TOp& n = b.op(L.name + " batch norm", TOpKind::bn_fwd, l,
-                        {dst, y, f.gamma, f.beta, f.mean, f.var}, y);
-          n.m = static_cast<int64_t>(out_el) / L.conv.k;
-          n.n = L.conv.k;
-        }
-        if (L.residual) {
-          // The shortcut tensor (the block input, or the projection's output) stays intact for
-          // backward: the sum goes to a new tensor.
-          f.shortcut = cur[static_cast<size_t>(L.out)];
-          const int sum = new_tensor(L.name + ".sum", out_el, TRole::activation, l);
-          b.op(L.name + " residual add", TOpKind::add, l, {y, f.shortcut, sum}, sum).elements =
-              static_cast<int64_t>(out_el);
-          y = sum;
-        }
-        if (L.relu && !fused) {
-          const int r = new_tensor(L.name + ".relu", out_el, TRole::activation, l);
-          b.op(L.name + " relu", TOpKind::relu, l, {y, r}, r).elements =
-              static_cast<int64_t>(out_el);
-          y = r;
-        }
-        f.y = y;
-        break;
-      }
-      case LayerKind::maxpool:
-      case LayerKind::avgpool: {
-        f.y = new_tensor(L.name + ".out", out_el, TRole::activation, l);
-        b.op(L.name + " forward", TOpKind::pool_fwd, l, {f.x, f.y}, f.y);
-        break;
-      }
-      default:
-        throw DtypeUnsupported(fmt::format(
-            "{}: layer '{}' ({}) has no backward pass in suanli's training step (conv, pooling "
-            "and linear layers only)",
-            m.origin, L.name, layer_kind_name(L.kind)));
-    }
-    cur[static_cast<size_t>(L.out)] = f.y;
-  }
-  t.logits = cur[static_cast<size_t>(m.output)];
-  t.loss_grad = new_tensor("dL/d" + m.tensors[static_cast<size_t>(m.output)].name,
-                           t.tensors[static_cast<size_t>(t.logits)].elements, TRole::loss_grad, -1);
-
-  // Backward, layers in reverse. grad[x]: the gradient of step tensor x so far; a second
-  // contribution is summed into a new tensor.
-  std::vector<int> grad(t.tensors.size(), -1);
-  grad[static_cast<size_t>(t.logits)] = t.loss_grad;
-  auto add_grad = [&](int x, int g, const std::string& who, int layer) {
-    int& cur_g = grad[static_cast<size_t>(x)];
-    if (cur_g < 0) {
-      cur_g = g;
-      return;
-    }
-    const uint64_t el = t.tensors[static_cast<size_t>(x)].elements;
-    const int s =
-        b.tensor("d" + t.tensors[static_cast<size_t>(x)].name + ".sum", el, TRole::gradient, layer);
-    b.op(who + " gradient sum", TOpKind::add, layer, {cur_g, g, s}, s).elements =
-        static_cast<int64_t>(el);
-    cur_g = s;
-  };
-  for (size_t li = nl; li-- > 0;) {
-    const Layer& L = m.layers[li];
-    const int l = static_cast<int>(li);
-    const Fwd& f = fw[li];
-    int g = grad[static_cast<size_t>(f.y)];
-    if (g < 0)
-      throw InputError(fmt::format("{}: layer '{}': its output feeds nothing that reaches '{}'",
-                                   m.origin, L.name,
-                                   m.tensors[static_cast<size_t>(m.output)].name));
-    const uint64_t out_el = L.out_bytes / dtype_size(L.dst_t);  // elements
-    const bool need_dx = f.x != t.input;
-    if (L.kind == LayerKind::maxpool || L.kind == LayerKind::avgpool) {
-      const uint64_t in_el = t.tensors[static_cast<size_t>(f.x)].elements;
-      const int dx = b.tensor("d" + L.name + ".in", in_el, TRole::gradient, l);
-      b.op(L.name + " backward", TOpKind::pool_bwd, l, {g, f.x, dx}, dx);
-      add_grad(f.x, dx, L.name, l);
-      continue;
-    }
-    // conv / linear: relu backward (by the relu's output), the shortcut gets the same gradient,
-    // batch norm backward, then weights and data.
-    if (L.relu) {
-      const int dz = b.tensor("d" + L.name + ".preact", out_el, TRole::gradient, l);
-      b.op(L.name + " relu backward", TOpKind::relu_bwd, l, {g, f.y, dz}, dz).elements =
-          static_cast<int64_t>(out_el);
-      g = dz;
-    }
-    if (f.shortcut >= 0) add_grad(f.shortcut, g, L.name, l);
-    if (f.bn) {
-      const uint64_t ch = static_cast<uint64_t>(L.conv.k);
-      const int dc = b.tensor("d" + L.name + ".out", out_el, TRole::gradient, l);
-      const int dg = b.tensor(L.name + ".bn.gamma.grad", ch, TRole::weight_grad, l);
-      const int dbeta = b.tensor(L.name + ".bn.beta.grad", ch, TRole::bias_grad, l);
-      TOp& n = b.op(L.name + " batch norm backward", TOpKind::bn_bwd, l,
-                    {f.pre, g, f.gamma, f.mean, f.var, dc, dg, dbeta}, dc);
-      n.out2 = dg;
-      n.out3 = dbeta;
-      n.m = static_cast<int64_t>(out_el) / L.conv.k;
-      n.n = L.conv.k;
-      g = dc;
-    }
-    const int dw = b.tensor(L.name + ".weights.grad", weight_count(L), TRole::weight_grad, l);
-    const int db =
-        f.bias >= 0 ? b.tensor(L.name + ".bias.grad", L.bias_v.size(), TRole::bias_grad, l) : -1;
-    const uint64_t in_el = t.tensors[static_cast<size_t>(f.x)].elements;
-    if (L.kind == LayerKind::conv) {
-      std::vector<int> bufs{f.x, g, dw};
-      if (db >= 0) bufs.push_back(db);
-      TOp& o = b.op(L.name + " backward weights", TOpKind::conv_bwd_weights, l, bufs, dw);
-      o.out2 = db;
-      o.bias = db >= 0;
-      o.flops = conv_flops(L);
-      t.flops_backward_weights += o.flops;
-      if (need_dx) {
-        const int dx = b.tensor("d" + L.name + ".in", in_el, TRole::gradient, l);
-        TOp& d = b.op(L.name + " backward data", TOpKind::conv_bwd_data, l, {g, f.w, dx}, dx);
-        d.flops = conv_flops(L);
-        t.flops_backward_data += d.flops;
-        add_grad(f.x, dx, L.name, l);
-      }
-      continue;
-    }
-    // linear (x: rows x k, W: k x n, g: rows x n): dW = x^T g, db = ones^T g, dx = g W^T.
-    {
-      TOp& o = b.op(L.name + " backward weights", TOpKind::matmul, l, {f.x, g, dw}, dw);
-      o.m = L.k;
-      o.n = L.n;
-      o.k = L.rows;
-      o.a_stride[0] = 1;
-      o.a_stride[1] = L.k;  // x^T
-      o.b_stride[0] = L.n;
-      o.c_stride[0] = L.n;
-      o.flops = 2.0 * static_cast<double>(L.k * L.n * L.rows);
-      t.flops_backward_weights += o.flops;
-    }
-    if (db >= 0) {
-      const int ones = b.tensor(L.name + ".ones", static_cast<uint64_t>(L.rows), TRole::ones, l);
-      TOp& o = b.op(L.name + " backward bias", TOpKind::matmul, l, {ones, g, db}, db);
-      o.m = 1;
-      o.n = L.n;
-      o.k = L.rows;
-      o.a_stride[0] = L.rows;
-      o.b_stride[0] = L.n;
-      o.c_stride[0] = L.n;
-      o.flops = 2.0 * static_cast<double>(L.n * L.rows);
-      t.flops_backward_weights += o.flops;
-    }
-    if (need_dx) {
-      const int dx = b.tensor("d" + L.name + ".in", in_el, TRole::gradient, l);
-      TOp& o = b.op(L.name + " backward data", TOpKind::matmul, l, {g, f.w, dx}, dx);
-      o.m = L.rows;
-      o.n = L.k;
-      o.k = L.n;
-      o.a_stride[0] = L.n;
-      o.b_stride[0] = 1;
-      o.b_stride[1] = L.n;  // W^T
-      o.c_stride[0] = L.k;
-      o.flops = 2.0 * static_cast<double>(L.rows * L.k * L.n);
-      t.flops_backward_data += o.flops;
-      add_grad(f.x, dx, L.name, l);
-    }
-  }
-  for (const TTensor& x : t.tensors) t.bytes += x.elements * 4;
-  return t;
+  return StepBuilder(m).build();
 }
 
 std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t, uint64_t seed) {
@@ -329,25 +369,25 @@ std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t,
   std::mt19937_64 rng(seed ^ 0x10557ULL);
   std::uniform_real_distribution<float> ud(-1.f, 1.f);
   for (size_t i = 0; i < t.tensors.size(); ++i) {
-    const TTensor& x = t.tensors[i];
+    const TrainTensor& x = t.tensors[i];
     switch (x.role) {
-      case TRole::weights:
+      case TensorRole::weights:
         v[i] = m.layers[static_cast<size_t>(x.layer)].weights;
         break;
-      case TRole::bias:
-        v[i] = m.layers[static_cast<size_t>(x.layer)].bias_v;
+      case TensorRole::bias:
+        v[i] = m.layers[static_cast<size_t>(x.layer)].bias_values;
         break;
-      case TRole::ones:
+      case TensorRole::ones:
         v[i].assign(x.elements, 1.f);
         break;
-      case TRole::gamma: {
+      case TensorRole::gamma: {
         std::mt19937_64 g(seed ^ (0x9a33aULL + static_cast<uint64_t>(x.layer)));
         std::uniform_real_distribution<float> u(0.9f, 1.1f);
         v[i].resize(x.elements);
         for (float& e : v[i]) e = u(g);
         break;
       }
-      case TRole::loss_grad:
+      case TensorRole::loss_grad:
         v[i].resize(x.elements);
         for (float& g : v[i]) g = ud(rng);
         break;
@@ -355,329 +395,6 @@ std::vector<std::vector<float>> train_inputs(const Model& m, const TrainStep& t,
         break;
     }
   }
-  return v;
-}
-
-namespace {
-
-// Rounding of every op's output to fp32, as the device stores it (exact: none, for finite
-// differences of the reference itself).
-struct Rounder {
-  bool exact = false;
-  double operator()(double v) const {
-    return exact ? v : static_cast<double>(static_cast<float>(v));
-  }
-};
-
-// Weights KCRS -> [k][r][s][c] (channels innermost, like NHWC activations).
-std::vector<double> krsc(const std::vector<double>& w, const Conv2dShape& c) {
-  std::vector<double> o(w.size());
-  for (int64_t k = 0; k < c.k; ++k)
-    for (int64_t ci = 0; ci < c.c; ++ci)
-      for (int64_t r = 0; r < c.r; ++r)
-        for (int64_t s = 0; s < c.s; ++s)
-          o[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c + ci)] =
-              w[static_cast<size_t>(((k * c.c + ci) * c.r + r) * c.s + s)];
-  return o;
-}
-
-void conv_forward(const Conv2dShape& c, const std::vector<double>& x, const std::vector<double>& wk,
-                  const std::vector<double>* bias, bool relu, std::vector<double>& y, Rounder rnd) {
-  const int64_t P = c.p(), Q = c.q();
-  y.assign(static_cast<size_t>(c.n * P * Q * c.k), 0.0);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t n = 0; n < c.n; ++n)
-    for (int64_t p = 0; p < P; ++p)
-      for (int64_t q = 0; q < Q; ++q)
-        for (int64_t k = 0; k < c.k; ++k) {
-          double a0 = 0, a1 = 0;
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
-              const double* wp = &wk[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c)];
-              int64_t ci = 0;
-              for (; ci + 2 <= c.c; ci += 2) {
-                a0 += xp[ci] * wp[ci];
-                a1 += xp[ci + 1] * wp[ci + 1];
-              }
-              for (; ci < c.c; ++ci) a0 += xp[ci] * wp[ci];
-            }
-          }
-          const size_t at = static_cast<size_t>(((n * P + p) * Q + q) * c.k + k);
-          double v = a0 + a1;
-          if (bias) v += (*bias)[static_cast<size_t>(k)];
-          if (relu) v = std::max(v, 0.0);
-          y[at] = rnd(v);
-        }
-}
-
-// dx(n,ih,iw,c) = sum over taps (r,s) whose output (p,q) exists of dy(n,p,q,k) W(k,c,r,s).
-void conv_backward_data(const Conv2dShape& c, const std::vector<double>& dy,
-                        const std::vector<double>& wk, std::vector<double>& dx, Rounder rnd) {
-  const int64_t P = c.p(), Q = c.q();
-  dx.assign(static_cast<size_t>(c.n * c.h * c.w * c.c), 0.0);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t n = 0; n < c.n; ++n)
-    for (int64_t ih = 0; ih < c.h; ++ih) {
-      std::vector<double> acc(static_cast<size_t>(c.c));
-      for (int64_t iw = 0; iw < c.w; ++iw) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t r = 0; r < c.r; ++r) {
-          const int64_t tp = ih + c.pad_h - r;
-          if (tp < 0 || tp % c.stride_h || tp / c.stride_h >= P) continue;
-          const int64_t p = tp / c.stride_h;
-          for (int64_t s = 0; s < c.s; ++s) {
-            const int64_t tq = iw + c.pad_w - s;
-            if (tq < 0 || tq % c.stride_w || tq / c.stride_w >= Q) continue;
-            const int64_t q = tq / c.stride_w;
-            const double* g = &dy[static_cast<size_t>(((n * P + p) * Q + q) * c.k)];
-            for (int64_t k = 0; k < c.k; ++k) {
-              if (g[k] == 0) continue;
-              const double* wp = &wk[static_cast<size_t>(((k * c.r + r) * c.s + s) * c.c)];
-              for (int64_t ci = 0; ci < c.c; ++ci) acc[static_cast<size_t>(ci)] += g[k] * wp[ci];
-            }
-          }
-        }
-        double* o = &dx[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
-        for (int64_t ci = 0; ci < c.c; ++ci) o[ci] = rnd(acc[static_cast<size_t>(ci)]);
-      }
-    }
-}
-
-// dW(k,c,r,s) = sum over n,p,q of dy(n,p,q,k) x(n,ih,iw,c); db(k) = sum of dy(n,p,q,k).
-void conv_backward_weights(const Conv2dShape& c, const std::vector<double>& x,
-                           const std::vector<double>& dy, std::vector<double>& dw,
-                           std::vector<double>* db, Rounder rnd) {
-  const int64_t P = c.p(), Q = c.q();
-  dw.assign(static_cast<size_t>(c.k * c.c * c.r * c.s), 0.0);
-  if (db) db->assign(static_cast<size_t>(c.k), 0.0);
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t k = 0; k < c.k; ++k) {
-    std::vector<double> acc(static_cast<size_t>(c.r * c.s * c.c), 0.0);
-    double bsum = 0;
-    for (int64_t n = 0; n < c.n; ++n)
-      for (int64_t p = 0; p < P; ++p)
-        for (int64_t q = 0; q < Q; ++q) {
-          const double g = dy[static_cast<size_t>(((n * P + p) * Q + q) * c.k + k)];
-          bsum += g;
-          if (g == 0) continue;
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              const double* xp = &x[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c)];
-              double* ap = &acc[static_cast<size_t>((r * c.s + s) * c.c)];
-              for (int64_t ci = 0; ci < c.c; ++ci) ap[ci] += g * xp[ci];
-            }
-          }
-        }
-    for (int64_t ci = 0; ci < c.c; ++ci)
-      for (int64_t r = 0; r < c.r; ++r)
-        for (int64_t s = 0; s < c.s; ++s)
-          dw[static_cast<size_t>(((k * c.c + ci) * c.r + r) * c.s + s)] =
-              rnd(acc[static_cast<size_t>((r * c.s + s) * c.c + ci)]);
-    if (db) (*db)[static_cast<size_t>(k)] = rnd(bsum);
-  }
-}
-
-// Pooling forward and backward (max: the first largest tap, as oneDNN; average: padding
-// excluded).
-void pool(const Conv2dShape& c, bool max, const std::vector<double>& x,
-          const std::vector<double>* dy, std::vector<double>& out, Rounder rnd) {
-  const int64_t P = c.p(), Q = c.q();
-  if (dy)
-    out.assign(x.size(), 0.0);
-  else
-    out.assign(static_cast<size_t>(c.n * P * Q * c.c), 0.0);
-  for (int64_t n = 0; n < c.n; ++n)
-    for (int64_t p = 0; p < P; ++p)
-      for (int64_t q = 0; q < Q; ++q)
-        for (int64_t ch = 0; ch < c.c; ++ch) {
-          double acc = max ? -HUGE_VAL : 0.0;
-          size_t best = 0;
-          int64_t taps = 0;
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              const size_t i = static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch);
-              if (max && x[i] > acc) acc = x[i], best = i;
-              if (!max) acc += x[i];
-              ++taps;
-            }
-          }
-          const size_t o = static_cast<size_t>(((n * P + p) * Q + q) * c.c + ch);
-          if (!dy) {
-            out[o] = rnd(max ? acc : acc / static_cast<double>(taps));
-            continue;
-          }
-          const double g = (*dy)[o];
-          if (max) {
-            out[best] += g;
-            continue;
-          }
-          for (int64_t r = 0; r < c.r; ++r) {
-            const int64_t ih = p * c.stride_h - c.pad_h + r;
-            if (ih < 0 || ih >= c.h) continue;
-            for (int64_t s = 0; s < c.s; ++s) {
-              const int64_t iw = q * c.stride_w - c.pad_w + s;
-              if (iw < 0 || iw >= c.w) continue;
-              out[static_cast<size_t>(((n * c.h + ih) * c.w + iw) * c.c + ch)] +=
-                  g / static_cast<double>(taps);
-            }
-          }
-        }
-  if (dy)
-    for (double& v : out) v = rnd(v);
-}
-
-void matmul(const TOp& o, const std::vector<double>& a, const std::vector<double>& b,
-            const std::vector<double>* bias, std::vector<double>& c, Rounder rnd) {
-  c.assign(static_cast<size_t>(o.m * o.n), 0.0);
-#pragma omp parallel for schedule(static) if (o.m > 1)
-  for (int64_t i = 0; i < o.m; ++i) {
-    std::vector<double> acc(static_cast<size_t>(o.n), 0.0);
-    for (int64_t l = 0; l < o.k; ++l) {
-      const double av = a[static_cast<size_t>(i * o.a_stride[0] + l * o.a_stride[1])];
-      if (av == 0) continue;
-      for (int64_t j = 0; j < o.n; ++j)
-        acc[static_cast<size_t>(j)] +=
-            av * b[static_cast<size_t>(l * o.b_stride[0] + j * o.b_stride[1])];
-    }
-    for (int64_t j = 0; j < o.n; ++j) {
-      double v = acc[static_cast<size_t>(j)];
-      if (bias) v += (*bias)[static_cast<size_t>(j)];
-      if (o.relu) v = std::max(v, 0.0);
-      c[static_cast<size_t>(i * o.c_stride[0] + j * o.c_stride[1])] = rnd(v);
-    }
-  }
-}
-
-// Batch norm over rows x channels with batch statistics (biased variance, as oneDNN and
-// frameworks use for normalizing): y = gamma (x - mean) / sqrt(var + eps) + beta.
-void batch_norm_forward(const TOp& o, const std::vector<double>& x, const std::vector<double>& g,
-                        const std::vector<double>& beta, std::vector<double>& y,
-                        std::vector<double>& mean, std::vector<double>& var, Rounder rnd) {
-  const int64_t rows = o.m, ch = o.n;
-  const double nr = static_cast<double>(rows);
-  y.resize(x.size());
-  mean.assign(static_cast<size_t>(ch), 0.0);
-  var.assign(static_cast<size_t>(ch), 0.0);
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < ch; ++c) {
-    const size_t cc = static_cast<size_t>(c);
-    double mu = 0, v = 0;
-    for (int64_t r = 0; r < rows; ++r) mu += x[static_cast<size_t>(r * ch + c)];
-    mu /= nr;
-    for (int64_t r = 0; r < rows; ++r) {
-      const double d = x[static_cast<size_t>(r * ch + c)] - mu;
-      v += d * d;
-    }
-    v /= nr;
-    const double istd = 1 / std::sqrt(v + kBatchNormEps);
-    for (int64_t r = 0; r < rows; ++r) {
-      const size_t i = static_cast<size_t>(r * ch + c);
-      y[i] = rnd(g[cc] * (x[i] - mu) * istd + beta[cc]);
-    }
-    mean[cc] = rnd(mu);
-    var[cc] = rnd(v);
-  }
-}
-
-// With xhat = (x - mean) istd: dbeta = sum dy, dgamma = sum dy xhat,
-// dx = gamma istd (dy - dbeta / N - xhat dgamma / N); mean and var are the forward's outputs.
-void batch_norm_backward(const TOp& o, const std::vector<double>& x, const std::vector<double>& dy,
-                         const std::vector<double>& g, const std::vector<double>& mean,
-                         const std::vector<double>& var, std::vector<double>& dx,
-                         std::vector<double>& dg, std::vector<double>& dbeta, Rounder rnd) {
-  const int64_t rows = o.m, ch = o.n;
-  const double nr = static_cast<double>(rows);
-  dx.resize(x.size());
-  dg.assign(static_cast<size_t>(ch), 0.0);
-  dbeta.assign(static_cast<size_t>(ch), 0.0);
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < ch; ++c) {
-    const size_t cc = static_cast<size_t>(c);
-    const double istd = 1 / std::sqrt(var[cc] + kBatchNormEps);
-    double sg = 0, sgx = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const size_t i = static_cast<size_t>(r * ch + c);
-      sg += dy[i];
-      sgx += dy[i] * (x[i] - mean[cc]) * istd;
-    }
-    for (int64_t r = 0; r < rows; ++r) {
-      const size_t i = static_cast<size_t>(r * ch + c);
-      const double xh = (x[i] - mean[cc]) * istd;
-      dx[i] = rnd(g[cc] * istd * (dy[i] - sg / nr - xh * sgx / nr));
-    }
-    dg[cc] = rnd(sgx);
-    dbeta[cc] = rnd(sg);
-  }
-}
-
-}  // namespace
-
-void reference_op(const TrainStep& t, size_t oi, std::vector<std::vector<double>>& v, bool exact) {
-  const Rounder rnd{exact};
-  const TOp& o = t.ops[oi];
-  auto at = [&](size_t i) -> std::vector<double>& { return v[static_cast<size_t>(o.bufs[i])]; };
-  std::vector<double>& out = v[static_cast<size_t>(o.out)];
-  const Conv2dShape& c = t.shapes[static_cast<size_t>(o.layer)];
-  switch (o.kind) {
-    case TOpKind::conv_fwd:
-      conv_forward(c, at(0), krsc(at(1), c), o.bias ? &at(3) : nullptr, o.relu, out, rnd);
-      break;
-    case TOpKind::conv_bwd_data:
-      conv_backward_data(c, at(0), krsc(at(1), c), out, rnd);
-      break;
-    case TOpKind::conv_bwd_weights:
-      conv_backward_weights(c, at(0), at(1), out, o.out2 >= 0 ? &at(3) : nullptr, rnd);
-      break;
-    case TOpKind::pool_fwd:
-      pool(c, t.pool_max[static_cast<size_t>(o.layer)], at(0), nullptr, out, rnd);
-      break;
-    case TOpKind::pool_bwd:
-      pool(c, t.pool_max[static_cast<size_t>(o.layer)], at(1), &at(0), out, rnd);
-      break;
-    case TOpKind::matmul:
-      matmul(o, at(0), at(1), o.bias ? &at(3) : nullptr, out, rnd);
-      break;
-    case TOpKind::add:
-      out.resize(at(0).size());
-      for (size_t k = 0; k < out.size(); ++k) out[k] = rnd(at(0)[k] + at(1)[k]);
-      break;
-    case TOpKind::relu:
-      out.resize(at(0).size());
-      for (size_t k = 0; k < out.size(); ++k) out[k] = std::max(at(0)[k], 0.0);
-      break;
-    case TOpKind::relu_bwd:
-      out.resize(at(0).size());
-      for (size_t k = 0; k < out.size(); ++k) out[k] = at(1)[k] > 0 ? at(0)[k] : 0.0;
-      break;
-    case TOpKind::bn_fwd:
-      batch_norm_forward(o, at(0), at(2), at(3), out, at(4), at(5), rnd);
-      break;
-    case TOpKind::bn_bwd:
-      batch_norm_backward(o, at(0), at(1), at(2), at(3), at(4), out, at(6), at(7), rnd);
-      break;
-  }
-}
-
-std::vector<std::vector<double>> reference_train(const TrainStep& t,
-                                                 const std::vector<std::vector<float>>& inputs,
-                                                 bool exact) {
-  std::vector<std::vector<double>> v(t.tensors.size());
-  for (size_t i = 0; i < t.tensors.size(); ++i)
-    if (!inputs[i].empty()) v[i].assign(inputs[i].begin(), inputs[i].end());
-  for (size_t oi = 0; oi < t.ops.size(); ++oi) reference_op(t, oi, v, exact);
   return v;
 }
 

@@ -22,7 +22,7 @@ namespace suanli::model {
 // Batch norm epsilon of the training step (PyTorch's ResNet default).
 inline constexpr double kBatchNormEps = 1e-5;
 
-enum class TRole {
+enum class TensorRole {
   input,        // the model's input (seeded)
   activation,   // forward tensors
   gradient,     // gradients of activations
@@ -35,14 +35,20 @@ enum class TRole {
   ones          // a row of ones (bias gradient of a linear layer as a matmul)
 };
 
-struct TTensor {
+struct TrainTensor {
   std::string name;
   uint64_t elements = 0;
-  TRole role = TRole::activation;
+  TensorRole role = TensorRole::activation;
   int layer = -1;  // the model layer whose weights / gradients it holds
 };
 
-enum class TOpKind {
+// The ops of the step. A model layer (LayerKind) is what a model file names; a training op is one
+// ABI op with its propagation: conv_fwd / conv_bwd_data / conv_bwd_weights are
+// SUANLI_OP_CONV2D_LAYER forward training / backward data / backward weights, pool_*
+// SUANLI_OP_POOL, matmul SUANLI_OP_MATMUL (one batch), add / relu / relu_bwd SUANLI_OP_ELTWISE,
+// bn_* SUANLI_OP_NORM (batch). Layers and training ops translate to descriptors through the same
+// per-ABI-kind builders (layer_ops.cpp) and share MatmulGeometry.
+enum class TrainOpKind {
   conv_fwd,          // bufs: src, weights, dst, [bias]
   pool_fwd,          // bufs: src, dst
   matmul,            // linear forward and backward: A, B, C, [bias]
@@ -55,28 +61,26 @@ enum class TOpKind {
   bn_fwd,            // batch norm, batch statistics: src, dst, gamma, beta, mean, var
   bn_bwd             // src, diff_dst, gamma, mean, var, diff_src, diff_gamma, diff_beta
 };
-std::string_view top_kind_name(TOpKind k);
+std::string_view train_op_kind_name(TrainOpKind kind);
 
-struct TOp {
+struct TrainOp {
   std::string name;  // "s2b1.conv1 backward weights"
-  TOpKind kind = TOpKind::conv_fwd;
+  TrainOpKind kind = TrainOpKind::conv_fwd;
   int layer = -1;                   // the model layer it belongs to
   std::vector<int> bufs;            // tensor indices, in the ABI's buffer order
   int out = -1;                     // the tensor it writes (conv_bwd_weights: diff weights)
   int out2 = -1;                    // conv_bwd_weights: diff bias; bn_bwd: diff gamma
   int out3 = -1;                    // bn_bwd: diff beta
   bool bias = false, relu = false;  // epilogue of conv_fwd / matmul
-  // matmul: C (m x n) = A (m x k) * B (k x n) with element strides (row, column) per operand;
-  // batch norm: m rows x n channels.
-  int64_t m = 0, n = 0, k = 0;
-  int64_t a_stride[2] = {0, 1}, b_stride[2] = {0, 1}, c_stride[2] = {0, 1};
-  int64_t elements = 0;  // add, relu, relu_bwd
-  double flops = 0;      // multiply-adds x 2 (0 for data-movement ops)
+  MatmulGeometry matmul;            // matmul: C (m x n) = A (m x k) * B (k x n), one batch
+  int64_t rows = 0, channels = 0;   // batch norm
+  int64_t elements = 0;             // add, relu, relu_bwd
+  double flops = 0;                 // multiply-adds x 2 (0 for data-movement ops)
 };
 
 struct TrainStep {
-  std::vector<TTensor> tensors;
-  std::vector<TOp> ops;
+  std::vector<TrainTensor> tensors;
+  std::vector<TrainOp> ops;
   int input = -1, logits = -1, loss_grad = -1;
   std::vector<Conv2dShape> shapes;  // per model layer: the conv's shape, the pooling window
   std::vector<char> pool_max;       // per model layer: max (1) or average pooling

@@ -10,8 +10,10 @@
 
 #include "core/units.h"
 #include "rate/render.h"
+#include "report/enum_names.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "report/report_reader.h"
 
 namespace suanli::rate {
 
@@ -21,33 +23,57 @@ namespace {
 
 using Key = std::tuple<std::string, int, std::string>;  // backend, device, workload
 
-std::map<std::pair<std::string, int>, std::string> device_names(const json& report) {
+std::map<std::pair<std::string, int>, std::string> device_names(const ReportDocument& report) {
   std::map<std::pair<std::string, int>, std::string> out;
-  for (const json& b : report["backends"])
-    for (const json& d : b["devices"])
-      out[{b["name"].get<std::string>(), d["index"].get<int>()}] = d["name"].get<std::string>();
+  for (const ReportBackend& b : report.backends)
+    for (const ReportDevice& d : b.devices) out[{b.name, d.index}] = d.name;
   return out;
 }
 
-bool verified_ok(const json& r) {
-  return r.value("status", "") == "ok" && r.contains("verification") &&
-         r["verification"].value("passed", false);
+double rate_of(const ReportResult& r) {
+  if (r.op == "stream") return r.bytes_per_second.value_or(-1.0);
+  return r.flops_per_second.value_or(-1.0);
 }
 
-double rate_of(const json& r) {
-  if (r.value("op", "") == "stream") return r.value("bytes_per_second", -1.0);
-  return r.value("flops_per_second", -1.0);
-}
-
-double cv_of(const json& r) {
-  if (r.contains("noise")) return r["noise"].value("reached_cv", 0.0);
-  if (r.contains("time_s")) return r["time_s"].value("cv", 0.0);
+double cv_of(const ReportResult& r) {
+  if (r.noise_reached_cv) return *r.noise_reached_cv;
+  if (r.time) return r.time->cv;
   return 0;
 }
 
-std::string unit_of(const json& r) {
-  if (r.contains("throughput_unit")) return r["throughput_unit"].get<std::string>();
-  return r.value("op", "") == "stream" ? "B/s" : "FLOP/s";
+std::string unit_of(const ReportResult& r) {
+  if (r.throughput_unit) return *r.throughput_unit;
+  return r.op == "stream" ? "B/s" : "FLOP/s";
+}
+
+// Results by backend, device and workload (the first of each), in `order` as first seen.
+void index_results(const ReportDocument& report, std::map<Key, const ReportResult*>& by,
+                   std::vector<Key>& order, const std::map<Key, const ReportResult*>* seen) {
+  for (const ReportResult& r : report.results) {
+    Key k{r.backend, r.device, r.workload};
+    if (by.emplace(k, &r).second && (!seen || !seen->count(k))) order.push_back(k);
+  }
+}
+
+// The verdict of one row whose figures and statuses are set.
+Verdict row_verdict(const CompareRow& row, bool in_old, bool in_new, bool ok_a, bool ok_b,
+                    const CompareOptions& options) {
+  if (!in_old) return Verdict::only_new;
+  if (!in_new) return Verdict::only_old;
+  if (ok_a && ok_b && row.old_rate > 0 && row.new_rate > 0) {
+    const double change = row.ratio - 1;
+    if (std::fabs(change) <= row.noise) return Verdict::within_noise;
+    if (change < 0) return -change > options.threshold ? Verdict::regression : Verdict::slower;
+    return change > options.threshold ? Verdict::improvement : Verdict::faster;
+  }
+  if (ok_a)
+    // A workload that verified before and now fails or breaks is a regression; one that the
+    // new run did not measure (unsupported, skipped) is shown but does not fail the check.
+    return row.status_new == "failed" || row.status_new == "error" ||
+                   row.status_new == "ok"  // ok but unverified
+               ? Verdict::regression
+               : Verdict::not_measured_now;
+  return ok_b ? Verdict::now_ok : Verdict::not_ok_both;
 }
 
 std::string fmt_rate(double v, const std::string& unit) {
@@ -56,30 +82,25 @@ std::string fmt_rate(double v, const std::string& unit) {
 
 }  // namespace
 
+namespace {
+
+// In the order of Verdict's values (compare.h).
+constexpr std::string_view kVerdictNames[] = {"within noise",
+                                              "faster (below threshold)",
+                                              "slower (below threshold)",
+                                              "improvement",
+                                              "REGRESSION",
+                                              "not measured now",
+                                              "now ok",
+                                              "not ok in either",
+                                              "only in old",
+                                              "only in new"};
+static_assert(std::size(kVerdictNames) == static_cast<size_t>(Verdict::only_new) + 1);
+
+}  // namespace
+
 std::string_view verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::within_noise:
-      return "within noise";
-    case Verdict::faster:
-      return "faster (below threshold)";
-    case Verdict::slower:
-      return "slower (below threshold)";
-    case Verdict::improvement:
-      return "improvement";
-    case Verdict::regression:
-      return "REGRESSION";
-    case Verdict::not_measured_now:
-      return "not measured now";
-    case Verdict::now_ok:
-      return "now ok";
-    case Verdict::not_ok_both:
-      return "not ok in either";
-    case Verdict::only_old:
-      return "only in old";
-    case Verdict::only_new:
-      return "only in new";
-  }
-  return "";
+  return enum_name(kVerdictNames, v);
 }
 
 int Comparison::regressions() const {
@@ -111,37 +132,30 @@ Comparison compare_reports(const json& a, const std::string& a_path, const json&
   c.old_path = a_path;
   c.new_path = b_path;
   c.options = options;
-  const auto names_a = device_names(a), names_b = device_names(b);
-  std::map<Key, const json*> old_by, new_by;
+  const ReportDocument doc_a = read_report(a, a_path), doc_b = read_report(b, b_path);
+  const auto names_a = device_names(doc_a), names_b = device_names(doc_b);
+  std::map<Key, const ReportResult*> old_by, new_by;
   std::vector<Key> order;
-  for (const json& r : a["results"]) {
-    Key k{r["backend"].get<std::string>(), r["device"].get<int>(),
-          r["workload"].get<std::string>()};
-    if (old_by.emplace(k, &r).second) order.push_back(k);
-  }
-  for (const json& r : b["results"]) {
-    Key k{r["backend"].get<std::string>(), r["device"].get<int>(),
-          r["workload"].get<std::string>()};
-    if (new_by.emplace(k, &r).second && !old_by.count(k)) order.push_back(k);
-  }
+  index_results(doc_a, old_by, order, nullptr);
+  index_results(doc_b, new_by, order, &old_by);
   for (const Key& k : order) {
     CompareRow row;
     std::tie(row.backend, row.device, row.workload) = k;
     const auto ia = old_by.find(k), ib = new_by.find(k);
-    const json* ra = ia == old_by.end() ? nullptr : ia->second;
-    const json* rb = ib == new_by.end() ? nullptr : ib->second;
-    const json& any = ra ? *ra : *rb;
-    row.op = any["op"].get<std::string>();
-    row.dtype = any["dtype"].get<std::string>();
-    row.shape = any.value("shape_text", "");
+    const ReportResult* ra = ia == old_by.end() ? nullptr : ia->second;
+    const ReportResult* rb = ib == new_by.end() ? nullptr : ib->second;
+    const ReportResult& any = ra ? *ra : *rb;
+    row.op = any.op;
+    row.dtype = any.dtype;
+    row.shape = any.shape_text;
     row.unit = unit_of(any);
     if (auto it = names_a.find({row.backend, row.device}); it != names_a.end())
       row.device_old = it->second;
     if (auto it = names_b.find({row.backend, row.device}); it != names_b.end())
       row.device_new = it->second;
-    if (ra) row.status_old = (*ra)["status"].get<std::string>();
-    if (rb) row.status_new = (*rb)["status"].get<std::string>();
-    const bool ok_a = ra && verified_ok(*ra), ok_b = rb && verified_ok(*rb);
+    if (ra) row.status_old = ra->status;
+    if (rb) row.status_new = rb->status;
+    const bool ok_a = ra && ra->counts(), ok_b = rb && rb->counts();
     if (ok_a) {
       row.old_rate = rate_of(*ra);
       row.old_cv = cv_of(*ra);
@@ -150,30 +164,11 @@ Comparison compare_reports(const json& a, const std::string& a_path, const json&
       row.new_rate = rate_of(*rb);
       row.new_cv = cv_of(*rb);
     }
-    if (!ra) {
-      row.verdict = Verdict::only_new;
-    } else if (!rb) {
-      row.verdict = Verdict::only_old;
-    } else if (ok_a && ok_b && row.old_rate > 0 && row.new_rate > 0) {
+    if (ra && rb && ok_a && ok_b && row.old_rate > 0 && row.new_rate > 0) {
       row.ratio = row.new_rate / row.old_rate;
       row.noise = options.noise_sigmas * std::hypot(row.old_cv, row.new_cv);
-      const double change = row.ratio - 1;
-      if (std::fabs(change) <= row.noise)
-        row.verdict = Verdict::within_noise;
-      else if (change < 0)
-        row.verdict = -change > options.threshold ? Verdict::regression : Verdict::slower;
-      else
-        row.verdict = change > options.threshold ? Verdict::improvement : Verdict::faster;
-    } else if (ok_a) {
-      // A workload that verified before and now fails or breaks is a regression; one that the
-      // new run did not measure (unsupported, skipped) is shown but does not fail the check.
-      row.verdict = row.status_new == "failed" || row.status_new == "error" ||
-                            row.status_new == "ok"  // ok but unverified
-                        ? Verdict::regression
-                        : Verdict::not_measured_now;
-    } else {
-      row.verdict = ok_b ? Verdict::now_ok : Verdict::not_ok_both;
     }
+    row.verdict = row_verdict(row, ra != nullptr, rb != nullptr, ok_a, ok_b, options);
     c.rows.push_back(std::move(row));
   }
   return c;

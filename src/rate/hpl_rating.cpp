@@ -4,29 +4,26 @@
 
 #include "core/dtype.h"
 #include "rate/rating.h"
+#include "report/report_reader.h"
 
 namespace suanli::rate {
 
-void add_hpl_figures(PrecisionRating& pr, const nlohmann::json& results, const std::string& backend,
-                     int device) {
+void add_hpl_figures(PrecisionRating& pr, const std::vector<ReportResult>& results,
+                     const std::string& backend, int device) {
   const std::string dn(dtype_name(pr.dtype));
-  for (const nlohmann::json& r : results) {
-    const std::string op = r.value("op", "");
-    if ((op != "hpl" && op != "hpl_mxp") || r.value("backend", "") != backend ||
-        r.value("device", -1) != device || r.value("dtype", "") != dn)
+  for (const ReportResult& r : results) {
+    if ((r.op != "hpl" && r.op != "hpl_mxp") || r.backend != backend || r.device != device ||
+        r.dtype != dn)
       continue;
-    if (r.value("status", "") != "ok" || !r.contains("verification") ||
-        !r["verification"].value("passed", false))
-      continue;
-    const double v = r.value("flops_per_second", -1.0);
-    Figure& f = op == "hpl" ? pr.hpl : pr.hpl_mxp;
+    if (!r.counts()) continue;
+    const double v = r.flops_per_second.value_or(-1.0);
+    Figure& f = r.op == "hpl" ? pr.hpl : pr.hpl_mxp;
     if (v <= f.value) continue;
-    const nlohmann::json& h = r.contains("hpl") ? r["hpl"] : nlohmann::json::object();
-    std::string how =
-        fmt::format("{} n={} nb={}, scaled residual {:.3g} < 16", r.value("workload", ""),
-                    h.value("n", 0), h.value("nb", 0), r["verification"].value("error", 0.0));
-    if (op == "hpl_mxp" && h.contains("refinement"))
-      how += fmt::format(", {} GMRES iterations", h["refinement"].value("iterations", 0));
+    const ReportHpl h = r.hpl.value_or(ReportHpl{});
+    std::string how = fmt::format("{} n={} nb={}, scaled residual {:.3g} < 16", r.workload, h.n,
+                                  h.nb, r.verification->error);
+    if (r.op == "hpl_mxp" && h.refinement_iterations)
+      how += fmt::format(", {} GMRES iterations", *h.refinement_iterations);
     f = {v, Basis::measured, how};
   }
 }

@@ -10,31 +10,19 @@
 #include "core/units.h"
 #include "rate/render.h"
 #include "rate/render_internal.h"
+#include "report/enum_names.h"
 
 namespace suanli::rate {
 
 namespace {
 
-const char* color_of(Dtype d) {
-  switch (d) {
-    case Dtype::fp64:
-      return "#1f77b4";
-    case Dtype::fp32:
-      return "#ff7f0e";
-    case Dtype::tf32:
-      return "#8c564b";
-    case Dtype::fp16:
-      return "#2ca02c";
-    case Dtype::bf16:
-      return "#d62728";
-    case Dtype::fp8_e4m3:
-    case Dtype::fp8_e5m2:
-      return "#9467bd";
-    case Dtype::int8:
-      return "#7f7f7f";
-    default:
-      return "#17becf";
-  }
+constexpr EnumName<Dtype> kDtypeColors[] = {
+    {Dtype::fp64, "#1f77b4"},     {Dtype::fp32, "#ff7f0e"}, {Dtype::tf32, "#8c564b"},
+    {Dtype::fp16, "#2ca02c"},     {Dtype::bf16, "#d62728"}, {Dtype::fp8_e4m3, "#9467bd"},
+    {Dtype::fp8_e5m2, "#9467bd"}, {Dtype::int8, "#7f7f7f"}};
+
+std::string color_of(Dtype d) {
+  return std::string(enum_name(kDtypeColors, d, "#17becf"));
 }
 
 // Short rate label for axes: "230G", "1.5T".
@@ -139,6 +127,19 @@ struct Chart {
   }
 };
 
+// Vertical grid lines from 0 to x1 at a 1-2-5 step, labelled with short rates.
+void x_grid(Chart& c) {
+  const double raw = c.x1 / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double step = raw / mag < 1.5   ? mag
+                      : raw / mag < 3.5 ? 2 * mag
+                      : raw / mag < 7.5 ? 5 * mag
+                                        : 10 * mag;
+  for (double v = 0; v <= c.x1; v += step) {
+    c.line(c.px(v), c.top, c.px(v), c.h - c.bottom, "#e4e4e4");
+    c.text(c.px(v), c.h - c.bottom + 15, short_rate(v), "middle", 10, "#555");
+  }
+}
+
 // Legend entries at the top right, one per line.
 void legend(Chart& c, const std::vector<std::pair<std::string, std::string>>& items,
             double x = -1) {
@@ -171,17 +172,7 @@ std::string chart_rmax_rpeak(const DeviceRating& d) {
   c.y0 = 0;
   c.y1 = 1;
   c.title(fmt::format("Rmax vs Rpeak: {}:{} {}", d.backend, d.index, d.name));
-  // x grid
-  const double span = c.x1;
-  const double raw = span / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double step = raw / mag < 1.5   ? mag
-                      : raw / mag < 3.5 ? 2 * mag
-                      : raw / mag < 7.5 ? 5 * mag
-                                        : 10 * mag;
-  for (double v = 0; v <= c.x1; v += step) {
-    c.line(c.px(v), c.top, c.px(v), c.h - c.bottom, "#e4e4e4");
-    c.text(c.px(v), c.h - c.bottom + 15, short_rate(v), "middle", 10, "#555");
-  }
+  x_grid(c);
   double y = c.top + 8;
   for (const PrecisionRating* p : rows) {
     const std::string col = color_of(p->dtype);
@@ -219,9 +210,28 @@ std::string chart_rmax_rpeak(const DeviceRating& d) {
 
 // Roofline: log-log FLOP/s against FLOP/byte, stream-triad slope and peak-kernel ceilings, with
 // the measured GEMM and conv points.
-std::string chart_roofline(const DeviceRating& d) {
-  if (d.points.empty()) return "";
-  const double bw = d.memory_bandwidth.value;
+struct RoofCeiling {
+  Dtype dtype;
+  double value;
+  bool measured;  // the peak kernel; else Rpeak (spec/formula), drawn dashed
+};
+
+// The roofs of a device, highest first. A dtype the device could not run (no verified peak
+// kernel, no verified GEMM) gets no ceiling: its Rpeak would be a roof nothing measured stands
+// under.
+std::vector<RoofCeiling> roof_ceilings(const DeviceRating& d) {
+  std::vector<RoofCeiling> ceilings;
+  for (const PrecisionRating& p : d.precisions) {
+    const double v = p.ceiling.present() ? p.ceiling.value : p.rmax.present() ? p.rpeak.value : -1;
+    if (v > 0) ceilings.push_back({p.dtype, v, p.ceiling.present()});
+  }
+  std::sort(ceilings.begin(), ceilings.end(),
+            [](const RoofCeiling& a, const RoofCeiling& b) { return a.value > b.value; });
+  return ceilings;
+}
+
+// The log-log frame around the measured points and the ceilings.
+Chart roofline_frame(const DeviceRating& d, const std::vector<RoofCeiling>& ceilings, double bw) {
   double imin = 1e30, imax = 0, rmin = 1e30, rmax = 0;
   for (const Point& p : d.points) {
     imin = std::min(imin, p.intensity);
@@ -229,21 +239,9 @@ std::string chart_roofline(const DeviceRating& d) {
     rmin = std::min(rmin, p.rate);
     rmax = std::max(rmax, p.rate);
   }
-  struct Ceiling {
-    Dtype dtype;
-    double value;
-    bool measured;  // the peak kernel; else Rpeak (spec/formula), drawn dashed
-  };
-  std::vector<Ceiling> ceilings;
-  for (const PrecisionRating& p : d.precisions) {
-    // A dtype the device could not run (no verified peak kernel, no verified GEMM) gets no
-    // ceiling: its Rpeak would be a roof nothing measured stands under.
-    const double v = p.ceiling.present() ? p.ceiling.value : p.rmax.present() ? p.rpeak.value : -1;
-    if (v > 0) {
-      ceilings.push_back({p.dtype, v, p.ceiling.present()});
-      rmax = std::max(rmax, v);
-      if (bw > 0) imax = std::max(imax, 2 * v / bw);
-    }
+  for (const RoofCeiling& ce : ceilings) {
+    rmax = std::max(rmax, ce.value);
+    if (bw > 0) imax = std::max(imax, 2 * ce.value / bw);
   }
   if (bw > 0) rmin = std::min(rmin, bw * imin);
   Chart c(640, 400);
@@ -253,13 +251,12 @@ std::string chart_roofline(const DeviceRating& d) {
   c.x1 = std::pow(10.0, std::ceil(std::log10(imax * 1.5)));
   c.y0 = std::pow(10.0, std::floor(std::log10(rmin / 1.5)));
   c.y1 = std::pow(10.0, std::ceil(std::log10(rmax * 1.5)));
-  c.title(fmt::format("Roofline: {}:{} {}", d.backend, d.index, d.name));
-  c.axes("arithmetic intensity (FLOP or OP per byte of compulsory traffic)", "FLOP/s (int8: OP/s)");
-  std::vector<std::pair<std::string, std::string>> items;
-  std::sort(ceilings.begin(), ceilings.end(),
-            [](const Ceiling& a, const Ceiling& b) { return a.value > b.value; });
+  return c;
+}
+
+void draw_ceilings(Chart& c, const std::vector<RoofCeiling>& ceilings, double bw) {
   double last_label_y = -1e9;
-  for (const Ceiling& ce : ceilings) {
+  for (const RoofCeiling& ce : ceilings) {
     const Dtype dt = ce.dtype;
     const double v = ce.value;
     const double ridge = bw > 0 ? v / bw : c.x0;
@@ -287,6 +284,10 @@ std::string chart_roofline(const DeviceRating& d) {
     c.text(x + 4, y + 13, fmt::format("stream triad {}", format_si(bw, "B/s")), "start", 10, "#555",
            fmt::format(R"svg( transform="rotate({:.1f} {:.1f} {:.1f})")svg", angle, x, y));
   }
+}
+
+// The measured points (circles: GEMM, diamonds: conv2d); returns the dtypes drawn.
+std::map<Dtype, bool> draw_points(Chart& c, const DeviceRating& d) {
   std::map<Dtype, bool> seen;
   for (const Point& p : d.points) {
     const double x = c.px(p.intensity), y = c.py(p.rate);
@@ -306,7 +307,20 @@ std::string chart_roofline(const DeviceRating& d) {
               fmt::format("conv2d {} {}: {}", dtype_name(p.dtype), p.shape, short_rate(p.rate))));
     seen[p.dtype] = true;
   }
-  for (const auto& [dt, _] : seen) items.emplace_back(std::string(dtype_name(dt)), color_of(dt));
+  return seen;
+}
+
+std::string chart_roofline(const DeviceRating& d) {
+  if (d.points.empty()) return "";
+  const double bw = d.memory_bandwidth.value;
+  const std::vector<RoofCeiling> ceilings = roof_ceilings(d);
+  Chart c = roofline_frame(d, ceilings, bw);
+  c.title(fmt::format("Roofline: {}:{} {}", d.backend, d.index, d.name));
+  c.axes("arithmetic intensity (FLOP or OP per byte of compulsory traffic)", "FLOP/s (int8: OP/s)");
+  draw_ceilings(c, ceilings, bw);
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& [dt, _] : draw_points(c, d))
+    items.emplace_back(std::string(dtype_name(dt)), color_of(dt));
   legend(c, items, c.left + 10);
   c.text(c.left + 80, c.top + 12, "circle: GEMM   diamond: conv2d", "start", 10, "#333");
   c.text(c.left + 80, c.top + 26, "solid ceiling: peak kernel   dashed: Rpeak", "start", 10,
@@ -371,15 +385,7 @@ std::string chart_categories(const Rating& r) {
   c.x0 = 0;
   c.x1 = mx * 1.05;
   c.title("Fleet by category, each at its own precision (not summed)");
-  const double raw = c.x1 / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double step = raw / mag < 1.5   ? mag
-                      : raw / mag < 3.5 ? 2 * mag
-                      : raw / mag < 7.5 ? 5 * mag
-                                        : 10 * mag;
-  for (double v = 0; v <= c.x1; v += step) {
-    c.line(c.px(v), c.top, c.px(v), c.h - c.bottom, "#e4e4e4");
-    c.text(c.px(v), c.h - c.bottom + 15, short_rate(v), "middle", 10, "#555");
-  }
+  x_grid(c);
   static const std::map<Category, const char*> kColor = {{Category::general, "#ff7f0e"},
                                                          {Category::general_hosts, "#fdbf6f"},
                                                          {Category::intelligent, "#2ca02c"},

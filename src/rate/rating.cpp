@@ -12,8 +12,10 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "report/enum_names.h"
 #include "report/json_schema.h"
 #include "report/report.h"
+#include "report/report_reader.h"
 
 namespace suanli::rate {
 
@@ -31,24 +33,18 @@ constexpr double kPeakTolerance = 1.10;
 // Node counts beyond any real fleet are input errors, not arithmetic overflows later.
 constexpr long kMaxNodesPerType = 100000000;
 
-void check_below_peak(const json& r, double v, const Figure& rpeak, const std::string& origin,
-                      const std::string& dtype) {
+void check_below_peak(const ReportResult& r, double v, const Figure& rpeak,
+                      const std::string& origin, const std::string& dtype) {
   if (!std::isfinite(v) || v < 0)
     throw InputError(fmt::format("{}: result {}: flops_per_second {} is not a finite number >= 0",
-                                 origin, r.value("workload", "?"), v));
+                                 origin, r.workload, v));
   if (!rpeak.present() || rpeak.value <= 0 || v <= kPeakTolerance * rpeak.value) return;
   throw InputError(fmt::format(
       "{}: result {} claims {:.4g} {}/s, {:.0f}% of the device's {} peak {:.4g} ({}); more than "
       "{:.0f}% cannot be measured honestly: refused (a plugin that misreports its time, or an "
       "edited report)",
-      origin, r.value("workload", "?"), v, dtype == "int8" ? "OP" : "FLOP", 100 * v / rpeak.value,
-      dtype, rpeak.value, rpeak.source, 100 * kPeakTolerance));
-}
-
-bool counts(const json& r) {
-  // Only results that ran, finished and whose output was checked and found right count.
-  return r.value("status", "") == "ok" && r.contains("verification") &&
-         r["verification"].value("passed", false);
+      origin, r.workload, v, dtype == "int8" ? "OP" : "FLOP", 100 * v / rpeak.value, dtype,
+      rpeak.value, rpeak.source, 100 * kPeakTolerance));
 }
 
 std::string lower(std::string s) {
@@ -70,11 +66,6 @@ Basis peak_basis(const std::string& derivation) {
 std::string dirname_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
-}
-
-double power_of(const json& r) {
-  if (!r.contains("telemetry")) return -1;
-  return r["telemetry"].value("power_w_mean", -1.0);
 }
 
 // The category's reference precision for one device (methodology 6.2).
@@ -115,60 +106,36 @@ double add_or_start(double acc, double v) {
 
 }  // namespace
 
+namespace {
+
+// In the order of the enums' values (rating.h).
+constexpr std::string_view kBasisNames[] = {"spec", "formula", "measured"};
+static_assert(std::size(kBasisNames) == static_cast<size_t>(Basis::measured) + 1);
+constexpr std::string_view kScopeNames[] = {"device", "node", "node_type", "category", "site"};
+static_assert(std::size(kScopeNames) == static_cast<size_t>(Scope::site) + 1);
+constexpr std::string_view kCategoryNames[] = {"general", "general_hosts", "intelligent", "super"};
+constexpr std::string_view kCategoryLabels[] = {
+    "general computing (CPU nodes)", "general computing (accelerator hosts)",
+    "intelligent computing (accelerators)", "super computing (hpc-tagged)"};
+static_assert(std::size(kCategoryNames) == static_cast<size_t>(Category::super) + 1 &&
+              std::size(kCategoryLabels) == std::size(kCategoryNames));
+
+}  // namespace
+
 std::string_view basis_name(Basis b) {
-  switch (b) {
-    case Basis::spec:
-      return "spec";
-    case Basis::formula:
-      return "formula";
-    case Basis::measured:
-      return "measured";
-  }
-  return "measured";
+  return enum_name(kBasisNames, b, "measured");
 }
 
 std::string_view scope_name(Scope s) {
-  switch (s) {
-    case Scope::device:
-      return "device";
-    case Scope::node:
-      return "node";
-    case Scope::node_type:
-      return "node_type";
-    case Scope::category:
-      return "category";
-    case Scope::site:
-      return "site";
-  }
-  return "device";
+  return enum_name(kScopeNames, s, "device");
 }
 
 std::string_view category_name(Category c) {
-  switch (c) {
-    case Category::general:
-      return "general";
-    case Category::general_hosts:
-      return "general_hosts";
-    case Category::intelligent:
-      return "intelligent";
-    case Category::super:
-      return "super";
-  }
-  return "general";
+  return enum_name(kCategoryNames, c, "general");
 }
 
 std::string_view category_label(Category c) {
-  switch (c) {
-    case Category::general:
-      return "general computing (CPU nodes)";
-    case Category::general_hosts:
-      return "general computing (accelerator hosts)";
-    case Category::intelligent:
-      return "intelligent computing (accelerators)";
-    case Category::super:
-      return "super computing (hpc-tagged)";
-  }
-  return "";
+  return enum_name(kCategoryLabels, c);
 }
 
 std::string_view rate_unit(Dtype d) {
@@ -240,105 +207,121 @@ void apply_peak_check(PrecisionRating& pr, bool from_claims) {
 
 }  // namespace
 
+namespace {
+
+// Rpeak of one device and precision: the claims file when it has the device, else the report's
+// device peak; the sparse claim as a note.
+bool set_rpeak(PrecisionRating& pr, const ReportDevice& d, const std::string& name,
+               const std::optional<Claims>& claims) {
+  const std::string dn(dtype_name(pr.dtype));
+  const std::optional<Claim> claim = claims ? claims->find(name, pr.dtype, false) : std::nullopt;
+  if (claim) {
+    pr.rpeak = {claim->flops_per_second, Basis::spec,
+                fmt::format("claims {}: {}", claims->origin, claim->source)};
+  } else {
+    for (const ReportPeak& p : d.peaks)
+      if (p.dtype == dn) pr.rpeak = {p.ops_per_second, peak_basis(p.derivation), p.derivation};
+  }
+  if (const auto sparse = claims ? claims->find(name, pr.dtype, true) : std::nullopt)
+    pr.rpeak_sparse = {sparse->flops_per_second, Basis::spec,
+                       fmt::format("claims {}: {}", claims->origin, sparse->source)};
+  return claim.has_value();
+}
+
+// GEMM Rmax and the peak-kernel ceiling of one device and precision, from its counted results.
+void add_gemm_and_peak(PrecisionRating& pr, const ReportDocument& report, const DeviceRating& dev,
+                       const std::string& origin, bool include_marked) {
+  const std::string dn(dtype_name(pr.dtype));
+  for (const ReportResult& r : report.results) {
+    if (r.backend != dev.backend || r.device != dev.index || r.dtype != dn) continue;
+    if (r.op != "gemm" && r.op != "peak") continue;
+    if (!r.counts()) {
+      if (r.op == "gemm" && r.status != "unsupported" && r.status != "skipped") ++pr.not_counted;
+      continue;
+    }
+    // A figure above the peak is refused whether or not it is marked: the report is wrong.
+    const double v = r.flops_per_second.value_or(-1.0);
+    check_below_peak(r, v, pr.rpeak, origin, dn);
+    if (!include_marked && r.marked) {
+      ++pr.marked;
+      continue;
+    }
+    Figure& f = r.op == "gemm" ? pr.rmax : pr.ceiling;
+    if (v > f.value) {
+      f = {v, Basis::measured,
+           fmt::format("{} (median of {} samples, verified by {})", r.workload,
+                       r.time ? r.time->samples : 0, r.verification->method)};
+      if (r.op == "gemm") pr.power_w = r.power_w();
+    }
+  }
+}
+
+// Memory bandwidth (best verified stream triad) and the chart points of one device.
+void add_bandwidth_and_points(DeviceRating& dev, const ReportDocument& report,
+                              bool include_marked) {
+  for (const ReportResult& r : report.results) {
+    if (r.backend != dev.backend || r.device != dev.index || !r.counts()) continue;
+    if (!include_marked && r.marked) continue;
+    if (r.op == "stream") {
+      if (r.shape_kind != "triad") continue;
+      const double v = r.bytes_per_second.value_or(-1.0);
+      if (v > dev.memory_bandwidth.value)
+        dev.memory_bandwidth = {v, Basis::measured,
+                                fmt::format("{} (stream triad, median)", r.workload)};
+    } else if (r.op == "gemm" || r.op == "conv2d") {
+      Point p;
+      p.op = r.op;
+      p.dtype = *dtype_from_name(r.dtype);
+      p.shape = r.shape_text;
+      p.flops = r.flops;
+      p.intensity = r.bytes > 0 ? p.flops / r.bytes : 0;
+      p.rate = r.flops_per_second.value_or(0.0);
+      if (p.rate > 0 && p.intensity > 0) dev.points.push_back(p);
+    }
+  }
+}
+
+DeviceRating rate_device(const ReportDocument& report, const ReportBackend& b,
+                         const ReportDevice& d, const std::string& origin,
+                         const std::optional<Claims>& claims, bool include_marked) {
+  DeviceRating dev;
+  dev.report = origin;
+  dev.backend = b.name;
+  dev.index = d.index;
+  dev.name = strip_control(d.name);
+  dev.kind = d.kind;
+  dev.category = dev.accelerator() ? Category::intelligent : Category::general;
+  for (Dtype dt : kDtypes) {
+    PrecisionRating pr;
+    pr.dtype = dt;
+    const bool from_claims = set_rpeak(pr, d, dev.name, claims);
+    add_gemm_and_peak(pr, report, dev, origin, include_marked);
+    apply_peak_check(pr, from_claims);
+    add_hpl_figures(pr, report.results, dev.backend, dev.index);
+    if (pr.rpeak.present() || pr.rmax.present() || pr.ceiling.present() ||
+        pr.rpeak_sparse.present() || pr.not_counted > 0 || pr.marked > 0 || pr.hpl.present() ||
+        pr.hpl_mxp.present())
+      dev.precisions.push_back(std::move(pr));
+  }
+  add_bandwidth_and_points(dev, report, include_marked);
+  return dev;
+}
+
+}  // namespace
+
 NodeRating rate_report(const json& report, const std::string& origin,
                        const std::optional<Claims>& claims, bool include_marked) {
   check_report(report, origin);
+  const ReportDocument doc = read_report(report, origin);
   NodeRating node;
   node.report = origin;
-  node.hostname = strip_control(report["host"].value("hostname", ""));
-  node.sha256 = report.value("sha256", "");
-  const json& results = report["results"];
-  for (const json& b : report["backends"]) {
-    const std::string backend = b["name"].get<std::string>();
-    for (const json& d : b["devices"]) {
-      DeviceRating dev;
-      dev.report = origin;
-      dev.backend = backend;
-      dev.index = d["index"].get<int>();
-      dev.name = strip_control(d["name"].get<std::string>());
-      dev.kind = d["kind"].get<std::string>();
-      dev.category = dev.accelerator() ? Category::intelligent : Category::general;
-      for (Dtype dt : kDtypes) {
-        PrecisionRating pr;
-        pr.dtype = dt;
-        const std::string dn(dtype_name(dt));
-        const std::optional<Claim> claim =
-            claims ? claims->find(dev.name, dt, false) : std::nullopt;
-        if (claim) {
-          pr.rpeak = {claim->flops_per_second, Basis::spec,
-                      fmt::format("claims {}: {}", claims->origin, claim->source)};
-        } else {
-          for (const json& p : d["peaks"])
-            if (p["dtype"] == dn)
-              pr.rpeak = {p["ops_per_second"].get<double>(),
-                          peak_basis(p["derivation"].get<std::string>()),
-                          p["derivation"].get<std::string>()};
-        }
-        if (const auto sparse = claims ? claims->find(dev.name, dt, true) : std::nullopt)
-          pr.rpeak_sparse = {sparse->flops_per_second, Basis::spec,
-                             fmt::format("claims {}: {}", claims->origin, sparse->source)};
-        for (const json& r : results) {
-          if (r["backend"] != backend || r["device"] != dev.index || r["dtype"] != dn) continue;
-          const std::string op = r["op"].get<std::string>();
-          if (op != "gemm" && op != "peak") continue;
-          const std::string st = r["status"].get<std::string>();
-          if (!counts(r)) {
-            if (op == "gemm" && st != "unsupported" && st != "skipped") ++pr.not_counted;
-            continue;
-          }
-          // A figure above the peak is refused whether or not it is marked: the report is wrong.
-          const double v = r.value("flops_per_second", -1.0);
-          check_below_peak(r, v, pr.rpeak, origin, dn);
-          if (!include_marked && result_is_marked(r)) {
-            ++pr.marked;
-            continue;
-          }
-          Figure& f = op == "gemm" ? pr.rmax : pr.ceiling;
-          if (v > f.value) {
-            f = {v, Basis::measured,
-                 fmt::format("{} (median of {} samples, verified by {})",
-                             r["workload"].get<std::string>(),
-                             r.contains("time_s") ? r["time_s"].value("samples", 0) : 0,
-                             r["verification"].value("method", ""))};
-            if (op == "gemm") pr.power_w = power_of(r);
-          }
-        }
-        apply_peak_check(pr, claim.has_value());
-        add_hpl_figures(pr, results, backend, dev.index);
-        if (pr.rpeak.present() || pr.rmax.present() || pr.ceiling.present() ||
-            pr.rpeak_sparse.present() || pr.not_counted > 0 || pr.marked > 0 ||
-            pr.hpl.present() || pr.hpl_mxp.present())
-          dev.precisions.push_back(std::move(pr));
-      }
-      for (const json& r : results) {
-        if (r["backend"] != backend || r["device"] != dev.index || !counts(r)) continue;
-        if (!include_marked && result_is_marked(r)) continue;
-        const std::string op = r["op"].get<std::string>();
-        if (op == "stream") {
-          if (!r.contains("shape") || r["shape"].value("kind", "") != "triad") continue;
-          const double v = r.value("bytes_per_second", -1.0);
-          if (v > dev.memory_bandwidth.value)
-            dev.memory_bandwidth = {
-                v, Basis::measured,
-                fmt::format("{} (stream triad, median)", r["workload"].get<std::string>())};
-        } else if (op == "gemm" || op == "conv2d") {
-          Point p;
-          p.op = op;
-          p.dtype = *dtype_from_name(r["dtype"].get<std::string>());
-          p.shape = r.value("shape_text", "");
-          p.flops = r.value("flops", 0.0);
-          const double bytes = r.value("bytes", 0.0);
-          p.intensity = bytes > 0 ? p.flops / bytes : 0;
-          p.rate = r.value("flops_per_second", 0.0);
-          if (p.rate > 0 && p.intensity > 0) dev.points.push_back(p);
-        }
-      }
-      node.devices.push_back(std::move(dev));
-    }
-  }
+  node.hostname = strip_control(doc.hostname);
+  node.sha256 = doc.sha256;
+  for (const ReportBackend& b : doc.backends)
+    for (const ReportDevice& d : b.devices)
+      node.devices.push_back(rate_device(doc, b, d, origin, claims, include_marked));
   // The runner measures devices one after another; a report may say otherwise in its options.
-  node.concurrent = report.contains("options") && report["options"].is_object() &&
-                    report["options"].value("concurrent_devices", std::string()) == "true";
+  node.concurrent = doc.concurrent_devices;
   return node;
 }
 
@@ -362,12 +345,7 @@ NodeRating load_checked_report(const std::string& path, const RateOptions& optio
 
 Inventory load_inventory(const std::string& path) {
   const json doc = read_json_file(path);
-  const auto errors = validate_against_schema(doc, "inventory.schema.json");
-  if (!errors.empty())
-    throw InputError(fmt::format(
-        "{}: not a valid inventory: at {}: {} (inventories follow "
-        "reports/schema/inventory.schema.json)",
-        path, errors.front().path.empty() ? "/" : errors.front().path, errors.front().message));
+  require_valid(doc, "inventory.schema.json", path, "inventory", "inventories");
   Inventory inv;
   inv.origin = path;
   inv.site = strip_control(doc.value("site", ""));  // names reach terminals: no escape codes
@@ -487,32 +465,31 @@ Target parse_target(const std::string& spec) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fleet
+// The fleet: node types, categories (step 1), node sums (2), category sums (3), power (4),
+// cross-precision total (5), targets (6), notes.
 
-Rating rate(const std::vector<std::string>& reports, const std::optional<Inventory>& inventory,
-            const RateOptions& options) {
-  Rating out;
-  out.claims = options.claims ? options.claims->origin : "";
-  out.target = options.target;
-  // Node types: from the inventory, or one per report, one node each.
+namespace {
+
+// Two names of one report (canonical paths; the names themselves where either cannot be
+// resolved).
+bool same_path(const std::string& a, const std::string& b) {
+  std::error_code ea, eb;
+  const auto ca = std::filesystem::weakly_canonical(a, ea),
+             cb = std::filesystem::weakly_canonical(b, eb);
+  return ea || eb ? a == b : ca == cb;
+}
+
+// Node types: from the inventory, then one per report the inventory does not place, one node
+// each.
+std::vector<Inventory::Entry> node_type_entries(const std::vector<std::string>& reports,
+                                                const std::optional<Inventory>& inventory) {
   std::vector<Inventory::Entry> entries;
-  if (inventory) {
-    out.inventory = inventory->origin;
-    out.site = inventory->site;
-    out.pue = inventory->pue;
-    entries = inventory->node_types;
-  }
-  const auto same_file = [](const std::string& a, const std::string& b) {
-    std::error_code ea, eb;
-    const auto ca = std::filesystem::weakly_canonical(a, ea),
-               cb = std::filesystem::weakly_canonical(b, eb);
-    return ea || eb ? a == b : ca == cb;
-  };
+  if (inventory) entries = inventory->node_types;
   for (const std::string& r : reports) {
     // A report the inventory already places in a node type is not a node of its own as well.
     const bool in_inventory = std::any_of(entries.begin(), entries.end(), [&](const auto& e) {
       return std::any_of(e.reports.begin(), e.reports.end(),
-                         [&](const std::string& x) { return same_file(x, r); });
+                         [&](const std::string& x) { return same_path(x, r); });
     });
     if (in_inventory) continue;
     Inventory::Entry e;
@@ -523,7 +500,13 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     e.power_tag.clear();
     entries.push_back(std::move(e));
   }
-  std::map<std::string, NodeRating> cache;  // a report used by several node types is read once
+  return entries;
+}
+
+// Reads and rates every node type's reports; a report is one measured node, counted once.
+void measure_node_types(Rating& out, const std::vector<Inventory::Entry>& entries,
+                        const RateOptions& options) {
+  std::map<std::string, NodeRating> cache;     // a report used by several node types is read once
   std::map<std::string, std::string> by_hash;  // a report's sha256 -> the file that had it
   for (const Inventory::Entry& e : entries) {
     NodeType t;
@@ -537,7 +520,7 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     for (size_t i = 0; i < e.reports.size(); ++i) {
       const std::string& path = e.reports[i];
       for (size_t j = 0; j < i; ++j)
-        if (same_file(e.reports[j], path))
+        if (same_path(e.reports[j], path))
           throw InputError(fmt::format(
               "node type '{}': report {} is listed twice (each report is one measured node): "
               "refused",
@@ -545,7 +528,7 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
       auto it = cache.find(path);
       if (it == cache.end()) it = cache.emplace(path, load_checked_report(path, options)).first;
       const auto [seen, fresh] = by_hash.emplace(it->second.sha256, path);
-      if (!fresh && !it->second.sha256.empty() && !same_file(seen->second, path))
+      if (!fresh && !it->second.sha256.empty() && !same_path(seen->second, path))
         throw InputError(fmt::format(
             "{} and {} are the same report (sha256 {}): a report is one measured node and is "
             "counted once; refused",
@@ -557,8 +540,11 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
   }
   std::sort(out.inputs.begin(), out.inputs.end());
   out.inputs.erase(std::unique(out.inputs.begin(), out.inputs.end()), out.inputs.end());
+}
 
-  // Categories and each measured device's weight.
+// Step 1: each measured device's category, and how many devices it stands for (per node and in
+// the fleet); a node type whose node figure is not measured as a whole is marked extrapolated.
+std::vector<Contribution> assign_categories(Rating& out) {
   std::vector<Contribution> contributions;
   for (size_t ti = 0; ti < out.node_types.size(); ++ti) {
     NodeType& t = out.node_types[ti];
@@ -601,7 +587,13 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
         contributions.push_back(c);
       }
     }
-    // Per-precision sums over the node's main devices.
+  }
+  return contributions;
+}
+
+// Step 2: per-precision sums over each node type's main devices, per node.
+void sum_node_precisions(Rating& out, const std::vector<Contribution>& contributions) {
+  for (size_t ti = 0; ti < out.node_types.size(); ++ti)
     for (Dtype dt : kDtypes) {
       PrecisionSum s;
       s.dtype = dt;
@@ -628,52 +620,60 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
       }
       if (!all_power || with_rmax == 0) s.power_w = -1;
       if (s.rpeak >= 0 || s.rmax >= 0 || s.ceiling >= 0 || s.rpeak_sparse >= 0)
-        t.per_node.push_back(s);
+        out.node_types[ti].per_node.push_back(s);
     }
-  }
+}
 
-  // Category figures: per node type (per node) and for the fleet.
-  constexpr Category kCats[] = {Category::general, Category::intelligent, Category::super,
-                                Category::general_hosts};
-  auto sum_category = [&](Category cat, std::optional<size_t> type, bool fleet) {
-    CategoryFigure f;
-    f.category = cat;
-    f.included_in_total = cat != Category::general_hosts || options.include_hosts;
-    bool spec = false, formula = false, f16 = false, b16 = false;
-    for (const Contribution& c : contributions) {
-      if (c.category != cat || (type && c.type != *type)) continue;
-      const double w = fleet ? c.fleet : c.per_node;
-      const PrecisionRating* p = c.device->at(c.dtype);
-      f.devices += static_cast<int>(std::lround(w));
-      (c.dtype == Dtype::fp16 ? f16 : b16) |= cat == Category::intelligent;
-      if (!p || !p->rmax.present()) f.devices_without_rmax += static_cast<int>(std::lround(w));
-      if (!p) continue;
-      if (p->rpeak.present()) {
-        f.rpeak = add_or_start(f.rpeak, p->rpeak.value * w);
-        (p->rpeak.basis == Basis::spec ? spec : formula) = true;
-      }
-      if (p->rmax.present()) f.rmax = add_or_start(f.rmax, p->rmax.value * w);
-      if (p->rpeak_sparse.present())
-        f.rpeak_sparse = add_or_start(f.rpeak_sparse, p->rpeak_sparse.value * w);
-      const NodeType& t = out.node_types[c.type];
-      if (t.extrapolated) f.extrapolated = true;
-      if (fleet && !t.coverage_sufficient()) f.extrapolated = true;
+constexpr Category kCategoryOrder[] = {Category::general, Category::intelligent, Category::super,
+                                       Category::general_hosts};
+
+// One category's figure over the contributions of one node type (per node) or of the fleet.
+CategoryFigure sum_category(const Rating& out, const std::vector<Contribution>& contributions,
+                            Category cat, std::optional<size_t> type, bool fleet,
+                            bool include_hosts) {
+  CategoryFigure f;
+  f.category = cat;
+  f.included_in_total = cat != Category::general_hosts || include_hosts;
+  bool spec = false, formula = false, f16 = false, b16 = false;
+  for (const Contribution& c : contributions) {
+    if (c.category != cat || (type && c.type != *type)) continue;
+    const double w = fleet ? c.fleet : c.per_node;
+    const PrecisionRating* p = c.device->at(c.dtype);
+    f.devices += static_cast<int>(std::lround(w));
+    (c.dtype == Dtype::fp16 ? f16 : b16) |= cat == Category::intelligent;
+    if (!p || !p->rmax.present()) f.devices_without_rmax += static_cast<int>(std::lround(w));
+    if (!p) continue;
+    if (p->rpeak.present()) {
+      f.rpeak = add_or_start(f.rpeak, p->rpeak.value * w);
+      (p->rpeak.basis == Basis::spec ? spec : formula) = true;
     }
-    f.precision = cat == Category::super         ? "fp64"
-                  : cat != Category::intelligent ? "fp32"
-                  : f16 && b16                   ? "fp16/bf16"
-                  : b16                          ? "bf16"
-                                                 : "fp16";
-    f.rpeak_basis = spec && formula ? "spec+formula" : spec ? "spec" : formula ? "formula" : "";
-    return f;
-  };
+    if (p->rmax.present()) f.rmax = add_or_start(f.rmax, p->rmax.value * w);
+    if (p->rpeak_sparse.present())
+      f.rpeak_sparse = add_or_start(f.rpeak_sparse, p->rpeak_sparse.value * w);
+    const NodeType& t = out.node_types[c.type];
+    if (t.extrapolated) f.extrapolated = true;
+    if (fleet && !t.coverage_sufficient()) f.extrapolated = true;
+  }
+  f.precision = cat == Category::super         ? "fp64"
+                : cat != Category::intelligent ? "fp32"
+                : f16 && b16                   ? "fp16/bf16"
+                : b16                          ? "bf16"
+                                               : "fp16";
+  f.rpeak_basis = spec && formula ? "spec+formula" : spec ? "spec" : formula ? "formula" : "";
+  return f;
+}
+
+// Step 3: category figures, per node type (per node) and for the fleet, with the reasons a
+// fleet figure is extrapolated.
+void sum_categories(Rating& out, const std::vector<Contribution>& contributions,
+                    bool include_hosts) {
   for (size_t ti = 0; ti < out.node_types.size(); ++ti)
-    for (Category cat : kCats) {
-      CategoryFigure f = sum_category(cat, ti, false);
+    for (Category cat : kCategoryOrder) {
+      CategoryFigure f = sum_category(out, contributions, cat, ti, false, include_hosts);
       if (f.devices > 0) out.node_types[ti].node_categories.push_back(f);
     }
-  for (Category cat : kCats) {
-    CategoryFigure f = sum_category(cat, std::nullopt, true);
+  for (Category cat : kCategoryOrder) {
+    CategoryFigure f = sum_category(out, contributions, cat, std::nullopt, true, include_hosts);
     if (f.devices == 0) continue;
     for (const NodeType& t : out.node_types) {
       bool in = false;
@@ -687,8 +687,11 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     }
     out.categories.push_back(f);
   }
+}
 
-  // Power per category: the node types whose main devices are in it (hosts share their node's).
+// Step 4: power per category (the node types whose main devices are in it; hosts share their
+// node's) and for the site.
+void site_power(Rating& out) {
   for (CategoryFigure& f : out.categories) {
     if (f.category == Category::general_hosts) continue;
     double w = 0;
@@ -701,8 +704,6 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
         }
     if (all) f.it_power_w = w;
   }
-
-  // Site power.
   bool all_power = !out.node_types.empty();
   double it = 0;
   for (const NodeType& t : out.node_types) {
@@ -713,108 +714,119 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
     out.it_power_w = it;
     if (out.pue > 0) out.facility_power_w = it * out.pue;
   }
+}
 
-  // Cross-precision totals, only on request, each term labelled.
-  if (options.total.kind != TotalMethod::none) {
-    Total tot;
-    tot.method = options.total;
-    if (options.total.kind == TotalMethod::nominal) {
-      tot.label = "mixed-precision sum (CAICT-style headline): each category at its own precision";
-      for (const CategoryFigure& f : out.categories) {
-        if (!f.included_in_total) {
-          tot.terms.push_back(
-              fmt::format("{} ({}): not included", category_label(f.category), f.precision));
-          continue;
-        }
-        tot.rpeak = add_or_start(tot.rpeak, f.rpeak);
-        tot.rmax = add_or_start(tot.rmax, f.rmax);
-        tot.terms.push_back(fmt::format("+ {} {} Rpeak {} / Rmax {}", category_label(f.category),
-                                        f.precision, format_rate(f.rpeak, false),
-                                        format_rate(f.rmax, false)));
-      }
-    } else if (options.total.kind == TotalMethod::fp32_native) {
-      tot.label =
-          "FP32-native: every device's own FP32 figure, accelerator hosts included (no "
-          "conversion factor)";
-      for (const Contribution& c : contributions) {
-        const PrecisionRating* p = c.device->at(Dtype::fp32);
-        const std::string who =
-            fmt::format("{} x {} ({})", c.fleet, c.device->name, out.node_types[c.type].name);
-        if (!p || !p->rpeak.present() || !p->rmax.present())
-          tot.terms.push_back(fmt::format("{}: no {} FP32 figure, left out", who,
-                                          !p || !p->rpeak.present() ? "Rpeak" : "verified Rmax"));
-        if (!p) continue;
-        if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet);
-        if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet);
-        if (p->rpeak.present() && p->rmax.present())
-          tot.terms.push_back(fmt::format("+ {}: Rpeak {} / Rmax {} each", who,
-                                          format_rate(p->rpeak.value, false),
-                                          format_rate(p->rmax.value, false)));
-      }
-    } else {
-      tot.label = fmt::format("FP32-equivalent with user-supplied factors from {}",
-                              options.total.factors_file);
-      auto factor = [&](Dtype d) -> double {
-        for (const auto& [dt, v] : options.total.factors)
-          if (dt == d) return v;
-        if (d == Dtype::fp32) return 1.0;
-        throw InputError(fmt::format(
-            "{}: at /factors/{}: no factor for {}, which the {} figures use (every precision "
-            "summed needs a stated factor)",
-            options.total.factors_file, dtype_name(d), dtype_name(d), "category"));
-      };
-      for (const Contribution& c : contributions) {
-        const CategoryFigure* cf = nullptr;
-        for (const CategoryFigure& f : out.categories)
-          if (f.category == c.category) cf = &f;
-        if (!cf || !cf->included_in_total) continue;
-        const PrecisionRating* p = c.device->at(c.dtype);
-        if (!p) continue;
-        const double fac = factor(c.dtype);
-        if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet * fac);
-        if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet * fac);
-        tot.terms.push_back(fmt::format("+ {} x {} ({}, {}) {} x factor {} -> FP32", c.fleet,
-                                        c.device->name, category_name(c.category),
-                                        out.node_types[c.type].name, dtype_name(c.dtype), fac));
-      }
-      for (const auto& [d, v] : options.total.factors)
-        tot.terms.push_back(fmt::format("factor {} -> fp32: {}", dtype_name(d), v));
-      if (!options.total.factors_note.empty())
-        tot.terms.push_back("factors note: " + options.total.factors_note);
+void nominal_total(Total& tot, const Rating& out) {
+  tot.label = "mixed-precision sum (CAICT-style headline): each category at its own precision";
+  for (const CategoryFigure& f : out.categories) {
+    if (!f.included_in_total) {
+      tot.terms.push_back(
+          fmt::format("{} ({}): not included", category_label(f.category), f.precision));
+      continue;
     }
-    out.total = tot;
+    tot.rpeak = add_or_start(tot.rpeak, f.rpeak);
+    tot.rmax = add_or_start(tot.rmax, f.rmax);
+    tot.terms.push_back(fmt::format("+ {} {} Rpeak {} / Rmax {}", category_label(f.category),
+                                    f.precision, format_rate(f.rpeak, false),
+                                    format_rate(f.rmax, false)));
   }
+}
 
-  // Capacity target: nodes of each measured type, on Rmax and on Rpeak.
-  if (options.target) {
-    const Target& tg = *options.target;
-    for (const NodeType& t : out.node_types) {
-      TargetAnswer a;
-      a.node_type = t.name;
-      a.extrapolated = t.extrapolated;
-      const PrecisionSum* s = t.node_at(tg.dtype);
-      if (s) {
-        a.node_rmax = s->rmax;
-        a.node_rpeak = s->rpeak;
-      }
-      if (a.node_rmax > 0) a.nodes_on_rmax = static_cast<long>(std::ceil(tg.value / a.node_rmax));
-      if (a.node_rpeak > 0)
-        a.nodes_on_rpeak = static_cast<long>(std::ceil(tg.value / a.node_rpeak));
-      double pw = -1;
-      if (t.power_w >= 0) {
-        pw = t.power_w;
-        a.power_basis = fmt::format("inventory power per node ({})", t.power_tag);
-      } else if (s && s->power_w > 0) {
-        pw = s->power_w;
-        a.power_basis = "device telemetry during Rmax (P1), devices only, not the whole node";
-      }
-      if (pw > 0 && a.nodes_on_rmax > 0) a.power_w_on_rmax = pw * a.nodes_on_rmax;
-      if (pw > 0 && a.nodes_on_rpeak > 0) a.power_w_on_rpeak = pw * a.nodes_on_rpeak;
-      out.target_answers.push_back(a);
-    }
+void fp32_native_total(Total& tot, const Rating& out,
+                       const std::vector<Contribution>& contributions) {
+  tot.label =
+      "FP32-native: every device's own FP32 figure, accelerator hosts included (no "
+      "conversion factor)";
+  for (const Contribution& c : contributions) {
+    const PrecisionRating* p = c.device->at(Dtype::fp32);
+    const std::string who =
+        fmt::format("{} x {} ({})", c.fleet, c.device->name, out.node_types[c.type].name);
+    if (!p || !p->rpeak.present() || !p->rmax.present())
+      tot.terms.push_back(fmt::format("{}: no {} FP32 figure, left out", who,
+                                      !p || !p->rpeak.present() ? "Rpeak" : "verified Rmax"));
+    if (!p) continue;
+    if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet);
+    if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet);
+    if (p->rpeak.present() && p->rmax.present())
+      tot.terms.push_back(fmt::format("+ {}: Rpeak {} / Rmax {} each", who,
+                                      format_rate(p->rpeak.value, false),
+                                      format_rate(p->rmax.value, false)));
   }
+}
 
-  // Notes that keep the figures honest.
+void factors_total(Total& tot, const Rating& out, const std::vector<Contribution>& contributions,
+                   const TotalMethod& method) {
+  tot.label =
+      fmt::format("FP32-equivalent with user-supplied factors from {}", method.factors_file);
+  auto factor = [&](Dtype d) -> double {
+    for (const auto& [dt, v] : method.factors)
+      if (dt == d) return v;
+    if (d == Dtype::fp32) return 1.0;
+    throw InputError(fmt::format(
+        "{}: at /factors/{}: no factor for {}, which the {} figures use (every precision "
+        "summed needs a stated factor)",
+        method.factors_file, dtype_name(d), dtype_name(d), "category"));
+  };
+  for (const Contribution& c : contributions) {
+    const CategoryFigure* cf = nullptr;
+    for (const CategoryFigure& f : out.categories)
+      if (f.category == c.category) cf = &f;
+    if (!cf || !cf->included_in_total) continue;
+    const PrecisionRating* p = c.device->at(c.dtype);
+    if (!p) continue;
+    const double fac = factor(c.dtype);
+    if (p->rpeak.present()) tot.rpeak = add_or_start(tot.rpeak, p->rpeak.value * c.fleet * fac);
+    if (p->rmax.present()) tot.rmax = add_or_start(tot.rmax, p->rmax.value * c.fleet * fac);
+    tot.terms.push_back(fmt::format("+ {} x {} ({}, {}) {} x factor {} -> FP32", c.fleet,
+                                    c.device->name, category_name(c.category),
+                                    out.node_types[c.type].name, dtype_name(c.dtype), fac));
+  }
+  for (const auto& [d, v] : method.factors)
+    tot.terms.push_back(fmt::format("factor {} -> fp32: {}", dtype_name(d), v));
+  if (!method.factors_note.empty()) tot.terms.push_back("factors note: " + method.factors_note);
+}
+
+// Step 5: the cross-precision total, only on request, each term labelled.
+Total cross_precision_total(const Rating& out, const std::vector<Contribution>& contributions,
+                            const TotalMethod& method) {
+  Total tot;
+  tot.method = method;
+  if (method.kind == TotalMethod::nominal)
+    nominal_total(tot, out);
+  else if (method.kind == TotalMethod::fp32_native)
+    fp32_native_total(tot, out, contributions);
+  else
+    factors_total(tot, out, contributions, method);
+  return tot;
+}
+
+// Step 6: a capacity target: nodes of each measured type, on Rmax and on Rpeak.
+TargetAnswer answer_target(const NodeType& t, const Target& tg) {
+  TargetAnswer a;
+  a.node_type = t.name;
+  a.extrapolated = t.extrapolated;
+  const PrecisionSum* s = t.node_at(tg.dtype);
+  if (s) {
+    a.node_rmax = s->rmax;
+    a.node_rpeak = s->rpeak;
+  }
+  if (a.node_rmax > 0) a.nodes_on_rmax = static_cast<long>(std::ceil(tg.value / a.node_rmax));
+  if (a.node_rpeak > 0) a.nodes_on_rpeak = static_cast<long>(std::ceil(tg.value / a.node_rpeak));
+  double pw = -1;
+  if (t.power_w >= 0) {
+    pw = t.power_w;
+    a.power_basis = fmt::format("inventory power per node ({})", t.power_tag);
+  } else if (s && s->power_w > 0) {
+    pw = s->power_w;
+    a.power_basis = "device telemetry during Rmax (P1), devices only, not the whole node";
+  }
+  if (pw > 0 && a.nodes_on_rmax > 0) a.power_w_on_rmax = pw * a.nodes_on_rmax;
+  if (pw > 0 && a.nodes_on_rpeak > 0) a.power_w_on_rpeak = pw * a.nodes_on_rpeak;
+  return a;
+}
+
+// Notes that keep the figures honest.
+void add_notes(Rating& out) {
   for (const NodeType& t : out.node_types)
     for (const NodeRating& n : t.measured)
       for (const DeviceRating& d : n.devices)
@@ -846,6 +858,31 @@ Rating rate(const std::vector<std::string>& reports, const std::optional<Invento
       "INT8 is counted in OPS and never summed with FLOPS; FP8 and TF32 are shown per device "
       "and enter no category.");
   out.notes.push_back("Sparse (2:4) peaks are notes only and never enter Rpeak or a total.");
+}
+
+}  // namespace
+
+Rating rate(const std::vector<std::string>& reports, const std::optional<Inventory>& inventory,
+            const RateOptions& options) {
+  Rating out;
+  out.claims = options.claims ? options.claims->origin : "";
+  out.target = options.target;
+  if (inventory) {
+    out.inventory = inventory->origin;
+    out.site = inventory->site;
+    out.pue = inventory->pue;
+  }
+  measure_node_types(out, node_type_entries(reports, inventory), options);
+  const std::vector<Contribution> contributions = assign_categories(out);
+  sum_node_precisions(out, contributions);
+  sum_categories(out, contributions, options.include_hosts);
+  site_power(out);
+  if (options.total.kind != TotalMethod::none)
+    out.total = cross_precision_total(out, contributions, options.total);
+  if (options.target)
+    for (const NodeType& t : out.node_types)
+      out.target_answers.push_back(answer_target(t, *options.target));
+  add_notes(out);
   return out;
 }
 

@@ -12,6 +12,10 @@
 #include "core/dtype.h"
 #include "report/claims.h"
 
+namespace suanli {
+struct ReportResult;
+}
+
 namespace suanli::rate {
 
 // Where a figure comes from (methodology 6.1): a vendor table or claims file, a
@@ -77,8 +81,8 @@ struct Point {
 
 // Sets pr.hpl (fp64) and pr.hpl_mxp from the verified op hpl / hpl_mxp results of one device
 // (src/rate/hpl_rating.cpp).
-void add_hpl_figures(PrecisionRating& pr, const nlohmann::json& results, const std::string& backend,
-                     int device);
+void add_hpl_figures(PrecisionRating& pr, const std::vector<ReportResult>& results,
+                     const std::string& backend, int device);
 
 struct DeviceRating {
   std::string report;  // the report file it came from

@@ -124,6 +124,169 @@ std::string Table::markdown() const {
 // ---------------------------------------------------------------------------------------------
 // JSON
 
+namespace {
+
+json null_if_negative(double v) {
+  return v < 0 ? json(nullptr) : json(v);
+}
+
+json precision_json(const PrecisionRating& p) {
+  json pj = {
+      {"precision", std::string(dtype_name(p.dtype))},
+      {"unit", is_ops(p.dtype) ? "OP/s" : "FLOP/s"},
+      {"rpeak", figure_json(p.rpeak, p.dtype, Scope::device)},
+      {"rpeak_sparse_note", figure_json(p.rpeak_sparse, p.dtype, Scope::device, true)},
+      {"rmax", figure_json(p.rmax, p.dtype, Scope::device)},
+      {"hpl_rmax", figure_json(p.hpl, p.dtype, Scope::device)},
+      {"hpl_mxp", figure_json(p.hpl_mxp, p.dtype, Scope::device)},
+      {"peak_kernel", figure_json(p.ceiling, p.dtype, Scope::device)},
+      {"efficiency", null_if_negative(p.efficiency())},
+      {"power_w", null_if_negative(p.power_w)},
+      {"gflops_per_w", p.flops_per_watt() < 0 ? json(nullptr) : json(p.flops_per_watt() / 1e9)},
+      {"results_not_counted", p.not_counted}};
+  if (p.power_w >= 0) pj["power_tag"] = "P1";
+  return pj;
+}
+
+json device_json(const NodeType& t, const DeviceRating& d) {
+  json precs = json::array();
+  for (const PrecisionRating& p : d.precisions) precs.push_back(precision_json(p));
+  json mb = nullptr;
+  if (d.memory_bandwidth.present())
+    mb = {{"value", d.memory_bandwidth.value},
+          {"unit", "B/s"},
+          {"basis", "measured"},
+          {"scope", "device"},
+          {"source", d.memory_bandwidth.source}};
+  return {{"report", d.report},
+          {"node_type", t.name},
+          {"backend", d.backend},
+          {"index", d.index},
+          {"name", d.name},
+          {"kind", d.kind},
+          {"category", std::string(category_name(d.category))},
+          {"precisions", precs},
+          {"memory_bandwidth", mb}};
+}
+
+json per_node_json(const NodeType& t) {
+  json per_node = json::array();
+  for (const PrecisionSum& s : t.per_node) {
+    const std::string p(dtype_name(s.dtype));
+    const bool ops = is_ops(s.dtype);
+    json e = {
+        {"precision", p},
+        {"rpeak", figure_json(s.rpeak, p, ops, "spec/formula", Scope::node)},
+        {"rmax", figure_json(s.rmax, p, ops, "measured", Scope::node)},
+        {"rpeak_sparse_note", figure_json(s.rpeak_sparse, p, ops, "spec", Scope::node, "", true)}};
+    if (t.nodes_per_rack > 0) {
+      const double n = static_cast<double>(t.nodes_per_rack);
+      e["per_rack"] = {{"rpeak", figure_json(s.rpeak < 0 ? -1 : s.rpeak * n, p, ops, "spec/formula",
+                                             Scope::node_type)},
+                       {"rmax", figure_json(s.rmax < 0 ? -1 : s.rmax * n, p, ops, "measured",
+                                            Scope::node_type)}};
+    }
+    if (t.power_w > 0 && s.rmax >= 0) e["gflops_per_w"] = s.rmax / t.power_w / 1e9;
+    per_node.push_back(e);
+  }
+  return per_node;
+}
+
+json node_type_json(const NodeType& t) {
+  json cats = json::array();
+  for (const CategoryFigure& f : t.node_categories)
+    cats.push_back({{"category", std::string(category_name(f.category))},
+                    {"precision", f.precision},
+                    {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis, Scope::node)},
+                    {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::node)},
+                    {"devices", f.devices}});
+  json tj = {{"name", t.name},
+             {"reports", json::array()},
+             {"count", t.count},
+             {"measured_nodes", t.measured.size()},
+             {"coverage", t.coverage()},
+             {"coverage_sufficient", t.coverage_sufficient()},
+             {"hpc", t.hpc},
+             {"extrapolated", t.extrapolated},
+             {"extrapolation_reasons", t.extrapolation_reasons},
+             {"per_node", per_node_json(t)},
+             {"node_categories", cats}};
+  for (const NodeRating& n : t.measured) tj["reports"].push_back(n.report);
+  if (t.nodes_per_rack > 0) {
+    tj["nodes_per_rack"] = t.nodes_per_rack;
+    tj["racks"] = t.racks();
+    if (t.power_w > 0) tj["power_per_rack_w"] = t.power_w * static_cast<double>(t.nodes_per_rack);
+  }
+  if (t.power_w > 0) {
+    tj["power_per_node_w"] = t.power_w;
+    tj["power_tag"] = t.power_tag;
+  }
+  if (t.accelerators_per_node > 0) tj["accelerators_per_node"] = t.accelerators_per_node;
+  return tj;
+}
+
+json category_json(const CategoryFigure& f, double pue) {
+  return {{"category", std::string(category_name(f.category))},
+          {"label", std::string(category_label(f.category))},
+          {"precision", f.precision},
+          {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis, Scope::category)},
+          {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::category)},
+          {"rpeak_sparse_note",
+           figure_json(f.rpeak_sparse, f.precision, false, "spec", Scope::category, "", true)},
+          {"efficiency", f.rpeak > 0 && f.rmax >= 0 ? json(f.rmax / f.rpeak) : json(nullptr)},
+          {"devices", f.devices},
+          {"devices_without_rmax", f.devices_without_rmax},
+          {"it_power_w", null_if_negative(f.it_power_w)},
+          {"gflops_per_w_it",
+           f.it_power_w > 0 && f.rmax >= 0 ? json(f.rmax / f.it_power_w / 1e9) : json(nullptr)},
+          {"gflops_per_w_facility", f.it_power_w > 0 && f.rmax >= 0 && pue > 0
+                                        ? json(f.rmax / (f.it_power_w * pue) / 1e9)
+                                        : json(nullptr)},
+          {"included_in_total", f.included_in_total},
+          {"extrapolated", f.extrapolated},
+          {"extrapolation_reasons", f.extrapolation_reasons}};
+}
+
+json total_json(const Total& t) {
+  static const char* kNames[] = {"none", "nominal", "fp32-native", "factors"};
+  json tj = {{"method", kNames[t.method.kind]},
+             {"label", t.label},
+             {"rpeak", null_if_negative(t.rpeak)},
+             {"rmax", null_if_negative(t.rmax)},
+             {"terms", t.terms}};
+  if (t.method.kind == TotalMethod::with_factors) {
+    json f = json::object();
+    for (const auto& [d, v] : t.method.factors) f[std::string(dtype_name(d))] = v;
+    tj["factors"] = f;
+    tj["factors_file"] = t.method.factors_file;
+    if (!t.method.factors_note.empty()) tj["factors_note"] = t.method.factors_note;
+  }
+  return tj;
+}
+
+json target_json(const Target& target, const std::vector<TargetAnswer>& target_answers) {
+  json answers = json::array();
+  for (const TargetAnswer& a : target_answers) {
+    auto cnt = [](long v) { return v < 0 ? json(nullptr) : json(v); };
+    answers.push_back({{"node_type", a.node_type},
+                       {"node_rmax", null_if_negative(a.node_rmax)},
+                       {"node_rpeak", null_if_negative(a.node_rpeak)},
+                       {"nodes_on_rmax", cnt(a.nodes_on_rmax)},
+                       {"nodes_on_rpeak", cnt(a.nodes_on_rpeak)},
+                       {"power_w_on_rmax", null_if_negative(a.power_w_on_rmax)},
+                       {"power_w_on_rpeak", null_if_negative(a.power_w_on_rpeak)},
+                       {"power_basis", a.power_basis},
+                       {"extrapolated", a.extrapolated}});
+  }
+  return {{"text", target.text},
+          {"value", target.value},
+          {"precision", std::string(dtype_name(target.dtype))},
+          {"unit", is_ops(target.dtype) ? "OP/s" : "FLOP/s"},
+          {"answers", answers}};
+}
+
+}  // namespace
+
 json rating_to_json(const Rating& r, const std::string& tool_version) {
   json j;
   j["suanli_rating"] = 1;
@@ -136,162 +299,19 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
   json types = json::array();
   for (const NodeType& t : r.node_types) {
     for (const NodeRating& n : t.measured)
-      for (const DeviceRating& d : n.devices) {
-        json precs = json::array();
-        for (const PrecisionRating& p : d.precisions) {
-          json pj = {
-              {"precision", std::string(dtype_name(p.dtype))},
-              {"unit", is_ops(p.dtype) ? "OP/s" : "FLOP/s"},
-              {"rpeak", figure_json(p.rpeak, p.dtype, Scope::device)},
-              {"rpeak_sparse_note", figure_json(p.rpeak_sparse, p.dtype, Scope::device, true)},
-              {"rmax", figure_json(p.rmax, p.dtype, Scope::device)},
-              {"hpl_rmax", figure_json(p.hpl, p.dtype, Scope::device)},
-              {"hpl_mxp", figure_json(p.hpl_mxp, p.dtype, Scope::device)},
-              {"peak_kernel", figure_json(p.ceiling, p.dtype, Scope::device)},
-              {"efficiency", p.efficiency() < 0 ? json(nullptr) : json(p.efficiency())},
-              {"power_w", p.power_w < 0 ? json(nullptr) : json(p.power_w)},
-              {"gflops_per_w",
-               p.flops_per_watt() < 0 ? json(nullptr) : json(p.flops_per_watt() / 1e9)},
-              {"results_not_counted", p.not_counted}};
-          if (p.power_w >= 0) pj["power_tag"] = "P1";
-          precs.push_back(pj);
-        }
-        json mb = nullptr;
-        if (d.memory_bandwidth.present())
-          mb = {{"value", d.memory_bandwidth.value},
-                {"unit", "B/s"},
-                {"basis", "measured"},
-                {"scope", "device"},
-                {"source", d.memory_bandwidth.source}};
-        devices.push_back({{"report", d.report},
-                           {"node_type", t.name},
-                           {"backend", d.backend},
-                           {"index", d.index},
-                           {"name", d.name},
-                           {"kind", d.kind},
-                           {"category", std::string(category_name(d.category))},
-                           {"precisions", precs},
-                           {"memory_bandwidth", mb}});
-      }
-    json per_node = json::array();
-    for (const PrecisionSum& s : t.per_node) {
-      const std::string p(dtype_name(s.dtype));
-      const bool ops = is_ops(s.dtype);
-      json e = {{"precision", p},
-                {"rpeak", figure_json(s.rpeak, p, ops, "spec/formula", Scope::node)},
-                {"rmax", figure_json(s.rmax, p, ops, "measured", Scope::node)},
-                {"rpeak_sparse_note",
-                 figure_json(s.rpeak_sparse, p, ops, "spec", Scope::node, "", true)}};
-      if (t.nodes_per_rack > 0) {
-        const double n = static_cast<double>(t.nodes_per_rack);
-        e["per_rack"] = {{"rpeak", figure_json(s.rpeak < 0 ? -1 : s.rpeak * n, p, ops,
-                                               "spec/formula", Scope::node_type)},
-                         {"rmax", figure_json(s.rmax < 0 ? -1 : s.rmax * n, p, ops, "measured",
-                                              Scope::node_type)}};
-      }
-      if (t.power_w > 0 && s.rmax >= 0) e["gflops_per_w"] = s.rmax / t.power_w / 1e9;
-      per_node.push_back(e);
-    }
-    json cats = json::array();
-    for (const CategoryFigure& f : t.node_categories)
-      cats.push_back(
-          {{"category", std::string(category_name(f.category))},
-           {"precision", f.precision},
-           {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis, Scope::node)},
-           {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::node)},
-           {"devices", f.devices}});
-    json tj = {{"name", t.name},
-               {"reports", json::array()},
-               {"count", t.count},
-               {"measured_nodes", t.measured.size()},
-               {"coverage", t.coverage()},
-               {"coverage_sufficient", t.coverage_sufficient()},
-               {"hpc", t.hpc},
-               {"extrapolated", t.extrapolated},
-               {"extrapolation_reasons", t.extrapolation_reasons},
-               {"per_node", per_node},
-               {"node_categories", cats}};
-    for (const NodeRating& n : t.measured) tj["reports"].push_back(n.report);
-    if (t.nodes_per_rack > 0) {
-      tj["nodes_per_rack"] = t.nodes_per_rack;
-      tj["racks"] = t.racks();
-      if (t.power_w > 0) tj["power_per_rack_w"] = t.power_w * static_cast<double>(t.nodes_per_rack);
-    }
-    if (t.power_w > 0) {
-      tj["power_per_node_w"] = t.power_w;
-      tj["power_tag"] = t.power_tag;
-    }
-    if (t.accelerators_per_node > 0) tj["accelerators_per_node"] = t.accelerators_per_node;
-    types.push_back(tj);
+      for (const DeviceRating& d : n.devices) devices.push_back(device_json(t, d));
+    types.push_back(node_type_json(t));
   }
   j["devices"] = devices;
   j["node_types"] = types;
   json cats = json::array();
-  for (const CategoryFigure& f : r.categories) {
-    json c = {{"category", std::string(category_name(f.category))},
-              {"label", std::string(category_label(f.category))},
-              {"precision", f.precision},
-              {"rpeak", figure_json(f.rpeak, f.precision, false, f.rpeak_basis, Scope::category)},
-              {"rmax", figure_json(f.rmax, f.precision, false, "measured", Scope::category)},
-              {"rpeak_sparse_note",
-               figure_json(f.rpeak_sparse, f.precision, false, "spec", Scope::category, "", true)},
-              {"efficiency", f.rpeak > 0 && f.rmax >= 0 ? json(f.rmax / f.rpeak) : json(nullptr)},
-              {"devices", f.devices},
-              {"devices_without_rmax", f.devices_without_rmax},
-              {"it_power_w", f.it_power_w < 0 ? json(nullptr) : json(f.it_power_w)},
-              {"gflops_per_w_it",
-               f.it_power_w > 0 && f.rmax >= 0 ? json(f.rmax / f.it_power_w / 1e9) : json(nullptr)},
-              {"gflops_per_w_facility", f.it_power_w > 0 && f.rmax >= 0 && r.pue > 0
-                                            ? json(f.rmax / (f.it_power_w * r.pue) / 1e9)
-                                            : json(nullptr)},
-              {"included_in_total", f.included_in_total},
-              {"extrapolated", f.extrapolated},
-              {"extrapolation_reasons", f.extrapolation_reasons}};
-    cats.push_back(c);
-  }
+  for (const CategoryFigure& f : r.categories) cats.push_back(category_json(f, r.pue));
   j["categories"] = cats;
-  j["site_power"] = {
-      {"it_power_w", r.it_power_w < 0 ? json(nullptr) : json(r.it_power_w)},
-      {"pue", r.pue < 0 ? json(nullptr) : json(r.pue)},
-      {"facility_power_w", r.facility_power_w < 0 ? json(nullptr) : json(r.facility_power_w)}};
-  if (r.total) {
-    const Total& t = *r.total;
-    static const char* kNames[] = {"none", "nominal", "fp32-native", "factors"};
-    json tj = {{"method", kNames[t.method.kind]},
-               {"label", t.label},
-               {"rpeak", t.rpeak < 0 ? json(nullptr) : json(t.rpeak)},
-               {"rmax", t.rmax < 0 ? json(nullptr) : json(t.rmax)},
-               {"terms", t.terms}};
-    if (t.method.kind == TotalMethod::with_factors) {
-      json f = json::object();
-      for (const auto& [d, v] : t.method.factors) f[std::string(dtype_name(d))] = v;
-      tj["factors"] = f;
-      tj["factors_file"] = t.method.factors_file;
-      if (!t.method.factors_note.empty()) tj["factors_note"] = t.method.factors_note;
-    }
-    j["total"] = tj;
-  }
-  if (r.target) {
-    json answers = json::array();
-    for (const TargetAnswer& a : r.target_answers) {
-      auto num = [](double v) { return v < 0 ? json(nullptr) : json(v); };
-      auto cnt = [](long v) { return v < 0 ? json(nullptr) : json(v); };
-      answers.push_back({{"node_type", a.node_type},
-                         {"node_rmax", num(a.node_rmax)},
-                         {"node_rpeak", num(a.node_rpeak)},
-                         {"nodes_on_rmax", cnt(a.nodes_on_rmax)},
-                         {"nodes_on_rpeak", cnt(a.nodes_on_rpeak)},
-                         {"power_w_on_rmax", num(a.power_w_on_rmax)},
-                         {"power_w_on_rpeak", num(a.power_w_on_rpeak)},
-                         {"power_basis", a.power_basis},
-                         {"extrapolated", a.extrapolated}});
-    }
-    j["target"] = {{"text", r.target->text},
-                   {"value", r.target->value},
-                   {"precision", std::string(dtype_name(r.target->dtype))},
-                   {"unit", is_ops(r.target->dtype) ? "OP/s" : "FLOP/s"},
-                   {"answers", answers}};
-  }
+  j["site_power"] = {{"it_power_w", null_if_negative(r.it_power_w)},
+                     {"pue", null_if_negative(r.pue)},
+                     {"facility_power_w", null_if_negative(r.facility_power_w)}};
+  if (r.total) j["total"] = total_json(*r.total);
+  if (r.target) j["target"] = target_json(*r.target, r.target_answers);
   j["notes"] = r.notes;
   return j;
 }
@@ -317,25 +337,53 @@ std::string headline_of(const CategoryFigure& f) {
 
 }  // namespace
 
-Sections build_sections(const Rating& r) {
-  Sections s;
-  s.title = r.site.empty() ? "suanli capacity rating" : "suanli capacity rating: " + r.site;
-  std::string reps;
-  for (const std::string& p : r.inputs) reps += (reps.empty() ? "" : ", ") + p;
-  s.intro.emplace_back("reports", reps);
-  s.intro.emplace_back("inventory",
-                       r.inventory.empty() ? "none (each report is one node)" : r.inventory);
-  s.intro.emplace_back("claims",
-                       r.claims.empty() ? "none (Rpeak from the reports' device peaks)" : r.claims);
+namespace {
 
-  // Headline: one figure per category, each at its own precision; no cross-precision sum.
-  for (const CategoryFigure& f : r.categories) s.headline.push_back(headline_of(f));
-
-  Table dev;
-  dev.header = {"node type",   "device",      "category",      "precision",
-                "Rpeak (basis)", "GEMM Rmax", "HPL Rmax",    "HPL-MxP",
-                "Rmax/Rpeak",  "peak kernel", "sparse (note)", "GFLOPS/W", "not counted"};
+// The devices table, and beside it each device's figure sources and memory bandwidth (each
+// report + device described once).
+struct DeviceSection {
+  Table table;
   std::vector<std::string> derivations, bandwidths;
+};
+
+void add_derivations(std::vector<std::string>& out, const std::string& who,
+                     const std::string& report, const PrecisionRating& p) {
+  if (p.rpeak.present())
+    out.push_back(
+        fmt::format("{} ({}) {} Rpeak: {}", who, report, dtype_name(p.dtype), p.rpeak.source));
+  if (p.rmax.present())
+    out.push_back(
+        fmt::format("{} ({}) {} GEMM Rmax: {}", who, report, dtype_name(p.dtype), p.rmax.source));
+  if (p.hpl.present())
+    out.push_back(fmt::format("{} ({}) HPL Rmax: {}", who, report, p.hpl.source));
+  if (p.hpl_mxp.present())
+    out.push_back(fmt::format("{} ({}) HPL-MxP ({} factorization): {}", who, report,
+                              dtype_name(p.dtype), p.hpl_mxp.source));
+}
+
+std::vector<std::string> device_row(const NodeType& t, const std::string& who,
+                                    const DeviceRating& d, const PrecisionRating& p) {
+  const bool ops = is_ops(p.dtype);
+  return {t.name,
+          who,
+          std::string(category_name(d.category)),
+          std::string(dtype_name(p.dtype)),
+          with_basis(p.rpeak, ops),
+          format_rate(p.rmax.value, ops),
+          format_rate(p.hpl.value, ops),
+          format_rate(p.hpl_mxp.value, ops),
+          pct(p.efficiency()),
+          format_rate(p.ceiling.value, ops),
+          format_rate(p.rpeak_sparse.value, ops),
+          gflops_per_w(p.flops_per_watt(), ops),
+          p.not_counted ? std::to_string(p.not_counted) : "-"};
+}
+
+DeviceSection device_section(const Rating& r) {
+  DeviceSection out;
+  out.table.header = {"node type",     "device",   "category",   "precision",  "Rpeak (basis)",
+                      "GEMM Rmax",     "HPL Rmax", "HPL-MxP",    "Rmax/Rpeak", "peak kernel",
+                      "sparse (note)", "GFLOPS/W", "not counted"};
   std::vector<std::string> described;  // report + device, each described once
   for (const NodeType& t : r.node_types)
     for (const NodeRating& n : t.measured)
@@ -345,41 +393,20 @@ Sections build_sections(const Rating& r) {
         const bool describe = std::find(described.begin(), described.end(), key) == described.end();
         if (describe) described.push_back(key);
         for (const PrecisionRating& p : d.precisions) {
-          const bool ops = is_ops(p.dtype);
-          dev.rows.push_back({t.name, who, std::string(category_name(d.category)),
-                              std::string(dtype_name(p.dtype)), with_basis(p.rpeak, ops),
-                              format_rate(p.rmax.value, ops), format_rate(p.hpl.value, ops),
-                              format_rate(p.hpl_mxp.value, ops), pct(p.efficiency()),
-                              format_rate(p.ceiling.value, ops),
-                              format_rate(p.rpeak_sparse.value, ops),
-                              gflops_per_w(p.flops_per_watt(), ops),
-                              p.not_counted ? std::to_string(p.not_counted) : "-"});
-          if (describe && p.rpeak.present())
-            derivations.push_back(fmt::format("{} ({}) {} Rpeak: {}", who, n.report,
-                                              dtype_name(p.dtype), p.rpeak.source));
-          if (describe && p.rmax.present())
-            derivations.push_back(fmt::format("{} ({}) {} GEMM Rmax: {}", who, n.report,
-                                              dtype_name(p.dtype), p.rmax.source));
-          if (describe && p.hpl.present())
-            derivations.push_back(fmt::format("{} ({}) HPL Rmax: {}", who, n.report, p.hpl.source));
-          if (describe && p.hpl_mxp.present())
-            derivations.push_back(fmt::format("{} ({}) HPL-MxP ({} factorization): {}", who,
-                                              n.report, dtype_name(p.dtype), p.hpl_mxp.source));
+          out.table.rows.push_back(device_row(t, who, d, p));
+          if (describe) add_derivations(out.derivations, who, n.report, p);
         }
         if (!describe) continue;
-        bandwidths.push_back(fmt::format("{} ({}): {}", who, n.report,
-                                         d.memory_bandwidth.present()
-                                             ? format_si(d.memory_bandwidth.value, "B/s") + " (" +
-                                                   d.memory_bandwidth.source + ")"
-                                             : std::string("no verified stream triad")));
+        out.bandwidths.push_back(fmt::format("{} ({}): {}", who, n.report,
+                                             d.memory_bandwidth.present()
+                                                 ? format_si(d.memory_bandwidth.value, "B/s") +
+                                                       " (" + d.memory_bandwidth.source + ")"
+                                                 : std::string("no verified stream triad")));
       }
-  s.tables.emplace_back(
-      "Devices (scope: device, dense; GEMM Rmax = best verified GEMM, median time; HPL Rmax = "
-      "verified HPL, FP64; HPL-MxP = verified HPL-MxP in that factorization precision, rate on "
-      "HPL's FP64 operation count; Rmax/Rpeak uses HPL Rmax where measured)",
-      dev);
-  s.lists.emplace_back("Memory bandwidth (measured, stream triad)", bandwidths);
+  return out;
+}
 
+void add_node_type_tables(Sections& s, const Rating& r) {
   Table nt;
   nt.header = {"node type", "nodes",      "measured", "coverage",
                "racks",     "power/node", "kW/rack",  "node figure extrapolated"};
@@ -409,7 +436,9 @@ Sections build_sections(const Rating& r) {
   }
   s.tables.emplace_back("Node types (scope: node type)", nt);
   s.tables.emplace_back("Per node, main devices (accelerators, or the CPUs of a CPU node)", np);
+}
 
+void add_category_table(Sections& s, const Rating& r) {
   Table cat;
   cat.header = {"category",    "precision",         "Rpeak (basis)", "Rmax",
                 "Rmax/Rpeak",  "sparse (note)",     "devices",       "IT power",
@@ -435,7 +464,9 @@ Sections build_sections(const Rating& r) {
   }
   s.tables.emplace_back("Categories (scope: fleet; each device in exactly one)", cat);
   if (!reasons.empty()) s.lists.emplace_back("Extrapolation", reasons);
+}
 
+void add_site_power(Sections& s, const Rating& r) {
   std::vector<std::string> site;
   if (r.it_power_w >= 0) {
     site.push_back("IT power: " + watts(r.it_power_w) + " (inventory power per node x count)");
@@ -446,33 +477,63 @@ Sections build_sections(const Rating& r) {
       site.push_back("facility power: not shown (no PUE in the inventory)");
   }
   if (!site.empty()) s.lists.emplace_back("Site power", site);
+}
 
-  if (r.total) {
-    std::vector<std::string> lines;
-    lines.push_back(fmt::format("{}: Rpeak {} / Rmax {}", r.total->label,
-                                format_rate(r.total->rpeak, false),
-                                format_rate(r.total->rmax, false)));
-    for (const std::string& t : r.total->terms) lines.push_back("  " + t);
-    s.lists.emplace_back("Total (--total)", lines);
-  }
-  if (r.target) {
-    const bool ops = is_ops(r.target->dtype);
-    Table tg;
-    tg.header = {"node type",  "Rmax/node",      "nodes on Rmax",  "power on Rmax",
-                 "Rpeak/node", "nodes on Rpeak", "power on Rpeak", "power basis"};
-    auto cnt = [](long n) { return n < 0 ? std::string("-") : fmt::format("{}", n); };
-    for (const TargetAnswer& a : r.target_answers)
-      tg.rows.push_back({a.node_type + (a.extrapolated ? " (extrapolated)" : ""),
-                         format_rate(a.node_rmax, ops), cnt(a.nodes_on_rmax),
-                         watts(a.power_w_on_rmax), format_rate(a.node_rpeak, ops),
-                         cnt(a.nodes_on_rpeak), watts(a.power_w_on_rpeak),
-                         a.power_basis.empty() ? "no power figure" : a.power_basis});
-    s.tables.emplace_back(
-        fmt::format("Target {} = {} {} (nodes = ceil(target / node figure))", r.target->text,
-                    format_rate(r.target->value, ops), dtype_name(r.target->dtype)),
-        tg);
-  }
-  s.lists.emplace_back("Figure sources", derivations);
+void add_total(Sections& s, const Total& total) {
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("{}: Rpeak {} / Rmax {}", total.label,
+                              format_rate(total.rpeak, false), format_rate(total.rmax, false)));
+  for (const std::string& t : total.terms) lines.push_back("  " + t);
+  s.lists.emplace_back("Total (--total)", lines);
+}
+
+void add_target_table(Sections& s, const Target& target, const std::vector<TargetAnswer>& answers) {
+  const bool ops = is_ops(target.dtype);
+  Table tg;
+  tg.header = {"node type",  "Rmax/node",      "nodes on Rmax",  "power on Rmax",
+               "Rpeak/node", "nodes on Rpeak", "power on Rpeak", "power basis"};
+  auto cnt = [](long n) { return n < 0 ? std::string("-") : fmt::format("{}", n); };
+  for (const TargetAnswer& a : answers)
+    tg.rows.push_back({a.node_type + (a.extrapolated ? " (extrapolated)" : ""),
+                       format_rate(a.node_rmax, ops), cnt(a.nodes_on_rmax),
+                       watts(a.power_w_on_rmax), format_rate(a.node_rpeak, ops),
+                       cnt(a.nodes_on_rpeak), watts(a.power_w_on_rpeak),
+                       a.power_basis.empty() ? "no power figure" : a.power_basis});
+  s.tables.emplace_back(
+      fmt::format("Target {} = {} {} (nodes = ceil(target / node figure))", target.text,
+                  format_rate(target.value, ops), dtype_name(target.dtype)),
+      tg);
+}
+
+}  // namespace
+
+Sections build_sections(const Rating& r) {
+  Sections s;
+  s.title = r.site.empty() ? "suanli capacity rating" : "suanli capacity rating: " + r.site;
+  std::string reps;
+  for (const std::string& p : r.inputs) reps += (reps.empty() ? "" : ", ") + p;
+  s.intro.emplace_back("reports", reps);
+  s.intro.emplace_back("inventory",
+                       r.inventory.empty() ? "none (each report is one node)" : r.inventory);
+  s.intro.emplace_back("claims",
+                       r.claims.empty() ? "none (Rpeak from the reports' device peaks)" : r.claims);
+
+  // Headline: one figure per category, each at its own precision; no cross-precision sum.
+  for (const CategoryFigure& f : r.categories) s.headline.push_back(headline_of(f));
+
+  DeviceSection devices = device_section(r);
+  s.tables.emplace_back(
+      "Devices (scope: device, dense; GEMM Rmax = best verified GEMM, median time; HPL Rmax = "
+      "verified HPL, FP64; HPL-MxP = verified HPL-MxP in that factorization precision, rate on "
+      "HPL's FP64 operation count; Rmax/Rpeak uses HPL Rmax where measured)",
+      devices.table);
+  s.lists.emplace_back("Memory bandwidth (measured, stream triad)", devices.bandwidths);
+  add_node_type_tables(s, r);
+  add_category_table(s, r);
+  add_site_power(s, r);
+  if (r.total) add_total(s, *r.total);
+  if (r.target) add_target_table(s, *r.target, r.target_answers);
+  s.lists.emplace_back("Figure sources", devices.derivations);
   s.lists.emplace_back("Notes", r.notes);
   return s;
 }

@@ -190,4 +190,10 @@ void write_file_atomic(const std::string& path, const std::string& text, bool no
   write_files_atomic({{path, text}}, no_replace);
 }
 
+bool names_a_file(const std::string& name_or_path) {
+  return name_or_path.find('/') != std::string::npos ||
+         (name_or_path.size() > 5 &&
+          name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
+}
+
 }  // namespace suanli

@@ -35,6 +35,10 @@ struct AtomicFile {
 void write_files_atomic(const std::vector<AtomicFile>& files, bool no_replace = false);
 void write_file_atomic(const std::string& path, const std::string& text, bool no_replace = false);
 
+// True when a command-line name is a path (it has a '/' or ends in ".json"), not the name of
+// a shipped suite or profile.
+bool names_a_file(const std::string& name_or_path);
+
 // The same file (device and inode) as another path; false when either does not exist.
 bool same_file(const std::string& a, const std::string& b);
 

@@ -115,19 +115,22 @@ std::vector<SchemaError> validate_against_schema(const nlohmann::json& doc,
   return errors;
 }
 
+void require_valid(const nlohmann::json& doc, const std::string& schema_file,
+                   const std::string& origin, const std::string& what, const std::string& plural) {
+  const std::vector<SchemaError> errors = validate_against_schema(doc, schema_file);
+  if (errors.empty()) return;
+  const SchemaError& e = errors.front();
+  throw InputError(fmt::format("{}: not a valid {}: at {}: {} ({} follow reports/schema/{})",
+                               origin, what, e.path.empty() ? "/" : e.path, e.message, plural,
+                               schema_file));
+}
+
 namespace {
 
 // JSON pointer escaping of one reference token.
 std::string pointer_token(const std::string& k) {
   std::string out;
-  for (char c : k) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
+  for (char c : k) out += c == '~' ? std::string("~0") : c == '/' ? "~1" : std::string(1, c);
   return out;
 }
 

@@ -18,6 +18,11 @@ struct SchemaError {
 std::vector<SchemaError> validate_against_schema(const nlohmann::json& doc,
                                                  const std::string& schema_file);
 
+// Validates doc against `schema_file`; throws InputError "ORIGIN: not a valid WHAT: at POINTER:
+// MESSAGE (PLURAL follow reports/schema/SCHEMA_FILE)" for the first (most specific) error.
+void require_valid(const nlohmann::json& doc, const std::string& schema_file,
+                   const std::string& origin, const std::string& what, const std::string& plural);
+
 // The embedded schema text; throws std::out_of_range for an unknown name.
 const std::string& schema_text(const std::string& schema_file);
 

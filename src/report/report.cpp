@@ -10,50 +10,40 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <variant>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/op_traits.h"
 #include "core/units.h"
+#include "report/enum_names.h"
 #include "report/hash.h"
 #include "report/json_schema.h"
+#include "report/report_reader.h"
 
 namespace suanli {
 
 using nlohmann::json;
 
+namespace {
+
+// In the order of the enums' values (report.h).
+constexpr std::string_view kStatusNames[] = {"ok", "unsupported", "skipped", "failed", "error"};
+static_assert(std::size(kStatusNames) == static_cast<size_t>(Status::error) + 1);
+constexpr std::string_view kStopReasonTexts[] = {
+    "not finished",         "noise target reached",       "time limit reached",
+    "sample limit reached", "sustained duration reached", "one run (timed as a single solve)"};
+static_assert(std::size(kStopReasonTexts) == static_cast<size_t>(StopReason::single_run) + 1);
+
+}  // namespace
+
 std::string_view status_name(Status s) {
-  switch (s) {
-    case Status::ok:
-      return "ok";
-    case Status::unsupported:
-      return "unsupported";
-    case Status::skipped:
-      return "skipped";
-    case Status::failed:
-      return "failed";
-    case Status::error:
-      return "error";
-  }
-  return "error";
+  return enum_name(kStatusNames, s, "error");
 }
 
 std::string_view stop_reason_text(StopReason s) {
-  switch (s) {
-    case StopReason::none:
-      return "not finished";
-    case StopReason::noise_target:
-      return "noise target reached";
-    case StopReason::time_limit:
-      return "time limit reached";
-    case StopReason::sample_cap:
-      return "sample limit reached";
-    case StopReason::sustained:
-      return "sustained duration reached";
-    case StopReason::single_run:
-      return "one run (timed as a single solve)";
-  }
-  return "not finished";
+  return enum_name(kStopReasonTexts, s, "not finished");
 }
 
 TimeStats compute_stats(const std::vector<double>& v) {
@@ -81,23 +71,8 @@ Tally tally(const std::vector<Result>& results) {
   Tally t;
   t.results = results.size();
   for (const Result& r : results) {
-    switch (r.status) {
-      case Status::ok:
-        ++t.ok;
-        break;
-      case Status::unsupported:
-        ++t.unsupported;
-        break;
-      case Status::skipped:
-        ++t.skipped;
-        break;
-      case Status::failed:
-        ++t.failed;
-        break;
-      case Status::error:
-        ++t.error;
-        break;
-    }
+    size_t* const by_status[] = {&t.ok, &t.unsupported, &t.skipped, &t.failed, &t.error};
+    ++*by_status[static_cast<size_t>(r.status)];
     for (const ResultMark& m : r.marks) {
       if (m.kind == "noisy") ++t.noisy;
       if (m.kind == "slowdown") ++t.slowdown;
@@ -134,27 +109,24 @@ std::string result_mark_kinds(const json& r) {
 std::vector<PeakCheck> peak_checks(const json& report) {
   std::vector<PeakCheck> out;
   if (!report.contains("backends") || !report.contains("results")) return out;
-  for (const json& b : report["backends"]) {
-    const std::string backend = b.value("name", "");
-    for (const json& d : b.value("devices", json::array()))
-      for (const json& p : d.value("peaks", json::array())) {
+  const ReportDocument doc = read_report(report);
+  for (const ReportBackend& b : doc.backends)
+    for (const ReportDevice& d : b.devices)
+      for (const ReportPeak& p : d.peaks) {
         PeakCheck c;
-        c.backend = backend;
-        c.device = d.value("index", 0);
-        c.dtype = dtype_from_name(p.value("dtype", "")).value_or(Dtype::invalid);
-        c.theoretical = p.value("ops_per_second", 0.0);
-        for (const json& r : report["results"]) {
-          if (r.value("backend", "") != backend || r.value("device", -1) != c.device ||
-              r.value("op", "") != "peak" || r.value("dtype", "") != p.value("dtype", "") ||
-              r.value("status", "") != "ok" || !r.contains("verification") ||
-              !r["verification"].value("passed", false) || result_is_marked(r))
+        c.backend = b.name;
+        c.device = d.index;
+        c.dtype = dtype_from_name(p.dtype).value_or(Dtype::invalid);
+        c.theoretical = p.ops_per_second;
+        for (const ReportResult& r : doc.results) {
+          if (r.backend != b.name || r.device != c.device || r.op != "peak" || r.dtype != p.dtype ||
+              !r.counts() || r.marked)
             continue;
-          const double v = r.value("flops_per_second", -1.0);
-          if (v > c.measured) c.measured = v, c.workload = r.value("workload", "");
+          const double v = r.flops_per_second.value_or(-1.0);
+          if (v > c.measured) c.measured = v, c.workload = r.workload;
         }
         out.push_back(c);
       }
-  }
   return out;
 }
 
@@ -188,38 +160,10 @@ std::string peak_check_line(const PeakCheck& c) {
 }
 
 json op_shape_json(const OpDesc& op) {
-  switch (op.kind) {
-    case OpKind::gemm: {
-      const GemmShape& g = op.gemm();
-      return {{"m", g.m},
-              {"n", g.n},
-              {"k", g.k},
-              {"batch", g.batch},
-              {"trans_a", g.trans_a},
-              {"trans_b", g.trans_b}};
-    }
-    case OpKind::conv2d: {
-      const Conv2dShape& c = op.conv2d();
-      return {{"n", c.n},
-              {"c", c.c},
-              {"h", c.h},
-              {"w", c.w},
-              {"k", c.k},
-              {"r", c.r},
-              {"s", c.s},
-              {"stride", {c.stride_h, c.stride_w}},
-              {"pad", {c.pad_h, c.pad_w}},
-              {"dilation", {c.dil_h, c.dil_w}},
-              {"groups", c.groups},
-              {"p", c.p()},
-              {"q", c.q()}};
-    }
-    case OpKind::peak:
-      return {{"elements", op.peak().elements}, {"depth", op.peak().depth}};
-    case OpKind::stream:
-      return {{"kind", std::string(stream_kind_name(op.stream().kind))}, {"n", op.stream().n}};
-  }
-  return json::object();
+  json j = json::object();
+  for (const ShapeField& f : op_traits(op.kind).shape_fields(op))
+    std::visit([&](const auto& v) { j[f.name] = v; }, f.value);
+  return j;
 }
 
 json result_to_json(const Result& r) {
@@ -371,11 +315,9 @@ Result result_from_json(const json& j) {
     r.backend = j.at("backend").get<std::string>();
     r.device = j.at("device").get<int>();
     const std::string status = j.at("status").get<std::string>();
-    bool known = false;
-    for (Status s :
-         {Status::ok, Status::unsupported, Status::skipped, Status::failed, Status::error})
-      if (status_name(s) == status) r.status = s, known = true;
+    const std::optional<Status> known = enum_from_name<Status>(kStatusNames, status);
     if (!known) throw InputError("unknown status '" + status + "'");
+    r.status = *known;
     r.reason = j.value("reason", "");
     if (auto d = dtype_from_name(j.value("dtype", "fp32"))) r.op.dtype = *d;
     r.flops = num("flops");

@@ -36,13 +36,7 @@ struct Geometry {
 };
 
 Verification failed(std::string detail) {
-  Verification v;
-  v.method = "reference";
-  v.passed = false;
-  v.error = std::numeric_limits<double>::infinity();
-  v.bound = kConvBound;
-  v.detail = std::move(detail);
-  return v;
+  return internal::failure("reference", kConvBound, std::move(detail));
 }
 
 // Output points to check: all of them, or up to max_points: the four corners of each (image,
@@ -107,65 +101,101 @@ struct Worst {
   double got = 0, ref = 0, tol = 0;
 };
 
-}  // namespace
+// Validated before p() and q() divide by the strides; the filter must fit in the padded input
+// (p() alone would round a slightly negative extent up to one output row).
+bool valid_shape(const Conv2dShape& cs) {
+  return cs.groups >= 1 && cs.c % cs.groups == 0 && cs.k % cs.groups == 0 && cs.n >= 1 &&
+         cs.c >= 1 && cs.k >= 1 && cs.r >= 1 && cs.s >= 1 && cs.stride_h >= 1 && cs.stride_w >= 1 &&
+         cs.dil_h >= 1 && cs.dil_w >= 1 && cs.pad_h >= 0 && cs.pad_w >= 0 &&
+         cs.h + 2 * cs.pad_h >= cs.dil_h * (cs.r - 1) + 1 &&
+         cs.w + 2 * cs.pad_w >= cs.dil_w * (cs.s - 1) + 1;
+}
 
-Verification verify_conv2d(const OpDesc& op, const void* src, const void* weights, const void* dst,
-                           uint64_t seed, int64_t max_points) {
-  const Conv2dShape& cs = op.conv2d();
-  const OperandTypes types = operand_types(op);
-  const ErrorModel model = internal::error_model(op);
-  // Validated before p() and q() divide by the strides; the filter must fit in the padded input
-  // (p() alone would round a slightly negative extent up to one output row).
-  if (cs.groups < 1 || cs.c % cs.groups != 0 || cs.k % cs.groups != 0 || cs.n < 1 || cs.c < 1 ||
-      cs.k < 1 || cs.r < 1 || cs.s < 1 || cs.stride_h < 1 || cs.stride_w < 1 || cs.dil_h < 1 ||
-      cs.dil_w < 1 || cs.pad_h < 0 || cs.pad_w < 0 ||
-      cs.h + 2 * cs.pad_h < cs.dil_h * (cs.r - 1) + 1 ||
-      cs.w + 2 * cs.pad_w < cs.dil_w * (cs.s - 1) + 1)
-    return failed("invalid conv2d shape " + shape_string(op));
+Geometry geometry(const Conv2dShape& cs) {
   Geometry g{cs.n,        cs.c,        cs.h,     cs.w,      cs.k,     cs.r,
              cs.s,        cs.p(),      cs.q(),   cs.groups, 0,        0,
              cs.stride_h, cs.stride_w, cs.pad_h, cs.pad_w,  cs.dil_h, cs.dil_w};
   g.c_group = g.c / g.groups;
   g.k_group = g.k / g.groups;
-  const int64_t terms = g.c_group * g.r * g.s;
+  return g;
+}
 
-  // Whole-output scan for NaN and infinity: cheap, and a sample could miss them.
-  const int64_t total = g.points();
+// Whole-output scan for NaN and infinity: cheap, and a sample could miss them.
+int64_t count_non_finite(Dtype t, const void* dst, int64_t total) {
   int64_t non_finite = 0;
-  if (!dtype_is_integer(types.c)) {
-    constexpr int64_t kRow = 4096;
+  if (dtype_is_integer(t)) return 0;
+  constexpr int64_t kRow = 4096;
 #pragma omp parallel reduction(+ : non_finite)
-    {
-      std::vector<double> row(kRow);
+  {
+    std::vector<double> row(kRow);
 #pragma omp for schedule(static)
-      for (int64_t start = 0; start < total; start += kRow) {
-        const int64_t len = std::min(kRow, total - start);
-        internal::load_row(types.c, dst, start, len, row.data());
-        for (int64_t i = 0; i < len; ++i) non_finite += std::isfinite(row[i]) ? 0 : 1;
-      }
+    for (int64_t start = 0; start < total; start += kRow) {
+      const int64_t len = std::min(kRow, total - start);
+      internal::load_row(t, dst, start, len, row.data());
+      for (int64_t i = 0; i < len; ++i) non_finite += std::isfinite(row[i]) ? 0 : 1;
     }
   }
-  if (non_finite > 0)
-    return failed(fmt::format("{} of {} outputs are NaN or infinite", non_finite, total));
+  return non_finite;
+}
 
-  // Weights as (k, r, s, c/groups) in fp64, so a point's inner loop runs over contiguous
-  // channels of both src (NHWC) and weights.
-  std::vector<double> wt(static_cast<size_t>(g.k * terms));
-  {
-    std::vector<double> raw(static_cast<size_t>(g.k * terms));
-    internal::load_row(types.b, weights, 0, g.k * terms, raw.data());
-    for (int64_t ik = 0; ik < g.k; ++ik)
-      for (int64_t ic = 0; ic < g.c_group; ++ic)
-        for (int64_t ir = 0; ir < g.r; ++ir)
-          for (int64_t is = 0; is < g.s; ++is)
-            wt[static_cast<size_t>(((ik * g.r + ir) * g.s + is) * g.c_group + ic)] =
-                raw[static_cast<size_t>(((ik * g.c_group + ic) * g.r + ir) * g.s + is)];
+// Weights as (k, r, s, c/groups) in fp64, so a point's inner loop runs over contiguous channels
+// of both src (NHWC) and weights.
+std::vector<double> weights_krsc(const Geometry& g, Dtype t, const void* weights) {
+  const int64_t terms = g.c_group * g.r * g.s;
+  std::vector<double> krsc_weights(static_cast<size_t>(g.k * terms));
+  std::vector<double> raw(static_cast<size_t>(g.k * terms));
+  internal::load_row(t, weights, 0, g.k * terms, raw.data());
+  for (int64_t ik = 0; ik < g.k; ++ik)
+    for (int64_t ic = 0; ic < g.c_group; ++ic)
+      for (int64_t ir = 0; ir < g.r; ++ir)
+        for (int64_t is = 0; is < g.s; ++is)
+          krsc_weights[static_cast<size_t>(((ik * g.r + ir) * g.s + is) * g.c_group + ic)] =
+              raw[static_cast<size_t>(((ik * g.c_group + ic) * g.r + ir) * g.s + is)];
+  return krsc_weights;
+}
+
+// The reference of one output point (fp64) and the sum of its squared products.
+struct PointSum {
+  double value = 0, squares = 0;
+};
+PointSum reference_point(const Geometry& g, Dtype src_type, const void* src,
+                         const std::vector<double>& krsc_weights, int64_t idx,
+                         std::vector<double>& seg) {
+  const int64_t ik = idx % g.k, iq = (idx / g.k) % g.q, ip = (idx / (g.k * g.q)) % g.p,
+                in = idx / (g.k * g.q * g.p);
+  const int64_t c0 = (ik / g.k_group) * g.c_group;
+  PointSum sum;
+  for (int64_t ir = 0; ir < g.r; ++ir) {
+    const int64_t ih = ip * g.stride_h - g.pad_h + ir * g.dil_h;
+    if (ih < 0 || ih >= g.h) continue;
+    for (int64_t is = 0; is < g.s; ++is) {
+      const int64_t iw = iq * g.stride_w - g.pad_w + is * g.dil_w;
+      if (iw < 0 || iw >= g.w) continue;
+      internal::load_row(src_type, src, ((in * g.h + ih) * g.w + iw) * g.c + c0, g.c_group,
+                         seg.data());
+      const double* weight_row =
+          &krsc_weights[static_cast<size_t>(((ik * g.r + ir) * g.s + is) * g.c_group)];
+      const double* x = seg.data();
+      double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+      for (int64_t ic = 0; ic < g.c_group; ++ic) {
+        const double prod = x[ic] * weight_row[ic];
+        a += prod;
+        b += prod * prod;
+      }
+      sum.value += a;
+      sum.squares += b;
+    }
   }
+  return sum;
+}
 
-  bool all = false;
-  const std::vector<int64_t> pts = choose_points(g, seed, std::max<int64_t>(max_points, 1), &all);
+// The worst scaled error over the chosen points (the first such point on a tie).
+Worst worst_point(const Geometry& g, const OperandTypes& types, const ErrorModel& model,
+                  const void* src, const std::vector<double>& krsc_weights, const void* dst,
+                  const std::vector<int64_t>& pts) {
   const auto count = static_cast<int64_t>(pts.size());
-  const double kd = static_cast<double>(terms), sqrt_k = std::sqrt(kd);
+  const double kd = static_cast<double>(g.c_group * g.r * g.s), sqrt_k = std::sqrt(kd);
   Worst worst;
 #pragma omp parallel
   {
@@ -174,48 +204,28 @@ Verification verify_conv2d(const OpDesc& op, const void* src, const void* weight
 #pragma omp for schedule(dynamic, 64)
     for (int64_t t = 0; t < count; ++t) {
       const int64_t idx = pts[static_cast<size_t>(t)];
-      const int64_t ik = idx % g.k, iq = (idx / g.k) % g.q, ip = (idx / (g.k * g.q)) % g.p,
-                    in = idx / (g.k * g.q * g.p);
-      const int64_t c0 = (ik / g.k_group) * g.c_group;
-      double acc = 0, sq = 0;
-      for (int64_t ir = 0; ir < g.r; ++ir) {
-        const int64_t ih = ip * g.stride_h - g.pad_h + ir * g.dil_h;
-        if (ih < 0 || ih >= g.h) continue;
-        for (int64_t is = 0; is < g.s; ++is) {
-          const int64_t iw = iq * g.stride_w - g.pad_w + is * g.dil_w;
-          if (iw < 0 || iw >= g.w) continue;
-          internal::load_row(types.a, src, ((in * g.h + ih) * g.w + iw) * g.c + c0, g.c_group,
-                             seg.data());
-          const double* wv = &wt[static_cast<size_t>(((ik * g.r + ir) * g.s + is) * g.c_group)];
-          const double* x = seg.data();
-          double a = 0, b = 0;
-#pragma omp simd reduction(+ : a, b)
-          for (int64_t ic = 0; ic < g.c_group; ++ic) {
-            const double prod = x[ic] * wv[ic];
-            a += prod;
-            b += prod * prod;
-          }
-          acc += a;
-          sq += b;
-        }
-      }
+      const PointSum ref = reference_point(g, types.a, src, krsc_weights, idx, seg);
       const double y = internal::load_one(types.c, dst, idx);
-      const double diff = std::fabs(y - acc);
+      const double diff = std::fabs(y - ref.value);
       double tol = 0, err = diff;
       if (!model.exact) {
-        const double sigma = std::sqrt(sq);
-        tol = internal::dot_tolerance(model, kd, sigma) + model.u_out * std::fabs(acc) +
+        const double sigma = std::sqrt(ref.squares);
+        tol = internal::dot_tolerance(model, kd, sigma) + model.u_out * std::fabs(ref.value) +
               model.u_host * sqrt_k * sigma + kTinyTolerance;
         err = diff / tol;
       }
       if (std::isnan(err)) err = std::numeric_limits<double>::infinity();
-      if (err > local.error) local = {err, idx, y, acc, tol};
+      if (err > local.error) local = {err, idx, y, ref.value, tol};
     }
 #pragma omp critical
     if (local.error > worst.error || (local.error == worst.error && local.point < worst.point))
       worst = local;
   }
+  return worst;
+}
 
+Verification verdict(const Geometry& g, const ErrorModel& model, const Worst& worst, int64_t count,
+                     bool all) {
   Verification out;
   out.method = "reference";
   out.bound = model.exact ? 0.0 : kConvBound;
@@ -225,7 +235,7 @@ Verification verify_conv2d(const OpDesc& op, const void* src, const void* weight
                 ip = (worst.point / (g.k * g.q)) % g.p, in = worst.point / (g.k * g.q * g.p);
   const std::string checked =
       all ? fmt::format("all {} points", count)
-          : fmt::format("{} of {} points (corners, borders, random)", count, total);
+          : fmt::format("{} of {} points (corners, borders, random)", count, g.points());
   if (model.exact)
     out.detail = fmt::format(
         "{}, exact integer check; worst (n,p,q,k) ({},{},{},{}): got {}, "
@@ -235,8 +245,26 @@ Verification verify_conv2d(const OpDesc& op, const void* src, const void* weight
     out.detail = fmt::format(
         "{}, worst (n,p,q,k) ({},{},{},{}): got {:.9g}, reference {:.9g}, "
         "tol {:.3g} (K {})",
-        checked, in, ip, iq, ik, worst.got, worst.ref, worst.tol, terms);
+        checked, in, ip, iq, ik, worst.got, worst.ref, worst.tol, g.c_group * g.r * g.s);
   return out;
+}
+
+}  // namespace
+
+Verification verify_conv2d(const OpDesc& op, const void* src, const void* weights, const void* dst,
+                           uint64_t seed, int64_t max_points) {
+  if (!valid_shape(op.conv2d())) return failed("invalid conv2d shape " + shape_string(op));
+  const OperandTypes types = operand_types(op);
+  const ErrorModel model = internal::error_model(op);
+  const Geometry g = geometry(op.conv2d());
+  const int64_t total = g.points();
+  if (const int64_t non_finite = count_non_finite(types.c, dst, total); non_finite > 0)
+    return failed(fmt::format("{} of {} outputs are NaN or infinite", non_finite, total));
+  const std::vector<double> krsc_weights = weights_krsc(g, types.b, weights);
+  bool all = false;
+  const std::vector<int64_t> pts = choose_points(g, seed, std::max<int64_t>(max_points, 1), &all);
+  const Worst worst = worst_point(g, types, model, src, krsc_weights, dst, pts);
+  return verdict(g, model, worst, static_cast<int64_t>(pts.size()), all);
 }
 
 }  // namespace suanli::verify

@@ -241,13 +241,7 @@ double integer_magnitude(Dtype t) {
 }
 
 Verification failed(std::string detail) {
-  Verification v;
-  v.method = "freivalds";
-  v.passed = false;
-  v.error = std::numeric_limits<double>::infinity();
-  v.bound = kGemmBound;
-  v.detail = std::move(detail);
-  return v;
+  return internal::failure("freivalds", kGemmBound, std::move(detail));
 }
 
 }  // namespace
@@ -272,13 +266,13 @@ Verification verify_gemm(const OpDesc& op, const void* a, const void* b, const v
 
   Sketch s;
   s.m = g.m, s.n = g.n, s.k = g.k, s.vectors = vectors;
-  const auto vm = static_cast<size_t>(vectors) * static_cast<size_t>(g.m);
+  const auto per_row_sums = static_cast<size_t>(vectors) * static_cast<size_t>(g.m);
   s.x.resize(static_cast<size_t>(vectors) * static_cast<size_t>(g.n));
   s.y.resize(static_cast<size_t>(vectors) * static_cast<size_t>(g.k));
   s.bsq.resize(static_cast<size_t>(g.k));
-  s.z.resize(vm);
-  s.t2.resize(vm);
-  s.w.resize(vm);
+  s.z.resize(per_row_sums);
+  s.t2.resize(per_row_sums);
+  s.w.resize(per_row_sums);
   s.s2.resize(static_cast<size_t>(g.m));
   s.cn2.resize(static_cast<size_t>(g.m));
   s.bad.resize(static_cast<size_t>(g.m));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/op_traits.h"
 #include "verify/verify.h"
 #include "verify/verify_internal.h"
 
@@ -14,13 +15,6 @@ namespace {
 
 using internal::derive_seed;
 using internal::splitmix64;
-
-// What values a buffer gets.
-enum class Distribution {
-  kSymmetric,  // floating: uniform [-1, 1]; integer: the type's whole range
-  kPositive,   // floating: uniform [0.5, 2] (stream: no cancellation, so a relative check works)
-  kSmallInt,   // integers 0..15 (peak: A + depth stays exact in the accumulator)
-};
 
 // Elements per independently seeded chunk: the data depends on the seed only, never on the
 // number of threads that fill it.
@@ -57,22 +51,22 @@ struct Affine {
   }
 };
 
-Affine affine(Distribution d) {
+Affine affine(InputFill d) {
   switch (d) {
-    case Distribution::kPositive:
+    case InputFill::positive:
       return {0.5, 1.5, false};
-    case Distribution::kSmallInt:
+    case InputFill::small_int:
       return {0.0, 16.0, true};
-    case Distribution::kSymmetric:
+    case InputFill::symmetric:
     default:
       return {-1.0, 2.0, false};
   }
 }
 
-void fill_buffer(Dtype t, Distribution d, void* data, int64_t n, uint64_t seed) {
+void fill_buffer(Dtype t, InputFill d, void* data, int64_t n, uint64_t seed) {
   // One switch per buffer; the lambdas inline into the chunk loop.
   const Affine real = affine(d);
-  const bool small = d == Distribution::kSmallInt;
+  const bool small = d == InputFill::small_int;
   switch (t) {
     case Dtype::fp64:
       fill_chunks<double>(data, n, seed, real);
@@ -118,25 +112,15 @@ void fill_buffer(Dtype t, Distribution d, void* data, int64_t n, uint64_t seed) 
 }  // namespace
 
 void fill_inputs(const OpDesc& op, void* const* inputs, uint64_t seed) {
-  const OperandTypes t = operand_types(op);
-  const std::vector<int64_t> n = op_buffer_elements(op);
-  // Each buffer gets its own stream, so A does not change when B's size does.
-  auto fill = [&](size_t index, Dtype type, Distribution d) {
-    fill_buffer(type, d, inputs[index], n[index], derive_seed(seed, 0x1000 + index));
-  };
-  switch (op.kind) {
-    case OpKind::gemm:
-    case OpKind::conv2d:
-      fill(0, t.a, Distribution::kSymmetric);
-      fill(1, t.b, Distribution::kSymmetric);
-      return;
-    case OpKind::peak:
-      fill(0, t.c, Distribution::kSmallInt);  // A holds starting accumulators
-      return;
-    case OpKind::stream:
-      fill(0, t.a, Distribution::kPositive);
-      fill(1, t.b, Distribution::kPositive);
-      return;
+  const OpTraits& traits = op_traits(op.kind);
+  const OperandTypes t = traits.operand_types(op);
+  const std::vector<int64_t> n = traits.buffer_elements(op);
+  for (size_t i = 0; i < traits.buffers.size(); ++i) {
+    const BufferRole& role = traits.buffers[i];
+    if (role.fill == InputFill::none) continue;
+    // Each buffer gets its own stream, so A does not change when B's size does.
+    fill_buffer(storage_type(t, role.storage), role.fill, inputs[i], n[i],
+                derive_seed(seed, 0x1000 + i));
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/op.h"
 
@@ -22,6 +23,13 @@ struct Verification {
 // A,B) with seeded pseudo-random values of their storage types. `inputs[i]`
 // points at buffer i of op_buffer_elements(op); the output buffer is left alone.
 void fill_inputs(const OpDesc& op, void* const* inputs, uint64_t seed);
+
+// The output of one execution of `op` checked with its kind's verifier (verify_output.cpp, one
+// row per op kind): `buffers` are the op's buffers in op_buffer_elements order, inputs as
+// filled from `seed` and the output last, as downloaded. Peak and stream use the parameters
+// the harness gives every plugin (kPeakAlpha, kPeakBeta, kStreamScalar of core/op_traits.h).
+Verification verify_output(const OpDesc& op, const std::vector<std::vector<char>>& buffers,
+                           uint64_t seed);
 
 // Freivalds' check of C = op(A) op(B) over all of C (every batch):
 // r = C x - A (B x) for `vectors` random x (entries +-1), FP64 host accumulation.

@@ -3,12 +3,26 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <utility>
 
 #include "core/dtype.h"
 #include "core/op.h"
+#include "verify/verify.h"
 
 namespace suanli::verify::internal {
+
+// A check that could not pass (invalid shape, NaN in the output): error infinity.
+inline Verification failure(const char* method, double bound, std::string detail) {
+  Verification v;
+  v.method = method;
+  v.passed = false;
+  v.error = std::numeric_limits<double>::infinity();
+  v.bound = bound;
+  v.detail = std::move(detail);
+  return v;
+}
 
 // ---- random bits ----------------------------------------------------------------------------
 
