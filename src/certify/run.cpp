@@ -20,6 +20,7 @@
 #include "certify/criteria.h"
 #include "harness/isolate.h"
 #include "report/hash.h"
+#include "report/report_reader.h"
 #include "report/system_info.h"
 #include "revision.h"
 
@@ -346,7 +347,7 @@ CertifyOutput run_certification(const CertifyInput& in) {
         e.device = d.index;
         e.device_name = d.name;
         e.workload = &pw;
-        e.main = facts_from_report_result(result_to_json(main));
+        e.main = facts_from_report_result(read_report_result(result_to_json(main)));
         e.telemetry = series;
         e.claims = in.claims ? &*in.claims : nullptr;
         telemetry.push_back({{"backend", b.name},
@@ -362,12 +363,12 @@ CertifyOutput run_certification(const CertifyInput& in) {
             const Result base =
                 jobs.run(b.name, d.index, index + 1, pw.cache_check_s, ms, "decoy_refill", nullptr);
             out.results.push_back(base);
-            e.baseline = facts_from_report_result(result_to_json(base));
+            e.baseline = facts_from_report_result(read_report_result(result_to_json(base)));
             if (isolate::interrupted()) throw Interrupted();
             const Result fr =
                 jobs.run(b.name, d.index, index + 2, pw.cache_check_s, ms, "fresh", nullptr);
             out.results.push_back(fr);
-            e.fresh = facts_from_report_result(result_to_json(fr));
+            e.fresh = facts_from_report_result(read_report_result(result_to_json(fr)));
           }
         }
         index += pw.cache_check ? 3 : 1;
