@@ -11,6 +11,10 @@ secs=${1:-8}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(suite model report inventory claims profile certificate)
+for t in "${targets[@]}"; do  # every target starts from checked-in valid and near-valid inputs
+  compgen -G "fuzz/corpus/$t/*" >/dev/null ||
+    { echo "fuzz.sh: fuzz/corpus/$t is empty or missing: check in a few seed inputs" >&2; exit 2; }
+done
 jobs=$(nproc 2>/dev/null || echo 2)
 cc=$(command -v clang-14 || command -v clang)
 cxx=$(command -v clang++-14 || command -v clang++)
@@ -29,7 +33,7 @@ status=0
 mkdir -p build-fuzz/findings
 for t in "${targets[@]}"; do
   work=$(mktemp -d)
-  cp fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
+  cp fuzz/corpus/"$t"/* "$work"/
   echo "== fuzz_$t for ${secs} s ($(ls "$work" | wc -l) seeds)"
   if ! build-fuzz/fuzz/fuzz_"$t" "$work" -dict=fuzz/json.dict -max_total_time="$secs" \
       -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=0 \

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -188,6 +189,82 @@ TEST(Isolation, ZeroDevicesIsRefused) {
   EXPECT_FALSE(fs::exists(d / "r.json"));
 }
 
+// --- certify through the same workers ------------------------------------------------------
+
+// A key pair and a one-workload-per-m profile (m = 32, 48, 64) the test plugin sustains briefly.
+std::vector<std::string> certify_args(const fs::path& d) {
+  const Outcome k = suanli(d, {"keygen", "--out", (d / "keys").string()});
+  EXPECT_EQ(k.status, 0) << k.err;
+  write(d / "p.json",
+        R"({"suanli_certify_profile": 1, "name": "tiny", "sustain_s": 0.2,
+            "settings": {"min_time": 0.01, "repetitions": 3, "warmup_time": 0.01},
+            "criteria": {"min_claim_fraction": 0.1, "max_cv": 1.0, "max_throttle_drop": 1.0},
+            "workloads": [{"op": "gemm", "dtype": "fp32", "m": [32, 48, 64], "n": 32, "k": 32}]})");
+  return {"certify",
+          "--profile",
+          (d / "p.json").string(),
+          "--backend",
+          "test_good",
+          "--key",
+          (d / "keys/suanli-certify.secret").string(),
+          "--unofficial",
+          "-q",
+          "--out",
+          (d / "c.json").string()};
+}
+
+// The certification finishes and writes its four files; the faulty run is an error naming how
+// its worker ended, a FAIL of the certificate, and the others are ok; verify agrees.
+void expect_certify_survives(const fs::path& d, const Outcome& r, const std::string& expected) {
+  EXPECT_EQ(r.status, kExitFailed) << r.out << r.err;
+  for (const char* f : {"c.json", "c.report.json", "c.md", "c.html"})
+    ASSERT_TRUE(fs::exists(d / f)) << f << "\n" << r.err;
+  const json rep = json::parse(slurp(d / "c.report.json"));
+  ASSERT_EQ(rep["results"].size(), 3u);
+  for (int m : {32, 64}) EXPECT_EQ((*result_with_m(rep, m))["status"], "ok") << m;
+  const std::string reason = (*result_with_m(rep, 48)).value("reason", "");
+  EXPECT_EQ((*result_with_m(rep, 48))["status"], "error");
+  EXPECT_NE(reason.find(expected), std::string::npos) << reason;
+  EXPECT_NE(reason.find("gemm.fp32.48x32x32"), std::string::npos) << reason;
+  const json cert = json::parse(slurp(d / "c.json"));
+  EXPECT_EQ(cert["verdict"], "FAIL");
+  const Outcome v = suanli(
+      d, {"verify", (d / "c.json").string(), "--pubkey", (d / "keys/suanli-certify.pub").string(),
+          "--report", (d / "c.report.json").string()});
+  EXPECT_EQ(v.status, kExitFailed) << v.out;
+  EXPECT_NE(v.out.find("authentic: verdict FAIL"), std::string::npos) << v.out;
+}
+
+TEST(Isolation, CertifySurvivesASegfaultingPlugin) {
+  const fs::path d = scratch("certify_segv");
+  const Outcome r =
+      suanli(d, certify_args(d), {"SUANLI_TEST_FAULT=segv", "SUANLI_TEST_FAULT_M=48"});
+  expect_certify_survives(d, r, "signal 11 (SIGSEGV");
+}
+
+TEST(Isolation, CertifyKillsAHungPluginAtItsTimeout) {
+  const fs::path d = scratch("certify_hang");
+  std::vector<std::string> args = certify_args(d);
+  args.insert(args.end(), {"--timeout", "2"});
+  const Outcome r = suanli(d, args, {"SUANLI_TEST_FAULT=hang", "SUANLI_TEST_FAULT_M=48"});
+  EXPECT_LT(r.seconds, 30);
+  expect_certify_survives(d, r, "timed out after 2 s");
+}
+
+TEST(Isolation, CertifyInterruptedWritesNothing) {
+  const fs::path d = scratch("certify_int");
+  const auto t0 = Clock::now();
+  const pid_t pid =
+      spawn(d, "c", certify_args(d), {"SUANLI_TEST_FAULT=hang", "SUANLI_TEST_FAULT_M=48"});
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // inside the hung run by then
+  kill(pid, SIGTERM);
+  const Outcome r = finish(pid, d, "c", t0);
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_NE(r.err.find("interrupted by SIGTERM: nothing written"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(d / "c.json"));
+  EXPECT_FALSE(fs::exists(d / "c.report.json"));
+}
+
 // --- journal, interrupts, resume -----------------------------------------------------------
 
 size_t journal_results(const fs::path& journal) {
@@ -332,6 +409,115 @@ TEST(Inputs, ExplodingSuiteIsRefusedBeforeExpanding) {
   EXPECT_EQ(r.status, kExitUsage);
   EXPECT_LT(r.seconds, 2.0);
   EXPECT_NE(r.err.find("1000000000"), std::string::npos) << r.err;
+}
+
+// The bar on bad inputs: every command that reads a JSON file refuses a deeply nested, an
+// oversized, an endless (/dev/zero), an out-of-range (1e400) and an exploding-suite input with
+// exit 2, naming the file,
+// within a second of CPU time and under 100 MB of memory.
+struct Measured {
+  Outcome outcome;
+  long max_rss_kb = 0;
+  double cpu_s = 0;  // user + system
+};
+
+Measured suanli_measured(const fs::path& dir, const std::vector<std::string>& args) {
+  const auto t0 = Clock::now();
+  const pid_t pid = spawn(dir, "cmd", args, {});
+  int st = 0;
+  struct rusage ru {};
+  wait4(pid, &st, 0, &ru);
+  Measured m;
+  m.outcome.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  m.outcome.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  m.outcome.err = slurp(dir / "cmd.err");
+  m.max_rss_kb = ru.ru_maxrss;
+  m.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+  return m;
+}
+
+// name -> file text of each bad kind (the oversized one is 33 MiB, past the 32 MiB limit).
+std::vector<std::pair<std::string, std::string>> bounded_inputs() {
+  std::string values = "[";
+  for (int i = 1; i <= 1000; ++i) values += std::to_string(i) + (i < 1000 ? "," : "]");
+  return {{"nested", std::string(70000, '[') + std::string(70000, ']')},
+          {"overflow", R"({"suanli_suite": 1, "name": "x", "size": 1e400})"},
+          {"oversized", "[" + std::string(33u << 20, ' ') + "]"},
+          {"exploding", R"({"suanli_suite": 1, "name": "x", "workloads": [{"op": "gemm", "m": )" +
+                            values + ", \"n\": " + values + ", \"k\": " + values + "}]}"}};
+}
+
+// Every command and option that reads a JSON file, with F in the place of the file.
+std::vector<std::vector<std::string>> reading_commands(const fs::path& d) {
+  const std::string report =
+      std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
+  const std::string cert =
+      std::string(SUANLI_SOURCE_DIR) + "/fuzz/corpus/certificate/pass-test-plugin.json";
+  const std::string key = (d / "keys/suanli-certify.secret").string();
+  const std::string pub = (d / "keys/suanli-certify.pub").string();
+  const std::string out = (d / "o.json").string();
+  return {{"run", "--suite", "F", "--out", out},
+          {"run", "--suite", (d / "model_suite.json").string(), "--out", out},
+          {"run", "--resume", "F"},
+          {"run", "--suite", tiny_suite(d).string(), "--sign-key", "F", "--out", out},
+          {"list", "workloads", "--suite", "F"},
+          {"rate", "F"},
+          {"rate", "--inventory", "F"},
+          {"rate", report, "--claims", "F"},
+          {"rate", report, "--total", "factors:F"},
+          {"rate", report, "--require-signed", "F"},
+          {"compare", "F", report},
+          {"compare", report, "F"},
+          {"verify", "F", "--pubkey", pub},
+          {"verify", cert, "--pubkey", "F"},
+          {"verify", cert, "--pubkey", pub, "--report", "F"},
+          {"certify", "--profile", "F", "--key", key, "--unofficial"},
+          {"certify", "--profile", "quick", "--key", "F", "--unofficial"},
+          {"certify", "--profile", "quick", "--key", key, "--claims", "F", "--unofficial"},
+          {"export", "F", "--format", "csv"},
+          {"diagnose", "F"}};
+}
+
+TEST(Inputs, EveryReaderRefusesBadInputsFastAndSmall) {
+  const fs::path d = scratch("bounded");
+  ASSERT_EQ(suanli(d, {"keygen", "--out", (d / "keys").string()}).status, 0);
+  double max_s = 0, max_cpu = 0;
+  long max_kb = 0;
+  std::string slowest, busiest, largest;
+  std::vector<std::pair<std::string, std::string>> kinds = bounded_inputs();
+  kinds.emplace_back("endless", "");
+  for (const auto& [kind, text] : kinds) {
+    const fs::path f = kind == "endless" ? fs::path("/dev/zero") : d / (kind + ".json");
+    if (kind != "endless") {
+      write(f, text);
+      fs::permissions(f, fs::perms::owner_read | fs::perms::owner_write);  // a key's mode
+    }
+    write(d / "model_suite.json",
+          R"({"suanli_suite": 1, "name": "m", "workloads": [{"op": "model", "model": ")" +
+              f.string() + R"(", "dtype": "fp32", "batch": 1}]})");
+    for (std::vector<std::string> args : reading_commands(d)) {
+      std::string what = kind + ":";
+      for (std::string& a : args) {
+        if (a == "F") a = f.string();
+        if (a.rfind("factors:F", 0) == 0) a = "factors:" + f.string();
+        what += " " + fs::path(a).filename().string();
+      }
+      const Measured m = suanli_measured(d, args);
+      EXPECT_EQ(m.outcome.status, kExitUsage) << what << "\n" << m.outcome.err;
+      EXPECT_NE(m.outcome.err.find(f.string()), std::string::npos) << what << "\n" << m.outcome.err;
+      // A second of CPU time; the wall clock only as a guard against a hang (the machines that
+      // run the tests are shared, and wall time there says more about the neighbours).
+      EXPECT_LT(m.cpu_s, 1.0) << what;
+      EXPECT_LT(m.outcome.seconds, 10.0) << what;
+      EXPECT_LT(m.max_rss_kb, 100 * 1024) << what;
+      if (m.outcome.seconds > max_s) max_s = m.outcome.seconds, slowest = what;
+      if (m.cpu_s > max_cpu) max_cpu = m.cpu_s, busiest = what;
+      if (m.max_rss_kb > max_kb) max_kb = m.max_rss_kb, largest = what;
+    }
+  }
+  std::printf("slowest refusal %.3f s wall (%s); most CPU %.3f s (%s); largest %ld KiB (%s)\n",
+              max_s, slowest.c_str(), max_cpu, busiest.c_str(), max_kb, largest.c_str());
 }
 
 TEST(Inputs, ThreadsBeyondTheCpusAreRefused) {

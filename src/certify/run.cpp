@@ -1,7 +1,6 @@
 // A certification run: sustained workloads, the caching check, telemetry series, report and
 // certificate.
 #include "certify/run.h"
-#include "hpl/hpl_run.h"
 
 #include <sodium.h>
 #include <unistd.h>
@@ -19,7 +18,9 @@
 
 #include "certify/certificate.h"
 #include "certify/criteria.h"
+#include "harness/isolate.h"
 #include "report/hash.h"
+#include "report/report_reader.h"
 #include "report/system_info.h"
 #include "revision.h"
 
@@ -88,24 +89,78 @@ double sample_seconds(const MeasureSettings& s, double sustain_s) {
   return std::max(s.min_time, sustain_s / 400.0);
 }
 
-enum class Inputs { same, fresh, decoy_refill };
+// The worker's side of a certification: the profile's suite, and one sustained run of a workload
+// with the request's inputs mode, and the telemetry series of its timed sampling when asked.
+Suite certify_worker_suite(const json& init) {
+  const Profile p = load_profile(init.at("profile").get<std::string>());
+  if (p.sha256 != init.at("profile_sha256").get<std::string>())
+    throw std::runtime_error(
+        fmt::format("profile {} changed since the certification began", p.origin));
+  return certification_suite(p, init.at("seed").get<uint64_t>());
+}
 
-Result run_one(Backend& b, int device, const Workload& w, double sustain_s, double min_time,
-               Inputs inputs, TelemetrySeries* series) {
+json certify_worker_run(Backend& b, int device, const Workload& w, const json& /*init*/,
+                        const json& request) {
   RunOptions ro;
-  ro.sustain_s = sustain_s;
-  ro.min_time = min_time;
-  ro.fresh_inputs = inputs == Inputs::fresh;
-  ro.decoy_refill = inputs == Inputs::decoy_refill;
-  SeriesRecorder rec(b, device, std::clamp(sustain_s / 200.0, 0.02, 1.0));
+  ro.sustain_s = request.at("sustain_s").get<double>();
+  ro.min_time = request.at("min_time").get<double>();
+  const std::string inputs = request.at("inputs").get<std::string>();
+  ro.fresh_inputs = inputs == "fresh";
+  ro.decoy_refill = inputs == "decoy_refill";
+  const bool series = request.value("series", false);
+  SeriesRecorder rec(b, device, std::clamp(*ro.sustain_s / 200.0, 0.02, 1.0));
   if (series) ro.on_sampling = [&rec](bool on) { rec.set_sampling(on); };
   // An HPL workload in a profile (a profile can require an HPL result): one timed solve,
   // verified by HPL's scaled residual (src/hpl).
-  Result r = w.hpl.empty() ? run_workload(b, device, w, ro) : hpl::run_hpl_workload(b, device, w, ro);
+  const Result r = run_job(b, device, w, ro);
   rec.set_sampling(false);
-  if (series) *series = rec.series();
-  return r;
+  json answer = {{"result", result_to_json(r)}};
+  if (series) answer["series"] = telemetry_series_json(rec.series());
+  return answer;
 }
+
+const bool kCertifyWorkerRegistered =
+    isolate::register_worker_kind("certify", {certify_worker_suite, certify_worker_run});
+
+// The harness's side: each backend's runs in its worker process (src/harness/isolate), so a
+// plugin that crashes, exits or hangs gives an error result (and a FAIL) and the certification
+// goes on.
+class CertifyJobs {
+ public:
+  CertifyJobs(const CertifyInput& in, const Suite& suite, uint64_t seed) : in_(in), suite_(suite) {
+    const json init = {{"kind", "certify"},
+                       {"profile", profile_source(in.profile)},
+                       {"profile_sha256", in.profile.sha256},
+                       {"seed", seed}};
+    for (const isolate::BackendDesc& b : in.backends)
+      workers_[b.name] = std::make_unique<isolate::IsolatedBackend>(b, in.create_options, init);
+  }
+  // Suite workload `index` on backend:device for sustain_s seconds.
+  Result run(const std::string& backend, int device, size_t index, double sustain_s,
+             double min_time, const char* inputs, TelemetrySeries* series) {
+    const Workload& w = suite_.workloads[index];
+    const Job job{backend, device, &w, index};
+    const json request = {{"sustain_s", sustain_s},
+                          {"min_time", min_time},
+                          {"inputs", inputs},
+                          {"series", series != nullptr}};
+    const double timeout =
+        in_.timeout_s > 0 ? in_.timeout_s : isolate::workload_timeout_s(w, {}) + 2 * sustain_s;
+    isolate::IsolatedBackend::Answer a = workers_.at(backend)->run(job, request, timeout);
+    if (series && a.extra.contains("series"))
+      *series = telemetry_series_from_json(a.extra["series"]);
+    return std::move(a.result);
+  }
+
+ private:
+  static std::string profile_source(const Profile& p) {
+    const std::string builtin = "builtin:";
+    return p.origin.rfind(builtin, 0) == 0 ? p.origin.substr(builtin.size()) : p.origin;
+  }
+  const CertifyInput& in_;
+  const Suite& suite_;
+  std::map<std::string, std::unique_ptr<isolate::IsolatedBackend>> workers_;
+};
 
 }  // namespace
 
@@ -208,91 +263,119 @@ json make_certificate(const CertifyInput& in, uint64_t seed, const json& report,
   return c;
 }
 
-CertifyOutput run_certification(const CertifyInput& in) {
-  CertifyOutput out;
-  out.seed = draw_seed();
-  const Profile& p = in.profile;
-
-  // The suite the report records: the profile's workloads (and their fresh-input twins).
+Suite certification_suite(const Profile& p, uint64_t seed) {
   Suite suite;
   suite.name = "certify-" + p.name;
   suite.description = p.description;
   suite.origin = p.origin;
   suite.sha256 = p.sha256;
   suite.settings = p.settings;
-  suite.settings.seed = out.seed;
+  suite.settings.seed = seed;
   for (const ProfileWorkload& pw : p.workloads) {
     Workload w = pw.workload;
-    w.settings.seed = out.seed;
+    w.settings.seed = seed;
     suite.workloads.push_back(w);
     if (pw.cache_check) {
       suite.workloads.push_back(decoy_refill_workload(w));
       suite.workloads.push_back(fresh_input_workload(w));
     }
   }
-  check_suite_fits(suite, in.backends);
+  return suite;
+}
 
-  size_t total = 0;
-  for (const Backend* b : in.backends) total += b->devices().size() * suite.workloads.size();
-  size_t index = 0;
-  const auto t0 = Clock::now();
-  auto progress = [&](const Backend& b, int device, const Workload& w, double sustain) {
-    if (!in.on_progress) return;
+namespace {
+
+// Progress lines: the index of the run starting now, the total, the ETA from the pace so far.
+class CertifyProgress {
+ public:
+  CertifyProgress(const CertifyInput& in, size_t total) : in_(in), total_(total) {}
+  void show(const std::string& backend, int device, const Workload& w, double sustain) const {
+    if (!in_.on_progress) return;
     Progress pr;
     pr.index = index;
-    pr.total = total;
-    pr.label = fmt::format("{}:{} {} {} {} ({:.0f} s)", b.name(), device, w.name,
+    pr.total = total_;
+    pr.label = fmt::format("{}:{} {} {} {} ({:.0f} s)", backend, device, w.name,
                            dtype_name(w.op.dtype), shape_string(w.op), sustain);
-    pr.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    pr.elapsed_s = std::chrono::duration<double>(Clock::now() - t0_).count();
     if (index > 0)
-      pr.eta_s = pr.elapsed_s / static_cast<double>(index) * static_cast<double>(total - index);
-    in.on_progress(pr);
-  };
+      pr.eta_s = pr.elapsed_s / static_cast<double>(index) * static_cast<double>(total_ - index);
+    in_.on_progress(pr);
+  }
+  size_t index = 0;
+
+ private:
+  const CertifyInput& in_;
+  size_t total_;
+  Clock::time_point t0_ = Clock::now();
+};
+
+}  // namespace
+
+CertifyOutput run_certification(const CertifyInput& in) {
+  CertifyOutput out;
+  out.seed = draw_seed();
+  const Profile& p = in.profile;
+
+  // The suite the report records: the profile's workloads (and their fresh-input twins).
+  const Suite suite = certification_suite(p, out.seed);
+  std::vector<std::pair<std::string, const std::vector<DeviceInfo>*>> fits;
+  for (const isolate::BackendDesc& b : in.backends) fits.emplace_back(b.name, &b.devices);
+  check_suite_fits(suite, fits);
+
+  size_t total = 0;
+  for (const isolate::BackendDesc& b : in.backends)
+    total += b.devices.size() * suite.workloads.size();
+  CertifyProgress progress(in, total);
+  CertifyJobs jobs(in, suite, out.seed);
 
   std::vector<json> criteria;
   json telemetry = json::array();
-  for (Backend* b : in.backends)
-    for (const DeviceInfo& d : b->devices())
+  for (const isolate::BackendDesc& b : in.backends)
+    for (const DeviceInfo& d : b.devices) {
+      size_t index = 0;  // in the suite
       for (const ProfileWorkload& pw : p.workloads) {
-        Workload w = pw.workload;
-        w.settings.seed = out.seed;
-        progress(*b, d.index, w, pw.sustain_s);
-        ++index;
+        if (isolate::interrupted()) throw Interrupted();
+        const Workload& w = suite.workloads[index];
+        progress.show(b.name, d.index, w, pw.sustain_s);
+        ++progress.index;
         TelemetrySeries series;
-        const Result main =
-            run_one(*b, d.index, w, pw.sustain_s, sample_seconds(p.settings, pw.sustain_s),
-                    Inputs::same, &series);
+        const Result main = jobs.run(b.name, d.index, index, pw.sustain_s,
+                                     sample_seconds(p.settings, pw.sustain_s), "same", &series);
         out.results.push_back(main);
         Evidence e;
-        e.backend = b->name();
+        e.backend = b.name;
         e.device = d.index;
         e.device_name = d.name;
         e.workload = &pw;
-        e.main = facts_from_result(main);
+        e.main = facts_from_report_result(read_report_result(result_to_json(main)));
         e.telemetry = series;
         e.claims = in.claims ? &*in.claims : nullptr;
-        telemetry.push_back({{"backend", b->name()},
+        telemetry.push_back({{"backend", b.name},
                              {"device", d.index},
                              {"workload", w.id},
                              {"series", telemetry_series_json(series)}});
         if (pw.cache_check) {
-          const Workload f = fresh_input_workload(w);
-          progress(*b, d.index, decoy_refill_workload(w), pw.cache_check_s);
-          index += 2;
+          progress.show(b.name, d.index, suite.workloads[index + 1], pw.cache_check_s);
+          progress.index += 2;
           if (main.status == Status::ok) {
             // The baseline first, then the fresh inputs, back to back and equally long.
             const double ms = sample_seconds(p.settings, pw.cache_check_s);
-            const Result base = run_one(*b, d.index, decoy_refill_workload(w), pw.cache_check_s, ms,
-                                        Inputs::decoy_refill, nullptr);
+            const Result base =
+                jobs.run(b.name, d.index, index + 1, pw.cache_check_s, ms, "decoy_refill", nullptr);
             out.results.push_back(base);
-            e.baseline = facts_from_result(base);
-            const Result fr = run_one(*b, d.index, f, pw.cache_check_s, ms, Inputs::fresh, nullptr);
+            e.baseline = facts_from_report_result(read_report_result(result_to_json(base)));
+            if (isolate::interrupted()) throw Interrupted();
+            const Result fr =
+                jobs.run(b.name, d.index, index + 2, pw.cache_check_s, ms, "fresh", nullptr);
             out.results.push_back(fr);
-            e.fresh = facts_from_result(fr);
+            e.fresh = facts_from_report_result(read_report_result(result_to_json(fr)));
           }
         }
+        index += pw.cache_check ? 3 : 1;
         for (json& c : evaluate(e, p.limits)) criteria.push_back(std::move(c));
       }
+    }
+  if (isolate::interrupted()) throw Interrupted();
 
   RunMeta meta = in.meta;
   meta.finished_utc = utc_timestamp();
@@ -300,7 +383,9 @@ CertifyOutput run_certification(const CertifyInput& in) {
   // between calls the same for both, whatever the policy).
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   meta.options.emplace_back("omp_wait_policy", policy ? policy : "unset (runtime default)");
-  out.report = make_run_report(suite, in.backends, in.issues, out.results, meta);
+  json backends = json::array();
+  for (const isolate::BackendDesc& b : in.backends) backends.push_back(b.json);
+  out.report = make_run_report(suite, backends, in.issues, out.results, meta);
   // What only a certification run has, inside the sealed report so verify can re-derive it.
   out.report["certification"] = {{"profile", p.name},
                                  {"profile_sha256", p.sha256},

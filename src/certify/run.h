@@ -13,6 +13,7 @@
 
 #include "certify/profile.h"
 #include "harness/backend_host.h"
+#include "harness/isolate.h"
 #include "harness/run_report.h"
 #include "harness/runner.h"
 #include "report/claims.h"
@@ -23,7 +24,10 @@ struct CertifyInput {
   Profile profile;
   std::optional<Claims> claims;
   nlohmann::json claims_document;  // the claims file as read, embedded in the certificate
-  std::vector<Backend*> backends;
+  // Enumerated in worker processes: the measurements run in workers too (src/harness/isolate).
+  std::vector<isolate::BackendDesc> backends;
+  std::vector<std::pair<std::string, std::string>> create_options;  // --threads, as the workers get
+  double timeout_s = 0;  // seconds a run may take before its worker is killed; 0: the default
   std::vector<LoadIssue> issues;
   std::vector<std::string> unofficial_reasons;  // empty: official
   RunMeta meta;
@@ -48,6 +52,20 @@ uint64_t draw_seed();
 // SHA-256 of the running executable (/proc/self/exe) and its path.
 std::pair<std::string, std::string> binary_identity();
 
+// Thrown by run_certification when SIGINT/SIGTERM/SIGHUP arrived (isolate::interrupted()):
+// nothing is written, a certification is run again from the start.
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
+
+// The suite a certification runs and its report records: the profile's workloads with the run's
+// seed, each cache-checked one followed by its decoy-refill and fresh-input twins. The workers
+// build the same one from the profile.
+Suite certification_suite(const Profile& profile, uint64_t seed);
+
+// Runs every workload of the profile on every device, each backend's in a worker process of its
+// own: a plugin that crashes, exits or hangs (past its timeout) gives an error result naming how
+// its worker ended, and the certification goes on. Throws Interrupted.
 CertifyOutput run_certification(const CertifyInput& in);
 
 // The certificate over evaluated criteria (used by run_certification; public for tests).

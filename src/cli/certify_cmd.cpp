@@ -12,8 +12,10 @@
 
 #include "certify/certificate.h"
 #include "certify/run.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/units.h"
+#include "harness/isolate.h"
 #include "report/json_schema.h"
 #include "report/report.h"
 #include "report/system_info.h"
@@ -68,19 +70,17 @@ int cmd_certify(const CertifyOptionsCli& o) {
         "shipped profile; pass --unofficial to issue one marked UNOFFICIAL",
         why));
   }
+  // Enumerated, and later measured, in worker processes (src/harness/isolate): a plugin that
+  // crashes or hangs costs its results, never the certification.
   LoadOptions lo;
   lo.only = o.backends;
   if (o.threads > 0) lo.create_options.emplace_back("threads", std::to_string(o.threads));
-  LoadResult loaded = load_backends(lo);
-  for (const auto& b : loaded.backends) in.backends.push_back(b.get());
-  for (const std::string& name : o.backends) {
-    bool found = false;
-    for (const Backend* b : in.backends) found = found || b->name() == name;
-    if (!found)
-      throw InputError(fmt::format("--backend {}: no such backend could be loaded", name));
-  }
+  const isolate::Enumeration loaded = enumerate(lo);
+  in.backends = loaded.backends;
+  in.create_options = lo.create_options;
+  in.timeout_s = o.timeout_s;
   size_t devices = 0;
-  for (const Backend* b : in.backends) devices += b->devices().size();
+  for (const isolate::BackendDesc& b : in.backends) devices += b.devices.size();
   if (devices == 0) throw InputError("no device to certify (see `suanli info`)");
   in.issues = loaded.issues;
 
@@ -114,7 +114,19 @@ int cmd_certify(const CertifyOptionsCli& o) {
       std::fflush(stderr);
     };
   }
-  certify::CertifyOutput result = certify::run_certification(in);
+  certify::CertifyOutput result;
+  try {
+    const isolate::InterruptScope interrupts;
+    result = certify::run_certification(in);
+  } catch (const certify::Interrupted&) {
+    if (tty) fmt::print(stderr, "\r\033[K");
+    const int sig = isolate::InterruptScope::received();
+    fmt::print(stderr,
+               "suanli: certify interrupted by SIG{}: nothing written (a certification is not "
+               "resumed: run it again)\n",
+               sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    return 128 + sig;
+  }
   if (tty) fmt::print(stderr, "\r\033[K");
   certify::sign_certificate(result.certificate, sk);
 
@@ -147,7 +159,13 @@ int cmd_verify(const VerifyOptions& o) {
   certify::check_certificate_shape(cert, o.certificate);
   const certify::PublicKey pk = certify::load_public_key(o.pubkey);
   nlohmann::json report;
-  if (!o.report.empty()) report = read_json_file(o.report);
+  if (!o.report.empty()) {
+    report = read_json_file(o.report);
+    // Not a report at all is a bad input; an edited report is for the checks to find.
+    if (!report.is_object() || !report.contains("schema_version"))
+      throw InputError(
+          fmt::format("{}: not a suanli report (no \"schema_version\" at /)", o.report));
+  }
   const certify::VerifyResult v =
       certify::verify_certificate(cert, pk, o.report.empty() ? nullptr : &report, o.report);
   for (const certify::Check& c : v.checks)

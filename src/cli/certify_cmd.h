@@ -14,6 +14,7 @@ struct CertifyOptionsCli {
   std::string report;
   std::vector<std::string> backends;
   int threads = 0;
+  double timeout_s = 0;  // --timeout: seconds each run may take (0: the default per workload)
   bool unofficial = false;
   bool quiet = false;
   std::vector<std::string> argv;

@@ -3,9 +3,8 @@
 
 #include <unistd.h>
 
-#include <fstream>
+#include <filesystem>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -41,11 +40,10 @@ namespace {
 std::string suite_text(const std::string& name_or_path) {
   for (const auto& [file, text] : builtin_suites())
     if (file == name_or_path + ".json") return std::string(text);
-  std::ifstream f(name_or_path, std::ios::binary);
-  if (!f) return "";
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  std::error_code ec;
+  if (!std::filesystem::exists(name_or_path, ec)) return "";
+  // Through the bounded reader: an oversized file or /dev/zero is refused, not read to the end.
+  return read_text_file(name_or_path, "suite file");
 }
 
 }  // namespace

@@ -213,6 +213,11 @@ void add_certify_options(CLI::App* cmd, CertifyOptionsCli& o) {
   cmd->add_flag("--unofficial", o.unofficial,
                 "Allow a dirty build or a modified profile; the certificate says "
                 "UNOFFICIAL");
+  cmd->add_option("--timeout", o.timeout_s,
+                  "Seconds one run may take before its worker process is killed and the run "
+                  "recorded as error (default: from the workload's settings, FLOPs and sustain "
+                  "time)")
+      ->check(CLI::Range(1.0, 86400.0));
   cmd->add_flag("--quiet,-q", o.quiet, "No progress lines");
 }
 

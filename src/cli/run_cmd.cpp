@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -31,34 +30,6 @@ namespace suanli::cli {
 namespace {
 
 using nlohmann::json;
-
-volatile sig_atomic_t g_signal = 0;
-
-extern "C" void on_interrupt(int sig) {
-  g_signal = sig;
-  isolate::interrupt_from_signal();
-}
-
-// SIGINT, SIGTERM and SIGHUP end the run between (or in the middle of) workloads, keeping the
-// journal; restored when the run is over.
-class InterruptHandlers {
- public:
-  InterruptHandlers() {
-    struct sigaction sa {};
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
-  }
-  ~InterruptHandlers() {
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
-  }
-  InterruptHandlers(const InterruptHandlers&) = delete;
-  InterruptHandlers& operator=(const InterruptHandlers&) = delete;
-
- private:
-  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
-  std::array<struct sigaction, 3> old_{};
-};
 
 // The options a resumed run needs to be the same run.
 json cli_json(const RunOptionsCli& o, const std::string& out) {
@@ -279,7 +250,7 @@ RunOptions journaled_options(RunState& s, bool tty) {
 std::vector<Result> run_workloads(RunState& s, const RunOptions& ro, bool tty) {
   std::vector<Result> results;
   {
-    const InterruptHandlers handlers;
+    const isolate::InterruptScope handlers;
     results = isolate::run_isolated(s.suite, s.loaded.backends, run_spec(s.o, s.suite, s.lo), ro);
   }
   if (tty) fmt::print(stderr, "\r\033[K");
@@ -307,13 +278,13 @@ int run_cluster_rank(RunState& s, RunOptions& ro, bool tty) {
 int run_here(RunState& s, const RunOptions& ro, bool tty) {
   const std::vector<Result> results = run_workloads(s, ro, tty);
   const size_t jobs = s.suite.workloads.size() * s.device_count;
-  if (g_signal) {
+  if (const int sig = isolate::InterruptScope::received()) {
     fmt::print(stderr,
                "suanli: interrupted by {}: {} of {} results kept in {} (no report written); "
                "finish with: suanli run --resume {}\n",
-               sigabbrev_np(g_signal) ? std::string("SIG") + sigabbrev_np(g_signal) : "a signal",
+               sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : "a signal",
                results.size(), jobs, s.journal->path(), s.journal->path());
-    return 128 + g_signal;
+    return 128 + sig;
   }
   json report = run_report(s, results);
   if (s.sign_key) certify::sign_report(report, *s.sign_key);

@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "harness/run_report.h"
+#include "hpl/formulas.h"
 #include "report/report.h"
 #include "report/system_info.h"
 
@@ -63,6 +64,8 @@ bool write_all(int fd, const std::string& s) {
   }
   return true;
 }
+
+}  // namespace
 
 // One worker process in its own process group; killed (the whole group) when dropped.
 class WorkerProcess {
@@ -204,6 +207,8 @@ class WorkerProcess {
   std::string buf_;
 };
 
+namespace {
+
 DeviceInfo device_from_json(const json& j) {
   DeviceInfo d;
   d.index = j.at("index").get<int>();
@@ -297,117 +302,150 @@ RunOptions worker_run_options(const json& init) {
   return ro;
 }
 
+// The `run` kind: the suite by name or path, filtered as the harness filtered it, and the same
+// file as the harness's.
+Suite suite_from_init(const json& init) {
+  Suite suite = load_suite(init.at("suite").get<std::string>());
+  std::vector<Dtype> keep;
+  for (const json& d : init.at("dtypes"))
+    if (auto t = dtype_from_name(d.get<std::string>())) keep.push_back(*t);
+  filter_dtypes(suite, keep);
+  if (suite.sha256 != init.at("suite_sha256").get<std::string>())
+    throw std::runtime_error(fmt::format("suite {} changed since the run began", suite.origin));
+  return suite;
+}
+
+json run_answer(Backend& backend, int device, const Workload& w, const json& init,
+                const json& request) {
+  RunOptions ro = worker_run_options(init);
+  // The host probe's reference is the parent's (the fastest probe since the run began).
+  ro.host_probe = request.value("host_probe", true);
+  if (request.contains("probe_reference"))
+    ro.probe_reference = request["probe_reference"].get<double>();
+  return {{"result", result_to_json(run_job(backend, device, w, ro))}};
+}
+
+std::map<std::string, WorkerKind>& worker_kinds() {
+  static std::map<std::string, WorkerKind> kinds = {{"suite", {suite_from_init, run_answer}}};
+  return kinds;
+}
+
 void worker_run(WorkerChannel& ch, const json& init) {
   std::unique_ptr<Backend> backend;
   Suite suite;
+  const WorkerKind* kind = nullptr;
   try {
+    const std::string kind_name = init.value("kind", "suite");
+    const auto it = worker_kinds().find(kind_name);
+    if (it == worker_kinds().end())
+      throw std::runtime_error(fmt::format("no worker kind '{}' in this program", kind_name));
+    kind = &it->second;
     backend = load_backend_file(init.at("path").get<std::string>(),
                                 options_from_json(init.at("create_options")));
     if (backend->name() != init.at("name").get<std::string>())
       throw std::runtime_error(fmt::format("the plugin now calls itself '{}'", backend->name()));
-    suite = load_suite(init.at("suite").get<std::string>());
-    std::vector<Dtype> keep;
-    for (const json& d : init.at("dtypes"))
-      if (auto t = dtype_from_name(d.get<std::string>())) keep.push_back(*t);
-    filter_dtypes(suite, keep);
-    if (suite.sha256 != init.at("suite_sha256").get<std::string>())
-      throw std::runtime_error(fmt::format("suite {} changed since the run began", suite.origin));
+    suite = kind->suite(init);
   } catch (const std::exception& e) {
     WorkerChannel::answer({{"error", e.what()}});
     return;
   }
   WorkerChannel::answer({{"ready", true}});
-  RunOptions ro = worker_run_options(init);
   while (std::optional<json> req = ch.next()) {
-    // The host probe's reference is the parent's (the fastest probe since the run began).
-    ro.host_probe = req->value("host_probe", true);
-    ro.probe_reference.reset();
-    if (req->contains("probe_reference")) ro.probe_reference = (*req)["probe_reference"].get<double>();
     const size_t i = req->at("workload").get<size_t>();
     if (i >= suite.workloads.size() || suite.workloads[i].id != req->at("id").get<std::string>()) {
       WorkerChannel::answer({{"error", "the worker's suite does not have this workload"}});
       continue;
     }
-    const Result r = run_job(*backend, req->at("device").get<int>(), suite.workloads[i], ro);
-    WorkerChannel::answer({{"result", result_to_json(r)}});
+    WorkerChannel::answer(
+        kind->run(*backend, req->at("device").get<int>(), suite.workloads[i], init, *req));
   }
 }
 
-json run_init(const BackendDesc& b, const RunSpec& spec) {
-  json init = {{"mode", "run"},        {"name", b.name},
-               {"path", b.path},       {"create_options", options_json(spec.create_options)},
-               {"suite", spec.suite},  {"suite_sha256", spec.suite_sha256},
-               {"dtypes", spec.dtypes}};
+// A `run` worker's init beyond the plugin's identity.
+json run_init(const RunSpec& spec) {
+  json init = {{"suite", spec.suite}, {"suite_sha256", spec.suite_sha256}, {"dtypes", spec.dtypes}};
   if (spec.min_time) init["min_time"] = *spec.min_time;
   if (spec.max_time) init["max_time"] = *spec.max_time;
   if (spec.repetitions) init["repetitions"] = *spec.repetitions;
   return init;
 }
 
-// The harness's side of one backend: a worker started on demand, replaced after it dies.
-class BackendRunner {
- public:
-  BackendRunner(const BackendDesc& b, const RunSpec& spec) : desc_(b), spec_(spec) {}
-
-  Result run(const Job& j, const RunOptions& jo) {
-    if (!dead_.empty()) return job_error(j, dead_);
-    if (!worker_) {
-      std::string why = start();
-      if (!why.empty()) {
-        dead_ =
-            fmt::format("backend {} could not be started in a worker process: {}", desc_.name, why);
-        return job_error(j, dead_);
-      }
-    }
-    const double timeout = workload_timeout_s(*j.workload, spec_);
-    std::string why;
-    std::optional<json> msg;
-    json request = {{"workload", j.workload_index},
-                    {"id", j.workload->id},
-                    {"device", j.device},
-                    {"host_probe", jo.host_probe}};
-    if (jo.probe_reference) request["probe_reference"] = *jo.probe_reference;
-    if (worker_->send(request))
-      msg = worker_->receive(timeout, &why);
-    else
-      why = "closed its request pipe";
-    if (!msg) {
-      worker_.reset();
-      return job_error(j, fmt::format("the backend's worker process {} while running {} on {}:{} "
-                                      "(the run went on in a new worker)",
-                                      why, j.workload->id, j.backend, j.device));
-    }
-    if (msg->contains("error")) return job_error(j, (*msg)["error"].get<std::string>());
-    try {
-      Result r = result_from_json(msg->at("result"));
-      r.recorded["finished_utc"] = utc_timestamp();  // when the harness received it
-      return r;
-    } catch (const std::exception& e) {
-      worker_.reset();
-      return job_error(j, std::string("the backend's worker answered nonsense: ") + e.what());
-    }
-  }
-
- private:
-  std::string start() {
-    worker_ = std::make_unique<WorkerProcess>();
-    worker_->start();
-    std::string why;
-    std::optional<json> hello;
-    if (worker_->send(run_init(desc_, spec_))) hello = worker_->receive(kStartTimeout, &why);
-    if (hello && hello->value("ready", false)) return {};
-    worker_.reset();
-    if (hello) return hello->value("error", std::string("it did not say ready"));
-    return why.empty() ? "closed its request pipe" : why;
-  }
-
-  const BackendDesc& desc_;
-  const RunSpec& spec_;
-  std::unique_ptr<WorkerProcess> worker_;
-  std::string dead_;
-};
-
 }  // namespace
+
+bool register_worker_kind(const std::string& name, WorkerKind kind) {
+  return worker_kinds().emplace(name, std::move(kind)).second;
+}
+
+IsolatedBackend::IsolatedBackend(const BackendDesc& b,
+                                 std::vector<std::pair<std::string, std::string>> create_options,
+                                 json init)
+    : desc_(b), init_(std::move(init)) {
+  init_["mode"] = "run";
+  init_["name"] = b.name;
+  init_["path"] = b.path;
+  init_["create_options"] = options_json(create_options);
+}
+
+IsolatedBackend::~IsolatedBackend() = default;
+
+IsolatedBackend::Answer IsolatedBackend::run(const Job& j, json request, double timeout_s) {
+  Answer a = exchange(j, std::move(request), timeout_s);
+  // When the harness received it (or gave up on it): every result has a finish time.
+  if (a.result.recorded.is_null()) a.result.recorded = result_to_json(a.result);
+  a.result.recorded["finished_utc"] = utc_timestamp();
+  return a;
+}
+
+IsolatedBackend::Answer IsolatedBackend::exchange(const Job& j, json request, double timeout_s) {
+  const IgnoreSigpipe quiet;  // the worker may be gone
+  if (!dead_.empty()) return {job_error(j, dead_), nullptr};
+  if (!worker_) {
+    const std::string why = start();
+    if (!why.empty()) {
+      dead_ =
+          fmt::format("backend {} could not be started in a worker process: {}", desc_.name, why);
+      return {job_error(j, dead_), nullptr};
+    }
+  }
+  request["workload"] = j.workload_index;
+  request["id"] = j.workload->id;
+  request["device"] = j.device;
+  std::string why;
+  std::optional<json> msg;
+  if (worker_->send(request))
+    msg = worker_->receive(timeout_s, &why);
+  else
+    why = "closed its request pipe";
+  if (!msg) {
+    worker_.reset();
+    return {job_error(j, fmt::format("the backend's worker process {} while running {} on {}:{} "
+                                     "(the run went on in a new worker)",
+                                     why, j.workload->id, j.backend, j.device)),
+            nullptr};
+  }
+  if (msg->contains("error")) return {job_error(j, (*msg)["error"].get<std::string>()), nullptr};
+  try {
+    Result r = result_from_json(msg->at("result"));
+    msg->erase("result");
+    return {std::move(r), std::move(*msg)};
+  } catch (const std::exception& e) {
+    worker_.reset();
+    return {job_error(j, std::string("the backend's worker answered nonsense: ") + e.what()),
+            nullptr};
+  }
+}
+
+std::string IsolatedBackend::start() {
+  worker_ = std::make_unique<WorkerProcess>();
+  worker_->start();
+  std::string why;
+  std::optional<json> hello;
+  if (worker_->send(init_)) hello = worker_->receive(kStartTimeout, &why);
+  if (hello && hello->value("ready", false)) return {};
+  worker_.reset();
+  if (hello) return hello->value("error", std::string("it did not say ready"));
+  return why.empty() ? "closed its request pipe" : why;
+}
 
 std::string describe_wait_status(int status) {
   if (WIFSIGNALED(status)) {
@@ -428,6 +466,32 @@ void interrupt_from_signal() {
 
 bool interrupted() {
   return g_interrupted != 0;
+}
+
+namespace {
+volatile sig_atomic_t g_signal = 0;
+constexpr std::array<int, 3> kInterruptSignals = {SIGINT, SIGTERM, SIGHUP};
+extern "C" void on_interrupt(int sig) {
+  g_signal = sig;
+  interrupt_from_signal();
+}
+}  // namespace
+
+InterruptScope::InterruptScope() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < kInterruptSignals.size(); ++i)
+    sigaction(kInterruptSignals[i], &sa, &old_[i]);
+}
+
+InterruptScope::~InterruptScope() {
+  for (size_t i = 0; i < kInterruptSignals.size(); ++i)
+    sigaction(kInterruptSignals[i], &old_[i], nullptr);
+}
+
+int InterruptScope::received() {
+  return g_signal;
 }
 
 Enumeration enumerate_backends(const LoadOptions& opts, double timeout_s) {
@@ -479,32 +543,37 @@ double workload_timeout_s(const Workload& w, const RunSpec& spec) {
   const double max_time = spec.max_time.value_or(s.max_time);
   const double round =
       spec.repetitions.value_or(s.repetitions) * spec.min_time.value_or(s.min_time);
-  // Sampling stops at max_time but a round may overrun it; planning, the first run and the host
-  // reference of the verification scale with the work (as if the device did 1 GFLOP/s).
-  double t = 60 + 3 * (max_time + round + s.warmup_time);
+  // Sampling stops at max_time but a round may overrun it; the calls outside the timed rounds
+  // (planning, the first run, the warm-up, the verification's host reference) and the calls of
+  // the first round each cost the work at 1 GFLOP/s and 100 MB/s (a loaded host, a slow device).
+  const double t = 60 + 3 * (max_time + round + s.warmup_time);
   if (!w.model.empty()) return t + 1200;
-  return t + op_flops(w.op) / 1e9 + op_bytes(w.op) / 1e8;
+  if (!w.hpl.empty())  // one solve and its residual; n = 0: sized from the device's memory
+    return t + (w.hpl_n > 0 ? 2 * hpl::hpl_flops(w.hpl_n) / 1e9 : 3600);
+  const int calls = spec.repetitions.value_or(s.repetitions) + 3;
+  return t + calls * (op_flops(w.op) / 1e9 + op_bytes(w.op) / 1e8);
 }
 
 std::vector<Result> run_isolated(const Suite& suite, const std::vector<BackendDesc>& backends,
                                  const RunSpec& spec, const RunOptions& opts) {
   const IgnoreSigpipe quiet;
   std::vector<std::pair<std::string, std::vector<int>>> devices;
-  std::map<std::string, std::unique_ptr<BackendRunner>> runners;
+  std::map<std::string, std::unique_ptr<IsolatedBackend>> runners;
   for (const BackendDesc& b : backends) {
     std::vector<int> indices;
     for (const DeviceInfo& d : b.devices) indices.push_back(d.index);
     devices.emplace_back(b.name, indices);
-    runners[b.name] = std::make_unique<BackendRunner>(b, spec);
+    runners[b.name] = std::make_unique<IsolatedBackend>(b, spec.create_options, run_init(spec));
   }
   RunOptions o = opts;
   o.stop_requested = [&opts] {
     return interrupted() || (opts.stop_requested && opts.stop_requested());
   };
-  return dispatch_jobs(suite_jobs(suite, devices), o,
-                       [&](const Job& j, const RunOptions& jo) {
-                         return runners.at(j.backend)->run(j, jo);
-                       });
+  return dispatch_jobs(suite_jobs(suite, devices), o, [&](const Job& j, const RunOptions& jo) {
+    json request = {{"host_probe", jo.host_probe}};
+    if (jo.probe_reference) request["probe_reference"] = *jo.probe_reference;
+    return runners.at(j.backend)->run(j, request, workload_timeout_s(*j.workload, spec)).result;
+  });
 }
 
 int worker_main() {
