@@ -21,9 +21,9 @@
 
 #include "core/error.h"
 #include "harness/run_report.h"
-#include "hpl/formulas.h"
 #include "report/report.h"
 #include "report/system_info.h"
+#include "suite/hpl_entry.h"
 
 namespace suanli::isolate {
 namespace {
@@ -549,7 +549,7 @@ double workload_timeout_s(const Workload& w, const RunSpec& spec) {
   const double t = 60 + 3 * (max_time + round + s.warmup_time);
   if (!w.model.empty()) return t + 1200;
   if (!w.hpl.empty())  // one solve and its residual; n = 0: sized from the device's memory
-    return t + (w.hpl_n > 0 ? 2 * hpl::hpl_flops(w.hpl_n) / 1e9 : 3600);
+    return t + (w.hpl_n > 0 ? 2 * hpl_operation_count(w.hpl_n) / 1e9 : 3600);
   const int calls = spec.repetitions.value_or(s.repetitions) + 3;
   return t + calls * (op_flops(w.op) / 1e9 + op_bytes(w.op) / 1e8);
 }
