@@ -10,15 +10,15 @@
 
 #include "cluster/cluster_report.h"
 #include "report/json_schema.h"
-#include "shell_command.h"
+#include "test_support.h"
 
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-using suanli::test::Out;
-using suanli::test::sh;
+using suanli::test::CommandResult;
+using suanli::test::run_shell;
 
 std::string mpirun(int np, const std::string& env = "", const std::string& flags = "") {
   return env + " " + SUANLI_MPIRUN + " --oversubscribe --allow-run-as-root --bind-to none " +
@@ -46,8 +46,8 @@ json load_checked(const std::string& path) {
 
 TEST(ClusterMpi, TwoRanksOneReportEveryResultVerified) {
   const std::string out = tmp("two.json");
-  const Out o = sh(mpirun(2) + kRun + out);
-  ASSERT_EQ(o.rc, 0) << o.text;
+  const CommandResult o = run_shell(mpirun(2) + kRun + out);
+  ASSERT_EQ(o.status, 0) << o.out;
   const json r = load_checked(out);
   ASSERT_EQ(r["nodes"].size(), 2u);
   EXPECT_EQ(r["mpi"]["ranks"], 2);
@@ -69,8 +69,8 @@ TEST(ClusterMpi, TwoRanksOneReportEveryResultVerified) {
 
 TEST(ClusterMpi, FourRanksSlowRankFlaggedAndRatedAsMeasured) {
   const std::string out = tmp("slow.json");
-  const Out o = sh(mpirun(4, "SUANLI_TEST_SLOW_RANK=2:50") + kRun + out);
-  ASSERT_EQ(o.rc, 0) << o.text;
+  const CommandResult o = run_shell(mpirun(4, "SUANLI_TEST_SLOW_RANK=2:50") + kRun + out);
+  ASSERT_EQ(o.status, 0) << o.out;
   const json r = load_checked(out);
   ASSERT_EQ(r["nodes"].size(), 4u);
   EXPECT_EQ(r["test_hooks"]["slow_rank"]["rank"], 2);  // a real run cannot carry it unnoticed
@@ -78,24 +78,25 @@ TEST(ClusterMpi, FourRanksSlowRankFlaggedAndRatedAsMeasured) {
   // 4 ranks on 2 cores: rules for a shared machine (flagged when half a node's workloads are
   // 4x slower than its peers' median; healthy ranks were seen at worst 0.27x in one workload);
   // the default rules suit quiet nodes.
-  const Out d = sh(std::string(SUANLI_BINARY) + " diagnose --format json --rules " +
-                   SUANLI_SOURCE_DIR + "/tests/data/diagnose_shared_rules.json " + out);
-  EXPECT_EQ(d.rc, 1) << d.text;
-  const json dj = json::parse(d.text);
+  const CommandResult d =
+      run_shell(std::string(SUANLI_BINARY) + " diagnose --format json --rules " +
+                SUANLI_SOURCE_DIR + "/tests/data/diagnose_shared_rules.json " + out);
+  EXPECT_EQ(d.status, 1) << d.out;
+  const json dj = json::parse(d.out);
   ASSERT_EQ(dj["nodes"].size(), 4u);
   for (const json& n : dj["nodes"]) EXPECT_EQ(n["flagged"].get<bool>(), n["rank"] == 2) << n.dump();
   // 4 ranks share 2 cores: results come out marked (noisy, slowdown), which is right; the
   // rating of marked results is asked for explicitly.
-  const Out rate = sh(std::string(SUANLI_BINARY) + " rate --include-marked " + out);
-  EXPECT_EQ(rate.rc, 0) << rate.text;
-  EXPECT_NE(rate.text.find("measured on 4 nodes (not extrapolated)"), std::string::npos)
-      << rate.text;
+  const CommandResult rate =
+      run_shell(std::string(SUANLI_BINARY) + " rate --include-marked " + out);
+  EXPECT_EQ(rate.status, 0) << rate.out;
+  EXPECT_NE(rate.out.find("measured on 4 nodes (not extrapolated)"), std::string::npos) << rate.out;
 }
 
 TEST(ClusterMpi, FailingRankRecordedOthersKept) {
   const std::string out = tmp("fail.json");
-  const Out o = sh(mpirun(3, "SUANLI_TEST_FAIL_RANK=1:error") + kRun + out);
-  EXPECT_EQ(o.rc, 1) << o.text;
+  const CommandResult o = run_shell(mpirun(3, "SUANLI_TEST_FAIL_RANK=1:error") + kRun + out);
+  EXPECT_EQ(o.status, 1) << o.out;
   const json r = load_checked(out);
   ASSERT_EQ(r["nodes"].size(), 3u);
   EXPECT_EQ(r["nodes"][1]["status"], "error");
@@ -104,14 +105,15 @@ TEST(ClusterMpi, FailingRankRecordedOthersKept) {
     EXPECT_EQ(r["nodes"][i]["status"], "ok");
     EXPECT_EQ(r["nodes"][i]["results"].size(), 4u);
   }
-  const Out d = sh(std::string(SUANLI_BINARY) + " diagnose " + out);
-  EXPECT_EQ(d.rc, 1) << d.text;
+  const CommandResult d = run_shell(std::string(SUANLI_BINARY) + " diagnose " + out);
+  EXPECT_EQ(d.status, 1) << d.out;
 }
 
 TEST(ClusterMpi, HangingRankRecordedAsLostAfterTimeout) {
   const std::string out = tmp("hang.json");
-  const Out o = sh(mpirun(2, "SUANLI_TEST_FAIL_RANK=1:hang") + kRun + out + " --rank-timeout 2");
-  EXPECT_NE(o.rc, 0) << o.text;
+  const CommandResult o =
+      run_shell(mpirun(2, "SUANLI_TEST_FAIL_RANK=1:hang") + kRun + out + " --rank-timeout 2");
+  EXPECT_NE(o.status, 0) << o.out;
   const json r = load_checked(out);
   ASSERT_EQ(r["nodes"].size(), 2u);
   EXPECT_EQ(r["nodes"][0]["status"], "ok");
@@ -123,18 +125,18 @@ TEST(ClusterMpi, HangingRankRecordedAsLostAfterTimeout) {
 TEST(ClusterMpi, KilledRankRecordedAsLostUnderEnableRecovery) {
   // Without --enable-recovery Open MPI's mpirun ends the whole job when a process dies.
   const std::string out = tmp("exit.json");
-  const Out o = sh(mpirun(3, "SUANLI_TEST_FAIL_RANK=2:exit", "--enable-recovery") + kRun + out +
-                   " --rank-timeout 2");
+  const CommandResult o = run_shell(mpirun(3, "SUANLI_TEST_FAIL_RANK=2:exit", "--enable-recovery") +
+                                    kRun + out + " --rank-timeout 2");
   const json r = load_checked(out);
-  ASSERT_EQ(r["nodes"].size(), 3u) << o.text;
+  ASSERT_EQ(r["nodes"].size(), 3u) << o.out;
   EXPECT_EQ(r["nodes"][2]["status"], "lost");
   for (int i : {0, 1}) EXPECT_EQ(r["nodes"][i]["results"].size(), 4u);
 }
 
 TEST(ClusterMpi, FabricVerifiedAndCorruptionCaught) {
   const std::string out = tmp("fabric.json");
-  const Out o = sh(mpirun(4) + " run -q --suite " + kFabric + " --out " + out);
-  ASSERT_EQ(o.rc, 0) << o.text;
+  const CommandResult o = run_shell(mpirun(4) + " run -q --suite " + kFabric + " --out " + out);
+  ASSERT_EQ(o.status, 0) << o.out;
   const json r = load_checked(out);
   const json& res = r["fabric"]["results"];
   ASSERT_GE(res.size(), 11u * 14);
@@ -148,9 +150,9 @@ TEST(ClusterMpi, FabricVerifiedAndCorruptionCaught) {
   }
   EXPECT_EQ(ops.size(), 7u);
   const std::string bad = tmp("fabric_bad.json");
-  const Out c = sh(mpirun(2, "SUANLI_TEST_CORRUPT_COLLECTIVE=allreduce") + " run -q --suite " +
-                   kFabric + " --out " + bad);
-  EXPECT_EQ(c.rc, 1) << c.text;
+  const CommandResult c = run_shell(mpirun(2, "SUANLI_TEST_CORRUPT_COLLECTIVE=allreduce") +
+                                    " run -q --suite " + kFabric + " --out " + bad);
+  EXPECT_EQ(c.status, 1) << c.out;
   const json rb = load_checked(bad);
   EXPECT_EQ(rb["test_hooks"]["corrupt_collective"]["op"], "allreduce");
   for (const json& f : rb["fabric"]["results"])

@@ -13,15 +13,15 @@
 #include "cluster/cluster_report.h"
 #include "cluster/hpl_dist.h"
 #include "report/json_schema.h"
-#include "shell_command.h"
+#include "test_support.h"
 
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-using suanli::test::Out;
-using suanli::test::sh;
+using suanli::test::CommandResult;
+using suanli::test::run_shell;
 
 std::string tmp(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("suanli-hpl-dist-" + std::to_string(getpid()));
@@ -35,8 +35,8 @@ json run4(const std::string& env, const std::string& out, int expect_rc) {
                           " --oversubscribe --allow-run-as-root --bind-to none -np 4 " +
                           SUANLI_BINARY + " run --backend cpu -q --suite " + SUANLI_SOURCE_DIR +
                           "/tests/data/hpl_dist_tiny.json --out " + out;
-  const Out o = sh(cmd);
-  EXPECT_EQ(o.rc, expect_rc) << o.text;
+  const CommandResult o = run_shell(cmd);
+  EXPECT_EQ(o.status, expect_rc) << o.out;
   const json r = suanli::read_json_file(out);
   suanli::cluster::check_cluster_report(r, out);
   return r;

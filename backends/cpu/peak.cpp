@@ -79,82 +79,50 @@ struct VpdpbusdYmm {
   }
 };
 
-// One block: kAcc registers of chains loaded from A, `steps` instructions each, stored to C.
-template <class Step, int kAcc>
-SUANLI_TARGET_AVX512 void block_zmm(const char* a, char* c, int64_t steps, __m512i va, __m512i vb) {
-  __m512i x[kAcc];
-#pragma GCC unroll 32
-  for (int i = 0; i < kAcc; ++i) x[i] = _mm512_loadu_si512(a + 64 * i);
-  for (int64_t s = 0; s < steps; s += kUnroll) {
-#pragma GCC unroll 4
-    for (int u = 0; u < kUnroll; ++u) {
-#pragma GCC unroll 32
-      for (int i = 0; i < kAcc; ++i) Step::step(x[i], va, vb);
-    }
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < kAcc; ++i) _mm512_storeu_si512(c + 64 * i, x[i]);
-}
-
-template <class Step, int kAcc>
-SUANLI_TARGET_AVX2 void block_ymm(const char* a, char* c, int64_t steps, __m256i va, __m256i vb) {
-  __m256i x[kAcc];
-#pragma GCC unroll 32
-  for (int i = 0; i < kAcc; ++i)
-    x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * i));
-  for (int64_t s = 0; s < steps; s += kUnroll) {
-#pragma GCC unroll 4
-    for (int u = 0; u < kUnroll; ++u) {
-#pragma GCC unroll 32
-      for (int i = 0; i < kAcc; ++i) Step::step(x[i], va, vb);
-    }
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < kAcc; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 32 * i), x[i]);
-}
-
 // Registers [r0, r1) of the element arrays: whole blocks, then the remainder in smaller blocks.
 // alpha and beta are 64-bit lane patterns of the multiplicands.
 using RangeFn = void (*)(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
                          uint64_t alpha, uint64_t beta);
 
-template <class Step>
-SUANLI_TARGET_AVX512 void range_zmm(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
-                                    uint64_t alpha, uint64_t beta) {
-  const __m512i va = _mm512_set1_epi64(static_cast<long long>(alpha));
-  const __m512i vb = _mm512_set1_epi64(static_cast<long long>(beta));
-  const char* pa = static_cast<const char*>(a) + 64 * r0;
-  char* pc = static_cast<char*>(c) + 64 * r0;
-  int64_t left = r1 - r0;
-  for (; left >= kZmmAccumulators; left -= kZmmAccumulators) {
-    block_zmm<Step, kZmmAccumulators>(pa, pc, steps, va, vb);
-    pa += 64 * kZmmAccumulators;
-    pc += 64 * kZmmAccumulators;
+// block_<isa>: kAcc registers of chains loaded from A, `steps` instructions each, stored to C.
+// range_<isa>: a RangeFn over such blocks. Written once for both register widths: each width
+// needs its own target attribute and intrinsics (a template cannot vary the attribute), so a
+// macro stamps the two out. ISA: zmm or ymm; BYTES: register bytes; ACC: accumulators per block.
+#define SUANLI_PEAK_CHAINS(ISA, TARGET, VEC, BYTES, ACC, LOAD, STORE, SET1)               \
+  template <class Step, int kAcc>                                                         \
+  TARGET void block_##ISA(const char* a, char* c, int64_t steps, VEC va, VEC vb) {        \
+    VEC x[kAcc];                                                                          \
+    _Pragma("GCC unroll 32") for (int i = 0; i < kAcc; ++i) x[i] =                        \
+        LOAD(reinterpret_cast<const VEC*>(a + BYTES * i));                                \
+    for (int64_t s = 0; s < steps; s += kUnroll) {                                        \
+      _Pragma("GCC unroll 4") for (int u = 0; u < kUnroll; ++u) {                         \
+        _Pragma("GCC unroll 32") for (int i = 0; i < kAcc; ++i) Step::step(x[i], va, vb); \
+      }                                                                                   \
+    }                                                                                     \
+    _Pragma("GCC unroll 32") for (int i = 0; i < kAcc; ++i)                               \
+        STORE(reinterpret_cast<VEC*>(c + BYTES * i), x[i]);                               \
+  }                                                                                       \
+  template <class Step>                                                                   \
+  TARGET void range_##ISA(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,  \
+                          uint64_t alpha, uint64_t beta) {                                \
+    const VEC va = SET1(static_cast<long long>(alpha));                                   \
+    const VEC vb = SET1(static_cast<long long>(beta));                                    \
+    const char* pa = static_cast<const char*>(a) + BYTES * r0;                            \
+    char* pc = static_cast<char*>(c) + BYTES * r0;                                        \
+    int64_t left = r1 - r0;                                                               \
+    for (; left >= ACC; left -= ACC, pa += BYTES * ACC, pc += BYTES * ACC)                \
+      block_##ISA<Step, ACC>(pa, pc, steps, va, vb);                                      \
+    for (; left >= 8; left -= 8, pa += BYTES * 8, pc += BYTES * 8)                        \
+      block_##ISA<Step, 8>(pa, pc, steps, va, vb);                                        \
+    for (; left >= 4; left -= 4, pa += BYTES * 4, pc += BYTES * 4)                        \
+      block_##ISA<Step, 4>(pa, pc, steps, va, vb);                                        \
   }
-  for (; left >= 8; left -= 8, pa += 64 * 8, pc += 64 * 8)
-    block_zmm<Step, 8>(pa, pc, steps, va, vb);
-  for (; left >= 4; left -= 4, pa += 64 * 4, pc += 64 * 4)
-    block_zmm<Step, 4>(pa, pc, steps, va, vb);
-}
 
-template <class Step>
-SUANLI_TARGET_AVX2 void range_ymm(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
-                                  uint64_t alpha, uint64_t beta) {
-  const __m256i va = _mm256_set1_epi64x(static_cast<long long>(alpha));
-  const __m256i vb = _mm256_set1_epi64x(static_cast<long long>(beta));
-  const char* pa = static_cast<const char*>(a) + 32 * r0;
-  char* pc = static_cast<char*>(c) + 32 * r0;
-  int64_t left = r1 - r0;
-  for (; left >= kYmmAccumulators; left -= kYmmAccumulators) {
-    block_ymm<Step, kYmmAccumulators>(pa, pc, steps, va, vb);
-    pa += 32 * kYmmAccumulators;
-    pc += 32 * kYmmAccumulators;
-  }
-  for (; left >= 8; left -= 8, pa += 32 * 8, pc += 32 * 8)
-    block_ymm<Step, 8>(pa, pc, steps, va, vb);
-  for (; left >= 4; left -= 4, pa += 32 * 4, pc += 32 * 4)
-    block_ymm<Step, 4>(pa, pc, steps, va, vb);
-}
+SUANLI_PEAK_CHAINS(zmm, SUANLI_TARGET_AVX512, __m512i, 64, kZmmAccumulators, _mm512_loadu_si512,
+                   _mm512_storeu_si512, _mm512_set1_epi64)
+SUANLI_PEAK_CHAINS(ymm, SUANLI_TARGET_AVX2, __m256i, 32, kYmmAccumulators, _mm256_loadu_si256,
+                   _mm256_storeu_si256, _mm256_set1_epi64x)
+#undef SUANLI_PEAK_CHAINS
 
 struct Kernel {
   RangeFn range = nullptr;
