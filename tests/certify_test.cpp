@@ -16,6 +16,7 @@
 #include "certify/run.h"
 #include "core/error.h"
 #include "report/json_schema.h"
+#include "test_support.h"
 
 namespace suanli::certify {
 namespace {
@@ -224,20 +225,24 @@ json certify_test_plugin(const char* divisor) {
   doc["name"] = "lying-plugin";
   doc["settings"]["min_time"] = 0.002;
   doc["settings"]["repetitions"] = 2;
-  doc["workloads"] = json::parse(
-      R"([{"op": "gemm", "dtype": "fp32", "size": 64, "cache_check": true}])");
-  CertifyInput in;
-  in.profile = parse_profile(doc, "lying.json");
-  in.unofficial_reasons = unofficial_reasons(in.profile);
-  in.report_file = "r.json";
-  auto b = load_backend_file(std::string(SUANLI_TEST_PLUGIN_DIR) +
-                                 "/libsuanli_backend_test_good.so",
-                             {});
-  in.backends = {b.get()};
-  if (*divisor) setenv("SUANLI_TEST_TIME_DIVISOR", divisor, 1);
-  const CertifyOutput out = run_certification(in);
-  unsetenv("SUANLI_TEST_TIME_DIVISOR");
-  return out.certificate;
+  doc["workloads"] =
+      json::parse(R"([{"op": "gemm", "dtype": "fp32", "size": 64, "cache_check": true}])");
+  // certify measures in worker processes (suanli __worker), so it runs as the program does.
+  const std::filesystem::path dir =
+      suanli::test::fresh_dir(std::string("suanli_certify_lying_") + (*divisor ? divisor : "1"));
+  suanli::test::write_text(dir / "profile.json", doc.dump());
+  const auto keygen = suanli::test::run_suanli("keygen --out " + (dir / "key").string());
+  EXPECT_EQ(keygen.status, 0) << keygen.out;
+  const std::string env = std::string("SUANLI_BACKEND_PATH=") + SUANLI_TEST_PLUGIN_DIR +
+                          "/libsuanli_backend_test_good.so" +
+                          (*divisor ? std::string(" SUANLI_TEST_TIME_DIVISOR=") + divisor : "");
+  const auto run = suanli::test::run_suanli("certify -q --unofficial --backend test_good --profile " +
+                                                (dir / "profile.json").string() + " --key " +
+                                                (dir / "key" / "suanli-certify.secret").string() +
+                                                " -o " + (dir / "cert.json").string(),
+                                            env);
+  EXPECT_TRUE(run.status == 0 || run.status == 1) << run.out;
+  return suanli::read_json_file((dir / "cert.json").string());
 }
 
 std::string verdict_of(const json& cert, const std::string& criterion) {
@@ -509,8 +514,8 @@ TEST_F(CertifyTest, HumanReadableFormsAreSelfContained) {
   EXPECT_NE(html.find(cert["signer"]["key_id"].get<std::string>()), std::string::npos);
   const std::string md = certificate_markdown(cert);
   // Official or not depends on whether this test binary was built from a clean tree.
-  const std::string verdict = cert["official"].get<bool>() ? "| Verdict | PASS |"
-                                                           : "| Verdict | PASS (UNOFFICIAL) |";
+  const std::string verdict =
+      cert["official"].get<bool>() ? "| Verdict | PASS |" : "| Verdict | PASS (UNOFFICIAL) |";
   EXPECT_NE(md.find(verdict), std::string::npos) << md.substr(0, 400);
 }
 
