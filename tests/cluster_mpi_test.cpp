@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 
 using suanli::test::CommandResult;
 using suanli::test::run_shell;
+using suanli::test::run_suanli;
 
 std::string mpirun(int np, const std::string& env = "", const std::string& flags = "") {
   return env + " " + SUANLI_MPIRUN + " --oversubscribe --allow-run-as-root --bind-to none " +
@@ -79,16 +80,15 @@ TEST(ClusterMpi, FourRanksSlowRankFlaggedAndRatedAsMeasured) {
   // 4x slower than its peers' median; healthy ranks were seen at worst 0.27x in one workload);
   // the default rules suit quiet nodes.
   const CommandResult d =
-      run_shell(std::string(SUANLI_BINARY) + " diagnose --format json --rules " +
-                SUANLI_SOURCE_DIR + "/tests/data/diagnose_shared_rules.json " + out);
+      run_suanli(std::string("diagnose --format json --rules ") + SUANLI_SOURCE_DIR +
+                 "/tests/data/diagnose_shared_rules.json " + out);
   EXPECT_EQ(d.status, 1) << d.out;
   const json dj = json::parse(d.out);
   ASSERT_EQ(dj["nodes"].size(), 4u);
   for (const json& n : dj["nodes"]) EXPECT_EQ(n["flagged"].get<bool>(), n["rank"] == 2) << n.dump();
   // 4 ranks share 2 cores: results come out marked (noisy, slowdown), which is right; the
   // rating of marked results is asked for explicitly.
-  const CommandResult rate =
-      run_shell(std::string(SUANLI_BINARY) + " rate --include-marked " + out);
+  const CommandResult rate = run_suanli("rate --include-marked " + out);
   EXPECT_EQ(rate.status, 0) << rate.out;
   EXPECT_NE(rate.out.find("measured on 4 nodes (not extrapolated)"), std::string::npos) << rate.out;
 }
@@ -105,7 +105,7 @@ TEST(ClusterMpi, FailingRankRecordedOthersKept) {
     EXPECT_EQ(r["nodes"][i]["status"], "ok");
     EXPECT_EQ(r["nodes"][i]["results"].size(), 4u);
   }
-  const CommandResult d = run_shell(std::string(SUANLI_BINARY) + " diagnose " + out);
+  const CommandResult d = run_suanli("diagnose " + out);
   EXPECT_EQ(d.status, 1) << d.out;
 }
 

@@ -1,5 +1,6 @@
 // Tests of the CPU backend's GEMM and convolution (OpenBLAS, oneDNN) against references in double.
 #include <gtest/gtest.h>
+#include <suanli/plugin_kit.h>
 
 #include <algorithm>
 #include <cmath>
@@ -56,21 +57,6 @@ float from_bf16(uint16_t h) {
   return f;
 }
 
-size_t dtype_size(suanli_dtype t) {
-  switch (t) {
-    case SUANLI_DTYPE_FP64:
-      return 8;
-    case SUANLI_DTYPE_FP32:
-    case SUANLI_DTYPE_INT32:
-      return 4;
-    case SUANLI_DTYPE_BF16:
-    case SUANLI_DTYPE_FP16:
-      return 2;
-    default:
-      return 1;
-  }
-}
-
 // A buffer in its storage type, and the same values as doubles for the reference.
 struct Tensor {
   std::vector<unsigned char> bytes;
@@ -79,7 +65,7 @@ struct Tensor {
 
 Tensor random_tensor(suanli_dtype t, size_t count, std::mt19937& rng) {
   Tensor x;
-  x.bytes.resize(count * dtype_size(t));
+  x.bytes.resize(count * suanli::kit::dtype_bytes(t));
   x.values.resize(count);
   std::uniform_real_distribution<float> real(-1.0f, 1.0f);
   // Full int8 ranges where vpdpbusd does the work; without VNNI, oneDNN's u8 x s8 path goes
@@ -224,7 +210,8 @@ bool check_gemm(const GemmTypes& t, const std::string& library, bool ta, bool tb
   std::mt19937 rng(1234);
   const Tensor a = random_tensor(t.a, batch * m * k, rng);
   const Tensor b = random_tensor(t.b, batch * k * n, rng);
-  std::vector<unsigned char> c(batch * m * n * dtype_size(t.c), 0x7f);  // poison, like the harness
+  std::vector<unsigned char> c(batch * m * n * suanli::kit::dtype_bytes(t.c),
+                               0x7f);  // poison, like the harness
   const suanli_gemm_desc d = gemm_desc(t, m, n, k, batch, ta, tb);
   std::string reason;
   auto a_mut = a.bytes, b_mut = b.bytes;
@@ -468,7 +455,7 @@ bool check_conv(const suanli_conv2d_desc& d) {
   std::mt19937 rng(99);
   const Tensor src = random_tensor(d.src_type, d.n * d.h * d.w * d.c, rng);
   const Tensor wei = random_tensor(d.weight_type, d.k * cg * d.r * d.s, rng);
-  std::vector<unsigned char> dst(d.n * p * q * d.k * dtype_size(d.dst_type), 0x7f);
+  std::vector<unsigned char> dst(d.n * p * q * d.k * suanli::kit::dtype_bytes(d.dst_type), 0x7f);
   auto src_mut = src.bytes, wei_mut = wei.bytes;
   std::string reason;
   auto op = make_conv2d(d, src_mut.data(), wei_mut.data(), dst.data(), config("auto"), &reason);
@@ -480,7 +467,7 @@ bool check_conv(const suanli_conv2d_desc& d) {
   op->run();
   EXPECT_EQ(src_mut, src.bytes) << "src changed";
   EXPECT_EQ(wei_mut, wei.bytes) << "weights changed";
-  std::vector<double> ref(dst.size() / dtype_size(d.dst_type)), bound(ref.size());
+  std::vector<double> ref(dst.size() / suanli::kit::dtype_bytes(d.dst_type)), bound(ref.size());
   for (int64_t in = 0; in < d.n; ++in)
     for (int64_t ip = 0; ip < p; ++ip)
       for (int64_t iq = 0; iq < q; ++iq)

@@ -68,21 +68,6 @@ std::string blas_missing() {
   return "";
 }
 
-size_t elem_size(suanli_dtype t) {
-  switch (t) {
-    case SUANLI_DTYPE_FP64:
-      return 8;
-    case SUANLI_DTYPE_FP32:
-    case SUANLI_DTYPE_INT32:
-      return 4;
-    case SUANLI_DTYPE_BF16:
-    case SUANLI_DTYPE_FP16:
-      return 2;
-    default:
-      return 0;
-  }
-}
-
 // Buffer i of an op, with its size, as plan() hands them over.
 struct Operand {
   void* base = nullptr;
@@ -99,7 +84,7 @@ void* sub_matrix(const Operand& o, int64_t offset, int64_t ld, int64_t rows, int
                        what + "needs rows, cols, offset >= 0 and ld >= max(1, rows)");
   if (ld > INT32_MAX || rows > INT32_MAX || cols > INT32_MAX)
     throw BackendError(SUANLI_INVALID_ARGUMENT, what + "dimension beyond 2^31 - 1");
-  const size_t es = elem_size(type);
+  const size_t es = kit::dtype_bytes(type);
   if (!o.base) return nullptr;
   const uint64_t end =
       rows && cols ? static_cast<uint64_t>(offset + (cols - 1) * ld + rows) * es : 0;
@@ -343,7 +328,7 @@ std::unique_ptr<CpuOp> make_laswp(const suanli_laswp_desc& d, const Operand* ops
                                            1, SUANLI_DTYPE_INT32, "laswp ipiv"));
   // The rows k1..k2 are checked here; the rows the pivots name are data, checked at run time.
   void* a = sub_matrix(ops[0], d.a_offset, d.lda, d.k2, d.n, d.type, "laswp A");
-  const uint64_t elems = ops[0].bytes / elem_size(d.type);
+  const uint64_t elems = ops[0].bytes / kit::dtype_bytes(d.type);
   const int64_t last_col = d.a_offset + (d.n - 1) * d.lda;  // first element of the last column
   const OpenBlas& ob = openblas();
   const Lapack& lp = lapack();

@@ -32,52 +32,28 @@ constexpr int64_t kGranule = 4;
 // multiple of 16 and every step count divides by this.
 constexpr int64_t kUnroll = 4;
 
-// acc += alpha * beta in the lanes of a zmm register, one instruction per call.
-struct Vfmadd231pdZmm {
-  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
-    asm("vfmadd231pd %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
-  }
-};
-struct Vfmadd231psZmm {
-  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
-    asm("vfmadd231ps %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
-  }
-};
-struct Vdpbf16psZmm {
-  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
-    asm("vdpbf16ps %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
-  }
-};
+// acc += alpha * beta in the lanes of a register, one instruction per call: NAME's step() runs
+// INSN on VEC registers (REG: the asm constraint, "v" for zmm, "x" for ymm).
+#define SUANLI_PEAK_STEP(NAME, TARGET, VEC, REG, INSN)       \
+  struct NAME {                                              \
+    TARGET static void step(VEC& x, VEC a, VEC b) {          \
+      asm(INSN " %2, %1, %0" : "+" REG(x) : REG(a), REG(b)); \
+    }                                                        \
+  };
+
+SUANLI_PEAK_STEP(Vfmadd231pdZmm, SUANLI_TARGET_AVX512, __m512i, "v", "vfmadd231pd")
+SUANLI_PEAK_STEP(Vfmadd231psZmm, SUANLI_TARGET_AVX512, __m512i, "v", "vfmadd231ps")
+SUANLI_PEAK_STEP(Vdpbf16psZmm, SUANLI_TARGET_AVX512, __m512i, "v", "vdpbf16ps")
 // AVX512-FP16: 32 fp16 lanes, product and sum rounded once to fp16. Only reached when cpuid
 // reports AVX512_FP16 (the assembler accepts it anyway; the asm needs only zmm registers).
-struct Vfmadd231phZmm {
-  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
-    asm("vfmadd231ph %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
-  }
-};
+SUANLI_PEAK_STEP(Vfmadd231phZmm, SUANLI_TARGET_AVX512, __m512i, "v", "vfmadd231ph")
 // AT&T order: the unsigned bytes (alpha) are the middle operand, the signed ones (beta) the first.
-struct VpdpbusdZmm {
-  SUANLI_TARGET_AVX512 static void step(__m512i& x, __m512i a, __m512i b) {
-    asm("vpdpbusd %2, %1, %0" : "+v"(x) : "v"(a), "v"(b));
-  }
-};
-
-struct Vfmadd231pdYmm {
-  SUANLI_TARGET_AVX2 static void step(__m256i& x, __m256i a, __m256i b) {
-    asm("vfmadd231pd %2, %1, %0" : "+x"(x) : "x"(a), "x"(b));
-  }
-};
-struct Vfmadd231psYmm {
-  SUANLI_TARGET_AVX2 static void step(__m256i& x, __m256i a, __m256i b) {
-    asm("vfmadd231ps %2, %1, %0" : "+x"(x) : "x"(a), "x"(b));
-  }
-};
+SUANLI_PEAK_STEP(VpdpbusdZmm, SUANLI_TARGET_AVX512, __m512i, "v", "vpdpbusd")
+SUANLI_PEAK_STEP(Vfmadd231pdYmm, SUANLI_TARGET_AVX2, __m256i, "x", "vfmadd231pd")
+SUANLI_PEAK_STEP(Vfmadd231psYmm, SUANLI_TARGET_AVX2, __m256i, "x", "vfmadd231ps")
 // The VEX form, which AVX-VNNI CPUs without AVX-512 (Alder Lake and later clients) execute.
-struct VpdpbusdYmm {
-  SUANLI_TARGET_AVX2 static void step(__m256i& x, __m256i a, __m256i b) {
-    asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(x) : "x"(a), "x"(b));
-  }
-};
+SUANLI_PEAK_STEP(VpdpbusdYmm, SUANLI_TARGET_AVX2, __m256i, "x", "%{vex%} vpdpbusd")
+#undef SUANLI_PEAK_STEP
 
 // Registers [r0, r1) of the element arrays: whole blocks, then the remainder in smaller blocks.
 // alpha and beta are 64-bit lane patterns of the multiplicands.
@@ -130,6 +106,14 @@ struct Kernel {
   int accumulators = 0;
   const char* name = "";  // ISA and instruction, for the report
 };
+
+// The FMA chain of the widest registers the CPU has (zmm, else ymm); no range when neither.
+template <class ZmmStep, class YmmStep>
+Kernel fma_kernel(bool zmm, bool ymm, const char* zmm_name, const char* ymm_name) {
+  if (zmm) return {range_zmm<ZmmStep>, 64, kZmmAccumulators, zmm_name};
+  if (ymm) return {range_ymm<YmmStep>, 32, kYmmAccumulators, ymm_name};
+  return {};
+}
 
 class PeakOp : public CpuOp {
  public:
@@ -248,21 +232,15 @@ std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void*
   const auto it = static_cast<suanli_dtype>(in_raw);
   const auto at = static_cast<suanli_dtype>(acc_raw);
   if (it == SUANLI_DTYPE_FP64 && at == SUANLI_DTYPE_FP64) {
-    if (zmm)
-      k = {range_zmm<Vfmadd231pdZmm>, 64, kZmmAccumulators, "avx512 vfmadd231pd zmm"};
-    else if (ymm)
-      k = {range_ymm<Vfmadd231pdYmm>, 32, kYmmAccumulators, "avx2 vfmadd231pd ymm"};
-    else
-      return unsupported("CPU lacks AVX2/FMA: no native fused multiply-add");
+    k = fma_kernel<Vfmadd231pdZmm, Vfmadd231pdYmm>(zmm, ymm, "avx512 vfmadd231pd zmm",
+                                                   "avx2 vfmadd231pd ymm");
+    if (!k.range) return unsupported("CPU lacks AVX2/FMA: no native fused multiply-add");
     std::memcpy(&alpha, &d.alpha, sizeof alpha);
     std::memcpy(&beta, &d.beta, sizeof beta);
   } else if (it == SUANLI_DTYPE_FP32 && at == SUANLI_DTYPE_FP32) {
-    if (zmm)
-      k = {range_zmm<Vfmadd231psZmm>, 64, kZmmAccumulators, "avx512 vfmadd231ps zmm"};
-    else if (ymm)
-      k = {range_ymm<Vfmadd231psYmm>, 32, kYmmAccumulators, "avx2 vfmadd231ps ymm"};
-    else
-      return unsupported("CPU lacks AVX2/FMA: no native fused multiply-add");
+    k = fma_kernel<Vfmadd231psZmm, Vfmadd231psYmm>(zmm, ymm, "avx512 vfmadd231ps zmm",
+                                                   "avx2 vfmadd231ps ymm");
+    if (!k.range) return unsupported("CPU lacks AVX2/FMA: no native fused multiply-add");
     alpha = pattern32(float_bits(static_cast<float>(d.alpha)));
     beta = pattern32(float_bits(static_cast<float>(d.beta)));
   } else if (it == SUANLI_DTYPE_BF16 && at == SUANLI_DTYPE_FP32) {

@@ -151,11 +151,13 @@ cl_program Device::program(const std::string& file, const std::string& options) 
       extra_build_options.empty() ? options : options + " " + extra_build_options;
   const std::string key = file + "\n" + all;
   if (auto it = programs.find(key); it != programs.end()) return it->second;
+  // Every program is common.cl (extensions, token pasting) followed by the file's own text.
+  const std::string& common = kernel_source("common.cl");
   const std::string& src = kernel_source(file);
-  const char* text = src.c_str();
-  const size_t len = src.size();
+  const char* texts[] = {common.c_str(), src.c_str()};
+  const size_t lens[] = {common.size(), src.size()};
   cl_int err = CL_SUCCESS;
-  cl_program p = clCreateProgramWithSource(context, 1, &text, &len, &err);
+  cl_program p = clCreateProgramWithSource(context, 2, texts, lens, &err);
   check_cl(err, "clCreateProgramWithSource");
   err = clBuildProgram(p, 1, &id, all.c_str(), nullptr, nullptr);
   if (err != CL_SUCCESS) {

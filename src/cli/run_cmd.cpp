@@ -171,6 +171,10 @@ void load_run_suite(RunState& s, const std::string& resume) {
   if (s.journal && s.journal->header().value("suite_sha256", "") != s.suite.sha256)
     throw InputError(fmt::format("{}: suite {} changed since the journal was written; refused",
                                  resume, s.suite.origin));
+  // The files a workload reads (model descriptions) are read now, before any backend starts: a
+  // bad one is refused in a fraction of a second and without a worker process.
+  for (const Workload& w : s.suite.workloads)
+    if (const WorkloadHandler* h = workload_handler(w); h && h->device_bytes) h->device_bytes(w);
 }
 
 // The report's file (given, or drawn), checked against the inputs; the signing key.

@@ -16,6 +16,7 @@
 #include "cluster/cluster_report.h"
 #include "cluster/mpi_env.h"
 #include "core/error.h"
+#include "core/names.h"
 #include "report/hash.h"
 
 #ifdef SUANLI_HAVE_MPI
@@ -26,38 +27,28 @@ namespace suanli::cluster {
 
 using nlohmann::json;
 
+namespace {
+
+constexpr NameRow<FabricOp> kFabricOpNames[] = {{FabricOp::allreduce, "allreduce"},
+                                                {FabricOp::allgather, "allgather"},
+                                                {FabricOp::reduce_scatter, "reduce_scatter"},
+                                                {FabricOp::alltoall, "alltoall"},
+                                                {FabricOp::broadcast, "broadcast"},
+                                                {FabricOp::sendrecv, "sendrecv"},
+                                                {FabricOp::pingpong, "pingpong"}};
+constexpr NameRow<FabricDtype> kFabricDtypeNames[] = {{FabricDtype::fp32, "fp32"},
+                                                      {FabricDtype::bf16, "bf16"},
+                                                      {FabricDtype::fp16, "fp16"},
+                                                      {FabricDtype::int32, "int32"}};
+
+}  // namespace
+
 std::string_view fabric_op_name(FabricOp op) {
-  switch (op) {
-    case FabricOp::allreduce:
-      return "allreduce";
-    case FabricOp::allgather:
-      return "allgather";
-    case FabricOp::reduce_scatter:
-      return "reduce_scatter";
-    case FabricOp::alltoall:
-      return "alltoall";
-    case FabricOp::broadcast:
-      return "broadcast";
-    case FabricOp::sendrecv:
-      return "sendrecv";
-    case FabricOp::pingpong:
-      return "pingpong";
-  }
-  return "?";
+  return name_of(op, kFabricOpNames, "?");
 }
 
 std::string_view fabric_dtype_name(FabricDtype d) {
-  switch (d) {
-    case FabricDtype::fp32:
-      return "fp32";
-    case FabricDtype::bf16:
-      return "bf16";
-    case FabricDtype::fp16:
-      return "fp16";
-    case FabricDtype::int32:
-      return "int32";
-  }
-  return "?";
+  return name_of(d, kFabricDtypeNames, "?");
 }
 
 size_t fabric_dtype_size(FabricDtype d) {

@@ -13,6 +13,7 @@
 
 #include "cluster/fabric.h"
 #include "cluster/mpi_env.h"
+#include "core/dtype.h"
 
 #ifdef SUANLI_HAVE_MPI
 #include <mpi.h>
@@ -34,60 +35,27 @@ namespace {
 
 // ---- element values -------------------------------------------------------------------------
 
-uint16_t float_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
-  u += 0x7fffu + ((u >> 16) & 1u);                     // round to nearest even
-  return static_cast<uint16_t>(u >> 16);
-}
-float bf16_to_float(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-uint16_t float_to_fp16(float f) {
-  const _Float16 h = static_cast<_Float16>(f);
-  uint16_t u;
-  std::memcpy(&u, &h, 2);
-  return u;
-}
-float fp16_to_float(uint16_t u) {
-  _Float16 h;
-  std::memcpy(&h, &u, 2);
-  return static_cast<float>(h);
+// The core element type of a fabric dtype: loads and stores go through core's conversions.
+Dtype core_dtype(FabricDtype dt) {
+  switch (dt) {
+    case FabricDtype::fp32:
+      return Dtype::fp32;
+    case FabricDtype::int32:
+      return Dtype::int32;
+    case FabricDtype::bf16:
+      return Dtype::bf16;
+    case FabricDtype::fp16:
+      return Dtype::fp16;
+  }
+  return Dtype::fp32;
 }
 
 double load(FabricDtype dt, const void* buf, size_t i) {
-  switch (dt) {
-    case FabricDtype::fp32:
-      return static_cast<const float*>(buf)[i];
-    case FabricDtype::int32:
-      return static_cast<const int32_t*>(buf)[i];
-    case FabricDtype::bf16:
-      return bf16_to_float(static_cast<const uint16_t*>(buf)[i]);
-    case FabricDtype::fp16:
-      return fp16_to_float(static_cast<const uint16_t*>(buf)[i]);
-  }
-  return 0;
+  return load_as_double(buf, core_dtype(dt), i);
 }
 
 void store(FabricDtype dt, void* buf, size_t i, double v) {
-  switch (dt) {
-    case FabricDtype::fp32:
-      static_cast<float*>(buf)[i] = static_cast<float>(v);
-      break;
-    case FabricDtype::int32:
-      static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v);
-      break;
-    case FabricDtype::bf16:
-      static_cast<uint16_t*>(buf)[i] = float_to_bf16(static_cast<float>(v));
-      break;
-    case FabricDtype::fp16:
-      static_cast<uint16_t*>(buf)[i] = float_to_fp16(static_cast<float>(v));
-      break;
-  }
+  store_from_double(buf, core_dtype(dt), i, v);
 }
 
 // What rank r contributes at element i: small integers, so sums stay exact in every dtype up to

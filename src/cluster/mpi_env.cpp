@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "core/names.h"
+
 #ifdef SUANLI_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -22,17 +24,11 @@ int env_int(const std::function<const char*(const char*)>& get, const char* name
 }  // namespace
 
 std::string_view launcher_name(Launcher l) {
-  switch (l) {
-    case Launcher::none:
-      return "none";
-    case Launcher::mpirun:
-      return "mpirun";
-    case Launcher::srun:
-      return "srun";
-    case Launcher::other:
-      return "other";
-  }
-  return "none";
+  static constexpr NameRow<Launcher> kNames[] = {{Launcher::none, "none"},
+                                                 {Launcher::mpirun, "mpirun"},
+                                                 {Launcher::srun, "srun"},
+                                                 {Launcher::other, "other"}};
+  return name_of(l, kNames, "none");
 }
 
 LaunchEnv detect_launch(const std::function<const char*(const char*)>& get) {

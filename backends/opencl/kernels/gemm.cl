@@ -7,15 +7,7 @@
 // chosen per device by the backend's auto-tune. Built with:
 //   TA, TB   storage types of A and B     P  compute type (also C's storage type)
 //   MR, VW, NRV  the tile                  SUANLI_INT  integer multiply-add instead of fma
-#ifdef SUANLI_FP64
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef SUANLI_FP16
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 
-#define CAT(a, b) a##b
-#define XCAT(a, b) CAT(a, b)
 #define PV XCAT(P, VW)
 #define VLOAD XCAT(vload, VW)
 #define VSTORE XCAT(vstore, VW)

@@ -4,15 +4,7 @@
 // independent operations in flight, as clpeak does. Built with:
 //   ACC  accumulator type     U, VW  vectors per work-item and lanes per vector
 //   SUANLI_PEAK_FLOAT  floating types (fma); otherwise int8 as uint8 x int8 -> int32
-#ifdef SUANLI_FP64
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef SUANLI_FP16
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 
-#define CAT(a, b) a##b
-#define XCAT(a, b) CAT(a, b)
 #define ACCV XCAT(ACC, VW)
 #define VLOAD XCAT(vload, VW)
 #define VSTORE XCAT(vstore, VW)

@@ -1,11 +1,5 @@
 // suanli OpenCL STREAM kernels (copy, scale, add, triad) over n elements of T, one element per
 // work-item: the form every OpenCL device coalesces and every CPU implementation vectorizes.
-#ifdef SUANLI_FP64
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-#ifdef SUANLI_FP16
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-#endif
 
 __kernel void stream_copy(__global const T* restrict a, __global const T* restrict b,
                           __global T* restrict c, T s, long n) {
