@@ -32,6 +32,7 @@ for f in tests/data/*.json; do
   run "diagnose_$(basename "$f" .json)" "$suanli" diagnose "$f"
   run "rate_$(basename "$f" .json)" "$suanli" rate "$f"
 done
-# Times and dates that a rating stamps on itself are not structure: blank them.
+# Times, dates and the build revision that a rating stamps on itself are not structure: blank them.
 sed -i -E 's/20[0-9]{2}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+Z?/<time>/g' "$out"/*
+sed -i -E "s/suanli ([0-9.]+) \\([0-9a-f]{40}[^)]*\\)/suanli \\1 (<revision>)/g" "$out"/*
 echo "golden outputs in $out ($(ls "$out" | wc -l) files)"
