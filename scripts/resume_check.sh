@@ -48,7 +48,8 @@ half=$(((jobs + 1) / 2))
 echo "suite $suite: $workloads workloads x $devices devices = $jobs results; kill after $half"
 
 utc() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-recorded() { [[ -f $journal ]] && echo $(($(wc -l <"$journal") - 1)) || echo 0; }
+# Results of the suite journaled so far (peak probe lines, {"peak_probe": ...}, not counted).
+recorded() { if [[ -f $journal ]]; then grep -c '^{"result"' "$journal" || true; else echo 0; fi; }
 
 start=$(utc)
 "$suanli" run --suite "$suite" --backend "$backend" -o "$report" -q "${extra[@]}" \
@@ -82,9 +83,12 @@ keys = [(r["backend"], r["device"], r["workload"]) for r in results]
 journaled = {}
 for line in open(journal_path).read().splitlines()[1:]:
     try:
-        r = json.loads(line)["result"]
+        entry = json.loads(line)
     except ValueError:
         continue  # a line torn by the kill: that workload ran again
+    if "result" not in entry:
+        continue  # a peak probe's line (report["peak_probes"]), not a result of the suite
+    r = entry["result"]
     journaled[(r["backend"], r["device"], r["workload"])] = r
 bad = []
 if len(keys) != int(jobs):

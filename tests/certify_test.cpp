@@ -219,8 +219,9 @@ TEST(Profile, BadProfileNamesThePlace) {
 }
 
 // Certifies one small fp32 GEMM on the test plugin (cache check on), with SUANLI_TEST_TIME_DIVISOR
-// set to `divisor` ("" : honest).
-json certify_test_plugin(const char* divisor) {
+// set to `divisor` ("" : honest) and `extra_env`; the files in *dir_out when given.
+json certify_test_plugin(const char* divisor, const std::string& extra_env = "",
+                         std::filesystem::path* dir_out = nullptr) {
   json doc = load_profile("quick").document;
   doc["name"] = "lying-plugin";
   doc["settings"]["min_time"] = 0.002;
@@ -229,18 +230,21 @@ json certify_test_plugin(const char* divisor) {
       json::parse(R"([{"op": "gemm", "dtype": "fp32", "size": 64, "cache_check": true}])");
   // certify measures in worker processes (suanli __worker), so it runs as the program does.
   const std::filesystem::path dir =
-      suanli::test::fresh_dir(std::string("suanli_certify_lying_") + (*divisor ? divisor : "1"));
+      suanli::test::fresh_dir(std::string("suanli_certify_lying_") + (*divisor ? divisor : "1") +
+                              (extra_env.empty() ? "" : "_env"));
+  if (dir_out) *dir_out = dir;
   suanli::test::write_text(dir / "profile.json", doc.dump());
   const auto keygen = suanli::test::run_suanli("keygen --out " + (dir / "key").string());
   EXPECT_EQ(keygen.status, 0) << keygen.out;
   const std::string env = std::string("SUANLI_BACKEND_PATH=") + SUANLI_TEST_PLUGIN_DIR +
                           "/libsuanli_backend_test_good.so" +
-                          (*divisor ? std::string(" SUANLI_TEST_TIME_DIVISOR=") + divisor : "");
-  const auto run = suanli::test::run_suanli("certify -q --unofficial --backend test_good --profile " +
-                                                (dir / "profile.json").string() + " --key " +
-                                                (dir / "key" / "suanli-certify.secret").string() +
-                                                " -o " + (dir / "cert.json").string(),
-                                            env);
+                          (*divisor ? std::string(" SUANLI_TEST_TIME_DIVISOR=") + divisor : "") +
+                          " " + extra_env;
+  const auto run = suanli::test::run_suanli(
+      "certify -q --unofficial --backend test_good --profile " + (dir / "profile.json").string() +
+          " --key " + (dir / "key" / "suanli-certify.secret").string() + " -o " +
+          (dir / "cert.json").string(),
+      env);
   EXPECT_TRUE(run.status == 0 || run.status == 1) << run.out;
   return suanli::read_json_file((dir / "cert.json").string());
 }
@@ -265,6 +269,93 @@ TEST(CertifyRun, PluginThatUnderstatesItsDeviceTimeCannotPass) {
     }
   const json honest = certify_test_plugin("");
   EXPECT_EQ(verdict_of(honest, kTrusted), "PASS");
+}
+
+// Issue 10 item 3: a plugin whose theoretical fp32 peak is 3x what its own peak kernel reaches.
+// The built-in probe measures it (the profile has no peak workload), the certificate carries the
+// check (signed), peak_theory FAILs with the comparison shown, the Markdown and HTML say so, and
+// verify re-derives it from the report.
+TEST(CertifyRun, SuspectPeakFailsPeakTheory) {
+  std::filesystem::path dir;
+  const json cert = certify_test_plugin("", "SUANLI_TEST_PEAK=overclaim", &dir);
+  EXPECT_EQ(cert["verdict"], "FAIL");
+  EXPECT_EQ(verdict_of(cert, kPeakTheory), "FAIL");
+  const json report = suanli::read_json_file((dir / "cert.report.json").string());
+  ASSERT_EQ(report["peak_probes"].size(), 1u);
+  const json& probe = report["peak_probes"][0];
+  ASSERT_EQ(cert["peak_checks"].size(), 1u);
+  const json& pc = cert["peak_checks"][0];
+  EXPECT_EQ(pc["status"], "suspect") << pc;
+  EXPECT_EQ(pc["source"], "probe");
+  EXPECT_EQ(pc["measured_ops_per_second"], probe["flops_per_second"]);
+  EXPECT_DOUBLE_EQ(pc["ratio"].get<double>(), probe["flops_per_second"].get<double>() /
+                                                  pc["theoretical_ops_per_second"].get<double>());
+  for (const json& c : cert["criteria"])
+    if (c["criterion"] == kPeakTheory) {
+      EXPECT_EQ(shown_comparison(c), "outside");
+      EXPECT_DOUBLE_EQ(c["measured"].get<double>(), pc["ratio"].get<double>());
+      EXPECT_EQ(c["limit"], json({kPeakCheckLow, kPeakCheckHigh}));
+    }
+  for (const char* f : {"cert.md", "cert.html"}) {
+    const std::string text = suanli::test::read_text(dir / f);
+    EXPECT_NE(text.find("Peak self-check"), std::string::npos) << f;
+    EXPECT_NE(text.find("SUSPECT"), std::string::npos) << f;
+    EXPECT_NE(text.find("peak_theory FAILs"), std::string::npos) << f;
+  }
+  const PublicKey pk = load_public_key((dir / "key" / "suanli-certify.pub").string());
+  const VerifyResult v = verify_certificate(cert, pk, &report, "cert.report.json");
+  EXPECT_TRUE(v.authentic());
+  EXPECT_EQ(v.verdict, "FAIL");
+
+  // A certificate from before the probe (no peak_checks, no peak_theory): still verifies.
+  json old = cert;
+  old.erase("peak_checks");
+  json kept = json::array();
+  for (const json& c : old["criteria"])
+    if (c["criterion"] != kPeakTheory) kept.push_back(c);
+  old["criteria"] = kept;
+  std::vector<json> list(kept.begin(), kept.end());
+  std::map<std::string, int> n;
+  for (const json& c : list) ++n[c["verdict"].get<std::string>()];
+  old["summary"] = {{"criteria", list.size()},
+                    {"pass", n["PASS"]},
+                    {"fail", n["FAIL"]},
+                    {"not_evaluated", n["NOT_EVALUATED"]}};
+  old["verdict"] = std::string(verdict_name(overall_verdict(list)));
+  sign_certificate(old, load_secret_key((dir / "key" / "suanli-certify.secret").string()));
+  const VerifyResult ov = verify_certificate(old, pk, &report, "cert.report.json");
+  std::string bad;
+  for (const Check& c : ov.checks)
+    if (!c.ok) bad += c.what + ": " + c.detail + "; ";
+  EXPECT_TRUE(ov.authentic()) << bad;
+  // ... and one whose peak_theory was dropped but peak_checks kept does not.
+  json cut = cert;
+  cut["criteria"] = kept;
+  cut["summary"] = old["summary"];
+  cut["verdict"] = old["verdict"];
+  sign_certificate(cut, load_secret_key((dir / "key" / "suanli-certify.secret").string()));
+  EXPECT_FALSE(verify_certificate(cut, pk, &report, "cert.report.json").authentic());
+}
+
+TEST(Criteria, PeakTheoryWithinTheRange) {
+  PeakCheck c;
+  c.backend = "b";
+  c.dtype = Dtype::fp32;
+  c.theoretical = 100;
+  c.measured = 95;
+  c.source = "probe";
+  c.workload = "peak.fp32";
+  EXPECT_EQ(peak_theory_criterion(c)["verdict"], "PASS");
+  c.measured = 50;
+  const json low = peak_theory_criterion(c);
+  EXPECT_EQ(low["verdict"], "FAIL");
+  EXPECT_EQ(shown_comparison(low), "outside");
+  c.measured = 104;
+  EXPECT_EQ(peak_theory_criterion(c)["verdict"], "FAIL");
+  c.inconclusive = "noisy";  // a busy machine: not evaluated
+  const json busy = peak_theory_criterion(c);
+  EXPECT_EQ(busy["verdict"], "NOT_EVALUATED");
+  EXPECT_TRUE(busy["measured"].is_null());
 }
 
 TEST(Criteria, FailLineShowsTheComparisonThatFailed) {

@@ -26,9 +26,13 @@ Result run(const std::string& args, const std::string& env = "") {
   return test::run_suanli(args, env);
 }
 
-fs::path scratch(const std::string& name) { return test::fresh_dir("suanli_cli_" + name); }
+fs::path scratch(const std::string& name) {
+  return test::fresh_dir("suanli_cli_" + name);
+}
 
-void write(const fs::path& p, const std::string& text) { test::write_text(p, text); }
+void write(const fs::path& p, const std::string& text) {
+  test::write_text(p, text);
+}
 
 TEST(Cli, HelpOnEverySubcommand) {
   for (const char* sub : {"", "info", "list", "run"}) {
@@ -148,6 +152,98 @@ TEST(Cli, QuickSuiteOnTheCpu) {
     }
   }
   EXPECT_GE(ok, 15u);
+  fs::remove_all(d);
+}
+
+// A gemm-only suite (one dtype): the report's peak_checks of `dtype` on `backend` device 0.
+const nlohmann::json* check_of(const nlohmann::json& rep, const std::string& dtype) {
+  for (const auto& c : rep["peak_checks"])
+    if (c["dtype"] == dtype && c["device"] == 0) return &c;
+  return nullptr;
+}
+
+nlohmann::json run_gemm_suite(const fs::path& d, const std::string& backend,
+                              const std::string& extra, const std::string& env, Result* out) {
+  write(d / "s.json",
+        R"({"suanli_suite": 1, "name": "s", "settings": {"min_time": 0.001, "repetitions": 2},
+            "workloads": [{"op": "gemm", "dtype": "fp32", "size": 64}]})");
+  const fs::path rep = d / "r.json";
+  *out = run("run --backend " + backend + " --suite " + (d / "s.json").string() + " --out " +
+                 rep.string() + " " + extra,
+             env);
+  EXPECT_EQ(out->status, 0) << out->out;
+  const nlohmann::json j = read_json_file(rep.string());
+  EXPECT_NO_THROW(check_report(j, rep.string()));
+  return j;
+}
+
+// Issue 10 item 3: a suite without a peak workload still checks the theory of what it measures:
+// the built-in probe runs the fp32 peak kernel (only fp32: the dtype the suite measures), and
+// peak_checks carries its figure, against the device's own theoretical peak.
+TEST(Cli, PeakProbeChecksTheTheoryOfAGemmOnlySuite) {
+  const fs::path d = scratch("probe");
+  Result r;
+  const nlohmann::json rep = run_gemm_suite(d, "cpu", "", "", &r);
+  ASSERT_EQ(rep["peak_probes"].size(), 1u) << rep["peak_probes"].dump();
+  const nlohmann::json& probe = rep["peak_probes"][0];
+  EXPECT_EQ(probe["op"], "peak");
+  EXPECT_EQ(probe["dtype"], "fp32");
+  EXPECT_EQ(probe["status"], "ok") << probe.dump();
+  EXPECT_EQ(rep["tally"]["results"], 1) << "the probe is not a result of the suite";
+  const nlohmann::json* c = check_of(rep, "fp32");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ((*c)["source"], "probe");
+  const std::string status = (*c)["status"];
+  EXPECT_TRUE(status == "ok" || status == "suspect" || status == "inconclusive") << c->dump();
+  EXPECT_EQ(status == "inconclusive", !probe.value("marks", nlohmann::json::array()).empty());
+  EXPECT_EQ((*c)["measured_ops_per_second"], probe["flops_per_second"]);
+  double theoretical = -1;
+  for (const auto& p : rep["backends"][0]["devices"][0]["peaks"])
+    if (p["dtype"] == "fp32") theoretical = p["ops_per_second"];
+  EXPECT_EQ((*c)["theoretical_ops_per_second"], theoretical);
+  const double ratio = probe["flops_per_second"].get<double>() / theoretical;
+  EXPECT_DOUBLE_EQ((*c)["ratio"].get<double>(), ratio);
+  if (status != "inconclusive")
+    EXPECT_EQ(status == "suspect", ratio < kPeakCheckLow || ratio > kPeakCheckHigh);
+  EXPECT_NE(r.out.find("peak kernel (probe)"), std::string::npos) << r.out;
+  // The dtypes the suite does not measure are not probed.
+  const nlohmann::json* fp64 = check_of(rep, "fp64");
+  if (fp64) EXPECT_EQ((*fp64)["status"], "not checked");
+  fs::remove_all(d);
+}
+
+TEST(Cli, NoPeakProbeLeavesThePeakNotChecked) {
+  const fs::path d = scratch("noprobe");
+  Result r;
+  const nlohmann::json rep = run_gemm_suite(d, "cpu", "--no-peak-probe", "", &r);
+  EXPECT_TRUE(rep["peak_probes"].empty());
+  EXPECT_EQ(rep["options"]["peak_probe"], "off");
+  const nlohmann::json* c = check_of(rep, "fp32");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ((*c)["status"], "not checked");
+  EXPECT_NE((*c)["reason"].get<std::string>().find("probe off"), std::string::npos) << c->dump();
+  EXPECT_NE(r.out.find("not checked"), std::string::npos) << r.out;
+  fs::remove_all(d);
+}
+
+// A plugin whose fp32 peak claim is 3x what its own peak chain reaches: suspect in the report,
+// and the summary table marks the % peak that rests on it.
+TEST(Cli, PeakClaimedThreeTimesTooHighIsSuspect) {
+  const fs::path d = scratch("overclaim");
+  Result r;
+  const nlohmann::json rep = run_gemm_suite(
+      d, "test_good", "",
+      std::string("SUANLI_TEST_PEAK=overclaim ") + "SUANLI_BACKEND_PATH=" + SUANLI_TEST_PLUGIN_DIR,
+      &r);
+  const nlohmann::json* c = check_of(rep, "fp32");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ((*c)["status"], "suspect") << c->dump();
+  EXPECT_EQ((*c)["source"], "probe");
+  EXPECT_LT((*c)["ratio"].get<double>(), kPeakCheckLow);
+  ASSERT_EQ(rep["peak_probes"].size(), 1u);
+  EXPECT_EQ((*c)["measured_ops_per_second"], rep["peak_probes"][0]["flops_per_second"]);
+  EXPECT_NE(r.out.find("SUSPECT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("%?"), std::string::npos) << r.out;
   fs::remove_all(d);
 }
 

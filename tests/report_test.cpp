@@ -319,4 +319,45 @@ TEST(Claims, BadFileNamesThePlace) {
   std::filesystem::remove_all(dir);
 }
 
+// The peak self-check reads the built-in probe's results where the suite has no peak workload of
+// the dtype (source "probe"), and a probe marked noisy is "inconclusive", not ok nor suspect.
+TEST(PeakChecks, ProbeStandsInForAMissingSuitePeak) {
+  const std::string path =
+      std::string(SUANLI_SOURCE_DIR) + "/reports/examples/report-cpu-quick.json";
+  json j = read_json_file(path);
+  json kept = json::array(), probe;
+  for (const json& r : j["results"])
+    if (r["op"] == "peak" && r["dtype"] == "fp32")
+      probe = r;
+    else
+      kept.push_back(r);
+  ASSERT_FALSE(probe.is_null());
+  j["results"] = kept;
+  auto fp32 = [&] {
+    for (const PeakCheck& c : peak_checks(j))
+      if (c.dtype == Dtype::fp32) return c;
+    return PeakCheck{};
+  };
+  EXPECT_EQ(fp32().status(), "not checked");
+  j["peak_probes"] = json::array({probe});
+  const PeakCheck c = fp32();
+  EXPECT_EQ(c.source, "probe");
+  EXPECT_EQ(c.measured, probe["flops_per_second"].get<double>());
+  EXPECT_DOUBLE_EQ(c.ratio(), c.measured / c.theoretical);
+  EXPECT_EQ(c.status(), c.suspect() ? "suspect" : "ok");
+  const json cj = peak_check_json(c);
+  EXPECT_EQ(cj["source"], "probe");
+  EXPECT_EQ(cj["measured_ops_per_second"], probe["flops_per_second"]);
+  const PeakCheck back = peak_check_from_json(cj);
+  EXPECT_EQ(peak_check_line(back), peak_check_line(c));
+  j["peak_probes"][0]["marks"] = json::array({{{"kind", "noisy"}, {"detail", "cv 0.4"}}});
+  const PeakCheck busy = fp32();
+  EXPECT_EQ(busy.status(), "inconclusive");
+  EXPECT_FALSE(busy.suspect());
+  EXPECT_NE(peak_check_line(busy).find("inconclusive"), std::string::npos);
+  j["options"]["peak_probe"] = "off";
+  j["peak_probes"] = json::array();
+  EXPECT_NE(fp32().why_not.find("probe off"), std::string::npos);
+}
+
 }  // namespace suanli

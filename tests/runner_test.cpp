@@ -8,10 +8,12 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "cli/workload_kinds.h"
 #include "core/error.h"
 #include "harness/backend_host.h"
+#include "harness/journal.h"
 #include "harness/run_report.h"
 #include "harness/runner.h"
 #include "model/model_run.h"
@@ -359,6 +361,37 @@ TEST(Runner, ResultDisturbedMidWorkloadIsMarkedAndNotRated) {
       << rs[0].probe.reference;
   EXPECT_LT(rs[0].probe.after, rs[0].probe.reference);
   EXPECT_LT(rated_rmax(s, *b, rs), 0);
+}
+
+// The journal keeps the built-in peak probe's results apart from the suite's: a resume finds
+// both (run_cmd.cpp reuses the probe's instead of running it again).
+TEST(Journal, KeepsPeakProbeResultsApart) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("suanli_journal_probe_" + std::to_string(getpid())))
+                               .string();
+  std::filesystem::remove(path);
+  Result suite_result, probe;
+  suite_result.workload = "gemm.fp32.64x64x64";
+  suite_result.backend = probe.backend = "cpu";
+  suite_result.status = Status::unsupported;
+  suite_result.reason = "test";
+  probe.workload = "peak.fp32.16384x16384";
+  probe.op.kind = OpKind::peak;
+  probe.op.dtype = Dtype::fp32;
+  probe.status = Status::unsupported;
+  probe.reason = "no peak";
+  {
+    Journal j = Journal::create(path, {{"cli", {{"suite", "s"}}}});
+    j.append(suite_result);
+    j.append_probe(probe);
+  }
+  const Journal resumed = Journal::resume(path);
+  ASSERT_EQ(resumed.recorded().size(), 1u);
+  EXPECT_EQ(resumed.recorded()[0].workload, suite_result.workload);
+  ASSERT_EQ(resumed.recorded_probes().size(), 1u);
+  EXPECT_EQ(resumed.recorded_probes()[0].workload, probe.workload);
+  EXPECT_EQ(resumed.recorded_probes()[0].op.dtype, Dtype::fp32);
+  std::filesystem::remove(path);
 }
 
 }  // namespace

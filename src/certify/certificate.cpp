@@ -358,6 +358,8 @@ json recomputed_measured(const std::string& name, const json& c) {
     recomputed = num("flops_per_second") / num("claimed_flops_per_second");
   if (name == kClock && !c["measured"].is_null())
     recomputed = 1.0 - num("last_window_mhz") / num("first_window_mhz");
+  if (name == kPeakTheory && !c["measured"].is_null())
+    recomputed = num("measured_ops_per_second") / num("theoretical_ops_per_second");
   return recomputed;
 }
 
@@ -409,7 +411,12 @@ void check_criterion(CriteriaScan& scan, size_t i, const json& c,
     scan.problems.push_back(where(i, c) + ": device not listed under /devices");
     return;
   }
-  scan.present[dev].insert({c["workload"].get<std::string>(), name});
+  // The peak self-check's criteria follow from the report's peak checks, not from the profile's
+  // workloads: step 7 re-derives them; here only their limit is the fixed range.
+  const bool peak_theory = name == kPeakTheory;
+  if (peak_theory && !close_enough(c["limit"], json{kPeakCheckLow, kPeakCheckHigh}))
+    scan.problems.push_back(where(i, c) + ": limit is not the peak check's range");
+  if (!peak_theory) scan.present[dev].insert({c["workload"].get<std::string>(), name});
   if (name == kStatus)
     scan.statuses[dev][c["workload"].get<std::string>()] =
         c["measured"].is_string() ? c["measured"].get<std::string>() : "?";
@@ -423,7 +430,7 @@ void check_criterion(CriteriaScan& scan, size_t i, const json& c,
   if (!close_enough(recomputed, c["measured"]))
     scan.problems.push_back(fmt::format("{}: measured {} but its basis gives {}", where(i, c),
                                         c["measured"].dump(), recomputed.dump()));
-  if (profile) check_criterion_against_profile(scan, i, c, dev, *profile, claims);
+  if (profile && !peak_theory) check_criterion_against_profile(scan, i, c, dev, *profile, claims);
 }
 
 // Step 5: completeness: every criterion the profile requires for every device, no more.
@@ -520,9 +527,10 @@ std::optional<Evidence> evidence_from_report(const ReportDocument& doc, const De
 }
 
 // Step 7c: the seed, and every criterion re-derived from the report's samples.
-void check_measured_values(Checker& ck, const json& cert, const ReportDocument& doc,
+void check_measured_values(Checker& ck, const json& cert, const json& report,
                            const std::map<DeviceKey, std::string>& device_names,
                            const Profile& profile, const std::optional<Claims>& claims) {
+  const ReportDocument doc = read_report(report);
   const bool seed_ok = doc.certification_seed == cert["seed"] && doc.seed == cert["seed"];
   ck.add("seed", seed_ok, fmt::format("input seed {} drawn at run time", cert["seed"].dump()));
   const json& criteria = cert["criteria"];
@@ -538,6 +546,15 @@ void check_measured_values(Checker& ck, const json& cert, const ReportDocument& 
       }
       for (json& c : evaluate(*e, profile.limits)) derived.push_back(std::move(c));
     }
+  // Certificates since the peak probe carry the peak checks and their criteria (older ones
+  // neither: they verify as they did).
+  if (cert.contains("peak_checks")) {
+    for (json& c : peak_theory_criteria(report)) derived.push_back(std::move(c));
+    json checks = json::array();
+    for (const PeakCheck& c : certified_peak_checks(report)) checks.push_back(peak_check_json(c));
+    const std::string d = first_difference(checks, cert["peak_checks"]);
+    if (!d.empty()) rproblems.push_back("peak_checks: not the report's: " + d);
+  }
   if (derived.size() != criteria.size())
     rproblems.push_back(fmt::format("the report gives {} criteria, the certificate has {}",
                                     derived.size(), criteria.size()));
@@ -570,8 +587,7 @@ void check_report_against(Checker& ck, const json& cert, const json& report,
            : fmt::format("{} has sha256 {}, the certificate names {}", report_origin,
                          report.value("sha256", "?"), cert["report"]["sha256"].get<std::string>()));
   if (intact && same && profile)
-    check_measured_values(ck, cert, read_report(report, report_origin), device_names, *profile,
-                          claims);
+    check_measured_values(ck, cert, report, device_names, *profile, claims);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -196,6 +198,7 @@ std::string shown_comparison(const json& c) {
   if (cmp == "<=") return ">";
   if (cmp == ">=") return "<";
   if (cmp == "==") return "!=";
+  if (cmp == "within") return "outside";
   return cmp;
 }
 
@@ -209,11 +212,64 @@ Verdict derive_verdict(const json& c) {
     return Verdict::fail;
   }
   if (m.is_null()) return Verdict::not_evaluated;
+  if (cmp == "within") {
+    if (!m.is_number() || !limit.is_array() || limit.size() != 2 || !limit[0].is_number() ||
+        !limit[1].is_number())
+      return Verdict::fail;
+    const double v = m.get<double>();
+    return v >= limit[0].get<double>() && v <= limit[1].get<double>() ? Verdict::pass
+                                                                      : Verdict::fail;
+  }
   if (!m.is_number() || !limit.is_number()) return Verdict::fail;
   const double v = m.get<double>(), l = limit.get<double>();
   if (cmp == "<=") return v <= l ? Verdict::pass : Verdict::fail;
   if (cmp == ">=") return v >= l ? Verdict::pass : Verdict::fail;
   return Verdict::fail;
+}
+
+std::vector<PeakCheck> certified_peak_checks(const json& report) {
+  if (!report.contains("results")) return {};
+  std::set<std::tuple<std::string, int, std::string>> measured;
+  for (const ReportResult& r : read_report(report).results)
+    measured.emplace(r.backend, r.device, r.dtype);
+  std::vector<PeakCheck> out;
+  for (const PeakCheck& c : peak_checks(report))
+    if (measured.count({c.backend, c.device, std::string(dtype_name(c.dtype))})) out.push_back(c);
+  return out;
+}
+
+json peak_theory_criterion(const PeakCheck& c) {
+  const std::string dt(dtype_name(c.dtype));
+  json basis = {{"theoretical_ops_per_second", c.theoretical}, {"status", c.status()}};
+  if (c.measured >= 0) {
+    basis["measured_ops_per_second"] = c.measured;
+    basis["source"] = c.source;
+  }
+  std::string detail = peak_check_line(c);
+  if (c.suspect())
+    detail += fmt::format(
+        "; every % of peak of {} on this device rests on a theoretical peak the peak kernel "
+        "contradicts (suanli rate uses the measured ceiling instead)",
+        dt);
+  json co = {{"backend", c.backend},
+             {"device", c.device},
+             {"workload", c.workload.empty() ? "peak_check:" + dt : c.workload},
+             {"op", "peak"},
+             {"dtype", dt},
+             {"criterion", kPeakTheory},
+             {"measured", c.checked() ? json(c.ratio()) : json(nullptr)},
+             {"comparison", "within"},
+             {"limit", {kPeakCheckLow, kPeakCheckHigh}},
+             {"basis", std::move(basis)},
+             {"detail", std::move(detail)}};
+  co["verdict"] = std::string(verdict_name(derive_verdict(co)));
+  return co;
+}
+
+std::vector<json> peak_theory_criteria(const json& report) {
+  std::vector<json> out;
+  for (const PeakCheck& c : certified_peak_checks(report)) out.push_back(peak_theory_criterion(c));
+  return out;
 }
 
 Verdict overall_verdict(const std::vector<json>& criteria) {

@@ -30,6 +30,10 @@ inline constexpr const char* kCache = "cache_speedup";        // fresh / repeate
 // Marks the harness put on the main run that disqualify its figure (timing: device time below
 // half the harness's wall time; above_peak: over the theoretical peak; noisy): count <= 0.
 inline constexpr const char* kTrusted = "trusted_figures";
+// The peak self-check (report.h PeakCheck) of a device and dtype the certification measured:
+// peak kernel / theoretical peak "within" [kPeakCheckLow, kPeakCheckHigh]. A suspect peak FAILs:
+// every "% of peak" of that dtype rests on a figure the measurement contradicts.
+inline constexpr const char* kPeakTheory = "peak_theory";
 // The CV criterion needs this many samples to mean anything; fewer: not evaluated.
 inline constexpr size_t kCvMinSamples = 10;
 
@@ -114,6 +118,13 @@ Verdict derive_verdict(const nlohmann::json& criterion);
 // The comparison a FAIL line shows: the one that held ("5.6 > 0.3" for a failed "<="); the
 // criterion's own comparison otherwise.
 std::string shown_comparison(const nlohmann::json& criterion);
+
+// The peak checks of a certification's report for the devices and dtypes its results measured
+// (what the certificate's "peak_checks" holds), and their peak_theory criteria: measured = the
+// ratio (null when inconclusive or not checked: NOT_EVALUATED, detail says why).
+std::vector<PeakCheck> certified_peak_checks(const nlohmann::json& report);
+nlohmann::json peak_theory_criterion(const PeakCheck& c);
+std::vector<nlohmann::json> peak_theory_criteria(const nlohmann::json& report);
 
 // The overall verdict: FAIL if any criterion fails or none passed, else PASS.
 Verdict overall_verdict(const std::vector<nlohmann::json>& criteria);

@@ -98,6 +98,27 @@ std::vector<const json*> criteria_failures_first(const json& c) {
   return out;
 }
 
+// The peak self-check, one line per device and dtype (none for certificates issued before it),
+// each suspect one with what it means for the certificate's figures.
+std::vector<std::string> peak_check_lines(const json& c) {
+  std::vector<std::string> out;
+  for (const json& x : c.value("peak_checks", json::array())) {
+    const PeakCheck p = peak_check_from_json(x);
+    std::string line = peak_check_line(p);
+    if (x.value("status", "") == "suspect")
+      line += fmt::format(
+          ". Every % of peak of {} on this device rests on a theoretical peak the measurement "
+          "contradicts: criterion peak_theory FAILs, and suanli rate uses the measured ceiling",
+          dtype_name(p.dtype));
+    out.push_back(line);
+  }
+  return out;
+}
+
+const char* kPeakCheckIntro =
+    "Peak self-check (peak kernel / theoretical peak, expected within 85%..103%; source suite: "
+    "the profile's own peak workload, probe: the built-in peak probe)";
+
 }  // namespace
 
 std::string certificate_text(const json& c) {
@@ -115,6 +136,11 @@ std::string certificate_text(const json& c) {
                          x["workload"].get<std::string>(), x["criterion"].get<std::string>(),
                          value_text(x["measured"]), shown_comparison(x), value_text(x["limit"]),
                          x["detail"].get<std::string>());
+  const std::vector<std::string> peaks = peak_check_lines(c);
+  if (!peaks.empty()) out += fmt::format("  {}:
+", kPeakCheckIntro);
+  for (const std::string& l : peaks) out += "    " + l + "
+";
   return out;
 }
 
@@ -137,6 +163,9 @@ std::string certificate_markdown(const json& c) {
         markdown_cell_escape(value_text(x["limit"])), x["verdict"].get<std::string>(),
         markdown_cell_escape(x["detail"].get<std::string>()));
   }
+  const std::vector<std::string> peaks = peak_check_lines(c);
+  if (!peaks.empty()) out += fmt::format("\n## {}\n\n", kPeakCheckIntro);
+  for (const std::string& l : peaks) out += "- " + markdown_cell_escape(l) + "\n";
   out +=
       "\nCheck it with `suanli verify CERT.json --pubkey KEY.pub [--report REPORT.json]`: the "
       "signature covers the canonical JSON of the certificate, and verify re-derives every "
@@ -183,8 +212,16 @@ std::string certificate_html(const json& c) {
         html_escape(shown_comparison(x)), html_escape(value_text(x["limit"])), vd, vd,
         html_escape(x["detail"].get<std::string>()));
   }
+  out += "</table>\n";
+  const std::vector<std::string> peaks = peak_check_lines(c);
+  if (!peaks.empty()) out += fmt::format("<h2>{}</h2>\n<ul>\n", html_escape(kPeakCheckIntro));
+  for (const std::string& l : peaks)
+    out += fmt::format("<li{}>{}</li>\n",
+                       l.find("SUSPECT") != std::string::npos ? " class=\"FAIL\"" : "",
+                       html_escape(l));
+  if (!peaks.empty()) out += "</ul>\n";
   out +=
-      "</table>\n<p>Check it with <code>suanli verify CERT.json --pubkey KEY.pub [--report "
+      "<p>Check it with <code>suanli verify CERT.json --pubkey KEY.pub [--report "
       "REPORT.json]</code>: the Ed25519 signature covers the canonical JSON of the certificate, "
       "and verify re-derives every verdict from the measured values and the profile's "
       "limits.</p>\n</body></html>\n";

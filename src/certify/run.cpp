@@ -19,6 +19,7 @@
 #include "certify/certificate.h"
 #include "certify/criteria.h"
 #include "harness/isolate.h"
+#include "harness/peak_probe.h"
 #include "report/hash.h"
 #include "report/report_reader.h"
 #include "report/system_info.h"
@@ -199,7 +200,10 @@ std::pair<std::string, std::string> binary_identity() {
 }
 
 json make_certificate(const CertifyInput& in, uint64_t seed, const json& report,
-                      const std::vector<json>& criteria) {
+                      const std::vector<json>& workload_criteria) {
+  // The workloads' criteria, then the peak self-check's (peak_theory), from the report.
+  std::vector<json> criteria = workload_criteria;
+  for (json& x : peak_theory_criteria(report)) criteria.push_back(std::move(x));
   json c;
   c["suanli_certificate"] = kCertificateVersion;
   unsigned char id[16];
@@ -252,6 +256,9 @@ json make_certificate(const CertifyInput& in, uint64_t seed, const json& report,
   c["claims_evaluated"] = in.claims.has_value();
   c["seed"] = seed;
   c["report"] = {{"file", in.report_file}, {"sha256", report["sha256"]}};
+  c["peak_checks"] = json::array();
+  for (const PeakCheck& p : certified_peak_checks(report))
+    c["peak_checks"].push_back(peak_check_json(p));
   c["criteria"] = criteria;
   std::map<std::string, int> n;
   for (const json& x : criteria) ++n[x["verdict"].get<std::string>()];
@@ -383,6 +390,12 @@ CertifyOutput run_certification(const CertifyInput& in) {
   // between calls the same for both, whatever the policy).
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   meta.options.emplace_back("omp_wait_policy", policy ? policy : "unset (runtime default)");
+  // The built-in peak probe for every device peak of a dtype the profile measures (a profile
+  // has no peak workloads of its own): the peak_theory criteria rest on it.
+  meta.peak_probes = run_peak_probes(
+      in.backends, peak_probe_targets(in.backends, suite_dtypes(suite), out.results),
+      in.create_options, RunOptions{});
+  if (isolate::interrupted()) throw Interrupted();
   json backends = json::array();
   for (const isolate::BackendDesc& b : in.backends) backends.push_back(b.json);
   out.report = make_run_report(suite, backends, in.issues, out.results, meta);

@@ -43,6 +43,9 @@ struct RunOptionsCli {
   std::string resume;
   double timeout_s = 0;
   std::string sign_key;
+  // The built-in peak probe (harness/peak_probe.h) after the suite; off: dtypes the suite has no
+  // peak workload for are "not checked".
+  bool no_peak_probe = false;
 };
 
 // `suanli rate` (src/cli/rate_cmd.cpp).

@@ -119,7 +119,10 @@ const std::map<std::string_view, const char*>& command_descriptions() {
        "report and print a summary.\nPlugins run in worker processes: a crash, exit or hang (past "
        "the workload's timeout) is an error result of that workload and the run goes on. "
        "Results are journaled to REPORT.journal as they complete (removed once the report is "
-       "written).\n"
+       "written).\nAfter the suite, the built-in peak probe (~0.3 s a dtype) checks each "
+       "theoretical peak of a dtype the suite measures but has no peak workload for: the "
+       "report's peak_checks (ok, suspect outside 85%..103%, inconclusive on a busy machine) "
+       "and the summary show it; --no-peak-probe skips it.\n"
        "Exit status: 0 when every result is ok or unsupported, 1 when any failed verification or "
        "errored or there was no result, 2 for bad usage or bad input files (checked before any "
        "work), 128+N when interrupted by signal N (130: SIGINT; the journal is kept: --resume)."},
@@ -153,7 +156,9 @@ const std::map<std::string_view, const char*>& command_descriptions() {
       {"certify",
        "Run a certification profile (sustained workloads, every output verified, a caching check, "
        "throttling windows), write the report and a certificate signed with Ed25519 (JSON, plus "
-       "Markdown and HTML beside it). The input seed is drawn at run time. Refuses a build with "
+       "Markdown and HTML beside it). The input seed is drawn at run time. The built-in peak "
+       "probe checks each theoretical peak of a certified dtype (criterion peak_theory: FAIL "
+       "when the peak kernel reaches less than 85% or more than 103% of it). Refuses a build with "
        "uncommitted changes or a modified profile unless --unofficial.\nExit status: 0 PASS, 1 "
        "FAIL (the certificate is still written: a failed criterion is a result), 2 bad input."},
       {"keygen",

@@ -74,6 +74,11 @@ void add_run_robustness_options(CLI::App* cmd, RunOptionsCli& o) {
   cmd->add_option("--sign-key", o.sign_key,
                   "Sign the report with this secret key from `suanli keygen` (Ed25519 over "
                   "the report's sha256; `rate --require-signed PUB` checks it)");
+  cmd->add_flag("--no-peak-probe", o.no_peak_probe,
+                "Skip the built-in peak probe: by default, after the suite, a short peak kernel "
+                "(~0.3 s) runs per device and dtype the suite measures without a peak workload "
+                "of its own, so that the report's peak_checks test every theoretical peak the "
+                "run's '% peak' rests on; without it those are 'not checked'");
 }
 
 void add_info_options(CLI::App* cmd, InfoOptions& o) {

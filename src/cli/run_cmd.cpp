@@ -20,6 +20,7 @@
 #include "core/units.h"
 #include "harness/isolate.h"
 #include "harness/journal.h"
+#include "harness/peak_probe.h"
 #include "harness/run_report.h"
 #include "harness/runner.h"
 #include "report/summary.h"
@@ -36,11 +37,17 @@ json cli_json(const RunOptionsCli& o, const std::string& out) {
   // A suite file by its absolute path: a resume may run from another directory.
   const std::string suite =
       looks_like_path(o.suite) ? std::filesystem::absolute(o.suite).string() : o.suite;
-  return {{"suite", suite},           {"backends", o.backends},
-          {"dtypes", o.dtypes},       {"out", out},
-          {"threads", o.threads},     {"min_time", o.min_time},
-          {"max_time", o.max_time},   {"repetitions", o.repetitions},
-          {"timeout_s", o.timeout_s}, {"backend_options", o.backend_options}};
+  return {{"suite", suite},
+          {"backends", o.backends},
+          {"dtypes", o.dtypes},
+          {"out", out},
+          {"threads", o.threads},
+          {"min_time", o.min_time},
+          {"max_time", o.max_time},
+          {"repetitions", o.repetitions},
+          {"timeout_s", o.timeout_s},
+          {"backend_options", o.backend_options},
+          {"no_peak_probe", o.no_peak_probe}};
 }
 
 RunOptionsCli cli_from_json(const json& j, const RunOptionsCli& given, const std::string& origin) {
@@ -56,6 +63,7 @@ RunOptionsCli cli_from_json(const json& j, const RunOptionsCli& given, const std
     o.repetitions = j.at("repetitions").get<int>();
     o.timeout_s = j.at("timeout_s").get<double>();
     o.backend_options = j.at("backend_options").get<std::vector<std::string>>();
+    o.no_peak_probe = j.value("no_peak_probe", false);  // absent in journals before the probe
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: the journal's header is malformed: {}", origin, e.what()));
   }
@@ -230,6 +238,8 @@ void start_journal(RunState& s, const std::string& resume) {
   for (const std::string& kv : s.o.backend_options)
     s.meta.options.emplace_back("backend_option", kv);
   if (!resume.empty()) s.meta.options.emplace_back("resumed_from", resume);
+  // Cluster ranks share the nodes' cores while they run: a probe there measures the crowd.
+  if (s.o.no_peak_probe || s.cluster) s.meta.options.emplace_back("peak_probe", "off");
 }
 
 // The harness's options: results already in the journal are not run again, new ones are
@@ -250,12 +260,35 @@ RunOptions journaled_options(RunState& s, bool tty) {
   return ro;
 }
 
-// Every workload on every device, each in a worker process; an interrupt ends it early.
+// The built-in peak probe after the suite (harness/peak_probe.h): for every device peak of a
+// dtype the suite measures without a verified, unmarked peak workload of its own. Journaled
+// like the results (a resume keeps what the probe measured).
+void run_probes(RunState& s, const std::vector<Result>& results) {
+  if (s.o.no_peak_probe || s.cluster || isolate::interrupted()) return;
+  const std::vector<PeakProbeTarget> targets =
+      peak_probe_targets(s.loaded.backends, suite_dtypes(s.suite), results);
+  if (targets.empty()) return;
+  std::map<std::string, Result> done;
+  for (const Result& r : s.journal->recorded_probes())
+    done.emplace(job_key(r.backend, r.device, r.workload), r);
+  RunOptions ro;
+  ro.completed = [&done](const Job& j) -> std::optional<Result> {
+    auto it = done.find(job_key(j.backend, j.device, j.workload->id));
+    if (it == done.end()) return std::nullopt;
+    return it->second;
+  };
+  ro.on_result = [&journal = s.journal](const Result& r) { journal->append_probe(r); };
+  s.meta.peak_probes = run_peak_probes(s.loaded.backends, targets, s.lo.create_options, ro);
+}
+
+// Every workload on every device, each in a worker process, then the peak probe; an interrupt
+// ends it early.
 std::vector<Result> run_workloads(RunState& s, const RunOptions& ro, bool tty) {
   std::vector<Result> results;
   {
     const isolate::InterruptScope handlers;
     results = isolate::run_isolated(s.suite, s.loaded.backends, run_spec(s.o, s.suite, s.lo), ro);
+    run_probes(s, results);
   }
   if (tty) fmt::print(stderr, "\r\033[K");
   return results;

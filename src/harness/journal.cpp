@@ -61,7 +61,7 @@ Journal Journal::resume(const std::string& path) {
   std::string line;
   size_t n = 0;
   json header;
-  std::vector<Result> recorded;
+  std::vector<Result> recorded, probes;
   while (std::getline(in, line)) {
     ++n;
     const bool last = in.peek() == EOF;
@@ -78,8 +78,12 @@ Journal Journal::resume(const std::string& path) {
       header = j["header"];
       continue;
     }
+    if (j.contains("peak_probe")) {
+      probes.push_back(result_from_json(j["peak_probe"]));
+      continue;
+    }
     if (!j.contains("result"))
-      throw InputError(fmt::format("{}:{}: expected a \"result\" line", path, n));
+      throw InputError(fmt::format("{}:{}: expected a \"result\" or \"peak_probe\" line", path, n));
     recorded.push_back(result_from_json(j["result"]));
   }
   if (n == 0) throw InputError(fmt::format("{}: empty file, not a suanli run journal", path));
@@ -90,6 +94,7 @@ Journal Journal::resume(const std::string& path) {
   Journal j(path, fd);
   j.header_ = std::move(header);
   j.recorded_ = std::move(recorded);
+  j.probes_ = std::move(probes);
   return j;
 }
 
@@ -98,6 +103,7 @@ Journal::Journal(Journal&& o) noexcept
       fd_(o.fd_),
       header_(std::move(o.header_)),
       recorded_(std::move(o.recorded_)),
+      probes_(std::move(o.probes_)),
       appended_(o.appended_) {
   o.fd_ = -1;
 }
@@ -109,6 +115,10 @@ Journal::~Journal() {
 void Journal::append(const Result& r) {
   write_line(fd_, path_, {{"result", result_to_json(r)}});
   ++appended_;
+}
+
+void Journal::append_probe(const Result& r) {
+  write_line(fd_, path_, {{"peak_probe", result_to_json(r)}});
 }
 
 void Journal::remove() {

@@ -28,12 +28,15 @@ class Journal {
 
   // Appends one result (with its finish time) and fsyncs.
   void append(const Result& r);
+  // Appends one result of the built-in peak probe (harness/peak_probe.h) and fsyncs.
+  void append_probe(const Result& r);
   // Removes the file (after the report was written).
   void remove();
 
   const std::string& path() const { return path_; }
   const nlohmann::json& header() const { return header_; }
   const std::vector<Result>& recorded() const { return recorded_; }
+  const std::vector<Result>& recorded_probes() const { return probes_; }
   size_t appended() const { return appended_; }
 
  private:
@@ -41,7 +44,7 @@ class Journal {
   std::string path_;
   int fd_ = -1;
   nlohmann::json header_;
-  std::vector<Result> recorded_;
+  std::vector<Result> recorded_, probes_;
   size_t appended_ = 0;
 };
 

@@ -106,7 +106,10 @@ json make_run_report(const Suite& suite, const json& backends, const std::vector
                 {"slowdown", t.slowdown},
                 {"timing", t.timing},
                 {"above_peak", t.above_peak}};
-  // The suite checks its own theory: every device peak against the run's peak kernels.
+  // The suite checks its own theory: every device peak against the run's peak kernels, or the
+  // built-in probe's where the suite has none.
+  j["peak_probes"] = json::array();
+  for (const Result& r : meta.peak_probes) j["peak_probes"].push_back(result_to_json(r));
   j["peak_checks"] = json::array();
   for (const PeakCheck& c : peak_checks(j)) j["peak_checks"].push_back(peak_check_json(c));
   seal_report(j);

@@ -21,6 +21,7 @@ struct RunMeta {
   std::vector<std::string> command;  // argv
   std::string started_utc, finished_utc;
   std::vector<std::pair<std::string, std::string>> options;  // effective options, for the record
+  std::vector<Result> peak_probes;  // the built-in peak probe's results (harness/peak_probe.h)
 };
 
 // The sealed (hashed) report of a run.

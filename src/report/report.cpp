@@ -106,6 +106,36 @@ std::string result_mark_kinds(const json& r) {
   return out;
 }
 
+std::string PeakCheck::status() const {
+  if (!inconclusive.empty()) return "inconclusive";
+  if (!checked()) return "not checked";
+  return suspect() ? "suspect" : "ok";
+}
+
+namespace {
+
+// The best counted, unmarked peak result of one device and dtype among `results` (source
+// "suite"); with `probe`, the probe's result (source "probe"), marked or not.
+void find_peak_result(PeakCheck& c, const std::vector<ReportResult>& results, const char* source) {
+  const bool probe = std::string_view(source) == "probe";
+  for (const ReportResult& r : results) {
+    if (r.backend != c.backend || r.device != c.device || r.op != "peak" ||
+        r.dtype != dtype_name(c.dtype))
+      continue;
+    if (!r.counts()) {
+      if (probe) c.why_not = fmt::format("the peak probe ended {}: {}", r.status, r.reason);
+      continue;
+    }
+    if (r.marked && !probe) continue;
+    const double v = r.flops_per_second.value_or(-1.0);
+    if (v <= c.measured) continue;
+    c.measured = v, c.workload = r.workload, c.source = source;
+    c.inconclusive = r.marked ? r.mark_kinds() : "";
+  }
+}
+
+}  // namespace
+
 std::vector<PeakCheck> peak_checks(const json& report) {
   std::vector<PeakCheck> out;
   if (!report.contains("backends") || !report.contains("results")) return out;
@@ -118,13 +148,12 @@ std::vector<PeakCheck> peak_checks(const json& report) {
         c.device = d.index;
         c.dtype = dtype_from_name(p.dtype).value_or(Dtype::invalid);
         c.theoretical = p.ops_per_second;
-        for (const ReportResult& r : doc.results) {
-          if (r.backend != b.name || r.device != c.device || r.op != "peak" || r.dtype != p.dtype ||
-              !r.counts() || r.marked)
-            continue;
-          const double v = r.flops_per_second.value_or(-1.0);
-          if (v > c.measured) c.measured = v, c.workload = r.workload;
-        }
+        find_peak_result(c, doc.results, "suite");
+        if (c.measured < 0) find_peak_result(c, doc.peak_probes, "probe");
+        if (c.measured < 0 && c.why_not.empty())
+          c.why_not = doc.peak_probe_off
+                          ? "no verified, unmarked peak workload in this run; peak probe off"
+                          : "no verified, unmarked peak workload in this run";
         out.push_back(c);
       }
   return out;
@@ -135,28 +164,48 @@ json peak_check_json(const PeakCheck& c) {
             {"device", c.device},
             {"dtype", std::string(dtype_name(c.dtype))},
             {"theoretical_ops_per_second", c.theoretical},
-            {"status", !c.checked()  ? "not checked"
-                       : c.suspect() ? "suspect"
-                                     : "ok"},
+            {"status", c.status()},
             {"range", {kPeakCheckLow, kPeakCheckHigh}}};
-  if (c.checked()) {
+  if (c.measured >= 0) {
     j["measured_ops_per_second"] = c.measured;
-    j["ratio"] = c.ratio();
+    if (c.theoretical > 0) j["ratio"] = c.ratio();
     j["workload"] = c.workload;
+    j["source"] = c.source;
   }
+  if (!c.inconclusive.empty()) j["marks"] = c.inconclusive;
+  if (c.measured < 0 && !c.why_not.empty()) j["reason"] = c.why_not;
   return j;
+}
+
+PeakCheck peak_check_from_json(const json& j) {
+  PeakCheck c;
+  c.backend = j.value("backend", "");
+  c.device = j.value("device", 0);
+  c.dtype = dtype_from_name(j.value("dtype", "")).value_or(Dtype::invalid);
+  c.theoretical = j.value("theoretical_ops_per_second", 0.0);
+  c.measured = j.value("measured_ops_per_second", -1.0);
+  c.workload = j.value("workload", "");
+  c.source = j.value("source", "suite");
+  c.inconclusive = j.value("marks", "");
+  c.why_not = j.value("reason", "");
+  return c;
 }
 
 std::string peak_check_line(const PeakCheck& c) {
   const std::string unit = dtype_is_integer(c.dtype) ? "OP/s" : "FLOP/s";
   const std::string head = fmt::format("{}:{} {} theoretical {}", c.backend, c.device,
                                        dtype_name(c.dtype), format_si(c.theoretical, unit));
-  if (!c.checked()) return head + ", not checked (no verified, unmarked peak workload in this run)";
-  return fmt::format("{}, peak kernel {} ({:.1f}%){}", head, format_si(c.measured, unit),
-                     100.0 * c.ratio(),
-                     c.suspect() ? fmt::format(": SUSPECT (outside {:.0f}%..{:.0f}%)",
-                                               100 * kPeakCheckLow, 100 * kPeakCheckHigh)
-                                 : "");
+  if (c.measured < 0)
+    return fmt::format("{}, not checked ({})", head,
+                       c.why_not.empty() ? "no verified, unmarked peak workload" : c.why_not);
+  const std::string figure = fmt::format("{}, peak kernel ({}) {} ({:.1f}%)", head, c.source,
+                                         format_si(c.measured, unit), 100.0 * c.ratio());
+  if (!c.inconclusive.empty())
+    return figure + fmt::format(": inconclusive (the probe was marked {}: the machine was busy)",
+                                c.inconclusive);
+  return figure + (c.suspect() ? fmt::format(": SUSPECT (outside {:.0f}%..{:.0f}%)",
+                                             100 * kPeakCheckLow, 100 * kPeakCheckHigh)
+                               : "");
 }
 
 json op_shape_json(const OpDesc& op) {

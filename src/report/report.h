@@ -137,26 +137,34 @@ std::string tally_line(const Tally& t);  // "results: 42  ok: 40  unsupported: 2
 bool result_is_marked(const nlohmann::json& r);
 std::string result_mark_kinds(const nlohmann::json& r);
 
-// The peak self-check of one device and dtype: the best verified peak-kernel throughput of the
-// run against the device's theoretical peak.
+// The peak self-check of one device and dtype: the best verified, unmarked peak-kernel
+// throughput of the run's suite (source "suite") or, where the suite measured none, of the
+// built-in peak probe (source "probe"), against the device's theoretical peak.
 struct PeakCheck {
   std::string backend;
   int device = 0;
   Dtype dtype = Dtype::invalid;
   double theoretical = 0;
-  double measured = -1;  // < 0: not checked (no verified peak workload of that dtype)
+  double measured = -1;  // < 0: not checked
   std::string workload;  // the peak workload that measured it
+  std::string source;    // "suite" or "probe"; empty when not checked
+  // The probe's marks (noisy, slowdown, ...) when it ran on a busy machine: its figure says
+  // nothing about the theory, and the check is "inconclusive".
+  std::string inconclusive;
+  std::string why_not;  // not checked: why
   double ratio() const { return measured >= 0 && theoretical > 0 ? measured / theoretical : -1; }
-  bool checked() const { return measured >= 0 && theoretical > 0; }
+  bool checked() const { return measured >= 0 && theoretical > 0 && inconclusive.empty(); }
   bool suspect() const {
     return checked() && (ratio() < kPeakCheckLow || ratio() > kPeakCheckHigh);
   }
+  std::string status() const;  // ok, suspect, inconclusive, not checked
 };
-// The checks of every device peak a report declares, from its results.
+// The checks of every device peak a report declares, from its results and its peak probes.
 std::vector<PeakCheck> peak_checks(const nlohmann::json& report);
 nlohmann::json peak_check_json(const PeakCheck& c);
-// "fp32 theoretical 1.20 TFLOP/s, peak kernel 180 GFLOP/s (15.0%): SUSPECT"
-
+// The inverse (a certificate's or a report's recorded check); missing fields stay unset.
+PeakCheck peak_check_from_json(const nlohmann::json& j);
+// "cpu:0 fp32 theoretical 1.20 TFLOP/s, peak kernel (probe) 180 GFLOP/s (15.0%): SUSPECT ..."
 std::string peak_check_line(const PeakCheck& c);
 
 nlohmann::json result_to_json(const Result& r);

@@ -166,8 +166,10 @@ ReportDocument read_report(const json& report, const std::string& origin) {
     doc.sha256 = string_at(report, "sha256");
     if (const auto it = report.find("host"); it != report.end() && it->is_object())
       doc.hostname = string_at(*it, "hostname");
-    if (const auto it = report.find("options"); it != report.end() && it->is_object())
+    if (const auto it = report.find("options"); it != report.end() && it->is_object()) {
       doc.concurrent_devices = string_at(*it, "concurrent_devices") == "true";
+      doc.peak_probe_off = string_at(*it, "peak_probe") == "off";
+    }
     if (const auto it = report.find("suite");
         it != report.end() && it->is_object() && it->contains("settings"))
       doc.seed = (*it)["settings"].value("seed", json());
@@ -188,6 +190,8 @@ ReportDocument read_report(const json& report, const std::string& origin) {
       doc.backends.push_back(std::move(backend));
     }
     for (const json& r : report.at("results")) doc.results.push_back(read_report_result(r));
+    for (const json& r : report.value("peak_probes", json::array()))
+      doc.peak_probes.push_back(read_report_result(r));
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a readable report: {}", origin, e.what()));
   }

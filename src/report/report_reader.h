@@ -111,6 +111,10 @@ struct ReportDocument {
   std::vector<ReportTelemetry> certification_telemetry;
   std::vector<ReportBackend> backends;
   std::vector<ReportResult> results;
+  // The built-in peak probe's results (`peak_probes`: a peak kernel per device and dtype the
+  // suite did not measure itself); empty in reports written before the probe existed.
+  std::vector<ReportResult> peak_probes;
+  bool peak_probe_off = false;  // options.peak_probe == "off"
 
   // The result of one workload on one device; nullptr when the report has none.
   const ReportResult* find(const std::string& backend, int device,

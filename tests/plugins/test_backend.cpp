@@ -9,16 +9,21 @@
 // Environment: SUANLI_TEST_TIME_DIVISOR=D (a number > 0) makes every mode lie about its device
 // time: execute reports the measured time divided by D (D = 10: ten times faster than it ran),
 // for the tests of the harness's own wall-clock check (issue 13 item 3).
+// SUANLI_TEST_PEAK=overclaim: the plugin also runs the fp32 peak chain (on the host, one thread)
+// and claims 3x the rate it measured for it at create: a theoretical peak the harness's peak
+// self-check must find suspect (issue 10 item 3).
 // Faults on demand, for the harness's isolation tests (every mode): SUANLI_TEST_FAULT=segv,
 // abort, exit0, hang or bus makes execute misbehave so, on gemms whose m equals
 // SUANLI_TEST_FAULT_M (every gemm when unset); SUANLI_TEST_FAULT=create_segv crashes in create.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "host_plugin.h"
 
@@ -72,6 +77,43 @@ bool gemm_ok(const suanli_op_desc& op) {
   return types && !g.trans_a && !g.trans_b && g.batch == 1;
 }
 
+bool overclaims_peak() {
+  const char* p = std::getenv("SUANLI_TEST_PEAK");
+  return p && std::string(p) == "overclaim";
+}
+
+bool peak_ok(const suanli_op_desc& op) {
+  return overclaims_peak() && op.kind == SUANLI_OP_PEAK && op.peak->in_type == SUANLI_DTYPE_FP32 &&
+         op.peak->acc_type == SUANLI_DTYPE_FP32;
+}
+
+struct PeakPlan : suanli_plan_s {
+  suanli_peak_desc d{};
+  suanli::test_plugin::HostBuffer *a = nullptr, *c = nullptr;
+};
+
+// The ABI's chain x = x + alpha * beta: the product is exact for the harness's alpha and beta
+// (1 x 1), so an add rounds as the FMA would; vectorised over the elements.
+void peak_chain(const float* a, float* c, int64_t elements, int64_t depth, float product) {
+  for (int64_t e = 0; e < elements; ++e) c[e] = a[e];
+  for (int64_t t = 0; t < depth; ++t)
+    for (int64_t e = 0; e < elements; ++e) c[e] += product;
+}
+
+// The chain's rate on this host (best of 3 short calls), in FLOP/s.
+double measured_chain_rate() {
+  const int64_t elements = 16384, depth = 256;
+  std::vector<float> a(elements, 1.0f), c(elements);
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    peak_chain(a.data(), c.data(), elements, depth, 1.0f);
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 2.0 * elements * depth / best;
+}
+
 struct Context : suanli::test_plugin::HostContext {
   static std::unique_ptr<Context> open(const suanli::kit::Options&) {
     if (std::string(fault()) == "create_segv") std::raise(SIGSEGV);
@@ -80,24 +122,48 @@ struct Context : suanli::test_plugin::HostContext {
     auto ctx = std::make_unique<Context>();
     ctx->devices = SUANLI_TEST_MODE == MODE_ZERO_DEVICES ? 0 : 1;
     ctx->peaks = {{SUANLI_PEAK_ENTRY_SIZE, SUANLI_DTYPE_FP32, 1e12, "test: 1 TFLOP/s by decree"}};
+    if (overclaims_peak())
+      ctx->peaks[0] = {SUANLI_PEAK_ENTRY_SIZE, SUANLI_DTYPE_FP32, 3 * measured_chain_rate(),
+                       "test: 3x the chain rate measured at create (SUANLI_TEST_PEAK=overclaim)"};
     return ctx;
   }
 
   bool supports(int32_t, const suanli_op_desc& op, std::string& reason) override {
     if (op.kind == SUANLI_OP_GEMM && (op.gemm->m < 1 || op.gemm->n < 1 || op.gemm->k < 1))
       suanli::kit::fail(SUANLI_INVALID_ARGUMENT, "test backend: gemm sizes must be >= 1");
-    if (gemm_ok(op)) return true;
+    if (gemm_ok(op) || peak_ok(op)) return true;
     reason = "test backend: only plain fp32/fp64 and s8 x s8 int8 gemm";
     return false;
+  }
+
+  std::unique_ptr<suanli_plan_s> plan(int32_t device, const suanli_op_desc& op,
+                                      const std::vector<suanli_buffer_s*>& bufs,
+                                      std::string& reason) override {
+    if (!peak_ok(op)) return HostContext::plan(device, op, bufs, reason);
+    auto p = std::make_unique<PeakPlan>();
+    p->d = *op.peak;
+    p->a = static_cast<suanli::test_plugin::HostBuffer*>(bufs[0]);
+    p->c = static_cast<suanli::test_plugin::HostBuffer*>(bufs[1]);
+    p->library = "naive";
+    p->implementation = "host add chain";
+    return p;
   }
 
   double execute(const std::vector<suanli_plan_s*>& plans, int64_t iters) override {
     if (SUANLI_TEST_MODE == MODE_ERRORS)
       suanli::kit::fail(SUANLI_DEVICE_ERROR, "test backend: the kernel launch failed (injected)");
-    for (suanli_plan_s* p : plans) maybe_fault(static_cast<GemmPlan*>(p)->g.m);
+    for (suanli_plan_s* p : plans)
+      if (!dynamic_cast<PeakPlan*>(p)) maybe_fault(static_cast<GemmPlan*>(p)->g.m);
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t it = 0; it < iters; ++it)
-      for (suanli_plan_s* plan : plans) run(static_cast<const GemmPlan&>(*plan));
+      for (suanli_plan_s* plan : plans) {
+        if (const auto* pk = dynamic_cast<const PeakPlan*>(plan))
+          peak_chain(reinterpret_cast<const float*>(pk->a->data.data()),
+                     reinterpret_cast<float*>(pk->c->data.data()), pk->d.elements, pk->d.depth,
+                     static_cast<float>(pk->d.alpha) * static_cast<float>(pk->d.beta));
+        else
+          run(static_cast<const GemmPlan&>(*plan));
+      }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const char* env = std::getenv("SUANLI_TEST_TIME_DIVISOR");  // read per call: tests set it
     const double divisor = env ? std::atof(env) : 1.0;
