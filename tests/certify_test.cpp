@@ -277,7 +277,13 @@ TEST(CertifyRun, PluginThatUnderstatesItsDeviceTimeCannotPass) {
 // verify re-derives it from the report.
 TEST(CertifyRun, SuspectPeakFailsPeakTheory) {
   std::filesystem::path dir;
-  const json cert = certify_test_plugin("", "SUANLI_TEST_PEAK=overclaim", &dir);
+  json cert;
+  // A busy machine (other tests) can mark the probe noisy: peak_theory is then rightly not
+  // evaluated, and the certification is run again (at most 4 times).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    cert = certify_test_plugin("", "SUANLI_TEST_PEAK=overclaim", &dir);
+    if (verdict_of(cert, kPeakTheory) != "NOT_EVALUATED") break;
+  }
   EXPECT_EQ(cert["verdict"], "FAIL");
   EXPECT_EQ(verdict_of(cert, kPeakTheory), "FAIL");
   const json report = suanli::read_json_file((dir / "cert.report.json").string());

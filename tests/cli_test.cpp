@@ -203,12 +203,15 @@ TEST(Cli, PeakProbeChecksTheTheoryOfAGemmOnlySuite) {
   EXPECT_EQ((*c)["theoretical_ops_per_second"], theoretical);
   const double ratio = probe["flops_per_second"].get<double>() / theoretical;
   EXPECT_DOUBLE_EQ((*c)["ratio"].get<double>(), ratio);
-  if (status != "inconclusive")
+  if (status != "inconclusive") {
     EXPECT_EQ(status == "suspect", ratio < kPeakCheckLow || ratio > kPeakCheckHigh);
+  }
   EXPECT_NE(r.out.find("peak kernel (probe)"), std::string::npos) << r.out;
   // The dtypes the suite does not measure are not probed.
   const nlohmann::json* fp64 = check_of(rep, "fp64");
-  if (fp64) EXPECT_EQ((*fp64)["status"], "not checked");
+  if (fp64) {
+    EXPECT_EQ((*fp64)["status"], "not checked");
+  }
   fs::remove_all(d);
 }
 
@@ -231,12 +234,21 @@ TEST(Cli, NoPeakProbeLeavesThePeakNotChecked) {
 TEST(Cli, PeakClaimedThreeTimesTooHighIsSuspect) {
   const fs::path d = scratch("overclaim");
   Result r;
-  const nlohmann::json rep = run_gemm_suite(
-      d, "test_good", "",
-      std::string("SUANLI_TEST_PEAK=overclaim ") + "SUANLI_BACKEND_PATH=" + SUANLI_TEST_PLUGIN_DIR,
-      &r);
-  const nlohmann::json* c = check_of(rep, "fp32");
-  ASSERT_NE(c, nullptr);
+  nlohmann::json rep;
+  const nlohmann::json* c = nullptr;
+  // A busy machine (other tests) can mark the probe noisy: the check is then rightly
+  // inconclusive, and the run is tried again (at most 4 times).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    fs::remove(d / "r.json");
+    rep = run_gemm_suite(d, "test_good", "",
+                         std::string("SUANLI_TEST_PEAK=overclaim ") +
+                             "SUANLI_BACKEND_PATH=" + SUANLI_TEST_PLUGIN_DIR,
+                         &r);
+    c = check_of(rep, "fp32");
+    ASSERT_NE(c, nullptr);
+    if ((*c)["status"] != "inconclusive") break;
+    EXPECT_LT((*c)["ratio"].get<double>(), kPeakCheckLow) << c->dump();
+  }
   EXPECT_EQ((*c)["status"], "suspect") << c->dump();
   EXPECT_EQ((*c)["source"], "probe");
   EXPECT_LT((*c)["ratio"].get<double>(), kPeakCheckLow);

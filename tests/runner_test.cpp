@@ -378,6 +378,7 @@ TEST(Journal, KeepsPeakProbeResultsApart) {
   probe.workload = "peak.fp32.16384x16384";
   probe.op.kind = OpKind::peak;
   probe.op.dtype = Dtype::fp32;
+  probe.op.shape = PeakShape{16384, 16384};
   probe.status = Status::unsupported;
   probe.reason = "no peak";
   {

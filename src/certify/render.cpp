@@ -137,10 +137,8 @@ std::string certificate_text(const json& c) {
                          value_text(x["measured"]), shown_comparison(x), value_text(x["limit"]),
                          x["detail"].get<std::string>());
   const std::vector<std::string> peaks = peak_check_lines(c);
-  if (!peaks.empty()) out += fmt::format("  {}:
-", kPeakCheckIntro);
-  for (const std::string& l : peaks) out += "    " + l + "
-";
+  if (!peaks.empty()) out += fmt::format("  {}:\n", kPeakCheckIntro);
+  for (const std::string& l : peaks) out += "    " + l + "\n";
   return out;
 }
 

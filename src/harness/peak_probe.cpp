@@ -29,7 +29,7 @@ nlohmann::json probe_suite(const std::set<Dtype>& dtypes) {
                           {"settings",
                            {{"min_time", 0.01},
                             {"repetitions", 3},
-                            {"max_noise", 0.02},
+                            {"max_noise", kPeakProbeMaxNoise},
                             {"max_time", kPeakProbeMaxTime},
                             {"warmup_time", 0.01}}},
                           {"workloads", nlohmann::json::array()}};

@@ -134,6 +134,18 @@ void find_peak_result(PeakCheck& c, const std::vector<ReportResult>& results, co
   }
 }
 
+// Why a peak has no figure: the probe off, or a dtype the run does not measure (not probed).
+std::string why_not_checked(const ReportDocument& doc, const PeakCheck& c, const std::string& dt) {
+  const std::string base = "no verified, unmarked peak workload in this run";
+  if (doc.peak_probe_off) return base + "; peak probe off";
+  const bool measured = std::any_of(doc.results.begin(), doc.results.end(), [&](const auto& r) {
+    return r.backend == c.backend && r.device == c.device && r.dtype == dt;
+  });
+  return measured || doc.peak_probes.empty()
+             ? base
+             : base + "; the run measures no " + dt + ": not probed";
+}
+
 }  // namespace
 
 std::vector<PeakCheck> peak_checks(const json& report) {
@@ -150,10 +162,7 @@ std::vector<PeakCheck> peak_checks(const json& report) {
         c.theoretical = p.ops_per_second;
         find_peak_result(c, doc.results, "suite");
         if (c.measured < 0) find_peak_result(c, doc.peak_probes, "probe");
-        if (c.measured < 0 && c.why_not.empty())
-          c.why_not = doc.peak_probe_off
-                          ? "no verified, unmarked peak workload in this run; peak probe off"
-                          : "no verified, unmarked peak workload in this run";
+        if (c.measured < 0 && c.why_not.empty()) c.why_not = why_not_checked(doc, c, p.dtype);
         out.push_back(c);
       }
   return out;
