@@ -195,18 +195,23 @@ TEST(Cli, PeakProbeChecksTheTheoryOfAGemmOnlySuite) {
   EXPECT_EQ((*c)["source"], "probe");
   const std::string status = (*c)["status"];
   EXPECT_TRUE(status == "ok" || status == "suspect" || status == "inconclusive") << c->dump();
-  EXPECT_EQ(status == "inconclusive", !probe.value("marks", nlohmann::json::array()).empty());
-  EXPECT_EQ((*c)["measured_ops_per_second"], probe["flops_per_second"]);
+  if (status == "inconclusive") {
+    EXPECT_FALSE(probe.value("marks", nlohmann::json::array()).empty());
+  }
+  // The probe's median, or its fastest sample when that decides a noisy probe.
+  const bool fastest = c->value("figure", "median") == "fastest sample";
+  const nlohmann::json& measured = probe[fastest ? "flops_per_second_best" : "flops_per_second"];
+  EXPECT_EQ((*c)["measured_ops_per_second"], measured);
   double theoretical = -1;
   for (const auto& p : rep["backends"][0]["devices"][0]["peaks"])
     if (p["dtype"] == "fp32") theoretical = p["ops_per_second"];
   EXPECT_EQ((*c)["theoretical_ops_per_second"], theoretical);
-  const double ratio = probe["flops_per_second"].get<double>() / theoretical;
+  const double ratio = measured.get<double>() / theoretical;
   EXPECT_DOUBLE_EQ((*c)["ratio"].get<double>(), ratio);
   if (status != "inconclusive") {
     EXPECT_EQ(status == "suspect", ratio < kPeakCheckLow || ratio > kPeakCheckHigh);
   }
-  EXPECT_NE(r.out.find("peak kernel (probe)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peak kernel (probe"), std::string::npos) << r.out;
   // The dtypes the suite does not measure are not probed.
   const nlohmann::json* fp64 = check_of(rep, "fp64");
   if (fp64) {
@@ -253,7 +258,9 @@ TEST(Cli, PeakClaimedThreeTimesTooHighIsSuspect) {
   EXPECT_EQ((*c)["source"], "probe");
   EXPECT_LT((*c)["ratio"].get<double>(), kPeakCheckLow);
   ASSERT_EQ(rep["peak_probes"].size(), 1u);
-  EXPECT_EQ((*c)["measured_ops_per_second"], rep["peak_probes"][0]["flops_per_second"]);
+  const bool fastest = c->value("figure", "median") == "fastest sample";
+  EXPECT_EQ((*c)["measured_ops_per_second"],
+            rep["peak_probes"][0][fastest ? "flops_per_second_best" : "flops_per_second"]);
   EXPECT_NE(r.out.find("SUSPECT"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("%?"), std::string::npos) << r.out;
   fs::remove_all(d);

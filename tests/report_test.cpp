@@ -350,11 +350,23 @@ TEST(PeakChecks, ProbeStandsInForAMissingSuitePeak) {
   EXPECT_EQ(cj["measured_ops_per_second"], probe["flops_per_second"]);
   const PeakCheck back = peak_check_from_json(cj);
   EXPECT_EQ(peak_check_line(back), peak_check_line(c));
-  j["peak_probes"][0]["marks"] = json::array({{{"kind", "noisy"}, {"detail", "cv 0.4"}}});
+  j["peak_probes"][0]["marks"] = json::array(
+      {{{"kind", "noisy"}, {"detail", "cv 0.4"}}, {{"kind", "slowdown"}, {"detail", "20%"}}});
   const PeakCheck busy = fp32();
   EXPECT_EQ(busy.status(), "inconclusive");
   EXPECT_FALSE(busy.suspect());
   EXPECT_NE(peak_check_line(busy).find("inconclusive"), std::string::npos);
+  // Marked noisy only: a fastest sample still below the range cannot be blamed on the noise
+  // (a busy machine only slows a kernel down); one within it leaves the check open.
+  j["peak_probes"][0]["marks"] = json::array({{{"kind", "noisy"}, {"detail", "cv 0.4"}}});
+  j["peak_probes"][0]["flops_per_second"] = 0.5 * c.theoretical;
+  j["peak_probes"][0]["flops_per_second_best"] = 0.6 * c.theoretical;
+  const PeakCheck slow = fp32();
+  EXPECT_EQ(slow.status(), "suspect");
+  EXPECT_EQ(slow.figure, "fastest sample");
+  EXPECT_DOUBLE_EQ(slow.measured, 0.6 * c.theoretical);
+  j["peak_probes"][0]["flops_per_second_best"] = 0.95 * c.theoretical;
+  EXPECT_EQ(fp32().status(), "inconclusive");
   j["options"]["peak_probe"] = "off";
   j["peak_probes"] = json::array();
   EXPECT_NE(fp32().why_not.find("probe off"), std::string::npos);

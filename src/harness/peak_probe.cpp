@@ -27,11 +27,11 @@ nlohmann::json probe_suite(const std::set<Dtype>& dtypes) {
   nlohmann::json suite = {{"suanli_suite", 1},
                           {"name", "peak-probe"},
                           {"settings",
-                           {{"min_time", 0.01},
+                           {{"min_time", 0.03},
                             {"repetitions", 3},
                             {"max_noise", kPeakProbeMaxNoise},
                             {"max_time", kPeakProbeMaxTime},
-                            {"warmup_time", 0.01}}},
+                            {"warmup_time", 0.02}}},
                           {"workloads", nlohmann::json::array()}};
   for (Dtype t : dtypes)
     suite["workloads"].push_back({{"op", "peak"},

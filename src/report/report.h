@@ -148,9 +148,12 @@ struct PeakCheck {
   double measured = -1;  // < 0: not checked
   std::string workload;  // the peak workload that measured it
   std::string source;    // "suite" or "probe"; empty when not checked
-  // The probe's marks (noisy, slowdown, ...) when it ran on a busy machine: its figure says
-  // nothing about the theory, and the check is "inconclusive".
+  // The probe's marks (noisy, slowdown, ...) when it ran on a busy machine and its figure cannot
+  // tell a wrong theory from the disturbance: the check is "inconclusive".
   std::string inconclusive;
+  // "median", or "fastest sample" for a probe marked only noisy whose least disturbed sample
+  // still misses the range (a busy machine only slows a kernel down: the peak is suspect).
+  std::string figure = "median";
   std::string why_not;  // not checked: why
   double ratio() const { return measured >= 0 && theoretical > 0 ? measured / theoretical : -1; }
   bool checked() const { return measured >= 0 && theoretical > 0 && inconclusive.empty(); }

@@ -128,6 +128,7 @@ ReportResult read_report_result(const json& r) {
   out.flops = number_at(r, "flops").value_or(0);
   out.bytes = number_at(r, "bytes").value_or(0);
   out.flops_per_second = number_at(r, "flops_per_second");
+  out.flops_per_second_best = number_at(r, "flops_per_second_best");
   out.bytes_per_second = number_at(r, "bytes_per_second");
   if (const auto it = r.find("samples_s"); it != r.end() && it->is_array())
     for (const json& x : *it) out.samples_s.push_back(x.is_number() ? x.get<double>() : 0.0);

@@ -75,6 +75,7 @@ struct ReportResult {
   std::optional<std::string> throughput_unit;
   double flops = 0, bytes = 0;  // per op
   std::optional<double> flops_per_second, bytes_per_second;
+  std::optional<double> flops_per_second_best;  // at the fastest sample
   std::vector<double> samples_s;
   std::optional<TimeStats> time;
   std::optional<double> noise_reached_cv, noise_seconds;
