@@ -130,6 +130,10 @@ struct Kernel {
 // BackendError on invalid descriptors. With bufs null it only answers "supported?".
 std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* const* bufs,
                               const Config& cfg, std::string* reason);
+// C = alpha op(A) op(B) + beta C on column-major sub-matrices (ABI 1.2, HPL); GETRF, LASWP and
+// TRSM are not implemented (the harness runs them on the host).
+std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer* const* bufs,
+                                 const Config& cfg, std::string* reason);
 std::unique_ptr<Op> make_peak(Device& d, const suanli_peak_desc& p, Buffer* const* bufs,
                               std::string* reason);
 std::unique_ptr<Op> make_stream(Device& d, const suanli_stream_desc& s, Buffer* const* bufs,

@@ -49,6 +49,14 @@ std::unique_ptr<Op> make_op(const Config& cfg, Device& d, const suanli_op_desc& 
     case SUANLI_OP_CONV2D:
       *reason = "conv2d: the opencl backend has no convolution kernels";
       return nullptr;
+    case SUANLI_OP_GEMM_EX:
+      return make_gemm_ex(d, *op.gemm_ex, bufs, cfg, reason);
+    case SUANLI_OP_GETRF:
+    case SUANLI_OP_LASWP:
+    case SUANLI_OP_TRSM:
+      *reason = "the opencl backend has no getrf/laswp/trsm kernels (the harness runs them on the "
+                "host, with transfers)";
+      return nullptr;
     default:
       *reason = kit::unknown_kind_reason(op, "opencl");
       return nullptr;
