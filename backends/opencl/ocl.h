@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ struct Device {
   std::string extra_build_options;  // appended to every build (create option build_options)
   // Compiled programs by (file, options); built once per context.
   std::map<std::string, cl_program> programs;
+  // Build options of the GEMM_EX kernels already run once on this device (gemm.cpp).
+  std::set<std::string> warmed;
 
   Device() = default;
   Device(const Device&) = delete;

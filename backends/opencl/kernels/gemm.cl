@@ -105,7 +105,10 @@ __kernel void gemm_tile(__global const P* restrict ap, __global const P* restric
 // ---- GEMM on column-major sub-matrices (SUANLI_OP_GEMM_EX, for HPL) ------------------------------
 // C(i, j) = c[c_off + i + j * ldc] = alpha * sum_l op(A)(i, l) op(B)(l, j) + beta * C(i, j), with
 // op(A)(i, l) = a[a_off + i + l * lda] (a[a_off + l + i * lda] when trans_a) and likewise B. The
-// same packed panels and register tile as above; beta == 0 does not read C.
+// same packed panels and register tile as above; beta == 0 does not read C. The host launches
+// fixed work-group sizes over global sizes rounded up to them (an implementation such as PoCL
+// compiles a kernel per work-group size, and HPL's shapes change every step): work-items beyond
+// the panels return at once.
 
 // Ap[mb][k][r] = op(A)(mb*MR + r, k) (zero beyond M). Global size: (Mp, K): neighbours read
 // neighbouring rows, contiguous in a column-major A.
@@ -114,6 +117,7 @@ __kernel void pack_a_ex(__global const TA* restrict a, __global P* restrict ap, 
   const int row = (int)get_global_id(0);
   const int kk = (int)get_global_id(1);
   const int mb = row / MR, r = row % MR;
+  if (kk >= k || mb * MR >= m) return;
   P v = (P)0;
   if (row < m) v = (P)a[a_off + (trans_a ? (long)row * lda + kk : (long)kk * lda + row)];
   ap[((long)mb * k + kk) * MR + r] = v;
@@ -125,6 +129,7 @@ __kernel void pack_b_ex(__global const TB* restrict bm, __global P* restrict bp,
   const int kk = (int)get_global_id(0);
   const int col = (int)get_global_id(1);
   const int nb = col / NR, c = col % NR;
+  if (kk >= k || nb * NR >= n) return;
   P v = (P)0;
   if (col < n) v = (P)bm[b_off + (trans_b ? (long)kk * ldb + col : (long)col * ldb + kk)];
   bp[((long)nb * k + kk) * NR + c] = v;
@@ -137,6 +142,7 @@ __kernel void gemm_tile_ex(__global const P* restrict ap, __global const P* rest
                            P alpha, P beta) {
   const int mb = (int)get_global_id(0);
   const int nb = (int)get_global_id(1);
+  if (mb * MR >= m || nb * NR >= n) return;
   PV acc[MR][NRV];
   accumulate(ap + (long)mb * k * MR, bp + (long)nb * k * NR, k, acc);
   const int row0 = mb * MR, col0 = nb * NR;
