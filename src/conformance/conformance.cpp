@@ -251,54 +251,71 @@ suanli_op_desc linalg_desc(suanli_op_kind kind) {
   return d;
 }
 
-// C(37 x 29) = -1 A(37 x 23) B^T(23 x 29) + 1 C, three sub-matrices of one 64-row buffer.
-std::string check_gemm_ex(const Plugin& p, int32_t dev) {
+// One GEMM_EX case: C(37 x 29) = alpha op(A) op(B) + beta C on three sub-matrices of one 64-row
+// buffer, checked against host loops (every element outside C must stay). beta = 0 starts C as
+// NaN: the ABI says C is not read then.
+struct GemmExCase {
+  int32_t trans_a, trans_b;
+  double alpha, beta;
+};
+
+double run_gemm_ex_case(const Plugin& p, int32_t dev, const GemmExCase& v, suanli_op_desc& d,
+                        suanli_gemm_ex_desc& g, std::string* unsupported) {
   const int64_t ld = 64, m = 37, n = 29, k = 23, ao = 3, bo = 5 + 30 * ld, co = 1 + 60 * ld;
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 100), 1);
+  if (v.beta == 0)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < m; ++i) data[co + i + j * ld] = NAN;
   std::vector<double> want = data;
+  // op(A)(i, l) and op(B)(l, j) as the descriptor addresses them (column-major, ld 64).
+  auto opa = [&](int64_t i, int64_t l) { return data[ao + (v.trans_a ? l + i * ld : i + l * ld)]; };
+  auto opb = [&](int64_t l, int64_t j) { return data[bo + (v.trans_b ? j + l * ld : l + j * ld)]; };
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < m; ++i) {
       double s = 0;
-      for (int64_t l = 0; l < k; ++l) s += data[ao + i + l * ld] * data[bo + j + l * ld];
-      want[co + i + j * ld] = data[co + i + j * ld] - s;
+      for (int64_t l = 0; l < k; ++l) s += opa(i, l) * opb(l, j);
+      const double c = data[co + i + j * ld];
+      want[co + i + j * ld] = v.alpha * s + (v.beta == 0 ? 0.0 : v.beta * c);
     }
-  suanli_gemm_ex_desc g{SUANLI_GEMM_EX_DESC_SIZE,
-                        m,
-                        n,
-                        k,
-                        0,
-                        1,
-                        -1.0,
-                        1.0,
-                        ao,
-                        ld,
-                        bo,
-                        ld,
-                        co,
-                        ld,
-                        SUANLI_DTYPE_FP64,
-                        SUANLI_DTYPE_FP64,
-                        SUANLI_DTYPE_FP64,
-                        SUANLI_DTYPE_FP64};
-  suanli_op_desc d = linalg_desc(SUANLI_OP_GEMM_EX);
+  g = {SUANLI_GEMM_EX_DESC_SIZE, m, n, k, v.trans_a, v.trans_b, v.alpha, v.beta, ao, ld, bo, ld, co,
+       ld, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64};
+  d = linalg_desc(SUANLI_OP_GEMM_EX);
   d.gemm_ex = &g;
-  std::string why;
-  if (!run_linalg(p, dev, d, data, nullptr, &why)) return "unsupported (consistently): " + why;
+  if (!run_linalg(p, dev, d, data, nullptr, unsupported)) return -1;
   const double e = max_diff(data, want);
   if (!(e <= 1e-12))
-    fail(fmt::format("max |error| {:.3g} (bound 1e-12); other elements must stay", e));
+    fail(fmt::format("trans_a {} trans_b {} alpha {} beta {}: max |error| {:.3g} (bound 1e-12); "
+                     "elements outside C must stay",
+                     v.trans_a, v.trans_b, v.alpha, v.beta, e));
+  return e;
+}
+
+// GEMM_EX on sub-matrices at offsets with ld > rows, every transposition, alpha and beta (beta 0
+// over a NaN C), and a C that ends beyond its buffer refused.
+std::string check_gemm_ex(const Plugin& p, int32_t dev) {
+  const GemmExCase cases[] = {{0, 1, -1.0, 1.0}, {1, 0, 0.5, -0.25}, {1, 1, 2.0, 0.0}, {0, 0, 1, 3}};
+  suanli_op_desc d{};
+  suanli_gemm_ex_desc g{};
+  double worst = 0;
+  for (const GemmExCase& v : cases) {
+    std::string why;
+    const double e = run_gemm_ex_case(p, dev, v, d, g, &why);
+    if (e < 0) return "unsupported (consistently): " + why;
+    worst = std::max(worst, e);
+  }
   // An operand that ends outside its buffer is refused.
+  const int64_t ld = 64;
   g.c_offset = ld * 100 - 10;
   Buffers b(p);
-  std::vector<suanli_buffer> one{b.alloc(dev, data.size() * 8)};
+  std::vector<suanli_buffer> one{b.alloc(dev, static_cast<size_t>(ld * 100) * 8)};
   std::vector<suanli_buffer> three{one[0], one[0], one[0]};
   PlanGuard guard{p};
   expect_error(p, p.api->plan(p.ctx, dev, &d, three.data(), 3, &guard.plan, nullptr),
                "plan(gemm_ex with C beyond its buffer)");
   return fmt::format(
-      "fp64 sub-matrices with offsets and ld: max |error| {:.2g}; C beyond its "
-      "buffer refused",
-      e);
+      "fp64 sub-matrices with offsets and ld, NN/NT/TN/TT, alpha and beta (0 over NaN): max "
+      "|error| {:.2g}; C beyond its buffer refused",
+      worst);
 }
 
 // getrf with partial pivoting of a 40 x 16 panel at an offset, then P L U against A.
