@@ -237,8 +237,24 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
 // GEMM_EX / GETRF / LASWP / TRSM address sub-matrices by offset and ld: the kit's table gives
 // where each operand ends, and check_linalg_shape refuses bad shapes, before any CUDA call.
 TEST(CudaOpBuffers, LinearAlgebraOperandsEndWhereTheirLastColumnEnds) {
-  suanli_gemm_ex_desc g{SUANLI_GEMM_EX_DESC_SIZE, 37, 29, 23, 1, 0, -1.0, 1.0, 3, 64, 5, 64, 7, 40,
-                        SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64};
+  suanli_gemm_ex_desc g{SUANLI_GEMM_EX_DESC_SIZE,
+                        37,
+                        29,
+                        23,
+                        1,
+                        0,
+                        -1.0,
+                        1.0,
+                        3,
+                        64,
+                        5,
+                        64,
+                        7,
+                        40,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64};
   suanli_op_desc op = op_of(SUANLI_OP_GEMM_EX);
   op.gemm_ex = &g;
   // A is k x m (trans_a): 3 + 36 * 64 + 23 elements; B k x n: 5 + 28 * 64 + 23; C m x n.
@@ -577,7 +593,9 @@ TEST(CudaPlugin, RejectsBadOptionsBeforeLookingForDevices) {
 
 using CliRun = suanli::test::CommandResult;
 
-CliRun run(const std::string& args) { return suanli::test::run_suanli(args); }
+CliRun run(const std::string& args) {
+  return suanli::test::run_suanli(args);
+}
 
 bool has_gpu() {
   const suanli_backend_api* api = load_api();

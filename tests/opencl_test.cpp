@@ -44,12 +44,18 @@ std::vector<Result> run_all(Backend& b, const Suite& s) {
   return out;
 }
 
-fs::path scratch(const std::string& name) { return test::fresh_dir("suanli_opencl_" + name); }
+fs::path scratch(const std::string& name) {
+  return test::fresh_dir("suanli_opencl_" + name);
+}
 
-std::string read_file(const fs::path& p) { return test::read_text(p); }
+std::string read_file(const fs::path& p) {
+  return test::read_text(p);
+}
 
 using Cmd = test::CommandResult;
-Cmd sh(const std::string& cmd) { return test::run_shell(cmd); }
+Cmd sh(const std::string& cmd) {
+  return test::run_shell(cmd);
+}
 
 TEST(OpenCL, FindsADeviceWithIdentity) {
   auto b = opencl({{"tune", "off"}});
@@ -124,8 +130,8 @@ TEST(OpenCL, HplAndHplMxpVerifiedThroughGemmEx) {
   }
   // fp16 and bf16 factorizations: run and verified, or unsupported with the device's reason.
   for (const char* dt : {"fp16", "bf16"}) {
-    const Result r = run(std::string(R"({"op": "hpl_mxp", "n": 200, "nb": 32, "dtype": ")") + dt +
-                         "\"}");
+    const Result r =
+        run(std::string(R"({"op": "hpl_mxp", "n": 200, "nb": 32, "dtype": ")") + dt + "\"}");
     if (r.status == Status::unsupported) {
       EXPECT_NE(r.reason.find(std::string("gemm_ex ") + dt), std::string::npos) << r.reason;
       continue;

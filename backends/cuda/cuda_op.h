@@ -58,7 +58,7 @@ struct Device {
   cudnnHandle_t dnn = nullptr;
   cublasHandle_t blas = nullptr;        // cuBLAS, for the linear-algebra ops (linalg.cpp)
   cusolverDnHandle_t solver = nullptr;  // cuSOLVER, where the build has it (linalg.cpp)
-  void* workspace = nullptr;  // cuBLASLt / cuDNN workspace, shared by the device's plans
+  void* workspace = nullptr;            // cuBLASLt / cuDNN workspace, shared by the device's plans
   uint64_t workspace_bytes = 0;
   void* flush = nullptr;  // buffer written between timed runs when cold_l2 is on
   int* hold = nullptr;    // pinned, mapped: [0] releases the hold kernel, [1] says it timed out

@@ -29,9 +29,9 @@ void check_cublas(cublasStatus_t s, const char* call) {
 #if SUANLI_CUDA_HAVE_CUSOLVER
 void check_cusolver(cusolverStatus_t s, const char* call) {
   if (s == CUSOLVER_STATUS_SUCCESS) return;
-  throw BackendError(s == CUSOLVER_STATUS_ALLOC_FAILED ? SUANLI_OUT_OF_MEMORY : SUANLI_DEVICE_ERROR,
-                     std::string(call) + " failed with cusolverStatus " +
-                         std::to_string(static_cast<int>(s)));
+  throw BackendError(
+      s == CUSOLVER_STATUS_ALLOC_FAILED ? SUANLI_OUT_OF_MEMORY : SUANLI_DEVICE_ERROR,
+      std::string(call) + " failed with cusolverStatus " + std::to_string(static_cast<int>(s)));
 }
 #define SUANLI_CUSOLVER_CHECK(call) check_cusolver((call), #call)
 #endif
@@ -83,7 +83,8 @@ class FnOp : public CudaOp {
 };
 
 std::unique_ptr<CudaOp> probe(Device& dev, const std::string& impl) {
-  return std::make_unique<FnOp>(dev, [] {}, "cuBLAS", impl);
+  return std::make_unique<FnOp>(
+      dev, [] {}, "cuBLAS", impl);
 }
 
 std::unique_ptr<CudaOp> unsupported(std::string* reason, std::string why) {
@@ -180,8 +181,7 @@ std::unique_ptr<CudaOp> make_linalg(const suanli_gemm_ex_desc& d, void* const* b
       f = [=] {
         const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
         SUANLI_CUBLAS_CHECK(cublasGemmEx(h, ta, tb, m, n, k, &al, a, in, lda, b, in, ldb, &be, cc,
-                                         CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
-                                         CUBLAS_GEMM_DEFAULT));
+                                         CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       };
     }
   }
@@ -243,7 +243,8 @@ std::unique_ptr<CudaOp> make_linalg(const suanli_getrf_desc& d, void* const* buf
     SUANLI_CUSOLVER_CHECK(
         cusolverDnDgetrf_bufferSize(h, m, n, static_cast<double*>(a), lda, &lwork));
   else
-    SUANLI_CUSOLVER_CHECK(cusolverDnSgetrf_bufferSize(h, m, n, static_cast<float*>(a), lda, &lwork));
+    SUANLI_CUSOLVER_CHECK(
+        cusolverDnSgetrf_bufferSize(h, m, n, static_cast<float*>(a), lda, &lwork));
   auto work = std::make_shared<DeviceMem>(static_cast<size_t>(lwork) * (f64 ? 8 : 4));
   auto info = std::make_shared<DeviceMem>(sizeof(int));
   auto f = [=] {
@@ -277,8 +278,7 @@ std::unique_ptr<CudaOp> make_linalg(const suanli_laswp_desc& d, void* const* buf
   auto f = [=] {
     if (n == 0 || k2 < k1) return;
     if (f64)
-      SUANLI_CUSOLVER_CHECK(
-          cusolverDnDlaswp(h, n, static_cast<double*>(a), lda, k1, k2, ipiv, 1));
+      SUANLI_CUSOLVER_CHECK(cusolverDnDlaswp(h, n, static_cast<double*>(a), lda, k1, k2, ipiv, 1));
     else
       SUANLI_CUSOLVER_CHECK(cusolverDnSlaswp(h, n, static_cast<float*>(a), lda, k1, k2, ipiv, 1));
   };

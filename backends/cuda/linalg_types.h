@@ -13,7 +13,7 @@ enum class GemmExCall { none, dgemm, sgemm, gemm_ex_bf16, gemm_ex_fp16 };
 
 struct GemmExChoice {
   GemmExCall call = GemmExCall::none;
-  std::string name;    // "cublasDgemm", or the reason when call is none
+  std::string name;  // "cublasDgemm", or the reason when call is none
 };
 
 // fp64 (cublasDgemm), fp32 (cublasSgemm, no TF32: the handle keeps CUBLAS_DEFAULT_MATH), bf16 x
@@ -32,13 +32,15 @@ inline GemmExChoice gemm_ex_choice(const suanli_gemm_ex_desc& d, int cc) {
             "gemm_ex: types are fp64, fp32, or bf16 / fp16 inputs with fp32 c and compute "
             "(backend.h)"};
   if (a == SUANLI_DTYPE_BF16 && cc < 80)
-    return {GemmExCall::none, "gemm_ex bf16: needs compute capability 8.0 or later (bf16 tensor "
-                              "cores); this GPU is " + std::to_string(cc / 10) + "." +
-                                  std::to_string(cc % 10)};
+    return {GemmExCall::none,
+            "gemm_ex bf16: needs compute capability 8.0 or later (bf16 tensor "
+            "cores); this GPU is " +
+                std::to_string(cc / 10) + "." + std::to_string(cc % 10)};
   if (a == SUANLI_DTYPE_FP16 && cc < 70)
-    return {GemmExCall::none, "gemm_ex fp16: needs compute capability 7.0 or later (tensor "
-                              "cores); this GPU is " + std::to_string(cc / 10) + "." +
-                                  std::to_string(cc % 10)};
+    return {GemmExCall::none,
+            "gemm_ex fp16: needs compute capability 7.0 or later (tensor "
+            "cores); this GPU is " +
+                std::to_string(cc / 10) + "." + std::to_string(cc % 10)};
   if (a == SUANLI_DTYPE_BF16) return {GemmExCall::gemm_ex_bf16, "cublasGemmEx bf16 -> fp32"};
   return {GemmExCall::gemm_ex_fp16, "cublasGemmEx fp16 -> fp32"};
 }

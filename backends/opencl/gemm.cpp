@@ -251,8 +251,8 @@ Tile choose_tile(Device& d, const GemmTypes& t, const Config& cfg, std::string* 
 // GEMM_EX: C = alpha op(A) op(B) + beta C on column-major sub-matrices (kernels/gemm.cl, *_ex).
 class GemmExOp : public Op {
  public:
-  GemmExOp(Device& d, const suanli_gemm_ex_desc& g, const GemmTypes& t, const Tile& tile,
-           cl_mem a, cl_mem b, cl_mem c)
+  GemmExOp(Device& d, const suanli_gemm_ex_desc& g, const GemmTypes& t, const Tile& tile, cl_mem a,
+           cl_mem b, cl_mem c)
       : d_(d), tile_(tile) {
     const std::string opts = build_options(t, tile);
     pack_a_.k = d.kernel("gemm.cl", opts, "pack_a_ex");
@@ -389,9 +389,8 @@ std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer
     return std::make_unique<ProbeOp>();
   }
   auto op = std::make_unique<GemmExOp>(d, g, t, tile, bufs[0]->mem, bufs[1]->mem, bufs[2]->mem);
-  op->implementation = "suanli gemm.cl " + t.label +
-                       " column-major sub-matrices: packed panels, " + tile_string(tile) +
-                       " register tile per work-item, fma, alpha/beta; " + how;
+  op->implementation = "suanli gemm.cl " + t.label + " column-major sub-matrices: packed panels, " +
+                       tile_string(tile) + " register tile per work-item, fma, alpha/beta; " + how;
   return op;
 }
 

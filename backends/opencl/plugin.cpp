@@ -54,8 +54,9 @@ std::unique_ptr<Op> make_op(const Config& cfg, Device& d, const suanli_op_desc& 
     case SUANLI_OP_GETRF:
     case SUANLI_OP_LASWP:
     case SUANLI_OP_TRSM:
-      *reason = "the opencl backend has no getrf/laswp/trsm kernels (the harness runs them on the "
-                "host, with transfers)";
+      *reason =
+          "the opencl backend has no getrf/laswp/trsm kernels (the harness runs them on the "
+          "host, with transfers)";
       return nullptr;
     default:
       *reason = kit::unknown_kind_reason(op, "opencl");

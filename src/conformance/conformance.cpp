@@ -277,23 +277,41 @@ double run_gemm_ex_case(const Plugin& p, int32_t dev, const GemmExCase& v, suanl
       const double c = data[co + i + j * ld];
       want[co + i + j * ld] = v.alpha * s + (v.beta == 0 ? 0.0 : v.beta * c);
     }
-  g = {SUANLI_GEMM_EX_DESC_SIZE, m, n, k, v.trans_a, v.trans_b, v.alpha, v.beta, ao, ld, bo, ld, co,
-       ld, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64, SUANLI_DTYPE_FP64};
+  g = {SUANLI_GEMM_EX_DESC_SIZE,
+       m,
+       n,
+       k,
+       v.trans_a,
+       v.trans_b,
+       v.alpha,
+       v.beta,
+       ao,
+       ld,
+       bo,
+       ld,
+       co,
+       ld,
+       SUANLI_DTYPE_FP64,
+       SUANLI_DTYPE_FP64,
+       SUANLI_DTYPE_FP64,
+       SUANLI_DTYPE_FP64};
   d = linalg_desc(SUANLI_OP_GEMM_EX);
   d.gemm_ex = &g;
   if (!run_linalg(p, dev, d, data, nullptr, unsupported)) return -1;
   const double e = max_diff(data, want);
   if (!(e <= 1e-12))
-    fail(fmt::format("trans_a {} trans_b {} alpha {} beta {}: max |error| {:.3g} (bound 1e-12); "
-                     "elements outside C must stay",
-                     v.trans_a, v.trans_b, v.alpha, v.beta, e));
+    fail(
+        fmt::format("trans_a {} trans_b {} alpha {} beta {}: max |error| {:.3g} (bound 1e-12); "
+                    "elements outside C must stay",
+                    v.trans_a, v.trans_b, v.alpha, v.beta, e));
   return e;
 }
 
 // GEMM_EX on sub-matrices at offsets with ld > rows, every transposition, alpha and beta (beta 0
 // over a NaN C), and a C that ends beyond its buffer refused.
 std::string check_gemm_ex(const Plugin& p, int32_t dev) {
-  const GemmExCase cases[] = {{0, 1, -1.0, 1.0}, {1, 0, 0.5, -0.25}, {1, 1, 2.0, 0.0}, {0, 0, 1, 3}};
+  const GemmExCase cases[] = {
+      {0, 1, -1.0, 1.0}, {1, 0, 0.5, -0.25}, {1, 1, 2.0, 0.0}, {0, 0, 1, 3}};
   suanli_op_desc d{};
   suanli_gemm_ex_desc g{};
   double worst = 0;

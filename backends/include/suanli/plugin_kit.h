@@ -543,10 +543,18 @@ inline std::vector<SubMatrix> operands(const suanli_trsm_desc& d) {
 }
 
 // The struct_size a descriptor written at this ABI version has.
-inline size_t abi_size(const suanli_gemm_ex_desc&) { return SUANLI_GEMM_EX_DESC_SIZE; }
-inline size_t abi_size(const suanli_getrf_desc&) { return SUANLI_GETRF_DESC_SIZE; }
-inline size_t abi_size(const suanli_laswp_desc&) { return SUANLI_LASWP_DESC_SIZE; }
-inline size_t abi_size(const suanli_trsm_desc&) { return SUANLI_TRSM_DESC_SIZE; }
+inline size_t abi_size(const suanli_gemm_ex_desc&) {
+  return SUANLI_GEMM_EX_DESC_SIZE;
+}
+inline size_t abi_size(const suanli_getrf_desc&) {
+  return SUANLI_GETRF_DESC_SIZE;
+}
+inline size_t abi_size(const suanli_laswp_desc&) {
+  return SUANLI_LASWP_DESC_SIZE;
+}
+inline size_t abi_size(const suanli_trsm_desc&) {
+  return SUANLI_TRSM_DESC_SIZE;
+}
 
 // Elements a sub-matrix spans from its buffer's start: offset + (cols - 1) * ld + rows (0 when
 // empty), saturating; in bytes, times its element size.
@@ -563,8 +571,7 @@ inline uint64_t sub_matrix_bytes(const SubMatrix& s) {
 // the OpenCL kernels), GETRF's m >= n, LASWP's 0 <= k1 <= k2. Buffer sizes: op_buffer_bytes.
 template <class Desc>
 std::string linalg_shape_error(const Desc& d) {
-  if (d.struct_size < abi_size(d))
-    return "linear-algebra descriptor: struct_size too small";
+  if (d.struct_size < abi_size(d)) return "linear-algebra descriptor: struct_size too small";
   auto flag = [](int32_t f) { return f == 0 || f == 1; };
   if constexpr (std::is_same_v<Desc, suanli_gemm_ex_desc>) {
     if (!flag(d.trans_a) || !flag(d.trans_b)) return "gemm_ex: trans_a and trans_b must be 0 or 1";
