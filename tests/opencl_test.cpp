@@ -91,7 +91,8 @@ TEST(OpenCL, GemmEveryDtypeVerifiedOrHonestlyUnsupported) {
 }
 
 TEST(OpenCL, EveryTileCandidateComputesTheRightAnswer) {
-  // The tuner may pick any of these; each must be right at sizes that do not fill a tile.
+  // The tuner may pick any of these; each must be right at sizes that do not fill a tile, in GEMM
+  // and in GEMM_EX.
   // Odd and even MR, one and two vectors per row, 16/8/4/2 lanes.
   for (const char* tile : {"12,16,1", "6,16,2", "8,8,2", "4,4,1", "3,2,1"}) {
     SCOPED_TRACE(tile);
@@ -102,6 +103,11 @@ TEST(OpenCL, EveryTileCandidateComputesTheRightAnswer) {
       EXPECT_EQ(r.status, Status::ok) << r.reason;
       EXPECT_NE(r.implementation.find("gemm_tile option"), std::string::npos);
     }
+    // GEMM_EX (its own store path over column-major C) with the same tile, through a small HPL.
+    const Suite h = small_suite(R"([{"op": "hpl", "dtype": "fp64", "n": 97, "nb": 16}])");
+    const Result r = hpl::run_hpl_workload(*b, 0, h.workloads.at(0), RunOptions{}, {});
+    EXPECT_EQ(r.status, Status::ok) << r.reason;
+    EXPECT_LT(r.verification.error, hpl::kResidualThreshold);
   }
   EXPECT_THROW(opencl({{"gemm_tile", "8,3,1"}}), std::runtime_error);
 }
