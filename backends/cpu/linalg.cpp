@@ -246,7 +246,7 @@ void lu_nopiv(T* a, int m, int n, int lda, Trsm trsm, Gemm gemm) {
   lu_nopiv(a12 + n1, m - n1, n2, lda, trsm, gemm);
 }
 
-std::unique_ptr<CpuOp> make_getrf(const suanli_getrf_desc& d, const Operand* ops, size_t nops,
+std::unique_ptr<CpuOp> make_getrf(const suanli_getrf_desc& d, const Operand* ops,
                                   const CpuConfig& cfg, std::string* reason) {
   kit::check_linalg_shape(d);
   if (!real_type(d.type, reason, "getrf")) return nullptr;
@@ -256,11 +256,7 @@ std::unique_ptr<CpuOp> make_getrf(const suanli_getrf_desc& d, const Operand* ops
   }
   void* a = sub_matrix(ops[0], d.a_offset, d.type);
   int* ipiv = nullptr;
-  if (d.pivoting) {
-    if (ops[0].base && nops < 2)
-      throw BackendError(SUANLI_INVALID_ARGUMENT, "getrf with pivoting needs an ipiv buffer");
-    ipiv = static_cast<int*>(sub_matrix(ops[1], d.ipiv_offset, SUANLI_DTYPE_INT32));
-  }
+  if (d.pivoting) ipiv = static_cast<int*>(sub_matrix(ops[1], d.ipiv_offset, SUANLI_DTYPE_INT32));
   const OpenBlas& ob = openblas();
   const Lapack& lp = lapack();
   const bool f64 = d.type == SUANLI_DTYPE_FP64;
@@ -370,22 +366,17 @@ std::unique_ptr<CpuOp> make_trsm(const suanli_trsm_desc& d, const Operand* ops,
 std::unique_ptr<CpuOp> make_linalg_op(const suanli_op_desc& op, void* const* bufs,
                                       const uint64_t* sizes, size_t nbufs, const CpuConfig& cfg,
                                       std::string* reason) {
-  if (op.struct_size < SUANLI_STRUCT_SIZE(suanli_op_desc, trsm))
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       "op descriptor too small for the linear-algebra ops of ABI 1.2");
+  // The kit has checked the descriptor (op_params), and when planning the buffers' count and that
+  // each operand lies inside its buffer (op_buffer_bytes).
   Operand ops[2 + 1];
   const size_t want = op.kind == SUANLI_OP_GEMM_EX ? 3 : 2;
-  const size_t need = op.kind == SUANLI_OP_GETRF && op.getrf && !op.getrf->pivoting ? 1 : want;
-  if (bufs && nbufs < need)
-    throw BackendError(SUANLI_INVALID_ARGUMENT, "op needs " + std::to_string(need) +
-                                                    " buffers, got " + std::to_string(nbufs));
   for (size_t i = 0; bufs && i < std::min(nbufs, want); ++i) ops[i] = {bufs[i], sizes[i]};
   switch (op.kind) {
     case SUANLI_OP_GEMM_EX:
       if (op.gemm_ex) return make_gemm_ex(*op.gemm_ex, ops, cfg, reason);
       break;
     case SUANLI_OP_GETRF:
-      if (op.getrf) return make_getrf(*op.getrf, ops, bufs ? nbufs : 0, cfg, reason);
+      if (op.getrf) return make_getrf(*op.getrf, ops, cfg, reason);
       break;
     case SUANLI_OP_LASWP:
       if (op.laswp) return make_laswp(*op.laswp, ops, cfg, reason);
