@@ -308,7 +308,7 @@ double run_gemm_ex_case(const Plugin& p, int32_t dev, const GemmExCase& v, suanl
 }
 
 // GEMM_EX on sub-matrices at offsets with ld > rows, every transposition, alpha and beta (beta 0
-// over a NaN C), and a C that ends beyond its buffer refused.
+// over a NaN C), and a C that ends beyond its buffer or an ld below the rows refused.
 std::string check_gemm_ex(const Plugin& p, int32_t dev) {
   const GemmExCase cases[] = {
       {0, 1, -1.0, 1.0}, {1, 0, 0.5, -0.25}, {1, 1, 2.0, 0.0}, {0, 0, 1, 3}};
@@ -330,9 +330,14 @@ std::string check_gemm_ex(const Plugin& p, int32_t dev) {
   PlanGuard guard{p};
   expect_error(p, p.api->plan(p.ctx, dev, &d, three.data(), 3, &guard.plan, nullptr),
                "plan(gemm_ex with C beyond its buffer)");
+  g.c_offset = 0;
+  g.ldc = g.m - 1;  // a leading dimension below C's rows
+  PlanGuard guard2{p};
+  expect_error(p, p.api->plan(p.ctx, dev, &d, three.data(), 3, &guard2.plan, nullptr),
+               "plan(gemm_ex with ldc < m)");
   return fmt::format(
       "fp64 sub-matrices with offsets and ld, NN/NT/TN/TT, alpha and beta (0 over NaN): max "
-      "|error| {:.2g}; C beyond its buffer refused",
+      "|error| {:.2g}; C beyond its buffer and ldc < m refused",
       worst);
 }
 
