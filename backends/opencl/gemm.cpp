@@ -375,8 +375,8 @@ std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer
   const Tile tile = choose_tile(d, t, cfg, &how);
   if (!bufs) {
     // HPL asks once before its timed solve, then plans per step inside it: the tile is tuned, the
-    // program compiled and its kernels run once (an implementation may compile a kernel at its
-    // first launch) here, so that no step pays for any of it.
+    // programs (this one and linalg.cl's) compiled and their kernels run once (an implementation
+    // may compile a kernel at its first launch) here, so that no step pays for any of it.
     const std::string opts = build_options(t, tile);
     if (d.warmed.insert(opts).second) {
       Scratch a(d, 64), b(d, 64), c(d, 64);
@@ -386,6 +386,8 @@ std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer
       GemmExOp op(d, w, t, tile, a.m, b.m, c.m);
       run_timed(d, {&op}, 1);
     }
+    // HPL's panel solves run in fp64 (HPL) or fp32 (HPL-MxP, whatever its update type).
+    warm_linalg(d, g.c_type);
     return std::make_unique<ProbeOp>();
   }
   auto op = std::make_unique<GemmExOp>(d, g, t, tile, bufs[0]->mem, bufs[1]->mem, bufs[2]->mem);

@@ -43,7 +43,7 @@ struct Device {
   std::string extra_build_options;  // appended to every build (create option build_options)
   // Compiled programs by (file, options); built once per context.
   std::map<std::string, cl_program> programs;
-  // Build options of the GEMM_EX kernels already run once on this device (gemm.cpp).
+  // Build options (and kernel) of the linear-algebra kernels already run once on this device.
   std::set<std::string> warmed;
 
   Device() = default;
@@ -133,10 +133,17 @@ struct Kernel {
 // BackendError on invalid descriptors. With bufs null it only answers "supported?".
 std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* const* bufs,
                               const Config& cfg, std::string* reason);
-// C = alpha op(A) op(B) + beta C on column-major sub-matrices (ABI 1.2, HPL); GETRF, LASWP and
-// TRSM are not implemented (the harness runs them on the host).
+// C = alpha op(A) op(B) + beta C on column-major sub-matrices (ABI 1.2, HPL; gemm.cpp); LASWP and
+// TRSM (linalg.cpp). GETRF is not implemented (the harness factors the panel on the host).
 std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer* const* bufs,
                                  const Config& cfg, std::string* reason);
+std::unique_ptr<Op> make_laswp(Device& d, const suanli_laswp_desc& l, Buffer* const* bufs,
+                               std::string* reason);
+std::unique_ptr<Op> make_trsm(Device& d, const suanli_trsm_desc& t, Buffer* const* bufs,
+                              std::string* reason);
+// Compiles and runs once the LASWP and TRSM kernels of type t (fp64 / fp32; nothing for others),
+// once per device: the GEMM_EX probe calls it, which HPL makes before its timed solve.
+void warm_linalg(Device& d, suanli_dtype t);
 std::unique_ptr<Op> make_peak(Device& d, const suanli_peak_desc& p, Buffer* const* bufs,
                               std::string* reason);
 std::unique_ptr<Op> make_stream(Device& d, const suanli_stream_desc& s, Buffer* const* bufs,

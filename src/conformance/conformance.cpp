@@ -391,10 +391,11 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
   } else {
     out = "laswp unsupported (consistently): " + why;
   }
-  // X (6 x 3) at column 4: L (6 x 6, unit lower, at the top-left) X = B.
-  data = random_fill(static_cast<size_t>(ld * 8), 4);
+  // X (6 x 3) at column 6: L (6 x 6, unit lower, at the top-left) X = B. B must not overlap A
+  // (the ABI forbids a written operand overlapping another): it starts after A's last column.
+  data = random_fill(static_cast<size_t>(ld * 9), 4);
   want = data;
-  const int64_t bo = 4 * ld;
+  const int64_t bo = 6 * ld;
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t i = 0; i < 6; ++i)
       for (int64_t k = 0; k < i; ++k)
