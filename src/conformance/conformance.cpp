@@ -373,7 +373,32 @@ std::string check_getrf(const Plugin& p, int32_t dev) {
   return fmt::format("partial pivoting, 40 x 16 panel at an offset: |PLU - A| {:.2g}", e);
 }
 
-// laswp of 3 interchanges over 5 columns, and trsm (left, lower, unit) against host loops.
+// trsm on the right, upper, transposed, non-unit, alpha 2: X (4 x 6) A^T = 2 B, A (6 x 6) at the
+// top-left with a diagonal >= 2, B after A's last column. Max |error|, or -1 when unsupported.
+double check_trsm_right(const Plugin& p, int32_t dev, std::string* unsupported) {
+  const int64_t ld = 20, bo = 6 * ld, m = 4, n = 6;
+  std::vector<double> data = random_fill(static_cast<size_t>(ld * 12), 5);
+  for (int64_t j = 0; j < n; ++j) data[j + j * ld] += data[j + j * ld] < 0 ? -2.0 : 2.0;
+  std::vector<double> want = data;
+  for (int64_t r = 0; r < m; ++r)  // row r: A x^T = 2 b^T, backward substitution
+    for (int64_t j = n - 1; j >= 0; --j) {
+      double s = 2 * data[bo + r + j * ld];
+      for (int64_t k = j + 1; k < n; ++k) s -= data[j + k * ld] * want[bo + r + k * ld];
+      want[bo + r + j * ld] = s / data[j + j * ld];
+    }
+  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE, 1, 0, 1, 0, m, n, 2.0, 0, ld, bo, ld,
+                     SUANLI_DTYPE_FP64};
+  suanli_op_desc d = linalg_desc(SUANLI_OP_TRSM);
+  d.trsm = &t;
+  if (!run_linalg(p, dev, d, data, nullptr, unsupported)) return -1;
+  const double e = max_diff(data, want);
+  if (!(e <= 1e-12))
+    fail(fmt::format("trsm (right, upper, transposed): max |error| {:.3g} (bound 1e-12)", e));
+  return e;
+}
+
+// laswp of 3 interchanges over 5 columns, and trsm (left, lower, unit; right, upper, transposed,
+// non-unit) against host loops.
 std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
   const int64_t ld = 20, off = 1 + ld;
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 8), 3), want = data;
@@ -408,7 +433,10 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
     return out + "; trsm unsupported (consistently): " + why;
   const double e = max_diff(data, want);
   if (!(e <= 1e-12)) fail(fmt::format("trsm: max |error| {:.3g} (bound 1e-12)", e));
-  return out + fmt::format("; trsm max |error| {:.2g}", e);
+  const double e2 = check_trsm_right(p, dev, &why);
+  if (e2 < 0) fail("trsm: the left solve ran but the right one is unsupported: " + why);
+  return out + fmt::format("; trsm left-lower-unit and right-upper-transposed max |error| {:.2g}",
+                           std::max(e, e2));
 }
 
 // Emits checks in order; checks before `start` are not run (setup steps always are).
