@@ -112,9 +112,9 @@ TEST(OpenCL, EveryTileCandidateComputesTheRightAnswer) {
   EXPECT_THROW(opencl({{"gemm_tile", "8,3,1"}}), std::runtime_error);
 }
 
-// HPL's trailing update runs as GEMM_EX on the device, the panel and triangular solves on the
-// host (the opencl backend has no getrf/trsm): HPL's own check must pass for HPL and HPL-MxP, and
-// a corrupted factor must fail it.
+// HPL's trailing update runs as GEMM_EX and its triangular solves and row swaps as TRSM / LASWP
+// on the device, the panel on the host (the opencl backend has no getrf): HPL's own check must
+// pass for HPL and HPL-MxP, and a corrupted factor must fail it.
 TEST(OpenCL, HplAndHplMxpVerifiedThroughGemmEx) {
   auto b = opencl({{"tune", "off"}});
   auto run = [&](const std::string& entry, const hpl::HplHooks& hooks = {}) {
@@ -133,6 +133,8 @@ TEST(OpenCL, HplAndHplMxpVerifiedThroughGemmEx) {
     const std::string gemm = j["hpl"]["placement"]["gemm"], panel = j["hpl"]["placement"]["panel"];
     EXPECT_EQ(gemm.rfind("device (suanli gemm.cl", 0), 0u) << gemm;
     EXPECT_EQ(panel.rfind("host (backend: ", 0), 0u) << panel;
+    const std::string solves = j["hpl"]["placement"]["triangular_solves"];
+    EXPECT_EQ(solves.rfind("device (suanli linalg.cl trsm", 0), 0u) << solves;
   }
   // fp16 and bf16 factorizations: run and verified, or unsupported with the device's reason.
   for (const char* dt : {"fp16", "bf16"}) {

@@ -58,7 +58,7 @@ void warm(Device& d, const std::string& opts, const char* name) {
   const cl_long zero = 0;
   const cl_int one = 1, none = 0;
   if (std::string(name) == "laswp")
-    set_args(op.kernel(), m, zero, one, none, none, none, m, zero);
+    set_args(op.kernel(), m, zero, one, none, none, none, m, zero, zero);
   else
     set_args(op.kernel(), m, zero, one, m, zero, one, none, none, none, none, none, none);
   // alpha: an argument of T, set apart (float or double).
@@ -99,7 +99,8 @@ std::unique_ptr<Op> make_laswp(Device& d, const suanli_laswp_desc& l, Buffer* co
   auto op = std::make_unique<VectorOp>(d, opts, "laswp", l.n);
   set_args(op->kernel(), bufs[0]->mem, cl_long{l.a_offset}, static_cast<cl_int>(l.lda),
            static_cast<cl_int>(l.n), static_cast<cl_int>(l.k1), static_cast<cl_int>(l.k2),
-           bufs[1]->mem, cl_long{l.ipiv_offset});
+           bufs[1]->mem, cl_long{l.ipiv_offset},
+           static_cast<cl_long>(bufs[0]->bytes / kit::dtype_bytes(l.type)));
   return op;
 }
 

@@ -5,15 +5,17 @@
 // work-items beyond the vectors return at once.
 
 // For i = k1 .. k2-1 in order: swap rows i and ipiv[ipiv_off + i] - 1 of column c. A pivot
-// outside [0, lda) is not applied (the row it names is not the sub-matrix's).
+// outside [0, lda), or naming an element beyond the buffer's `elems`, is not applied (the pivots
+// are data: the host cannot check them before the kernel reads them).
 __kernel void laswp(__global T* a, long a_off, int lda, int n, int k1, int k2,
-                    __global const int* ipiv, long ipiv_off) {
+                    __global const int* ipiv, long ipiv_off, long elems) {
   const int c = (int)get_global_id(0);
   if (c >= n) return;
-  __global T* col = a + a_off + (long)c * lda;
+  const long col0 = a_off + (long)c * lda;
+  __global T* col = a + col0;
   for (int i = k1; i < k2; ++i) {
     const int p = ipiv[ipiv_off + i] - 1;
-    if (p == i || p < 0 || p >= lda) continue;
+    if (p == i || p < 0 || p >= lda || col0 + p >= elems) continue;
     const T t = col[i];
     col[i] = col[p];
     col[p] = t;
