@@ -301,11 +301,6 @@ class GemmExOp : public Op {
   }
 
  private:
-  template <typename... Args>
-  static void set_args(cl_kernel k, const Args&... args) {
-    cl_uint i = 0;
-    (set_arg(k, i++, args), ...);
-  }
   Device& d_;
   Tile tile_;
   Kernel pack_a_, pack_b_, tile_k_;

@@ -22,12 +22,6 @@ std::string type_options(const Device& d, suanli_dtype t, const char* op, std::s
   return "-cl-std=CL1.2 -DT=double -DSUANLI_FP64";
 }
 
-template <typename... Args>
-void set_args(cl_kernel k, const Args&... args) {
-  cl_uint i = 0;
-  (set_arg(k, i++, args), ...);
-}
-
 // One kernel over `vectors` work-items (rounded up to kLocal).
 class VectorOp : public Op {
  public:

@@ -117,6 +117,12 @@ void set_arg(cl_kernel k, cl_uint i, const T& v) {
   const cl_int err = clSetKernelArg(k, i, sizeof(T), &v);
   if (err != CL_SUCCESS) check_cl(err, ("clSetKernelArg " + std::to_string(i)).c_str());
 }
+// Sets kernel arguments 0, 1, ... to args in order.
+template <typename... Args>
+void set_args(cl_kernel k, const Args&... args) {
+  cl_uint i = 0;
+  (set_arg(k, i++, args), ...);
+}
 // Owns a cl_kernel.
 struct Kernel {
   cl_kernel k = nullptr;
