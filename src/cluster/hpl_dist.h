@@ -51,6 +51,9 @@ struct DistWorkload {
 struct DistSuite {
   std::string name, description, origin, sha256;
   std::vector<DistWorkload> workloads;
+  // settings.timeout_s: no step boundary of a solve passed for this long ends the job with an
+  // error result (hpl_dist_guard.h); `run --timeout` overrides it.
+  double timeout_s = 600;
 };
 
 // A distributed suite is marked by "suanli_hpl_dist_suite": 1 at its top.
@@ -72,6 +75,7 @@ struct DistRunOptions {
   std::string out;    // cluster report path (rank 0); empty: suanli-reports/hpl-HOST-TIME.json
   LoadOptions load;   // the backend to load in this process (default: cpu)
   int threads = 0;    // 0: the host's cores divided among the ranks on it
+  double timeout_s = 0;  // run --timeout; 0: the suite's settings.timeout_s
   bool quiet = false;
   std::vector<std::string> argv;
 };

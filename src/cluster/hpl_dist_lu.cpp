@@ -228,7 +228,8 @@ std::vector<double> distributed_diagonal(const Grid& g, int64_t n, uint64_t seed
 
 template <class T>
 LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int device,
-                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting) {
+                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting,
+                       SolveGuard* guard) {
   LuTimes times;
   UpdateBuffers buf;
   const uint64_t e = sizeof(T);
@@ -237,10 +238,12 @@ LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int dev
   buf.u = b.alloc(device, e * static_cast<uint64_t>(std::max<int64_t>(1, a.cols) * nb));
   std::vector<int64_t> piv(static_cast<size_t>(nb));
   for (int64_t k = 0; k < n; k += nb) {
+    if (guard) guard->step(k / nb);
     const Step s = make_step(g, a, k, n, nb);
     auto t0 = Clock::now();
     if (g.col == s.qk) factor_panel(g, a, s, nb, pivoting, piv);
     times.panel += since(t0);
+    if (guard) guard->mid_step(k / nb);
     // The panel (L below and on the diagonal block, U11 above it) and the pivots along the rows.
     t0 = Clock::now();
     std::vector<T> panel(static_cast<size_t>(std::max<int64_t>(1, s.mrest * s.jb)));
@@ -272,9 +275,9 @@ LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int dev
   return times;
 }
 template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int,
-                                LocalMatrix<double>&, int64_t, int64_t, bool);
+                                LocalMatrix<double>&, int64_t, int64_t, bool, SolveGuard*);
 template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int, LocalMatrix<float>&,
-                                int64_t, int64_t, bool);
+                                int64_t, int64_t, bool, SolveGuard*);
 
 std::vector<double> distributed_back_substitution(const Grid& g, const LocalMatrix<double>& a,
                                                   int64_t n, int64_t nb) {
