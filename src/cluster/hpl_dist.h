@@ -67,6 +67,17 @@ DistSuite load_hpl_dist_suite(const std::string& name_or_path);
 // out failed. Throws InputError for another value.
 std::string corrupt_factor_hook();
 
+// SUANLI_TEST_RANK_THROW=<rank>:<step>[:mid]: that rank throws at LU block step <step> (before
+// the step's agreement, or with :mid in the middle of the step, after the panel, where the other
+// ranks wait in a collective: the watchdog's case). Throws InputError for a malformed value.
+struct RankThrowHook {
+  int rank = -1;
+  int64_t step = -1;
+  bool mid = false;
+  bool active() const { return rank >= 0; }
+};
+RankThrowHook rank_throw_hook();
+
 // Whether this build has the ScaLAPACK cross-check (SUANLI_HAVE_SCALAPACK).
 bool scalapack_built();
 

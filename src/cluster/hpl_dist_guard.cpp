@@ -33,28 +33,6 @@ double seconds_since(Clock::time_point t) {
 
 }  // namespace
 
-RankThrowHook rank_throw_hook() {
-  RankThrowHook h;
-  const char* v = std::getenv("SUANLI_TEST_RANK_THROW");
-  if (!v || !*v) return h;
-  const std::string s = v;
-  char* end = nullptr;
-  const long r = std::strtol(s.c_str(), &end, 10);
-  if (end == s.c_str() || *end != ':' || r < 0)
-    throw InputError(fmt::format(
-        "SUANLI_TEST_RANK_THROW='{}': expected <rank>:<step> or <rank>:<step>:mid", s));
-  const char* rest = end + 1;
-  const long long st = std::strtoll(rest, &end, 10);
-  const std::string tail = end;
-  if (end == rest || st < 0 || (!tail.empty() && tail != ":mid"))
-    throw InputError(fmt::format(
-        "SUANLI_TEST_RANK_THROW='{}': expected <rank>:<step> or <rank>:<step>:mid", s));
-  h.rank = static_cast<int>(r);
-  h.step = st;
-  h.mid = tail == ":mid";
-  return h;
-}
-
 SolveGuard::SolveGuard(int rank, double timeout_s, RankThrowHook hook,
                        std::function<void(int, const std::string&)> on_stuck)
     : rank_(rank),
@@ -198,7 +176,7 @@ void SolveGuard::watch() {
             "{} (the other ranks did not reach the next step boundary within {:g} s: they wait "
             "in a collective the failed rank left; rank 0 ended the job with MPI_Abort)",
             pending_, grace_s_);
-      } else if (in_workload_ && seconds_since(last_progress_) > timeout_s_)
+      } else if (pending_.empty() && in_workload_ && seconds_since(last_progress_) > timeout_s_)
         reason = fmt::format(
             "no step boundary of {} passed for {:g} s (timeout_s) after LU block step {}: a rank "
             "is stuck or lost and none reported an error; rank 0 ended the job with MPI_Abort",

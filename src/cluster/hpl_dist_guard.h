@@ -24,6 +24,8 @@
 #include <string>
 #include <thread>
 
+#include "cluster/hpl_dist.h"
+
 namespace suanli::cluster {
 
 // Every rank throws this when the agreement says a rank failed.
@@ -34,16 +36,6 @@ struct RankFailure : std::runtime_error {
   int64_t step;  // LU block step, -1: outside the LU
 };
 
-// SUANLI_TEST_RANK_THROW=<rank>:<step>[:mid]: that rank throws at LU block step <step> (before
-// the step's agreement, or with :mid in the middle of the step, after the panel, where the other
-// ranks wait in a collective: the watchdog's case). Throws InputError for a malformed value.
-struct RankThrowHook {
-  int rank = -1;
-  int64_t step = -1;
-  bool mid = false;
-  bool active() const { return rank >= 0; }
-};
-RankThrowHook rank_throw_hook();
 
 class SolveGuard {
  public:

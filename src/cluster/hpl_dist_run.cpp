@@ -128,6 +128,26 @@ std::string corrupt_factor_hook() {
   return s;
 }
 
+RankThrowHook rank_throw_hook() {
+  RankThrowHook h;
+  const char* v = std::getenv("SUANLI_TEST_RANK_THROW");
+  if (!v || !*v) return h;
+  const std::string s = v;
+  const InputError bad(fmt::format(
+      "SUANLI_TEST_RANK_THROW='{}': expected <rank>:<step> or <rank>:<step>:mid", s));
+  char* end = nullptr;
+  const long r = std::strtol(s.c_str(), &end, 10);
+  if (end == s.c_str() || *end != ':' || r < 0) throw bad;
+  const char* rest = end + 1;
+  const long long st = std::strtoll(rest, &end, 10);
+  const std::string tail = end;
+  if (end == rest || st < 0 || (!tail.empty() && tail != ":mid")) throw bad;
+  h.rank = static_cast<int>(r);
+  h.step = st;
+  h.mid = tail == ":mid";
+  return h;
+}
+
 #ifndef SUANLI_HAVE_MPI
 
 int run_hpl_dist(const DistRunOptions&) {
