@@ -33,11 +33,10 @@ std::string tmp(const std::string& name) {
 // `np` ranks on the tiny suite; the cluster report read back and checked (schema, hash).
 json run_np(int np, const std::string& env, const std::string& out, int expect_rc,
             const std::string& extra = "") {
-  const std::string cmd = env + " " + SUANLI_MPIRUN +
-                          " --oversubscribe --allow-run-as-root --bind-to none -np " +
-                          std::to_string(np) + " " + SUANLI_BINARY +
-                          " run --backend cpu -q --suite " + SUANLI_SOURCE_DIR +
-                          "/tests/data/hpl_dist_tiny.json --out " + out + " " + extra;
+  const std::string cmd =
+      env + " " + SUANLI_MPIRUN + " --oversubscribe --allow-run-as-root --bind-to none -np " +
+      std::to_string(np) + " " + SUANLI_BINARY + " run --backend cpu -q --suite " +
+      SUANLI_SOURCE_DIR + "/tests/data/hpl_dist_tiny.json --out " + out + " " + extra;
   const CommandResult o = run_shell(cmd);
   EXPECT_EQ(o.status, expect_rc) << o.out;
   const json r = suanli::read_json_file(out);

@@ -154,8 +154,10 @@ TEST(HplDistRate, CheckedInReportRatedInEveryFormat) {
                    res[0]["flops_per_second"].get<double>());
   EXPECT_EQ(j["cluster_solves"][0]["rmax"]["precision"], "fp64");
   EXPECT_TRUE(j["cluster_solves"][2]["rmax"].is_null());
-  const std::string hpl = suanli::rate::format_rate(res[0]["flops_per_second"].get<double>(), false);
-  const std::string mxp = suanli::rate::format_rate(res[1]["flops_per_second"].get<double>(), false);
+  const std::string hpl =
+      suanli::rate::format_rate(res[0]["flops_per_second"].get<double>(), false);
+  const std::string mxp =
+      suanli::rate::format_rate(res[1]["flops_per_second"].get<double>(), false);
   const std::string peak = suanli::rate::format_rate(rpeak, false);
   for (const std::string& out :
        {suanli::rate::render_text(rating), suanli::rate::render_markdown(rating),

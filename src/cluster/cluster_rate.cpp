@@ -106,15 +106,16 @@ rate::Figure job_rpeak(const json& report) {
               fmt::format("rank {} does not say which device it solved on (a report written "
                           "before suanli recorded it): no Rpeak",
                           rank)};
-    const double v = d.value("peaks", json::object()).value("fp64", json::object())
+    const double v = d.value("peaks", json::object())
+                         .value("fp64", json::object())
                          .value("ops_per_second", -1.0);
     if (v <= 0)
       return {-1, rate::Basis::formula,
               fmt::format("rank {}'s device ({}) declares no FP64 peak: no Rpeak", rank,
                           d.value("name", ""))};
-    PeakGroup& g = groups[fmt::format("{} {}:{} {} {}", node.value("mpi_host", ""),
-                                      d.value("backend", ""), d.value("index", 0),
-                                      d.value("name", ""), d.value("uuid", ""))];
+    PeakGroup& g =
+        groups[fmt::format("{} {}:{} {} {}", node.value("mpi_host", ""), d.value("backend", ""),
+                           d.value("index", 0), d.value("name", ""), d.value("uuid", ""))];
     g.cpu = d.value("kind", "cpu") == "cpu";
     ++g.ranks;
     g.sum += v;
@@ -185,9 +186,9 @@ rate::ClusterSolve cluster_solve(const std::string& path, const json& report, co
   const json v = r.value("verification", json());
   if (v.is_object()) {
     s.scaled_residual = v.value("error", -1.0);
-    s.verification = fmt::format("{}: {:.3g} (bound {:g}){}", v.value("method", ""),
-                                 s.scaled_residual, v.value("bound", 16.0),
-                                 v.value("passed", false) ? "" : ": FAILED");
+    s.verification =
+        fmt::format("{}: {:.3g} (bound {:g}){}", v.value("method", ""), s.scaled_residual,
+                    v.value("bound", 16.0), v.value("passed", false) ? "" : ": FAILED");
   }
   const double fps = r.value("flops_per_second", -1.0);
   if (s.status == "ok" && v.is_object() && v.value("passed", false) && fps > 0)
@@ -210,7 +211,8 @@ void distributed_solves(const std::string& path, const json& report, ExpandedRep
     rated += out.solves.back().rated();
   }
   out.notes.push_back(fmt::format(
-      "{}: distributed HPL report of {} ranks on {} host(s) ({}, launcher {}): {} solves across all "
+      "{}: distributed HPL report of {} ranks on {} host(s) ({}, launcher {}): {} solves across "
+      "all "
       "ranks at once, {} verified and rated (Distributed HPL table); the ranks have no results of "
       "their own",
       path, report["mpi"]["ranks"].get<int>(), report["mpi"]["hosts"].size(),

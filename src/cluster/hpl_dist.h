@@ -82,10 +82,10 @@ RankThrowHook rank_throw_hook();
 bool scalapack_built();
 
 struct DistRunOptions {
-  std::string suite;  // name or path
-  std::string out;    // cluster report path (rank 0); empty: suanli-reports/hpl-HOST-TIME.json
-  LoadOptions load;   // the backend to load in this process (default: cpu)
-  int threads = 0;    // 0: the host's cores divided among the ranks on it
+  std::string suite;     // name or path
+  std::string out;       // cluster report path (rank 0); empty: suanli-reports/hpl-HOST-TIME.json
+  LoadOptions load;      // the backend to load in this process (default: cpu)
+  int threads = 0;       // 0: the host's cores divided among the ranks on it
   double timeout_s = 0;  // run --timeout; 0: the suite's settings.timeout_s
   bool quiet = false;
   std::vector<std::string> argv;

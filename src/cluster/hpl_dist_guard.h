@@ -36,7 +36,6 @@ struct RankFailure : std::runtime_error {
   int64_t step;  // LU block step, -1: outside the LU
 };
 
-
 class SolveGuard {
  public:
   // on_stuck (rank 0's watchdog thread): write what was finished and an error result with this

@@ -228,8 +228,7 @@ std::vector<double> distributed_diagonal(const Grid& g, int64_t n, uint64_t seed
 
 template <class T>
 LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int device,
-                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting,
-                       SolveGuard* guard) {
+                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting, SolveGuard* guard) {
   LuTimes times;
   UpdateBuffers buf;
   const uint64_t e = sizeof(T);

@@ -133,8 +133,8 @@ RankThrowHook rank_throw_hook() {
   const char* v = std::getenv("SUANLI_TEST_RANK_THROW");
   if (!v || !*v) return h;
   const std::string s = v;
-  const InputError bad(fmt::format(
-      "SUANLI_TEST_RANK_THROW='{}': expected <rank>:<step> or <rank>:<step>:mid", s));
+  const InputError bad(
+      fmt::format("SUANLI_TEST_RANK_THROW='{}': expected <rank>:<step> or <rank>:<step>:mid", s));
   char* end = nullptr;
   const long r = std::strtol(s.c_str(), &end, 10);
   if (end == s.c_str() || *end != ':' || r < 0) throw bad;
@@ -361,8 +361,8 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, S
 }
 
 // The error result of a solve that a rank's failure ended (every rank, or rank 0's watchdog).
-Result failed_solve(const Backend& b, const DistWorkload& w, int p, int q, int rank,
-                    int64_t step, const std::string& reason) {
+Result failed_solve(const Backend& b, const DistWorkload& w, int p, int q, int rank, int64_t step,
+                    const std::string& reason) {
   Result r = base_result(b, w, p, q);
   r.status = Status::error;
   r.reason = reason;
@@ -416,10 +416,9 @@ json rank_device(const Backend& b) {
   for (const PeakInfo& pk : d.peaks)
     peaks[std::string(dtype_name(pk.dtype))] = {{"ops_per_second", pk.ops_per_second},
                                                 {"derivation", pk.derivation}};
-  return {{"backend", b.name()},   {"index", d.index},
-          {"name", d.name},        {"kind", d.kind},
-          {"uuid", d.uuid},        {"compute_units", d.compute_units},
-          {"threads", d.threads},  {"peaks", peaks}};
+  return {{"backend", b.name()},  {"index", d.index}, {"name", d.name},
+          {"kind", d.kind},       {"uuid", d.uuid},   {"compute_units", d.compute_units},
+          {"threads", d.threads}, {"peaks", peaks}};
 }
 
 // Every rank's JSON at rank 0 (rank order); empty elsewhere.
@@ -497,8 +496,8 @@ void write_on_stuck(RunRecord& rec, int rank, const std::string& reason) {
   std::lock_guard<std::mutex> lock(rec.mu);
   json results = rec.results;
   if (rec.current)
-    results.push_back(result_to_json(
-        failed_solve(*rec.backend, *rec.current, rec.p, rec.q, rank, -1, reason)));
+    results.push_back(
+        result_to_json(failed_solve(*rec.backend, *rec.current, rec.p, rec.q, rank, -1, reason)));
   const json report = write_report(rec, results);
   print_summary(report, results, rec.test_hooks, rec.opts->quiet);
 }
@@ -564,10 +563,9 @@ int run_hpl_dist(const DistRunOptions& o) {
                           : o.out;
   if (mpi.rank() == 0) open_journal(rec);
   const double timeout_s = o.timeout_s > 0 ? o.timeout_s : suite.timeout_s;
-  SolveGuard guard(mpi.rank(), timeout_s, rank_throw,
-                   [&rec](int rank, const std::string& reason) {
-                     write_on_stuck(rec, rank, reason);
-                   });
+  SolveGuard guard(mpi.rank(), timeout_s, rank_throw, [&rec](int rank, const std::string& reason) {
+    write_on_stuck(rec, rank, reason);
+  });
   bool all_ok = true;
   for (const DistWorkload& w : suite.workloads) {
     if (mpi.rank() == 0 && !o.quiet)

@@ -228,18 +228,18 @@ struct RateOptions {
 // src/cluster/cluster_rate.cpp): the job's HPL Rmax (FP64) or HPL-MxP, beside the FP64 Rpeak of
 // the ranks that took part. Only a verified result (`ok`) is rated; the others are listed.
 struct ClusterSolve {
-  std::string report;     // the cluster report
-  std::string benchmark;  // "HPL" or "HPL-MxP"
+  std::string report;                                   // the cluster report
+  std::string benchmark;                                // "HPL" or "HPL-MxP"
   std::string op, precision, workload, status, reason;  // precision: the factorization's
   int64_t n = 0, nb = 0;
   int p = 0, q = 0, ranks = 0, hosts = 0;
   std::string backend;
   Figure rmax;   // the job's rate on HPL's FP64 count (measured); absent when not rated
   Figure rpeak;  // FP64: the ranks' devices, a host's cores counted once (formula / spec)
-  double scaled_residual = -1;   // HPL's scaled residual (HPL-MxP: its backward error)
-  std::string verification;      // what was verified, or why it failed
-  std::string scalapack;         // the ScaLAPACK pdgesv cross-check, one line; empty: none
-  std::string scalapack_verdict;  // "agrees (1.5e-13 apart)", "DISAGREES", "unavailable", ""
+  double scaled_residual = -1;     // HPL's scaled residual (HPL-MxP: its backward error)
+  std::string verification;        // what was verified, or why it failed
+  std::string scalapack;           // the ScaLAPACK pdgesv cross-check, one line; empty: none
+  std::string scalapack_verdict;   // "agrees (1.5e-13 apart)", "DISAGREES", "unavailable", ""
   int refinement_iterations = -1;  // HPL-MxP: GMRES iterations
   bool rated() const { return status == "ok" && rmax.present(); }
   double efficiency() const {

@@ -550,9 +550,9 @@ std::string cluster_headline(const ClusterSolve& c) {
 void add_cluster_solves(Sections& s, const Rating& r) {
   if (r.cluster_solves.empty()) return;
   Table t;
-  t.header = {"report", "benchmark", "LU precision", "grid P x Q", "ranks/hosts", "n",
-              "nb",     "Rmax",      "Rpeak (FP64)", "Rmax/Rpeak", "scaled residual",
-              "refinement", "ScaLAPACK"};
+  t.header = {
+      "report", "benchmark",    "LU precision", "grid P x Q",      "ranks/hosts", "n",        "nb",
+      "Rmax",   "Rpeak (FP64)", "Rmax/Rpeak",   "scaled residual", "refinement",  "ScaLAPACK"};
   std::vector<std::string> sources, not_rated;
   for (const ClusterSolve& c : r.cluster_solves) {
     if (!c.rated()) {
@@ -563,17 +563,15 @@ void add_cluster_solves(Sections& s, const Rating& r) {
       continue;
     }
     s.headline.push_back(cluster_headline(c));
-    t.rows.push_back({c.report, c.benchmark, c.precision, fmt::format("{} x {}", c.p, c.q),
-                      fmt::format("{}/{}", c.ranks, c.hosts), std::to_string(c.n),
-                      std::to_string(c.nb), format_rate(c.rmax.value, false),
-                      format_rate(c.rpeak.value, false), pct(c.efficiency()),
-                      fmt::format("{:.3g}", c.scaled_residual),
-                      c.refinement_iterations < 0
-                          ? "-"
-                          : fmt::format("{} GMRES it.", c.refinement_iterations),
-                      c.scalapack_verdict.empty() ? "-" : c.scalapack_verdict});
-    sources.push_back(fmt::format("{} ({}) {} Rmax: {}", c.report, c.workload, c.benchmark,
-                                  c.rmax.source));
+    t.rows.push_back(
+        {c.report, c.benchmark, c.precision, fmt::format("{} x {}", c.p, c.q),
+         fmt::format("{}/{}", c.ranks, c.hosts), std::to_string(c.n), std::to_string(c.nb),
+         format_rate(c.rmax.value, false), format_rate(c.rpeak.value, false), pct(c.efficiency()),
+         fmt::format("{:.3g}", c.scaled_residual),
+         c.refinement_iterations < 0 ? "-" : fmt::format("{} GMRES it.", c.refinement_iterations),
+         c.scalapack_verdict.empty() ? "-" : c.scalapack_verdict});
+    sources.push_back(
+        fmt::format("{} ({}) {} Rmax: {}", c.report, c.workload, c.benchmark, c.rmax.source));
     sources.push_back(fmt::format("{} ({}) Rpeak: {}", c.report, c.workload, c.rpeak.source));
     if (!c.scalapack.empty())
       sources.push_back(fmt::format("{} ({}) {}", c.report, c.workload, c.scalapack));
