@@ -13,6 +13,7 @@
 
 #include "cluster/cluster_report.h"
 #include "cluster/hpl_dist.h"
+#include "report/file_io.h"
 #include "report/json_schema.h"
 #include "test_support.h"
 
@@ -166,6 +167,37 @@ TEST(HplDistMpi, RankThrowMidStepEndsTheJobThroughTheWatchdog) {
   EXPECT_NE(why.find("rank 1 failed"), std::string::npos) << why;
   EXPECT_NE(why.find("MPI_Abort"), std::string::npos) << why;
   EXPECT_FALSE(fs::exists(out + ".journal"));
+}
+
+// HPL-MxP with a bf16 / fp16 trailing update across 2 ranks: verified by HPL's backward error, or
+// refused as unsupported with the backend's reason (never computed in another precision).
+TEST(HplDistMpi, SixteenBitMxpVerifiedOrRefused) {
+  const std::string suite = tmp("half.json"), out = tmp("half-report.json");
+  suanli::write_file_atomic(suite, R"({"suanli_hpl_dist_suite": 1, "name": "half",
+    "settings": {"seed": 3}, "workloads": [
+      {"op": "hpl_mxp", "dtype": "bf16", "n": 601, "nb": 40},
+      {"op": "hpl_mxp", "dtype": "fp16", "n": 601, "nb": 40}]})");
+  const CommandResult o = run_shell(
+      std::string(SUANLI_MPIRUN) + " --oversubscribe --allow-run-as-root --bind-to none -np 2 " +
+      SUANLI_BINARY + " run --backend cpu -q --suite " + suite + " --out " + out);
+  const json r = suanli::read_json_file(out);
+  const json& res = r["distributed"]["results"];
+  ASSERT_EQ(res.size(), 2u) << o.out;
+  int ok = 0;
+  for (const json& x : res) {
+    if (x["status"] == "unsupported") {
+      EXPECT_NE(x["reason"].get<std::string>().find(
+                    x["hpl"]["factorization_precision"].get<std::string>()),
+                std::string::npos)
+          << x.dump();
+      continue;
+    }
+    ++ok;
+    EXPECT_EQ(x["status"], "ok") << x.dump();
+    EXPECT_LT(x["verification"]["error"].get<double>(), 16.0);
+    EXPECT_EQ(x["hpl"]["trailing_update_precision"], x["hpl"]["factorization_precision"]);
+  }
+  EXPECT_EQ(o.status, ok == 2 ? 0 : 1) << o.out;
 }
 
 }  // namespace

@@ -112,7 +112,8 @@ double expected_rpeak(const nlohmann::json& report) {
 }
 
 // tests/data/hpl_dist_report.json: 4 ranks (2 x 2) on one host, HPL and HPL-MxP verified, a
-// bf16 HPL-MxP unsupported across ranks. The rating's figures are the report's own.
+// bf16 HPL-MxP that the build which wrote it recorded unsupported (listed, not rated). The rating's
+// figures are the report's own.
 TEST(HplDistRate, CheckedInReportRatedInEveryFormat) {
   const std::string path = std::string(SUANLI_SOURCE_DIR) + "/tests/data/hpl_dist_report.json";
   const nlohmann::json report = suanli::read_json_file(path);

@@ -313,9 +313,11 @@ hpl::MxpOutcome refine_at_root(Backend& b, hpl::DeviceLinAlg& la, const hpl::Mat
 Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, SolveGuard& guard) {
   Result r = base_result(b, w, g.p, g.q);
   hpl::DeviceLinAlg la(b, 0);
-  std::string why = w.dtype == "fp32" ? la.gemm_unsupported(Dtype::fp32, Dtype::fp32)
-                                      : "the distributed factorization's trailing update is fp32 "
-                                        "(16-bit: the single-node op hpl_mxp)";
+  // The trailing update in the factorization precision (16-bit: operands rounded on the host,
+  // fp32 accumulation), refused where the backend has no such GEMM.
+  const Dtype low = *dtype_from_name(w.dtype);
+  std::string why = la.gemm_unsupported(low, Dtype::fp32);
+  if (!why.empty()) why = fmt::format("no {} GEMM_EX into fp32 on this backend: {}", w.dtype, why);
   if (why.empty()) why = la.gemm_unsupported(Dtype::fp64, Dtype::fp64);
   if (!why.empty()) {
     r.status = Status::unsupported;
@@ -328,7 +330,7 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, S
   LocalMatrix<float> a = generate_local<float>(g, gen, w.n, w.nb);
   MPI_Barrier(MPI_COMM_WORLD);
   const auto t0 = Clock::now();
-  const LuTimes lu = distributed_lu(g, la, b, 0, a, w.n, w.nb, false, &guard);
+  const LuTimes lu = distributed_lu(g, la, b, 0, a, w.n, w.nb, false, &guard, low);
   if (corrupt) corrupt_u(g, a, w.n, w.nb, true);
   const double factor_seconds = slowest_since(t0);
   const std::vector<float> factors = gather_matrix(g, a, w.n, w.nb);
@@ -344,9 +346,12 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, S
                 "HPL-MxP backward error: HPL's scaled residual (distributed, FP64, regenerated A)");
   r.library = la.gemm_library;
   r.implementation =
-      "distributed LU without pivoting (fp32), factors gathered at rank 0, "
-      "FP64 GMRES there; GEMM: " +
+      fmt::format(
+          "distributed LU without pivoting (fp32 storage, {} trailing update{}), factors "
+          "gathered at rank 0, FP64 GMRES there; GEMM: ",
+          w.dtype, low == Dtype::fp32 ? "" : " with fp32 accumulation") +
       la.gemm_impl;
+  r.hpl["trailing_update_precision"] = w.dtype;
   r.hpl["lu"] = lu_json(lu, la);
   r.hpl["refinement"] = {
       {"method", "restarted GMRES(30) in FP64 at rank 0 on the gathered fp32 factors"},
