@@ -84,8 +84,9 @@ TEST(HplDistMpi, CorruptedFactorFailsBoth) {
     EXPECT_EQ(x["status"], "failed") << x.dump();
     EXPECT_FALSE(x["verification"]["passed"].get<bool>());
   }
-  if (suanli::cluster::scalapack_built())
+  if (suanli::cluster::scalapack_built()) {
     EXPECT_FALSE(res[0]["hpl"]["scalapack"]["agree"].get<bool>());
+  }
 }
 
 // `suanli rate` of a 2- and a 4-rank job: the cluster HPL Rmax and HPL-MxP are the report's own
