@@ -31,6 +31,14 @@ TEST(Stats, MatchesHandComputedValues) {
   EXPECT_DOUBLE_EQ(compute_stats({5.0}).cv, 0.0);
 }
 
+TEST(Stats, RobustCvIsMadOverMedian) {
+  // median 2.5, absolute deviations {1.5, 0.5, 0.5, 97.5} -> MAD 1.
+  EXPECT_NEAR(robust_cv({1.0, 2.0, 3.0, 100.0}), 1.4826 * 1.0 / 2.5, 1e-12);
+  EXPECT_NEAR(robust_cv({1.0, 2.0, 3.0}), 1.4826 * 1.0 / 2.0, 1e-12);
+  EXPECT_DOUBLE_EQ(robust_cv({}), 0.0);
+  EXPECT_DOUBLE_EQ(robust_cv({5.0, 5.0, 5.0}), 0.0);
+}
+
 TEST(Hash, Sha256KnownVector) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

@@ -3,6 +3,7 @@
 
 #include <cpuid.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -498,6 +499,21 @@ bool has_word(const std::string& s, const char* word) {
 
 }  // namespace
 
+namespace {
+// Linux lets a process use the AMX tile data (XTILEDATA, state component 18) only after it asks
+// (ARCH_REQ_XCOMP_PERM, kernel 5.16+); XCR0 alone says the OS manages the state. Asked once per
+// process; oneDNN asks the same. Without the permission neither suanli's AMX chain nor oneDNN's
+// AMX kernels can run, so the AMX peaks are not claimed.
+bool amx_permitted() {
+  static const bool permitted = [] {
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return permitted;
+}
+}  // namespace
+
 IsaFeatures detect_isa() {
   IsaFeatures f;
   const uint64_t xcr = xcr0();
@@ -515,7 +531,7 @@ IsaFeatures detect_isa() {
   f.avx512_fp16 = f.avx512f && bit(l7.d, 23);
   f.avx512_bf16 = f.avx512f && bit(l7s1.a, 5);
   f.avx_vnni = avx && bit(l7s1.a, 4);
-  f.amx_tile = amx_state && bit(l7.d, 24);
+  f.amx_tile = amx_state && bit(l7.d, 24) && amx_permitted();
   f.amx_bf16 = f.amx_tile && bit(l7.d, 22);
   f.amx_int8 = f.amx_tile && bit(l7.d, 25);
   f.amx_fp16 = f.amx_tile && bit(l7s1.a, 21);
@@ -639,8 +655,8 @@ PeakFigure peak(suanli_dtype dtype, int cores, double mhz, const std::string& cl
 
 // The peak of each dtype the CPU computes natively, for the instruction suanli's own peak chain
 // executes (peak.cpp), so that measured/theoretical compares like with like. AMX, where the OS
-// exposes it, is the CPU's ceiling for bf16/int8/fp16 and is listed instead; the chains do not
-// execute AMX, which the derivation says.
+// exposes it and grants the process its tile state, is the CPU's ceiling for bf16 and int8 (the
+// GEMMs run on it through oneDNN): listed instead, and the chain then runs tdpbf16ps/tdpbusd.
 std::vector<PeakFigure> peak_table(const CoreModel& m, const IsaFeatures& isa, int cores,
                                    double mhz, const std::string& clock) {
   std::vector<PeakFigure> out;
@@ -659,11 +675,10 @@ std::vector<PeakFigure> peak_table(const CoreModel& m, const IsaFeatures& isa, i
   const char* reg = zmm ? " zmm" : isa.avx2 ? " ymm" : " xmm";
   add(SUANLI_DTYPE_FP64, std::string("vfmadd231pd") + reg, m.fma_ipc, 2 * fp64_lanes, "FLOP", "");
   add(SUANLI_DTYPE_FP32, std::string("vfmadd231ps") + reg, m.fma_ipc, 4 * fp64_lanes, "FLOP", "");
-  const char* amx_note = " (suanli's peak chain runs the vector units only)";
-  if (isa.amx_fp16)
-    add(SUANLI_DTYPE_FP16, std::string("AMX tdpfp16ps 16x16x32 per 16 cycles") + amx_note, 1.0 / 16,
-        16384, "FLOP", kIntelManual);
-  else if (isa.avx512_fp16)
+  const char* amx_note = " (suanli's peak chain: tdp* on 4 accumulator tiles)";
+  // fp16 runs on suanli's own vfmadd231ph kernels (GEMM and chain), never on AMX-FP16 (Granite
+  // Rapids), so the vector figure is the ceiling of what suanli measures in fp16.
+  if (isa.avx512_fp16)
     add(SUANLI_DTYPE_FP16, "vfmadd231ph zmm", m.fp16_ipc, 64, "FLOP", m.fp16_source);
   if (isa.amx_bf16)
     add(SUANLI_DTYPE_BF16, std::string("AMX tdpbf16ps 16x16x32 per 16 cycles") + amx_note, 1.0 / 16,

@@ -16,6 +16,7 @@
 // chain nor replace the instruction, and the asm needs only the register file of the ISA.
 #define SUANLI_TARGET_AVX512 __attribute__((target("avx512f")))
 #define SUANLI_TARGET_AVX2 __attribute__((target("avx2")))
+#define SUANLI_TARGET_AMX __attribute__((target("amx-tile,amx-bf16,amx-int8")))
 
 namespace suanli::cpu {
 namespace {
@@ -99,6 +100,82 @@ SUANLI_PEAK_CHAINS(zmm, SUANLI_TARGET_AVX512, __m512i, 64, kZmmAccumulators, _mm
 SUANLI_PEAK_CHAINS(ymm, SUANLI_TARGET_AVX2, __m256i, 32, kYmmAccumulators, _mm256_loadu_si256,
                    _mm256_storeu_si256, _mm256_set1_epi64x)
 #undef SUANLI_PEAK_CHAINS
+
+// ---- AMX ---------------------------------------------------------------------------------------
+// Where the OS grants the tile state (cpu_info.cpp asks for it), the bf16 and int8 ceilings are
+// AMX's: tdpbf16ps / tdpbusd, one per 16 cycles per core (Intel Optimization Reference Manual,
+// AMX chapter; latency ~52 cycles). A block is four accumulator tiles (C0..C3: 16 rows x 64 bytes =
+// 256 fp32/int32 elements each) loaded from A, updated `steps` times as C0 += T4 T6, C1 += T4 T7,
+// C2 += T5 T6, C3 += T5 T7 (four independent chains, 64 cycles apart: more than the latency),
+// stored to C. T4/T5 hold alpha, T6/T7 beta in every element: each step adds K products
+// alpha*beta to every element (bf16: K = 32, int8: K = 64), the closed form of the peak op.
+constexpr int kTileBytes = 1024;  // 16 rows x 64 bytes
+constexpr int kAmxAccumulators = 4;
+
+struct TileConfig {
+  uint8_t palette_id = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+static_assert(sizeof(TileConfig) == 64, "the tile configuration is 64 bytes");
+
+struct TdpBf16ps {
+  SUANLI_TARGET_AMX static void steps(int64_t n) {
+    for (int64_t s = 0; s < n; ++s) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+};
+// tdpbusd: the first source's bytes are unsigned (alpha), the second's signed (beta).
+struct TdpBusd {
+  SUANLI_TARGET_AMX static void steps(int64_t n) {
+    for (int64_t s = 0; s < n; ++s) {
+      _tile_dpbusd(0, 4, 6);
+      _tile_dpbusd(1, 4, 7);
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    }
+  }
+};
+
+// A RangeFn over tiles [r0, r1) (a multiple of 4: whole blocks); the tile configuration is
+// per-thread state, loaded and released here.
+template <class Tdp>
+SUANLI_TARGET_AMX void range_amx(const void* a, void* c, int64_t r0, int64_t r1, int64_t steps,
+                                 uint64_t alpha, uint64_t beta) {
+  alignas(64) uint64_t alpha_tile[kTileBytes / 8], beta_tile[kTileBytes / 8];
+  for (int i = 0; i < kTileBytes / 8; ++i) alpha_tile[i] = alpha, beta_tile[i] = beta;
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  // The tile intrinsics are asm without a memory clobber: make the stores above visible to them.
+  asm volatile("" ::: "memory");
+  _tile_loadconfig(&cfg);
+  _tile_loadd(4, alpha_tile, 64);
+  _tile_loadd(5, alpha_tile, 64);
+  _tile_loadd(6, beta_tile, 64);
+  _tile_loadd(7, beta_tile, 64);
+  const char* pa = static_cast<const char*>(a) + kTileBytes * r0;
+  char* pc = static_cast<char*>(c) + kTileBytes * r0;
+  for (int64_t left = r1 - r0; left >= kAmxAccumulators;
+       left -= kAmxAccumulators, pa += 4 * kTileBytes, pc += 4 * kTileBytes) {
+    _tile_loadd(0, pa, 64);
+    _tile_loadd(1, pa + kTileBytes, 64);
+    _tile_loadd(2, pa + 2 * kTileBytes, 64);
+    _tile_loadd(3, pa + 3 * kTileBytes, 64);
+    Tdp::steps(steps);
+    _tile_stored(0, pc, 64);
+    _tile_stored(1, pc + kTileBytes, 64);
+    _tile_stored(2, pc + 2 * kTileBytes, 64);
+    _tile_stored(3, pc + 3 * kTileBytes, 64);
+  }
+  _tile_release();
+  asm volatile("" ::: "memory");  // and the tile stores to whoever reads C
+}
 
 struct Kernel {
   RangeFn range = nullptr;
@@ -249,6 +326,10 @@ std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void*
                          ": no native bf16 dot-product instruction");
     k = {range_zmm<Vdpbf16psZmm>, 64, kZmmAccumulators, "avx512_bf16 vdpbf16ps zmm"};
     fold = 2;
+    if (isa.amx_bf16) {
+      k = {range_amx<TdpBf16ps>, kTileBytes, kAmxAccumulators, "amx_bf16 tdpbf16ps (tiles)"};
+      fold = 32;
+    }
     const uint32_t a16 = to_bf16(d.alpha), b16 = to_bf16(d.beta);
     alpha = pattern32(a16 | (a16 << 16));
     beta = pattern32(b16 | (b16 << 16));
@@ -261,6 +342,10 @@ std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void*
       return unsupported("CPU lacks AVX512_VNNI and AVX_VNNI" + cap_note +
                          ": no native int8 dot-product instruction");
     fold = 4;
+    if (isa.amx_int8) {
+      k = {range_amx<TdpBusd>, kTileBytes, kAmxAccumulators, "amx_int8 tdpbusd (tiles)"};
+      fold = 64;
+    }
     // uint8 x int8: alpha is the unsigned operand, beta the signed one.
     const auto ua = static_cast<uint32_t>(exact_integer(d.alpha, 0, 255, "alpha"));
     const auto sb =
@@ -295,7 +380,8 @@ std::unique_ptr<CpuOp> make_peak(const suanli_peak_desc& d, const void* a, void*
       std::make_unique<PeakOp>(k, a, c, d.elements / lanes, d.depth / fold, alpha, beta, threads);
   op->library = "suanli";
   op->implementation = std::string(k.name) + ", " + std::to_string(k.accumulators) +
-                       " accumulator registers (" + std::to_string(k.accumulators * lanes) +
+                       " accumulator " + (k.register_bytes == kTileBytes ? "tiles" : "registers") +
+                       " (" + std::to_string(k.accumulators * lanes) +
                        " chains) per block, " + std::to_string(threads) +
                        (threads == 1 ? " thread" : " threads") + cap_note;
   return op;

@@ -22,7 +22,7 @@ namespace suanli::certify {
 inline constexpr const char* kStatus = "status";              // measured: the result status == "ok"
 inline constexpr const char* kVerification = "verification";  // verification error <= its bound
 inline constexpr const char* kSustained = "sustained_s";      // sampling seconds >= sustain_s
-inline constexpr const char* kCv = "cv";                      // samples' CV <= max_cv
+inline constexpr const char* kCv = "cv";  // samples' robust CV (1.4826 MAD/median) <= max_cv
 inline constexpr const char* kThrottle = "throttle_drop";     // 1 - last/first window <= max
 inline constexpr const char* kClock = "clock_drop";           // telemetry clock, same windows
 inline constexpr const char* kClaim = "claim_fraction";       // median throughput / claim >= min

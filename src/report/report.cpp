@@ -67,6 +67,26 @@ TimeStats compute_stats(const std::vector<double>& v) {
   return t;
 }
 
+namespace {
+double median_of(std::vector<double> v) {
+  const size_t n = v.size();
+  std::nth_element(v.begin(), v.begin() + n / 2, v.end());
+  const double upper = v[n / 2];
+  if (n % 2) return upper;
+  return 0.5 * (*std::max_element(v.begin(), v.begin() + n / 2) + upper);
+}
+}  // namespace
+
+double robust_cv(const std::vector<double>& v) {
+  if (v.empty()) return 0.0;
+  const double median = median_of(v);
+  if (median <= 0) return 0.0;
+  std::vector<double> deviation;
+  deviation.reserve(v.size());
+  for (double x : v) deviation.push_back(std::fabs(x - median));
+  return 1.4826 * median_of(std::move(deviation)) / median;
+}
+
 Tally tally(const std::vector<Result>& results) {
   Tally t;
   t.results = results.size();

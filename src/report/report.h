@@ -30,6 +30,11 @@ struct TimeStats {
   double mean = 0, median = 0, stddev = 0, cv = 0, min = 0, max = 0;  // seconds per op
 };
 TimeStats compute_stats(const std::vector<double>& samples);
+// Robust coefficient of variation: 1.4826 x the median absolute deviation / the median (the
+// factor makes it equal the CV for normally distributed samples). One sample in twenty slowed
+// by a scheduler hiccup moves the CV by 0.4 and this by almost nothing; a spread of the bulk of
+// the samples (a device that alternates between two speeds) moves both. 0 for no samples.
+double robust_cv(const std::vector<double>& samples);
 
 struct TelemetrySummary {
   int samples = 0;
