@@ -592,7 +592,11 @@ Sections build_sections(const Rating& r) {
   Sections s;
   s.title = r.site.empty() ? "suanli capacity rating" : "suanli capacity rating: " + r.site;
   std::string reps;
-  for (const std::string& p : r.inputs) reps += (reps.empty() ? "" : ", ") + p;
+  std::vector<std::string> inputs = r.inputs;
+  for (const ClusterSolve& c : r.cluster_solves)  // a distributed report: rated as one job
+    if (std::find(inputs.begin(), inputs.end(), c.report) == inputs.end())
+      inputs.push_back(c.report);
+  for (const std::string& p : inputs) reps += (reps.empty() ? "" : ", ") + p;
   s.intro.emplace_back("reports", reps);
   s.intro.emplace_back("inventory",
                        r.inventory.empty() ? "none (each report is one node)" : r.inventory);
