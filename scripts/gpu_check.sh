@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One command to check suanli on an NVIDIA GPU: builds with the CUDA backend, shows
 # `suanli info --backend cuda`, runs the GPU suite (suites/gpu.json, peak workloads sized from the
-# GPU's SM count), conformance on the CUDA plugin and the CUDA tests, then prints per result the %
-# of the device's peak, flagging any figure above 105 % of its peak and any L2-resident bandwidth.
+# GPU's SM count), conformance on the CUDA plugin (its linalg.* checks shown), a small HPL and
+# HPL-MxP suite with their verification figures (scaled residual / backward error, where each part
+# ran) and the CUDA tests, then prints per result the % of the device's peak, flagging any figure
+# above 105 % of its peak and any L2-resident bandwidth.
 #
 # Usage: scripts/gpu_check.sh [BUILD_DIR]        (default build-gpu; build for BACKEND=cpu)
 # Environment:
@@ -112,6 +114,45 @@ else
   tail -n 1 "$out/conformance.txt"
   status=1
 fi
+
+grep -E "linalg\." "$out/conformance.txt" || true
+
+step "HPL and HPL-MxP ($backend)"
+# n 8192 on a GPU (seconds), 300 on the CPU plugin; every factorization precision HPL-MxP knows.
+if [ "$backend" = cuda ]; then hpl_n=8192 hpl_nb=256; else hpl_n=300 hpl_nb=32; fi
+cat >"$out/hpl.json" <<JSON
+{"suanli_suite": 1, "name": "gpu-check-hpl", "description": "HPL and HPL-MxP, small n",
+ "settings": {"seed": 1}, "workloads": [
+  {"op": "hpl", "dtype": "fp64", "n": $hpl_n, "nb": $hpl_nb},
+  {"op": "hpl_mxp", "dtype": ["fp32", "bf16", "fp16"], "n": $hpl_n, "nb": $hpl_nb}]}
+JSON
+set +e
+"$suanli" run --suite "$out/hpl.json" --backend "$backend" -q -o "$out/hpl-report.json"
+hpl_rc=$?
+set -e
+[ "$hpl_rc" -eq 0 ] || { echo "suanli run (hpl) exited $hpl_rc"; status=1; }
+python3 - "$out/hpl-report.json" <<'PY' || status=1
+import json, sys
+rep = json.load(open(sys.argv[1]))
+bad = 0
+for r in rep.get("results", []):
+    h, v = r.get("hpl", {}), r.get("verification", {})
+    st = r.get("status", "?")
+    if st not in ("ok", "unsupported"):
+        bad += 1
+    if st != "ok":
+        print(f"{r.get('workload', '?'):24} {st:11} {r.get('reason', '')[:110]}")
+        continue
+    ref = h.get("refinement", {})
+    it = f", {ref.get('iterations')} GMRES iterations" if ref else ""
+    print(f"{r['workload']:24} {st:11} {r['flops_per_second'] / 1e9:10.2f} GFLOPS  "
+          f"{'backward error' if h.get('benchmark') == 'HPL-MxP' else 'scaled residual'} "
+          f"{v.get('error', float('nan')):.3g} (< {v.get('bound', 16)}){it}")
+    for part, where in h.get("placement", {}).items():
+        if isinstance(where, str) and where:
+            print(f"{'':24}   {part}: {where[:100]}")
+sys.exit(1 if bad else 0)
+PY
 
 if [ "$backend" = cuda ]; then
   step "CUDA tests"

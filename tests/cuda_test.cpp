@@ -1,6 +1,7 @@
 // Tests of the CUDA backend that run without a GPU: the peak table, the buffer sizes plan()
 // checks, the labels and environment checks, the matmul layout, the plugin's entry point and ABI
-// version, and the no-device path through the real `suanli` binary.
+// version, the no-device path through the real `suanli` binary, and the linear-algebra ops
+// operand checks and cuBLAS choices (HPL).
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <suanli/plugin_kit.h>
@@ -11,6 +12,7 @@
 
 #include "env_overrides.h"
 #include "labels.h"
+#include "linalg_types.h"
 #include "matmul_layout.h"
 #include "peak_table.h"
 #include "test_support.h"
@@ -230,6 +232,96 @@ TEST(CudaOpBuffers, GemmConvPeakStreamSizes) {
   op.stream = nullptr;
   EXPECT_TRUE(op_buffer_bytes(&op).empty());
   EXPECT_TRUE(op_buffer_bytes(nullptr).empty());
+}
+
+// GEMM_EX / GETRF / LASWP / TRSM address sub-matrices by offset and ld: the kit's table gives
+// where each operand ends, and check_linalg_shape refuses bad shapes, before any CUDA call.
+TEST(CudaOpBuffers, LinearAlgebraOperandsEndWhereTheirLastColumnEnds) {
+  suanli_gemm_ex_desc g{SUANLI_GEMM_EX_DESC_SIZE,
+                        37,
+                        29,
+                        23,
+                        1,
+                        0,
+                        -1.0,
+                        1.0,
+                        3,
+                        64,
+                        5,
+                        64,
+                        7,
+                        40,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64,
+                        SUANLI_DTYPE_FP64};
+  suanli_op_desc op = op_of(SUANLI_OP_GEMM_EX);
+  op.gemm_ex = &g;
+  // A is k x m (trans_a): 3 + 36 * 64 + 23 elements; B k x n: 5 + 28 * 64 + 23; C m x n.
+  EXPECT_EQ(op_buffer_bytes(&op),
+            (std::vector<uint64_t>{(3 + 36 * 64 + 23) * 8, (5 + 28 * 64 + 23) * 8,
+                                   (7 + 28 * 40 + 37) * 8}));
+  EXPECT_NO_THROW(kit::check_linalg_shape(g));
+  g.ldc = 36;  // ld below C's 37 rows
+  EXPECT_TRUE(op_buffer_bytes(&op).empty());
+  EXPECT_THROW(kit::check_linalg_shape(g), kit::Error);
+  EXPECT_NE(kit::linalg_shape_error(g).find("gemm_ex C"), std::string::npos);
+  g.ldc = 40;
+  g.a_offset = -1;
+  EXPECT_NE(kit::linalg_shape_error(g).find("gemm_ex A"), std::string::npos);
+  g.a_offset = 0;
+  g.trans_b = 2;
+  EXPECT_NE(kit::linalg_shape_error(g).find("trans_a and trans_b"), std::string::npos);
+
+  suanli_getrf_desc f{SUANLI_GETRF_DESC_SIZE, 40, 16, 100, 48, 1, 2, SUANLI_DTYPE_FP32};
+  op = op_of(SUANLI_OP_GETRF);
+  op.getrf = &f;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{(100 + 15 * 48 + 40) * 4, (2 + 16) * 4}));
+  f.pivoting = 0;  // no ipiv buffer
+  EXPECT_EQ(op_buffer_bytes(&op).size(), 1u);
+  f.m = 10;  // m < n
+  EXPECT_NE(kit::linalg_shape_error(f).find("m >= n"), std::string::npos);
+
+  suanli_laswp_desc l{SUANLI_LASWP_DESC_SIZE, 5, 21, 20, 0, 3, 4, SUANLI_DTYPE_FP64};
+  op = op_of(SUANLI_OP_LASWP);
+  op.laswp = &l;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{(21 + 4 * 20 + 3) * 8, (4 + 3) * 4}));
+  l.k1 = 4;  // k1 > k2
+  EXPECT_THROW(kit::check_linalg_shape(l), kit::Error);
+
+  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE, 1, 1, 0, 1, 6, 3, 1.0, 0, 20, 80, 20,
+                     SUANLI_DTYPE_FP64};  // right side: A is n x n
+  op = op_of(SUANLI_OP_TRSM);
+  op.trsm = &t;
+  EXPECT_EQ(op_buffer_bytes(&op), (std::vector<uint64_t>{(2 * 20 + 3) * 8, (80 + 2 * 20 + 6) * 8}));
+  uint64_t sizes[2] = {(2 * 20 + 3) * 8, (80 + 2 * 20 + 6) * 8 - 1};
+  EXPECT_EQ(check_buffer_sizes(&op, sizes, 2), "buffer 1 holds 1007 bytes; the op needs 1008");
+  t.struct_size = 8;
+  EXPECT_NE(kit::linalg_shape_error(t).find("struct_size"), std::string::npos);
+}
+
+// Which cuBLAS routine runs each GEMM_EX type combination, by compute capability.
+TEST(CudaLinalg, GemmExChoosesCublasByTypeAndRefusesTheRest) {
+  suanli_gemm_ex_desc g{};
+  auto choose = [&](suanli_dtype ab, suanli_dtype c, suanli_dtype compute, int cc) {
+    g.a_type = g.b_type = ab;
+    g.c_type = c;
+    g.compute_type = compute;
+    return gemm_ex_choice(g, cc);
+  };
+  const suanli_dtype f64 = SUANLI_DTYPE_FP64, f32 = SUANLI_DTYPE_FP32, bf = SUANLI_DTYPE_BF16,
+                     f16 = SUANLI_DTYPE_FP16;
+  EXPECT_EQ(choose(f64, f64, f64, 90).name, "cublasDgemm");
+  EXPECT_EQ(choose(f32, f32, f32, 90).name, "cublasSgemm");
+  EXPECT_EQ(choose(bf, f32, f32, 80).call, GemmExCall::gemm_ex_bf16);
+  EXPECT_EQ(choose(f16, f32, f32, 70).call, GemmExCall::gemm_ex_fp16);
+  // bf16 before Ampere, fp16 before Volta, fp16 output, fp32 compute with fp64 storage: refused.
+  EXPECT_NE(choose(bf, f32, f32, 75).name.find("8.0"), std::string::npos);
+  EXPECT_EQ(choose(f16, f32, f32, 61).call, GemmExCall::none);
+  EXPECT_EQ(choose(f16, f16, f32, 90).call, GemmExCall::none);
+  EXPECT_EQ(choose(f64, f64, f32, 90).call, GemmExCall::none);
+  EXPECT_EQ(linalg_type_refusal(f32, "getrf"), "");
+  EXPECT_EQ(linalg_type_refusal(bf, "trsm"), "trsm: types are fp64 and fp32");
 }
 
 TEST(CudaOpBuffers, StridedMatmulNeedsItsLastElementAndOptionalBuffers) {
@@ -501,7 +593,9 @@ TEST(CudaPlugin, RejectsBadOptionsBeforeLookingForDevices) {
 
 using CliRun = suanli::test::CommandResult;
 
-CliRun run(const std::string& args) { return suanli::test::run_suanli(args); }
+CliRun run(const std::string& args) {
+  return suanli::test::run_suanli(args);
+}
 
 bool has_gpu() {
   const suanli_backend_api* api = load_api();

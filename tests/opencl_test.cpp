@@ -1,7 +1,7 @@
 // The OpenCL backend run for real (on PoCL here): every gemm dtype and every tile candidate
 // verified through the harness, peak and stream, the tuning cache (and a corrupt one), build
 // logs in the error, `suanli run` end to end, and the out-of-tree template plugin built against
-// a staged install and checked by `suanli conformance`.
+// a staged install and checked by `suanli conformance`, and HPL / HPL-MxP through GEMM_EX.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -13,6 +13,9 @@
 
 #include "harness/backend_host.h"
 #include "harness/runner.h"
+#include "hpl/formulas.h"
+#include "hpl/hpl_run.h"
+#include "report/report.h"
 #include "suite/suite.h"
 #include "test_support.h"
 
@@ -41,12 +44,18 @@ std::vector<Result> run_all(Backend& b, const Suite& s) {
   return out;
 }
 
-fs::path scratch(const std::string& name) { return test::fresh_dir("suanli_opencl_" + name); }
+fs::path scratch(const std::string& name) {
+  return test::fresh_dir("suanli_opencl_" + name);
+}
 
-std::string read_file(const fs::path& p) { return test::read_text(p); }
+std::string read_file(const fs::path& p) {
+  return test::read_text(p);
+}
 
 using Cmd = test::CommandResult;
-Cmd sh(const std::string& cmd) { return test::run_shell(cmd); }
+Cmd sh(const std::string& cmd) {
+  return test::run_shell(cmd);
+}
 
 TEST(OpenCL, FindsADeviceWithIdentity) {
   auto b = opencl({{"tune", "off"}});
@@ -82,7 +91,8 @@ TEST(OpenCL, GemmEveryDtypeVerifiedOrHonestlyUnsupported) {
 }
 
 TEST(OpenCL, EveryTileCandidateComputesTheRightAnswer) {
-  // The tuner may pick any of these; each must be right at sizes that do not fill a tile.
+  // The tuner may pick any of these; each must be right at sizes that do not fill a tile, in GEMM
+  // and in GEMM_EX.
   // Odd and even MR, one and two vectors per row, 16/8/4/2 lanes.
   for (const char* tile : {"12,16,1", "6,16,2", "8,8,2", "4,4,1", "3,2,1"}) {
     SCOPED_TRACE(tile);
@@ -93,8 +103,56 @@ TEST(OpenCL, EveryTileCandidateComputesTheRightAnswer) {
       EXPECT_EQ(r.status, Status::ok) << r.reason;
       EXPECT_NE(r.implementation.find("gemm_tile option"), std::string::npos);
     }
+    // GEMM_EX (its own store path over column-major C) with the same tile, through a small HPL.
+    const Suite h = small_suite(R"([{"op": "hpl", "dtype": "fp64", "n": 97, "nb": 16}])");
+    const Result r = hpl::run_hpl_workload(*b, 0, h.workloads.at(0), RunOptions{}, {});
+    EXPECT_EQ(r.status, Status::ok) << r.reason;
+    EXPECT_LT(r.verification.error, hpl::kResidualThreshold);
   }
   EXPECT_THROW(opencl({{"gemm_tile", "8,3,1"}}), std::runtime_error);
+}
+
+// HPL's trailing update runs as GEMM_EX and its triangular solves and row swaps as TRSM / LASWP
+// on the device, the panel on the host (the opencl backend has no getrf): HPL's own check must
+// pass for HPL and HPL-MxP, and a corrupted factor must fail it.
+TEST(OpenCL, HplAndHplMxpVerifiedThroughGemmEx) {
+  auto b = opencl({{"tune", "off"}});
+  auto run = [&](const std::string& entry, const hpl::HplHooks& hooks = {}) {
+    const Suite s = small_suite("[" + entry + "]");
+    return hpl::run_hpl_workload(*b, 0, s.workloads.at(0), RunOptions{}, hooks);
+  };
+  for (const char* entry : {R"({"op": "hpl", "dtype": "fp64", "n": 301, "nb": 32})",
+                            R"({"op": "hpl_mxp", "dtype": "fp32", "n": 400, "nb": 64})"}) {
+    SCOPED_TRACE(entry);
+    const Result r = run(entry);
+    ASSERT_EQ(r.status, Status::ok) << r.reason;
+    EXPECT_TRUE(r.verification.passed);
+    EXPECT_LT(r.verification.error, hpl::kResidualThreshold);
+    EXPECT_GT(r.flops_per_second, 0);
+    const nlohmann::json j = result_to_json(r);
+    const std::string gemm = j["hpl"]["placement"]["gemm"], panel = j["hpl"]["placement"]["panel"];
+    EXPECT_EQ(gemm.rfind("device (suanli gemm.cl", 0), 0u) << gemm;
+    EXPECT_EQ(panel.rfind("host (backend: ", 0), 0u) << panel;
+    const std::string solves = j["hpl"]["placement"]["triangular_solves"];
+    EXPECT_EQ(solves.rfind("device (suanli linalg.cl trsm", 0), 0u) << solves;
+  }
+  // fp16 and bf16 factorizations: run and verified, or unsupported with the device's reason.
+  for (const char* dt : {"fp16", "bf16"}) {
+    const Result r =
+        run(std::string(R"({"op": "hpl_mxp", "n": 200, "nb": 32, "dtype": ")") + dt + "\"}");
+    if (r.status == Status::unsupported) {
+      EXPECT_NE(r.reason.find(std::string("gemm_ex ") + dt), std::string::npos) << r.reason;
+      continue;
+    }
+    ASSERT_EQ(r.status, Status::ok) << dt << ": " << r.reason;
+    EXPECT_LT(r.verification.error, hpl::kResidualThreshold);
+  }
+  hpl::HplHooks h;
+  h.corrupt_factor = [](Backend& be, const hpl::Sub& f, int64_t n, Dtype t) {
+    hpl::perturb_element(be, f, n / 2, n / 2 + 3, t, 1e-3);
+  };
+  const Result bad = run(R"({"op": "hpl", "dtype": "fp64", "n": 256, "nb": 64})", h);
+  EXPECT_EQ(bad.status, Status::failed) << bad.reason;
 }
 
 TEST(OpenCL, PeakAndStreamVerified) {

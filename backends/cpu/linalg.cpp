@@ -74,25 +74,11 @@ struct Operand {
   uint64_t bytes = 0;
 };
 
-// Checks that a rows x cols column-major sub-matrix at (offset, ld) of `type` lies inside the
-// buffer and fits BLAS's 32-bit integers; returns its first element's address (null when probing).
-void* sub_matrix(const Operand& o, int64_t offset, int64_t ld, int64_t rows, int64_t cols,
-                 suanli_dtype type, const char* name) {
-  const std::string what = std::string(name) + ": ";
-  if (rows < 0 || cols < 0 || offset < 0 || ld < std::max<int64_t>(1, rows))
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       what + "needs rows, cols, offset >= 0 and ld >= max(1, rows)");
-  if (ld > INT32_MAX || rows > INT32_MAX || cols > INT32_MAX)
-    throw BackendError(SUANLI_INVALID_ARGUMENT, what + "dimension beyond 2^31 - 1");
-  const size_t es = kit::dtype_bytes(type);
+// The first element of a sub-matrix (null when probing). The plugin kit has checked its shape
+// (kit::check_linalg_shape, called by each factory) and that it lies inside its buffer (plan).
+void* sub_matrix(const Operand& o, int64_t offset, suanli_dtype type) {
   if (!o.base) return nullptr;
-  const uint64_t end =
-      rows && cols ? static_cast<uint64_t>(offset + (cols - 1) * ld + rows) * es : 0;
-  if (end > o.bytes)
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       what + "sub-matrix ends at byte " + std::to_string(end) +
-                           ", beyond its buffer of " + std::to_string(o.bytes) + " bytes");
-  return static_cast<char*>(o.base) + static_cast<uint64_t>(offset) * es;
+  return static_cast<char*>(o.base) + static_cast<uint64_t>(offset) * kit::dtype_bytes(type);
 }
 
 class FnOp : public CpuOp {
@@ -183,8 +169,7 @@ std::unique_ptr<CpuOp> gemm_ex_bf16(const suanli_gemm_ex_desc& d, void* a, void*
 
 std::unique_ptr<CpuOp> make_gemm_ex(const suanli_gemm_ex_desc& d, const Operand* ops,
                                     const CpuConfig& cfg, std::string* reason) {
-  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_gemm_ex_desc, compute_type))
-    throw BackendError(SUANLI_INVALID_ARGUMENT, "gemm_ex: struct_size too small");
+  kit::check_linalg_shape(d);
   const bool f64 = d.a_type == SUANLI_DTYPE_FP64 && d.b_type == d.a_type && d.c_type == d.a_type;
   const bool f32 = d.a_type == SUANLI_DTYPE_FP32 && d.b_type == d.a_type && d.c_type == d.a_type;
   const bool half = (d.a_type == SUANLI_DTYPE_BF16 || d.a_type == SUANLI_DTYPE_FP16) &&
@@ -197,12 +182,9 @@ std::unique_ptr<CpuOp> make_gemm_ex(const suanli_gemm_ex_desc& d, const Operand*
     *reason = fp16_refusal();
     return nullptr;
   }
-  void* a = sub_matrix(ops[0], d.a_offset, d.lda, d.trans_a ? d.k : d.m, d.trans_a ? d.m : d.k,
-                       d.a_type, "gemm_ex A");
-  void* b = sub_matrix(ops[1], d.b_offset, d.ldb, d.trans_b ? d.n : d.k, d.trans_b ? d.k : d.n,
-                       d.b_type, "gemm_ex B");
-  void* c = sub_matrix(ops[2], d.c_offset, d.ldc, d.m, d.n, d.c_type, "gemm_ex C");
-  if (d.k > INT32_MAX) throw BackendError(SUANLI_INVALID_ARGUMENT, "gemm_ex: k beyond 2^31 - 1");
+  void* a = sub_matrix(ops[0], d.a_offset, d.a_type);
+  void* b = sub_matrix(ops[1], d.b_offset, d.b_type);
+  void* c = sub_matrix(ops[2], d.c_offset, d.c_type);
   if (half) return gemm_ex_bf16(d, a, b, c, cfg, reason);
   const OpenBlas& ob = openblas();
   if (!ob.loaded) {
@@ -264,24 +246,17 @@ void lu_nopiv(T* a, int m, int n, int lda, Trsm trsm, Gemm gemm) {
   lu_nopiv(a12 + n1, m - n1, n2, lda, trsm, gemm);
 }
 
-std::unique_ptr<CpuOp> make_getrf(const suanli_getrf_desc& d, const Operand* ops, size_t nops,
+std::unique_ptr<CpuOp> make_getrf(const suanli_getrf_desc& d, const Operand* ops,
                                   const CpuConfig& cfg, std::string* reason) {
-  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_getrf_desc, type))
-    throw BackendError(SUANLI_INVALID_ARGUMENT, "getrf: struct_size too small");
+  kit::check_linalg_shape(d);
   if (!real_type(d.type, reason, "getrf")) return nullptr;
-  if (d.m < d.n) throw BackendError(SUANLI_INVALID_ARGUMENT, "getrf: needs m >= n");
   if (const std::string why = blas_missing(); !why.empty()) {
     *reason = why;
     return nullptr;
   }
-  void* a = sub_matrix(ops[0], d.a_offset, d.lda, d.m, d.n, d.type, "getrf A");
+  void* a = sub_matrix(ops[0], d.a_offset, d.type);
   int* ipiv = nullptr;
-  if (d.pivoting) {
-    if (ops[0].base && nops < 2)
-      throw BackendError(SUANLI_INVALID_ARGUMENT, "getrf with pivoting needs an ipiv buffer");
-    ipiv = static_cast<int*>(sub_matrix(ops[1], d.ipiv_offset, std::max<int64_t>(1, d.n), d.n, 1,
-                                        SUANLI_DTYPE_INT32, "getrf ipiv"));
-  }
+  if (d.pivoting) ipiv = static_cast<int*>(sub_matrix(ops[1], d.ipiv_offset, SUANLI_DTYPE_INT32));
   const OpenBlas& ob = openblas();
   const Lapack& lp = lapack();
   const bool f64 = d.type == SUANLI_DTYPE_FP64;
@@ -316,18 +291,15 @@ std::unique_ptr<CpuOp> make_getrf(const suanli_getrf_desc& d, const Operand* ops
 
 std::unique_ptr<CpuOp> make_laswp(const suanli_laswp_desc& d, const Operand* ops,
                                   const CpuConfig& cfg, std::string* reason) {
-  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_laswp_desc, type))
-    throw BackendError(SUANLI_INVALID_ARGUMENT, "laswp: struct_size too small");
+  kit::check_linalg_shape(d);
   if (!real_type(d.type, reason, "laswp")) return nullptr;
-  if (d.k1 < 0 || d.k2 < d.k1) throw BackendError(SUANLI_INVALID_ARGUMENT, "laswp: 0 <= k1 <= k2");
   if (const std::string why = blas_missing(); !why.empty()) {
     *reason = why;
     return nullptr;
   }
-  int* ipiv = static_cast<int*>(sub_matrix(ops[1], d.ipiv_offset, std::max<int64_t>(1, d.k2), d.k2,
-                                           1, SUANLI_DTYPE_INT32, "laswp ipiv"));
-  // The rows k1..k2 are checked here; the rows the pivots name are data, checked at run time.
-  void* a = sub_matrix(ops[0], d.a_offset, d.lda, d.k2, d.n, d.type, "laswp A");
+  int* ipiv = static_cast<int*>(sub_matrix(ops[1], d.ipiv_offset, SUANLI_DTYPE_INT32));
+  // The kit checked the rows k1..k2; the rows the pivots name are data, checked at run time.
+  void* a = sub_matrix(ops[0], d.a_offset, d.type);
   const uint64_t elems = ops[0].bytes / kit::dtype_bytes(d.type);
   const int64_t last_col = d.a_offset + (d.n - 1) * d.lda;  // first element of the last column
   const OpenBlas& ob = openblas();
@@ -358,16 +330,14 @@ std::unique_ptr<CpuOp> make_laswp(const suanli_laswp_desc& d, const Operand* ops
 
 std::unique_ptr<CpuOp> make_trsm(const suanli_trsm_desc& d, const Operand* ops,
                                  const CpuConfig& cfg, std::string* reason) {
-  if (d.struct_size < SUANLI_STRUCT_SIZE(suanli_trsm_desc, type))
-    throw BackendError(SUANLI_INVALID_ARGUMENT, "trsm: struct_size too small");
+  kit::check_linalg_shape(d);
   if (!real_type(d.type, reason, "trsm")) return nullptr;
   if (const std::string why = blas_missing(); !why.empty()) {
     *reason = why;
     return nullptr;
   }
-  const int64_t na = d.side ? d.n : d.m;
-  void* a = sub_matrix(ops[0], d.a_offset, d.lda, na, na, d.type, "trsm A");
-  void* b = sub_matrix(ops[1], d.b_offset, d.ldb, d.m, d.n, d.type, "trsm B");
+  void* a = sub_matrix(ops[0], d.a_offset, d.type);
+  void* b = sub_matrix(ops[1], d.b_offset, d.type);
   const OpenBlas& ob = openblas();
   const Lapack& lp = lapack();
   const bool f64 = d.type == SUANLI_DTYPE_FP64;
@@ -396,22 +366,17 @@ std::unique_ptr<CpuOp> make_trsm(const suanli_trsm_desc& d, const Operand* ops,
 std::unique_ptr<CpuOp> make_linalg_op(const suanli_op_desc& op, void* const* bufs,
                                       const uint64_t* sizes, size_t nbufs, const CpuConfig& cfg,
                                       std::string* reason) {
-  if (op.struct_size < SUANLI_STRUCT_SIZE(suanli_op_desc, trsm))
-    throw BackendError(SUANLI_INVALID_ARGUMENT,
-                       "op descriptor too small for the linear-algebra ops of ABI 1.2");
+  // The kit has checked the descriptor (op_params), and when planning the buffers' count and that
+  // each operand lies inside its buffer (op_buffer_bytes).
   Operand ops[2 + 1];
   const size_t want = op.kind == SUANLI_OP_GEMM_EX ? 3 : 2;
-  const size_t need = op.kind == SUANLI_OP_GETRF && op.getrf && !op.getrf->pivoting ? 1 : want;
-  if (bufs && nbufs < need)
-    throw BackendError(SUANLI_INVALID_ARGUMENT, "op needs " + std::to_string(need) +
-                                                    " buffers, got " + std::to_string(nbufs));
   for (size_t i = 0; bufs && i < std::min(nbufs, want); ++i) ops[i] = {bufs[i], sizes[i]};
   switch (op.kind) {
     case SUANLI_OP_GEMM_EX:
       if (op.gemm_ex) return make_gemm_ex(*op.gemm_ex, ops, cfg, reason);
       break;
     case SUANLI_OP_GETRF:
-      if (op.getrf) return make_getrf(*op.getrf, ops, bufs ? nbufs : 0, cfg, reason);
+      if (op.getrf) return make_getrf(*op.getrf, ops, cfg, reason);
       break;
     case SUANLI_OP_LASWP:
       if (op.laswp) return make_laswp(*op.laswp, ops, cfg, reason);

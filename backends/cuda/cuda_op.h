@@ -13,6 +13,8 @@
 
 typedef struct cublasLtContext* cublasLtHandle_t;
 typedef struct cudnnContext* cudnnHandle_t;
+typedef struct cublasContext* cublasHandle_t;
+typedef struct cusolverDnContext* cusolverDnHandle_t;
 
 namespace suanli::cuda {
 
@@ -54,7 +56,9 @@ struct Device {
   cudaStream_t stream = nullptr;
   cublasLtHandle_t lt = nullptr;
   cudnnHandle_t dnn = nullptr;
-  void* workspace = nullptr;  // cuBLASLt / cuDNN workspace, shared by the device's plans
+  cublasHandle_t blas = nullptr;        // cuBLAS, for the linear-algebra ops (linalg.cpp)
+  cusolverDnHandle_t solver = nullptr;  // cuSOLVER, where the build has it (linalg.cpp)
+  void* workspace = nullptr;            // cuBLASLt / cuDNN workspace, shared by the device's plans
   uint64_t workspace_bytes = 0;
   void* flush = nullptr;  // buffer written between timed runs when cold_l2 is on
   int* hold = nullptr;    // pinned, mapped: [0] releases the hold kernel, [1] says it timed out
@@ -109,6 +113,19 @@ std::unique_ptr<CudaOp> make_stream(const suanli_stream_desc& d, const void* a, 
 // bufs is null for a support probe; otherwise nbufs pointers in the order the descriptor lists.
 std::unique_ptr<CudaOp> make_model_op(const suanli_op_desc& op, void* const* bufs, size_t nbufs,
                                       Device& dev, std::string* reason);
+
+// Dense linear algebra of ABI 1.2 (HPL; linalg.cpp): GEMM_EX through cuBLAS, TRSM through
+// cuBLAS, GETRF and LASWP through cuSOLVER where the build has it (else UNSUPPORTED: the harness
+// runs them on the host). bufs null: a support probe; else the op's buffers in order.
+std::unique_ptr<CudaOp> make_linalg(const suanli_gemm_ex_desc& d, void* const* bufs, Device& dev,
+                                    std::string* reason);
+std::unique_ptr<CudaOp> make_linalg(const suanli_getrf_desc& d, void* const* bufs, Device& dev,
+                                    std::string* reason);
+std::unique_ptr<CudaOp> make_linalg(const suanli_laswp_desc& d, void* const* bufs, Device& dev,
+                                    std::string* reason);
+std::unique_ptr<CudaOp> make_linalg(const suanli_trsm_desc& d, void* const* bufs, Device& dev,
+                                    std::string* reason);
+void release_linalg(Device& dev);  // destroys the cuBLAS and cuSOLVER handles
 
 // Library versions for the report ("" when the library is absent).
 std::string cublaslt_version();

@@ -123,6 +123,7 @@ struct Context : suanli_context_s {
       if (d.hold) cudaFreeHost(d.hold);
       release_blas(d);
       release_dnn(d);
+      release_linalg(d);
       if (d.flush) cudaFree(d.flush);
       if (d.stream) cudaStreamDestroy(d.stream);
     }
@@ -343,7 +344,20 @@ struct OpFactory {
   std::unique_ptr<CudaOp> operator()(const suanli_stream_desc& d) const {
     return make_stream(d, buf(0), buf(1), buf(2), dev, reason);
   }
-  // The model ops (model_ops.cpp); the linear-algebra ops of ABI 1.2 are not implemented.
+  // The linear-algebra ops of ABI 1.2 (linalg.cpp).
+  std::unique_ptr<CudaOp> operator()(const suanli_gemm_ex_desc& d) const {
+    return make_linalg(d, bufs, dev, reason);
+  }
+  std::unique_ptr<CudaOp> operator()(const suanli_getrf_desc& d) const {
+    return make_linalg(d, bufs, dev, reason);
+  }
+  std::unique_ptr<CudaOp> operator()(const suanli_laswp_desc& d) const {
+    return make_linalg(d, bufs, dev, reason);
+  }
+  std::unique_ptr<CudaOp> operator()(const suanli_trsm_desc& d) const {
+    return make_linalg(d, bufs, dev, reason);
+  }
+  // The model ops (model_ops.cpp).
   template <class Desc>
   std::unique_ptr<CudaOp> operator()(const Desc&) const {
     if constexpr (kit::is_model_desc<Desc>) return make_model_op(op, bufs, nbufs, dev, reason);

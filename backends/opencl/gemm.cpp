@@ -1,5 +1,6 @@
 // GEMM on OpenCL: our packing + register-tile kernels (kernels/gemm.cl), the tile auto-tuned per
-// device and dtype on a short budget, the choice cached per platform + device + driver.
+// device and dtype on a short budget, the choice cached per platform + device + driver; GEMM_EX
+// (column-major sub-matrices, alpha and beta: HPL's trailing update) on the same micro-kernel.
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -226,6 +227,114 @@ std::string source_tag() {
   return std::to_string(std::hash<std::string>{}(kernel_source("gemm.cl")) & 0xffffffffu);
 }
 
+// The tile for a type combination: set by the gemm_tile option, from the tuning cache, else tuned
+// now and stored; *how says which.
+Tile choose_tile(Device& d, const GemmTypes& t, const Config& cfg, std::string* how) {
+  *how = "default tile";
+  if (cfg.force_tile) {
+    *how = "tile set by the gemm_tile option";
+    return cfg.tile;
+  }
+  Tile tile = tile_candidates(d, t.p_bytes).front();
+  if (!cfg.tune) return tile;
+  TuneCache cache(cfg.cache_path);
+  const std::string key = d.cache_key() + " | gemm " + t.label + " | src " + source_tag();
+  if (cache.lookup(key, &tile)) {
+    *how = "tile from the tuning cache";
+    return tile;
+  }
+  tile = tune(d, t, how);
+  cache.store(key, tile);
+  return tile;
+}
+
+// GEMM_EX: C = alpha op(A) op(B) + beta C on column-major sub-matrices (kernels/gemm.cl, *_ex).
+class GemmExOp : public Op {
+ public:
+  GemmExOp(Device& d, const suanli_gemm_ex_desc& g, const GemmTypes& t, const Tile& tile, cl_mem a,
+           cl_mem b, cl_mem c)
+      : d_(d), tile_(tile) {
+    const std::string opts = build_options(t, tile);
+    pack_a_.k = d.kernel("gemm.cl", opts, "pack_a_ex");
+    pack_b_.k = d.kernel("gemm.cl", opts, "pack_b_ex");
+    tile_k_.k = d.kernel("gemm.cl", opts, "gemm_tile_ex");
+    m_ = g.m, n_ = g.n, k_ = g.k;
+    mp_ = round_up(g.m, tile.mr);
+    np_ = round_up(g.n, int64_t{tile.vw} * tile.nrv);
+    cl_int err = CL_SUCCESS;
+    ap_ = clCreateBuffer(d.context, CL_MEM_READ_WRITE, static_cast<size_t>(mp_ * g.k * t.p_bytes),
+                         nullptr, &err);
+    check_cl(err, "clCreateBuffer (packed A)");
+    bp_ = clCreateBuffer(d.context, CL_MEM_READ_WRITE, static_cast<size_t>(np_ * g.k * t.p_bytes),
+                         nullptr, &err);
+    check_cl(err, "clCreateBuffer (packed B)");
+    const cl_int m = static_cast<cl_int>(g.m), n = static_cast<cl_int>(g.n),
+                 k = static_cast<cl_int>(g.k);
+    set_args(pack_a_.k, a, ap_, m, k, cl_int{g.trans_a}, cl_long{g.a_offset},
+             static_cast<cl_int>(g.lda));
+    set_args(pack_b_.k, b, bp_, n, k, cl_int{g.trans_b}, cl_long{g.b_offset},
+             static_cast<cl_int>(g.ldb));
+    set_args(tile_k_.k, ap_, bp_, c, m, n, k, cl_long{g.c_offset}, static_cast<cl_int>(g.ldc));
+    if (t.p_bytes == 8) {
+      set_arg(tile_k_.k, 8, g.alpha);
+      set_arg(tile_k_.k, 9, g.beta);
+    } else {
+      set_arg(tile_k_.k, 8, static_cast<cl_float>(g.alpha));
+      set_arg(tile_k_.k, 9, static_cast<cl_float>(g.beta));
+    }
+  }
+  ~GemmExOp() override {
+    if (ap_) clReleaseMemObject(ap_);
+    if (bp_) clReleaseMemObject(bp_);
+  }
+  // Fixed work-group sizes, global sizes rounded up to them (see kernels/gemm.cl).
+  void enqueue(cl_event* first, cl_event* last) override {
+    static constexpr size_t kPackLocal[2] = {16, 4}, kTileLocal[2] = {4, 4};
+    auto up = [](int64_t x, size_t l) { return static_cast<size_t>(round_up(x, int64_t(l))); };
+    const size_t ga[2] = {up(mp_, kPackLocal[0]), up(k_, kPackLocal[1])};
+    enqueue_kernel(d_, pack_a_.k, 2, ga, kPackLocal, first, nullptr);
+    const size_t gb[2] = {up(k_, kPackLocal[0]), up(np_, kPackLocal[1])};
+    enqueue_kernel(d_, pack_b_.k, 2, gb, kPackLocal, nullptr, nullptr);
+    const size_t gt[2] = {up(mp_ / tile_.mr, kTileLocal[0]),
+                          up(np_ / (tile_.vw * tile_.nrv), kTileLocal[1])};
+    enqueue_kernel(d_, tile_k_.k, 2, gt, kTileLocal, nullptr, last);
+  }
+
+ private:
+  Device& d_;
+  Tile tile_;
+  Kernel pack_a_, pack_b_, tile_k_;
+  cl_mem ap_ = nullptr, bp_ = nullptr;
+  int64_t m_ = 0, n_ = 0, k_ = 0, mp_ = 0, np_ = 0;
+};
+
+// The types of a GEMM_EX, through the row-major GEMM's table (the same kernels' types): fp64,
+// fp32, fp16 x fp16 -> fp32; bf16 refused as there (OpenCL C has no bf16 arithmetic).
+bool gemm_ex_types(const Device& d, const suanli_gemm_ex_desc& e, GemmTypes* t,
+                   std::string* reason) {
+  const bool half = e.a_type == SUANLI_DTYPE_FP16 || e.a_type == SUANLI_DTYPE_BF16;
+  if (half && !(e.b_type == e.a_type && e.c_type == SUANLI_DTYPE_FP32)) {
+    *reason = "gemm_ex: bf16 / fp16 inputs need fp32 c (backend.h)";
+    return false;
+  }
+  if (e.a_type == SUANLI_DTYPE_UINT8 || e.a_type == SUANLI_DTYPE_INT8) {
+    *reason = "gemm_ex: types are fp64, fp32, bf16 / fp16 -> fp32 (backend.h)";
+    return false;
+  }
+  suanli_gemm_desc g{};
+  g.struct_size = SUANLI_GEMM_DESC_SIZE;
+  g.m = g.n = g.k = g.batch = 1;
+  g.a_type = e.a_type;
+  g.b_type = e.b_type;
+  g.c_type = e.c_type;
+  g.compute_type = e.compute_type;
+  if (!gemm_types(d, g, t, reason)) {
+    if (reason->rfind("gemm ", 0) == 0) *reason = "gemm_ex" + reason->substr(4);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* const* bufs,
@@ -233,24 +342,8 @@ std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* cons
   GemmTypes t;
   if (!gemm_types(d, g, &t, reason)) return nullptr;
   if (!bufs) return std::make_unique<ProbeOp>();  // buffer sizes: checked by the plugin kit
-  // The tile: from the cache, else tuned now and stored.
-  Tile tile = tile_candidates(d, t.p_bytes).front();
-  std::string how = "default tile";
-  if (cfg.force_tile) {
-    tile = cfg.tile;
-    how = "tile set by the gemm_tile option";
-  } else if (cfg.tune) {
-    TuneCache cache(cfg.cache_path);
-    const std::string key = d.cache_key() + " | gemm " + t.label + " | src " + source_tag();
-    if (cache.lookup(key, &tile)) {
-      how = "tile from the tuning cache";
-    } else {
-      std::string note;
-      tile = tune(d, t, &note);
-      cache.store(key, tile);
-      how = note;
-    }
-  }
+  std::string how;
+  const Tile tile = choose_tile(d, t, cfg, &how);
   auto op = std::make_unique<GemmOp>(d, g, t, tile, bufs[0]->mem, bufs[1]->mem, bufs[2]->mem);
   op->implementation = "suanli gemm.cl " + t.label + ": packed panels, " + tile_string(tile) +
                        " register tile per work-item, " +
@@ -261,6 +354,40 @@ std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* cons
                                         ")"
                                   : std::string("fma")) +
                        "; " + how;
+  return op;
+}
+
+std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer* const* bufs,
+                                 const Config& cfg, std::string* reason) {
+  kit::check_linalg_shape(g);  // operands inside their buffers: the kit's plan checked that
+  GemmTypes t;
+  if (!gemm_ex_types(d, g, &t, reason)) return nullptr;
+  if (g.m == 0 || g.n == 0 || g.k == 0) {
+    *reason = "gemm_ex: empty shapes are not planned (the caller skips them)";
+    return nullptr;
+  }
+  std::string how;
+  const Tile tile = choose_tile(d, t, cfg, &how);
+  if (!bufs) {
+    // HPL asks once before its timed solve, then plans per step inside it: the tile is tuned, the
+    // programs (this one and linalg.cl's) compiled and their kernels run once (an implementation
+    // may compile a kernel at its first launch) here, so that no step pays for any of it.
+    const std::string opts = build_options(t, tile);
+    if (d.warmed.insert(opts).second) {
+      Scratch a(d, 64), b(d, 64), c(d, 64);
+      suanli_gemm_ex_desc w = g;
+      w.m = w.n = w.k = w.lda = w.ldb = w.ldc = 1;
+      w.a_offset = w.b_offset = w.c_offset = 0;
+      GemmExOp op(d, w, t, tile, a.m, b.m, c.m);
+      run_timed(d, {&op}, 1);
+    }
+    // HPL's panel solves run in fp64 (HPL) or fp32 (HPL-MxP, whatever its update type).
+    warm_linalg(d, g.c_type);
+    return std::make_unique<ProbeOp>();
+  }
+  auto op = std::make_unique<GemmExOp>(d, g, t, tile, bufs[0]->mem, bufs[1]->mem, bufs[2]->mem);
+  op->implementation = "suanli gemm.cl " + t.label + " column-major sub-matrices: packed panels, " +
+                       tile_string(tile) + " register tile per work-item, fma, alpha/beta; " + how;
   return op;
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ struct Device {
   std::string extra_build_options;  // appended to every build (create option build_options)
   // Compiled programs by (file, options); built once per context.
   std::map<std::string, cl_program> programs;
+  // Build options (and kernel) of the linear-algebra kernels already run once on this device.
+  std::set<std::string> warmed;
 
   Device() = default;
   Device(const Device&) = delete;
@@ -114,6 +117,12 @@ void set_arg(cl_kernel k, cl_uint i, const T& v) {
   const cl_int err = clSetKernelArg(k, i, sizeof(T), &v);
   if (err != CL_SUCCESS) check_cl(err, ("clSetKernelArg " + std::to_string(i)).c_str());
 }
+// Sets kernel arguments 0, 1, ... to args in order.
+template <typename... Args>
+void set_args(cl_kernel k, const Args&... args) {
+  cl_uint i = 0;
+  (set_arg(k, i++, args), ...);
+}
 // Owns a cl_kernel.
 struct Kernel {
   cl_kernel k = nullptr;
@@ -130,6 +139,17 @@ struct Kernel {
 // BackendError on invalid descriptors. With bufs null it only answers "supported?".
 std::unique_ptr<Op> make_gemm(Device& d, const suanli_gemm_desc& g, Buffer* const* bufs,
                               const Config& cfg, std::string* reason);
+// C = alpha op(A) op(B) + beta C on column-major sub-matrices (ABI 1.2, HPL; gemm.cpp); LASWP and
+// TRSM (linalg.cpp). GETRF is not implemented (the harness factors the panel on the host).
+std::unique_ptr<Op> make_gemm_ex(Device& d, const suanli_gemm_ex_desc& g, Buffer* const* bufs,
+                                 const Config& cfg, std::string* reason);
+std::unique_ptr<Op> make_laswp(Device& d, const suanli_laswp_desc& l, Buffer* const* bufs,
+                               std::string* reason);
+std::unique_ptr<Op> make_trsm(Device& d, const suanli_trsm_desc& t, Buffer* const* bufs,
+                              std::string* reason);
+// Compiles and runs once the LASWP and TRSM kernels of type t (fp64 / fp32; nothing for others),
+// once per device: the GEMM_EX probe calls it, which HPL makes before its timed solve.
+void warm_linalg(Device& d, suanli_dtype t);
 std::unique_ptr<Op> make_peak(Device& d, const suanli_peak_desc& p, Buffer* const* bufs,
                               std::string* reason);
 std::unique_ptr<Op> make_stream(Device& d, const suanli_stream_desc& s, Buffer* const* bufs,

@@ -49,6 +49,18 @@ std::unique_ptr<Op> make_op(const Config& cfg, Device& d, const suanli_op_desc& 
     case SUANLI_OP_CONV2D:
       *reason = "conv2d: the opencl backend has no convolution kernels";
       return nullptr;
+    case SUANLI_OP_GEMM_EX:
+      return make_gemm_ex(d, *op.gemm_ex, bufs, cfg, reason);
+    case SUANLI_OP_LASWP:
+      return make_laswp(d, *op.laswp, bufs, reason);
+    case SUANLI_OP_TRSM:
+      return make_trsm(d, *op.trsm, bufs, reason);
+    case SUANLI_OP_GETRF:
+      kit::check_linalg_shape(*op.getrf);
+      *reason =
+          "getrf: the opencl backend has no LU panel kernel (the harness factors the panel "
+          "on the host, with transfers)";
+      return nullptr;
     default:
       *reason = kit::unknown_kind_reason(op, "opencl");
       return nullptr;

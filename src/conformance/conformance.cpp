@@ -251,54 +251,94 @@ suanli_op_desc linalg_desc(suanli_op_kind kind) {
   return d;
 }
 
-// C(37 x 29) = -1 A(37 x 23) B^T(23 x 29) + 1 C, three sub-matrices of one 64-row buffer.
-std::string check_gemm_ex(const Plugin& p, int32_t dev) {
+// One GEMM_EX case: C(37 x 29) = alpha op(A) op(B) + beta C on three sub-matrices of one 64-row
+// buffer, checked against host loops (every element outside C must stay). beta = 0 starts C as
+// NaN: the ABI says C is not read then.
+struct GemmExCase {
+  int32_t trans_a, trans_b;
+  double alpha, beta;
+};
+
+double run_gemm_ex_case(const Plugin& p, int32_t dev, const GemmExCase& v, suanli_op_desc& d,
+                        suanli_gemm_ex_desc& g, std::string* unsupported) {
   const int64_t ld = 64, m = 37, n = 29, k = 23, ao = 3, bo = 5 + 30 * ld, co = 1 + 60 * ld;
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 100), 1);
+  if (v.beta == 0)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < m; ++i) data[co + i + j * ld] = NAN;
   std::vector<double> want = data;
+  // op(A)(i, l) and op(B)(l, j) as the descriptor addresses them (column-major, ld 64).
+  auto opa = [&](int64_t i, int64_t l) { return data[ao + (v.trans_a ? l + i * ld : i + l * ld)]; };
+  auto opb = [&](int64_t l, int64_t j) { return data[bo + (v.trans_b ? j + l * ld : l + j * ld)]; };
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < m; ++i) {
       double s = 0;
-      for (int64_t l = 0; l < k; ++l) s += data[ao + i + l * ld] * data[bo + j + l * ld];
-      want[co + i + j * ld] = data[co + i + j * ld] - s;
+      for (int64_t l = 0; l < k; ++l) s += opa(i, l) * opb(l, j);
+      const double c = data[co + i + j * ld];
+      want[co + i + j * ld] = v.alpha * s + (v.beta == 0 ? 0.0 : v.beta * c);
     }
-  suanli_gemm_ex_desc g{SUANLI_GEMM_EX_DESC_SIZE,
-                        m,
-                        n,
-                        k,
-                        0,
-                        1,
-                        -1.0,
-                        1.0,
-                        ao,
-                        ld,
-                        bo,
-                        ld,
-                        co,
-                        ld,
-                        SUANLI_DTYPE_FP64,
-                        SUANLI_DTYPE_FP64,
-                        SUANLI_DTYPE_FP64,
-                        SUANLI_DTYPE_FP64};
-  suanli_op_desc d = linalg_desc(SUANLI_OP_GEMM_EX);
+  g = {SUANLI_GEMM_EX_DESC_SIZE,
+       m,
+       n,
+       k,
+       v.trans_a,
+       v.trans_b,
+       v.alpha,
+       v.beta,
+       ao,
+       ld,
+       bo,
+       ld,
+       co,
+       ld,
+       SUANLI_DTYPE_FP64,
+       SUANLI_DTYPE_FP64,
+       SUANLI_DTYPE_FP64,
+       SUANLI_DTYPE_FP64};
+  d = linalg_desc(SUANLI_OP_GEMM_EX);
   d.gemm_ex = &g;
-  std::string why;
-  if (!run_linalg(p, dev, d, data, nullptr, &why)) return "unsupported (consistently): " + why;
+  if (!run_linalg(p, dev, d, data, nullptr, unsupported)) return -1;
   const double e = max_diff(data, want);
   if (!(e <= 1e-12))
-    fail(fmt::format("max |error| {:.3g} (bound 1e-12); other elements must stay", e));
+    fail(
+        fmt::format("trans_a {} trans_b {} alpha {} beta {}: max |error| {:.3g} (bound 1e-12); "
+                    "elements outside C must stay",
+                    v.trans_a, v.trans_b, v.alpha, v.beta, e));
+  return e;
+}
+
+// GEMM_EX on sub-matrices at offsets with ld > rows, every transposition, alpha and beta (beta 0
+// over a NaN C), and a C that ends beyond its buffer or an ld below the rows refused.
+std::string check_gemm_ex(const Plugin& p, int32_t dev) {
+  const GemmExCase cases[] = {
+      {0, 1, -1.0, 1.0}, {1, 0, 0.5, -0.25}, {1, 1, 2.0, 0.0}, {0, 0, 1, 3}};
+  suanli_op_desc d{};
+  suanli_gemm_ex_desc g{};
+  double worst = 0;
+  for (const GemmExCase& v : cases) {
+    std::string why;
+    const double e = run_gemm_ex_case(p, dev, v, d, g, &why);
+    if (e < 0) return "unsupported (consistently): " + why;
+    worst = std::max(worst, e);
+  }
   // An operand that ends outside its buffer is refused.
+  const int64_t ld = 64;
   g.c_offset = ld * 100 - 10;
   Buffers b(p);
-  std::vector<suanli_buffer> one{b.alloc(dev, data.size() * 8)};
+  std::vector<suanli_buffer> one{b.alloc(dev, static_cast<size_t>(ld * 100) * 8)};
   std::vector<suanli_buffer> three{one[0], one[0], one[0]};
   PlanGuard guard{p};
   expect_error(p, p.api->plan(p.ctx, dev, &d, three.data(), 3, &guard.plan, nullptr),
                "plan(gemm_ex with C beyond its buffer)");
+  g.c_offset = 0;
+  g.ldc = g.m - 1;  // a leading dimension below C's rows
+  PlanGuard guard2{p};
+  expect_error(p, p.api->plan(p.ctx, dev, &d, three.data(), 3, &guard2.plan, nullptr),
+               "plan(gemm_ex with ldc < m)");
   return fmt::format(
-      "fp64 sub-matrices with offsets and ld: max |error| {:.2g}; C beyond its "
-      "buffer refused",
-      e);
+      "fp64 sub-matrices with offsets and ld, NN/NT/TN/TT, alpha and beta (0 over NaN): max "
+      "|error| {:.2g}; C beyond its buffer and ldc < m refused",
+      worst);
 }
 
 // getrf with partial pivoting of a 40 x 16 panel at an offset, then P L U against A.
@@ -333,7 +373,32 @@ std::string check_getrf(const Plugin& p, int32_t dev) {
   return fmt::format("partial pivoting, 40 x 16 panel at an offset: |PLU - A| {:.2g}", e);
 }
 
-// laswp of 3 interchanges over 5 columns, and trsm (left, lower, unit) against host loops.
+// trsm on the right, upper, transposed, non-unit, alpha 2: X (4 x 6) A^T = 2 B, A (6 x 6) at the
+// top-left with a diagonal >= 2, B after A's last column. Max |error|, or -1 when unsupported.
+double check_trsm_right(const Plugin& p, int32_t dev, std::string* unsupported) {
+  const int64_t ld = 20, bo = 6 * ld, m = 4, n = 6;
+  std::vector<double> data = random_fill(static_cast<size_t>(ld * 12), 5);
+  for (int64_t j = 0; j < n; ++j) data[j + j * ld] += data[j + j * ld] < 0 ? -2.0 : 2.0;
+  std::vector<double> want = data;
+  for (int64_t r = 0; r < m; ++r)  // row r: A x^T = 2 b^T, backward substitution
+    for (int64_t j = n - 1; j >= 0; --j) {
+      double s = 2 * data[bo + r + j * ld];
+      for (int64_t k = j + 1; k < n; ++k) s -= data[j + k * ld] * want[bo + r + k * ld];
+      want[bo + r + j * ld] = s / data[j + j * ld];
+    }
+  suanli_trsm_desc t{SUANLI_TRSM_DESC_SIZE, 1, 0, 1, 0, m, n, 2.0, 0, ld, bo, ld,
+                     SUANLI_DTYPE_FP64};
+  suanli_op_desc d = linalg_desc(SUANLI_OP_TRSM);
+  d.trsm = &t;
+  if (!run_linalg(p, dev, d, data, nullptr, unsupported)) return -1;
+  const double e = max_diff(data, want);
+  if (!(e <= 1e-12))
+    fail(fmt::format("trsm (right, upper, transposed): max |error| {:.3g} (bound 1e-12)", e));
+  return e;
+}
+
+// laswp of 3 interchanges over 5 columns, and trsm (left, lower, unit; right, upper, transposed,
+// non-unit) against host loops.
 std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
   const int64_t ld = 20, off = 1 + ld;
   std::vector<double> data = random_fill(static_cast<size_t>(ld * 8), 3), want = data;
@@ -351,10 +416,11 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
   } else {
     out = "laswp unsupported (consistently): " + why;
   }
-  // X (6 x 3) at column 4: L (6 x 6, unit lower, at the top-left) X = B.
-  data = random_fill(static_cast<size_t>(ld * 8), 4);
+  // X (6 x 3) at column 6: L (6 x 6, unit lower, at the top-left) X = B. B must not overlap A
+  // (the ABI forbids a written operand overlapping another): it starts after A's last column.
+  data = random_fill(static_cast<size_t>(ld * 9), 4);
   want = data;
-  const int64_t bo = 4 * ld;
+  const int64_t bo = 6 * ld;
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t i = 0; i < 6; ++i)
       for (int64_t k = 0; k < i; ++k)
@@ -367,7 +433,10 @@ std::string check_laswp_trsm(const Plugin& p, int32_t dev) {
     return out + "; trsm unsupported (consistently): " + why;
   const double e = max_diff(data, want);
   if (!(e <= 1e-12)) fail(fmt::format("trsm: max |error| {:.3g} (bound 1e-12)", e));
-  return out + fmt::format("; trsm max |error| {:.2g}", e);
+  const double e2 = check_trsm_right(p, dev, &why);
+  if (e2 < 0) fail("trsm: the left solve ran but the right one is unsupported: " + why);
+  return out + fmt::format("; trsm left-lower-unit and right-upper-transposed max |error| {:.2g}",
+                           std::max(e, e2));
 }
 
 // Emits checks in order; checks before `start` are not run (setup steps always are).

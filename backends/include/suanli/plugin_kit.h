@@ -29,6 +29,7 @@
 
 #include <suanli/backend.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -506,16 +507,125 @@ inline Sizes eltwise_bytes(const suanli_eltwise_desc& e) {
 
 }  // namespace detail
 
+// ---- the sub-matrices of the dense linear-algebra ops (ABI 1.2)
+// ---------------------------------
+
+// One column-major operand of GEMM_EX / GETRF / LASWP / TRSM: element (i, j) at element index
+// offset + i + j * ld of its buffer (backend.h's common rules).
+struct SubMatrix {
+  const char* name;  // "gemm_ex A"
+  int64_t offset, ld, rows, cols;
+  suanli_dtype type;
+};
+
+// The operands of a linear-algebra op, in the order plan() receives its buffers (GETRF without
+// pivoting has no ipiv buffer). LASWP's A spans the rows k1..k2 (the rows its pivots name are
+// data: a backend checks them when it reads them).
+inline std::vector<SubMatrix> operands(const suanli_gemm_ex_desc& d) {
+  return {{"gemm_ex A", d.a_offset, d.lda, d.trans_a ? d.k : d.m, d.trans_a ? d.m : d.k, d.a_type},
+          {"gemm_ex B", d.b_offset, d.ldb, d.trans_b ? d.n : d.k, d.trans_b ? d.k : d.n, d.b_type},
+          {"gemm_ex C", d.c_offset, d.ldc, d.m, d.n, d.c_type}};
+}
+inline std::vector<SubMatrix> operands(const suanli_getrf_desc& d) {
+  std::vector<SubMatrix> v{{"getrf A", d.a_offset, d.lda, d.m, d.n, d.type}};
+  if (d.pivoting)
+    v.push_back({"getrf ipiv", d.ipiv_offset, d.n > 0 ? d.n : 1, d.n, 1, SUANLI_DTYPE_INT32});
+  return v;
+}
+inline std::vector<SubMatrix> operands(const suanli_laswp_desc& d) {
+  return {{"laswp A", d.a_offset, d.lda, d.k2, d.n, d.type},
+          {"laswp ipiv", d.ipiv_offset, d.k2 > 0 ? d.k2 : 1, d.k2, 1, SUANLI_DTYPE_INT32}};
+}
+inline std::vector<SubMatrix> operands(const suanli_trsm_desc& d) {
+  const int64_t na = d.side ? d.n : d.m;
+  return {{"trsm A", d.a_offset, d.lda, na, na, d.type},
+          {"trsm B", d.b_offset, d.ldb, d.m, d.n, d.type}};
+}
+
+// The struct_size a descriptor written at this ABI version has.
+inline size_t abi_size(const suanli_gemm_ex_desc&) {
+  return SUANLI_GEMM_EX_DESC_SIZE;
+}
+inline size_t abi_size(const suanli_getrf_desc&) {
+  return SUANLI_GETRF_DESC_SIZE;
+}
+inline size_t abi_size(const suanli_laswp_desc&) {
+  return SUANLI_LASWP_DESC_SIZE;
+}
+inline size_t abi_size(const suanli_trsm_desc&) {
+  return SUANLI_TRSM_DESC_SIZE;
+}
+
+// Elements a sub-matrix spans from its buffer's start: offset + (cols - 1) * ld + rows (0 when
+// empty), saturating; in bytes, times its element size.
+inline uint64_t sub_matrix_bytes(const SubMatrix& s) {
+  if (s.rows <= 0 || s.cols <= 0) return 0;
+  using namespace detail;
+  return times(sum(sum(static_cast<uint64_t>(s.offset), product({s.cols - 1, s.ld})),
+                   static_cast<uint64_t>(s.rows)),
+               dtype_bytes(s.type));
+}
+
+// What is wrong with a linear-algebra descriptor's shape, or "": struct_size, flags 0 or 1, sizes
+// and offsets >= 0, ld >= max(1, rows), every size and ld below 2^31 (the int of BLAS, cuBLAS and
+// the OpenCL kernels), GETRF's m >= n, LASWP's 0 <= k1 <= k2. Buffer sizes: op_buffer_bytes.
+template <class Desc>
+std::string linalg_shape_error(const Desc& d) {
+  if (d.struct_size < abi_size(d)) return "linear-algebra descriptor: struct_size too small";
+  auto flag = [](int32_t f) { return f == 0 || f == 1; };
+  if constexpr (std::is_same_v<Desc, suanli_gemm_ex_desc>) {
+    if (!flag(d.trans_a) || !flag(d.trans_b)) return "gemm_ex: trans_a and trans_b must be 0 or 1";
+    if (!(d.k >= 0 && d.k <= INT32_MAX)) return "gemm_ex: k must lie in [0, 2^31)";
+  } else if constexpr (std::is_same_v<Desc, suanli_getrf_desc>) {
+    if (d.m < d.n) return "getrf: needs m >= n";
+    if (!flag(d.pivoting)) return "getrf: pivoting must be 0 or 1";
+  } else if constexpr (std::is_same_v<Desc, suanli_laswp_desc>) {
+    if (d.k1 < 0 || d.k2 < d.k1) return "laswp: needs 0 <= k1 <= k2";
+  } else {
+    if (!flag(d.side) || !flag(d.lower) || !flag(d.trans) || !flag(d.unit_diag))
+      return "trsm: side, lower, trans and unit_diag must be 0 or 1";
+  }
+  for (const SubMatrix& s : operands(d)) {
+    const std::string what = std::string(s.name) + ": ";
+    if (s.rows < 0 || s.cols < 0 || s.offset < 0 || s.ld < std::max<int64_t>(1, s.rows))
+      return what + "needs rows, cols, offset >= 0 and ld >= max(1, rows) (rows " +
+             std::to_string(s.rows) + ", ld " + std::to_string(s.ld) + ")";
+    if (s.ld > INT32_MAX || s.rows > INT32_MAX || s.cols > INT32_MAX)
+      return what + "dimension beyond 2^31 - 1";
+  }
+  return "";
+}
+
+// Throws INVALID_ARGUMENT with linalg_shape_error's message when it has one.
+template <class Desc>
+void check_linalg_shape(const Desc& d) {
+  const std::string e = linalg_shape_error(d);
+  if (!e.empty()) fail(SUANLI_INVALID_ARGUMENT, e);
+}
+
+namespace detail {
+
+// The bytes each operand's buffer needs; empty for a malformed descriptor.
+template <class Desc>
+Sizes linalg_bytes(const Desc& d) {
+  if (!linalg_shape_error(d).empty()) return {};
+  Sizes v;
+  for (const SubMatrix& s : operands(d)) v.push_back(sub_matrix_bytes(s));
+  return v;
+}
+
+}  // namespace detail
+
 // Output height and width (p, q) of a convolution (backend.h's formula).
 inline std::pair<int64_t, int64_t> conv2d_output(const suanli_conv2d_desc& d) {
   return {detail::conv_out(d.h, d.pad_h, d.dil_h, d.r, d.stride_h),
           detail::conv_out(d.w, d.pad_w, d.dil_w, d.s, d.stride_w)};
 }
 
-// Minimum bytes of each buffer, in the order plan() receives them, for every op kind whose
-// buffers have fixed sizes (the dense linear-algebra ops of ABI 1.2 address sub-matrices by
-// offset: their factories check each operand). Empty when the descriptor is malformed or of such
-// a kind (the op's factory refuses malformed ones with its own message); a size that overflows 64
+// Minimum bytes of each buffer, in the order plan() receives them, for every op kind (the dense
+// linear-algebra ops of ABI 1.2: where each sub-matrix ends, kit::operands). Empty when the
+// descriptor is malformed (the op's factory refuses malformed ones with its own message:
+// check_linalg_shape for the linear-algebra ops); a size that overflows 64
 // bits is UINT64_MAX, which no buffer satisfies. Strided matmul operands need the offset of their
 // last element plus one element.
 inline std::vector<uint64_t> op_buffer_bytes(const suanli_op_desc* op) {
@@ -537,6 +647,10 @@ inline std::vector<uint64_t> op_buffer_bytes(const suanli_op_desc* op) {
     SUANLI_KIT_BYTES(SUANLI_OP_NORM, norm, norm_bytes)
     SUANLI_KIT_BYTES(SUANLI_OP_SOFTMAX, softmax, softmax_bytes)
     SUANLI_KIT_BYTES(SUANLI_OP_ELTWISE, eltwise, eltwise_bytes)
+    SUANLI_KIT_BYTES(SUANLI_OP_GEMM_EX, gemm_ex, linalg_bytes)
+    SUANLI_KIT_BYTES(SUANLI_OP_GETRF, getrf, linalg_bytes)
+    SUANLI_KIT_BYTES(SUANLI_OP_LASWP, laswp, linalg_bytes)
+    SUANLI_KIT_BYTES(SUANLI_OP_TRSM, trsm, linalg_bytes)
     default:
       return {};
   }
