@@ -121,27 +121,22 @@ struct TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64, "the tile configuration is 64 bytes");
 
-struct TdpBf16ps {
-  SUANLI_TARGET_AMX static void steps(int64_t n) {
-    for (int64_t s = 0; s < n; ++s) {
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-    }
-  }
-};
-// tdpbusd: the first source's bytes are unsigned (alpha), the second's signed (beta).
-struct TdpBusd {
-  SUANLI_TARGET_AMX static void steps(int64_t n) {
-    for (int64_t s = 0; s < n; ++s) {
-      _tile_dpbusd(0, 4, 6);
-      _tile_dpbusd(1, 4, 7);
-      _tile_dpbusd(2, 5, 6);
-      _tile_dpbusd(3, 5, 7);
-    }
-  }
-};
+// NAME::steps(n): n rounds of the four chains through TDP (an AMX dot-product intrinsic: the first
+// source's bytes are the unsigned ones for tdpbusd, alpha; the second's signed, beta).
+#define SUANLI_AMX_STEPS(NAME, TDP)                    \
+  struct NAME {                                        \
+    SUANLI_TARGET_AMX static void steps(int64_t n) {   \
+      for (int64_t s = 0; s < n; ++s) {                \
+        TDP(0, 4, 6);                                  \
+        TDP(1, 4, 7);                                  \
+        TDP(2, 5, 6);                                  \
+        TDP(3, 5, 7);                                  \
+      }                                                \
+    }                                                  \
+  };
+SUANLI_AMX_STEPS(TdpBf16ps, _tile_dpbf16ps)
+SUANLI_AMX_STEPS(TdpBusd, _tile_dpbusd)
+#undef SUANLI_AMX_STEPS
 
 // A RangeFn over tiles [r0, r1) (a multiple of 4: whole blocks); the tile configuration is
 // per-thread state, loaded and released here.

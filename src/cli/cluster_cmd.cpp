@@ -62,6 +62,7 @@ int cmd_run_hpl_dist(const RunOptionsCli& o) {
   d.out = o.out;
   d.load = load_options(o.backends, o.threads, o.backend_options);
   d.threads = o.threads;
+  d.timeout_s = o.timeout_s;
   d.quiet = o.quiet;
   d.argv = o.argv;
   return cluster::run_hpl_dist(d);

@@ -73,6 +73,7 @@ int cmd_rate(const RateOptionsCli& o) {
   cluster::expand_cluster_reports(o.reports, expanded, o.include_marked);
   rate::Rating r = rate::rate(expanded.reports, inv, ro);
   r.notes.insert(r.notes.end(), expanded.notes.begin(), expanded.notes.end());
+  r.cluster_solves = expanded.solves;
 
   const std::string format = format_for(o);
   std::string text;

@@ -85,9 +85,148 @@ void fabric_notes(const std::string& origin, const json& report, std::vector<std
                           r["bytes"].get<uint64_t>(), r["ranks"].get<int>()));
 }
 
+// A CPU's ranks share its cores: their peaks summed, at most the whole CPU's (per-thread peak x
+// cores); an accelerator used by several ranks counts once.
+struct PeakGroup {
+  bool cpu = true;
+  int ranks = 0;
+  double sum = 0, max = 0, whole = 0;
+  double total() const { return cpu ? (whole > 0 ? std::min(sum, whole) : sum) : max; }
+};
+
+// The FP64 Rpeak of the ranks that took part in a distributed solve, from each node entry's
+// `device` (the device the rank solved on, with its declared peaks for the rank's threads).
+rate::Figure job_rpeak(const json& report) {
+  std::map<std::string, PeakGroup> groups;
+  for (const json& node : report["nodes"]) {
+    const json d = node.value("device", json());
+    const int rank = node.value("rank", -1);
+    if (!d.is_object())
+      return {-1, rate::Basis::formula,
+              fmt::format("rank {} does not say which device it solved on (a report written "
+                          "before suanli recorded it): no Rpeak",
+                          rank)};
+    const double v = d.value("peaks", json::object())
+                         .value("fp64", json::object())
+                         .value("ops_per_second", -1.0);
+    if (v <= 0)
+      return {-1, rate::Basis::formula,
+              fmt::format("rank {}'s device ({}) declares no FP64 peak: no Rpeak", rank,
+                          d.value("name", ""))};
+    PeakGroup& g =
+        groups[fmt::format("{} {}:{} {} {}", node.value("mpi_host", ""), d.value("backend", ""),
+                           d.value("index", 0), d.value("name", ""), d.value("uuid", ""))];
+    g.cpu = d.value("kind", "cpu") == "cpu";
+    ++g.ranks;
+    g.sum += v;
+    g.max = std::max(g.max, v);
+    const int threads = d.value("threads", 0), cores = d.value("compute_units", 0);
+    if (g.cpu && threads > 0 && cores > 0)
+      g.whole = std::max(g.whole, v / std::min(threads, cores) * cores);
+  }
+  double total = 0;
+  std::string per;
+  for (const auto& [key, g] : groups) {
+    total += g.total();
+    per += fmt::format("; {} ({} rank{}): {}{}", key, g.ranks, g.ranks == 1 ? "" : "s",
+                       rate::format_rate(g.total(), false),
+                       g.cpu && g.whole > 0 && g.sum > g.whole ? " (its cores, counted once)" : "");
+  }
+  return {total, rate::Basis::formula,
+          "sum of the FP64 peaks the ranks' devices declared for their threads, ranks sharing a "
+          "host's cores counted up to those cores, a shared accelerator once (not self-checked: "
+          "a distributed run measures no peak kernel)" +
+              per};
+}
+
+std::string scalapack_line(const json& h) {
+  if (!h.contains("scalapack")) return "";
+  const json& s = h["scalapack"];
+  if (!s.contains("seconds"))
+    return fmt::format("ScaLAPACK cross-check {}: {}", s.value("status", "not run"),
+                       s.value("reason", ""));
+  return fmt::format(
+      "ScaLAPACK pdgesv on the same system: {}, scaled residual {:.3g}, info {}, solution "
+      "2-norms {:.3g} relative apart (bound {:g}): {}",
+      rate::format_rate(s.value("flops_per_second", -1.0), false), s.value("scaled_residual", -1.0),
+      s.value("info", 0), s.value("norm_relative_difference", -1.0), s.value("bound", 1e-9),
+      s.value("agree", false) ? "agrees" : "DISAGREES");
+}
+
+rate::ClusterSolve cluster_solve(const std::string& path, const json& report, const json& r,
+                                 const rate::Figure& rpeak) {
+  rate::ClusterSolve s;
+  const json h = r.value("hpl", json::object());
+  const json dist = h.value("distributed", json::object());
+  s.report = path;
+  s.op = r.value("op", "");
+  s.benchmark = h.value("benchmark", s.op == "hpl" ? "HPL" : "HPL-MxP");
+  s.precision = h.value("factorization_precision", r.value("dtype", ""));
+  s.workload = r.value("workload", "");
+  s.status = r.value("status", "");
+  s.reason = r.value("reason", "");
+  s.n = h.value("n", int64_t{0});
+  s.nb = h.value("nb", int64_t{0});
+  s.p = dist.value("grid", json::object()).value("p", 0);
+  s.q = dist.value("grid", json::object()).value("q", 0);
+  s.ranks = dist.value("ranks", 0);
+  s.hosts = static_cast<int>(report["mpi"]["hosts"].size());
+  s.backend = r.value("backend", "");
+  s.rpeak = rpeak;
+  s.scalapack = scalapack_line(h);
+  if (h.contains("scalapack")) {
+    const json& sc = h["scalapack"];
+    s.scalapack_verdict =
+        !sc.contains("seconds") ? sc.value("status", "not run")
+        : sc.value("agree", false)
+            ? fmt::format("agrees ({:.2g} apart)", sc.value("norm_relative_difference", -1.0))
+            : "DISAGREES";
+  }
+  if (h.contains("refinement")) s.refinement_iterations = h["refinement"].value("iterations", -1);
+  const json v = r.value("verification", json());
+  if (v.is_object()) {
+    s.scaled_residual = v.value("error", -1.0);
+    s.verification =
+        fmt::format("{}: {:.3g} (bound {:g}){}", v.value("method", ""), s.scaled_residual,
+                    v.value("bound", 16.0), v.value("passed", false) ? "" : ": FAILED");
+  }
+  const double fps = r.value("flops_per_second", -1.0);
+  if (s.status == "ok" && v.is_object() && v.value("passed", false) && fps > 0)
+    s.rmax = {fps, rate::Basis::measured,
+              fmt::format("{} {} across {} ranks ({} x {} grid, {} host{}), n={} nb={}, {}",
+                          s.benchmark, s.workload, s.ranks, s.p, s.q, s.hosts,
+                          s.hosts == 1 ? "" : "s", s.n, s.nb, s.verification)};
+  else if (s.status == "ok")
+    s.status = "unverified";
+  return s;
+}
+
+// The solves of a distributed HPL suite (distributed.results), each with the job's Rpeak; the
+// ranks carry no results of their own.
+void distributed_solves(const std::string& path, const json& report, ExpandedReports& out) {
+  const rate::Figure rpeak = job_rpeak(report);
+  size_t rated = 0;
+  for (const json& r : report["distributed"]["results"]) {
+    out.solves.push_back(cluster_solve(path, report, r, rpeak));
+    rated += out.solves.back().rated();
+  }
+  out.notes.push_back(fmt::format(
+      "{}: distributed HPL report of {} ranks on {} host(s) ({}, launcher {}): {} solves across "
+      "all "
+      "ranks at once, {} verified and rated (Distributed HPL table); the ranks have no results of "
+      "their own",
+      path, report["mpi"]["ranks"].get<int>(), report["mpi"]["hosts"].size(),
+      report["mpi"]["library"].get<std::string>(), report["mpi"]["launcher"].get<std::string>(),
+      report["distributed"]["results"].size(), rated));
+  if (!report.value("test_hooks", json::object()).empty())
+    out.notes.push_back(fmt::format("{}: test hooks were active ({}): its figures are not real",
+                                    path, report["test_hooks"].dump()));
+}
+
 void expand_one(const std::string& path, const json& report, ExpandedReports& out,
                 bool include_marked) {
   check_cluster_report(report, path);
+  if (report.contains("distributed")) return distributed_solves(path, report, out);
   if (out.dir.empty()) {
     char tmpl[] = "/tmp/suanli-rate-cluster-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("rate: cannot create a temporary directory");

@@ -6,13 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "rate/rating.h"
+
 namespace suanli::cluster {
 
 struct ExpandedReports {
-  std::vector<std::string> reports;  // the inputs with every cluster report replaced by its
-                                     // nodes' reports (files in `dir`)
-  std::vector<std::string> notes;    // per-node distribution, lost nodes, fabric figures
-  std::string dir;                   // temporary directory, removed on destruction
+  std::vector<std::string> reports;        // the inputs with every cluster report replaced by its
+                                           // nodes' reports (files in `dir`)
+  std::vector<std::string> notes;          // per-node distribution, lost nodes, fabric figures
+  std::vector<rate::ClusterSolve> solves;  // distributed HPL / HPL-MxP (distributed.results)
+  std::string dir;                         // temporary directory, removed on destruction
   ExpandedReports() = default;
   ExpandedReports(const ExpandedReports&) = delete;
   ExpandedReports& operator=(const ExpandedReports&) = delete;

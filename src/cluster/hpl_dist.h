@@ -51,6 +51,9 @@ struct DistWorkload {
 struct DistSuite {
   std::string name, description, origin, sha256;
   std::vector<DistWorkload> workloads;
+  // settings.timeout_s: no step boundary of a solve passed for this long ends the job with an
+  // error result (hpl_dist_guard.h); `run --timeout` overrides it.
+  double timeout_s = 600;
 };
 
 // A distributed suite is marked by "suanli_hpl_dist_suite": 1 at its top.
@@ -64,14 +67,26 @@ DistSuite load_hpl_dist_suite(const std::string& name_or_path);
 // out failed. Throws InputError for another value.
 std::string corrupt_factor_hook();
 
+// SUANLI_TEST_RANK_THROW=<rank>:<step>[:mid]: that rank throws at LU block step <step> (before
+// the step's agreement, or with :mid in the middle of the step, after the panel, where the other
+// ranks wait in a collective: the watchdog's case). Throws InputError for a malformed value.
+struct RankThrowHook {
+  int rank = -1;
+  int64_t step = -1;
+  bool mid = false;
+  bool active() const { return rank >= 0; }
+};
+RankThrowHook rank_throw_hook();
+
 // Whether this build has the ScaLAPACK cross-check (SUANLI_HAVE_SCALAPACK).
 bool scalapack_built();
 
 struct DistRunOptions {
-  std::string suite;  // name or path
-  std::string out;    // cluster report path (rank 0); empty: suanli-reports/hpl-HOST-TIME.json
-  LoadOptions load;   // the backend to load in this process (default: cpu)
-  int threads = 0;    // 0: the host's cores divided among the ranks on it
+  std::string suite;     // name or path
+  std::string out;       // cluster report path (rank 0); empty: suanli-reports/hpl-HOST-TIME.json
+  LoadOptions load;      // the backend to load in this process (default: cpu)
+  int threads = 0;       // 0: the host's cores divided among the ranks on it
+  double timeout_s = 0;  // run --timeout; 0: the suite's settings.timeout_s
   bool quiet = false;
   std::vector<std::string> argv;
 };

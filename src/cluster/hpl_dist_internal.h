@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cluster/hpl_dist.h"
+#include "cluster/hpl_dist_guard.h"
 #include "hpl/device_la.h"
 #include "hpl/formulas.h"
 
@@ -55,9 +56,14 @@ struct LuTimes {
 // The right-looking LU of the first n columns of `a` (n x ncols, ncols >= n: b rides along as
 // column n), in place: partial pivoting (MAXLOC over the process column) or none. The trailing
 // update goes through `la` as a GEMM in `gemm_type` (fp64 for T = double, fp32 for float).
+// `guard` (may be null): its step boundary before each block step (throws RankFailure when a
+// rank failed), and its mid-step hook after the panel. `update`: bf16 / fp16 for HPL-MxP's
+// 16-bit trailing update (T = float: L21 and U12 rounded on the host, fp32 accumulation);
+// anything else: in T.
 template <class T>
 LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int device,
-                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting);
+                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting,
+                       SolveGuard* guard = nullptr, Dtype update = Dtype::invalid);
 
 // x = U^-1 y with U the factored matrix and y its column n (HPL: L^-1 P b); x on every rank.
 std::vector<double> distributed_back_substitution(const Grid& g, const LocalMatrix<double>& a,

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "cluster/hpl_dist_internal.h"
+#include "hpl/solve.h"
 
 namespace suanli::cluster {
 namespace {
@@ -153,21 +155,45 @@ struct UpdateBuffers {
   std::unique_ptr<DeviceBuffer> a, l, u;
 };
 
-// A22 -= L21 U12 through the backend: the panel rows and U12 uploaded, the trailing block's span
-// uploaded, one GEMM_EX, the span downloaded.
+// L21 (the panel's rows below the diagonal block, m2 x jb) and U12 (jb x n2) rounded to bf16 /
+// fp16 and uploaded, for the 16-bit trailing update of HPL-MxP.
+template <class T>
+void upload_half(Backend& b, UpdateBuffers& buf, const Step& s, const std::vector<T>& panel,
+                 const std::vector<T>& u, int64_t skip, Dtype low) {
+  std::vector<float> packed(static_cast<size_t>(s.m2 * s.jb));
+  for (int64_t j = 0; j < s.jb; ++j)
+    std::copy_n(panel.begin() + skip + j * s.mrest, s.m2, packed.begin() + j * s.m2);
+  hpl::upload_span(b, hpl::Sub{buf.l.get(), 0, s.m2}, s.m2, s.jb, 2,
+                   hpl::to_half(packed, low).data());
+  packed.assign(u.begin(), u.begin() + s.jb * s.n2);
+  hpl::upload_span(b, hpl::Sub{buf.u.get(), 0, s.jb}, s.jb, s.n2, 2,
+                   hpl::to_half(packed, low).data());
+}
+
+// A22 -= L21 U12 through the backend: the panel rows and U12 uploaded (in `low` precision when it
+// is bf16 / fp16: rounded on the host, accumulated in fp32), the trailing block's span uploaded,
+// one GEMM_EX, the span downloaded.
 template <class T>
 void trailing_update(hpl::DeviceLinAlg& la, Backend& b, UpdateBuffers& buf, LocalMatrix<T>& a,
-                     const Step& s, const std::vector<T>& panel, const std::vector<T>& u) {
+                     const Step& s, const std::vector<T>& panel, const std::vector<T>& u,
+                     Dtype low) {
   if (s.m2 <= 0 || s.n2 <= 0) return;
   const size_t e = sizeof(T);
   const int64_t skip = s.lr2 - s.lr;  // panel rows above the trailing block (U11's, on pk)
-  const hpl::Sub l21{buf.l.get(), skip, s.mrest}, u12{buf.u.get(), 0, s.jb};
+  const bool half = low == Dtype::bf16 || low == Dtype::fp16;
+  const hpl::Sub l21 = half ? hpl::Sub{buf.l.get(), 0, s.m2} : hpl::Sub{buf.l.get(), skip, s.mrest};
+  const hpl::Sub u12{buf.u.get(), 0, s.jb};
   const hpl::Sub a22{buf.a.get(), s.lr2 + s.lc2 * a.ld, a.ld};
   T* host22 = &a.at(s.lr2, s.lc2);
-  hpl::upload_span(b, l21, s.m2, s.jb, e, panel.data() + skip);
-  hpl::upload_span(b, u12, s.jb, s.n2, e, u.data());
+  if (half) {
+    if constexpr (std::is_same_v<T, float>) upload_half(b, buf, s, panel, u, skip, low);
+  } else {
+    hpl::upload_span(b, l21, s.m2, s.jb, e, panel.data() + skip);
+    hpl::upload_span(b, u12, s.jb, s.n2, e, u.data());
+  }
   hpl::upload_span(b, a22, s.m2, s.n2, e, host22);
-  la.gemm(false, false, s.m2, s.n2, s.jb, -1.0, l21, u12, 1.0, a22, dtype_of<T>(), dtype_of<T>());
+  la.gemm(false, false, s.m2, s.n2, s.jb, -1.0, l21, u12, 1.0, a22, half ? low : dtype_of<T>(),
+          dtype_of<T>());
   hpl::download_span(b, a22, s.m2, s.n2, e, host22);
 }
 
@@ -228,7 +254,8 @@ std::vector<double> distributed_diagonal(const Grid& g, int64_t n, uint64_t seed
 
 template <class T>
 LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int device,
-                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting) {
+                       LocalMatrix<T>& a, int64_t n, int64_t nb, bool pivoting, SolveGuard* guard,
+                       Dtype update) {
   LuTimes times;
   UpdateBuffers buf;
   const uint64_t e = sizeof(T);
@@ -237,10 +264,12 @@ LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int dev
   buf.u = b.alloc(device, e * static_cast<uint64_t>(std::max<int64_t>(1, a.cols) * nb));
   std::vector<int64_t> piv(static_cast<size_t>(nb));
   for (int64_t k = 0; k < n; k += nb) {
+    if (guard) guard->step(k / nb);
     const Step s = make_step(g, a, k, n, nb);
     auto t0 = Clock::now();
     if (g.col == s.qk) factor_panel(g, a, s, nb, pivoting, piv);
     times.panel += since(t0);
+    if (guard) guard->mid_step(k / nb);
     // The panel (L below and on the diagonal block, U11 above it) and the pivots along the rows.
     t0 = Clock::now();
     std::vector<T> panel(static_cast<size_t>(std::max<int64_t>(1, s.mrest * s.jb)));
@@ -266,15 +295,15 @@ LuTimes distributed_lu(const Grid& g, hpl::DeviceLinAlg& la, Backend& b, int dev
     MPI_Bcast(u.data(), as_int(s.jb * s.n2), mpi_type<T>(), s.pk, g.col_comm);
     times.trsm += since(t0);
     t0 = Clock::now();
-    trailing_update(la, b, buf, a, s, panel, u);
+    trailing_update(la, b, buf, a, s, panel, u, update);
     times.gemm += since(t0);
   }
   return times;
 }
 template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int,
-                                LocalMatrix<double>&, int64_t, int64_t, bool);
+                                LocalMatrix<double>&, int64_t, int64_t, bool, SolveGuard*, Dtype);
 template LuTimes distributed_lu(const Grid&, hpl::DeviceLinAlg&, Backend&, int, LocalMatrix<float>&,
-                                int64_t, int64_t, bool);
+                                int64_t, int64_t, bool, SolveGuard*, Dtype);
 
 std::vector<double> distributed_back_substitution(const Grid& g, const LocalMatrix<double>& a,
                                                   int64_t n, int64_t nb) {

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -14,6 +16,7 @@
 #include "cluster/hpl_dist.h"
 #include "cluster/mpi_env.h"
 #include "core/error.h"
+#include "harness/journal.h"
 #include "hpl/hpl_run.h"
 #include "report/file_io.h"
 #include "report/hash.h"
@@ -92,6 +95,12 @@ DistSuite dist_suite(const MarkedSuite& m) {
   const std::string& origin = m.origin;
   DistSuite s{m.name, m.description, origin, m.sha256, {}};
   const json settings = j.value("settings", json::object());
+  if (settings.contains("timeout_s")) {
+    if (!settings["timeout_s"].is_number() || settings["timeout_s"].get<double>() <= 0)
+      throw InputError(
+          fmt::format("{}: /settings/timeout_s: expected a number of seconds > 0", origin));
+    s.timeout_s = settings["timeout_s"].get<double>();
+  }
   if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty())
     throw InputError(fmt::format("{}: /workloads: expected a non-empty array", origin));
   for (size_t i = 0; i < j["workloads"].size(); ++i)
@@ -119,6 +128,26 @@ std::string corrupt_factor_hook() {
   return s;
 }
 
+RankThrowHook rank_throw_hook() {
+  RankThrowHook h;
+  const char* v = std::getenv("SUANLI_TEST_RANK_THROW");
+  if (!v || !*v) return h;
+  const std::string s = v;
+  const InputError bad(
+      fmt::format("SUANLI_TEST_RANK_THROW='{}': expected <rank>:<step> or <rank>:<step>:mid", s));
+  char* end = nullptr;
+  const long r = std::strtol(s.c_str(), &end, 10);
+  if (end == s.c_str() || *end != ':' || r < 0) throw bad;
+  const char* rest = end + 1;
+  const long long st = std::strtoll(rest, &end, 10);
+  const std::string tail = end;
+  if (end == rest || st < 0 || (!tail.empty() && tail != ":mid")) throw bad;
+  h.rank = static_cast<int>(r);
+  h.step = st;
+  h.mid = tail == ":mid";
+  return h;
+}
+
 #ifndef SUANLI_HAVE_MPI
 
 int run_hpl_dist(const DistRunOptions&) {
@@ -144,7 +173,7 @@ double norm2(const std::vector<double>& v) {
 }
 
 // The result's identity and the `hpl` object every distributed result carries.
-Result base_result(const Backend& b, const DistWorkload& w, const Grid& g) {
+Result base_result(const Backend& b, const DistWorkload& w, int p, int q) {
   Result r;
   r.workload = w.id();
   r.name = w.op;
@@ -161,8 +190,8 @@ Result base_result(const Backend& b, const DistWorkload& w, const Grid& g) {
            {"factorization_precision", w.dtype},
            {"flop_count", "2/3 n^3 + 3/2 n^2 (FP64 operations of the solve)"},
            {"distributed",
-            {{"ranks", g.p * g.q},
-             {"grid", {{"p", g.p}, {"q", g.q}, {"order", "row-major (BLACS \"Row\")"}}},
+            {{"ranks", p * q},
+             {"grid", {{"p", p}, {"q", q}, {"order", "row-major (BLACS \"Row\")"}}},
              {"layout", "2-D block-cyclic, nb x nb blocks, [A | b] as HPL"},
              {"matrix", "host memory of each rank; trailing update staged to the device"}}}};
   return r;
@@ -233,8 +262,9 @@ void cross_check(const Grid& g, const hpl::Matrix& gen, const DistWorkload& w,
   }
 }
 
-Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, int threads) {
-  Result r = base_result(b, w, g);
+Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, int threads,
+               SolveGuard& guard) {
+  Result r = base_result(b, w, g.p, g.q);
   hpl::DeviceLinAlg la(b, 0);
   if (const std::string why = la.gemm_unsupported(Dtype::fp64, Dtype::fp64); !why.empty()) {
     r.status = Status::unsupported;
@@ -245,7 +275,7 @@ Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, i
   LocalMatrix<double> a = generate_local<double>(g, gen, w.n + 1, w.nb);
   MPI_Barrier(MPI_COMM_WORLD);
   const auto t0 = Clock::now();
-  const LuTimes lu = distributed_lu(g, la, b, 0, a, w.n, w.nb, true);
+  const LuTimes lu = distributed_lu(g, la, b, 0, a, w.n, w.nb, true, &guard);
   if (corrupt) corrupt_u(g, a, w.n, w.nb, false);
   const std::vector<double> x = distributed_back_substitution(g, a, w.n, w.nb);
   const double seconds = slowest_since(t0);
@@ -255,6 +285,7 @@ Result run_hpl(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, i
   r.implementation = "distributed LU (2-D block-cyclic); trailing GEMM: " + la.gemm_impl;
   r.hpl["lu"] = lu_json(lu, la);
   r.hpl["back_substitution"] = "distributed, block by block, x broadcast to every rank";
+  guard.checkpoint();
   cross_check(g, gen, w, x, threads, r);
   return r;
 }
@@ -279,12 +310,14 @@ hpl::MxpOutcome refine_at_root(Backend& b, hpl::DeviceLinAlg& la, const hpl::Mat
   return hpl::mxp_refine(la, b, buf, rhs, a_inf, n, w.max_iterations);
 }
 
-Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
-  Result r = base_result(b, w, g);
+Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt, SolveGuard& guard) {
+  Result r = base_result(b, w, g.p, g.q);
   hpl::DeviceLinAlg la(b, 0);
-  std::string why = w.dtype == "fp32" ? la.gemm_unsupported(Dtype::fp32, Dtype::fp32)
-                                      : "the distributed factorization's trailing update is fp32 "
-                                        "(16-bit: the single-node op hpl_mxp)";
+  // The trailing update in the factorization precision (16-bit: operands rounded on the host,
+  // fp32 accumulation), refused where the backend has no such GEMM.
+  const Dtype low = *dtype_from_name(w.dtype);
+  std::string why = la.gemm_unsupported(low, Dtype::fp32);
+  if (!why.empty()) why = fmt::format("no {} GEMM_EX into fp32 on this backend: {}", w.dtype, why);
   if (why.empty()) why = la.gemm_unsupported(Dtype::fp64, Dtype::fp64);
   if (!why.empty()) {
     r.status = Status::unsupported;
@@ -297,7 +330,7 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
   LocalMatrix<float> a = generate_local<float>(g, gen, w.n, w.nb);
   MPI_Barrier(MPI_COMM_WORLD);
   const auto t0 = Clock::now();
-  const LuTimes lu = distributed_lu(g, la, b, 0, a, w.n, w.nb, false);
+  const LuTimes lu = distributed_lu(g, la, b, 0, a, w.n, w.nb, false, &guard, low);
   if (corrupt) corrupt_u(g, a, w.n, w.nb, true);
   const double factor_seconds = slowest_since(t0);
   const std::vector<float> factors = gather_matrix(g, a, w.n, w.nb);
@@ -313,9 +346,12 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
                 "HPL-MxP backward error: HPL's scaled residual (distributed, FP64, regenerated A)");
   r.library = la.gemm_library;
   r.implementation =
-      "distributed LU without pivoting (fp32), factors gathered at rank 0, "
-      "FP64 GMRES there; GEMM: " +
+      fmt::format(
+          "distributed LU without pivoting (fp32 storage, {} trailing update{}), factors "
+          "gathered at rank 0, FP64 GMRES there; GEMM: ",
+          w.dtype, low == Dtype::fp32 ? "" : " with fp32 accumulation") +
       la.gemm_impl;
+  r.hpl["trailing_update_precision"] = w.dtype;
   r.hpl["lu"] = lu_json(lu, la);
   r.hpl["refinement"] = {
       {"method", "restarted GMRES(30) in FP64 at rank 0 on the gathered fp32 factors"},
@@ -329,18 +365,32 @@ Result run_mxp(const Grid& g, Backend& b, const DistWorkload& w, bool corrupt) {
   return r;
 }
 
-Result run_workload(Backend& b, const DistWorkload& w, int ranks, const std::string& hook,
-                    int threads) {
-  const auto [p, q] = choose_grid(ranks, w.p, w.q);
-  const Grid g(p, q);
+// The error result of a solve that a rank's failure ended (every rank, or rank 0's watchdog).
+Result failed_solve(const Backend& b, const DistWorkload& w, int p, int q, int rank, int64_t step,
+                    const std::string& reason) {
+  Result r = base_result(b, w, p, q);
+  r.status = Status::error;
+  r.reason = reason;
+  r.hpl["failure"] = {{"rank", rank}, {"lu_block_step", step}};
+  return r;
+}
+
+Result run_workload(Backend& b, const DistWorkload& w, const Grid& g, const std::string& hook,
+                    int threads, SolveGuard& guard) {
   const bool corrupt = hook == "all" || hook == w.op;
   try {
-    return w.op == "hpl" ? run_hpl(g, b, w, corrupt, threads) : run_mxp(g, b, w, corrupt);
-  } catch (const std::exception& e) {  // a backend call failed: the same on every rank, or lost
-    Result r = base_result(b, w, g);
-    r.status = Status::error;
-    r.reason = e.what();
+    Result r = w.op == "hpl" ? run_hpl(g, b, w, corrupt, threads, guard)
+                             : run_mxp(g, b, w, corrupt, guard);
+    guard.end_workload();
     return r;
+  } catch (const RankFailure& f) {  // a rank failed: every rank left at the same boundary
+    return failed_solve(b, w, g.p, g.q, f.rank, f.step, f.what());
+  } catch (const std::exception& e) {  // this rank failed: tell the others
+    try {
+      guard.fail(e.what());
+    } catch (const RankFailure& f) {
+      return failed_solve(b, w, g.p, g.q, f.rank, f.step, f.what());
+    }
   }
 }
 
@@ -363,65 +413,189 @@ std::string summary_line(const json& r) {
   return s + "\n";
 }
 
-json write_report(const DistRunOptions& o, const DistSuite& suite, MpiSession& mpi,
-                  const std::string& started, json results, const std::string& hook) {
-  std::vector<json> nodes = collective_nodes(mpi);
+// What a rank solved on: its device and that device's declared peaks for the rank's share
+// (threads), for the rating's Rpeak of the job (src/cluster/cluster_rate.cpp).
+json rank_device(const Backend& b) {
+  const DeviceInfo& d = b.devices()[0];
+  json peaks = json::object();
+  for (const PeakInfo& pk : d.peaks)
+    peaks[std::string(dtype_name(pk.dtype))] = {{"ops_per_second", pk.ops_per_second},
+                                                {"derivation", pk.derivation}};
+  return {{"backend", b.name()},  {"index", d.index}, {"name", d.name},
+          {"kind", d.kind},       {"uuid", d.uuid},   {"compute_units", d.compute_units},
+          {"threads", d.threads}, {"peaks", peaks}};
+}
+
+// Every rank's JSON at rank 0 (rank order); empty elsewhere.
+std::vector<json> gather_json(const json& mine, int rank, int size) {
+  const std::string text = mine.dump();
+  int len = static_cast<int>(text.size());
+  std::vector<int> lens(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
+  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int total = 0;
+  for (int r = 0; r < size; ++r) {
+    displs[static_cast<size_t>(r)] = total;
+    total += lens[static_cast<size_t>(r)];
+  }
+  std::string all(static_cast<size_t>(std::max(total, 1)), '\0');
+  MPI_Gatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0,
+              MPI_COMM_WORLD);
+  std::vector<json> out;
+  if (rank != 0) return out;
+  for (int r = 0; r < size; ++r)
+    out.push_back(json::parse(all.substr(static_cast<size_t>(displs[static_cast<size_t>(r)]),
+                                         static_cast<size_t>(lens[static_cast<size_t>(r)]))));
+  return out;
+}
+
+// Rank 0's record of the run, shared with the guard's watchdog thread.
+struct RunRecord {
+  const DistRunOptions* opts = nullptr;
+  const DistSuite* suite = nullptr;
+  const MpiSession* mpi = nullptr;
+  const Backend* backend = nullptr;
+  std::string started, out;
+  json test_hooks = json::object();
+  std::vector<json> devices;  // per rank
+  std::mutex mu;
+  json results = json::array();
+  const DistWorkload* current = nullptr;
+  int p = 1, q = 1;
+  std::optional<Journal> journal;
+};
+
+json write_report(RunRecord& rec, const json& results) {
+  std::vector<json> nodes = collective_nodes(*rec.mpi);
+  for (size_t r = 0; r < nodes.size() && r < rec.devices.size(); ++r)
+    nodes[r]["device"] = rec.devices[r];
   ClusterMeta meta;
-  meta.command = o.argv;
-  meta.started_utc = started;
+  meta.command = rec.opts->argv;
+  meta.started_utc = rec.started;
   meta.finished_utc = utc_timestamp();
-  meta.suite = {{"name", suite.name}, {"origin", suite.origin}, {"sha256", suite.sha256}};
-  meta.mpi = mpi_json(mpi);
-  if (!hook.empty())
-    meta.test_hooks["corrupt_factor"] = {{"op", hook}, {"variable", "SUANLI_TEST_CORRUPT_FACTOR"}};
+  meta.suite = {
+      {"name", rec.suite->name}, {"origin", rec.suite->origin}, {"sha256", rec.suite->sha256}};
+  meta.mpi = mpi_json(*rec.mpi);
+  meta.test_hooks = rec.test_hooks;
   json report = make_cluster_report(meta, std::move(nodes));
-  report["distributed"] = {{"results", std::move(results)}};
+  report["distributed"] = {{"results", results}};
   report["sha256"] = report_sha256(report);
-  const std::string out = o.out.empty() ? fmt::format("suanli-reports/hpl-{}-{}.json",
-                                                      host_info().hostname, utc_compact_timestamp())
-                                        : o.out;
-  write_file_atomic(out, report.dump(2) + "\n");
-  report["path"] = out;
+  write_file_atomic(rec.out, report.dump(2) + "\n");
+  if (rec.journal) rec.journal->remove();
+  report["path"] = rec.out;
   return report;
+}
+
+void print_summary(const json& report, const json& results, const json& hooks, bool quiet) {
+  if (!quiet)
+    for (const json& r : results) fmt::print("{}", summary_line(r));
+  fmt::print("cluster report: {}\ndistributed results: {}  ok: {}\n",
+             report["path"].get<std::string>(), results.size(),
+             std::count_if(results.begin(), results.end(),
+                           [](const json& r) { return r.value("status", "") == "ok"; }));
+  if (!hooks.empty()) fmt::print("note: test hooks were active: {}\n", hooks.dump());
+}
+
+// The guard's watchdog on rank 0, before MPI_Abort: the finished results and an error result
+// for the solve that did not end.
+void write_on_stuck(RunRecord& rec, int rank, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(rec.mu);
+  json results = rec.results;
+  if (rec.current)
+    results.push_back(
+        result_to_json(failed_solve(*rec.backend, *rec.current, rec.p, rec.q, rank, -1, reason)));
+  const json report = write_report(rec, results);
+  print_summary(report, results, rec.test_hooks, rec.opts->quiet);
+}
+
+json active_hooks(const std::string& corrupt, const RankThrowHook& rt) {
+  json hooks = json::object();
+  if (!corrupt.empty())
+    hooks["corrupt_factor"] = {{"op", corrupt}, {"variable", "SUANLI_TEST_CORRUPT_FACTOR"}};
+  if (rt.active())
+    hooks["rank_throw"] = {{"rank", rt.rank},
+                           {"lu_block_step", rt.step},
+                           {"mid_step", rt.mid},
+                           {"variable", "SUANLI_TEST_RANK_THROW"}};
+  return hooks;
+}
+
+Backend& load_dist_backend(const DistRunOptions& o, const MpiSession& mpi, int& threads,
+                           LoadResult& loaded) {
+  LoadOptions lo = o.load;
+  if (lo.only.empty()) lo.only = {"cpu"};
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  threads =
+      o.threads > 0 ? o.threads : std::max(1, static_cast<int>(cores / mpi.layout().local_size));
+  lo.create_options.emplace_back("threads", std::to_string(threads));
+  loaded = load_backends(lo);
+  if (loaded.backends.empty() || loaded.backends[0]->devices().empty())
+    throw InputError(fmt::format("distributed HPL: backend {} could not be loaded{}",
+                                 fmt::join(lo.only, ","),
+                                 loaded.issues.empty() ? "" : ": " + loaded.issues[0].reason));
+  return *loaded.backends[0];
+}
+
+void open_journal(RunRecord& rec) {
+  try {
+    rec.journal.emplace(Journal::create(
+        journal_path_for(rec.out),
+        {{"kind", "hpl-dist"}, {"suite", rec.suite->name}, {"started_utc", rec.started}}));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "suanli: warning: no journal for this run: {}\n", e.what());
+  }
 }
 
 }  // namespace
 
 int run_hpl_dist(const DistRunOptions& o) {
   const DistSuite suite = load_hpl_dist_suite(o.suite);
-  const std::string hook = corrupt_factor_hook();
-  const std::string started = utc_timestamp();
-  MpiSession mpi;
-  LoadOptions lo = o.load;
-  if (lo.only.empty()) lo.only = {"cpu"};
-  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  const int threads =
-      o.threads > 0 ? o.threads : std::max(1, static_cast<int>(cores / mpi.layout().local_size));
-  lo.create_options.emplace_back("threads", std::to_string(threads));
-  LoadResult loaded = load_backends(lo);
-  if (loaded.backends.empty() || loaded.backends[0]->devices().empty())
-    throw InputError(fmt::format("distributed HPL: backend {} could not be loaded{}",
-                                 fmt::join(lo.only, ","),
-                                 loaded.issues.empty() ? "" : ": " + loaded.issues[0].reason));
-  Backend& b = *loaded.backends[0];
-  json results = json::array();
+  const std::string corrupt = corrupt_factor_hook();
+  const RankThrowHook rank_throw = rank_throw_hook();
+  RunRecord rec;
+  rec.opts = &o;
+  rec.suite = &suite;
+  rec.started = utc_timestamp();
+  rec.test_hooks = active_hooks(corrupt, rank_throw);
+  MpiSession mpi(true);  // MPI_THREAD_MULTIPLE: the guard's watchdog receives on rank 0
+  rec.mpi = &mpi;
+  int threads = 1;
+  LoadResult loaded;
+  Backend& b = load_dist_backend(o, mpi, threads, loaded);
+  rec.backend = &b;
+  rec.devices = gather_json(rank_device(b), mpi.rank(), mpi.size());
+  rec.out = o.out.empty() ? fmt::format("suanli-reports/hpl-{}-{}.json", host_info().hostname,
+                                        utc_compact_timestamp())
+                          : o.out;
+  if (mpi.rank() == 0) open_journal(rec);
+  const double timeout_s = o.timeout_s > 0 ? o.timeout_s : suite.timeout_s;
+  SolveGuard guard(mpi.rank(), timeout_s, rank_throw, [&rec](int rank, const std::string& reason) {
+    write_on_stuck(rec, rank, reason);
+  });
+  bool all_ok = true;
   for (const DistWorkload& w : suite.workloads) {
     if (mpi.rank() == 0 && !o.quiet)
       fmt::print(stderr, "suanli: {} across {} ranks...\n", w.id(), mpi.size());
-    const Result r = run_workload(b, w, mpi.size(), hook, threads);
-    results.push_back(result_to_json(r));
+    const auto [p, q] = choose_grid(mpi.size(), w.p, w.q);
+    const Grid g(p, q);
+    {
+      std::lock_guard<std::mutex> lock(rec.mu);
+      rec.current = &w;
+      rec.p = p;
+      rec.q = q;
+    }
+    guard.begin_workload(w.id());
+    const Result r = run_workload(b, w, g, corrupt, threads, guard);
+    all_ok = all_ok && r.status == Status::ok;
+    if (mpi.rank() != 0) continue;
+    std::lock_guard<std::mutex> lock(rec.mu);
+    rec.results.push_back(result_to_json(r));
+    rec.current = nullptr;
+    if (rec.journal) rec.journal->append(r);
   }
-  bool all_ok = true;
-  for (const json& r : results) all_ok = all_ok && r.value("status", "") == "ok";
   if (mpi.rank() != 0) return all_ok ? kExitOk : kExitFailed;
-  const json report = write_report(o, suite, mpi, started, results, hook);
-  if (!o.quiet)
-    for (const json& r : results) fmt::print("{}", summary_line(r));
-  fmt::print("cluster report: {}\ndistributed results: {}  ok: {}\n",
-             report["path"].get<std::string>(), results.size(),
-             std::count_if(results.begin(), results.end(),
-                           [](const json& r) { return r.value("status", "") == "ok"; }));
-  if (!hook.empty()) fmt::print("note: test hooks were active: {}\n", report["test_hooks"].dump());
+  std::lock_guard<std::mutex> lock(rec.mu);
+  const json report = write_report(rec, rec.results);
+  print_summary(report, rec.results, rec.test_hooks, o.quiet);
   return all_ok ? kExitOk : kExitFailed;
 }
 

@@ -65,9 +65,10 @@ bool mpi_built() {
   return true;
 }
 
-MpiSession::MpiSession() {
+MpiSession::MpiSession(bool thread_multiple) {
   int provided = 0;
-  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(nullptr, nullptr, thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED,
+                  &provided);
   // Errors come back as codes (a dead peer must not abort the ranks that still answer).
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -122,7 +123,7 @@ bool mpi_built() {
   return false;
 }
 
-MpiSession::MpiSession() {
+MpiSession::MpiSession(bool) {
   throw std::runtime_error(
       "this suanli was built without MPI (SUANLI_WITH_MPI=OFF or no MPI found at configure "
       "time): install libopenmpi-dev (scripts/setup.sh) and rebuild for cluster runs");

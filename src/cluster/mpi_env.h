@@ -35,7 +35,8 @@ bool mpi_built();
 // Throws std::runtime_error when built without MPI.
 class MpiSession {
  public:
-  MpiSession();
+  // thread_multiple: MPI_THREAD_MULTIPLE (a watchdog thread calls MPI), else FUNNELED.
+  explicit MpiSession(bool thread_multiple = false);
   ~MpiSession();
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;

@@ -36,6 +36,20 @@ std::vector<std::string> rating_row(const rate::NodeType& t, const rate::NodeRat
   // clang-format on
 }
 
+// A distributed HPL / HPL-MxP solve (one MPI job): kind "mpi_job", device the grid, device_name
+// the benchmark; rmax empty unless verified.
+std::vector<std::string> cluster_solve_row(const rate::ClusterSolve& c) {
+  // clang-format off
+  return {"mpi job", std::to_string(c.ranks), c.report, fmt::format("{} hosts", c.hosts), c.backend,
+          fmt::format("{}x{} grid", c.p, c.q),
+          fmt::format("{} n={} nb={} ({} LU){}", c.benchmark, c.n, c.nb, c.precision,
+                      c.rated() ? "" : " not rated: " + c.status),
+          "mpi_job", "", "fp64", "FLOP/s", figure_value(c.rpeak), figure_basis(c.rpeak),
+          c.rpeak.source, c.rated() ? figure_value(c.rmax) : "", c.rated() ? c.rmax.source : c.reason,
+          number_text(c.efficiency()), "", "", "", ""};
+  // clang-format on
+}
+
 }  // namespace
 
 std::string rating_to_csv(const rate::Rating& rating) {
@@ -44,6 +58,7 @@ std::string rating_to_csv(const rate::Rating& rating) {
     for (const rate::NodeRating& n : t.measured)
       for (const rate::DeviceRating& d : n.devices)
         for (const rate::PrecisionRating& p : d.precisions) out += csv_line(rating_row(t, n, d, p));
+  for (const rate::ClusterSolve& c : rating.cluster_solves) out += csv_line(cluster_solve_row(c));
   return out;
 }
 

@@ -64,13 +64,16 @@ class Operators {
   std::vector<float> f32_;
 };
 
-// Rounds a host fp32 block to bf16 / fp16 storage.
+}  // namespace
+
 std::vector<uint16_t> to_half(const std::vector<float>& v, Dtype t) {
   std::vector<uint16_t> out(v.size());
   for (size_t i = 0; i < v.size(); ++i)
     out[i] = t == Dtype::bf16 ? float_to_bf16(v[i]) : float_to_fp16(v[i]);
   return out;
 }
+
+namespace {
 
 // The trailing update A22 -= L21 U12 in bf16 / fp16 with fp32 accumulation: L21 and U12 rounded
 // to 16 bits on the host (the ABI has no conversion op), the GEMM through the backend.

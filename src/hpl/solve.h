@@ -42,6 +42,10 @@ struct MxpOutcome {
 // HPL-MxP: factors f (fp32 storage) with the trailing update in `precision` (fp32, bf16, fp16),
 // then refines x in FP64 until the scaled residual is below `target` or max_iterations GMRES
 // iterations have run. a_inf, b: ||A||_inf and the right-hand side.
+// Rounds a host fp32 block to bf16 / fp16 storage (the 16-bit trailing update's operands; the
+// ABI has no conversion op).
+std::vector<uint16_t> to_half(const std::vector<float>& v, Dtype t);
+
 MxpOutcome mxp_solve(DeviceLinAlg& la, Backend& b, const MxpBuffers& buf,
                      const std::vector<double>& rhs, double a_inf, int64_t n, int64_t nb,
                      Dtype precision, int max_iterations, const CorruptFactor& corrupt);

@@ -111,8 +111,9 @@ namespace {
 // In the order of the enums' values (rating.h).
 constexpr std::string_view kBasisNames[] = {"spec", "formula", "measured"};
 static_assert(std::size(kBasisNames) == static_cast<size_t>(Basis::measured) + 1);
-constexpr std::string_view kScopeNames[] = {"device", "node", "node_type", "category", "site"};
-static_assert(std::size(kScopeNames) == static_cast<size_t>(Scope::site) + 1);
+constexpr std::string_view kScopeNames[] = {"device",   "node", "node_type",
+                                            "category", "site", "job"};
+static_assert(std::size(kScopeNames) == static_cast<size_t>(Scope::job) + 1);
 constexpr std::string_view kCategoryNames[] = {"general", "general_hosts", "intelligent", "super"};
 constexpr std::string_view kCategoryLabels[] = {
     "general computing (CPU nodes)", "general computing (accelerator hosts)",

@@ -2,6 +2,7 @@
 // verified report results, following ../shared/research/rating-methodology.md section 6.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -24,7 +25,8 @@ enum class Basis { spec, formula, measured };
 std::string_view basis_name(Basis b);
 
 // What a figure covers.
-enum class Scope { device, node, node_type, category, site };
+// job: one solve across the ranks of an MPI job (distributed HPL).
+enum class Scope { device, node, node_type, category, site, job };
 std::string_view scope_name(Scope s);
 
 // Categories as national statistics count them (methodology 6.2). Host CPUs of accelerator
@@ -222,6 +224,29 @@ struct RateOptions {
   std::function<void(const nlohmann::json& report, const std::string& origin)> check_report;
 };
 
+// One solve across the ranks of an MPI job (a cluster report's `distributed.results`,
+// src/cluster/cluster_rate.cpp): the job's HPL Rmax (FP64) or HPL-MxP, beside the FP64 Rpeak of
+// the ranks that took part. Only a verified result (`ok`) is rated; the others are listed.
+struct ClusterSolve {
+  std::string report;                                   // the cluster report
+  std::string benchmark;                                // "HPL" or "HPL-MxP"
+  std::string op, precision, workload, status, reason;  // precision: the factorization's
+  int64_t n = 0, nb = 0;
+  int p = 0, q = 0, ranks = 0, hosts = 0;
+  std::string backend;
+  Figure rmax;   // the job's rate on HPL's FP64 count (measured); absent when not rated
+  Figure rpeak;  // FP64: the ranks' devices, a host's cores counted once (formula / spec)
+  double scaled_residual = -1;     // HPL's scaled residual (HPL-MxP: its backward error)
+  std::string verification;        // what was verified, or why it failed
+  std::string scalapack;           // the ScaLAPACK pdgesv cross-check, one line; empty: none
+  std::string scalapack_verdict;   // "agrees (1.5e-13 apart)", "DISAGREES", "unavailable", ""
+  int refinement_iterations = -1;  // HPL-MxP: GMRES iterations
+  bool rated() const { return status == "ok" && rmax.present(); }
+  double efficiency() const {
+    return rated() && rpeak.present() && rpeak.value > 0 ? rmax.value / rpeak.value : -1;
+  }
+};
+
 struct Rating {
   std::vector<std::string> inputs;  // report paths
   std::string inventory;            // path or empty
@@ -234,6 +259,7 @@ struct Rating {
   std::optional<Target> target;
   std::vector<TargetAnswer> target_answers;
   std::vector<std::string> notes;
+  std::vector<ClusterSolve> cluster_solves;  // distributed HPL / HPL-MxP of cluster reports
 };
 
 // Reads one report (schema major version, schema, hash checked; InputError otherwise) and rates

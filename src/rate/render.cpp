@@ -285,6 +285,33 @@ json target_json(const Target& target, const std::vector<TargetAnswer>& target_a
           {"answers", answers}};
 }
 
+// A distributed solve (scope: the MPI job): the HPL figures in the field's names.
+json cluster_solve_json(const ClusterSolve& c) {
+  json j = {{"report", c.report},
+            {"benchmark", c.benchmark},
+            {"op", c.op},
+            {"workload", c.workload},
+            {"factorization_precision", c.precision},
+            {"status", c.status},
+            {"rated", c.rated()},
+            {"n", c.n},
+            {"nb", c.nb},
+            {"grid", {{"p", c.p}, {"q", c.q}}},
+            {"ranks", c.ranks},
+            {"hosts", c.hosts},
+            {"backend", c.backend},
+            {"rmax", c.rated() ? figure_json(c.rmax, Dtype::fp64, Scope::job) : json()},
+            {"rpeak", figure_json(c.rpeak, Dtype::fp64, Scope::job)},
+            {"efficiency", null_if_negative(c.efficiency())},
+            {"scaled_residual", null_if_negative(c.scaled_residual)},
+            {"verification", c.verification},
+            {"scalapack", c.scalapack}};
+  if (!c.rpeak.present()) j["rpeak_missing"] = c.rpeak.source;
+  if (!c.reason.empty()) j["reason"] = c.reason;
+  if (c.refinement_iterations >= 0) j["refinement_iterations"] = c.refinement_iterations;
+  return j;
+}
+
 }  // namespace
 
 json rating_to_json(const Rating& r, const std::string& tool_version) {
@@ -312,6 +339,9 @@ json rating_to_json(const Rating& r, const std::string& tool_version) {
                      {"facility_power_w", null_if_negative(r.facility_power_w)}};
   if (r.total) j["total"] = total_json(*r.total);
   if (r.target) j["target"] = target_json(*r.target, r.target_answers);
+  json solves = json::array();
+  for (const ClusterSolve& c : r.cluster_solves) solves.push_back(cluster_solve_json(c));
+  j["cluster_solves"] = solves;
   j["notes"] = r.notes;
   return j;
 }
@@ -505,13 +535,68 @@ void add_target_table(Sections& s, const Target& target, const std::vector<Targe
       tg);
 }
 
+// "cluster HPL Rmax 1.2 TFLOPS / 1.5 TFLOPS Rpeak (FP64, 80.0%), 4 ranks 2 x 2, n=..."
+std::string cluster_headline(const ClusterSolve& c) {
+  const std::string what =
+      c.benchmark == "HPL" ? "cluster HPL Rmax" : "cluster HPL-MxP (" + c.precision + " LU)";
+  return fmt::format("{} {} / {} Rpeak (FP64{}), {} ranks on {} host{}, grid {} x {}, n={} nb={}",
+                     what, format_rate(c.rmax.value, false), format_rate(c.rpeak.value, false),
+                     c.efficiency() < 0 ? "" : ", Rmax/Rpeak " + pct(c.efficiency()), c.ranks,
+                     c.hosts, c.hosts == 1 ? "" : "s", c.p, c.q, c.n, c.nb);
+}
+
+// The distributed HPL / HPL-MxP solves of cluster reports: verified ones rated (a table and a
+// headline line each), the others listed with their reason.
+void add_cluster_solves(Sections& s, const Rating& r) {
+  if (r.cluster_solves.empty()) return;
+  Table t;
+  t.header = {
+      "report", "benchmark",    "LU precision", "grid P x Q",      "ranks/hosts", "n",        "nb",
+      "Rmax",   "Rpeak (FP64)", "Rmax/Rpeak",   "scaled residual", "refinement",  "ScaLAPACK"};
+  std::vector<std::string> sources, not_rated;
+  for (const ClusterSolve& c : r.cluster_solves) {
+    if (!c.rated()) {
+      not_rated.push_back(fmt::format("{} ({}): {} {} {}x{} n={}: {}{}", c.report, c.benchmark,
+                                      c.workload, c.status, c.p, c.q, c.n,
+                                      c.reason.empty() ? c.verification : c.reason,
+                                      c.scalapack.empty() ? "" : "; " + c.scalapack));
+      continue;
+    }
+    s.headline.push_back(cluster_headline(c));
+    t.rows.push_back(
+        {c.report, c.benchmark, c.precision, fmt::format("{} x {}", c.p, c.q),
+         fmt::format("{}/{}", c.ranks, c.hosts), std::to_string(c.n), std::to_string(c.nb),
+         format_rate(c.rmax.value, false), format_rate(c.rpeak.value, false), pct(c.efficiency()),
+         fmt::format("{:.3g}", c.scaled_residual),
+         c.refinement_iterations < 0 ? "-" : fmt::format("{} GMRES it.", c.refinement_iterations),
+         c.scalapack_verdict.empty() ? "-" : c.scalapack_verdict});
+    sources.push_back(
+        fmt::format("{} ({}) {} Rmax: {}", c.report, c.workload, c.benchmark, c.rmax.source));
+    sources.push_back(fmt::format("{} ({}) Rpeak: {}", c.report, c.workload, c.rpeak.source));
+    if (!c.scalapack.empty())
+      sources.push_back(fmt::format("{} ({}) {}", c.report, c.workload, c.scalapack));
+  }
+  s.tables.emplace_back(
+      "Distributed HPL (scope: the MPI job; one solve across all its ranks; HPL Rmax = verified "
+      "HPL, FP64; HPL-MxP = verified HPL-MxP, rate on HPL's FP64 operation count; Rpeak = FP64 "
+      "peak of the ranks' devices)",
+      t);
+  s.lists.emplace_back("Distributed HPL figure sources", sources);
+  if (!not_rated.empty())
+    s.lists.emplace_back("Distributed HPL not rated (failed, error, unsupported)", not_rated);
+}
+
 }  // namespace
 
 Sections build_sections(const Rating& r) {
   Sections s;
   s.title = r.site.empty() ? "suanli capacity rating" : "suanli capacity rating: " + r.site;
   std::string reps;
-  for (const std::string& p : r.inputs) reps += (reps.empty() ? "" : ", ") + p;
+  std::vector<std::string> inputs = r.inputs;
+  for (const ClusterSolve& c : r.cluster_solves)  // a distributed report: rated as one job
+    if (std::find(inputs.begin(), inputs.end(), c.report) == inputs.end())
+      inputs.push_back(c.report);
+  for (const std::string& p : inputs) reps += (reps.empty() ? "" : ", ") + p;
   s.intro.emplace_back("reports", reps);
   s.intro.emplace_back("inventory",
                        r.inventory.empty() ? "none (each report is one node)" : r.inventory);
@@ -520,8 +605,13 @@ Sections build_sections(const Rating& r) {
 
   // Headline: one figure per category, each at its own precision; no cross-precision sum.
   for (const CategoryFigure& f : r.categories) s.headline.push_back(headline_of(f));
+  add_cluster_solves(s, r);
 
   DeviceSection devices = device_section(r);
+  if (r.node_types.empty() && !r.cluster_solves.empty()) {  // only distributed solves
+    s.lists.emplace_back("Notes", r.notes);
+    return s;
+  }
   s.tables.emplace_back(
       "Devices (scope: device, dense; GEMM Rmax = best verified GEMM, median time; HPL Rmax = "
       "verified HPL, FP64; HPL-MxP = verified HPL-MxP in that factorization precision, rate on "
