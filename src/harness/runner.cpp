@@ -553,7 +553,7 @@ Result run_workload(Backend& backend, int device, const Workload& requested,
     r.iterations_per_sample = inner;
 
     // Certification's caching check: new input data before every timed execute.
-    uint64_t data_seed = seed, refills = 0;
+    uint64_t data_seed = seed, refills = opts.refill_start;
     std::function<void()> refill;
     std::vector<std::vector<char>> scratch;
     std::vector<void*> scratch_ptrs;

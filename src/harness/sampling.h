@@ -49,6 +49,9 @@ struct RunOptions {
   // fresh_inputs: before every timed execute, refill the inputs from a new seed derived from
   // the workload's and upload them (untimed); the output is verified against the last inputs.
   bool fresh_inputs = false;
+  // Where the refills' seed counter starts (fresh_inputs and decoy_refill): runs that must not
+  // replay each other's inputs start at different points.
+  uint64_t refill_start = 0;
   // decoy_refill: the fresh-input run's baseline. Before every timed execute, the same refill
   // (new data from a new seed, generated on the same OpenMP threads) goes into scratch host
   // copies and is uploaded into scratch device buffers of the same sizes; the op's own inputs

@@ -255,10 +255,9 @@ void add_gemm_and_peak(PrecisionRating& pr, const ReportDocument& report, const 
       if (r.op == "gemm") pr.power_w = r.power_w();
     }
   }
-  // Where the suite ran no peak kernel, the built-in peak probe's (report.h PeakCheck; a marked
-  // probe says nothing about the theory).
+  // The built-in peak probe's, where the suite ran no peak kernel or a slower one (a shallow one;
+  // report.h PeakCheck takes the faster figure too; a marked probe says nothing about the theory).
   for (const ReportResult& r : report.peak_probes) {
-    if (pr.ceiling.present() && pr.ceiling.source.find("peak probe") == std::string::npos) break;
     if (r.backend != dev.backend || r.device != dev.index || r.dtype != dn || r.op != "peak" ||
         !r.counts() || r.marked || r.flops_per_second.value_or(-1.0) <= pr.ceiling.value)
       continue;
