@@ -274,7 +274,7 @@ TEST(CertifyRun, PluginThatUnderstatesItsDeviceTimeCannotPass) {
   EXPECT_EQ(verdict_of(honest, kTrusted), "PASS");
 }
 
-// Issue 10 item 3: a plugin whose theoretical fp32 peak is 3x what its own peak kernel reaches.
+// Issue 10 item 3: a plugin whose theoretical fp32 peak is 10x what its own peak kernel reaches.
 // The built-in probe measures it (the profile has no peak workload), the certificate carries the
 // check (signed), peak_theory FAILs with the comparison shown, the Markdown and HTML say so, and
 // verify re-derives it from the report.

@@ -234,9 +234,9 @@ TEST(Cli, NoPeakProbeLeavesThePeakNotChecked) {
   fs::remove_all(d);
 }
 
-// A plugin whose fp32 peak claim is 3x what its own peak chain reaches: suspect in the report,
+// A plugin whose fp32 peak claim is 10x what its own peak chain reaches: suspect in the report,
 // and the summary table marks the % peak that rests on it.
-TEST(Cli, PeakClaimedThreeTimesTooHighIsSuspect) {
+TEST(Cli, PeakClaimedTenTimesTooHighIsSuspect) {
   const fs::path d = scratch("overclaim");
   Result r;
   nlohmann::json rep;

@@ -10,8 +10,9 @@
 // time: execute reports the measured time divided by D (D = 10: ten times faster than it ran),
 // for the tests of the harness's own wall-clock check (issue 13 item 3).
 // SUANLI_TEST_PEAK=overclaim: the plugin also runs the fp32 peak chain (on the host, one thread)
-// and claims 3x the rate it measured for it at create: a theoretical peak the harness's peak
-// self-check must find suspect (issue 10 item 3).
+// and claims 10x the rate it measured for it at create (10x: a calibration slowed by a busy
+// machine still leaves the claim far above what the chain reaches): a theoretical peak the
+// harness's peak self-check must find suspect (issue 10 item 3).
 // Faults on demand, for the harness's isolation tests (every mode): SUANLI_TEST_FAULT=segv,
 // abort, exit0, hang or bus makes execute misbehave so, on gemms whose m equals
 // SUANLI_TEST_FAULT_M (every gemm when unset); SUANLI_TEST_FAULT=create_segv crashes in create.
@@ -124,8 +125,8 @@ struct Context : suanli::test_plugin::HostContext {
     ctx->devices = SUANLI_TEST_MODE == MODE_ZERO_DEVICES ? 0 : 1;
     ctx->peaks = {{SUANLI_PEAK_ENTRY_SIZE, SUANLI_DTYPE_FP32, 1e12, "test: 1 TFLOP/s by decree"}};
     if (overclaims_peak())
-      ctx->peaks[0] = {SUANLI_PEAK_ENTRY_SIZE, SUANLI_DTYPE_FP32, 3 * measured_chain_rate(),
-                       "test: 3x the chain rate measured at create (SUANLI_TEST_PEAK=overclaim)"};
+      ctx->peaks[0] = {SUANLI_PEAK_ENTRY_SIZE, SUANLI_DTYPE_FP32, 10 * measured_chain_rate(),
+                       "test: 10x the chain rate measured at create (SUANLI_TEST_PEAK=overclaim)"};
     return ctx;
   }
 
