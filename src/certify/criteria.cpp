@@ -20,12 +20,6 @@ using nlohmann::json;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // A number for a certificate: non-finite values become "inf" / "nan" strings (JSON has
 // neither, and derive_verdict fails a non-number).
 json number(double v) {

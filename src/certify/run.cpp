@@ -302,9 +302,7 @@ json joined_halves(const json& first, const json& second) {
   for (double v : second.value("samples_s", std::vector<double>{})) samples.push_back(v);
   const TimeStats t = compute_stats(samples);
   j["samples_s"] = samples;
-  j["time_s"] = {{"samples", t.samples}, {"mean", t.mean}, {"median", t.median},
-                 {"stddev", t.stddev},   {"cv", t.cv},     {"min", t.min},
-                 {"max", t.max}};
+  j["time_s"] = time_stats_json(t);
   j["iterations"] = first.value("iterations", int64_t{0}) + second.value("iterations", int64_t{0});
   const double flops = first.value("flops", 0.0), bytes = first.value("bytes", 0.0);
   if (j.contains("flops_per_second") && t.median > 0) {

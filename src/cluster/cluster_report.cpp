@@ -24,12 +24,6 @@ using nlohmann::json;
 // Members a node entry adds to the rank's own report.
 constexpr const char* kNodeOnlyFields[] = {"rank", "status", "reason", "mpi_host", "test_slowdown"};
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
 }  // namespace
 
 double result_value(const json& r, std::string* unit) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cluster/cluster_report.h"
+#include "report/report.h"
 #include "core/error.h"
 
 namespace suanli::cluster {
@@ -16,19 +17,6 @@ namespace suanli::cluster {
 using nlohmann::json;
 
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double mad(const std::vector<double>& v, double med) {
-  std::vector<double> d;
-  for (double x : v) d.push_back(std::fabs(x - med));
-  return median(d);
-}
 
 struct Column {
   std::string workload, unit;
@@ -82,7 +70,7 @@ void judge(const std::string& key, const Column& c, int rank, const DiagnoseRule
     std::vector<double> vals;
     for (const auto& [r, x] : c.by_rank)
       if (r != rank) vals.push_back(x);
-    const double med = median(vals), scaled = 1.4826 * mad(vals, med);
+    const double med = median_of(vals), scaled = 1.4826 * median_absolute_deviation(vals, med);
     const double sigmas = scaled > 0 ? (med - v) / scaled : (v < med ? INFINITY : 0);
     if (v < med * (1 - rules.max_deviation) && sigmas > rules.mad_sigmas)
       ev.push_back(evidence(key, c, v, med, "cluster_median",
@@ -121,11 +109,11 @@ json make_baseline(const json& report, const std::string& origin) {
     if (c.by_rank.empty()) continue;
     std::vector<double> vals;
     for (const auto& [r, x] : c.by_rank) vals.push_back(x);
-    const double med = median(vals);
+    const double med = median_of(vals);
     w[key] = {{"workload", c.workload},
               {"unit", c.unit},
               {"median", med},
-              {"mad", mad(vals, med)},
+              {"mad", median_absolute_deviation(vals, med)},
               {"nodes", vals.size()}};
   }
   return {{"suanli_diagnose_baseline", 1},

@@ -67,24 +67,30 @@ TimeStats compute_stats(const std::vector<double>& v) {
   return t;
 }
 
-namespace {
 double median_of(std::vector<double> v) {
   const size_t n = v.size();
+  if (n == 0) return 0.0;
   std::nth_element(v.begin(), v.begin() + n / 2, v.end());
   const double upper = v[n / 2];
   if (n % 2) return upper;
   return 0.5 * (*std::max_element(v.begin(), v.begin() + n / 2) + upper);
 }
-}  // namespace
 
-double robust_cv(const std::vector<double>& v) {
-  if (v.empty()) return 0.0;
-  const double median = median_of(v);
-  if (median <= 0) return 0.0;
+double median_absolute_deviation(const std::vector<double>& v, double median) {
   std::vector<double> deviation;
   deviation.reserve(v.size());
   for (double x : v) deviation.push_back(std::fabs(x - median));
-  return 1.4826 * median_of(std::move(deviation)) / median;
+  return median_of(std::move(deviation));
+}
+
+double robust_cv(const std::vector<double>& v) {
+  const double median = median_of(v);
+  return median > 0 ? 1.4826 * median_absolute_deviation(v, median) / median : 0.0;
+}
+
+json time_stats_json(const TimeStats& t) {
+  return {{"samples", t.samples}, {"mean", t.mean}, {"median", t.median}, {"stddev", t.stddev},
+          {"cv", t.cv},           {"min", t.min},   {"max", t.max}};
 }
 
 Tally tally(const std::vector<Result>& results) {
@@ -292,9 +298,7 @@ json result_to_json(const Result& r) {
     j["iterations"] = r.iterations;
     j["iterations_per_sample"] = r.iterations_per_sample;
     j["samples_s"] = r.samples;
-    j["time_s"] = {{"samples", r.time.samples}, {"mean", r.time.mean}, {"median", r.time.median},
-                   {"stddev", r.time.stddev},   {"cv", r.time.cv},     {"min", r.time.min},
-                   {"max", r.time.max}};
+    j["time_s"] = time_stats_json(r.time);
     j["throughput_unit"] = !op_is_compute_bound(r.op)     ? "B/s"
                            : dtype_is_integer(r.op.dtype) ? "OP/s"
                                                           : "FLOP/s";

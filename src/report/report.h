@@ -30,6 +30,12 @@ struct TimeStats {
   double mean = 0, median = 0, stddev = 0, cv = 0, min = 0, max = 0;  // seconds per op
 };
 TimeStats compute_stats(const std::vector<double>& samples);
+// The median (the mean of the two middle values for an even count; 0 for no values).
+double median_of(std::vector<double> values);
+// The median absolute deviation of `values` from `median`.
+double median_absolute_deviation(const std::vector<double>& values, double median);
+// The "time_s" object of a result: the statistics of its samples.
+nlohmann::json time_stats_json(const TimeStats& t);
 // Robust coefficient of variation: 1.4826 x the median absolute deviation / the median (the
 // factor makes it equal the CV for normally distributed samples). One sample in twenty slowed
 // by a scheduler hiccup moves the CV by 0.4 and this by almost nothing; a spread of the bulk of
